@@ -1,0 +1,27 @@
+//! Binary log formats of MySQL and MariaDB.
+//!
+//! This crate is pure: bytes and text in, values out. It opens no files and no sockets, so it
+//! can be fuzzed, benchmarked and reused on its own. Today it holds the coordinates every other
+//! part of lifeboat speaks in:
+//!
+//! - [`BinlogPos`]: a file name and byte offset in a server's binary log;
+//! - [`GtidSet`]: the GTID state of a server, one type for both flavors — MySQL's UUID interval
+//!   sets (`3e11fa47-…:1-5:tag:1-3`) and MariaDB's per-domain lists (`0-1-100,1-2-7`);
+//! - [`Gtid`]: a single transaction identifier of either flavor.
+//!
+//! ```
+//! use lifeboat_binlog::GtidSet;
+//! let mysql: GtidSet = "3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5:7".parse().unwrap();
+//! assert_eq!(mysql.to_string(), "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:7");
+//! let maria: GtidSet = "0-1-100,1-2-7".parse().unwrap();
+//! assert_eq!(maria.to_string(), "0-1-100,1-2-7");
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic)]
+
+mod gtid;
+mod pos;
+
+pub use gtid::{Flavor, Gtid, GtidError, GtidSet, MariaDbGtid, MySqlGtid, MySqlGtidSet, MySqlSid};
+pub use pos::{BinlogPos, PosError};
