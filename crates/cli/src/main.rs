@@ -1,1 +1,380 @@
-fn main() {}
+//! `lifeboat`: parse arguments, call one `lifeboat_core` function, render the outcome.
+//!
+//! Exit codes: 0 success; 1 failure (or `check` found a FAIL); 2 usage error; 3 refused for
+//! safety (nothing was changed).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use lifeboat_core::config::Config;
+use lifeboat_core::freeze::{Audit, FreezeOptions, ThawOptions};
+use lifeboat_core::guard::Policy;
+use lifeboat_core::journal::Journal;
+use lifeboat_core::target::{self, ConnArgs};
+use lifeboat_core::{Error, check, sandbox};
+use lifeboat_server::{Password, SandboxOptions};
+use serde::Serialize;
+
+mod render;
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 ok, 1 failure (or `check` found a FAIL), 2 usage error, 3 refused for safety.
+Passwords are never taken on the command line: use -p (prompt), --password-file FILE,
+the LIFEBOAT_PASSWORD environment variable, or `password=` in an option file.";
+
+/// lifeboat protects MySQL and MariaDB against data loss and gets the data back.
+#[derive(Parser)]
+#[command(name = "lifeboat", version, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// lifeboat's config file (named servers, journal location).
+    #[arg(long, global = true, value_name = "FILE", env = "LIFEBOAT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Audit journal file [default: ~/.local/state/lifeboat/journal.jsonl].
+    #[arg(long, global = true, value_name = "FILE", env = "LIFEBOAT_JOURNAL")]
+    journal: Option<PathBuf>,
+}
+
+/// `-h` is the host, as with the mysql client; help is `--help`.
+#[derive(Args)]
+struct HelpFlag {
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help, help_heading = "Options")]
+    help: Option<bool>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Audit a server's disaster-recovery readiness: binlog, durability, retention, GTIDs,
+    /// keys, engines, and the privileges each lifeboat command needs. Run it before you need
+    /// a recovery. Prints the server identity that `--confirm-server` takes. Exit 1 if
+    /// anything FAILs.
+    #[command(disable_help_flag = true, after_help = AFTER_HELP)]
+    Check {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        help: HelpFlag,
+    },
+    /// Stop the bleeding: set the server read-only (super_read_only on MySQL), then list
+    /// the sessions still connected and open write transactions. Journaled.
+    #[command(disable_help_flag = true, after_help = AFTER_HELP)]
+    Freeze {
+        #[command(flatten)]
+        opts: FreezeOptions,
+        /// The identity `lifeboat check` prints; required when not run interactively.
+        #[arg(long, value_name = "ID")]
+        confirm_server: Option<String>,
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        help: HelpFlag,
+    },
+    /// Undo `freeze`: make the server writable again. Refuses on a replica without --force.
+    /// Journaled.
+    #[command(disable_help_flag = true, after_help = AFTER_HELP)]
+    Thaw {
+        #[command(flatten)]
+        opts: ThawOptions,
+        /// The identity `lifeboat check` prints; required when not run interactively.
+        #[arg(long, value_name = "ID")]
+        confirm_server: Option<String>,
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        help: HelpFlag,
+    },
+    /// Side instances: throwaway servers on 127.0.0.1 for restores, drills and experiments.
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
+    /// Print the audit journal: every action lifeboat took on a server, oldest first.
+    Journal {
+        /// Show only the last N entries.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SandboxCommand {
+    /// Start a side instance: initialize a datadir (first time), start the server bound to
+    /// 127.0.0.1 and a socket, wait until it accepts connections, and print how to connect.
+    /// Restarts a stopped sandbox from its directory, data intact.
+    Start {
+        /// Sandbox directory [default: ~/.local/state/lifeboat/sandboxes/sandbox-N].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// TCP port on 127.0.0.1 [default: a free one].
+        #[arg(long)]
+        port: Option<u16>,
+        /// Server binary [default: mariadbd or mysqld on PATH, then /usr/sbin].
+        #[arg(long, value_name = "PATH")]
+        mysqld: Option<PathBuf>,
+        /// Turn on the binary log (ROW, FULL images, full metadata).
+        #[arg(long)]
+        binlog: bool,
+        /// server_id [default: the port].
+        #[arg(long, value_name = "N")]
+        server_id: Option<u32>,
+        /// Extra server setting for [mysqld], e.g. --set innodb_buffer_pool_size=1G (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        settings: Vec<String>,
+    },
+    /// Cleanly shut down a sandbox (data kept unless --remove).
+    Stop {
+        /// Sandbox directory.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// Also delete the sandbox directory and its data.
+        #[arg(long)]
+        remove: bool,
+    },
+    /// List the sandboxes lifeboat started and whether they still run.
+    List,
+}
+
+/// Refuses a password value on argv before clap sees it, so it cannot be echoed in an error.
+fn reject_password_on_argv(args: &[String]) -> Result<(), &'static str> {
+    for a in args.iter().skip(1) {
+        if a == "--" {
+            break;
+        }
+        let short_with_value = a.starts_with("-p") && a.len() > 2 && !a.starts_with("--");
+        if short_with_value || a.starts_with("--password=") {
+            return Err("a password value on the command line is refused: every user on this machine could read it in `ps`");
+        }
+    }
+    Ok(())
+}
+
+fn prompt_password(origin: &str) -> Option<Password> {
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    let _ = origin;
+    rpassword::prompt_password("Password: ").ok().map(Password::new)
+}
+
+fn confirm_on_terminal(question: &str) -> Option<String> {
+    let mut err = std::io::stderr();
+    let _ = write!(err, "{question}");
+    let _ = err.flush();
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).ok()?;
+    Some(line.trim().to_owned())
+}
+
+fn print_json<T: Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: cannot render JSON: {e}"),
+    }
+}
+
+struct Failure {
+    message: String,
+    hint: Option<String>,
+    code: u8,
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure {
+            message: e.to_string(),
+            hint: e.hint(),
+            code: if e.is_refusal() { 3 } else { 1 },
+        }
+    }
+}
+
+fn journal_path(cli: &Cli, config: &Config) -> PathBuf {
+    cli.journal
+        .clone()
+        .or_else(|| config.journal.clone())
+        .unwrap_or_else(lifeboat_core::paths::default_journal)
+}
+
+fn load_config(cli: &Cli) -> Result<Config, Error> {
+    let (config, warnings) = Config::load(cli.config.as_deref())?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(config)
+}
+
+fn resolve(conn: &ConnArgs, config: &Config) -> Result<lifeboat_server::ConnectOptions, Error> {
+    let resolved = target::resolve(conn, config, &prompt_password)?;
+    for w in resolved.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(resolved.options)
+}
+
+/// Target and journal for a command that changes a server; the journal is opened first so
+/// nothing happens that could not be recorded.
+fn prepare_write(cli: &Cli, conn: &ConnArgs, argv: Vec<String>) -> Result<(lifeboat_server::ConnectOptions, Audit), Error> {
+    let config = load_config(cli)?;
+    let target = resolve(conn, &config)?;
+    let journal = Journal::open(&journal_path(cli, &config))?;
+    Ok((target, Audit { journal, args: argv }))
+}
+
+fn policy(confirm_server: &Option<String>, action: &str) -> Policy<'static> {
+    let prompt: &'static dyn Fn(&str) -> Option<String> = &confirm_on_terminal;
+    Policy {
+        confirm_server: confirm_server.clone(),
+        prompt: std::io::stdin().is_terminal().then_some(prompt),
+        action: action.into(),
+    }
+}
+
+fn render_outcome(json: bool, outcome: &lifeboat_core::freeze::Outcome) {
+    if json {
+        print_json(outcome);
+    } else {
+        render::freeze(outcome);
+    }
+}
+
+async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
+    match &cli.command {
+        Command::Check { conn, .. } => {
+            let config = load_config(&cli)?;
+            let opts = resolve(conn, &config)?;
+            let mut c = lifeboat_server::connect(&opts).await.map_err(Error::from)?;
+            let info = lifeboat_server::ServerInfo::probe(&mut c).await.map_err(Error::from)?;
+            let report = check::run(&mut c, info).await.map_err(|e| Failure {
+                message: e.to_string(),
+                hint: None,
+                code: 1,
+            })?;
+            let _ = c.disconnect().await;
+            if cli.json {
+                print_json(&report);
+            } else {
+                render::check(&report, &opts.endpoint.to_string());
+            }
+            Ok(if report.worst() == check::Level::Fail { 1 } else { 0 })
+        }
+        Command::Freeze { opts, confirm_server, conn, .. } => {
+            let (target, mut audit) = prepare_write(&cli, conn, argv)?;
+            let policy = policy(confirm_server, "set the server read-only");
+            let outcome = lifeboat_core::freeze::freeze(&target, &policy, opts, &mut audit).await?;
+            render_outcome(cli.json, &outcome);
+            Ok(0)
+        }
+        Command::Thaw { opts, confirm_server, conn, .. } => {
+            let (target, mut audit) = prepare_write(&cli, conn, argv)?;
+            let policy = policy(confirm_server, "make the server writable");
+            let outcome = lifeboat_core::freeze::thaw(&target, &policy, opts, &mut audit).await?;
+            render_outcome(cli.json, &outcome);
+            Ok(0)
+        }
+        Command::Sandbox(cmd) => match cmd {
+            SandboxCommand::Start { dir, port, mysqld, binlog, server_id, settings } => {
+                let mut o = SandboxOptions::new(dir.clone().unwrap_or_else(sandbox::default_dir));
+                o.port = *port;
+                o.server_binary = mysqld.clone();
+                o.binlog = *binlog;
+                o.server_id = *server_id;
+                o.server_settings = settings.clone();
+                let started = sandbox::start(&o).await?;
+                if cli.json {
+                    print_json(&started);
+                } else {
+                    render::sandbox_started(&started);
+                }
+                Ok(0)
+            }
+            SandboxCommand::Stop { dir, remove } => {
+                let stopped = sandbox::stop(dir, *remove).await?;
+                if cli.json {
+                    print_json(&stopped);
+                } else if stopped.was_running {
+                    println!("sandbox {} stopped cleanly{}", stopped.dir.display(), if stopped.removed { " and removed" } else { "" });
+                } else {
+                    println!("sandbox {} was not running{}", stopped.dir.display(), if stopped.removed { "; removed" } else { "" });
+                }
+                Ok(0)
+            }
+            SandboxCommand::List => {
+                let list = sandbox::list();
+                if cli.json {
+                    print_json(&list);
+                } else {
+                    render::sandbox_list(&list);
+                }
+                Ok(0)
+            }
+        },
+        Command::Journal { limit } => {
+            let config = load_config(&cli)?;
+            let entries = Journal::read(&journal_path(&cli, &config)).map_err(Error::from)?;
+            let skip = limit.map_or(0, |n| entries.len().saturating_sub(n));
+            let shown = entries.get(skip..).unwrap_or_default();
+            if cli.json {
+                for e in shown {
+                    println!("{}", serde_json::to_string(e).unwrap_or_default());
+                }
+            } else {
+                render::journal(shown);
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    if let Err(msg) = reject_password_on_argv(&argv) {
+        eprintln!("error: {msg}");
+        eprintln!("hint: use -p to be asked, --password-file FILE, LIFEBOAT_PASSWORD, or an option file");
+        return ExitCode::from(2);
+    }
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let journal_args = argv.into_iter().skip(1).collect();
+    match runtime.block_on(run(cli, journal_args)) {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            if let Some(h) = f.hint {
+                eprintln!("hint: {h}");
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn password_values_are_rejected() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(reject_password_on_argv(&v(&["lifeboat", "check", "-psecret"])).is_err());
+        assert!(reject_password_on_argv(&v(&["lifeboat", "check", "--password=secret"])).is_err());
+        assert!(reject_password_on_argv(&v(&["lifeboat", "check", "-p"])).is_ok());
+        assert!(reject_password_on_argv(&v(&["lifeboat", "check", "--password-file", "f"])).is_ok());
+        assert!(reject_password_on_argv(&v(&["lifeboat", "check", "--port", "1"])).is_ok());
+    }
+}

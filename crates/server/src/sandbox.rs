@@ -265,7 +265,12 @@ fn binary_version(binary: &Path) -> Result<String, SandboxError> {
             path: binary.to_owned(),
             reason: e.to_string(),
         })?;
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let full = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    // "mariadbd  Ver 10.11.19-MariaDB-0+deb12u1 for debian-linux-gnu ..." -> the version token.
+    let text = full
+        .split_once("Ver ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .map_or_else(|| full.clone(), str::to_owned);
     if !out.status.success() || text.is_empty() {
         return Err(SandboxError::BadServerBinary {
             path: binary.to_owned(),
@@ -385,6 +390,7 @@ impl Sandbox {
             socket = std::env::temp_dir().join(format!("lifeboat-{}.sock", short_hash(&dir.to_string_lossy())));
         }
         let error_log = dir.join("error.log");
+        std::fs::create_dir_all(dir.join("tmp")).map_err(io_err(&dir))?;
         let defaults_file = dir.join("my.cnf");
         let mut attempts = 0;
         loop {
@@ -562,6 +568,18 @@ impl Sandbox {
     }
 }
 
+/// The lines of a log that report errors (install-db buries them under a page of advice),
+/// or its last lines when none is marked.
+fn error_lines(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("ERROR") || l.contains("[ERROR]") || l.contains("error:"))
+        .take(10)
+        .collect();
+    if errors.is_empty() { log_tail(log, 15) } else { errors.join("\n") }
+}
+
 fn tail_since(log: &Path, start: u64, n: usize) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let new = text.get(usize::try_from(start).unwrap_or(0)..).unwrap_or(&text);
@@ -599,6 +617,11 @@ fn initialize(binary: &Path, flavor: Flavor, datadir: &Path, dir: &Path) -> Resu
     if is_root() {
         cmd.arg("--user=root");
     }
+    // A private tmpdir: parallel bootstraps in a shared /tmp collide on internal temp-table
+    // names and fail with "Unknown table 'mysql.tmp_user_nopasswd,...'".
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+    cmd.env("TMPDIR", &tmp);
     let status = cmd
         .stdin(Stdio::null())
         .stdout(log_file)
@@ -609,7 +632,7 @@ fn initialize(binary: &Path, flavor: Flavor, datadir: &Path, dir: &Path) -> Resu
         return Err(SandboxError::InitFailed {
             datadir: datadir.to_owned(),
             log: log.clone(),
-            tail: log_tail(&log, 15),
+            tail: error_lines(&log),
         });
     }
     Ok(())
@@ -637,6 +660,7 @@ fn render_cnf(
     let _ = writeln!(s, "bind-address=127.0.0.1");
     let _ = writeln!(s, "pid-file={}/mysqld.pid", dir.display());
     let _ = writeln!(s, "log-error={}", error_log.display());
+    let _ = writeln!(s, "tmpdir={}/tmp", dir.display());
     let _ = writeln!(s, "server-id={server_id}");
     let _ = writeln!(s, "skip-name-resolve");
     let _ = writeln!(s, "local-infile=1");

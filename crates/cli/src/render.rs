@@ -1,0 +1,154 @@
+//! Text output for people. `--json` bypasses all of this.
+
+use comfy_table::{ContentArrangement, Table, presets};
+use lifeboat_core::check::{Level, Report};
+use lifeboat_core::freeze::Outcome;
+use lifeboat_core::journal::Entry;
+use lifeboat_core::sandbox::{Listed, Started};
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.to_vec());
+    t
+}
+
+pub fn check(r: &Report, endpoint: &str) {
+    let s = &r.server;
+    println!(
+        "{} {} ({}) at {endpoint}, connected as {}",
+        s.flavor, s.version, s.version_comment, s.current_user
+    );
+    println!("identity: {}   (pass as --confirm-server to freeze/thaw/restore)", r.identity);
+    println!("datadir: {}   page size: {}\n", s.datadir, s.page_size);
+    for f in &r.findings {
+        println!("{:<5} {:<30} {}", f.level.to_string(), f.id, f.summary);
+        if f.level != Level::Ok {
+            println!("{:36}why: {}", "", f.why);
+            if let Some(fix) = &f.fix {
+                println!("{:36}fix: {}", "", fix);
+            }
+        }
+    }
+    let count = |l: Level| r.findings.iter().filter(|f| f.level == l).count();
+    println!(
+        "\n{} OK, {} WARN, {} FAIL",
+        count(Level::Ok),
+        count(Level::Warn),
+        count(Level::Fail)
+    );
+}
+
+pub fn freeze(o: &Outcome) {
+    let verb = if o.dry_run { "would be" } else { "is now" };
+    match o.action {
+        "freeze" => println!(
+            "{}: {} read-only{}",
+            o.server,
+            verb,
+            if o.was_read_only { " (it already was)" } else { "" }
+        ),
+        _ => println!(
+            "{}: {} writable{}",
+            o.server,
+            verb,
+            if o.was_read_only { "" } else { " (it already was)" }
+        ),
+    }
+    if let Some(sro) = o.super_read_only {
+        println!("super_read_only: {}", if sro { "ON" } else { "OFF" });
+    }
+    if !o.sessions.is_empty() {
+        println!("\nsessions still connected ({}):", o.sessions.len());
+        let mut t = table(&["id", "user", "host", "db", "command", "time", "statement", "note"]);
+        for s in &o.sessions {
+            let note = if o.may_still_write.contains(&s.id) {
+                "may still write (READ_ONLY ADMIN)"
+            } else {
+                ""
+            };
+            t.add_row(vec![
+                s.id.to_string(),
+                s.user.clone(),
+                s.host.clone(),
+                s.db.clone(),
+                s.command.clone(),
+                s.time.to_string(),
+                s.info.clone(),
+                note.into(),
+            ]);
+        }
+        println!("{t}");
+    }
+    if !o.write_transactions.is_empty() {
+        println!(
+            "\nopen write transactions ({}) — they can still commit unless ended:",
+            o.write_transactions.len()
+        );
+        let mut t = table(&["session", "user", "started", "rows modified", "killed"]);
+        for w in &o.write_transactions {
+            t.add_row(vec![
+                w.session_id.to_string(),
+                w.user.clone(),
+                w.started.clone(),
+                w.rows_modified.to_string(),
+                if o.killed.contains(&w.session_id) { "yes" } else { "" }.into(),
+            ]);
+        }
+        println!("{t}");
+        if o.killed.is_empty() && o.action == "freeze" {
+            println!("end them with --kill-writers (their changes roll back)");
+        }
+    }
+}
+
+pub fn sandbox_started(s: &Started) {
+    println!("sandbox running: {} (pid {})", s.version, s.pid);
+    println!("  dir:     {}", s.dir.display());
+    println!("  tcp:     127.0.0.1:{}", s.port);
+    println!("  socket:  {}", s.socket.display());
+    println!("  binlog:  {}", if s.binlog { "on" } else { "off" });
+    println!("connect:");
+    for c in &s.connect {
+        println!("  {c}");
+    }
+    println!("stop:\n  lifeboat sandbox stop --dir {}", s.dir.display());
+}
+
+pub fn sandbox_list(list: &[Listed]) {
+    if list.is_empty() {
+        println!("no sandboxes");
+        return;
+    }
+    let mut t = table(&["dir", "state", "port", "pid", "socket"]);
+    for l in list {
+        t.add_row(vec![
+            l.dir.display().to_string(),
+            if l.running { "running" } else { "stopped" }.into(),
+            l.port.map(|p| p.to_string()).unwrap_or_default(),
+            l.pid.filter(|_| l.running).map(|p| p.to_string()).unwrap_or_default(),
+            l.socket.as_ref().map(|s| s.display().to_string()).unwrap_or_default(),
+        ]);
+    }
+    println!("{t}");
+}
+
+pub fn journal(entries: &[Entry]) {
+    if entries.is_empty() {
+        println!("the journal is empty");
+        return;
+    }
+    let mut t = table(&["time", "user@host", "server", "command", "outcome", "detail"]);
+    for e in entries {
+        t.add_row(vec![
+            e.time.clone(),
+            format!("{}@{}", e.os_user, e.host),
+            e.server.clone(),
+            e.command.clone(),
+            e.outcome.clone(),
+            e.detail.clone().unwrap_or_default(),
+        ]);
+    }
+    println!("{t}");
+}

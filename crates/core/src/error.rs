@@ -1,0 +1,80 @@
+//! The runbook's error: what went wrong, where, and what to do next.
+
+use lifeboat_server::{ConnectError, SandboxError};
+
+use crate::config::ConfigError;
+use crate::guard::Refusal;
+use crate::journal::JournalError;
+use crate::target::TargetError;
+
+/// Any failure of a lifeboat command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading the config.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Resolving the target.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// Connecting.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// Describing the server.
+    #[error(transparent)]
+    Info(#[from] lifeboat_server::info::InfoError),
+    /// Refused for safety: nothing was changed.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The audit journal.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// Side instances.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// A statement failed.
+    #[error("{what}: {source}")]
+    Sql {
+        /// What lifeboat was doing.
+        what: String,
+        /// The server's or driver's error.
+        #[source]
+        source: mysql_async::Error,
+    },
+    /// A bounded wait ran out.
+    #[error("{what}: gave up after {secs} s")]
+    Timeout {
+        /// What was waited for.
+        what: String,
+        /// How long.
+        secs: u64,
+        /// What to do.
+        hint: String,
+    },
+}
+
+impl Error {
+    /// Whether the command refused to act for safety (exit code 3).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Error::Refused(_))
+    }
+
+    /// A next step for the user, when there is one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Target(e) => e.hint(),
+            Error::Connect(e) => e.hint(),
+            Error::Refused(e) => e.hint(),
+            Error::Sandbox(e) => e.hint().map(str::to_owned),
+            Error::Timeout { hint, .. } => Some(hint.clone()),
+            Error::Sql { source: mysql_async::Error::Server(s), .. } if s.code == 1227 => {
+                Some("the account lacks a privilege; `lifeboat check` lists what each command needs".into())
+            }
+            _ => None,
+        }
+    }
+
+    pub(crate) fn sql(what: impl Into<String>) -> impl FnOnce(mysql_async::Error) -> Error {
+        let what = what.into();
+        move |source| Error::Sql { what, source }
+    }
+}
