@@ -139,8 +139,8 @@ impl FromStr for MariaDbGtid {
             t.parse()
                 .map_err(|_| err(s, WHAT, format!("{name} {t:?} is not a number")))
         };
-        let domain = u32::try_from(num(d, "domain")?)
-            .map_err(|_| err(s, WHAT, "domain exceeds 32 bits"))?;
+        let domain =
+            u32::try_from(num(d, "domain")?).map_err(|_| err(s, WHAT, "domain exceeds 32 bits"))?;
         let server_id = u32::try_from(num(sv, "server id")?)
             .map_err(|_| err(s, WHAT, "server id exceeds 32 bits"))?;
         let seq = num(q, "sequence")?;
@@ -178,14 +178,20 @@ impl FromStr for Gtid {
             let set = MySqlGtidSet::from_str(s)?;
             let mut it = set.sids.iter();
             match (it.next(), it.next()) {
-                (Some((sid, iv)), None) if iv.len() == 1 && iv.first().is_some_and(|r| r.0 == r.1) => {
+                (Some((sid, iv)), None)
+                    if iv.len() == 1 && iv.first().is_some_and(|r| r.0 == r.1) =>
+                {
                     let gno = iv.first().map_or(0, |r| r.0);
                     Ok(Gtid::MySql(MySqlGtid {
                         sid: sid.clone(),
                         gno,
                     }))
                 }
-                _ => Err(err(s, "MySQL GTID", "expected exactly one UUID[:TAG]:NUMBER")),
+                _ => Err(err(
+                    s,
+                    "MySQL GTID",
+                    "expected exactly one UUID[:TAG]:NUMBER",
+                )),
             }
         } else {
             s.parse().map(Gtid::MariaDb)
@@ -202,7 +208,11 @@ pub struct MySqlGtidSet {
 impl MySqlGtidSet {
     /// Adds the inclusive interval `start..=end` for `sid`, merging with what is there.
     pub fn add_interval(&mut self, sid: MySqlSid, start: u64, end: u64) {
-        let (start, end) = if start <= end { (start, end) } else { (end, start) };
+        let (start, end) = if start <= end {
+            (start, end)
+        } else {
+            (end, start)
+        };
         let ivs = self.sids.entry(sid).or_default();
         ivs.push((start, end));
         ivs.sort_unstable();
@@ -298,7 +308,11 @@ impl FromStr for MySqlGtidSet {
                 } else if MySqlSid::valid_tag(field) {
                     tag = field.to_ascii_lowercase();
                 } else {
-                    return Err(err(s, WHAT, format!("{field:?} is neither a tag nor an interval")));
+                    return Err(err(
+                        s,
+                        WHAT,
+                        format!("{field:?} is neither a tag nor an interval"),
+                    ));
                 }
             }
             if !any_interval {
@@ -371,9 +385,9 @@ impl GtidSet {
     pub fn contains(&self, gtid: &Gtid) -> bool {
         match (self, gtid) {
             (GtidSet::MySql(s), Gtid::MySql(g)) => s.contains(g),
-            (GtidSet::MariaDb(l), Gtid::MariaDb(g)) => l
-                .iter()
-                .any(|p| p.domain == g.domain && g.seq <= p.seq),
+            (GtidSet::MariaDb(l), Gtid::MariaDb(g)) => {
+                l.iter().any(|p| p.domain == g.domain && g.seq <= p.seq)
+            }
             _ => false,
         }
     }
@@ -449,7 +463,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_text() {
-        for bad in ["x:1", &format!("{U1}"), &format!("{U1}:0"), &format!("{U1}:5-3"), "1-2", "a-b-c", "1-2-3,1-4-5"] {
+        for bad in [
+            "x:1",
+            U1,
+            &format!("{U1}:0"),
+            &format!("{U1}:5-3"),
+            "1-2",
+            "a-b-c",
+            "1-2-3,1-4-5",
+        ] {
             assert!(bad.parse::<GtidSet>().is_err(), "{bad} should be rejected");
         }
         assert!(GtidSet::parse(Flavor::MySql, "").unwrap().is_empty());
@@ -465,7 +487,10 @@ mod tests {
     }
 
     fn mysql_set() -> impl Strategy<Value = MySqlGtidSet> {
-        let sid = (any::<[u8; 16]>(), prop_oneof![Just(String::new()), "[a-z_][a-z0-9_]{0,31}"]);
+        let sid = (
+            any::<[u8; 16]>(),
+            prop_oneof![Just(String::new()), "[a-z_][a-z0-9_]{0,31}"],
+        );
         proptest::collection::vec((sid, 1u64..1_000_000, 0u64..1000), 0..8).prop_map(|v| {
             let mut set = MySqlGtidSet::default();
             for ((uuid, tag), start, len) in v {

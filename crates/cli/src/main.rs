@@ -147,7 +147,9 @@ fn reject_password_on_argv(args: &[String]) -> Result<(), &'static str> {
         }
         let short_with_value = a.starts_with("-p") && a.len() > 2 && !a.starts_with("--");
         if short_with_value || a.starts_with("--password=") {
-            return Err("a password value on the command line is refused: every user on this machine could read it in `ps`");
+            return Err(
+                "a password value on the command line is refused: every user on this machine could read it in `ps`",
+            );
         }
     }
     Ok(())
@@ -158,7 +160,9 @@ fn prompt_password(origin: &str) -> Option<Password> {
         return None;
     }
     let _ = origin;
-    rpassword::prompt_password("Password: ").ok().map(Password::new)
+    rpassword::prompt_password("Password: ")
+        .ok()
+        .map(Password::new)
 }
 
 fn confirm_on_terminal(question: &str) -> Option<String> {
@@ -218,11 +222,21 @@ fn resolve(conn: &ConnArgs, config: &Config) -> Result<lifeboat_server::ConnectO
 
 /// Target and journal for a command that changes a server; the journal is opened first so
 /// nothing happens that could not be recorded.
-fn prepare_write(cli: &Cli, conn: &ConnArgs, argv: Vec<String>) -> Result<(lifeboat_server::ConnectOptions, Audit), Error> {
+fn prepare_write(
+    cli: &Cli,
+    conn: &ConnArgs,
+    argv: Vec<String>,
+) -> Result<(lifeboat_server::ConnectOptions, Audit), Error> {
     let config = load_config(cli)?;
     let target = resolve(conn, &config)?;
     let journal = Journal::open(&journal_path(cli, &config))?;
-    Ok((target, Audit { journal, args: argv }))
+    Ok((
+        target,
+        Audit {
+            journal,
+            args: argv,
+        },
+    ))
 }
 
 fn policy(confirm_server: &Option<String>, action: &str) -> Policy<'static> {
@@ -248,7 +262,9 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             let config = load_config(&cli)?;
             let opts = resolve(conn, &config)?;
             let mut c = lifeboat_server::connect(&opts).await.map_err(Error::from)?;
-            let info = lifeboat_server::ServerInfo::probe(&mut c).await.map_err(Error::from)?;
+            let info = lifeboat_server::ServerInfo::probe(&mut c)
+                .await
+                .map_err(Error::from)?;
             let report = check::run(&mut c, info).await.map_err(|e| Failure {
                 message: e.to_string(),
                 hint: None,
@@ -260,16 +276,30 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             } else {
                 render::check(&report, &opts.endpoint.to_string());
             }
-            Ok(if report.worst() == check::Level::Fail { 1 } else { 0 })
+            Ok(if report.worst() == check::Level::Fail {
+                1
+            } else {
+                0
+            })
         }
-        Command::Freeze { opts, confirm_server, conn, .. } => {
+        Command::Freeze {
+            opts,
+            confirm_server,
+            conn,
+            ..
+        } => {
             let (target, mut audit) = prepare_write(&cli, conn, argv)?;
             let policy = policy(confirm_server, "set the server read-only");
             let outcome = lifeboat_core::freeze::freeze(&target, &policy, opts, &mut audit).await?;
             render_outcome(cli.json, &outcome);
             Ok(0)
         }
-        Command::Thaw { opts, confirm_server, conn, .. } => {
+        Command::Thaw {
+            opts,
+            confirm_server,
+            conn,
+            ..
+        } => {
             let (target, mut audit) = prepare_write(&cli, conn, argv)?;
             let policy = policy(confirm_server, "make the server writable");
             let outcome = lifeboat_core::freeze::thaw(&target, &policy, opts, &mut audit).await?;
@@ -277,7 +307,14 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Sandbox(cmd) => match cmd {
-            SandboxCommand::Start { dir, port, mysqld, binlog, server_id, settings } => {
+            SandboxCommand::Start {
+                dir,
+                port,
+                mysqld,
+                binlog,
+                server_id,
+                settings,
+            } => {
                 let mut o = SandboxOptions::new(dir.clone().unwrap_or_else(sandbox::default_dir));
                 o.port = *port;
                 o.server_binary = mysqld.clone();
@@ -297,9 +334,17 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 if cli.json {
                     print_json(&stopped);
                 } else if stopped.was_running {
-                    println!("sandbox {} stopped cleanly{}", stopped.dir.display(), if stopped.removed { " and removed" } else { "" });
+                    println!(
+                        "sandbox {} stopped cleanly{}",
+                        stopped.dir.display(),
+                        if stopped.removed { " and removed" } else { "" }
+                    );
                 } else {
-                    println!("sandbox {} was not running{}", stopped.dir.display(), if stopped.removed { "; removed" } else { "" });
+                    println!(
+                        "sandbox {} was not running{}",
+                        stopped.dir.display(),
+                        if stopped.removed { "; removed" } else { "" }
+                    );
                 }
                 Ok(0)
             }
@@ -334,11 +379,16 @@ fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     if let Err(msg) = reject_password_on_argv(&argv) {
         eprintln!("error: {msg}");
-        eprintln!("hint: use -p to be asked, --password-file FILE, LIFEBOAT_PASSWORD, or an option file");
+        eprintln!(
+            "hint: use -p to be asked, --password-file FILE, LIFEBOAT_PASSWORD, or an option file"
+        );
         return ExitCode::from(2);
     }
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -374,7 +424,9 @@ mod tests {
         assert!(reject_password_on_argv(&v(&["lifeboat", "check", "-psecret"])).is_err());
         assert!(reject_password_on_argv(&v(&["lifeboat", "check", "--password=secret"])).is_err());
         assert!(reject_password_on_argv(&v(&["lifeboat", "check", "-p"])).is_ok());
-        assert!(reject_password_on_argv(&v(&["lifeboat", "check", "--password-file", "f"])).is_ok());
+        assert!(
+            reject_password_on_argv(&v(&["lifeboat", "check", "--password-file", "f"])).is_ok()
+        );
         assert!(reject_password_on_argv(&v(&["lifeboat", "check", "--port", "1"])).is_ok());
     }
 }

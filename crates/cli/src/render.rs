@@ -20,7 +20,10 @@ pub fn check(r: &Report, endpoint: &str) {
         "{} {} ({}) at {endpoint}, connected as {}",
         s.flavor, s.version, s.version_comment, s.current_user
     );
-    println!("identity: {}   (pass as --confirm-server to freeze/thaw/restore)", r.identity);
+    println!(
+        "identity: {}   (pass as --confirm-server to freeze/thaw/restore)",
+        r.identity
+    );
     println!("datadir: {}   page size: {}\n", s.datadir, s.page_size);
     for f in &r.findings {
         println!("{:<5} {:<30} {}", f.level.to_string(), f.id, f.summary);
@@ -47,13 +50,21 @@ pub fn freeze(o: &Outcome) {
             "{}: {} read-only{}",
             o.server,
             verb,
-            if o.was_read_only { " (it already was)" } else { "" }
+            if o.was_read_only {
+                " (it already was)"
+            } else {
+                ""
+            }
         ),
         _ => println!(
             "{}: {} writable{}",
             o.server,
             verb,
-            if o.was_read_only { "" } else { " (it already was)" }
+            if o.was_read_only {
+                ""
+            } else {
+                " (it already was)"
+            }
         ),
     }
     if let Some(sro) = o.super_read_only {
@@ -61,7 +72,16 @@ pub fn freeze(o: &Outcome) {
     }
     if !o.sessions.is_empty() {
         println!("\nsessions still connected ({}):", o.sessions.len());
-        let mut t = table(&["id", "user", "host", "db", "command", "time", "statement", "note"]);
+        let mut t = table(&[
+            "id",
+            "user",
+            "host",
+            "db",
+            "command",
+            "time",
+            "statement",
+            "note",
+        ]);
         for s in &o.sessions {
             let note = if o.may_still_write.contains(&s.id) {
                 "may still write (READ_ONLY ADMIN)"
@@ -93,7 +113,12 @@ pub fn freeze(o: &Outcome) {
                 w.user.clone(),
                 w.started.clone(),
                 w.rows_modified.to_string(),
-                if o.killed.contains(&w.session_id) { "yes" } else { "" }.into(),
+                if o.killed.contains(&w.session_id) {
+                    "yes"
+                } else {
+                    ""
+                }
+                .into(),
             ]);
         }
         println!("{t}");
@@ -127,8 +152,14 @@ pub fn sandbox_list(list: &[Listed]) {
             l.dir.display().to_string(),
             if l.running { "running" } else { "stopped" }.into(),
             l.port.map(|p| p.to_string()).unwrap_or_default(),
-            l.pid.filter(|_| l.running).map(|p| p.to_string()).unwrap_or_default(),
-            l.socket.as_ref().map(|s| s.display().to_string()).unwrap_or_default(),
+            l.pid
+                .filter(|_| l.running)
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+            l.socket
+                .as_ref()
+                .map(|s| s.display().to_string())
+                .unwrap_or_default(),
         ]);
     }
     println!("{t}");
@@ -139,7 +170,14 @@ pub fn journal(entries: &[Entry]) {
         println!("the journal is empty");
         return;
     }
-    let mut t = table(&["time", "user@host", "server", "command", "outcome", "detail"]);
+    let mut t = table(&[
+        "time",
+        "user@host",
+        "server",
+        "command",
+        "outcome",
+        "detail",
+    ]);
     for e in entries {
         t.add_row(vec![
             e.time.clone(),

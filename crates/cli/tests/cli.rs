@@ -51,8 +51,13 @@ fn stderr(o: &Output) -> String {
 }
 
 fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", String::from_utf8_lossy(&o.stdout), stderr(o)))
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            stderr(o)
+        )
+    })
 }
 
 fn socket_args(srv: &TestServer) -> Vec<String> {
@@ -66,7 +71,10 @@ fn socket_args(srv: &TestServer) -> Vec<String> {
 }
 
 fn with<'a>(base: &'a [&'a str], extra: &'a [String]) -> Vec<&'a str> {
-    base.iter().copied().chain(extra.iter().map(String::as_str)).collect()
+    base.iter()
+        .copied()
+        .chain(extra.iter().map(String::as_str))
+        .collect()
 }
 
 fn level<'a>(report: &'a Value, id: &str) -> &'a str {
@@ -108,7 +116,14 @@ async fn check_fails_without_binlog() {
     let r = json(&o);
     assert_eq!(level(&r, "binlog"), "FAIL");
     assert_eq!(r["server"]["flavor"], "mariadb");
-    assert_eq!(r["identity"], format!("{}:{}", r["server"]["identity"]["hostname"].as_str().unwrap(), srv.sandbox.port));
+    assert_eq!(
+        r["identity"],
+        format!(
+            "{}:{}",
+            r["server"]["identity"]["hostname"].as_str().unwrap(),
+            srv.sandbox.port
+        )
+    );
     // The text report names the problem and the fix.
     let o = lb.run(&with(&["check"], &extra));
     let text = String::from_utf8_lossy(&o.stdout);
@@ -133,8 +148,17 @@ async fn check_reports_each_misconfiguration() {
     let pw = write_secret(lb.home.path(), "pw", "Lim1ted-pw\n");
     let port = srv.sandbox.port.to_string();
     let o = lb.run(&[
-        "check", "--json", "--no-defaults", "--host", "127.0.0.1", "--port", &port, "--user", "limited",
-        "--password-file", pw.to_str().unwrap(),
+        "check",
+        "--json",
+        "--no-defaults",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--user",
+        "limited",
+        "--password-file",
+        pw.to_str().unwrap(),
     ]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let r = json(&o);
@@ -148,18 +172,38 @@ async fn check_reports_each_misconfiguration() {
     assert!(summary(&r, "engines").contains("shop.legacy (MyISAM)"));
     assert_eq!(level(&r, "privileges_backup"), "FAIL");
     let missing = summary(&r, "privileges_backup");
-    assert!(missing.contains("RELOAD") && missing.contains("BINLOG MONITOR"), "{missing}");
+    assert!(
+        missing.contains("RELOAD") && missing.contains("BINLOG MONITOR"),
+        "{missing}"
+    );
     assert_eq!(level(&r, "privileges_archive"), "FAIL");
-    let fix = r["findings"].as_array().unwrap().iter().find(|f| f["id"] == "privileges_backup").unwrap()["fix"]
+    let fix = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "privileges_backup")
+        .unwrap()["fix"]
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(fix.starts_with("GRANT RELOAD, BINLOG MONITOR ON *.* TO 'limited'@'127.0.0.1'"), "{fix}");
+    assert!(
+        fix.starts_with("GRANT RELOAD, BINLOG MONITOR ON *.* TO 'limited'@'127.0.0.1'"),
+        "{fix}"
+    );
     // The suggested GRANT really fixes it.
     srv.exec(&fix).await;
     let o = lb.run(&[
-        "check", "--json", "--no-defaults", "--host", "127.0.0.1", "--port", &port, "--user", "limited",
-        "--password-file", pw.to_str().unwrap(),
+        "check",
+        "--json",
+        "--no-defaults",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--user",
+        "limited",
+        "--password-file",
+        pw.to_str().unwrap(),
     ]);
     assert_eq!(level(&json(&o), "privileges_backup"), "OK");
 }
@@ -167,7 +211,8 @@ async fn check_reports_each_misconfiguration() {
 #[tokio::test]
 async fn option_files_drive_the_connection() {
     let srv = TestServer::start().await;
-    srv.exec("CREATE USER fromcnf@'127.0.0.1' IDENTIFIED BY 'q\"uo te#d'").await;
+    srv.exec("CREATE USER fromcnf@'127.0.0.1' IDENTIFIED BY 'q\"uo te#d'")
+        .await;
     let lb = Lb::new();
     let inc = write_secret(
         lb.home.path(),
@@ -183,7 +228,14 @@ async fn option_files_drive_the_connection() {
             inc.display()
         ),
     );
-    let o = lb.run(&["check", "--json", "--defaults-file", cnf.to_str().unwrap(), "--defaults-group-suffix", "_lab"]);
+    let o = lb.run(&[
+        "check",
+        "--json",
+        "--defaults-file",
+        cnf.to_str().unwrap(),
+        "--defaults-group-suffix",
+        "_lab",
+    ]);
     assert!(code(&o) <= 1, "{}", stderr(&o));
     assert_eq!(json(&o)["server"]["current_user"], "fromcnf@127.0.0.1");
     // A named server in the TOML config, password from a password file.
@@ -197,19 +249,59 @@ async fn option_files_drive_the_connection() {
             pw.display()
         ),
     );
-    let o = lb.run(&["check", "--json", "--no-defaults", "--config", cfg.to_str().unwrap(), "--server", "lab"]);
-    assert_eq!(json(&o)["server"]["current_user"], "fromcnf@127.0.0.1", "{}", stderr(&o));
+    let o = lb.run(&[
+        "check",
+        "--json",
+        "--no-defaults",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--server",
+        "lab",
+    ]);
+    assert_eq!(
+        json(&o)["server"]["current_user"],
+        "fromcnf@127.0.0.1",
+        "{}",
+        stderr(&o)
+    );
     // The environment variable works too.
     let o = lb
-        .cmd(&["check", "--json", "--no-defaults", "-h", "127.0.0.1", "-P", &srv.sandbox.port.to_string(), "-u", "fromcnf"])
+        .cmd(&[
+            "check",
+            "--json",
+            "--no-defaults",
+            "-h",
+            "127.0.0.1",
+            "-P",
+            &srv.sandbox.port.to_string(),
+            "-u",
+            "fromcnf",
+        ])
         .env("LIFEBOAT_PASSWORD", "q\"uo te#d")
         .output()
         .unwrap();
-    assert_eq!(json(&o)["server"]["current_user"], "fromcnf@127.0.0.1", "{}", stderr(&o));
+    assert_eq!(
+        json(&o)["server"]["current_user"],
+        "fromcnf@127.0.0.1",
+        "{}",
+        stderr(&o)
+    );
     // A config readable by others gets a warning.
     std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let o = lb.run(&["check", "--json", "--no-defaults", "--config", cfg.to_str().unwrap(), "--server", "lab"]);
-    assert!(stderr(&o).contains("readable by group or others"), "{}", stderr(&o));
+    let o = lb.run(&[
+        "check",
+        "--json",
+        "--no-defaults",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--server",
+        "lab",
+    ]);
+    assert!(
+        stderr(&o).contains("readable by group or others"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 async fn read_only(srv: &TestServer) -> bool {
@@ -228,13 +320,25 @@ async fn freeze_blocks_writes_and_thaw_restores_them() {
     .await;
     let lb = Lb::new();
     let extra = socket_args(&srv);
-    let identity = json(&lb.run(&with(&["check", "--json"], &extra)))["identity"].as_str().unwrap().to_owned();
+    let identity = json(&lb.run(&with(&["check", "--json"], &extra)))["identity"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // Unattended without naming the server: refused, nothing changed.
     let o = lb.run(&with(&["freeze", "--reason", "incident"], &extra));
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert!(stderr(&o).contains("--confirm-server"), "{}", stderr(&o));
-    let o = lb.run(&with(&["freeze", "--reason", "incident", "--confirm-server", "someone-else:3306"], &extra));
+    let o = lb.run(&with(
+        &[
+            "freeze",
+            "--reason",
+            "incident",
+            "--confirm-server",
+            "someone-else:3306",
+        ],
+        &extra,
+    ));
     assert_eq!(code(&o), 3);
     assert!(!read_only(&srv).await);
 
@@ -243,51 +347,115 @@ async fn freeze_blocks_writes_and_thaw_restores_them() {
     app_opts.user = Some("app".into());
     let mut app = lifeboat_server::connect(&app_opts).await.unwrap();
     app.query_drop("BEGIN").await.unwrap();
-    app.query_drop("INSERT INTO shop.orders VALUES (1)").await.unwrap();
+    app.query_drop("INSERT INTO shop.orders VALUES (1)")
+        .await
+        .unwrap();
 
-    let o = lb.run(&with(&["freeze", "--json", "--reason", "DELETE without WHERE at 14:29", "--confirm-server", &identity], &extra));
+    let o = lb.run(&with(
+        &[
+            "freeze",
+            "--json",
+            "--reason",
+            "DELETE without WHERE at 14:29",
+            "--confirm-server",
+            &identity,
+        ],
+        &extra,
+    ));
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = json(&o);
     assert_eq!(out["read_only"], true);
     let trx = out["write_transactions"].as_array().unwrap();
     assert_eq!(trx.len(), 1, "{out}");
     assert_eq!(trx[0]["user"], "app");
-    assert!(out["sessions"].as_array().unwrap().iter().any(|s| s["user"] == "app"));
+    assert!(
+        out["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["user"] == "app")
+    );
     assert!(read_only(&srv).await);
 
     // A new write is refused with the read-only error.
     let mut app2 = lifeboat_server::connect(&app_opts).await.unwrap();
-    let err = app2.query_drop("INSERT INTO shop.orders VALUES (2)").await.unwrap_err();
+    let err = app2
+        .query_drop("INSERT INTO shop.orders VALUES (2)")
+        .await
+        .unwrap_err();
     match err {
         mysql_async::Error::Server(s) => assert_eq!(s.code, 1290, "{}", s.message),
         other => panic!("expected the read-only error, got {other}"),
     }
 
     // --kill-writers ends the open transaction; its row rolls back.
-    let o = lb.run(&with(&["freeze", "--json", "--reason", "again", "--kill-writers", "--confirm-server", &identity], &extra));
+    let o = lb.run(&with(
+        &[
+            "freeze",
+            "--json",
+            "--reason",
+            "again",
+            "--kill-writers",
+            "--confirm-server",
+            &identity,
+        ],
+        &extra,
+    ));
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(json(&o)["killed"].as_array().unwrap().len(), 1);
-    assert!(app.query_drop("COMMIT").await.is_err(), "the killed session must not commit");
+    assert!(
+        app.query_drop("COMMIT").await.is_err(),
+        "the killed session must not commit"
+    );
 
-    let o = lb.run(&with(&["thaw", "--json", "--confirm-server", &identity], &extra));
+    let o = lb.run(&with(
+        &["thaw", "--json", "--confirm-server", &identity],
+        &extra,
+    ));
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(!read_only(&srv).await);
-    app2.query_drop("INSERT INTO shop.orders VALUES (2)").await.unwrap();
+    app2.query_drop("INSERT INTO shop.orders VALUES (2)")
+        .await
+        .unwrap();
     let mut c = srv.conn().await;
-    let ids: Vec<u32> = c.query("SELECT id FROM shop.orders ORDER BY id").await.unwrap();
+    let ids: Vec<u32> = c
+        .query("SELECT id FROM shop.orders ORDER BY id")
+        .await
+        .unwrap();
     assert_eq!(ids, vec![2], "row 1 was rolled back by --kill-writers");
 
     // The journal holds every attempt, refusals included, and no secrets.
     let o = lb.run(&["journal", "--json"]);
-    let lines: Vec<Value> = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let outcomes: Vec<(&str, &str)> =
-        lines.iter().map(|l| (l["command"].as_str().unwrap(), l["outcome"].as_str().unwrap())).collect();
+    let lines: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let outcomes: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["command"].as_str().unwrap(),
+                l["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(
         outcomes,
-        vec![("freeze", "refused"), ("freeze", "refused"), ("freeze", "ok"), ("freeze", "ok"), ("thaw", "ok")]
+        vec![
+            ("freeze", "refused"),
+            ("freeze", "refused"),
+            ("freeze", "ok"),
+            ("freeze", "ok"),
+            ("thaw", "ok")
+        ]
     );
     assert_eq!(lines[2]["server"], identity.as_str());
-    assert!(lines[2]["detail"].as_str().unwrap().contains("DELETE without WHERE"));
+    assert!(
+        lines[2]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("DELETE without WHERE")
+    );
     assert!(!lines[0]["os_user"].as_str().unwrap().is_empty());
     let o = lb.run(&["journal", "--limit", "1"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("thaw"));
@@ -297,7 +465,10 @@ async fn freeze_blocks_writes_and_thaw_restores_them() {
 async fn freeze_dry_run_changes_nothing_and_needs_no_confirmation() {
     let srv = TestServer::start().await;
     let lb = Lb::new();
-    let o = lb.run(&with(&["freeze", "--json", "--dry-run", "--reason", "look"], &socket_args(&srv)));
+    let o = lb.run(&with(
+        &["freeze", "--json", "--dry-run", "--reason", "look"],
+        &socket_args(&srv),
+    ));
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(json(&o)["dry_run"], true);
     assert!(!read_only(&srv).await);
@@ -307,7 +478,8 @@ async fn freeze_dry_run_changes_nothing_and_needs_no_confirmation() {
 #[tokio::test]
 async fn bad_input_gives_one_clear_line() {
     let srv = TestServer::start().await;
-    srv.exec("CREATE USER app@'127.0.0.1' IDENTIFIED BY 'correct-horse'").await;
+    srv.exec("CREATE USER app@'127.0.0.1' IDENTIFIED BY 'correct-horse'")
+        .await;
     let lb = Lb::new();
     let port = srv.sandbox.port.to_string();
     let bad_pw = write_secret(lb.home.path(), "badpw", "Tr0ub4dor&3-wrong");
@@ -316,46 +488,113 @@ async fn bad_input_gives_one_clear_line() {
         assert_eq!(code(o), 1, "{}", stderr(o));
         let err = stderr(o);
         let first = err.lines().next().unwrap_or_default();
-        assert!(first.starts_with("error: ") && first.contains(needle), "{err}");
+        assert!(
+            first.starts_with("error: ") && first.contains(needle),
+            "{err}"
+        );
         assert!(!err.contains("panicked"), "{err}");
-        assert!(!err.contains("Tr0ub4dor") && !err.contains("correct-horse"), "{err}");
+        assert!(
+            !err.contains("Tr0ub4dor") && !err.contains("correct-horse"),
+            "{err}"
+        );
         assert!(!String::from_utf8_lossy(&o.stdout).contains("Tr0ub4dor"));
     };
 
-    let o = lb.run(&["check", "--no-defaults", "-h", "127.0.0.1", "-P", &port, "-u", "app", "--password-file", bad_pw.to_str().unwrap()]);
+    let o = lb.run(&[
+        "check",
+        "--no-defaults",
+        "-h",
+        "127.0.0.1",
+        "-P",
+        &port,
+        "-u",
+        "app",
+        "--password-file",
+        bad_pw.to_str().unwrap(),
+    ]);
     assert_clear(&o, "Access denied");
     assert!(stderr(&o).contains("hint:"));
 
     let free = lifeboat_server::sandbox::free_port().unwrap().to_string();
-    let o = lb.run(&["check", "--no-defaults", "-h", "127.0.0.1", "-P", &free, "-u", "app"]);
+    let o = lb.run(&[
+        "check",
+        "--no-defaults",
+        "-h",
+        "127.0.0.1",
+        "-P",
+        &free,
+        "-u",
+        "app",
+    ]);
     assert_clear(&o, "cannot connect to 127.0.0.1");
 
-    let o = lb.run(&["check", "--no-defaults", "--socket", "/nonexistent/mysqld.sock"]);
+    let o = lb.run(&[
+        "check",
+        "--no-defaults",
+        "--socket",
+        "/nonexistent/mysqld.sock",
+    ]);
     assert_clear(&o, "socket /nonexistent/mysqld.sock does not exist");
 
     let broken = write_secret(lb.home.path(), "broken.cnf", "[client]\nuser=x\n[oops\n");
     let o = lb.run(&["check", "--defaults-file", broken.to_str().unwrap()]);
     assert_clear(&o, "broken.cnf, line 3");
 
-    let o = lb.run(&["check", "--no-defaults", "-h", "127.0.0.1", "-P", &port, "--password-file", "/nonexistent/pw"]);
+    let o = lb.run(&[
+        "check",
+        "--no-defaults",
+        "-h",
+        "127.0.0.1",
+        "-P",
+        &port,
+        "--password-file",
+        "/nonexistent/pw",
+    ]);
     assert_clear(&o, "cannot read password file /nonexistent/pw");
-    let o = lb.run(&["check", "--no-defaults", "-h", "127.0.0.1", "-P", &port, "--password-file", "/tmp"]);
+    let o = lb.run(&[
+        "check",
+        "--no-defaults",
+        "-h",
+        "127.0.0.1",
+        "-P",
+        &port,
+        "--password-file",
+        "/tmp",
+    ]);
     assert_clear(&o, "cannot read password file /tmp");
 
     let o = lb.run(&["check", "--no-defaults", "--server", "prod"]);
     assert_clear(&o, "no server named \"prod\"");
 
-    let o = lb.run(&["sandbox", "start", "--dir", lb.home.path().join("sb").to_str().unwrap(), "--mysqld", "/nonexistent/mariadbd"]);
+    let o = lb.run(&[
+        "sandbox",
+        "start",
+        "--dir",
+        lb.home.path().join("sb").to_str().unwrap(),
+        "--mysqld",
+        "/nonexistent/mariadbd",
+    ]);
     assert_clear(&o, "server binary /nonexistent/mariadbd cannot be run");
 
     // A password value on argv: refused before parsing, never echoed.
-    for args in [vec!["check", "-pTr0ub4dor"], vec!["check", "--password=Tr0ub4dor"]] {
+    for args in [
+        vec!["check", "-pTr0ub4dor"],
+        vec!["check", "--password=Tr0ub4dor"],
+    ] {
         let o = lb.run(&args);
         assert_eq!(code(&o), 2);
         assert!(!stderr(&o).contains("Tr0ub4dor"), "{}", stderr(&o));
     }
     // -p without a terminal cannot prompt.
-    let o = lb.run(&["check", "--no-defaults", "-h", "127.0.0.1", "-P", &port, "-p"]);
+    let o = lb.run(&[
+        "check",
+        "--no-defaults",
+        "-h",
+        "127.0.0.1",
+        "-P",
+        &port,
+        "-p",
+    ]);
     assert_clear(&o, "no terminal");
 }
 
@@ -373,10 +612,20 @@ impl Drop for StopOnDrop {
 #[tokio::test]
 async fn sandbox_commands_start_list_stop() {
     let lb = Lb::new();
-    let dir = tempfile::Builder::new().prefix("lbs-").tempdir_in("/tmp").unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("lbs-")
+        .tempdir_in("/tmp")
+        .unwrap();
     let sb_dir = dir.path().join("side");
     let _guard = StopOnDrop(sb_dir.clone());
-    let o = lb.run(&["sandbox", "start", "--json", "--binlog", "--dir", sb_dir.to_str().unwrap()]);
+    let o = lb.run(&[
+        "sandbox",
+        "start",
+        "--json",
+        "--binlog",
+        "--dir",
+        sb_dir.to_str().unwrap(),
+    ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let started = json(&o);
     let port = started["port"].as_u64().unwrap();
@@ -398,13 +647,21 @@ async fn sandbox_commands_start_list_stop() {
     assert!(stderr(&o).contains("already running"), "{}", stderr(&o));
 
     // It binds only to 127.0.0.1.
-    let ss = Command::new("ss").args(["-ltnH", &format!("sport = :{port}")]).output();
+    let ss = Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{port}")])
+        .output();
     if let Ok(ss) = ss {
         let text = String::from_utf8_lossy(&ss.stdout);
         assert!(text.lines().all(|l| l.contains("127.0.0.1:")), "{text}");
     }
 
-    let o = lb.run(&["sandbox", "stop", "--json", "--dir", sb_dir.to_str().unwrap()]);
+    let o = lb.run(&[
+        "sandbox",
+        "stop",
+        "--json",
+        "--dir",
+        sb_dir.to_str().unwrap(),
+    ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(json(&o)["was_running"], true);
     let list = json(&lb.run(&["sandbox", "list", "--json"]));
@@ -418,10 +675,23 @@ fn help_explains_every_command() {
     let lb = Lb::new();
     let o = lb.run(&["--help"]);
     let text = String::from_utf8_lossy(&o.stdout);
-    for cmd in ["check", "freeze", "thaw", "sandbox", "journal", "Exit codes"] {
+    for cmd in [
+        "check",
+        "freeze",
+        "thaw",
+        "sandbox",
+        "journal",
+        "Exit codes",
+    ] {
         assert!(text.contains(cmd), "{cmd} missing from --help:\n{text}");
     }
-    for sub in [&["check", "--help"][..], &["freeze", "--help"], &["thaw", "--help"], &["sandbox", "start", "--help"], &["journal", "--help"]] {
+    for sub in [
+        &["check", "--help"][..],
+        &["freeze", "--help"],
+        &["thaw", "--help"],
+        &["sandbox", "start", "--help"],
+        &["journal", "--help"],
+    ] {
         let o = lb.run(sub);
         assert_eq!(code(&o), 0, "{sub:?}");
         assert!(String::from_utf8_lossy(&o.stdout).len() > 200, "{sub:?}");

@@ -62,7 +62,11 @@ pub struct Report {
 impl Report {
     /// The worst level found.
     pub fn worst(&self) -> Level {
-        self.findings.iter().map(|f| f.level).max().unwrap_or(Level::Ok)
+        self.findings
+            .iter()
+            .map(|f| f.level)
+            .max()
+            .unwrap_or(Level::Ok)
     }
 
     /// The finding with this id.
@@ -71,7 +75,13 @@ impl Report {
     }
 }
 
-fn finding(id: &'static str, level: Level, summary: impl Into<String>, why: impl Into<String>, fix: Option<String>) -> Finding {
+fn finding(
+    id: &'static str,
+    level: Level,
+    summary: impl Into<String>,
+    why: impl Into<String>,
+    fix: Option<String>,
+) -> Finding {
     Finding {
         id,
         level,
@@ -99,14 +109,25 @@ fn needs(flavor: Flavor, version: Version) -> Vec<Need> {
     };
     let (read_only_admin, binlog_admin) = match flavor {
         Flavor::MariaDb => ("READ_ONLY ADMIN|SUPER", "BINLOG ADMIN|SUPER"),
-        Flavor::MySql => ("SYSTEM_VARIABLES_ADMIN|SUPER", "SYSTEM_VARIABLES_ADMIN|SUPER"),
+        Flavor::MySql => (
+            "SYSTEM_VARIABLES_ADMIN|SUPER",
+            "SYSTEM_VARIABLES_ADMIN|SUPER",
+        ),
     };
     vec![
         Need {
             command: "backup",
             id: "privileges_backup",
             level_if_missing: Level::Fail,
-            privileges: vec!["SELECT", "SHOW VIEW", "TRIGGER", "EVENT", "LOCK TABLES", "RELOAD", repl_client],
+            privileges: vec![
+                "SELECT",
+                "SHOW VIEW",
+                "TRIGGER",
+                "EVENT",
+                "LOCK TABLES",
+                "RELOAD",
+                repl_client,
+            ],
             why: "a consistent backup reads every table, view, trigger and event, takes the brief global lock (RELOAD) and records the binlog position (REPLICATION CLIENT / BINLOG MONITOR)",
         },
         Need {
@@ -128,8 +149,19 @@ fn needs(flavor: Flavor, version: Version) -> Vec<Need> {
             id: "privileges_restore",
             level_if_missing: Level::Warn,
             privileges: vec![
-                "SELECT", "INSERT", "CREATE", "DROP", "ALTER", "INDEX", "CREATE VIEW", "CREATE ROUTINE",
-                "ALTER ROUTINE", "TRIGGER", "EVENT", "REFERENCES", binlog_admin,
+                "SELECT",
+                "INSERT",
+                "CREATE",
+                "DROP",
+                "ALTER",
+                "INDEX",
+                "CREATE VIEW",
+                "CREATE ROUTINE",
+                "ALTER ROUTINE",
+                "TRIGGER",
+                "EVENT",
+                "REFERENCES",
+                binlog_admin,
             ],
             why: "table-level recovery back into production recreates tables and loads rows without writing them to the binlog",
         },
@@ -246,9 +278,18 @@ pub async fn run(conn: &mut Conn, info: ServerInfo) -> Result<Report, CheckError
     });
 
     // Retention.
-    let binlog_files = if b.enabled { binlog_file_summary(conn).await } else { None };
+    let binlog_files = if b.enabled {
+        binlog_file_summary(conn).await
+    } else {
+        None
+    };
     let files_note = binlog_files
-        .map(|(n, bytes)| format!("; {n} binlog files, {:.1} MiB on disk", bytes as f64 / 1_048_576.0))
+        .map(|(n, bytes)| {
+            format!(
+                "; {n} binlog files, {:.1} MiB on disk",
+                bytes as f64 / 1_048_576.0
+            )
+        })
         .unwrap_or_default();
     let expire_fix = if maria && info.version < Version::new(10, 6, 1) {
         "SET GLOBAL expire_logs_days=7; and my.cnf [mysqld]: expire_logs_days = 7 (longer than your backup interval)"
@@ -392,16 +433,30 @@ pub async fn run(conn: &mut Conn, info: ServerInfo) -> Result<Report, CheckError
             .collect();
         let user = &info.current_user;
         f.push(if missing.is_empty() {
-            finding(need.id, Level::Ok, format!("{user} can run `lifeboat {}`", need.command), need.why, None)
+            finding(
+                need.id,
+                Level::Ok,
+                format!("{user} can run `lifeboat {}`", need.command),
+                need.why,
+                None,
+            )
         } else {
             let shown: Vec<String> = missing.iter().map(|m| m.replace('|', " or ")).collect();
             let grant: Vec<&str> = missing.iter().filter_map(|m| m.split('|').next()).collect();
             finding(
                 need.id,
                 need.level_if_missing,
-                format!("{user} cannot run `lifeboat {}`: missing {}", need.command, shown.join(", ")),
+                format!(
+                    "{user} cannot run `lifeboat {}`: missing {}",
+                    need.command,
+                    shown.join(", ")
+                ),
                 need.why,
-                Some(format!("GRANT {} ON *.* TO {};", grant.join(", "), quote_account(user))),
+                Some(format!(
+                    "GRANT {} ON *.* TO {};",
+                    grant.join(", "),
+                    quote_account(user)
+                )),
             )
         });
     }
@@ -409,9 +464,15 @@ pub async fn run(conn: &mut Conn, info: ServerInfo) -> Result<Report, CheckError
         f.push(finding(
             "visibility",
             Level::Warn,
-            format!("{} has no global SELECT: tables it cannot see were not checked", info.current_user),
+            format!(
+                "{} has no global SELECT: tables it cannot see were not checked",
+                info.current_user
+            ),
             "the key and engine checks above only cover tables visible to this account",
-            Some(format!("GRANT SELECT ON *.* TO {};", quote_account(&info.current_user))),
+            Some(format!(
+                "GRANT SELECT ON *.* TO {};",
+                quote_account(&info.current_user)
+            )),
         ));
     }
 
@@ -424,7 +485,12 @@ pub async fn run(conn: &mut Conn, info: ServerInfo) -> Result<Report, CheckError
 
 fn list(items: &[String]) -> String {
     const SHOW: usize = 8;
-    let mut s = items.iter().take(SHOW).cloned().collect::<Vec<_>>().join(", ");
+    let mut s = items
+        .iter()
+        .take(SHOW)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     if items.len() > SHOW {
         s.push_str(&format!(" and {} more", items.len() - SHOW));
     }

@@ -104,9 +104,13 @@ impl Config {
         let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.clone(),
             message: e.to_string().lines().next().unwrap_or_default().to_owned()
-                + &e
-                    .span()
-                    .map(|s| format!(" (at line {})", text[..s.start.min(text.len())].lines().count().max(1)))
+                + &e.span()
+                    .map(|s| {
+                        format!(
+                            " (at line {})",
+                            text[..s.start.min(text.len())].lines().count().max(1)
+                        )
+                    })
                     .unwrap_or_default(),
         })?;
         let mut warnings = Vec::new();

@@ -66,9 +66,13 @@ impl Error {
             Error::Refused(e) => e.hint(),
             Error::Sandbox(e) => e.hint().map(str::to_owned),
             Error::Timeout { hint, .. } => Some(hint.clone()),
-            Error::Sql { source: mysql_async::Error::Server(s), .. } if s.code == 1227 => {
-                Some("the account lacks a privilege; `lifeboat check` lists what each command needs".into())
-            }
+            Error::Sql {
+                source: mysql_async::Error::Server(s),
+                ..
+            } if s.code == 1227 => Some(
+                "the account lacks a privilege; `lifeboat check` lists what each command needs"
+                    .into(),
+            ),
             _ => None,
         }
     }

@@ -116,7 +116,14 @@ pub struct Audit {
 }
 
 impl Audit {
-    fn record(&mut self, command: &str, server: &str, endpoint: &str, outcome: &str, detail: Option<String>) -> Result<(), Error> {
+    fn record(
+        &mut self,
+        command: &str,
+        server: &str,
+        endpoint: &str,
+        outcome: &str,
+        detail: Option<String>,
+    ) -> Result<(), Error> {
         self.journal.append(&journal::Entry {
             time: journal::now(),
             os_user: journal::os_user(),
@@ -145,7 +152,15 @@ async fn sessions(t: &mut GuardedTarget) -> Result<Vec<Session>, Error> {
         .map_err(Error::sql("listing sessions"))?;
     Ok(rows
         .into_iter()
-        .map(|(id, user, host, db, command, time, info)| Session { id, user, host, db, command, time, info })
+        .map(|(id, user, host, db, command, time, info)| Session {
+            id,
+            user,
+            host,
+            db,
+            command,
+            time,
+            info,
+        })
         .collect())
 }
 
@@ -162,7 +177,14 @@ async fn write_transactions(t: &mut GuardedTarget) -> Result<Vec<WriteTransactio
         .map_err(Error::sql("listing open transactions"))?;
     Ok(rows
         .into_iter()
-        .map(|(session_id, started, rows_modified, user)| WriteTransaction { session_id, started, rows_modified, user })
+        .map(
+            |(session_id, started, rows_modified, user)| WriteTransaction {
+                session_id,
+                started,
+                rows_modified,
+                user,
+            },
+        )
         .collect())
 }
 
@@ -185,7 +207,11 @@ async fn bypassing_users(t: &mut GuardedTarget) -> Result<Vec<String>, Error> {
         .map_err(Error::sql("reading privileges"))?;
     Ok(grantees
         .iter()
-        .filter_map(|g| g.strip_prefix('\'')?.split_once("'@'").map(|(u, _)| u.replace("''", "'")))
+        .filter_map(|g| {
+            g.strip_prefix('\'')?
+                .split_once("'@'")
+                .map(|(u, _)| u.replace("''", "'"))
+        })
         .collect())
 }
 
@@ -204,12 +230,19 @@ async fn read_only_state(t: &mut GuardedTarget) -> Result<(bool, Option<bool>), 
     Ok((ro != 0, sro.map(|v| v != 0)))
 }
 
-async fn open_target(conn_opts: &ConnectOptions, policy: Option<&Policy<'_>>) -> Result<Result<GuardedTarget, (Refusal, String, String)>, Error> {
+async fn open_target(
+    conn_opts: &ConnectOptions,
+    policy: Option<&Policy<'_>>,
+) -> Result<Result<GuardedTarget, (Refusal, String, String)>, Error> {
     let mut conn = connect(conn_opts).await?;
     let info = lifeboat_server::ServerInfo::probe(&mut conn).await?;
     let id = info.identity.id();
     let endpoint = conn_opts.endpoint.to_string();
-    let no_check = Policy { confirm_server: Some(id.clone()), prompt: None, action: String::new() };
+    let no_check = Policy {
+        confirm_server: Some(id.clone()),
+        prompt: None,
+        action: String::new(),
+    };
     match guard::check(conn, info, conn_opts, policy.unwrap_or(&no_check)) {
         Ok(t) => Ok(Ok(t)),
         Err(r) => Ok(Err((r, id, endpoint))),
@@ -219,16 +252,31 @@ async fn open_target(conn_opts: &ConnectOptions, policy: Option<&Policy<'_>>) ->
 fn describe(o: &Outcome) -> String {
     format!(
         "read_only {} -> {}; {} other sessions, {} open write transactions, {} killed",
-        o.was_read_only, o.read_only, o.sessions.len(), o.write_transactions.len(), o.killed.len()
+        o.was_read_only,
+        o.read_only,
+        o.sessions.len(),
+        o.write_transactions.len(),
+        o.killed.len()
     )
 }
 
 /// Sets the server read-only (after the guard), then reports who is still connected.
-pub async fn freeze(conn_opts: &ConnectOptions, policy: &Policy<'_>, opts: &FreezeOptions, audit: &mut Audit) -> Result<Outcome, Error> {
+pub async fn freeze(
+    conn_opts: &ConnectOptions,
+    policy: &Policy<'_>,
+    opts: &FreezeOptions,
+    audit: &mut Audit,
+) -> Result<Outcome, Error> {
     let mut t = match open_target(conn_opts, (!opts.dry_run).then_some(policy)).await? {
         Ok(t) => t,
         Err((refusal, id, endpoint)) => {
-            audit.record("freeze", &id, &endpoint, "refused", Some(refusal.to_string()))?;
+            audit.record(
+                "freeze",
+                &id,
+                &endpoint,
+                "refused",
+                Some(refusal.to_string()),
+            )?;
             return Err(refusal.into());
         }
     };
@@ -245,11 +293,19 @@ pub async fn freeze(conn_opts: &ConnectOptions, policy: &Policy<'_>, opts: &Free
     let sessions = sessions(&mut t).await?;
     let write_transactions = write_transactions(&mut t).await?;
     let bypass = bypassing_users(&mut t).await?;
-    let may_still_write = sessions.iter().filter(|s| bypass.contains(&s.user)).map(|s| s.id).collect();
+    let may_still_write = sessions
+        .iter()
+        .filter(|s| bypass.contains(&s.user))
+        .map(|s| s.id)
+        .collect();
     if opts.kill_writers && !opts.dry_run {
         for w in &write_transactions {
             // The session may have ended between the listing and now: not an error.
-            if t.conn().query_drop(format!("KILL CONNECTION {}", w.session_id)).await.is_ok() {
+            if t.conn()
+                .query_drop(format!("KILL CONNECTION {}", w.session_id))
+                .await
+                .is_ok()
+            {
                 killed.push(w.session_id);
             }
         }
@@ -280,11 +336,17 @@ async fn set_read_only(t: &mut GuardedTarget, on: bool, wait_secs: u64) -> Resul
     let v = u8::from(on);
     let stmts: Vec<String> = match (flavor, on) {
         (Flavor::MySql, true) => vec![format!("SET GLOBAL super_read_only = {v}")],
-        (Flavor::MySql, false) => vec!["SET GLOBAL super_read_only = 0".into(), "SET GLOBAL read_only = 0".into()],
+        (Flavor::MySql, false) => vec![
+            "SET GLOBAL super_read_only = 0".into(),
+            "SET GLOBAL read_only = 0".into(),
+        ],
         (Flavor::MariaDb, _) => vec![format!("SET GLOBAL read_only = {v}")],
     };
     t.conn()
-        .query_drop(format!("SET SESSION lock_wait_timeout = {}", wait_secs.max(1)))
+        .query_drop(format!(
+            "SET SESSION lock_wait_timeout = {}",
+            wait_secs.max(1)
+        ))
         .await
         .map_err(Error::sql("setting lock_wait_timeout"))?;
     for stmt in stmts {
@@ -303,7 +365,9 @@ async fn set_read_only(t: &mut GuardedTarget, on: bool, wait_secs: u64) -> Resul
                 return Err(Error::Timeout {
                     what: format!("`{stmt}` did not return"),
                     secs: wait_secs + 5,
-                    hint: "another session holds a lock; `lifeboat freeze --dry-run` lists sessions".into(),
+                    hint:
+                        "another session holds a lock; `lifeboat freeze --dry-run` lists sessions"
+                            .into(),
                 });
             }
         }
@@ -312,7 +376,12 @@ async fn set_read_only(t: &mut GuardedTarget, on: bool, wait_secs: u64) -> Resul
 }
 
 /// Makes the server writable again (after the guard).
-pub async fn thaw(conn_opts: &ConnectOptions, policy: &Policy<'_>, opts: &ThawOptions, audit: &mut Audit) -> Result<Outcome, Error> {
+pub async fn thaw(
+    conn_opts: &ConnectOptions,
+    policy: &Policy<'_>,
+    opts: &ThawOptions,
+    audit: &mut Audit,
+) -> Result<Outcome, Error> {
     let mut t = match open_target(conn_opts, (!opts.dry_run).then_some(policy)).await? {
         Ok(t) => t,
         Err((refusal, id, endpoint)) => {
@@ -325,18 +394,20 @@ pub async fn thaw(conn_opts: &ConnectOptions, policy: &Policy<'_>, opts: &ThawOp
     if is_replica && !opts.force && !opts.dry_run {
         let refusal = Refusal::Unsafe {
             action: "make the server writable".into(),
-            reason: "it is a replica, and replicas are kept read-only; pass --force to do it anyway".into(),
+            reason:
+                "it is a replica, and replicas are kept read-only; pass --force to do it anyway"
+                    .into(),
         };
         let (id, ep) = (t.info.identity.id(), t.endpoint.clone());
         audit.record("thaw", &id, &ep, "refused", Some(refusal.to_string()))?;
         return Err(refusal.into());
     }
-    if !opts.dry_run {
-        if let Err(e) = set_read_only(&mut t, false, 10).await {
-            let (id, ep) = (t.info.identity.id(), t.endpoint.clone());
-            audit.record("thaw", &id, &ep, "failed", Some(e.to_string()))?;
-            return Err(e);
-        }
+    if !opts.dry_run
+        && let Err(e) = set_read_only(&mut t, false, 10).await
+    {
+        let (id, ep) = (t.info.identity.id(), t.endpoint.clone());
+        audit.record("thaw", &id, &ep, "failed", Some(e.to_string()))?;
+        return Err(e);
     }
     let (read_only, super_read_only) = read_only_state(&mut t).await?;
     let outcome = Outcome {
@@ -353,7 +424,13 @@ pub async fn thaw(conn_opts: &ConnectOptions, policy: &Policy<'_>, opts: &ThawOp
         reason: None,
     };
     if !opts.dry_run {
-        audit.record("thaw", &outcome.server, &t.endpoint, "ok", Some(describe(&outcome)))?;
+        audit.record(
+            "thaw",
+            &outcome.server,
+            &t.endpoint,
+            "ok",
+            Some(describe(&outcome)),
+        )?;
     }
     Ok(outcome)
 }

@@ -37,7 +37,9 @@ pub enum Refusal {
         given: String,
     },
     /// Unattended and not named.
-    #[error("refusing to {action} on {actual} without --confirm-server (not running interactively)")]
+    #[error(
+        "refusing to {action} on {actual} without --confirm-server (not running interactively)"
+    )]
     NotConfirmed {
         /// What would have happened.
         action: String,
@@ -66,10 +68,14 @@ impl Refusal {
     /// What to do about it.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Refusal::WrongServer { actual, .. } | Refusal::NotConfirmed { actual, .. } => Some(format!(
-                "check that you are connected to the server you mean; if so, pass --confirm-server {actual}"
-            )),
-            Refusal::PromptMismatch { actual, .. } => Some(format!("type {actual} exactly to confirm")),
+            Refusal::WrongServer { actual, .. } | Refusal::NotConfirmed { actual, .. } => {
+                Some(format!(
+                    "check that you are connected to the server you mean; if so, pass --confirm-server {actual}"
+                ))
+            }
+            Refusal::PromptMismatch { actual, .. } => {
+                Some(format!("type {actual} exactly to confirm"))
+            }
             Refusal::Unsafe { .. } => None,
         }
     }
@@ -92,7 +98,12 @@ impl GuardedTarget {
 }
 
 /// Verifies the operator named this server; the only way to get a [`GuardedTarget`].
-pub fn check(conn: Conn, info: ServerInfo, options: &ConnectOptions, policy: &Policy<'_>) -> Result<GuardedTarget, Refusal> {
+pub fn check(
+    conn: Conn,
+    info: ServerInfo,
+    options: &ConnectOptions,
+    policy: &Policy<'_>,
+) -> Result<GuardedTarget, Refusal> {
     let actual = info.identity.id();
     let action = policy.action.clone();
     match (&policy.confirm_server, policy.prompt) {

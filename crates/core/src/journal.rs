@@ -85,12 +85,17 @@ pub fn os_user() -> String {
 
 /// This machine's host name.
 pub fn host_name() -> String {
-    rustix::system::uname().nodename().to_string_lossy().into_owned()
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Now, as RFC 3339 UTC with microseconds.
 pub fn now() -> String {
-    jiff::Timestamp::now().round(jiff::Unit::Microsecond).map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string())
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Microsecond)
+        .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string())
 }
 
 impl Journal {
@@ -188,7 +193,10 @@ mod tests {
         let back = Journal::read(&p).unwrap();
         assert_eq!(back, vec![e.clone(), e]);
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         std::fs::write(&p, "{not json}\n").unwrap();
         let err = Journal::read(&p).unwrap_err();
         assert!(err.to_string().contains("line 1"));

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 /// The user's home directory (`$HOME`).
 pub fn home() -> Option<PathBuf> {
-    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
 }
 
 fn xdg(var: &str, fallback: &str) -> Option<PathBuf> {
@@ -22,7 +24,7 @@ pub fn default_config() -> Option<PathBuf> {
 /// `~/.local/state/lifeboat`, or under `$XDG_STATE_HOME`: journal and sandbox registry.
 pub fn state_dir() -> PathBuf {
     xdg("XDG_STATE_HOME", ".local/state")
-        .unwrap_or_else(|| std::env::temp_dir())
+        .unwrap_or_else(std::env::temp_dir)
         .join("lifeboat")
 }
 

@@ -56,7 +56,10 @@ impl From<&Sandbox> for Started {
             connect: vec![
                 format!("mariadb --defaults-file={}", s.defaults_file.display()),
                 format!("mariadb -uroot -h127.0.0.1 -P{}", s.port),
-                format!("lifeboat check --defaults-file {}", s.defaults_file.display()),
+                format!(
+                    "lifeboat check --defaults-file {}",
+                    s.defaults_file.display()
+                ),
             ],
         }
     }
@@ -87,12 +90,19 @@ pub async fn stop(dir: &Path, remove: bool) -> Result<Stopped, Error> {
     let reg = registry();
     reg.remove(&sb.dir);
     if remove {
-        std::fs::remove_dir_all(&sb.dir).map_err(|source| lifeboat_server::SandboxError::Io { path: sb.dir.clone(), source })?;
+        std::fs::remove_dir_all(&sb.dir).map_err(|source| lifeboat_server::SandboxError::Io {
+            path: sb.dir.clone(),
+            source,
+        })?;
         if sb.socket.exists() {
             let _ = std::fs::remove_file(&sb.socket);
         }
     }
-    Ok(Stopped { dir: sb.dir.clone(), was_running, removed: remove })
+    Ok(Stopped {
+        dir: sb.dir.clone(),
+        was_running,
+        removed: remove,
+    })
 }
 
 /// One row of `sandbox list`.

@@ -37,34 +37,66 @@ pub struct ConnArgs {
     pub user: Option<String>,
     /// Ask for the password at a prompt. Takes no value: a password on the command line would
     /// be visible to every user in `ps`.
-    #[cfg_attr(feature = "clap", arg(long = "password", short = 'p', help_heading = "Connection"))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(long = "password", short = 'p', help_heading = "Connection")
+    )]
     pub prompt_password: bool,
     /// Read the password from the first line of this file (chmod 600).
-    #[cfg_attr(feature = "clap", arg(long, value_name = "FILE", help_heading = "Connection"))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "FILE", help_heading = "Connection")
+    )]
     pub password_file: Option<PathBuf>,
     /// A server named in the config file's [servers.NAME] table.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "NAME", help_heading = "Connection"))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "NAME", help_heading = "Connection")
+    )]
     pub server: Option<String>,
     /// Read only this option file (my.cnf syntax) instead of the default ones.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "FILE", help_heading = "Connection"))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "FILE", help_heading = "Connection")
+    )]
     pub defaults_file: Option<PathBuf>,
     /// Read this option file after the global ones and before ~/.my.cnf.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "FILE", help_heading = "Connection"))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "FILE", help_heading = "Connection")
+    )]
     pub defaults_extra_file: Option<PathBuf>,
     /// Also read groups with this suffix, e.g. _prod reads [client_prod] and [lifeboat_prod].
-    #[cfg_attr(feature = "clap", arg(long, value_name = "SUFFIX", help_heading = "Connection"))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "SUFFIX", help_heading = "Connection")
+    )]
     pub defaults_group_suffix: Option<String>,
     /// Read no option files at all.
     #[cfg_attr(feature = "clap", arg(long, help_heading = "Connection"))]
     pub no_defaults: bool,
     /// TLS: DISABLED, PREFERRED (default), REQUIRED, VERIFY_CA, VERIFY_IDENTITY.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "MODE", help_heading = "Connection"))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "MODE", help_heading = "Connection")
+    )]
     pub ssl_mode: Option<String>,
     /// CA certificate (PEM) to verify the server with.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "FILE", help_heading = "Connection"))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "FILE", help_heading = "Connection")
+    )]
     pub ssl_ca: Option<PathBuf>,
     /// Seconds to wait for the server to answer.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "SECS", default_value_t = 10, help_heading = "Connection"))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_name = "SECS",
+            default_value_t = 10,
+            help_heading = "Connection"
+        )
+    )]
     pub connect_timeout: u64,
 }
 
@@ -101,7 +133,8 @@ impl TargetError {
                 Some("add it under [servers.NAME] in the config file (--config)".into())
             }
             TargetError::NoTerminal(_) => Some(
-                "use --password-file, LIFEBOAT_PASSWORD or an option file when running unattended".into(),
+                "use --password-file, LIFEBOAT_PASSWORD or an option file when running unattended"
+                    .into(),
             ),
             _ => None,
         }
@@ -134,16 +167,26 @@ struct Layer {
 pub type Prompt<'a> = &'a dyn Fn(&str) -> Option<Password>;
 
 /// Resolves the target. `prompt` asks on the terminal (the CLI passes one; tests pass none).
-pub fn resolve(args: &ConnArgs, config: &Config, prompt: Prompt<'_>) -> Result<Resolved, TargetError> {
+pub fn resolve(
+    args: &ConnArgs,
+    config: &Config,
+    prompt: Prompt<'_>,
+) -> Result<Resolved, TargetError> {
     let mut warnings = Vec::new();
     let entry: ServerEntry = match &args.server {
-        Some(name) => config.servers.get(name).cloned().ok_or_else(|| TargetError::UnknownServer {
-            name: name.clone(),
-            config: config
-                .source
-                .as_ref()
-                .map_or_else(|| "the config (none was found)".to_owned(), |p| p.display().to_string()),
-        })?,
+        Some(name) => {
+            config
+                .servers
+                .get(name)
+                .cloned()
+                .ok_or_else(|| TargetError::UnknownServer {
+                    name: name.clone(),
+                    config: config.source.as_ref().map_or_else(
+                        || "the config (none was found)".to_owned(),
+                        |p| p.display().to_string(),
+                    ),
+                })?
+        }
         None => ServerEntry::default(),
     };
 
@@ -249,29 +292,29 @@ pub fn resolve(args: &ConnArgs, config: &Config, prompt: Prompt<'_>) -> Result<R
     let ssl_ca = layers.iter().find_map(|l| l.ssl_ca.clone());
 
     // Password, by the documented order.
-    let password = if args.prompt_password {
-        Some(prompt("-p").ok_or_else(|| TargetError::NoTerminal("-p".into()))?)
-    } else if let Some(f) = &args.password_file {
-        let (p, w) = read_password_file(f)?;
-        warnings.extend(w);
-        Some(p)
-    } else if let Ok(p) = std::env::var("LIFEBOAT_PASSWORD") {
-        Some(Password::new(p))
-    } else if let Some(f) = &entry.password_file {
-        let (p, w) = read_password_file(f)?;
-        warnings.extend(w);
-        Some(p)
-    } else {
-        match opt.get("password") {
-            Some((Some(p), _)) => Some(Password::new(p.clone())),
-            // A bare `password` line means "ask", as with the clients.
-            Some((None, origin)) => Some(
-                prompt(&origin.to_string())
-                    .ok_or_else(|| TargetError::NoTerminal(format!("bare `password` in {origin}")))?,
-            ),
-            None => None,
-        }
-    };
+    let password =
+        if args.prompt_password {
+            Some(prompt("-p").ok_or_else(|| TargetError::NoTerminal("-p".into()))?)
+        } else if let Some(f) = &args.password_file {
+            let (p, w) = read_password_file(f)?;
+            warnings.extend(w);
+            Some(p)
+        } else if let Ok(p) = std::env::var("LIFEBOAT_PASSWORD") {
+            Some(Password::new(p))
+        } else if let Some(f) = &entry.password_file {
+            let (p, w) = read_password_file(f)?;
+            warnings.extend(w);
+            Some(p)
+        } else {
+            match opt.get("password") {
+                Some((Some(p), _)) => Some(Password::new(p.clone())),
+                // A bare `password` line means "ask", as with the clients.
+                Some((None, origin)) => Some(prompt(&origin.to_string()).ok_or_else(|| {
+                    TargetError::NoTerminal(format!("bare `password` in {origin}"))
+                })?),
+                None => None,
+            }
+        };
 
     Ok(Resolved {
         options: ConnectOptions {
@@ -292,10 +335,16 @@ fn option_file_ssl(
     opt: &std::collections::BTreeMap<String, (Option<String>, lifeboat_server::mycnf::Origin)>,
 ) -> Option<String> {
     let truthy = |k: &str| {
-        opt.get(k)
-            .is_some_and(|(v, _)| v.as_deref().is_none_or(|v| !matches!(v, "0" | "OFF" | "off" | "FALSE" | "false")))
+        opt.get(k).is_some_and(|(v, _)| {
+            v.as_deref()
+                .is_none_or(|v| !matches!(v, "0" | "OFF" | "off" | "FALSE" | "false"))
+        })
     };
-    if truthy("skip_ssl") || opt.get("ssl").is_some_and(|(v, _)| matches!(v.as_deref(), Some("0" | "OFF" | "off"))) {
+    if truthy("skip_ssl")
+        || opt
+            .get("ssl")
+            .is_some_and(|(v, _)| matches!(v.as_deref(), Some("0" | "OFF" | "off")))
+    {
         Some("DISABLED".into())
     } else if truthy("ssl_verify_server_cert") {
         Some("VERIFY_IDENTITY".into())
@@ -340,31 +389,67 @@ mod tests {
         };
         let r = resolve(&args, &config, &no_prompt).unwrap();
         // The named server's host wins over the option file's socket; port comes from the file.
-        assert_eq!(r.options.endpoint, Endpoint::Tcp { host: "db1".into(), port: 3310 });
+        assert_eq!(
+            r.options.endpoint,
+            Endpoint::Tcp {
+                host: "db1".into(),
+                port: 3310
+            }
+        );
         assert_eq!(r.options.user.as_deref(), Some("fromconfig"));
         assert_eq!(r.options.ssl_mode, SslMode::Disabled);
-        assert_eq!(r.options.password.as_ref().map(Password::expose), Some("filepw"));
+        assert_eq!(
+            r.options.password.as_ref().map(Password::expose),
+            Some("filepw")
+        );
 
-        let args = ConnArgs { socket: Some("/x.sock".into()), user: Some("cli".into()), ..args };
+        let args = ConnArgs {
+            socket: Some("/x.sock".into()),
+            user: Some("cli".into()),
+            ..args
+        };
         let r = resolve(&args, &config, &no_prompt).unwrap();
-        assert_eq!(r.options.endpoint, Endpoint::Socket { path: "/x.sock".into() });
+        assert_eq!(
+            r.options.endpoint,
+            Endpoint::Socket {
+                path: "/x.sock".into()
+            }
+        );
         assert_eq!(r.options.user.as_deref(), Some("cli"));
     }
 
     #[test]
     fn port_without_host_is_local_tcp() {
-        let args = ConnArgs { port: Some(4000), no_defaults: true, connect_timeout: 10, ..Default::default() };
+        let args = ConnArgs {
+            port: Some(4000),
+            no_defaults: true,
+            connect_timeout: 10,
+            ..Default::default()
+        };
         let r = resolve(&args, &Config::default(), &no_prompt).unwrap();
-        assert_eq!(r.options.endpoint, Endpoint::Tcp { host: "127.0.0.1".into(), port: 4000 });
+        assert_eq!(
+            r.options.endpoint,
+            Endpoint::Tcp {
+                host: "127.0.0.1".into(),
+                port: 4000
+            }
+        );
         assert!(r.options.password.is_none());
     }
 
     #[test]
     fn unknown_server_and_prompt_without_terminal() {
-        let args = ConnArgs { server: Some("nope".into()), ..Default::default() };
+        let args = ConnArgs {
+            server: Some("nope".into()),
+            ..Default::default()
+        };
         let e = resolve(&args, &Config::default(), &no_prompt).unwrap_err();
         assert!(e.to_string().contains("nope"));
-        let args = ConnArgs { prompt_password: true, no_defaults: true, ..Default::default() };
+        let args = ConnArgs {
+            prompt_password: true,
+            no_defaults: true,
+            ..Default::default()
+        };
         let e = resolve(&args, &Config::default(), &no_prompt).unwrap_err();
         assert!(matches!(e, TargetError::NoTerminal(_)));
     }

@@ -241,6 +241,13 @@ fn classify(endpoint: &Endpoint, e: mysql_async::Error) -> ConnectError {
                 message: s.message,
             }
         }
+        // tokio-rustls reports handshake failures (bad certificate, wrong CA) as InvalidData.
+        Error::Io(IoError::Io(io)) if io.kind() == std::io::ErrorKind::InvalidData => {
+            ConnectError::Tls {
+                endpoint,
+                reason: io.to_string(),
+            }
+        }
         Error::Io(IoError::Io(io)) => ConnectError::Unreachable {
             endpoint,
             reason: io.to_string(),
@@ -275,10 +282,10 @@ async fn attempt(opts: &ConnectOptions, tls: Option<SslOpts>) -> Result<Conn, Co
 /// Opens a connection. With `PREFERRED`, a server without TLS is reached in plain text, as
 /// the clients do.
 pub async fn connect(opts: &ConnectOptions) -> Result<Conn, ConnectError> {
-    if let Endpoint::Socket { path } = &opts.endpoint {
-        if !path.exists() {
-            return Err(ConnectError::NoSocket { path: path.clone() });
-        }
+    if let Endpoint::Socket { path } = &opts.endpoint
+        && !path.exists()
+    {
+        return Err(ConnectError::NoSocket { path: path.clone() });
     }
     let tls = opts.tls_opts();
     let preferred = opts.ssl_mode == SslMode::Preferred && tls.is_some();

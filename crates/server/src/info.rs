@@ -37,7 +37,11 @@ impl Version {
             .take_while(|c| c.is_ascii_digit() || *c == '.')
             .collect();
         let mut it = head.split('.').map(|p| p.parse::<u32>().ok());
-        Some(Self::new(it.next()??, it.next()??, it.next().flatten().unwrap_or(0)))
+        Some(Self::new(
+            it.next()??,
+            it.next()??,
+            it.next().flatten().unwrap_or(0),
+        ))
     }
 }
 
@@ -189,7 +193,9 @@ pub async fn global_variables(
         .collect::<Vec<_>>()
         .join(",");
     let rows: Vec<(String, Option<String>)> = conn
-        .query(format!("SHOW GLOBAL VARIABLES WHERE Variable_name IN ({list})"))
+        .query(format!(
+            "SHOW GLOBAL VARIABLES WHERE Variable_name IN ({list})"
+        ))
         .await?;
     Ok(rows
         .into_iter()
@@ -309,7 +315,11 @@ impl ServerInfo {
 }
 
 /// `SHOW MASTER STATUS` under its per-version name; `None` without the privilege.
-async fn current_binlog_pos(conn: &mut Conn, flavor: Flavor, version: Version) -> Option<BinlogPos> {
+async fn current_binlog_pos(
+    conn: &mut Conn,
+    flavor: Flavor,
+    version: Version,
+) -> Option<BinlogPos> {
     let stmt = match flavor {
         Flavor::MySql if version >= Version::new(8, 2, 0) => "SHOW BINARY LOG STATUS",
         Flavor::MariaDb if version >= Version::new(10, 5, 2) => "SHOW BINLOG STATUS",
@@ -328,9 +338,18 @@ mod tests {
 
     #[test]
     fn versions() {
-        assert_eq!(Version::parse("10.11.19-MariaDB-0+deb12u1"), Some(Version::new(10, 11, 19)));
-        assert_eq!(Version::parse("5.5.5-10.3.39-MariaDB"), Some(Version::new(10, 3, 39)));
-        assert_eq!(Version::parse("8.4.0-commercial"), Some(Version::new(8, 4, 0)));
+        assert_eq!(
+            Version::parse("10.11.19-MariaDB-0+deb12u1"),
+            Some(Version::new(10, 11, 19))
+        );
+        assert_eq!(
+            Version::parse("5.5.5-10.3.39-MariaDB"),
+            Some(Version::new(10, 3, 39))
+        );
+        assert_eq!(
+            Version::parse("8.4.0-commercial"),
+            Some(Version::new(8, 4, 0))
+        );
         assert_eq!(Version::parse("8.0"), Some(Version::new(8, 0, 0)));
         assert_eq!(Version::parse("garbage"), None);
         assert_eq!(flavor_of("10.11.19-MariaDB"), Flavor::MariaDb);

@@ -394,7 +394,10 @@ note=tab\there\\back\"q
                 ("note".into(), Some("tab\there\\back\"q".into())),
             ]
         );
-        assert_eq!(parse("[CLIENT]").unwrap(), vec![Line::Group("client".into())]);
+        assert_eq!(
+            parse("[CLIENT]").unwrap(),
+            vec![Line::Group("client".into())]
+        );
     }
 
     #[test]
@@ -430,7 +433,10 @@ note=tab\there\\back\"q
         assert_eq!(get("user").as_deref(), Some("lb"));
         assert_eq!(get("host").as_deref(), Some("prod-db"));
         let s = files.settings_for(&client_groups("lifeboat", None));
-        assert_eq!(s.get("host").and_then(|v| v.0.clone()).as_deref(), Some("h0"));
+        assert_eq!(
+            s.get("host").and_then(|v| v.0.clone()).as_deref(),
+            Some("h0")
+        );
     }
 
     #[test]

@@ -181,10 +181,16 @@ impl SandboxError {
             SandboxError::NoServerBinary { .. } => {
                 "install the server (Debian/Ubuntu: apt-get install mariadb-server-core mariadb-client) or pass --mysqld PATH"
             }
-            SandboxError::NoInstallDb { .. } => "install mariadb-server-core, which ships mariadb-install-db",
-            SandboxError::AlreadyRunning { .. } => "stop it first with `lifeboat sandbox stop --dir DIR`, or pick another --dir",
+            SandboxError::NoInstallDb { .. } => {
+                "install mariadb-server-core, which ships mariadb-install-db"
+            }
+            SandboxError::AlreadyRunning { .. } => {
+                "stop it first with `lifeboat sandbox stop --dir DIR`, or pick another --dir"
+            }
             SandboxError::NotASandbox { .. } => "`lifeboat sandbox list` shows the known sandboxes",
-            SandboxError::StopTimeout { .. } => "the server may still be flushing; look at its error.log",
+            SandboxError::StopTimeout { .. } => {
+                "the server may still be flushing; look at its error.log"
+            }
             _ => return None,
         })
     }
@@ -218,15 +224,23 @@ fn on_path(name: &str) -> Option<PathBuf> {
 
 /// Finds a server binary: `mariadbd` or `mysqld` on PATH, then the usual locations.
 pub fn find_server_binary() -> Result<PathBuf, SandboxError> {
-    if let Some(p) = on_path("mariadbd").or_else(|| on_path("mysqld")) {
-        return Ok(p);
-    }
-    SERVER_LOCATIONS
+    find_server_binary_in(std::env::var_os("PATH"), SERVER_LOCATIONS)
+}
+
+fn find_server_binary_in(
+    path: Option<std::ffi::OsString>,
+    locations: &[&str],
+) -> Result<PathBuf, SandboxError> {
+    let dirs: Vec<PathBuf> = path
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    ["mariadbd", "mysqld"]
         .iter()
-        .map(PathBuf::from)
+        .flat_map(|name| dirs.iter().map(move |d| d.join(name)))
+        .chain(locations.iter().map(PathBuf::from))
         .find(|p| p.is_file())
         .ok_or_else(|| SandboxError::NoServerBinary {
-            looked: format!("mariadbd and mysqld on PATH, {}", SERVER_LOCATIONS.join(", ")),
+            looked: format!("mariadbd and mysqld on PATH, {}", locations.join(", ")),
         })
 }
 
@@ -284,7 +298,10 @@ fn binary_version(binary: &Path) -> Result<String, SandboxError> {
 /// binds it; [`Sandbox::start`] retries with a new port in that case.
 pub fn free_port() -> Result<u16, SandboxError> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(io_err(Path::new("127.0.0.1:0")))?;
-    let port = l.local_addr().map_err(io_err(Path::new("127.0.0.1:0")))?.port();
+    let port = l
+        .local_addr()
+        .map_err(io_err(Path::new("127.0.0.1:0")))?
+        .port();
     Ok(port)
 }
 
@@ -328,7 +345,9 @@ fn process_alive(pid: u32) -> bool {
         return false;
     };
     // Field 3, after the parenthesized command name, is the state; Z is a zombie.
-    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
     if state == Some('Z') {
         return false;
     }
@@ -341,7 +360,10 @@ fn process_alive(pid: u32) -> bool {
 }
 
 fn signal(pid: u32, sig: rustix::process::Signal) {
-    if let Some(p) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) {
+    if let Some(p) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
         let _ = rustix::process::kill_process(p, sig);
     }
 }
@@ -361,13 +383,13 @@ impl Sandbox {
         }
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         let dir = std::fs::canonicalize(dir).map_err(io_err(dir))?;
-        if let Ok(old) = Sandbox::open(&dir) {
-            if old.is_running() {
-                return Err(SandboxError::AlreadyRunning {
-                    dir: dir.clone(),
-                    pid: old.pid,
-                });
-            }
+        if let Ok(old) = Sandbox::open(&dir)
+            && old.is_running()
+        {
+            return Err(SandboxError::AlreadyRunning {
+                dir: dir.clone(),
+                pid: old.pid,
+            });
         }
         let binary = match &opts.server_binary {
             Some(p) if p.is_file() => p.clone(),
@@ -387,7 +409,10 @@ impl Sandbox {
         }
         let mut socket = dir.join("mysqld.sock");
         if socket.as_os_str().len() > MAX_SOCKET_PATH {
-            socket = std::env::temp_dir().join(format!("lifeboat-{}.sock", short_hash(&dir.to_string_lossy())));
+            socket = std::env::temp_dir().join(format!(
+                "lifeboat-{}.sock",
+                short_hash(&dir.to_string_lossy())
+            ));
         }
         let error_log = dir.join("error.log");
         std::fs::create_dir_all(dir.join("tmp")).map_err(io_err(&dir))?;
@@ -442,8 +467,11 @@ impl Sandbox {
                 Err(e) => {
                     sb.kill();
                     let port_taken = std::fs::read_to_string(&error_log).is_ok_and(|t| {
-                        let new = t.get(usize::try_from(log_start).unwrap_or(0)..).unwrap_or("");
-                        new.contains("Address already in use") || new.contains("Bind on TCP/IP port")
+                        let new = t
+                            .get(usize::try_from(log_start).unwrap_or(0)..)
+                            .unwrap_or("");
+                        new.contains("Address already in use")
+                            || new.contains("Bind on TCP/IP port")
                     });
                     if port_taken && opts.port.is_none() && attempts < 5 {
                         continue;
@@ -464,16 +492,16 @@ impl Sandbox {
         let mut opts = ConnectOptions::socket_root(&self.socket);
         opts.connect_timeout = Duration::from_secs(5);
         loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(_status)) = child.try_wait() {
-                    return Err(failed(self));
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(_status)) = child.try_wait()
+            {
+                return Err(failed(self));
             }
-            if self.socket.exists() {
-                if let Ok(conn) = connect(&opts).await {
-                    let _ = conn.disconnect().await;
-                    return Ok(());
-                }
+            if self.socket.exists()
+                && let Ok(conn) = connect(&opts).await
+            {
+                let _ = conn.disconnect().await;
+                return Ok(());
             }
             if Instant::now() > deadline {
                 return Err(failed(self));
@@ -577,18 +605,33 @@ fn error_lines(log: &Path) -> String {
         .filter(|l| l.contains("ERROR") || l.contains("[ERROR]") || l.contains("error:"))
         .take(10)
         .collect();
-    if errors.is_empty() { log_tail(log, 15) } else { errors.join("\n") }
+    if errors.is_empty() {
+        log_tail(log, 15)
+    } else {
+        errors.join("\n")
+    }
 }
 
 fn tail_since(log: &Path, start: u64, n: usize) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
-    let new = text.get(usize::try_from(start).unwrap_or(0)..).unwrap_or(&text);
+    let new = text
+        .get(usize::try_from(start).unwrap_or(0)..)
+        .unwrap_or(&text);
     let lines: Vec<&str> = new.lines().collect();
     let tail = lines[lines.len().saturating_sub(n)..].join("\n");
-    if tail.is_empty() { log_tail(log, n) } else { tail }
+    if tail.is_empty() {
+        log_tail(log, n)
+    } else {
+        tail
+    }
 }
 
-fn initialize(binary: &Path, flavor: Flavor, datadir: &Path, dir: &Path) -> Result<(), SandboxError> {
+fn initialize(
+    binary: &Path,
+    flavor: Flavor,
+    datadir: &Path,
+    dir: &Path,
+) -> Result<(), SandboxError> {
     let log = dir.join("init.log");
     let log_file = std::fs::File::create(&log).map_err(io_err(&log))?;
     let log_err = log_file.try_clone().map_err(io_err(&log))?;
@@ -597,7 +640,10 @@ fn initialize(binary: &Path, flavor: Flavor, datadir: &Path, dir: &Path) -> Resu
         Flavor::MariaDb => {
             let install = find_install_db(binary)?;
             // The server binary lives in <basedir>/sbin or <basedir>/bin.
-            let basedir = binary.parent().and_then(Path::parent).unwrap_or(Path::new("/usr"));
+            let basedir = binary
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or(Path::new("/usr"));
             cmd = Command::new(install);
             cmd.arg("--no-defaults")
                 .arg(format!("--datadir={}", datadir.display()))
@@ -650,9 +696,20 @@ fn render_cnf(
     use std::fmt::Write as _;
     let server_id = opts.server_id.unwrap_or(u32::from(port));
     let mut s = String::new();
-    let _ = writeln!(s, "# Written by `lifeboat sandbox start`; regenerated at every start.");
-    let _ = writeln!(s, "# Server by hand: <mariadbd|mysqld> --defaults-file={}/my.cnf", dir.display());
-    let _ = writeln!(s, "# Client:        mariadb --defaults-file={}/my.cnf\n", dir.display());
+    let _ = writeln!(
+        s,
+        "# Written by `lifeboat sandbox start`; regenerated at every start."
+    );
+    let _ = writeln!(
+        s,
+        "# Server by hand: <mariadbd|mysqld> --defaults-file={}/my.cnf",
+        dir.display()
+    );
+    let _ = writeln!(
+        s,
+        "# Client:        mariadb --defaults-file={}/my.cnf\n",
+        dir.display()
+    );
     let _ = writeln!(s, "[mysqld]");
     let _ = writeln!(s, "datadir={}", datadir.display());
     let _ = writeln!(s, "socket={}", socket.display());
@@ -719,8 +776,10 @@ impl Registry {
     }
 
     fn entry_path(&self, sandbox_dir: &Path) -> PathBuf {
-        self.dir
-            .join(format!("{}.json", short_hash(&sandbox_dir.to_string_lossy())))
+        self.dir.join(format!(
+            "{}.json",
+            short_hash(&sandbox_dir.to_string_lossy())
+        ))
     }
 
     /// Remembers a sandbox.
@@ -766,5 +825,32 @@ impl Registry {
         }
         out.sort_by(|a, b| a.dir.cmp(&b.dir));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_server_binary_is_a_clear_error() {
+        let e = find_server_binary_in(Some("/nonexistent-dir".into()), &["/nonexistent/mariadbd"])
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with("no MariaDB or MySQL server binary found"),
+            "{text}"
+        );
+        assert!(text.contains("/nonexistent/mariadbd"), "{text}");
+        assert!(
+            e.hint()
+                .is_some_and(|h| h.contains("apt-get install mariadb-server-core"))
+        );
+    }
+
+    #[test]
+    fn version_token_and_hash() {
+        assert_eq!(short_hash("a"), short_hash("a"));
+        assert_ne!(short_hash("a"), short_hash("b"));
     }
 }

@@ -3,13 +3,18 @@
 use std::time::Duration;
 
 use lifeboat_server::testing::TestServer;
-use lifeboat_server::{ConnectError, ConnectOptions, Endpoint, Flavor, Password, ServerInfo, connect};
+use lifeboat_server::{
+    ConnectError, ConnectOptions, Endpoint, Flavor, Password, ServerInfo, connect,
+};
 use mysql_async::prelude::Queryable;
 
 #[tokio::test]
 async fn probe_describes_a_sandbox_with_binlog() {
     let srv = TestServer::start_with(|o| o.binlog = true).await;
-    srv.exec("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY); INSERT INTO d.t VALUES (1)").await;
+    srv.exec(
+        "CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY); INSERT INTO d.t VALUES (1)",
+    )
+    .await;
     let mut conn = srv.conn().await;
     let info = ServerInfo::probe(&mut conn).await.unwrap();
     assert_eq!(info.flavor, Flavor::MariaDb);
@@ -20,9 +25,16 @@ async fn probe_describes_a_sandbox_with_binlog() {
     assert_eq!(info.binlog.format.as_deref(), Some("ROW"));
     assert_eq!(info.binlog.row_image.as_deref(), Some("FULL"));
     assert_eq!(info.binlog.sync_binlog, Some(1));
-    let pos = info.binlog.current.clone().expect("root may see the binlog position");
+    let pos = info
+        .binlog
+        .current
+        .clone()
+        .expect("root may see the binlog position");
     assert!(pos.file.starts_with("binlog."), "{pos}");
-    assert!(!info.gtid.executed.is_empty(), "three transactions were written");
+    assert!(
+        !info.gtid.executed.is_empty(),
+        "three transactions were written"
+    );
     assert!(info.file_per_table);
     assert_eq!(info.page_size, 16384);
     assert_eq!(info.current_user, "root@localhost");
@@ -36,7 +48,10 @@ async fn sandbox_stop_is_clean_and_restart_keeps_data() {
     assert!(srv.sandbox.stop(Duration::from_secs(60)).await.unwrap());
     assert!(!srv.sandbox.is_running());
     let log = std::fs::read_to_string(&srv.sandbox.error_log).unwrap();
-    assert!(log.contains("Shutdown complete"), "clean shutdown expected:\n{log}");
+    assert!(
+        log.contains("Shutdown complete"),
+        "clean shutdown expected:\n{log}"
+    );
     // Restart from the same directory: the datadir is reused, not re-initialized.
     let opts = lifeboat_server::SandboxOptions::new(srv.sandbox.dir.clone());
     srv.sandbox = lifeboat_server::Sandbox::start(&opts).await.unwrap();
@@ -51,9 +66,13 @@ async fn sandbox_stop_is_clean_and_restart_keeps_data() {
 #[tokio::test]
 async fn connect_errors_are_specific_and_never_show_the_password() {
     let srv = TestServer::start().await;
-    srv.exec("CREATE USER app@'127.0.0.1' IDENTIFIED BY 'right-pw'").await;
+    srv.exec("CREATE USER app@'127.0.0.1' IDENTIFIED BY 'right-pw'")
+        .await;
     let tcp = |pw: &str| ConnectOptions {
-        endpoint: Endpoint::Tcp { host: "127.0.0.1".into(), port: srv.sandbox.port },
+        endpoint: Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port: srv.sandbox.port,
+        },
         user: Some("app".into()),
         password: Some(Password::new(pw)),
         ssl_mode: Default::default(),
@@ -61,7 +80,12 @@ async fn connect_errors_are_specific_and_never_show_the_password() {
         connect_timeout: Duration::from_secs(5),
     };
     // PREFERRED falls back to plain text on a server without TLS.
-    connect(&tcp("right-pw")).await.unwrap().disconnect().await.unwrap();
+    connect(&tcp("right-pw"))
+        .await
+        .unwrap()
+        .disconnect()
+        .await
+        .unwrap();
 
     let e = connect(&tcp("wrong-pw-xyz")).await.unwrap_err();
     assert!(matches!(e, ConnectError::AccessDenied { .. }), "{e:?}");
@@ -74,11 +98,18 @@ async fn connect_errors_are_specific_and_never_show_the_password() {
     assert!(matches!(e, ConnectError::Tls { .. }), "{e:?}");
 
     let mut refused = tcp("x");
-    refused.endpoint = Endpoint::Tcp { host: "127.0.0.1".into(), port: lifeboat_server::sandbox::free_port().unwrap() };
+    refused.endpoint = Endpoint::Tcp {
+        host: "127.0.0.1".into(),
+        port: lifeboat_server::sandbox::free_port().unwrap(),
+    };
     let e = connect(&refused).await.unwrap_err();
     assert!(matches!(e, ConnectError::Unreachable { .. }), "{e:?}");
 
-    let e = connect(&ConnectOptions::socket_root(std::path::Path::new("/nonexistent/x.sock"))).await.unwrap_err();
+    let e = connect(&ConnectOptions::socket_root(std::path::Path::new(
+        "/nonexistent/x.sock",
+    )))
+    .await
+    .unwrap_err();
     assert!(matches!(e, ConnectError::NoSocket { .. }), "{e:?}");
 }
 
@@ -96,11 +127,154 @@ async fn unix_socket_authentication_works_for_the_os_user() {
     let r = connect(&opts).await;
     // The server refuses: the OS user is root, not sockuser. What matters is a clear error.
     let e = r.unwrap_err();
-    assert!(matches!(e, ConnectError::AccessDenied { .. } | ConnectError::Other { .. }), "{e:?}");
-    srv.exec("ALTER USER root@localhost IDENTIFIED VIA unix_socket").await;
+    assert!(
+        matches!(
+            e,
+            ConnectError::AccessDenied { .. } | ConnectError::Other { .. }
+        ),
+        "{e:?}"
+    );
+    srv.exec("ALTER USER root@localhost IDENTIFIED VIA unix_socket")
+        .await;
     let mut opts = srv.connect_options();
     opts.user = Some("root".into());
     let mut c = connect(&opts).await.expect("root over unix_socket");
     let u: Option<String> = c.query_first("SELECT CURRENT_USER()").await.unwrap();
     assert_eq!(u.as_deref(), Some("root@localhost"));
+}
+
+/// Makes a CA and a server certificate for 127.0.0.1 with openssl; returns (ca, cert, key).
+fn make_certs(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=lifeboat test CA",
+    ]);
+    ca.extend([
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    run(&ca);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    run(&csr);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+#[tokio::test]
+async fn tls_modes_against_a_tls_server() {
+    use lifeboat_server::SslMode;
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = make_certs(certs.path());
+    let settings = vec![
+        format!("ssl-ca={}", ca.display()),
+        format!("ssl-cert={}", cert.display()),
+        format!("ssl-key={}", key.display()),
+    ];
+    let srv = TestServer::start_with(|o| o.server_settings = settings).await;
+    srv.exec("CREATE USER tls@'127.0.0.1' IDENTIFIED BY 'pw' REQUIRE SSL")
+        .await;
+    let opts = |mode: SslMode, ca: Option<std::path::PathBuf>| ConnectOptions {
+        endpoint: Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port: srv.sandbox.port,
+        },
+        user: Some("tls".into()),
+        password: Some(Password::new("pw")),
+        ssl_mode: mode,
+        ssl_ca: ca,
+        connect_timeout: Duration::from_secs(5),
+    };
+    for (mode, ca_file) in [
+        (SslMode::Preferred, None),
+        (SslMode::Required, None),
+        (SslMode::VerifyCa, Some(ca.clone())),
+        (SslMode::VerifyIdentity, Some(ca.clone())),
+    ] {
+        let mut c = connect(&opts(mode, ca_file))
+            .await
+            .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+        let row: Option<(String, String)> = c
+            .query_first("SHOW SESSION STATUS LIKE 'Ssl_version'")
+            .await
+            .unwrap();
+        assert!(
+            row.is_some_and(|(_, v)| v.starts_with("TLS")),
+            "{mode:?} must use TLS"
+        );
+    }
+    // A certificate from another CA is rejected.
+    let other = tempfile::tempdir().unwrap();
+    let (other_ca, _, _) = make_certs(other.path());
+    let e = connect(&opts(SslMode::VerifyCa, Some(other_ca)))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ConnectError::Tls { .. }), "{e:?}");
+    // The account requires TLS: DISABLED gets access denied.
+    let e = connect(&opts(SslMode::Disabled, None)).await.unwrap_err();
+    assert!(matches!(e, ConnectError::AccessDenied { .. }), "{e:?}");
 }
