@@ -10,7 +10,8 @@
 use std::time::Duration;
 
 use lifeboat_binlog::Flavor;
-use lifeboat_server::{ConnectOptions, Version, connect};
+use lifeboat_server::{ConnectOptions, ServerInfo, Version, connect};
+use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 use serde::Serialize;
 
@@ -139,9 +140,8 @@ impl Audit {
     }
 }
 
-async fn sessions(t: &mut GuardedTarget) -> Result<Vec<Session>, Error> {
-    let rows: Vec<(u64, String, String, String, String, u64, String)> = t
-        .conn()
+async fn sessions(conn: &mut Conn) -> Result<Vec<Session>, Error> {
+    let rows: Vec<(u64, String, String, String, String, u64, String)> = conn
         .query(
             "SELECT ID, USER, HOST, COALESCE(DB,''), COMMAND, COALESCE(TIME,0), LEFT(COALESCE(INFO,''),120) \
              FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() \
@@ -164,9 +164,8 @@ async fn sessions(t: &mut GuardedTarget) -> Result<Vec<Session>, Error> {
         .collect())
 }
 
-async fn write_transactions(t: &mut GuardedTarget) -> Result<Vec<WriteTransaction>, Error> {
-    let rows: Vec<(u64, String, u64, String)> = t
-        .conn()
+async fn write_transactions(conn: &mut Conn) -> Result<Vec<WriteTransaction>, Error> {
+    let rows: Vec<(u64, String, u64, String)> = conn
         .query(
             "SELECT t.trx_mysql_thread_id, CAST(t.trx_started AS CHAR), t.trx_rows_modified, COALESCE(p.USER,'') \
              FROM information_schema.INNODB_TRX t LEFT JOIN information_schema.PROCESSLIST p \
@@ -189,17 +188,16 @@ async fn write_transactions(t: &mut GuardedTarget) -> Result<Vec<WriteTransactio
 }
 
 /// Account user names that bypass `read_only` on MariaDB.
-async fn bypassing_users(t: &mut GuardedTarget) -> Result<Vec<String>, Error> {
-    if t.info.flavor != Flavor::MariaDb {
+async fn bypassing_users(conn: &mut Conn, info: &ServerInfo) -> Result<Vec<String>, Error> {
+    if info.flavor != Flavor::MariaDb {
         return Ok(Vec::new()); // super_read_only stops everyone
     }
-    let privs = if t.info.version >= Version::new(10, 11, 0) {
+    let privs = if info.version >= Version::new(10, 11, 0) {
         "'READ_ONLY ADMIN'"
     } else {
         "'READ_ONLY ADMIN','SUPER'"
     };
-    let grantees: Vec<String> = t
-        .conn()
+    let grantees: Vec<String> = conn
         .query(format!(
             "SELECT DISTINCT GRANTEE FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE IN ({privs})"
         ))
@@ -215,14 +213,16 @@ async fn bypassing_users(t: &mut GuardedTarget) -> Result<Vec<String>, Error> {
         .collect())
 }
 
-async fn read_only_state(t: &mut GuardedTarget) -> Result<(bool, Option<bool>), Error> {
-    let stmt = if t.info.flavor == Flavor::MySql {
+async fn read_only_state(
+    conn: &mut Conn,
+    info: &ServerInfo,
+) -> Result<(bool, Option<bool>), Error> {
+    let stmt = if info.flavor == Flavor::MySql {
         "SELECT @@GLOBAL.read_only, @@GLOBAL.super_read_only"
     } else {
         "SELECT @@GLOBAL.read_only, NULL"
     };
-    let row: Option<(u8, Option<u8>)> = t
-        .conn()
+    let row: Option<(u8, Option<u8>)> = conn
         .query_first(stmt)
         .await
         .map_err(Error::sql("reading read_only"))?;
@@ -230,22 +230,62 @@ async fn read_only_state(t: &mut GuardedTarget) -> Result<(bool, Option<bool>), 
     Ok((ro != 0, sro.map(|v| v != 0)))
 }
 
-async fn open_target(
+/// A server opened for freeze/thaw: read access always; write access only through the guard,
+/// so a `--dry-run` (which skips the guard) has no way to write.
+enum Access {
+    Observe(Conn, ServerInfo, String),
+    Write(GuardedTarget),
+}
+
+impl Access {
+    fn parts(&mut self) -> (&mut Conn, &ServerInfo) {
+        match self {
+            Access::Observe(c, i, _) => (c, i),
+            Access::Write(t) => t.parts(),
+        }
+    }
+
+    fn writer(&mut self) -> Option<&mut GuardedTarget> {
+        match self {
+            Access::Observe(..) => None,
+            Access::Write(t) => Some(t),
+        }
+    }
+
+    fn endpoint(&self) -> &str {
+        match self {
+            Access::Observe(_, _, e) => e,
+            Access::Write(t) => &t.endpoint,
+        }
+    }
+}
+
+/// Connects and identifies the server; with a policy, passes the guard (journaling a refusal).
+async fn open(
     conn_opts: &ConnectOptions,
     policy: Option<&Policy<'_>>,
-) -> Result<Result<GuardedTarget, (Refusal, String, String)>, Error> {
+    command: &str,
+    audit: &mut Audit,
+) -> Result<Access, Error> {
     let mut conn = connect(conn_opts).await?;
-    let info = lifeboat_server::ServerInfo::probe(&mut conn).await?;
-    let id = info.identity.id();
+    let info = ServerInfo::probe(&mut conn).await?;
     let endpoint = conn_opts.endpoint.to_string();
-    let no_check = Policy {
-        confirm_server: Some(id.clone()),
-        prompt: None,
-        action: String::new(),
+    let Some(policy) = policy else {
+        return Ok(Access::Observe(conn, info, endpoint));
     };
-    match guard::check(conn, info, conn_opts, policy.unwrap_or(&no_check)) {
-        Ok(t) => Ok(Ok(t)),
-        Err(r) => Ok(Err((r, id, endpoint))),
+    let id = info.identity.id();
+    match guard::check(conn, info, conn_opts, policy) {
+        Ok(t) => Ok(Access::Write(t)),
+        Err(refusal) => {
+            audit.record(
+                command,
+                &id,
+                &endpoint,
+                "refused",
+                Some(refusal.to_string()),
+            )?;
+            Err(refusal.into())
+        }
     }
 }
 
@@ -267,52 +307,47 @@ pub async fn freeze(
     opts: &FreezeOptions,
     audit: &mut Audit,
 ) -> Result<Outcome, Error> {
-    let mut t = match open_target(conn_opts, (!opts.dry_run).then_some(policy)).await? {
-        Ok(t) => t,
-        Err((refusal, id, endpoint)) => {
-            audit.record(
-                "freeze",
-                &id,
-                &endpoint,
-                "refused",
-                Some(refusal.to_string()),
-            )?;
-            return Err(refusal.into());
-        }
-    };
-    let (was_read_only, _) = read_only_state(&mut t).await?;
-    let mut killed = Vec::new();
-    if !opts.dry_run {
-        let result = set_read_only(&mut t, true, opts.wait).await;
-        if let Err(e) = result {
-            let (id, ep) = (t.info.identity.id(), t.endpoint.clone());
-            audit.record("freeze", &id, &ep, "failed", Some(e.to_string()))?;
-            return Err(e);
-        }
+    let mut access = open(
+        conn_opts,
+        (!opts.dry_run).then_some(policy),
+        "freeze",
+        audit,
+    )
+    .await?;
+    let (conn, info) = access.parts();
+    let (was_read_only, _) = read_only_state(conn, info).await?;
+    if let Some(t) = access.writer()
+        && let Err(e) = set_read_only(t, true, opts.wait).await
+    {
+        let (id, ep) = (t.info.identity.id(), t.endpoint.clone());
+        audit.record("freeze", &id, &ep, "failed", Some(e.to_string()))?;
+        return Err(e);
     }
-    let sessions = sessions(&mut t).await?;
-    let write_transactions = write_transactions(&mut t).await?;
-    let bypass = bypassing_users(&mut t).await?;
+    let (conn, info) = access.parts();
+    let sessions = sessions(conn).await?;
+    let write_transactions = write_transactions(conn).await?;
+    let bypass = bypassing_users(conn, info).await?;
     let may_still_write = sessions
         .iter()
         .filter(|s| bypass.contains(&s.user))
         .map(|s| s.id)
         .collect();
-    if opts.kill_writers && !opts.dry_run {
+    let mut killed = Vec::new();
+    if opts.kill_writers
+        && let Some(t) = access.writer()
+    {
         for w in &write_transactions {
             // The session may have ended between the listing and now: not an error.
-            if t.conn()
-                .query_drop(format!("KILL CONNECTION {}", w.session_id))
-                .await
-                .is_ok()
-            {
+            let kill = format!("KILL CONNECTION {}", w.session_id);
+            if t.conn().query_drop(kill).await.is_ok() {
                 killed.push(w.session_id);
             }
         }
     }
-    let (read_only, super_read_only) = read_only_state(&mut t).await?;
+    let (conn, info) = access.parts();
+    let (read_only, super_read_only) = read_only_state(conn, info).await?;
     let outcome = Outcome {
-        server: t.info.identity.id(),
+        server: info.identity.id(),
         action: "freeze",
         dry_run: opts.dry_run,
         was_read_only,
@@ -326,7 +361,8 @@ pub async fn freeze(
     };
     if !opts.dry_run {
         let detail = format!("reason: {}; {}", opts.reason, describe(&outcome));
-        audit.record("freeze", &outcome.server, &t.endpoint, "ok", Some(detail))?;
+        let endpoint = access.endpoint().to_owned();
+        audit.record("freeze", &outcome.server, &endpoint, "ok", Some(detail))?;
     }
     Ok(outcome)
 }
@@ -382,52 +418,49 @@ pub async fn thaw(
     opts: &ThawOptions,
     audit: &mut Audit,
 ) -> Result<Outcome, Error> {
-    let mut t = match open_target(conn_opts, (!opts.dry_run).then_some(policy)).await? {
-        Ok(t) => t,
-        Err((refusal, id, endpoint)) => {
-            audit.record("thaw", &id, &endpoint, "refused", Some(refusal.to_string()))?;
+    let mut access = open(conn_opts, (!opts.dry_run).then_some(policy), "thaw", audit).await?;
+    let (conn, info) = access.parts();
+    let (was_read_only, _) = read_only_state(conn, info).await?;
+    let replica = is_replica(conn, info).await;
+    if let Some(t) = access.writer() {
+        if replica && !opts.force {
+            let refusal = Refusal::Unsafe {
+                action: "make the server writable".into(),
+                reason:
+                    "it is a replica, and replicas are kept read-only; pass --force to do it anyway"
+                        .into(),
+            };
+            let (id, ep) = (t.info.identity.id(), t.endpoint.clone());
+            audit.record("thaw", &id, &ep, "refused", Some(refusal.to_string()))?;
             return Err(refusal.into());
         }
-    };
-    let (was_read_only, _) = read_only_state(&mut t).await?;
-    let is_replica = is_replica(&mut t).await;
-    if is_replica && !opts.force && !opts.dry_run {
-        let refusal = Refusal::Unsafe {
-            action: "make the server writable".into(),
-            reason:
-                "it is a replica, and replicas are kept read-only; pass --force to do it anyway"
-                    .into(),
-        };
-        let (id, ep) = (t.info.identity.id(), t.endpoint.clone());
-        audit.record("thaw", &id, &ep, "refused", Some(refusal.to_string()))?;
-        return Err(refusal.into());
+        if let Err(e) = set_read_only(t, false, 10).await {
+            let (id, ep) = (t.info.identity.id(), t.endpoint.clone());
+            audit.record("thaw", &id, &ep, "failed", Some(e.to_string()))?;
+            return Err(e);
+        }
     }
-    if !opts.dry_run
-        && let Err(e) = set_read_only(&mut t, false, 10).await
-    {
-        let (id, ep) = (t.info.identity.id(), t.endpoint.clone());
-        audit.record("thaw", &id, &ep, "failed", Some(e.to_string()))?;
-        return Err(e);
-    }
-    let (read_only, super_read_only) = read_only_state(&mut t).await?;
+    let (conn, info) = access.parts();
+    let (read_only, super_read_only) = read_only_state(conn, info).await?;
     let outcome = Outcome {
-        server: t.info.identity.id(),
+        server: info.identity.id(),
         action: "thaw",
         dry_run: opts.dry_run,
         was_read_only,
         read_only: if opts.dry_run { false } else { read_only },
         super_read_only,
-        sessions: sessions(&mut t).await?,
+        sessions: sessions(conn).await?,
         write_transactions: Vec::new(),
         may_still_write: Vec::new(),
         killed: Vec::new(),
         reason: None,
     };
     if !opts.dry_run {
+        let endpoint = access.endpoint().to_owned();
         audit.record(
             "thaw",
             &outcome.server,
-            &t.endpoint,
+            &endpoint,
             "ok",
             Some(describe(&outcome)),
         )?;
@@ -436,12 +469,12 @@ pub async fn thaw(
 }
 
 /// Whether replication is configured (needs REPLICATION CLIENT / SLAVE MONITOR; false if not allowed).
-async fn is_replica(t: &mut GuardedTarget) -> bool {
-    let stmt = if t.info.flavor == Flavor::MySql && t.info.version >= Version::new(8, 0, 22) {
+async fn is_replica(conn: &mut Conn, info: &ServerInfo) -> bool {
+    let stmt = if info.flavor == Flavor::MySql && info.version >= Version::new(8, 0, 22) {
         "SHOW REPLICA STATUS"
     } else {
         "SHOW SLAVE STATUS"
     };
-    let rows: Result<Vec<mysql_async::Row>, _> = t.conn().query(stmt).await;
+    let rows: Result<Vec<mysql_async::Row>, _> = conn.query(stmt).await;
     rows.is_ok_and(|r| !r.is_empty())
 }

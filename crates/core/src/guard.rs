@@ -95,6 +95,11 @@ impl GuardedTarget {
     pub fn conn(&mut self) -> &mut Conn {
         &mut self.conn
     }
+
+    /// Connection and server description together (reads that need both).
+    pub fn parts(&mut self) -> (&mut Conn, &ServerInfo) {
+        (&mut self.conn, &self.info)
+    }
 }
 
 /// Verifies the operator named this server; the only way to get a [`GuardedTarget`].
