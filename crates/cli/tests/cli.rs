@@ -701,3 +701,63 @@ fn help_explains_every_command() {
     let o = lb.run(&["no-such-command"]);
     assert_eq!(code(&o), 2);
 }
+
+/// Runs lifeboat under a pseudo-terminal (util-linux `script`), typing `input`.
+fn run_on_terminal(lb: &Lb, args: &[&str], input: &str) -> (i32, String) {
+    use std::io::Write;
+    let cmdline = std::iter::once(env!("CARGO_BIN_EXE_lifeboat"))
+        .chain(args.iter().copied())
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    // The same isolated environment as every other invocation.
+    let base = lb.cmd(&[]);
+    let mut child = Command::new("script")
+        .args(["-qec", &cmdline, "/dev/null"])
+        .envs(
+            base.get_envs()
+                .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+        )
+        .env_remove("LIFEBOAT_PASSWORD")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    (code(&o), String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+#[tokio::test]
+async fn interactive_freeze_asks_for_the_identity() {
+    let srv = TestServer::start().await;
+    let lb = Lb::new();
+    let extra = socket_args(&srv);
+    let identity = json(&lb.run(&with(&["check", "--json"], &extra)))["identity"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (rc, out) = run_on_terminal(
+        &lb,
+        &with(&["freeze", "--reason", "t"], &extra),
+        "some-other-db:3306\n",
+    );
+    assert_eq!(rc, 3, "{out}");
+    assert!(
+        out.contains(&format!("Type the server identity `{identity}`")),
+        "{out}"
+    );
+    assert!(!read_only(&srv).await);
+    let (rc, out) = run_on_terminal(
+        &lb,
+        &with(&["freeze", "--reason", "t"], &extra),
+        &format!("{identity}\n"),
+    );
+    assert_eq!(rc, 0, "{out}");
+    assert!(read_only(&srv).await);
+}
