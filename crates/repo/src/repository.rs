@@ -1,0 +1,645 @@
+//! Reading and writing a repository. Write order (docs/repository-format.md):
+//! 1. data objects (`backups/<id>/data/<sha256>.zst`), each written whole (atomic rename on
+//!    local disks, single PUT on object stores);
+//! 2. the manifest (`backups/<id>/manifest.json`), with a conditional create: the commit point.
+//!
+//! A backup without a manifest is incomplete and is never listed as a backup.
+
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+use crate::format::{BackupId, FORMAT_VERSION, LockInfo, Manifest, ObjectRef, RepoConfig};
+
+const CONFIG: &str = "config";
+const ZSTD_LEVEL: i32 = 3;
+
+/// An open repository.
+#[derive(Debug, Clone)]
+pub struct Repository {
+    store: Arc<dyn ObjectStore>,
+    location: String,
+    /// Its config.
+    pub config: RepoConfig,
+}
+
+/// One entry of [`Repository::list_backups`].
+#[derive(Debug, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum BackupListing {
+    /// Committed: has a manifest.
+    Complete(Box<Manifest>),
+    /// Data objects without a manifest: interrupted, never to be trusted.
+    Incomplete {
+        /// Backup id (from the directory name).
+        id: String,
+        /// Number of data objects present.
+        objects: usize,
+    },
+    /// A manifest that cannot be read.
+    Damaged {
+        /// Backup id.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A problem with one object, as `verify` reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectProblem {
+    /// Object path.
+    pub object: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// What `verify` found for one backup.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// Backup id.
+    pub id: String,
+    /// Objects checked.
+    pub objects: usize,
+    /// Whether object contents were read and hashed.
+    pub read_data: bool,
+    /// Bytes read.
+    pub bytes_read: u64,
+    /// Problems; empty means OK.
+    pub problems: Vec<ObjectProblem>,
+}
+
+fn storage(op: &'static str, path: &ObjPath) -> impl FnOnce(object_store::Error) -> Error + use<> {
+    let path = path.to_string();
+    move |source| Error::Storage { op, path, source }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn process_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Compresses a data object (zstd with its content checksum, so damage is caught twice).
+pub(crate) fn compress(raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut enc = zstd::stream::Encoder::new(Vec::with_capacity(raw.len() / 3 + 64), ZSTD_LEVEL)?;
+    enc.include_checksum(true)?;
+    std::io::Write::write_all(&mut enc, raw)?;
+    enc.finish()
+}
+
+fn open_store(location: &str, create: bool) -> Result<Arc<dyn ObjectStore>, Error> {
+    if location.contains("://") && !location.starts_with("file://") {
+        return Err(Error::Unsupported(format!(
+            "{location}: only local directories are supported in this version"
+        )));
+    }
+    let path = std::path::Path::new(location.strip_prefix("file://").unwrap_or(location));
+    if path.is_file() {
+        return Err(Error::NotADirectory(location.to_owned()));
+    }
+    if create {
+        std::fs::create_dir_all(path).map_err(|e| Error::Storage {
+            op: "creating",
+            path: location.to_owned(),
+            source: object_store::Error::Generic {
+                store: "local",
+                source: Box::new(e),
+            },
+        })?;
+    } else if !path.is_dir() {
+        return Err(Error::NotARepository(location.to_owned()));
+    }
+    let fs = LocalFileSystem::new_with_prefix(path).map_err(|source| Error::Storage {
+        op: "opening",
+        path: location.to_owned(),
+        source,
+    })?;
+    Ok(Arc::new(fs))
+}
+
+impl Repository {
+    /// Creates a repository (the directory is created if needed; an existing repository is
+    /// refused).
+    pub async fn init(location: &str) -> Result<Self, Error> {
+        let store = open_store(location, true)?;
+        let config = RepoConfig {
+            format: FORMAT_VERSION,
+            id: sha256_hex(
+                format!(
+                    "{location}{:?}{}",
+                    std::time::SystemTime::now(),
+                    std::process::id()
+                )
+                .as_bytes(),
+            )
+            .chars()
+            .take(16)
+            .collect(),
+            created: jiff::Timestamp::now().to_string(),
+            compression: "zstd".into(),
+        };
+        let path = ObjPath::from(CONFIG);
+        let body = serde_json::to_vec_pretty(&config).map_err(|e| Error::BadMetadata {
+            path: CONFIG.into(),
+            reason: e.to_string(),
+        })?;
+        match store
+            .put_opts(&path, PutPayload::from(body), PutMode::Create.into())
+            .await
+        {
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                return Err(Error::AlreadyExists(location.to_owned()));
+            }
+            Err(e) => return Err(storage("writing", &path)(e)),
+        }
+        Ok(Self {
+            store,
+            location: location.to_owned(),
+            config,
+        })
+    }
+
+    /// Opens an existing repository.
+    pub async fn open(location: &str) -> Result<Self, Error> {
+        let store = open_store(location, false)?;
+        let path = ObjPath::from(CONFIG);
+        let bytes = match store.get(&path).await {
+            Ok(r) => r.bytes().await.map_err(storage("reading", &path))?,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(Error::NotARepository(location.to_owned()));
+            }
+            Err(e) => return Err(storage("reading", &path)(e)),
+        };
+        let config: RepoConfig =
+            serde_json::from_slice(&bytes).map_err(|e| Error::BadMetadata {
+                path: format!("{location}/{CONFIG}"),
+                reason: e.to_string(),
+            })?;
+        if config.format > FORMAT_VERSION {
+            return Err(Error::FormatTooNew {
+                location: location.to_owned(),
+                found: config.format,
+                supported: FORMAT_VERSION,
+            });
+        }
+        Ok(Self {
+            store,
+            location: location.to_owned(),
+            config,
+        })
+    }
+
+    /// Where the repository is.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn manifest_path(id: &BackupId) -> ObjPath {
+        ObjPath::from(format!("backups/{id}/manifest.json"))
+    }
+
+    /// Compresses, hashes and stores one data object of backup `id`. CPU work runs on the
+    /// blocking pool so several workers compress in parallel.
+    pub async fn put_object(&self, id: &BackupId, raw: Vec<u8>) -> Result<ObjectRef, Error> {
+        let raw_size = raw.len() as u64;
+        let (stored, sha) = tokio::task::spawn_blocking(move || {
+            compress(&raw).map(|c| {
+                let sha = sha256_hex(&c);
+                (c, sha)
+            })
+        })
+        .await
+        .map_err(|e| Error::Corrupt {
+            object: format!("backups/{id}/data"),
+            reason: format!("compression task failed: {e}"),
+        })?
+        .map_err(|e| Error::Corrupt {
+            object: format!("backups/{id}/data"),
+            reason: format!("compression failed: {e}"),
+        })?;
+        let path = format!("backups/{id}/data/{sha}.zst");
+        let size = stored.len() as u64;
+        let op = ObjPath::from(path.as_str());
+        // Content-addressed: an identical object written twice is the same bytes.
+        self.store
+            .put(&op, PutPayload::from(stored))
+            .await
+            .map_err(storage("writing", &op))?;
+        Ok(ObjectRef {
+            path,
+            sha256: sha,
+            size,
+            raw_size,
+        })
+    }
+
+    /// Reads one object, checks size and SHA-256 against `r`, and decompresses it.
+    pub async fn get_object(&self, r: &ObjectRef) -> Result<Vec<u8>, Error> {
+        let op = ObjPath::from(r.path.as_str());
+        let bytes = self
+            .store
+            .get(&op)
+            .await
+            .map_err(storage("reading", &op))?
+            .bytes()
+            .await
+            .map_err(storage("reading", &op))?;
+        let r = r.clone();
+        tokio::task::spawn_blocking(move || check_and_decompress(&r, &bytes))
+            .await
+            .map_err(|e| Error::Corrupt {
+                object: String::new(),
+                reason: e.to_string(),
+            })?
+    }
+
+    /// Writes the manifest: the commit point. Fails if the backup is already committed.
+    pub async fn commit(&self, manifest: &Manifest) -> Result<(), Error> {
+        let path = Self::manifest_path(&manifest.id);
+        let body = serde_json::to_vec_pretty(manifest).map_err(|e| Error::BadMetadata {
+            path: path.to_string(),
+            reason: e.to_string(),
+        })?;
+        match self
+            .store
+            .put_opts(&path, PutPayload::from(body), PutMode::Create.into())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                Err(Error::AlreadyCommitted(manifest.id.to_string()))
+            }
+            Err(e) => Err(storage("writing", &path)(e)),
+        }
+    }
+
+    /// Reads a committed backup's manifest.
+    pub async fn manifest(&self, id: &str) -> Result<Manifest, Error> {
+        let id = BackupId::parse(id).ok_or_else(|| Error::NoSuchBackup(id.to_owned()))?;
+        let path = Self::manifest_path(&id);
+        let bytes = match self.store.get(&path).await {
+            Ok(r) => r.bytes().await.map_err(storage("reading", &path))?,
+            Err(object_store::Error::NotFound { .. }) => return Err(Error::NoSuchBackup(id.0)),
+            Err(e) => return Err(storage("reading", &path)(e)),
+        };
+        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::BadMetadata {
+            path: path.to_string(),
+            reason: e.to_string(),
+        })?;
+        if m.id != id {
+            return Err(Error::BadMetadata {
+                path: path.to_string(),
+                reason: format!("it names backup {}", m.id),
+            });
+        }
+        Ok(m)
+    }
+
+    /// Every backup directory: committed ones with their manifest, others as incomplete.
+    pub async fn list_backups(&self) -> Result<Vec<BackupListing>, Error> {
+        let prefix = ObjPath::from("backups");
+        let listing = self
+            .store
+            .list_with_delimiter(Some(&prefix))
+            .await
+            .map_err(storage("listing", &prefix))?;
+        let mut out = Vec::new();
+        for dir in listing.common_prefixes {
+            let Some(id) = dir.filename().map(str::to_owned) else {
+                continue;
+            };
+            match self.manifest(&id).await {
+                Ok(m) => out.push(BackupListing::Complete(Box::new(m))),
+                Err(Error::NoSuchBackup(_)) => {
+                    let data = ObjPath::from(format!("backups/{id}/data"));
+                    let objects: Vec<_> = self
+                        .store
+                        .list(Some(&data))
+                        .try_collect()
+                        .await
+                        .map_err(storage("listing", &data))?;
+                    out.push(BackupListing::Incomplete {
+                        id,
+                        objects: objects.len(),
+                    });
+                }
+                Err(e) => out.push(BackupListing::Damaged {
+                    id,
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        out.sort_by(|a, b| listing_id(a).cmp(listing_id(b)));
+        Ok(out)
+    }
+
+    /// Checks a committed backup: every object exists with its recorded size; with
+    /// `read_data`, every object is read, hashed and decompressed.
+    pub async fn verify(&self, id: &str, read_data: bool) -> Result<VerifyReport, Error> {
+        let m = self.manifest(id).await?;
+        let mut report = VerifyReport {
+            id: m.id.to_string(),
+            objects: m.objects.len(),
+            read_data,
+            bytes_read: 0,
+            problems: Vec::new(),
+        };
+        for r in &m.objects {
+            let op = ObjPath::from(r.path.as_str());
+            let problem = match self.store.head(&op).await {
+                Err(object_store::Error::NotFound { .. }) => Some("missing".to_owned()),
+                Err(e) => Some(format!("cannot be read: {e}")),
+                Ok(meta) if meta.size != r.size => {
+                    Some(format!("size {} instead of {}", meta.size, r.size))
+                }
+                Ok(_) if read_data => match self.get_object(r).await {
+                    Ok(_) => {
+                        report.bytes_read += r.size;
+                        None
+                    }
+                    Err(Error::Corrupt { reason, .. }) => Some(reason),
+                    Err(e) => Some(e.to_string()),
+                },
+                Ok(_) => None,
+            };
+            if let Some(problem) = problem {
+                report.problems.push(ObjectProblem {
+                    object: r.path.clone(),
+                    problem,
+                });
+            }
+        }
+        Ok(report)
+    }
+
+    /// Takes the writer lock; refuses when any other lock exists (stale ones included:
+    /// they are reported, never broken silently).
+    pub async fn lock(&self, command: &str) -> Result<LockGuard, Error> {
+        let others = self.locks().await?;
+        if !others.is_empty() {
+            return Err(Error::Locked(others));
+        }
+        let info = LockInfo {
+            host: host_name(),
+            pid: std::process::id(),
+            started: jiff::Timestamp::now().to_string(),
+            command: command.to_owned(),
+            stale: false,
+            path: String::new(),
+        };
+        let name = format!("locks/{}-{}-{}.json", info.host, info.pid, BackupId::new());
+        let path = ObjPath::from(name.as_str());
+        let body = serde_json::to_vec(&info).unwrap_or_default();
+        self.store
+            .put_opts(&path, PutPayload::from(body), PutMode::Create.into())
+            .await
+            .map_err(storage("writing", &path))?;
+        // Two writers may have checked at the same moment: the later one backs off.
+        let now = self.locks().await?;
+        if now.len() > 1 {
+            let _ = self.store.delete(&path).await;
+            return Err(Error::Locked(
+                now.into_iter().filter(|l| l.path != name).collect(),
+            ));
+        }
+        Ok(LockGuard {
+            store: self.store.clone(),
+            path,
+        })
+    }
+
+    /// The locks present, with staleness decided for this host's processes.
+    pub async fn locks(&self) -> Result<Vec<LockInfo>, Error> {
+        let prefix = ObjPath::from("locks");
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(storage("listing", &prefix))?;
+        let me = host_name();
+        let mut out = Vec::new();
+        for meta in metas {
+            let bytes = self
+                .store
+                .get(&meta.location)
+                .await
+                .map_err(storage("reading", &meta.location))?
+                .bytes()
+                .await
+                .map_err(storage("reading", &meta.location))?;
+            let mut info: LockInfo = serde_json::from_slice(&bytes).unwrap_or(LockInfo {
+                host: "?".into(),
+                pid: 0,
+                started: "?".into(),
+                command: "unreadable lock".into(),
+                stale: false,
+                path: String::new(),
+            });
+            info.stale = info.host == me && !process_alive(info.pid);
+            info.path = meta.location.to_string();
+            out.push(info);
+        }
+        Ok(out)
+    }
+
+    /// Removes every lock (the explicit `repo unlock`). Returns what was removed.
+    pub async fn unlock(&self) -> Result<Vec<LockInfo>, Error> {
+        let locks = self.locks().await?;
+        for l in &locks {
+            let p = ObjPath::from(l.path.as_str());
+            self.store
+                .delete(&p)
+                .await
+                .map_err(storage("deleting", &p))?;
+        }
+        Ok(locks)
+    }
+}
+
+fn listing_id(l: &BackupListing) -> &str {
+    match l {
+        BackupListing::Complete(m) => &m.id.0,
+        BackupListing::Incomplete { id, .. } | BackupListing::Damaged { id, .. } => id,
+    }
+}
+
+fn check_and_decompress(r: &ObjectRef, bytes: &[u8]) -> Result<Vec<u8>, Error> {
+    let corrupt = |reason: String| Error::Corrupt {
+        object: r.path.clone(),
+        reason,
+    };
+    if bytes.len() as u64 != r.size {
+        return Err(corrupt(format!(
+            "size {} instead of {}",
+            bytes.len(),
+            r.size
+        )));
+    }
+    let sha = sha256_hex(bytes);
+    if sha != r.sha256 {
+        return Err(corrupt(format!("SHA-256 {sha} instead of {}", r.sha256)));
+    }
+    let cap = usize::try_from(r.raw_size).unwrap_or(usize::MAX);
+    let raw =
+        zstd::stream::decode_all(bytes).map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
+    if raw.len() != cap {
+        return Err(corrupt(format!(
+            "{} bytes after decompression instead of {}",
+            raw.len(),
+            r.raw_size
+        )));
+    }
+    Ok(raw)
+}
+
+/// A held writer lock; [`LockGuard::release`] removes it. Dropped without release (a crash),
+/// the lock stays and is reported as stale.
+#[derive(Debug)]
+pub struct LockGuard {
+    store: Arc<dyn ObjectStore>,
+    path: ObjPath,
+}
+
+impl LockGuard {
+    /// Removes the lock.
+    pub async fn release(self) -> Result<(), Error> {
+        self.store
+            .delete(&self.path)
+            .await
+            .map_err(storage("deleting", &self.path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(id: &BackupId, objects: Vec<ObjectRef>) -> Manifest {
+        Manifest {
+            format: FORMAT_VERSION,
+            id: id.clone(),
+            kind: "logical".into(),
+            started: "s".into(),
+            finished: "f".into(),
+            objects,
+            body: serde_json::json!({}),
+        }
+    }
+
+    #[tokio::test]
+    async fn init_open_commit_list_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let loc = dir.path().join("repo");
+        let loc = loc.to_str().unwrap();
+        let repo = Repository::init(loc).await.unwrap();
+        assert!(matches!(
+            Repository::init(loc).await,
+            Err(Error::AlreadyExists(_))
+        ));
+        let repo2 = Repository::open(loc).await.unwrap();
+        assert_eq!(repo2.config.id, repo.config.id);
+
+        let id = BackupId::new();
+        let a = repo.put_object(&id, b"a\tb\n".repeat(1000)).await.unwrap();
+        assert!(a.size < a.raw_size);
+        // Not committed yet: listed as incomplete, not as a backup.
+        let l = repo.list_backups().await.unwrap();
+        assert!(matches!(
+            &l[0],
+            BackupListing::Incomplete { objects: 1, .. }
+        ));
+        repo.commit(&manifest(&id, vec![a.clone()])).await.unwrap();
+        assert!(matches!(
+            repo.commit(&manifest(&id, vec![])).await,
+            Err(Error::AlreadyCommitted(_))
+        ));
+        let l = repo.list_backups().await.unwrap();
+        assert!(matches!(&l[0], BackupListing::Complete(_)));
+        let v = repo.verify(&id.0, true).await.unwrap();
+        assert!(v.problems.is_empty());
+
+        // Flip one byte: verify and get name the object.
+        let file = dir.path().join("repo").join(&a.path);
+        let mut bytes = std::fs::read(&file).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x40;
+        std::fs::write(&file, bytes).unwrap();
+        let v = repo.verify(&id.0, true).await.unwrap();
+        assert_eq!(v.problems.len(), 1);
+        assert_eq!(v.problems[0].object, a.path);
+        let e = repo.get_object(&a).await.unwrap_err();
+        assert!(e.to_string().contains(&a.path), "{e}");
+        // Structure-only verify does not read data, but notices a missing object.
+        std::fs::remove_file(&file).unwrap();
+        let v = repo.verify(&id.0, false).await.unwrap();
+        assert_eq!(v.problems[0].problem, "missing");
+    }
+
+    #[tokio::test]
+    async fn bad_locations_and_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        assert!(matches!(
+            Repository::init(file.to_str().unwrap()).await,
+            Err(Error::NotADirectory(_))
+        ));
+        assert!(matches!(
+            Repository::open(dir.path().to_str().unwrap()).await,
+            Err(Error::NotARepository(_))
+        ));
+        let repo = Repository::init(dir.path().join("r").to_str().unwrap())
+            .await
+            .unwrap();
+        assert!(matches!(
+            repo.manifest("../../etc").await,
+            Err(Error::NoSuchBackup(_))
+        ));
+        assert!(matches!(
+            repo.manifest("20260101T000000Z-0000").await,
+            Err(Error::NoSuchBackup(_))
+        ));
+        std::fs::write(dir.path().join("r/config"), "{trunc").unwrap();
+        let e = Repository::open(dir.path().join("r").to_str().unwrap())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::BadMetadata { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn locks_are_reported_and_broken_only_explicitly() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path().to_str().unwrap())
+            .await
+            .unwrap();
+        let g = repo.lock("backup").await.unwrap();
+        let e = repo.lock("backup").await.unwrap_err();
+        assert!(
+            matches!(e, Error::Locked(ref l) if l.len() == 1 && !l[0].stale),
+            "{e}"
+        );
+        drop(g); // a crash: the lock stays
+        let locks = repo.locks().await.unwrap();
+        assert_eq!(locks.len(), 1);
+        assert_eq!(repo.unlock().await.unwrap().len(), 1);
+        repo.lock("backup").await.unwrap().release().await.unwrap();
+        assert!(repo.locks().await.unwrap().is_empty());
+    }
+}
