@@ -9,9 +9,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use lifeboat_core::config::Config;
-use lifeboat_core::freeze::{Audit, FreezeOptions, ThawOptions};
+use lifeboat_core::freeze::{FreezeOptions, ThawOptions};
 use lifeboat_core::guard::Policy;
-use lifeboat_core::journal::Journal;
+use lifeboat_core::journal::{Audit, Journal};
 use lifeboat_core::target::{self, ConnArgs};
 use lifeboat_core::{Error, check, sandbox};
 use lifeboat_server::{Password, SandboxOptions};
@@ -93,11 +93,89 @@ enum Command {
     /// Side instances: throwaway servers on 127.0.0.1 for restores, drills and experiments.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+    /// Manage a backup repository (a local directory).
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Take a consistent, parallel, compressed logical backup into the repository. The brief
+    /// snapshot lock (BACKUP STAGE BLOCK_COMMIT on MariaDB, FLUSH TABLES WITH READ LOCK with
+    /// non-InnoDB tables or on MySQL) is bounded by --lock-wait; binlog position and GTID
+    /// state are recorded inside it.
+    #[command(disable_help_flag = true, after_help = AFTER_HELP)]
+    Backup {
+        #[command(flatten)]
+        repo: RepoArg,
+        #[command(flatten)]
+        opts: lifeboat_core::backup::BackupOptions,
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        help: HelpFlag,
+    },
+    /// List the backups in the repository; interrupted ones are shown as incomplete.
+    Backups {
+        #[command(flatten)]
+        repo: RepoArg,
+    },
+    /// Check backups: every object present with its size; with --read-data every object is
+    /// read, hashed (SHA-256) and decompressed.
+    Verify {
+        #[command(flatten)]
+        repo: RepoArg,
+        /// Backup id [default: all committed backups].
+        id: Option<String>,
+        /// Read and check every object's content.
+        #[arg(long)]
+        read_data: bool,
+    },
+    /// Restore a backup into a new side instance (--sandbox DIR) or a named server. A server
+    /// that already has the databases or other client sessions is refused unless --force.
+    /// Journaled.
+    #[command(disable_help_flag = true, after_help = AFTER_HELP)]
+    Restore {
+        /// Backup id (`lifeboat backups` lists them).
+        id: String,
+        #[command(flatten)]
+        repo: RepoArg,
+        /// Restore into a new side instance in this directory (left running).
+        #[arg(long, value_name = "DIR")]
+        sandbox: Option<PathBuf>,
+        #[command(flatten)]
+        opts: lifeboat_core::restore::RestoreOptions,
+        /// The identity `lifeboat check` prints; required for a server when not interactive.
+        #[arg(long, value_name = "ID")]
+        confirm_server: Option<String>,
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        help: HelpFlag,
+    },
     /// Print the audit journal: every action lifeboat took on a server, oldest first.
     Journal {
         /// Show only the last N entries.
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
+    },
+}
+
+/// `--repo`, shared by repository commands.
+#[derive(Args)]
+struct RepoArg {
+    /// Repository location: a local directory [env: LIFEBOAT_REPO, or `repo` in the config].
+    #[arg(long, value_name = "LOCATION", env = "LIFEBOAT_REPO")]
+    repo: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum RepoCommand {
+    /// Create a repository (the directory is created; an existing repository is refused).
+    Init {
+        #[command(flatten)]
+        repo: RepoArg,
+    },
+    /// Remove the repository's writer locks. Use only when the process holding them is gone.
+    Unlock {
+        #[command(flatten)]
+        repo: RepoArg,
     },
 }
 
@@ -256,6 +334,22 @@ fn render_outcome(json: bool, outcome: &lifeboat_core::freeze::Outcome) {
     }
 }
 
+fn repo_location(cli: &Cli, arg: &RepoArg) -> Result<String, Failure> {
+    let config = load_config(cli)?;
+    arg.repo.clone().or(config.repo).ok_or_else(|| Failure {
+        message: "no repository given".into(),
+        hint: Some("pass --repo DIR, set LIFEBOAT_REPO, or `repo = \"DIR\"` in the config".into()),
+        code: 2,
+    })
+}
+
+async fn open_repo(cli: &Cli, arg: &RepoArg) -> Result<lifeboat_repo::Repository, Failure> {
+    let loc = repo_location(cli, arg)?;
+    Ok(lifeboat_repo::Repository::open(&loc)
+        .await
+        .map_err(Error::from)?)
+}
+
 async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
     match &cli.command {
         Command::Check { conn, .. } => {
@@ -358,6 +452,120 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 Ok(0)
             }
         },
+        Command::Repo(RepoCommand::Init { repo }) => {
+            let loc = repo_location(&cli, repo)?;
+            let r = lifeboat_repo::Repository::init(&loc)
+                .await
+                .map_err(Error::from)?;
+            if cli.json {
+                print_json(&r.config);
+            } else {
+                println!(
+                    "repository created at {loc} (id {}, format {})",
+                    r.config.id, r.config.format
+                );
+            }
+            Ok(0)
+        }
+        Command::Repo(RepoCommand::Unlock { repo }) => {
+            let r = open_repo(&cli, repo).await?;
+            let removed = r.unlock().await.map_err(Error::from)?;
+            if cli.json {
+                print_json(&removed);
+            } else if removed.is_empty() {
+                println!("no locks");
+            } else {
+                for l in &removed {
+                    println!("removed lock: {l}");
+                }
+            }
+            Ok(0)
+        }
+        Command::Backup {
+            repo, opts, conn, ..
+        } => {
+            let r = open_repo(&cli, repo).await?;
+            let config = load_config(&cli)?;
+            let target = resolve(conn, &config)?;
+            let outcome = lifeboat_core::backup::run(&target, &r, opts).await?;
+            if cli.json {
+                print_json(&outcome);
+            } else {
+                render::backup(&outcome);
+            }
+            Ok(0)
+        }
+        Command::Backups { repo } => {
+            let r = open_repo(&cli, repo).await?;
+            let list = r.list_backups().await.map_err(Error::from)?;
+            if cli.json {
+                print_json(&list);
+            } else {
+                render::backups(&list);
+            }
+            Ok(0)
+        }
+        Command::Verify {
+            repo,
+            id,
+            read_data,
+        } => {
+            let r = open_repo(&cli, repo).await?;
+            let ids: Vec<String> = match id {
+                Some(id) => vec![id.clone()],
+                None => r
+                    .list_backups()
+                    .await
+                    .map_err(Error::from)?
+                    .into_iter()
+                    .filter_map(|l| match l {
+                        lifeboat_repo::BackupListing::Complete(m) => Some(m.id.0),
+                        _ => None,
+                    })
+                    .collect(),
+            };
+            let mut reports = Vec::new();
+            for id in ids {
+                reports.push(r.verify(&id, *read_data).await.map_err(Error::from)?);
+            }
+            let bad = reports.iter().any(|r| !r.problems.is_empty());
+            if cli.json {
+                print_json(&reports);
+            } else {
+                render::verify(&reports);
+            }
+            Ok(u8::from(bad))
+        }
+        Command::Restore {
+            id,
+            repo,
+            sandbox,
+            opts,
+            confirm_server,
+            conn,
+            ..
+        } => {
+            let r = open_repo(&cli, repo).await?;
+            let config = load_config(&cli)?;
+            let target = match sandbox {
+                Some(dir) => lifeboat_core::restore::Target::Sandbox(dir.clone()),
+                None => lifeboat_core::restore::Target::Server(resolve(conn, &config)?),
+            };
+            let journal = Journal::open(&journal_path(&cli, &config)).map_err(Error::from)?;
+            let mut audit = Audit {
+                journal,
+                args: argv,
+            };
+            let policy = policy(confirm_server, "restore into the server");
+            let outcome =
+                lifeboat_core::restore::run(&r, id, target, &policy, opts, &mut audit).await?;
+            if cli.json {
+                print_json(&outcome);
+            } else {
+                render::restore(&outcome);
+            }
+            Ok(0)
+        }
         Command::Journal { limit } => {
             let config = load_config(&cli)?;
             let entries = Journal::read(&journal_path(&cli, &config)).map_err(Error::from)?;

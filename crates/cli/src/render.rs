@@ -190,3 +190,134 @@ pub fn journal(entries: &[Entry]) {
     }
     println!("{t}");
 }
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / 1_048_576.0)
+}
+
+pub fn backup(o: &lifeboat_core::backup::Outcome) {
+    println!("backup {} committed", o.id);
+    println!(
+        "  {} databases, {} tables, {} rows; {} logical, {} stored in {} objects",
+        o.databases,
+        o.tables,
+        o.rows,
+        mib(o.logical_bytes),
+        mib(o.stored_bytes),
+        o.objects
+    );
+    println!(
+        "  took {:.1} s; writers blocked {} ms ({})",
+        o.duration_ms as f64 / 1000.0,
+        o.lock_held_ms,
+        o.lock
+    );
+    match &o.binlog {
+        Some(p) => println!(
+            "  binlog position {p}; GTID {}",
+            o.gtid.as_deref().unwrap_or("(none)")
+        ),
+        None => {
+            println!("  binary log off: no position recorded (point-in-time recovery impossible)")
+        }
+    }
+}
+
+pub fn backups(list: &[lifeboat_repo::BackupListing]) {
+    use lifeboat_repo::BackupListing;
+    if list.is_empty() {
+        println!("no backups");
+        return;
+    }
+    let mut t = table(&[
+        "id", "status", "server", "started", "finished", "stored", "logical", "binlog", "gtid",
+    ]);
+    for l in list {
+        match l {
+            BackupListing::Complete(m) => {
+                let body = lifeboat_core::backup::Body::of(m).ok();
+                t.add_row(vec![
+                    m.id.to_string(),
+                    "complete".into(),
+                    body.as_ref()
+                        .map(|b| b.server.identity.clone())
+                        .unwrap_or_default(),
+                    m.started.clone(),
+                    m.finished.clone(),
+                    mib(m.stored_bytes()),
+                    mib(m.logical_bytes()),
+                    body.as_ref()
+                        .and_then(|b| b.binlog.as_ref())
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    body.and_then(|b| b.gtid).unwrap_or_default(),
+                ]);
+            }
+            BackupListing::Incomplete { id, objects } => {
+                t.add_row(vec![
+                    id.clone(),
+                    format!("INCOMPLETE ({objects} objects, no manifest)"),
+                ]);
+            }
+            BackupListing::Damaged { id, reason } => {
+                t.add_row(vec![id.clone(), format!("DAMAGED: {reason}")]);
+            }
+        }
+    }
+    println!("{t}");
+}
+
+pub fn verify(reports: &[lifeboat_repo::VerifyReport]) {
+    if reports.is_empty() {
+        println!("no committed backups to verify");
+    }
+    for r in reports {
+        if r.problems.is_empty() {
+            println!(
+                "{}: OK ({} objects{})",
+                r.id,
+                r.objects,
+                if r.read_data {
+                    format!(", {} read and hashed", mib(r.bytes_read))
+                } else {
+                    String::new()
+                }
+            );
+        } else {
+            println!(
+                "{}: {} DAMAGED object(s) of {}",
+                r.id,
+                r.problems.len(),
+                r.objects
+            );
+            for p in &r.problems {
+                println!("  {}: {}", p.object, p.problem);
+            }
+        }
+    }
+}
+
+pub fn restore(o: &lifeboat_core::restore::Outcome) {
+    println!(
+        "restored backup {} into {} ({}): {} tables, {} rows, {} in {:.1} s",
+        o.backup,
+        o.target,
+        o.databases.join(", "),
+        o.tables,
+        o.rows,
+        mib(o.bytes),
+        o.duration_ms as f64 / 1000.0
+    );
+    if o.checksums_matched > 0 {
+        println!(
+            "CHECKSUM TABLE matched the backup for {} tables",
+            o.checksums_matched
+        );
+    }
+    for w in &o.warnings {
+        println!("warning: {w}");
+    }
+    if let Some(s) = &o.sandbox {
+        sandbox_started(s);
+    }
+}

@@ -49,6 +49,8 @@ pub struct ServerEntry {
 pub struct Config {
     /// Audit journal path.
     pub journal: Option<PathBuf>,
+    /// Default backup repository location.
+    pub repo: Option<String>,
     /// Named servers.
     #[serde(default)]
     pub servers: BTreeMap<String, ServerEntry>,

@@ -31,6 +31,12 @@ pub enum Error {
     /// Side instances.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    /// The backup repository.
+    #[error(transparent)]
+    Repo(#[from] lifeboat_repo::Error),
+    /// A restore or backup found data that does not match what was recorded.
+    #[error("{0}")]
+    Mismatch(String),
     /// A statement failed.
     #[error("{what}: {source}")]
     Sql {
@@ -65,6 +71,7 @@ impl Error {
             Error::Connect(e) => e.hint(),
             Error::Refused(e) => e.hint(),
             Error::Sandbox(e) => e.hint().map(str::to_owned),
+            Error::Repo(e) => e.hint().map(str::to_owned),
             Error::Timeout { hint, .. } => Some(hint.clone()),
             Error::Sql {
                 source: mysql_async::Error::Server(s),

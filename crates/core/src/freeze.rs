@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::guard::{self, GuardedTarget, Policy, Refusal};
-use crate::journal::{self, Journal};
+use crate::journal::Audit;
 
 /// A client session.
 #[derive(Debug, Clone, Serialize)]
@@ -106,38 +106,6 @@ pub struct ThawOptions {
     /// Show what would happen; change nothing.
     #[cfg_attr(feature = "clap", arg(long))]
     pub dry_run: bool,
-}
-
-/// The journal and the command line being journaled.
-pub struct Audit {
-    /// The open journal.
-    pub journal: Journal,
-    /// The command line (lifeboat takes no secrets on it).
-    pub args: Vec<String>,
-}
-
-impl Audit {
-    fn record(
-        &mut self,
-        command: &str,
-        server: &str,
-        endpoint: &str,
-        outcome: &str,
-        detail: Option<String>,
-    ) -> Result<(), Error> {
-        self.journal.append(&journal::Entry {
-            time: journal::now(),
-            os_user: journal::os_user(),
-            host: journal::host_name(),
-            server: server.to_owned(),
-            endpoint: endpoint.to_owned(),
-            command: command.to_owned(),
-            args: self.args.clone(),
-            outcome: outcome.to_owned(),
-            detail,
-        })?;
-        Ok(())
-    }
 }
 
 async fn sessions(conn: &mut Conn) -> Result<Vec<Session>, Error> {

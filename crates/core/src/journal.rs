@@ -168,6 +168,38 @@ impl Journal {
     }
 }
 
+/// The journal and the command line being journaled.
+pub struct Audit {
+    /// The open journal.
+    pub journal: Journal,
+    /// The command line (lifeboat takes no secrets on it).
+    pub args: Vec<String>,
+}
+
+impl Audit {
+    /// Appends one entry for `command` on `server`.
+    pub fn record(
+        &mut self,
+        command: &str,
+        server: &str,
+        endpoint: &str,
+        outcome: &str,
+        detail: Option<String>,
+    ) -> Result<(), JournalError> {
+        self.journal.append(&Entry {
+            time: now(),
+            os_user: os_user(),
+            host: host_name(),
+            server: server.to_owned(),
+            endpoint: endpoint.to_owned(),
+            command: command.to_owned(),
+            args: self.args.clone(),
+            outcome: outcome.to_owned(),
+            detail,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

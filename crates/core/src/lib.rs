@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod backup;
 pub mod check;
 pub mod config;
 pub mod error;
@@ -22,7 +23,9 @@ pub mod freeze;
 pub mod guard;
 pub mod journal;
 pub mod paths;
+pub mod restore;
 pub mod sandbox;
 pub mod target;
+pub mod tsv;
 
 pub use error::Error;

@@ -1,0 +1,1024 @@
+//! `lifeboat backup`: a consistent, parallel, logical backup into a repository.
+//!
+//! 1. Discover schemas, tables, columns, keys and the server's own DDL text.
+//! 2. Take the lightest correct lock, bounded by `--lock-wait` (MariaDB: `BACKUP STAGE
+//!    BLOCK_COMMIT`; FTWRL when non-InnoDB tables are included or on MySQL). Inside it every
+//!    worker opens `START TRANSACTION WITH CONSISTENT SNAPSHOT`, the binlog position and GTID
+//!    state are read, and non-InnoDB tables are dumped (they have no snapshot). Then unlock.
+//! 3. Workers read tables in their snapshots over the binary protocol (exact values), split
+//!    into primary-key ranges for integer keys, encode LOAD DATA text, cut it into chunk
+//!    objects of about `--chunk-size` bytes, and store them; `CHECKSUM TABLE` runs inside a
+//!    snapshot too (it honours the read view: measured).
+//! 4. The manifest is written last: the commit point.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lifeboat_binlog::{BinlogPos, Flavor};
+use lifeboat_repo::{BackupId, Manifest, ObjectRef, Repository};
+use lifeboat_server::{ConnectOptions, ServerInfo, Version, connect};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::tsv;
+
+/// Schemas never backed up.
+pub const SYSTEM_SCHEMAS: &[&str] = &["mysql", "information_schema", "performance_schema", "sys"];
+
+/// Options of `backup`.
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct BackupOptions {
+    /// Parallel reader connections.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 4))]
+    pub threads: usize,
+    /// Only these databases (comma-separated).
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_delimiter = ',', value_name = "DB,...")
+    )]
+    pub databases: Vec<String>,
+    /// Only these tables (db.table, comma-separated).
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_delimiter = ',', value_name = "DB.TABLE,...")
+    )]
+    pub tables: Vec<String>,
+    /// Leave out these databases or tables (db or db.table, comma-separated).
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_delimiter = ',', value_name = "DB[.TABLE],...")
+    )]
+    pub exclude: Vec<String>,
+    /// Target size of one chunk before compression, in MiB.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "MIB", default_value_t = 64))]
+    pub chunk_mib: u64,
+    /// Seconds to wait for the snapshot lock before giving up (long-running queries can hold
+    /// it; waiting longer would stall the server's writers).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SECS", default_value_t = 30))]
+    pub lock_wait: u64,
+    /// Capture CHECKSUM TABLE for tables up to this many MiB (0: never).
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "MIB", default_value_t = 1024)
+    )]
+    pub checksum_max_mib: u64,
+}
+
+impl Default for BackupOptions {
+    fn default() -> Self {
+        Self {
+            threads: 4,
+            databases: Vec::new(),
+            tables: Vec::new(),
+            exclude: Vec::new(),
+            chunk_mib: 64,
+            lock_wait: 30,
+            checksum_max_mib: 1024,
+        }
+    }
+}
+
+/// Who was backed up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerRecord {
+    /// Identity (`check` prints the same).
+    pub identity: String,
+    /// Flavor.
+    pub flavor: Flavor,
+    /// Version string.
+    pub version: String,
+    /// Hostname.
+    pub hostname: String,
+    /// Port.
+    pub port: u16,
+    /// server_id.
+    pub server_id: u32,
+}
+
+/// A DDL object replayed as the server printed it, with the session it needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ddl {
+    /// Object name.
+    pub name: String,
+    /// The server's own CREATE statement.
+    pub create: String,
+    /// `sql_mode` it was created under (routines, triggers, events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql_mode: Option<String>,
+    /// `character_set_client` it was created under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub character_set_client: Option<String>,
+    /// `collation_connection` it was created under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collation_connection: Option<String>,
+    /// `time_zone` (events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+}
+
+/// One chunk of a table's rows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Chunk {
+    /// Object path in the repository.
+    pub object: String,
+    /// Rows in it.
+    pub rows: u64,
+}
+
+/// One table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TableEntry {
+    /// Name.
+    pub name: String,
+    /// `SHOW CREATE TABLE` text.
+    pub create: String,
+    /// Storage engine.
+    pub engine: String,
+    /// Columns in the chunk files (generated columns excluded).
+    pub columns: Vec<String>,
+    /// Rows backed up.
+    pub rows: u64,
+    /// `CHECKSUM TABLE` inside the snapshot, when captured.
+    pub checksum: Option<u64>,
+    /// Chunks in key order.
+    pub chunks: Vec<Chunk>,
+}
+
+/// One database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SchemaEntry {
+    /// Name.
+    pub name: String,
+    /// `SHOW CREATE DATABASE` text.
+    pub create: String,
+    /// Base tables.
+    pub tables: Vec<TableEntry>,
+    /// Views.
+    pub views: Vec<Ddl>,
+    /// Triggers.
+    pub triggers: Vec<Ddl>,
+    /// Procedures and functions.
+    pub routines: Vec<Ddl>,
+    /// Events.
+    pub events: Vec<Ddl>,
+}
+
+/// The body of a logical backup's manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Body {
+    /// Source server.
+    pub server: ServerRecord,
+    /// Binlog position read inside the snapshot lock (`None` without binlog).
+    pub binlog: Option<BinlogPos>,
+    /// GTID state inside the lock: MariaDB `gtid_binlog_pos`, MySQL `gtid_executed`.
+    pub gtid: Option<String>,
+    /// How the snapshot was locked.
+    pub lock: String,
+    /// How long writers were blocked, in milliseconds.
+    pub lock_held_ms: u64,
+    /// Reader connections.
+    pub threads: usize,
+    /// Total rows.
+    pub rows: u64,
+    /// Databases.
+    pub schemas: Vec<SchemaEntry>,
+}
+
+impl Body {
+    /// The body of a committed manifest.
+    pub fn of(m: &Manifest) -> Result<Self, Error> {
+        serde_json::from_value(m.body.clone()).map_err(|e| {
+            Error::Repo(lifeboat_repo::Error::BadMetadata {
+                path: format!("backups/{}/manifest.json", m.id),
+                reason: e.to_string(),
+            })
+        })
+    }
+}
+
+/// What `backup` reports.
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    /// Backup id.
+    pub id: String,
+    /// Databases.
+    pub databases: usize,
+    /// Tables.
+    pub tables: usize,
+    /// Rows.
+    pub rows: u64,
+    /// Bytes before compression.
+    pub logical_bytes: u64,
+    /// Bytes stored.
+    pub stored_bytes: u64,
+    /// Objects stored.
+    pub objects: usize,
+    /// Wall time, ms.
+    pub duration_ms: u64,
+    /// Writers blocked, ms.
+    pub lock_held_ms: u64,
+    /// Lock used.
+    pub lock: String,
+    /// Binlog position of the snapshot.
+    pub binlog: Option<BinlogPos>,
+    /// GTID state of the snapshot.
+    pub gtid: Option<String>,
+}
+
+/// Quotes an identifier with backticks.
+pub fn q(ident: &str) -> String {
+    format!("`{}`", ident.replace('`', "``"))
+}
+
+/// Quotes a string literal.
+pub fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+struct TablePlan {
+    schema: String,
+    name: String,
+    engine: String,
+    data_bytes: u64,
+    columns: Vec<String>,
+    /// Single integer primary-key column, when there is one.
+    int_pk: Option<String>,
+    /// Primary-key columns for ordering (empty: no key).
+    pk: Vec<String>,
+}
+
+impl TablePlan {
+    fn fq(&self) -> String {
+        format!("{}.{}", q(&self.schema), q(&self.name))
+    }
+    fn transactional(&self) -> bool {
+        self.engine.eq_ignore_ascii_case("InnoDB")
+    }
+}
+
+enum Task {
+    /// A whole table, or (for an integer key) a range `lo..=hi` of it; `part` orders chunks.
+    Data {
+        table: usize,
+        range: Option<(i128, i128)>,
+        part: usize,
+    },
+    /// Split an integer-keyed table into ranges (needs a snapshot to read min/max).
+    Split {
+        table: usize,
+    },
+    Checksum {
+        table: usize,
+    },
+}
+
+fn selected(opts: &BackupOptions, schema: &str, table: Option<&str>) -> bool {
+    let full = table.map(|t| format!("{schema}.{t}"));
+    if opts
+        .exclude
+        .iter()
+        .any(|e| e == schema || Some(e) == full.as_ref())
+    {
+        return false;
+    }
+    if !opts.databases.is_empty() && !opts.databases.iter().any(|d| d == schema) {
+        return false;
+    }
+    match (&full, opts.tables.is_empty()) {
+        (_, true) => true,
+        (Some(f), false) => opts.tables.iter().any(|t| t == f),
+        // A schema is in if any selected table is in it.
+        (None, false) => opts
+            .tables
+            .iter()
+            .any(|t| t.split_once('.').is_some_and(|(s, _)| s == schema)),
+    }
+}
+
+async fn discover(
+    conn: &mut Conn,
+    opts: &BackupOptions,
+) -> Result<(Vec<SchemaEntry>, Vec<TablePlan>), Error> {
+    let schemas: Vec<String> = conn
+        .query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME")
+        .await
+        .map_err(Error::sql("listing databases"))?;
+    let schemas: Vec<String> = schemas
+        .into_iter()
+        .filter(|s| !SYSTEM_SCHEMAS.contains(&s.as_str()) && selected(opts, s, None))
+        .collect();
+    let mut entries = Vec::new();
+    let mut plans = Vec::new();
+    for s in &schemas {
+        let row: Option<Row> = conn
+            .query_first(format!("SHOW CREATE DATABASE {}", q(s)))
+            .await
+            .map_err(Error::sql(format!("SHOW CREATE DATABASE {s}")))?;
+        let create = row.and_then(|r| r.get::<String, _>(1)).unwrap_or_default();
+        let tables: Vec<(String, String, String, u64)> = conn
+            .exec(
+                "SELECT TABLE_NAME, TABLE_TYPE, COALESCE(ENGINE,''), COALESCE(DATA_LENGTH,0) \
+                 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME",
+                (s,),
+            )
+            .await
+            .map_err(Error::sql(format!("listing tables of {s}")))?;
+        let mut entry = SchemaEntry {
+            name: s.clone(),
+            create,
+            tables: Vec::new(),
+            views: Vec::new(),
+            triggers: Vec::new(),
+            routines: Vec::new(),
+            events: Vec::new(),
+        };
+        for (t, kind, engine, data_bytes) in tables {
+            if kind == "VIEW" {
+                if opts.tables.is_empty() && opts.exclude.iter().all(|e| e != &format!("{s}.{t}")) {
+                    let r: Option<Row> = conn
+                        .query_first(format!("SHOW CREATE VIEW {}.{}", q(s), q(&t)))
+                        .await
+                        .map_err(Error::sql(format!("SHOW CREATE VIEW {s}.{t}")))?;
+                    if let Some(r) = r {
+                        entry.views.push(Ddl {
+                            name: t.clone(),
+                            create: r.get::<String, _>(1).unwrap_or_default(),
+                            sql_mode: None,
+                            character_set_client: r.get(2),
+                            collation_connection: r.get(3),
+                            time_zone: None,
+                        });
+                    }
+                }
+                continue;
+            }
+            if kind != "BASE TABLE" || !selected(opts, s, Some(&t)) {
+                continue; // sequences and system-versioned tables: not yet
+            }
+            let cols: Vec<(String, String, String)> = conn
+                .exec(
+                    "SELECT COLUMN_NAME, COALESCE(EXTRA,''), DATA_TYPE FROM information_schema.COLUMNS \
+                     WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+                    (s, &t),
+                )
+                .await
+                .map_err(Error::sql(format!("reading columns of {s}.{t}")))?;
+            let types: HashMap<String, String> = cols
+                .iter()
+                .map(|(c, _, ty)| (c.clone(), ty.clone()))
+                .collect();
+            let columns: Vec<String> = cols
+                .iter()
+                .filter(|(_, extra, _)| {
+                    let e = extra.to_ascii_uppercase();
+                    !(e.contains("GENERATED")
+                        || e == "VIRTUAL"
+                        || e == "PERSISTENT"
+                        || e == "STORED")
+                })
+                .map(|(c, _, _)| c.clone())
+                .collect();
+            let pk: Vec<String> = conn
+                .exec(
+                    "SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? \
+                     AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX",
+                    (s, &t),
+                )
+                .await
+                .map_err(Error::sql(format!("reading the key of {s}.{t}")))?;
+            let int_pk = match pk.as_slice() {
+                [one]
+                    if types.get(one).is_some_and(|ty| {
+                        matches!(
+                            ty.as_str(),
+                            "tinyint" | "smallint" | "mediumint" | "int" | "bigint"
+                        )
+                    }) =>
+                {
+                    Some(one.clone())
+                }
+                _ => None,
+            };
+            let r: Option<Row> = conn
+                .query_first(format!("SHOW CREATE TABLE {}.{}", q(s), q(&t)))
+                .await
+                .map_err(Error::sql(format!("SHOW CREATE TABLE {s}.{t}")))?;
+            let create = r.and_then(|r| r.get::<String, _>(1)).unwrap_or_default();
+            entry.tables.push(TableEntry {
+                name: t.clone(),
+                create,
+                engine: engine.clone(),
+                columns: columns.clone(),
+                rows: 0,
+                checksum: None,
+                chunks: Vec::new(),
+            });
+            plans.push(TablePlan {
+                schema: s.clone(),
+                name: t,
+                engine,
+                data_bytes,
+                columns,
+                int_pk,
+                pk,
+            });
+        }
+        // Triggers, routines, events: with the session settings they were created under.
+        let triggers: Vec<(String, String)> = conn
+            .exec(
+                "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS \
+                 WHERE TRIGGER_SCHEMA = ? ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER",
+                (s,),
+            )
+            .await
+            .map_err(Error::sql(format!("listing triggers of {s}")))?;
+        for (name, table) in triggers {
+            if !entry.tables.iter().any(|t| t.name == table) {
+                continue;
+            }
+            let r: Option<Row> = conn
+                .query_first(format!("SHOW CREATE TRIGGER {}.{}", q(s), q(&name)))
+                .await
+                .map_err(Error::sql(format!("SHOW CREATE TRIGGER {s}.{name}")))?;
+            if let Some(r) = r {
+                entry.triggers.push(Ddl {
+                    name,
+                    sql_mode: r.get(1),
+                    create: r.get::<String, _>(2).unwrap_or_default(),
+                    character_set_client: r.get(3),
+                    collation_connection: r.get(4),
+                    time_zone: None,
+                });
+            }
+        }
+        if opts.tables.is_empty() {
+            let routines: Vec<(String, String)> = conn
+                .exec(
+                    "SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES \
+                     WHERE ROUTINE_SCHEMA = ? AND ROUTINE_TYPE IN ('PROCEDURE','FUNCTION') ORDER BY 2, 1",
+                    (s,),
+                )
+                .await
+                .map_err(Error::sql(format!("listing routines of {s}")))?;
+            for (name, kind) in routines {
+                let r: Option<Row> = conn
+                    .query_first(format!("SHOW CREATE {kind} {}.{}", q(s), q(&name)))
+                    .await
+                    .map_err(Error::sql(format!("SHOW CREATE {kind} {s}.{name}")))?;
+                if let Some(r) = r {
+                    entry.routines.push(Ddl {
+                        name,
+                        sql_mode: r.get(1),
+                        create: r.get::<Option<String>, _>(2).flatten().unwrap_or_default(),
+                        character_set_client: r.get(3),
+                        collation_connection: r.get(4),
+                        time_zone: None,
+                    });
+                }
+            }
+            let events: Vec<String> = conn
+                .exec(
+                    "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? ORDER BY 1",
+                    (s,),
+                )
+                .await
+                .map_err(Error::sql(format!("listing events of {s}")))?;
+            for name in events {
+                let r: Option<Row> = conn
+                    .query_first(format!("SHOW CREATE EVENT {}.{}", q(s), q(&name)))
+                    .await
+                    .map_err(Error::sql(format!("SHOW CREATE EVENT {s}.{name}")))?;
+                if let Some(r) = r {
+                    entry.events.push(Ddl {
+                        name,
+                        sql_mode: r.get(1),
+                        time_zone: r.get(2),
+                        create: r.get::<String, _>(3).unwrap_or_default(),
+                        character_set_client: r.get(4),
+                        collation_connection: r.get(5),
+                    });
+                }
+            }
+        }
+        entries.push(entry);
+    }
+    Ok((entries, plans))
+}
+
+/// Session settings of every data connection: raw bytes, UTC timestamps.
+const DATA_SESSION: &str = "SET NAMES binary, time_zone = '+00:00'; \
+    SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ";
+
+#[derive(Default)]
+struct Results {
+    /// (table, part, seq) -> chunk
+    chunks: Vec<(usize, usize, usize, Chunk, ObjectRef)>,
+    rows: HashMap<usize, u64>,
+    checksums: HashMap<usize, u64>,
+}
+
+struct Shared {
+    repo: Repository,
+    id: BackupId,
+    plans: Vec<TablePlan>,
+    queue: Mutex<VecDeque<Task>>,
+    results: Mutex<Results>,
+    chunk_bytes: usize,
+}
+
+fn lock_poisoned<T>(_: T) -> Error {
+    Error::Timeout {
+        what: "backup worker state".into(),
+        secs: 0,
+        hint: "a worker panicked; rerun the backup".into(),
+    }
+}
+
+async fn dump(
+    conn: &mut Conn,
+    sh: &Shared,
+    table: usize,
+    range: Option<(i128, i128)>,
+    part: usize,
+) -> Result<(), Error> {
+    let plan = &sh.plans[table];
+    let cols = plan
+        .columns
+        .iter()
+        .map(|c| q(c))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut sql = format!("SELECT {cols} FROM {}", plan.fq());
+    if let (Some((lo, hi)), Some(k)) = (range, &plan.int_pk) {
+        sql.push_str(&format!(" WHERE {} BETWEEN {lo} AND {hi}", q(k)));
+    }
+    if !plan.pk.is_empty() {
+        let order = plan.pk.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
+        sql.push_str(&format!(" ORDER BY {order}"));
+    }
+    let what = format!("reading {}.{}", plan.schema, plan.name);
+    let stmt = conn.prep(&sql).await.map_err(Error::sql(what.clone()))?;
+    let mut result = conn
+        .exec_iter(stmt, ())
+        .await
+        .map_err(Error::sql(what.clone()))?;
+    let types: Vec<_> = result
+        .columns_ref()
+        .iter()
+        .map(|c| c.column_type())
+        .collect();
+    let mut buf: Vec<u8> = Vec::with_capacity(sh.chunk_bytes + 64 * 1024);
+    let mut rows_in_buf = 0u64;
+    let mut total = 0u64;
+    let mut seq = 0usize;
+    while let Some(row) = result.next().await.map_err(Error::sql(what.clone()))? {
+        let values: Vec<Value> = row.unwrap();
+        tsv::encode_row(&values, &types, &mut buf);
+        rows_in_buf += 1;
+        total += 1;
+        if buf.len() >= sh.chunk_bytes {
+            // Stored before reading on: memory stays at about one chunk per worker.
+            let full = std::mem::replace(&mut buf, Vec::with_capacity(sh.chunk_bytes + 64 * 1024));
+            store(sh, table, part, seq, full, rows_in_buf).await?;
+            seq += 1;
+            rows_in_buf = 0;
+        }
+    }
+    drop(result);
+    if rows_in_buf > 0 {
+        store(sh, table, part, seq, buf, rows_in_buf).await?;
+    }
+    let mut res = sh.results.lock().map_err(lock_poisoned)?;
+    *res.rows.entry(table).or_default() += total;
+    Ok(())
+}
+
+async fn store(
+    sh: &Shared,
+    table: usize,
+    part: usize,
+    seq: usize,
+    data: Vec<u8>,
+    rows: u64,
+) -> Result<(), Error> {
+    let obj = sh.repo.put_object(&sh.id, data).await?;
+    let chunk = Chunk {
+        object: obj.path.clone(),
+        rows,
+    };
+    sh.results
+        .lock()
+        .map_err(lock_poisoned)?
+        .chunks
+        .push((table, part, seq, chunk, obj));
+    Ok(())
+}
+
+async fn split(conn: &mut Conn, sh: &Shared, table: usize) -> Result<Vec<Task>, Error> {
+    let plan = &sh.plans[table];
+    let Some(k) = &plan.int_pk else {
+        return Ok(vec![Task::Data {
+            table,
+            range: None,
+            part: 0,
+        }]);
+    };
+    let row: Option<(Option<String>, Option<String>)> = conn
+        .query_first(format!(
+            "SELECT CAST(MIN({0}) AS CHAR), CAST(MAX({0}) AS CHAR) FROM {1}",
+            q(k),
+            plan.fq()
+        ))
+        .await
+        .map_err(Error::sql(format!(
+            "reading key range of {}.{}",
+            plan.schema, plan.name
+        )))?;
+    let (Some(lo), Some(hi)) = row.unwrap_or((None, None)) else {
+        return Ok(Vec::new()); // empty table
+    };
+    let (lo, hi): (i128, i128) = (lo.parse().unwrap_or(0), hi.parse().unwrap_or(0));
+    let parts = (plan.data_bytes / sh.chunk_bytes as u64).clamp(1, 4096) as i128;
+    let step = ((hi - lo) / parts).max(1);
+    let mut tasks = Vec::new();
+    let mut start = lo;
+    let mut part = 0;
+    while start <= hi {
+        let end = if start + step >= hi || part + 1 == parts as usize {
+            hi
+        } else {
+            start + step - 1
+        };
+        tasks.push(Task::Data {
+            table,
+            range: Some((start, end)),
+            part,
+        });
+        part += 1;
+        start = end + 1;
+    }
+    Ok(tasks)
+}
+
+async fn worker(mut conn: Conn, sh: Arc<Shared>) -> Result<(), Error> {
+    loop {
+        let task = sh.queue.lock().map_err(lock_poisoned)?.pop_front();
+        let Some(task) = task else { break };
+        match task {
+            Task::Split { table } => {
+                let tasks = split(&mut conn, &sh, table).await?;
+                let mut q = sh.queue.lock().map_err(lock_poisoned)?;
+                for t in tasks.into_iter().rev() {
+                    q.push_front(t);
+                }
+            }
+            Task::Data { table, range, part } => dump(&mut conn, &sh, table, range, part).await?,
+            Task::Checksum { table } => {
+                let plan = &sh.plans[table];
+                let row: Option<Row> = conn
+                    .query_first(format!("CHECKSUM TABLE {}", plan.fq()))
+                    .await
+                    .map_err(Error::sql(format!(
+                        "CHECKSUM TABLE {}.{}",
+                        plan.schema, plan.name
+                    )))?;
+                if let Some(sum) = row.and_then(|r| r.get::<Option<u64>, _>(1)).flatten() {
+                    sh.results
+                        .lock()
+                        .map_err(lock_poisoned)?
+                        .checksums
+                        .insert(table, sum);
+                }
+            }
+        }
+    }
+    let _ = conn.query_drop("COMMIT").await;
+    let _ = conn.disconnect().await;
+    Ok(())
+}
+
+/// Runs a bounded locking statement; on timeout kills it from another connection.
+async fn bounded(
+    conn: &mut Conn,
+    opts: &ConnectOptions,
+    stmt: &str,
+    secs: u64,
+) -> Result<(), Error> {
+    let id = conn.id();
+    match tokio::time::timeout(Duration::from_secs(secs), conn.query_drop(stmt)).await {
+        Ok(r) => r.map_err(|e| match &e {
+            mysql_async::Error::Server(s) if s.code == 1205 => Error::Timeout {
+                what: format!("`{stmt}` waited for locks"),
+                secs,
+                hint: "a long-running query or transaction holds a conflicting lock; retry later or raise --lock-wait".into(),
+            },
+            _ => Error::sql(format!("`{stmt}`"))(e),
+        }),
+        Err(_) => {
+            if let Ok(mut killer) = connect(opts).await {
+                let _ = killer.query_drop(format!("KILL QUERY {id}")).await;
+                let _ = killer.disconnect().await;
+            }
+            Err(Error::Timeout {
+                what: format!("`{stmt}` did not get the lock"),
+                secs,
+                hint: "a long-running query blocks the snapshot lock; it was cancelled so writers are not stalled. Retry later or raise --lock-wait".into(),
+            })
+        }
+    }
+}
+
+/// Takes a consistent backup of the server at `conn_opts` into `repo`.
+pub async fn run(
+    conn_opts: &ConnectOptions,
+    repo: &Repository,
+    opts: &BackupOptions,
+) -> Result<Outcome, Error> {
+    let started = jiff::Timestamp::now();
+    let t0 = Instant::now();
+    let lock = repo.lock("backup").await?;
+    let result = run_locked(conn_opts, repo, opts, started, t0).await;
+    // Release the repository lock whatever happened; an interrupted backup stays incomplete.
+    lock.release().await?;
+    result
+}
+
+async fn run_locked(
+    conn_opts: &ConnectOptions,
+    repo: &Repository,
+    opts: &BackupOptions,
+    started: jiff::Timestamp,
+    t0: Instant,
+) -> Result<Outcome, Error> {
+    let mut main = connect(conn_opts).await?;
+    let info = ServerInfo::probe(&mut main).await?;
+    main.query_drop("SET NAMES utf8mb4")
+        .await
+        .map_err(Error::sql("SET NAMES"))?;
+    let (mut schemas, plans) = discover(&mut main, opts).await?;
+    let threads = opts.threads.clamp(1, 64);
+
+    // Reader connections, opened before the lock so the lock is held as briefly as possible.
+    let mut workers = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        let mut c = connect(conn_opts).await?;
+        c.query_drop(DATA_SESSION)
+            .await
+            .map_err(Error::sql("preparing a reader session"))?;
+        workers.push(c);
+    }
+
+    let non_transactional: Vec<usize> = (0..plans.len())
+        .filter(|&i| !plans[i].transactional())
+        .collect();
+    let use_backup_stage = info.flavor == Flavor::MariaDb
+        && info.version >= Version::new(10, 4, 1)
+        && non_transactional.is_empty();
+    main.query_drop(format!(
+        "SET SESSION lock_wait_timeout = {}",
+        opts.lock_wait.max(1)
+    ))
+    .await
+    .map_err(Error::sql("setting lock_wait_timeout"))?;
+    let lock_name;
+    let lock_start = Instant::now();
+    if use_backup_stage {
+        lock_name = "BACKUP STAGE BLOCK_COMMIT";
+        bounded(&mut main, conn_opts, "BACKUP STAGE START", opts.lock_wait).await?;
+        if let Err(e) = bounded(
+            &mut main,
+            conn_opts,
+            "BACKUP STAGE BLOCK_COMMIT",
+            opts.lock_wait,
+        )
+        .await
+        {
+            let _ = main.query_drop("BACKUP STAGE END").await;
+            return Err(e);
+        }
+    } else {
+        lock_name = "FLUSH TABLES WITH READ LOCK";
+        bounded(
+            &mut main,
+            conn_opts,
+            "FLUSH TABLES WITH READ LOCK",
+            opts.lock_wait,
+        )
+        .await?;
+    }
+    let unlock = if use_backup_stage {
+        "BACKUP STAGE END"
+    } else {
+        "UNLOCK TABLES"
+    };
+
+    let inside = async {
+        for w in workers.iter_mut() {
+            w.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+                .await
+                .map_err(Error::sql("opening a consistent snapshot"))?;
+        }
+        let binlog = if info.binlog.enabled {
+            let stmt = match info.flavor {
+                Flavor::MySql if info.version >= Version::new(8, 2, 0) => "SHOW BINARY LOG STATUS",
+                Flavor::MariaDb if info.version >= Version::new(10, 5, 2) => "SHOW BINLOG STATUS",
+                _ => "SHOW MASTER STATUS",
+            };
+            let row: Option<Row> = main.query_first(stmt).await.map_err(Error::sql(stmt))?;
+            row.and_then(|r| Some(BinlogPos::new(r.get::<String, _>(0)?, r.get::<u64, _>(1)?)))
+        } else {
+            None
+        };
+        let gtid_var = if info.flavor == Flavor::MariaDb {
+            "@@GLOBAL.gtid_binlog_pos"
+        } else {
+            "@@GLOBAL.gtid_executed"
+        };
+        let gtid: Option<String> = main
+            .query_first(format!("SELECT {gtid_var}"))
+            .await
+            .map_err(Error::sql("reading GTID state"))?;
+        Ok::<_, Error>((binlog, gtid))
+    }
+    .await;
+    let (binlog, gtid) = match inside {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = main.query_drop(unlock).await;
+            return Err(e);
+        }
+    };
+
+    let shared = Arc::new(Shared {
+        repo: repo.clone(),
+        id: BackupId::new(),
+        plans,
+        queue: Mutex::new(VecDeque::new()),
+        results: Mutex::new(Results::default()),
+        chunk_bytes: usize::try_from(opts.chunk_mib.clamp(1, 4096) * 1024 * 1024)
+            .unwrap_or(64 << 20),
+    });
+
+    // Non-transactional tables have no snapshot: read them while writes are still blocked.
+    if !non_transactional.is_empty() {
+        let first = workers.first_mut().ok_or_else(|| Error::Timeout {
+            what: "no reader".into(),
+            secs: 0,
+            hint: String::new(),
+        })?;
+        for &t in &non_transactional {
+            if let Err(e) = dump(first, &shared, t, None, 0).await {
+                let _ = main.query_drop(unlock).await;
+                return Err(e);
+            }
+        }
+    }
+    main.query_drop(unlock).await.map_err(Error::sql(unlock))?;
+    let lock_held_ms = lock_start.elapsed().as_millis() as u64;
+
+    // Work queue: largest tables first; checksums last.
+    {
+        let mut order: Vec<usize> = (0..shared.plans.len())
+            .filter(|i| !non_transactional.contains(i))
+            .collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(shared.plans[i].data_bytes));
+        let mut q = shared.queue.lock().map_err(lock_poisoned)?;
+        for &i in &order {
+            q.push_back(Task::Split { table: i });
+        }
+        let max = opts.checksum_max_mib * 1024 * 1024;
+        for i in 0..shared.plans.len() {
+            if opts.checksum_max_mib > 0 && shared.plans[i].data_bytes <= max {
+                q.push_back(Task::Checksum { table: i });
+            }
+        }
+    }
+    let handles: Vec<_> = workers
+        .into_iter()
+        .map(|c| tokio::spawn(worker(c, shared.clone())))
+        .collect();
+    let mut first_err = None;
+    for h in handles {
+        match h.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                first_err.get_or_insert(e);
+            }
+            Err(join) => {
+                first_err.get_or_insert(Error::Timeout {
+                    what: format!("a backup worker failed: {join}"),
+                    secs: 0,
+                    hint: "rerun the backup".into(),
+                });
+            }
+        }
+    }
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    let _ = main.disconnect().await;
+
+    // Assemble the manifest.
+    let mut results = std::mem::take(&mut *shared.results.lock().map_err(lock_poisoned)?);
+    results.chunks.sort_by_key(|(t, p, s, _, _)| (*t, *p, *s));
+    let mut objects = Vec::new();
+    let mut table_index = 0usize;
+    let mut total_rows = 0u64;
+    for schema in &mut schemas {
+        for table in &mut schema.tables {
+            let i = table_index;
+            table_index += 1;
+            table.rows = results.rows.get(&i).copied().unwrap_or(0);
+            table.checksum = results.checksums.get(&i).copied();
+            total_rows += table.rows;
+            for (_, _, _, chunk, obj) in results.chunks.iter().filter(|c| c.0 == i) {
+                table.chunks.push(chunk.clone());
+                if !objects.iter().any(|o: &ObjectRef| o.path == obj.path) {
+                    objects.push(obj.clone());
+                }
+            }
+        }
+    }
+    let body = Body {
+        server: ServerRecord {
+            identity: info.identity.id(),
+            flavor: info.flavor,
+            version: info.version_string.clone(),
+            hostname: info.identity.hostname.clone(),
+            port: info.identity.port,
+            server_id: info.identity.server_id,
+        },
+        binlog: binlog.clone(),
+        gtid: gtid.clone().filter(|g| !g.is_empty()),
+        lock: lock_name.into(),
+        lock_held_ms,
+        threads,
+        rows: total_rows,
+        schemas,
+    };
+    let manifest = Manifest {
+        format: lifeboat_repo::FORMAT_VERSION,
+        id: shared.id.clone(),
+        kind: "logical".into(),
+        started: started.to_string(),
+        finished: jiff::Timestamp::now().to_string(),
+        objects,
+        body: serde_json::to_value(&body).map_err(|e| {
+            Error::Repo(lifeboat_repo::Error::BadMetadata {
+                path: "manifest".into(),
+                reason: e.to_string(),
+            })
+        })?,
+    };
+    repo.commit(&manifest).await?;
+    Ok(Outcome {
+        id: manifest.id.to_string(),
+        databases: body.schemas.len(),
+        tables: body.schemas.iter().map(|s| s.tables.len()).sum(),
+        rows: total_rows,
+        logical_bytes: manifest.logical_bytes(),
+        stored_bytes: manifest.stored_bytes(),
+        objects: manifest.objects.len(),
+        duration_ms: t0.elapsed().as_millis() as u64,
+        lock_held_ms,
+        lock: lock_name.into(),
+        binlog,
+        gtid: body.gtid,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selection() {
+        let o = BackupOptions {
+            databases: vec!["a".into(), "b".into()],
+            exclude: vec!["b.x".into()],
+            ..Default::default()
+        };
+        assert!(selected(&o, "a", None));
+        assert!(selected(&o, "b", Some("y")));
+        assert!(!selected(&o, "b", Some("x")));
+        assert!(!selected(&o, "c", None));
+        let o = BackupOptions {
+            tables: vec!["a.t".into()],
+            ..Default::default()
+        };
+        assert!(selected(&o, "a", None));
+        assert!(selected(&o, "a", Some("t")));
+        assert!(!selected(&o, "a", Some("u")));
+        assert!(!selected(&o, "b", None));
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(q("we`ird"), "`we``ird`");
+        assert_eq!(lit("it's \\"), "'it''s \\\\'");
+    }
+}
