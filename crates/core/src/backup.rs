@@ -140,6 +140,10 @@ pub struct TableEntry {
     pub engine: String,
     /// Columns in the chunk files (generated columns excluded).
     pub columns: Vec<String>,
+    /// Columns that must be loaded as character data: MariaDB's UUID and INET types read a
+    /// binary-charset string as their 16-byte internal form.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text_columns: Vec<String>,
     /// Rows backed up.
     pub rows: u64,
     /// `CHECKSUM TABLE` inside the snapshot, when captured.
@@ -382,6 +386,15 @@ async fn discover(
                 })
                 .map(|(c, _, _)| c.clone())
                 .collect();
+            let text_columns: Vec<String> = columns
+                .iter()
+                .filter(|c| {
+                    types
+                        .get(*c)
+                        .is_some_and(|ty| matches!(ty.as_str(), "uuid" | "inet6" | "inet4"))
+                })
+                .cloned()
+                .collect();
             let pk: Vec<String> = conn
                 .exec(
                     "SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? \
@@ -413,6 +426,7 @@ async fn discover(
                 create,
                 engine: engine.clone(),
                 columns: columns.clone(),
+                text_columns,
                 rows: 0,
                 checksum: None,
                 chunks: Vec::new(),

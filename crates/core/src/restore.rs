@@ -92,7 +92,8 @@ pub struct Outcome {
 struct Load {
     schema: String,
     table: String,
-    columns: Vec<String>,
+    /// The LOAD DATA column list and SET clause.
+    columns: String,
     object: ObjectRef,
     rows: u64,
 }
@@ -265,17 +266,12 @@ async fn loader(
         conn.set_infile_handler(async move {
             Ok(futures::stream::once(async move { Ok(payload) }).boxed())
         });
-        let cols = job
-            .columns
-            .iter()
-            .map(|c| q(c))
-            .collect::<Vec<_>>()
-            .join(", ");
         let sql = format!(
             "LOAD DATA LOCAL INFILE 'lifeboat-chunk' INTO TABLE {}.{} CHARACTER SET binary \
-             FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({cols})",
+             FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' {}",
             q(&job.schema),
-            q(&job.table)
+            q(&job.table),
+            job.columns
         );
         let what = format!(
             "loading {} into {}.{}",
@@ -455,7 +451,7 @@ pub async fn run(
                         Load {
                             schema: name.clone(),
                             table: tb.name.clone(),
-                            columns: tb.columns.clone(),
+                            columns: load_columns(tb),
                             object,
                             rows: c.rows,
                         },
@@ -539,10 +535,10 @@ pub async fn run(
                     failed.push((db, v));
                 }
             }
-            if failed.len() == before {
-                if let Some((what, e)) = last_err {
-                    return Err(Error::sql(what)(e));
-                }
+            if failed.len() == before
+                && let Some((what, e)) = last_err
+            {
+                return Err(Error::sql(what)(e));
             }
             views = failed;
         }
@@ -594,6 +590,26 @@ pub async fn run(
     }
 }
 
+/// `(a, @v1, c) SET b = CONVERT(@v1 USING utf8mb4)`: text-only columns go through a variable.
+fn load_columns(tb: &TableEntry) -> String {
+    let mut list = Vec::new();
+    let mut set = Vec::new();
+    for (i, c) in tb.columns.iter().enumerate() {
+        if tb.text_columns.contains(c) {
+            list.push(format!("@v{i}"));
+            set.push(format!("{} = CONVERT(@v{i} USING utf8mb4)", q(c)));
+        } else {
+            list.push(q(c));
+        }
+    }
+    let mut s = format!("({})", list.join(", "));
+    if !set.is_empty() {
+        s.push_str(" SET ");
+        s.push_str(&set.join(", "));
+    }
+    s
+}
+
 async fn verify_table(
     conn: &mut Conn,
     db: &str,
@@ -614,22 +630,20 @@ async fn verify_table(
             tb.rows
         )));
     }
-    if checksum {
-        if let Some(expected) = tb.checksum {
-            let row: Option<(String, Option<u64>)> = conn
-                .query_first(format!("CHECKSUM TABLE {fq}"))
-                .await
-                .map_err(Error::sql(format!("CHECKSUM TABLE {db}.{}", tb.name)))?;
-            let got = row.and_then(|r| r.1);
-            if got != Some(expected) {
-                return Err(Error::Mismatch(format!(
-                    "{db}.{}: CHECKSUM TABLE is {} after restore; the backup recorded {expected}",
-                    tb.name,
-                    got.map_or("NULL".into(), |g| g.to_string())
-                )));
-            }
-            *matched += 1;
+    if checksum && let Some(expected) = tb.checksum {
+        let row: Option<(String, Option<u64>)> = conn
+            .query_first(format!("CHECKSUM TABLE {fq}"))
+            .await
+            .map_err(Error::sql(format!("CHECKSUM TABLE {db}.{}", tb.name)))?;
+        let got = row.and_then(|r| r.1);
+        if got != Some(expected) {
+            return Err(Error::Mismatch(format!(
+                "{db}.{}: CHECKSUM TABLE is {} after restore; the backup recorded {expected}",
+                tb.name,
+                got.map_or("NULL".into(), |g| g.to_string())
+            )));
         }
+        *matched += 1;
     }
     Ok(())
 }

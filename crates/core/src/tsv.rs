@@ -35,6 +35,13 @@ pub fn encode_value(v: &Value, column_type: ColumnType, out: &mut Vec<u8>) {
     match v {
         Value::NULL => out.extend_from_slice(b"\\N"),
         Value::Bytes(b) => escape_into(b, out),
+        // YEAR 0 must be written `0000`: as text, `0` means the two-digit year 2000.
+        Value::Int(i) if column_type == ColumnType::MYSQL_TYPE_YEAR => {
+            let _ = write!(out, "{i:04}");
+        }
+        Value::UInt(u) if column_type == ColumnType::MYSQL_TYPE_YEAR => {
+            let _ = write!(out, "{u:04}");
+        }
         Value::Int(i) => {
             let _ = write!(out, "{i}");
         }

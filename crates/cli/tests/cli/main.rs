@@ -1,5 +1,7 @@
 //! The `lifeboat` binary against real MariaDB instances: what a user types, what they see.
 
+mod backup;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

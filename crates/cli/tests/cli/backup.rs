@@ -1,0 +1,450 @@
+//! Backups and restores, proven by CHECKSUM TABLE of source and restored tables.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use lifeboat_server::{ConnectOptions, connect};
+
+use super::*;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Loads an SQL file with the stock client (it understands DELIMITER).
+fn load_sql(srv: &TestServer, file: &Path) {
+    let o = Command::new("mariadb")
+        .arg(format!(
+            "--defaults-file={}",
+            srv.sandbox.defaults_file.display()
+        ))
+        .arg("--default-character-set=utf8mb4")
+        .stdin(std::fs::File::open(file).unwrap())
+        .output()
+        .expect("the mariadb client");
+    assert!(o.status.success(), "{}: {}", file.display(), stderr(&o));
+}
+
+/// CHECKSUM TABLE of every base table of `db`.
+async fn checksums(opts: &ConnectOptions, db: &str) -> BTreeMap<String, Option<u64>> {
+    let mut c = connect(opts).await.unwrap();
+    let tables: Vec<String> = c
+        .exec(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1",
+            (db,),
+        )
+        .await
+        .unwrap();
+    let mut out = BTreeMap::new();
+    for t in tables {
+        let q = |s: &str| format!("`{}`", s.replace('`', "``"));
+        let row: Option<(String, Option<u64>)> = c
+            .query_first(format!("CHECKSUM TABLE {}.{}", q(db), q(&t)))
+            .await
+            .unwrap();
+        out.insert(t, row.and_then(|r| r.1));
+    }
+    out
+}
+
+fn repo_init(lb: &Lb) -> String {
+    let repo = lb.home.path().join("repo").display().to_string();
+    let o = lb.run(&["repo", "init", "--repo", &repo]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    repo
+}
+
+fn backup(lb: &Lb, repo: &str, srv: &TestServer, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "backup",
+        "--json",
+        "--repo",
+        repo,
+        "--defaults-file",
+        srv.sandbox.defaults_file.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = lb.run(&args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    json(&o)
+}
+
+fn sandbox_socket(dir: &Path) -> ConnectOptions {
+    ConnectOptions::socket_root(&dir.join("mysqld.sock"))
+}
+
+#[tokio::test]
+async fn sakila_round_trip_equals_the_source() {
+    let srv = TestServer::start_with(|o| o.binlog = true).await;
+    load_sql(&srv, &fixture("sakila-schema.sql"));
+    load_sql(&srv, &fixture("sakila-data.sql"));
+    let lb = Lb::new();
+    let repo = repo_init(&lb);
+    let b = backup(&lb, &repo, &srv, &["--threads", "3"]);
+    assert_eq!(b["tables"], 16);
+    assert_eq!(b["lock"], "BACKUP STAGE BLOCK_COMMIT");
+    assert!(b["binlog"]["file"].as_str().unwrap().starts_with("binlog."));
+    let id = b["id"].as_str().unwrap().to_owned();
+
+    let dst = lb.home.path().join("restored");
+    let _stop = StopOnDrop(dst.clone());
+    let o = lb.run(&[
+        "restore",
+        &id,
+        "--json",
+        "--repo",
+        &repo,
+        "--sandbox",
+        dst.to_str().unwrap(),
+        "--verify",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["checksums_matched"], 16);
+    assert_eq!(r["rows"], b["rows"]);
+
+    // Independently of the manifest: every table equals the source.
+    let src = checksums(&srv.connect_options(), "sakila").await;
+    let got = checksums(&sandbox_socket(&dst), "sakila").await;
+    assert_eq!(src.len(), 16);
+    assert_eq!(got, src);
+
+    // Views, routines and triggers exist and work.
+    let mut c = connect(&sandbox_socket(&dst)).await.unwrap();
+    let n: Option<u64> = c
+        .query_first("SELECT COUNT(*) FROM sakila.actor_info")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(200));
+    let n: Option<u64> = c
+        .query_first("SELECT COUNT(*) FROM sakila.nicer_but_slower_film_list")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(997));
+    c.query_drop("CALL sakila.film_in_stock(1, 1, @n)")
+        .await
+        .unwrap();
+    let n: Option<u64> = c.query_first("SELECT @n").await.unwrap();
+    assert_eq!(n, Some(4));
+    let bal: Option<String> = c
+        .query_first("SELECT sakila.get_customer_balance(1, '2005-06-01')")
+        .await
+        .unwrap();
+    assert!(bal.is_some());
+    c.query_drop("INSERT INTO sakila.film (title, language_id) VALUES ('LIFEBOAT TEST', 1)")
+        .await
+        .unwrap();
+    let n: Option<u64> = c
+        .query_first("SELECT COUNT(*) FROM sakila.film_text WHERE title = 'LIFEBOAT TEST'")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(1), "the ins_film trigger must fire after restore");
+    let fk: Vec<mysql_async::Row> = c
+        .query("SELECT * FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = 'sakila'")
+        .await
+        .unwrap();
+    assert_eq!(fk.len(), 22, "foreign keys restored");
+
+    // The journal recorded the restore.
+    let j = lb.run(&["journal", "--json"]);
+    assert!(String::from_utf8_lossy(&j.stdout).contains("\"command\":\"restore\""));
+}
+
+const EVERY_TYPE: &str = r#"
+CREATE DATABASE `we``ird db` CHARACTER SET utf8mb4;
+USE `we``ird db`;
+CREATE TABLE `every type` (
+  id INT PRIMARY KEY,
+  ti TINYINT, tiu TINYINT UNSIGNED, si SMALLINT, mi MEDIUMINT UNSIGNED, bi BIGINT, biu BIGINT UNSIGNED,
+  dec1 DECIMAL(65,30), f FLOAT, d DOUBLE,
+  bt BIT(1), b64 BIT(64),
+  dt DATE, dtm DATETIME(6), ts TIMESTAMP(3) NULL DEFAULT NULL, tm TIME(6), y YEAR,
+  c CHAR(10), vc VARCHAR(255), bin BINARY(4), vb VARBINARY(300), tx TEXT, lt LONGTEXT, bl BLOB, lb LONGBLOB,
+  l1 VARCHAR(50) CHARACTER SET latin1,
+  e ENUM('a','b','c d'), s SET('x','y','z'),
+  j JSON, g GEOMETRY, pt POINT, u UUID, ip INET6,
+  gen_v INT AS (ti * 2) VIRTUAL, gen_s VARCHAR(300) AS (CONCAT(vc, '!')) PERSISTENT,
+  hid INT INVISIBLE DEFAULT 7
+);
+INSERT INTO `every type` (id) VALUES (1);
+INSERT INTO `every type` (id, ti, tiu, si, mi, bi, biu, dec1, f, d, bt, b64, dt, dtm, ts, tm, y, c, vc, bin, vb, tx, lt, bl, lb, l1, e, s, j, g, pt, u, ip, hid) VALUES
+ (2, -128, 0, -32768, 0, -9223372036854775808, 0, '-99999999999999999999999999999999999.999999999999999999999999999999',
+  -3.402823e38, -1.7976931348623157e308, b'0', b'0', '0000-00-00', '0000-00-00 00:00:00', '1970-01-01 00:00:01.000',
+  '-838:59:59.000000', 1901, '', '', x'00000000', '', '', '', '', '', '', 'a', '', '{}', ST_GeomFromText('POINT(0 0)'),
+  POINT(0, 0), '00000000-0000-0000-0000-000000000000', '::', -1),
+ (3, 127, 255, 32767, 16777215, 9223372036854775807, 18446744073709551615, '99999999999999999999999999999999999.999999999999999999999999999999',
+  3.402823e38, 1.7976931348623157e308, b'1', b'1111111111111111111111111111111111111111111111111111111111111111',
+  '9999-12-31', '9999-12-31 23:59:59.999999', '2038-01-19 03:14:07.999', '838:59:59.000000', 2155,
+  'tab	here', 'nl\nhere\\back\\N and \\t', x'00FF0A09', UNHEX(REPEAT('000102030405060708090A0B0C0D0E0F', 1)), 'é😀中文 «ü»', REPEAT('long ', 20000),
+  x'000A0D095C4E', REPEAT(x'00FF5C0A', 50000), 'café latin1', 'c d', 'x,z',
+  '{"a": [1, 2, {"b": null}], "c": "\\t\\n", "d": "😀"}', ST_GeomFromText('POLYGON((0 0,10 0,10 10,0 10,0 0),(2 2,3 2,3 3,2 2))'),
+  POINT(1.5, -2.25), 'ffffffff-ffff-ffff-ffff-ffffffffffff', '2001:db8::ff00:42:8329', 2147483647),
+ (4, 0, 1, 0, 1, 0, 1, '0.000000000000000000000000000001', 1e-45, 5e-324, NULL, b'1010', '2024-02-29', '2024-02-29 12:00:00.000001',
+  '2024-02-29 12:00:00.5', '00:00:00.000001', 2024, NULL, '\\N', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '', NULL, NULL, NULL, NULL, '::ffff:192.0.2.1', NULL),
+ (5, 1, 2, 3, 4, 5, 6, '-0.5', 0.1, 0.1, b'1', b'0', '1000-01-01', '1000-01-01 00:00:00', NULL, '-00:00:00.5', 0, 'a', 'b', 'cdef', 'gh', 'ij', 'kl', 'mn', 'op', 'qr', 'b', 'y', 'null', NULL, NULL, NULL, NULL, 0);
+UPDATE `every type` SET vb = (SELECT UNHEX(GROUP_CONCAT(LPAD(HEX(seq), 2, '0') SEPARATOR '')) FROM seq_0_to_255) WHERE id = 3;
+CREATE TABLE `ta-ble no pk` (a INT, b VARCHAR(20)) ENGINE=InnoDB;
+INSERT INTO `ta-ble no pk` VALUES (1, 'dup'), (1, 'dup'), (NULL, NULL), (2, '');
+CREATE TABLE legacy (id INT PRIMARY KEY, note TEXT) ENGINE=MyISAM;
+INSERT INTO legacy VALUES (1, 'myisam row'), (2, 'tab\there');
+CREATE TABLE big (id BIGINT PRIMARY KEY, grp INT, payload VARCHAR(200), KEY (grp)) ENGINE=InnoDB;
+INSERT INTO big SELECT seq, seq % 97, CONCAT(REPEAT(CHAR(65 + seq % 26), 150), seq) FROM seq_1_to_30000;
+DELETE FROM big WHERE id BETWEEN 10000 AND 12000;
+"#;
+
+#[tokio::test]
+async fn every_type_and_awkward_values_survive() {
+    let srv = TestServer::start().await;
+    let sql = srv.tmp().join("types.sql");
+    std::fs::write(&sql, EVERY_TYPE).unwrap();
+    load_sql(&srv, &sql);
+    let lb = Lb::new();
+    let repo = repo_init(&lb);
+    // 1 MiB chunks: the 30k-row table spans several chunks and key ranges.
+    let b = backup(&lb, &repo, &srv, &["--threads", "3", "--chunk-mib", "1"]);
+    assert_eq!(
+        b["lock"], "FLUSH TABLES WITH READ LOCK",
+        "a MyISAM table needs the global lock"
+    );
+    assert!(b["objects"].as_u64().unwrap() >= 6, "{b}");
+    let id = b["id"].as_str().unwrap().to_owned();
+
+    let dst = lb.home.path().join("restored");
+    let _stop = StopOnDrop(dst.clone());
+    let o = lb.run(&[
+        "restore",
+        &id,
+        "--json",
+        "--repo",
+        &repo,
+        "--sandbox",
+        dst.to_str().unwrap(),
+        "--verify",
+        "--threads",
+        "3",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json(&o)["checksums_matched"], 4);
+    let src = checksums(&srv.connect_options(), "we`ird db").await;
+    let got = checksums(&sandbox_socket(&dst), "we`ird db").await;
+    assert_eq!(src.len(), 4);
+    assert_eq!(got, src);
+    // Row by row too, for the table with every type (CHECKSUM TABLE skips nothing, but a
+    // second opinion costs little). Invisible and generated columns included.
+    let dump = |opts: ConnectOptions| async move {
+        let mut c = connect(&opts).await.unwrap();
+        let rows: Vec<mysql_async::Row> = c
+            .query(
+                "SELECT *, hid, HEX(f), HEX(d), HEX(g) FROM `we``ird db`.`every type` ORDER BY id",
+            )
+            .await
+            .unwrap();
+        rows.into_iter()
+            .map(|r| format!("{:?}", r.unwrap()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        dump(sandbox_socket(&dst)).await,
+        dump(srv.connect_options()).await
+    );
+}
+
+#[tokio::test]
+async fn bit_rot_is_named_and_nothing_loads_silently_wrong() {
+    let srv = TestServer::start().await;
+    srv.exec("CREATE DATABASE shop; USE shop; CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(100)); INSERT INTO shop.t SELECT seq, REPEAT('v', 90) FROM seq_1_to_5000").await;
+    let lb = Lb::new();
+    let repo = repo_init(&lb);
+    let b = backup(&lb, &repo, &srv, &[]);
+    let id = b["id"].as_str().unwrap().to_owned();
+    let o = lb.run(&["verify", "--repo", &repo, "--read-data"]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stdout));
+
+    // Flip one byte in the data object.
+    let data_dir = Path::new(&repo).join("backups").join(&id).join("data");
+    let obj = std::fs::read_dir(&data_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&obj).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&obj, bytes).unwrap();
+    let name = obj.file_name().unwrap().to_string_lossy().into_owned();
+
+    let o = lb.run(&["verify", "--repo", &repo, "--read-data"]);
+    assert_eq!(code(&o), 1);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(&name) && out.contains("SHA-256"), "{out}");
+
+    let dst = lb.home.path().join("restored");
+    let _stop = StopOnDrop(dst.clone());
+    let o = lb.run(&[
+        "restore",
+        &id,
+        "--repo",
+        &repo,
+        "--sandbox",
+        dst.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains(&name), "{}", stderr(&o));
+    let j = lb.run(&["journal", "--json"]);
+    assert!(String::from_utf8_lossy(&j.stdout).contains("\"outcome\":\"failed\""));
+}
+
+#[tokio::test]
+async fn restore_refuses_a_live_target() {
+    let srv = TestServer::start().await;
+    srv.exec("CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY); INSERT INTO shop.t VALUES (1)").await;
+    let lb = Lb::new();
+    let repo = repo_init(&lb);
+    let id = backup(&lb, &repo, &srv, &[])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let identity = json(&lb.run(&with(&["check", "--json"], &socket_args(&srv))))["identity"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Into the same server: the database exists. Refused, exit 3, nothing changed.
+    let mut args = vec![
+        "restore",
+        id.as_str(),
+        "--repo",
+        repo.as_str(),
+        "--confirm-server",
+        identity.as_str(),
+    ];
+    let sock = socket_args(&srv);
+    args.extend(sock.iter().map(String::as_str));
+    let o = lb.run(&args);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("already has database(s) shop"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Under another name but with an application connected: refused too.
+    let _app = srv.conn().await;
+    let mut renamed = args.clone();
+    renamed.extend(["--rename", "shop=shop_copy"]);
+    let o = lb.run(&renamed);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("other client session"),
+        "{}",
+        stderr(&o)
+    );
+    // Without naming the server: refused before anything else.
+    let mut unnamed: Vec<&str> = vec![
+        "restore",
+        id.as_str(),
+        "--repo",
+        repo.as_str(),
+        "--rename",
+        "shop=shop_copy",
+    ];
+    unnamed.extend(sock.iter().map(String::as_str));
+    let o = lb.run(&unnamed);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    // --force: the copy is made next to the original and equals it.
+    renamed.push("--force");
+    renamed.push("--verify");
+    let o = lb.run(&renamed);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        checksums(&srv.connect_options(), "shop_copy").await,
+        checksums(&srv.connect_options(), "shop").await
+    );
+    let j = lb.run(&["journal", "--json"]);
+    let text = String::from_utf8_lossy(&j.stdout);
+    assert_eq!(text.matches("\"outcome\":\"refused\"").count(), 3, "{text}");
+}
+
+#[tokio::test]
+async fn bad_repositories_and_ids_give_one_clear_line() {
+    let lb = Lb::new();
+    let file = lb.home.path().join("plainfile");
+    std::fs::write(&file, "x").unwrap();
+    let o = lb.run(&["repo", "init", "--repo", file.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("is a file, not a directory"),
+        "{}",
+        stderr(&o)
+    );
+    let o = lb.run(&["backups", "--repo", lb.home.path().to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("is not a lifeboat repository"),
+        "{}",
+        stderr(&o)
+    );
+    let o = lb.run(&["backups"]);
+    assert_eq!(code(&o), 2, "no --repo is a usage error");
+
+    let repo = repo_init(&lb);
+    let o = lb.run(&[
+        "restore",
+        "20990101T000000Z-beef",
+        "--repo",
+        &repo,
+        "--sandbox",
+        "/tmp/never",
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("no committed backup 20990101T000000Z-beef"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A truncated manifest: listed as damaged, restore names the file.
+    let dir = Path::new(&repo).join("backups/20990101T000000Z-dead");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("manifest.json"), "{\"format\": 1, \"id\": \"2099").unwrap();
+    let o = lb.run(&["backups", "--repo", &repo]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("DAMAGED"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = lb.run(&[
+        "restore",
+        "20990101T000000Z-dead",
+        "--repo",
+        &repo,
+        "--sandbox",
+        "/tmp/never",
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("manifest.json is damaged"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !Path::new("/tmp/never").exists(),
+        "nothing was started for a damaged backup"
+    );
+    // Data without a manifest (an interrupted backup) is never listed as complete.
+    let dir = Path::new(&repo).join("backups/20990101T000001Z-cafe/data");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("x.zst"), "partial").unwrap();
+    let o = lb.run(&["backups", "--json", "--repo", &repo]);
+    let list = json(&o);
+    let incomplete = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == "20990101T000001Z-cafe")
+        .unwrap();
+    assert_eq!(incomplete["status"], "incomplete");
+}
