@@ -477,7 +477,7 @@ async fn backup_under_write_load_is_exactly_at_its_binlog_position() {
         .output()
         .expect("sysbench (scripts/install-deps installs it)");
     assert!(o.status.success(), "{}", stderr(&o));
-    let mut load = sysbench(&srv, &["--threads=4", "--time=6", "run"])
+    let load = sysbench(&srv, &["--threads=4", "--time=6", "run"])
         .spawn()
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
