@@ -163,6 +163,10 @@ struct RepoArg {
     /// Repository location: a local directory [env: LIFEBOAT_REPO, or `repo` in the config].
     #[arg(long, value_name = "LOCATION", env = "LIFEBOAT_REPO")]
     repo: Option<String>,
+    /// Encrypted repositories: file whose first line is the passphrase (else the
+    /// LIFEBOAT_PASSPHRASE environment variable, else a prompt). Backups need none.
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -171,6 +175,11 @@ enum RepoCommand {
     Init {
         #[command(flatten)]
         repo: RepoArg,
+        /// Encrypt objects and manifests with age: the repository keeps only the public key in
+        /// clear; the secret key is stored encrypted with the passphrase (asked twice, or from
+        /// --passphrase-file / LIFEBOAT_PASSPHRASE). Losing the passphrase loses the backups.
+        #[arg(long)]
+        encrypt: bool,
     },
     /// Remove the repository's writer locks. Use only when the process holding them is gone.
     Unlock {
@@ -343,11 +352,67 @@ fn repo_location(cli: &Cli, arg: &RepoArg) -> Result<String, Failure> {
     })
 }
 
-async fn open_repo(cli: &Cli, arg: &RepoArg) -> Result<lifeboat_repo::Repository, Failure> {
+/// The repository passphrase: file, environment, or terminal prompt (twice when `confirm`).
+fn passphrase(arg: &RepoArg, location: &str, confirm: bool) -> Result<String, Failure> {
+    if let Some(f) = &arg.passphrase_file {
+        let (p, warning) =
+            lifeboat_server::credentials::read_password_file(f).map_err(|e| Failure {
+                message: e.to_string(),
+                hint: None,
+                code: 1,
+            })?;
+        if let Some(w) = warning {
+            eprintln!("warning: {}", w.replace("password file", "passphrase file"));
+        }
+        return Ok(p.expose().to_owned());
+    }
+    if let Ok(p) = std::env::var("LIFEBOAT_PASSPHRASE") {
+        return Ok(p);
+    }
+    if std::io::stdin().is_terminal() {
+        let p = rpassword::prompt_password(format!("Passphrase for repository {location}: "))
+            .unwrap_or_default();
+        if confirm {
+            let again = rpassword::prompt_password("Repeat the passphrase: ").unwrap_or_default();
+            if again != p {
+                return Err(Failure {
+                    message: "the passphrases differ".into(),
+                    hint: None,
+                    code: 2,
+                });
+            }
+        }
+        if p.is_empty() {
+            return Err(Failure {
+                message: "an empty passphrase is refused".into(),
+                hint: None,
+                code: 2,
+            });
+        }
+        return Ok(p);
+    }
+    Err(Error::from(lifeboat_repo::Error::NeedPassphrase(location.to_owned())).into())
+}
+
+/// Opens a repository; for reading an encrypted one, also its key.
+async fn open_repo_with(
+    cli: &Cli,
+    arg: &RepoArg,
+    read: bool,
+) -> Result<lifeboat_repo::Repository, Failure> {
     let loc = repo_location(cli, arg)?;
-    Ok(lifeboat_repo::Repository::open(&loc)
+    let mut repo = lifeboat_repo::Repository::open(&loc)
         .await
-        .map_err(Error::from)?)
+        .map_err(Error::from)?;
+    if read && repo.needs_passphrase() {
+        let pass = passphrase(arg, &loc, false)?;
+        repo.open_key(&pass).await.map_err(Error::from)?;
+    }
+    Ok(repo)
+}
+
+async fn open_repo(cli: &Cli, arg: &RepoArg) -> Result<lifeboat_repo::Repository, Failure> {
+    open_repo_with(cli, arg, true).await
 }
 
 async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
@@ -452,9 +517,14 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 Ok(0)
             }
         },
-        Command::Repo(RepoCommand::Init { repo }) => {
+        Command::Repo(RepoCommand::Init { repo, encrypt }) => {
             let loc = repo_location(&cli, repo)?;
-            let r = lifeboat_repo::Repository::init(&loc)
+            let pass = if *encrypt {
+                Some(passphrase(repo, &loc, true)?)
+            } else {
+                None
+            };
+            let r = lifeboat_repo::Repository::init(&loc, pass.as_deref())
                 .await
                 .map_err(Error::from)?;
             if cli.json {
@@ -464,11 +534,17 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                     "repository created at {loc} (id {}, format {})",
                     r.config.id, r.config.format
                 );
+                if let Some(e) = &r.config.encryption {
+                    println!(
+                        "encrypted with age to {}; keep the passphrase safe: without it the backups are lost",
+                        e.recipient
+                    );
+                }
             }
             Ok(0)
         }
         Command::Repo(RepoCommand::Unlock { repo }) => {
-            let r = open_repo(&cli, repo).await?;
+            let r = open_repo_with(&cli, repo, false).await?;
             let removed = r.unlock().await.map_err(Error::from)?;
             if cli.json {
                 print_json(&removed);
@@ -484,7 +560,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
         Command::Backup {
             repo, opts, conn, ..
         } => {
-            let r = open_repo(&cli, repo).await?;
+            let r = open_repo_with(&cli, repo, false).await?;
             let config = load_config(&cli)?;
             let target = resolve(conn, &config)?;
             let outcome = lifeboat_core::backup::run(&target, &r, opts).await?;

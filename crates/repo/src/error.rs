@@ -60,6 +60,20 @@ pub enum Error {
     /// The backup already has a manifest.
     #[error("backup {0} is already committed")]
     AlreadyCommitted(String),
+    /// The repository is encrypted and the passphrase was not given.
+    #[error("repository {0} is encrypted: a passphrase is needed to read it")]
+    NeedPassphrase(String),
+    /// The passphrase does not open the repository's key.
+    #[error("wrong passphrase for repository {0}")]
+    WrongPassphrase(String),
+    /// Encryption or decryption failed.
+    #[error("{object}: {reason}")]
+    Crypto {
+        /// The object.
+        object: String,
+        /// What failed.
+        reason: String,
+    },
     /// Another writer holds the repository.
     #[error("repository is locked by {}", describe(.0))]
     Locked(Vec<LockInfo>),
@@ -82,6 +96,12 @@ impl Error {
                 "wait for that process; if it is gone (see 'stale'), `lifeboat repo unlock` removes the lock"
             }
             Error::NoSuchBackup(_) => "`lifeboat backups` lists the committed backups",
+            Error::NeedPassphrase(_) => {
+                "give it with --passphrase-file FILE, LIFEBOAT_PASSPHRASE, or at the prompt"
+            }
+            Error::WrongPassphrase(_) => {
+                "check the passphrase; it was set by `lifeboat repo init --encrypt`"
+            }
             Error::Corrupt { .. } => "`lifeboat verify --read-data` checks every object",
             _ => return None,
         })

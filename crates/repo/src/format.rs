@@ -18,6 +18,21 @@ pub struct RepoConfig {
     pub created: String,
     /// Compression of data objects (`zstd`).
     pub compression: String,
+    /// Encryption, when the repository was created with `--encrypt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
+}
+
+/// How objects and manifests are encrypted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Encryption {
+    /// `age-x25519`: objects and manifests are age files for one X25519 recipient.
+    pub kind: String,
+    /// The recipient (public key, `age1...`): all a backup host needs.
+    pub recipient: String,
+    /// Object holding the identity (secret key), itself an age file encrypted with the
+    /// repository passphrase (scrypt).
+    pub identity: String,
 }
 
 /// A backup id: `YYYYMMDDTHHMMSSZ-xxxx`, sortable by start time.

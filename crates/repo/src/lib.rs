@@ -16,7 +16,7 @@
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let dir = tempfile::tempdir().unwrap();
-//! let repo = lifeboat_repo::Repository::init(dir.path().to_str().unwrap()).await.unwrap();
+//! let repo = lifeboat_repo::Repository::init(dir.path().to_str().unwrap(), None).await.unwrap();
 //! let id = lifeboat_repo::BackupId::new();
 //! let obj = repo.put_object(&id, b"1\tone\n".to_vec()).await.unwrap();
 //! assert_eq!(repo.get_object(&obj).await.unwrap(), b"1\tone\n");

@@ -15,19 +15,37 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
-use crate::format::{BackupId, FORMAT_VERSION, LockInfo, Manifest, ObjectRef, RepoConfig};
+use crate::format::{
+    BackupId, Encryption, FORMAT_VERSION, LockInfo, Manifest, ObjectRef, RepoConfig,
+};
 
 const CONFIG: &str = "config";
 const ZSTD_LEVEL: i32 = 3;
 
 /// An open repository.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Repository {
     store: Arc<dyn ObjectStore>,
     location: String,
     /// Its config.
     pub config: RepoConfig,
+    /// Public key objects are encrypted to (encrypted repositories).
+    recipient: Option<age::x25519::Recipient>,
+    /// Secret key, once the passphrase opened it.
+    identity: Option<Arc<age::x25519::Identity>>,
 }
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("location", &self.location)
+            .field("encrypted", &self.recipient.is_some())
+            .field("key_open", &self.identity.is_some())
+            .finish()
+    }
+}
+
+const IDENTITY_OBJECT: &str = "keys/identity.age";
 
 /// One entry of [`Repository::list_backups`].
 #[derive(Debug, Serialize)]
@@ -134,9 +152,42 @@ fn open_store(location: &str, create: bool) -> Result<Arc<dyn ObjectStore>, Erro
 
 impl Repository {
     /// Creates a repository (the directory is created if needed; an existing repository is
-    /// refused).
-    pub async fn init(location: &str) -> Result<Self, Error> {
+    /// refused). With a passphrase, the repository is encrypted: a new X25519 key pair is made,
+    /// the public key goes into `config`, the secret key into `keys/identity.age`, encrypted
+    /// with the passphrase.
+    pub async fn init(location: &str, passphrase: Option<&str>) -> Result<Self, Error> {
         let store = open_store(location, true)?;
+        if store.head(&ObjPath::from(CONFIG)).await.is_ok() {
+            return Err(Error::AlreadyExists(location.to_owned()));
+        }
+        let (encryption, recipient, identity) = match passphrase {
+            None => (None, None, None),
+            Some(pass) => {
+                let identity = age::x25519::Identity::generate();
+                let recipient = identity.to_public();
+                let secret = {
+                    use age::secrecy::ExposeSecret;
+                    identity.to_string().expose_secret().as_bytes().to_vec()
+                };
+                let scrypt =
+                    age::scrypt::Recipient::new(age::secrecy::SecretString::from(pass.to_owned()));
+                let wrapped = age::encrypt(&scrypt, &secret).map_err(|e| Error::Crypto {
+                    object: IDENTITY_OBJECT.into(),
+                    reason: e.to_string(),
+                })?;
+                let path = ObjPath::from(IDENTITY_OBJECT);
+                store
+                    .put_opts(&path, PutPayload::from(wrapped), PutMode::Create.into())
+                    .await
+                    .map_err(storage("writing", &path))?;
+                let enc = Encryption {
+                    kind: "age-x25519".into(),
+                    recipient: recipient.to_string(),
+                    identity: IDENTITY_OBJECT.into(),
+                };
+                (Some(enc), Some(recipient), Some(Arc::new(identity)))
+            }
+        };
         let config = RepoConfig {
             format: FORMAT_VERSION,
             id: sha256_hex(
@@ -152,6 +203,7 @@ impl Repository {
             .collect(),
             created: jiff::Timestamp::now().to_string(),
             compression: "zstd".into(),
+            encryption,
         };
         let path = ObjPath::from(CONFIG);
         let body = serde_json::to_vec_pretty(&config).map_err(|e| Error::BadMetadata {
@@ -172,6 +224,8 @@ impl Repository {
             store,
             location: location.to_owned(),
             config,
+            recipient,
+            identity,
         })
     }
 
@@ -198,11 +252,73 @@ impl Repository {
                 supported: FORMAT_VERSION,
             });
         }
+        let recipient = match &config.encryption {
+            None => None,
+            Some(e) => Some(e.recipient.parse::<age::x25519::Recipient>().map_err(|e| {
+                Error::BadMetadata {
+                    path: format!("{location}/{CONFIG}"),
+                    reason: format!("encryption recipient: {e}"),
+                }
+            })?),
+        };
         Ok(Self {
             store,
             location: location.to_owned(),
             config,
+            recipient,
+            identity: None,
         })
+    }
+
+    /// Whether objects and manifests are encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        self.recipient.is_some()
+    }
+
+    /// Whether reading needs a passphrase that was not given yet.
+    pub fn needs_passphrase(&self) -> bool {
+        self.recipient.is_some() && self.identity.is_none()
+    }
+
+    /// Opens the secret key with the passphrase (scrypt: about a second, by design).
+    pub async fn open_key(&mut self, passphrase: &str) -> Result<(), Error> {
+        let Some(enc) = &self.config.encryption else {
+            return Ok(());
+        };
+        let path = ObjPath::from(enc.identity.as_str());
+        let wrapped = self
+            .store
+            .get(&path)
+            .await
+            .map_err(storage("reading", &path))?
+            .bytes()
+            .await
+            .map_err(storage("reading", &path))?;
+        let pass = passphrase.to_owned();
+        let location = self.location.clone();
+        let identity = tokio::task::spawn_blocking(move || {
+            let scrypt = age::scrypt::Identity::new(age::secrecy::SecretString::from(pass));
+            let secret = age::decrypt(&scrypt, &wrapped)
+                .map_err(|_| Error::WrongPassphrase(location.clone()))?;
+            let text =
+                String::from_utf8(secret).map_err(|_| Error::WrongPassphrase(location.clone()))?;
+            text.trim()
+                .parse::<age::x25519::Identity>()
+                .map_err(|_| Error::WrongPassphrase(location))
+        })
+        .await
+        .map_err(|e| Error::Crypto {
+            object: enc.identity.clone(),
+            reason: e.to_string(),
+        })??;
+        if identity.to_public().to_string() != enc.recipient {
+            return Err(Error::BadMetadata {
+                path: enc.identity.clone(),
+                reason: "the key does not match the repository's recipient".into(),
+            });
+        }
+        self.identity = Some(Arc::new(identity));
+        Ok(())
     }
 
     /// Where the repository is.
@@ -210,19 +326,28 @@ impl Repository {
         &self.location
     }
 
-    fn manifest_path(id: &BackupId) -> ObjPath {
-        ObjPath::from(format!("backups/{id}/manifest.json"))
+    fn manifest_path(&self, id: &BackupId) -> ObjPath {
+        let name = if self.is_encrypted() {
+            "manifest.age"
+        } else {
+            "manifest.json"
+        };
+        ObjPath::from(format!("backups/{id}/{name}"))
     }
 
     /// Compresses, hashes and stores one data object of backup `id`. CPU work runs on the
     /// blocking pool so several workers compress in parallel.
     pub async fn put_object(&self, id: &BackupId, raw: Vec<u8>) -> Result<ObjectRef, Error> {
         let raw_size = raw.len() as u64;
+        let recipient = self.recipient.clone();
         let (stored, sha) = tokio::task::spawn_blocking(move || {
-            compress(&raw).map(|c| {
-                let sha = sha256_hex(&c);
-                (c, sha)
-            })
+            let compressed = compress(&raw)?;
+            let stored = match &recipient {
+                Some(r) => age::encrypt(r, &compressed).map_err(std::io::Error::other)?,
+                None => compressed,
+            };
+            let sha = sha256_hex(&stored);
+            Ok::<_, std::io::Error>((stored, sha))
         })
         .await
         .map_err(|e| Error::Corrupt {
@@ -233,7 +358,12 @@ impl Repository {
             object: format!("backups/{id}/data"),
             reason: format!("compression failed: {e}"),
         })?;
-        let path = format!("backups/{id}/data/{sha}.zst");
+        let suffix = if self.is_encrypted() {
+            "zst.age"
+        } else {
+            "zst"
+        };
+        let path = format!("backups/{id}/data/{sha}.{suffix}");
         let size = stored.len() as u64;
         let op = ObjPath::from(path.as_str());
         // Content-addressed: an identical object written twice is the same bytes.
@@ -261,7 +391,16 @@ impl Repository {
             .await
             .map_err(storage("reading", &op))?;
         let r = r.clone();
-        tokio::task::spawn_blocking(move || check_and_decompress(&r, &bytes))
+        let identity = if r.path.ends_with(".age") {
+            Some(
+                self.identity
+                    .clone()
+                    .ok_or_else(|| Error::NeedPassphrase(self.location.clone()))?,
+            )
+        } else {
+            None
+        };
+        tokio::task::spawn_blocking(move || check_and_decompress(&r, &bytes, identity.as_deref()))
             .await
             .map_err(|e| Error::Corrupt {
                 object: String::new(),
@@ -271,11 +410,18 @@ impl Repository {
 
     /// Writes the manifest: the commit point. Fails if the backup is already committed.
     pub async fn commit(&self, manifest: &Manifest) -> Result<(), Error> {
-        let path = Self::manifest_path(&manifest.id);
-        let body = serde_json::to_vec_pretty(manifest).map_err(|e| Error::BadMetadata {
+        let path = self.manifest_path(&manifest.id);
+        let mut body = serde_json::to_vec_pretty(manifest).map_err(|e| Error::BadMetadata {
             path: path.to_string(),
             reason: e.to_string(),
         })?;
+        if let Some(r) = &self.recipient {
+            // age is authenticated encryption: a manifest changed after writing fails to decrypt.
+            body = age::encrypt(r, &body).map_err(|e| Error::Crypto {
+                object: path.to_string(),
+                reason: e.to_string(),
+            })?;
+        }
         match self
             .store
             .put_opts(&path, PutPayload::from(body), PutMode::Create.into())
@@ -292,11 +438,24 @@ impl Repository {
     /// Reads a committed backup's manifest.
     pub async fn manifest(&self, id: &str) -> Result<Manifest, Error> {
         let id = BackupId::parse(id).ok_or_else(|| Error::NoSuchBackup(id.to_owned()))?;
-        let path = Self::manifest_path(&id);
-        let bytes = match self.store.get(&path).await {
+        let path = self.manifest_path(&id);
+        let stored = match self.store.get(&path).await {
             Ok(r) => r.bytes().await.map_err(storage("reading", &path))?,
             Err(object_store::Error::NotFound { .. }) => return Err(Error::NoSuchBackup(id.0)),
             Err(e) => return Err(storage("reading", &path)(e)),
+        };
+        let bytes = match &self.recipient {
+            None => stored.to_vec(),
+            Some(_) => {
+                let identity = self
+                    .identity
+                    .as_ref()
+                    .ok_or_else(|| Error::NeedPassphrase(self.location.clone()))?;
+                age::decrypt(identity.as_ref(), &stored).map_err(|e| Error::BadMetadata {
+                    path: path.to_string(),
+                    reason: format!("cannot decrypt: {e}"),
+                })?
+            }
         };
         let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::BadMetadata {
             path: path.to_string(),
@@ -326,6 +485,7 @@ impl Repository {
             };
             match self.manifest(&id).await {
                 Ok(m) => out.push(BackupListing::Complete(Box::new(m))),
+                Err(e @ Error::NeedPassphrase(_)) => return Err(e),
                 Err(Error::NoSuchBackup(_)) => {
                     let data = ObjPath::from(format!("backups/{id}/data"));
                     let objects: Vec<_> = self
@@ -480,7 +640,11 @@ fn listing_id(l: &BackupListing) -> &str {
     }
 }
 
-fn check_and_decompress(r: &ObjectRef, bytes: &[u8]) -> Result<Vec<u8>, Error> {
+fn check_and_decompress(
+    r: &ObjectRef,
+    bytes: &[u8],
+    identity: Option<&age::x25519::Identity>,
+) -> Result<Vec<u8>, Error> {
     let corrupt = |reason: String| Error::Corrupt {
         object: r.path.clone(),
         reason,
@@ -496,9 +660,18 @@ fn check_and_decompress(r: &ObjectRef, bytes: &[u8]) -> Result<Vec<u8>, Error> {
     if sha != r.sha256 {
         return Err(corrupt(format!("SHA-256 {sha} instead of {}", r.sha256)));
     }
+    let decrypted;
+    let compressed = match identity {
+        Some(id) => {
+            decrypted =
+                age::decrypt(id, bytes).map_err(|e| corrupt(format!("cannot decrypt: {e}")))?;
+            &decrypted[..]
+        }
+        None => bytes,
+    };
     let cap = usize::try_from(r.raw_size).unwrap_or(usize::MAX);
-    let raw =
-        zstd::stream::decode_all(bytes).map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
+    let raw = zstd::stream::decode_all(compressed)
+        .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
     if raw.len() != cap {
         return Err(corrupt(format!(
             "{} bytes after decompression instead of {}",
@@ -548,9 +721,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let loc = dir.path().join("repo");
         let loc = loc.to_str().unwrap();
-        let repo = Repository::init(loc).await.unwrap();
+        let repo = Repository::init(loc, None).await.unwrap();
         assert!(matches!(
-            Repository::init(loc).await,
+            Repository::init(loc, None).await,
             Err(Error::AlreadyExists(_))
         ));
         let repo2 = Repository::open(loc).await.unwrap();
@@ -598,14 +771,14 @@ mod tests {
         let file = dir.path().join("f");
         std::fs::write(&file, "x").unwrap();
         assert!(matches!(
-            Repository::init(file.to_str().unwrap()).await,
+            Repository::init(file.to_str().unwrap(), None).await,
             Err(Error::NotADirectory(_))
         ));
         assert!(matches!(
             Repository::open(dir.path().to_str().unwrap()).await,
             Err(Error::NotARepository(_))
         ));
-        let repo = Repository::init(dir.path().join("r").to_str().unwrap())
+        let repo = Repository::init(dir.path().join("r").to_str().unwrap(), None)
             .await
             .unwrap();
         assert!(matches!(
@@ -626,7 +799,7 @@ mod tests {
     #[tokio::test]
     async fn locks_are_reported_and_broken_only_explicitly() {
         let dir = tempfile::tempdir().unwrap();
-        let repo = Repository::init(dir.path().to_str().unwrap())
+        let repo = Repository::init(dir.path().to_str().unwrap(), None)
             .await
             .unwrap();
         let g = repo.lock("backup").await.unwrap();

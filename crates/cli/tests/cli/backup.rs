@@ -645,3 +645,128 @@ async fn backup_killed_at_random_moments_never_leaves_a_false_backup() {
         checksums(&srv.connect_options(), "sbtest").await
     );
 }
+
+#[tokio::test]
+async fn encrypted_repository_round_trip() {
+    let srv = TestServer::start().await;
+    srv.exec(
+        "CREATE DATABASE shop; USE shop; CREATE TABLE t (id INT PRIMARY KEY, secret VARCHAR(100));
+         INSERT INTO t SELECT seq, CONCAT('plaintext-marker-', seq) FROM seq_1_to_3000",
+    )
+    .await;
+    let lb = Lb::new();
+    let repo = lb.home.path().join("repo").display().to_string();
+    let pass = write_secret(lb.home.path(), "pass", "correct horse battery staple\n");
+    let pass = pass.to_str().unwrap();
+    let o = lb.run(&[
+        "repo",
+        "init",
+        "--json",
+        "--encrypt",
+        "--repo",
+        &repo,
+        "--passphrase-file",
+        pass,
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        json(&o)["encryption"]["recipient"]
+            .as_str()
+            .unwrap()
+            .starts_with("age1")
+    );
+
+    // A backup host needs only the public key: no passphrase given.
+    let b = backup(&lb, &repo, &srv, &[]);
+    let id = b["id"].as_str().unwrap().to_owned();
+    let dir = Path::new(&repo).join("backups").join(&id);
+    assert!(dir.join("manifest.age").exists() && !dir.join("manifest.json").exists());
+    for entry in walk(Path::new(&repo)) {
+        let bytes = std::fs::read(&entry).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains("plaintext-marker") && !text.contains("CREATE TABLE"),
+            "{} is readable",
+            entry.display()
+        );
+        if entry.extension().is_some_and(|e| e == "age") {
+            assert!(
+                bytes.starts_with(b"age-encryption.org/v1"),
+                "{}",
+                entry.display()
+            );
+        }
+    }
+
+    // Reading needs the passphrase; a wrong one is named as such and never echoed.
+    let o = lb.run(&["backups", "--repo", &repo]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("is encrypted: a passphrase is needed"),
+        "{}",
+        stderr(&o)
+    );
+    let wrong = write_secret(lb.home.path(), "wrong", "Tr0ub4dor&3\n");
+    let o = lb.run(&[
+        "verify",
+        "--repo",
+        &repo,
+        "--passphrase-file",
+        wrong.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("wrong passphrase") && !stderr(&o).contains("Tr0ub4dor"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = lb.run(&[
+        "verify",
+        "--repo",
+        &repo,
+        "--read-data",
+        "--passphrase-file",
+        pass,
+    ]);
+    assert_eq!(
+        code(&o),
+        0,
+        "{}{}",
+        stderr(&o),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let dst = lb.home.path().join("restored");
+    let _stop = StopOnDrop(dst.clone());
+    let o = lb
+        .cmd(&[
+            "restore",
+            &id,
+            "--repo",
+            &repo,
+            "--sandbox",
+            dst.to_str().unwrap(),
+            "--verify",
+        ])
+        .env("LIFEBOAT_PASSPHRASE", "correct horse battery staple")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        checksums(&sandbox_socket(&dst), "shop").await,
+        checksums(&srv.connect_options(), "shop").await
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
