@@ -10,23 +10,37 @@
 use mysql_async::Value;
 use mysql_async::consts::ColumnType;
 
-/// Appends `bytes` with `\`, TAB, LF, CR and NUL escaped.
+/// Bytes that LOAD DATA needs escaped: `\\`, TAB, LF, CR, NUL.
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'\\' as usize] = true;
+    t[b'\t' as usize] = true;
+    t[b'\n' as usize] = true;
+    t[b'\r' as usize] = true;
+    t[0] = true;
+    t
+};
+
+/// Appends `bytes` with `\`, TAB, LF, CR and NUL escaped. Runs without special bytes are
+/// copied whole (a per-byte `match` was 8% of a backup's CPU).
 pub fn escape_into(bytes: &[u8], out: &mut Vec<u8>) {
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
+    let mut rest = bytes;
+    while let Some(i) = rest.iter().position(|&b| NEEDS_ESCAPE[b as usize]) {
+        let (head, tail) = rest.split_at(i);
+        out.extend_from_slice(head);
+        let Some((&b, after)) = tail.split_first() else {
+            break;
+        };
+        out.extend_from_slice(match b {
             b'\\' => b"\\\\",
             b'\t' => b"\\t",
             b'\n' => b"\\n",
             b'\r' => b"\\r",
-            0 => b"\\0",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(esc);
-        start = i + 1;
+            _ => b"\\0",
+        });
+        rest = after;
     }
-    out.extend_from_slice(&bytes[start..]);
+    out.extend_from_slice(rest);
 }
 
 /// Appends one value in the column's text form.
@@ -170,6 +184,37 @@ mod tests {
         ] {
             let s = enc(Value::Float(f), ColumnType::MYSQL_TYPE_FLOAT);
             assert_eq!(s.parse::<f32>().unwrap().to_bits(), f.to_bits(), "{s}");
+        }
+    }
+
+    /// LOAD DATA's reading of an escaped field.
+    fn unescape(field: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut it = field.iter();
+        while let Some(&b) = it.next() {
+            if b != b'\\' {
+                out.push(b);
+                continue;
+            }
+            match it.next() {
+                Some(b't') => out.push(b'\t'),
+                Some(b'n') => out.push(b'\n'),
+                Some(b'r') => out.push(b'\r'),
+                Some(b'0') => out.push(0),
+                Some(&o) => out.push(o),
+                None => out.push(b'\\'),
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escape_round_trips(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let mut out = Vec::new();
+            escape_into(&bytes, &mut out);
+            proptest::prop_assert!(!out.contains(&b'\t') && !out.contains(&b'\n') && !out.contains(&0));
+            proptest::prop_assert_eq!(unescape(&out), bytes);
         }
     }
 }

@@ -20,7 +20,9 @@ use crate::format::{
 };
 
 const CONFIG: &str = "config";
-const ZSTD_LEVEL: i32 = 3;
+/// zstd level 1: measured twice as fast as level 3 for ~10% more bytes (bench on sysbench data);
+/// the backup is CPU-bound on two cores, so speed wins.
+const ZSTD_LEVEL: i32 = 1;
 
 /// An open repository.
 #[derive(Clone)]
@@ -338,16 +340,26 @@ impl Repository {
     /// Compresses, hashes and stores one data object of backup `id`. CPU work runs on the
     /// blocking pool so several workers compress in parallel.
     pub async fn put_object(&self, id: &BackupId, raw: Vec<u8>) -> Result<ObjectRef, Error> {
+        self.put_object_reuse(id, raw).await.map(|(r, _)| r)
+    }
+
+    /// Like [`Repository::put_object`], and hands the (cleared) input buffer back so a
+    /// writer can reuse it: a fresh 64 MiB buffer per chunk costs measurable page faults.
+    pub async fn put_object_reuse(
+        &self,
+        id: &BackupId,
+        raw: Vec<u8>,
+    ) -> Result<(ObjectRef, Vec<u8>), Error> {
         let raw_size = raw.len() as u64;
         let recipient = self.recipient.clone();
-        let (stored, sha) = tokio::task::spawn_blocking(move || {
+        let (stored, sha, mut raw) = tokio::task::spawn_blocking(move || {
             let compressed = compress(&raw)?;
             let stored = match &recipient {
                 Some(r) => age::encrypt(r, &compressed).map_err(std::io::Error::other)?,
                 None => compressed,
             };
             let sha = sha256_hex(&stored);
-            Ok::<_, std::io::Error>((stored, sha))
+            Ok::<_, std::io::Error>((stored, sha, raw))
         })
         .await
         .map_err(|e| Error::Corrupt {
@@ -371,12 +383,16 @@ impl Repository {
             .put(&op, PutPayload::from(stored))
             .await
             .map_err(storage("writing", &op))?;
-        Ok(ObjectRef {
-            path,
-            sha256: sha,
-            size,
-            raw_size,
-        })
+        raw.clear();
+        Ok((
+            ObjectRef {
+                path,
+                sha256: sha,
+                size,
+                raw_size,
+            },
+            raw,
+        ))
     }
 
     /// Reads one object, checks size and SHA-256 against `r`, and decompresses it.
