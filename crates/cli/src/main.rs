@@ -127,6 +127,15 @@ enum Command {
         #[arg(long)]
         read_data: bool,
     },
+    /// Remove old backups by retention rules, and interrupted (incomplete) ones. Decides from
+    /// the time in each backup id, so an encrypted repository needs no passphrase. At least
+    /// one --keep-* rule is required; --dry-run shows the plan.
+    Prune {
+        #[command(flatten)]
+        repo: RepoArg,
+        #[command(flatten)]
+        opts: lifeboat_core::prune::PruneOptions,
+    },
     /// Restore a backup into a new side instance (--sandbox DIR) or a named server. A server
     /// that already has the databases or other client sessions is refused unless --force.
     /// Journaled.
@@ -639,6 +648,16 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 print_json(&outcome);
             } else {
                 render::restore(&outcome);
+            }
+            Ok(0)
+        }
+        Command::Prune { repo, opts } => {
+            let r = open_repo_with(&cli, repo, false).await?;
+            let outcome = lifeboat_core::prune::run(&r, opts).await?;
+            if cli.json {
+                print_json(&outcome);
+            } else {
+                render::prune(&outcome);
             }
             Ok(0)
         }

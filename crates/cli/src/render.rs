@@ -321,3 +321,22 @@ pub fn restore(o: &lifeboat_core::restore::Outcome) {
         sandbox_started(s);
     }
 }
+
+pub fn prune(o: &lifeboat_core::prune::Outcome) {
+    let verb = if o.dry_run { "would remove" } else { "removed" };
+    for k in &o.keep {
+        println!("keep    {}  ({})", k.id, k.kept_by.join(", "));
+    }
+    for id in &o.remove {
+        println!("{verb:<7} {id}");
+    }
+    for id in &o.incomplete {
+        println!("{verb:<7} {id}  (incomplete: interrupted backup)");
+    }
+    println!(
+        "{} kept, {} {verb}, {} incomplete {verb}",
+        o.keep.len(),
+        o.remove.len(),
+        o.incomplete.len()
+    );
+}

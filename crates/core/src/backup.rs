@@ -60,6 +60,9 @@ pub struct BackupOptions {
     /// it; waiting longer would stall the server's writers).
     #[cfg_attr(feature = "clap", arg(long, value_name = "SECS", default_value_t = 30))]
     pub lock_wait: u64,
+    /// Also back up accounts and their grants (not the server's own system accounts).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub users: bool,
     /// Capture CHECKSUM TABLE for tables up to this many MiB (0: never).
     #[cfg_attr(
         feature = "clap",
@@ -77,6 +80,7 @@ impl Default for BackupOptions {
             exclude: Vec::new(),
             chunk_mib: 64,
             lock_wait: 30,
+            users: false,
             checksum_max_mib: 1024,
         }
     }
@@ -171,6 +175,68 @@ pub struct SchemaEntry {
     pub events: Vec<Ddl>,
 }
 
+/// An account and its grants, as the server prints them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserEntry {
+    /// User name.
+    pub user: String,
+    /// Host pattern.
+    pub host: String,
+    /// `SHOW CREATE USER` text (includes the password hash, never a password).
+    pub create: String,
+    /// `SHOW GRANTS FOR` lines.
+    pub grants: Vec<String>,
+}
+
+/// Accounts the server manages itself; never backed up.
+const SYSTEM_ACCOUNTS: &[&str] = &[
+    "mariadb.sys",
+    "mysql.sys",
+    "mysql.session",
+    "mysql.infoschema",
+    "",
+];
+
+async fn discover_users(conn: &mut Conn, flavor: Flavor) -> Result<Vec<UserEntry>, Error> {
+    let list = if flavor == Flavor::MariaDb {
+        "SELECT User, Host FROM mysql.user WHERE is_role = 'N' ORDER BY User, Host"
+    } else {
+        "SELECT User, Host FROM mysql.user ORDER BY User, Host"
+    };
+    let accounts: Vec<(String, String)> = conn
+        .query(list)
+        .await
+        .map_err(Error::sql("listing accounts (--users)"))?;
+    let mut out = Vec::new();
+    for (user, host) in accounts {
+        if SYSTEM_ACCOUNTS.contains(&user.as_str()) {
+            continue;
+        }
+        let account = format!("{}@{}", lit(&user), lit(&host));
+        let create: Option<String> = match conn
+            .query_first(format!("SHOW CREATE USER {account}"))
+            .await
+        {
+            Ok(c) => c,
+            // 1133: in mysql.user but not loaded, e.g. a host-name account under
+            // skip-name-resolve. It cannot log in, so there is nothing to restore.
+            Err(mysql_async::Error::Server(e)) if e.code == 1133 => continue,
+            Err(e) => return Err(Error::sql(format!("SHOW CREATE USER {account}"))(e)),
+        };
+        let grants: Vec<String> = conn
+            .query(format!("SHOW GRANTS FOR {account}"))
+            .await
+            .map_err(Error::sql(format!("SHOW GRANTS FOR {account}")))?;
+        out.push(UserEntry {
+            user,
+            host,
+            create: create.unwrap_or_default(),
+            grants,
+        });
+    }
+    Ok(out)
+}
+
 /// The body of a logical backup's manifest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Body {
@@ -190,6 +256,9 @@ pub struct Body {
     pub rows: u64,
     /// Databases.
     pub schemas: Vec<SchemaEntry>,
+    /// Accounts (`--users`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<UserEntry>,
 }
 
 impl Body {
@@ -221,6 +290,8 @@ pub struct Outcome {
     pub stored_bytes: u64,
     /// Objects stored.
     pub objects: usize,
+    /// Accounts backed up.
+    pub users: usize,
     /// Wall time, ms.
     pub duration_ms: u64,
     /// Writers blocked, ms.
@@ -780,6 +851,11 @@ async fn run_locked(
         .await
         .map_err(Error::sql("SET NAMES"))?;
     let (mut schemas, plans) = discover(&mut main, opts).await?;
+    let users = if opts.users {
+        discover_users(&mut main, info.flavor).await?
+    } else {
+        Vec::new()
+    };
     let threads = opts.threads.clamp(1, 64);
 
     // Reader connections, opened before the lock so the lock is held as briefly as possible.
@@ -980,6 +1056,7 @@ async fn run_locked(
         threads,
         rows: total_rows,
         schemas,
+        users,
     };
     let manifest = Manifest {
         format: lifeboat_repo::FORMAT_VERSION,
@@ -1004,6 +1081,7 @@ async fn run_locked(
         logical_bytes: manifest.logical_bytes(),
         stored_bytes: manifest.stored_bytes(),
         objects: manifest.objects.len(),
+        users: body.users.len(),
         duration_ms: t0.elapsed().as_millis() as u64,
         lock_held_ms,
         lock: lock_name.into(),

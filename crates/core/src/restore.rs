@@ -51,6 +51,10 @@ pub struct RestoreOptions {
     /// Compare CHECKSUM TABLE of every restored table with the value captured at backup time.
     #[cfg_attr(feature = "clap", arg(long))]
     pub verify: bool,
+    /// Also restore the accounts and grants saved with `backup --users` (accounts that exist
+    /// on the target are left alone and reported).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub users: bool,
     /// Parallel loading connections.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = 4))]
     pub threads: usize,
@@ -541,6 +545,42 @@ pub async fn run(
                 return Err(Error::sql(what)(e));
             }
             views = failed;
+        }
+
+        if opts.users {
+            if body.users.is_empty() {
+                warnings.push(
+                    "--users: this backup holds no accounts (take it with `backup --users`)".into(),
+                );
+            }
+            for u in &body.users {
+                let exists: Option<u64> = t
+                    .conn()
+                    .exec_first(
+                        "SELECT COUNT(*) FROM mysql.user WHERE User = ? AND Host = ?",
+                        (&u.user, &u.host),
+                    )
+                    .await
+                    .map_err(Error::sql("checking accounts"))?;
+                if exists.unwrap_or(0) > 0 {
+                    warnings.push(format!(
+                        "account '{}'@'{}' exists on the target: left unchanged",
+                        u.user, u.host
+                    ));
+                    continue;
+                }
+                let what = format!("restoring account '{}'@'{}'", u.user, u.host);
+                t.conn()
+                    .query_drop(&u.create)
+                    .await
+                    .map_err(Error::sql(what.clone()))?;
+                for g in &u.grants {
+                    t.conn()
+                        .query_drop(g)
+                        .await
+                        .map_err(Error::sql(what.clone()))?;
+                }
+            }
         }
 
         // Row counts always; checksums with --verify.

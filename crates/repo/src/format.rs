@@ -35,7 +35,7 @@ pub struct Encryption {
     pub identity: String,
 }
 
-/// A backup id: `YYYYMMDDTHHMMSSZ-xxxx`, sortable by start time.
+/// A backup id: `YYYYMMDDTHHMMSS.mmmZ-xxxx`, sortable by start time.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct BackupId(pub String);
@@ -44,7 +44,8 @@ impl BackupId {
     /// A new id from the current time and 16 random bits.
     pub fn new() -> Self {
         let now = jiff::Timestamp::now();
-        let stamp = now.strftime("%Y%m%dT%H%M%SZ").to_string();
+        // Milliseconds: two backups in one second still sort in start order.
+        let stamp = now.strftime("%Y%m%dT%H%M%S%.3fZ").to_string();
         let nanos = now.subsec_nanosecond().unsigned_abs();
         let salt = (nanos ^ std::process::id().rotate_left(16)) & 0xffff;
         Self(format!("{stamp}-{salt:04x}"))
@@ -56,7 +57,8 @@ impl BackupId {
             && text.len() <= 64
             && text
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            && !text.contains("..");
         ok.then(|| Self(text.to_owned()))
     }
 }

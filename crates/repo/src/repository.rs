@@ -525,6 +525,70 @@ impl Repository {
         Ok(out)
     }
 
+    /// Backup ids without reading manifests (so no passphrase is needed): (committed,
+    /// incomplete), each sorted.
+    pub async fn backup_ids(&self) -> Result<(Vec<String>, Vec<String>), Error> {
+        let prefix = ObjPath::from("backups");
+        let listing = self
+            .store
+            .list_with_delimiter(Some(&prefix))
+            .await
+            .map_err(storage("listing", &prefix))?;
+        let (mut committed, mut incomplete) = (Vec::new(), Vec::new());
+        for dir in listing.common_prefixes {
+            let Some(id) = dir.filename().and_then(BackupId::parse) else {
+                continue;
+            };
+            match self.store.head(&self.manifest_path(&id)).await {
+                Ok(_) => committed.push(id.0),
+                Err(object_store::Error::NotFound { .. }) => incomplete.push(id.0),
+                Err(e) => return Err(storage("reading", &self.manifest_path(&id))(e)),
+            }
+        }
+        committed.sort();
+        incomplete.sort();
+        Ok((committed, incomplete))
+    }
+
+    /// Deletes a backup: the manifest first (from then on it is no longer committed), then its
+    /// data objects. Interrupted half-way, what is left is an incomplete backup, never a
+    /// committed one with missing objects.
+    pub async fn delete_backup(&self, id: &str) -> Result<(), Error> {
+        let id = BackupId::parse(id).ok_or_else(|| Error::NoSuchBackup(id.to_owned()))?;
+        let manifest = self.manifest_path(&id);
+        match self.store.delete(&manifest).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(storage("deleting", &manifest)(e)),
+        }
+        let prefix = ObjPath::from(format!("backups/{id}"));
+        let objects: Vec<_> = self
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(storage("listing", &prefix))?;
+        for meta in objects {
+            match self.store.delete(&meta.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(storage("deleting", &meta.location)(e)),
+            }
+        }
+        // Local directories left empty are harmless; remove them where the store is a disk.
+        if let Some(base) = self.local_root() {
+            let _ = std::fs::remove_dir_all(base.join("backups").join(&id.0));
+        }
+        Ok(())
+    }
+
+    fn local_root(&self) -> Option<std::path::PathBuf> {
+        let p = std::path::Path::new(
+            self.location
+                .strip_prefix("file://")
+                .unwrap_or(&self.location),
+        );
+        p.is_dir().then(|| p.to_owned())
+    }
+
     /// Checks a committed backup: every object exists with its recorded size; with
     /// `read_data`, every object is read, hashed and decompressed.
     pub async fn verify(&self, id: &str, read_data: bool) -> Result<VerifyReport, Error> {

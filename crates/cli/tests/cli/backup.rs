@@ -770,3 +770,122 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[tokio::test]
+async fn prune_keeps_by_rules_and_removes_interrupted_backups() {
+    let srv = TestServer::start().await;
+    srv.exec("CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY); INSERT INTO shop.t VALUES (1)").await;
+    let lb = Lb::new();
+    let repo = repo_init(&lb);
+    let ids: Vec<String> = (0..3)
+        .map(|_| {
+            backup(&lb, &repo, &srv, &[])["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let debris = Path::new(&repo).join("backups/20200101T000000Z-dead/data");
+    std::fs::create_dir_all(&debris).unwrap();
+    std::fs::write(debris.join("x.zst"), "partial").unwrap();
+
+    let o = lb.run(&["prune", "--repo", &repo]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("no --keep-* rule"), "{}", stderr(&o));
+
+    let o = lb.run(&[
+        "prune",
+        "--json",
+        "--repo",
+        &repo,
+        "--keep-last",
+        "1",
+        "--dry-run",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let plan = json(&o);
+    assert_eq!(plan["remove"].as_array().unwrap().len(), 2);
+    assert_eq!(plan["keep"][0]["id"], ids[2].as_str());
+    assert_eq!(
+        json(&lb.run(&["backups", "--json", "--repo", &repo]))
+            .as_array()
+            .unwrap()
+            .len(),
+        4,
+        "dry run removes nothing"
+    );
+
+    let o = lb.run(&["prune", "--repo", &repo, "--keep-last", "1"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let list = json(&lb.run(&["backups", "--json", "--repo", &repo]));
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["id"], ids[2].as_str());
+    assert!(!Path::new(&repo).join("backups").join(&ids[0]).exists());
+    let o = lb.run(&["verify", "--repo", &repo, "--read-data"]);
+    assert_eq!(code(&o), 0);
+}
+
+#[tokio::test]
+async fn accounts_and_grants_round_trip_with_users() {
+    let srv = TestServer::start().await;
+    srv.exec(
+        "CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY); INSERT INTO shop.t VALUES (1);
+         CREATE USER app@'127.0.0.1' IDENTIFIED BY 'app-pw'; GRANT SELECT, INSERT ON shop.* TO app@'127.0.0.1'",
+    )
+    .await;
+    let lb = Lb::new();
+    let repo = repo_init(&lb);
+    let b = backup(&lb, &repo, &srv, &["--users"]);
+    assert!(
+        b["users"].as_u64().unwrap() >= 2,
+        "app and root at least: {b}"
+    );
+    let dst = lb.home.path().join("restored");
+    let _stop = StopOnDrop(dst.clone());
+    let o = lb.run(&[
+        "restore",
+        b["id"].as_str().unwrap(),
+        "--json",
+        "--repo",
+        &repo,
+        "--sandbox",
+        dst.to_str().unwrap(),
+        "--users",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r = json(&o);
+    assert!(
+        r["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("'root'@'localhost' exists")),
+        "{r}"
+    );
+    // The restored account logs in with its password and has exactly its grants.
+    let port: u16 = std::fs::read_to_string(dst.join("my.cnf"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("port="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let app = ConnectOptions {
+        endpoint: lifeboat_server::Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        },
+        user: Some("app".into()),
+        password: Some(lifeboat_server::Password::new("app-pw")),
+        ssl_mode: lifeboat_server::SslMode::Disabled,
+        ssl_ca: None,
+        connect_timeout: std::time::Duration::from_secs(5),
+    };
+    let mut c = connect(&app).await.expect("the restored account logs in");
+    c.query_drop("INSERT INTO shop.t VALUES (2)").await.unwrap();
+    assert!(
+        c.query_drop("DELETE FROM shop.t").await.is_err(),
+        "DELETE was never granted"
+    );
+}
