@@ -17,6 +17,7 @@ use lifeboat_core::{Error, check, sandbox};
 use lifeboat_server::{Password, SandboxOptions};
 use serde::Serialize;
 
+mod progress;
 mod render;
 
 const AFTER_HELP: &str = "\
@@ -572,7 +573,8 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             let r = open_repo_with(&cli, repo, false).await?;
             let config = load_config(&cli)?;
             let target = resolve(conn, &config)?;
-            let outcome = lifeboat_core::backup::run(&target, &r, opts).await?;
+            let outcome =
+                lifeboat_core::backup::run(&target, &r, opts, progress::sink(cli.json)).await?;
             if cli.json {
                 print_json(&outcome);
             } else {
@@ -642,8 +644,16 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 args: argv,
             };
             let policy = policy(confirm_server, "restore into the server");
-            let outcome =
-                lifeboat_core::restore::run(&r, id, target, &policy, opts, &mut audit).await?;
+            let outcome = lifeboat_core::restore::run(
+                &r,
+                id,
+                target,
+                &policy,
+                opts,
+                &mut audit,
+                progress::sink(cli.json),
+            )
+            .await?;
             if cli.json {
                 print_json(&outcome);
             } else {

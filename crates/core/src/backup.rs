@@ -607,6 +607,7 @@ struct Results {
 }
 
 struct Shared {
+    progress: Arc<dyn crate::progress::Progress>,
     repo: Repository,
     id: BackupId,
     plans: Vec<TablePlan>,
@@ -658,6 +659,7 @@ async fn dump(
         .map(|c| c.column_type())
         .collect();
     buf.clear();
+    let (mut reported, mut rows_reported) = (0usize, 0u64);
     let mut rows_in_buf = 0u64;
     let mut total = 0u64;
     let mut seq = 0usize;
@@ -666,7 +668,17 @@ async fn dump(
         tsv::encode_row(&values, &types, buf);
         rows_in_buf += 1;
         total += 1;
+        if buf.len() - reported >= 1 << 20 {
+            sh.progress
+                .advance((buf.len() - reported) as u64, total - rows_reported);
+            reported = buf.len();
+            rows_reported = total;
+        }
         if buf.len() >= sh.chunk_bytes {
+            sh.progress
+                .advance((buf.len() - reported) as u64, total - rows_reported);
+            rows_reported = total;
+            reported = 0;
             // Stored before reading on: memory stays at about one chunk per worker.
             *buf = store(sh, table, part, seq, std::mem::take(buf), rows_in_buf).await?;
             seq += 1;
@@ -674,6 +686,8 @@ async fn dump(
         }
     }
     drop(result);
+    sh.progress
+        .advance((buf.len() - reported) as u64, total - rows_reported);
     if rows_in_buf > 0 {
         *buf = store(sh, table, part, seq, std::mem::take(buf), rows_in_buf).await?;
     }
@@ -828,11 +842,12 @@ pub async fn run(
     conn_opts: &ConnectOptions,
     repo: &Repository,
     opts: &BackupOptions,
+    progress: Arc<dyn crate::progress::Progress>,
 ) -> Result<Outcome, Error> {
     let started = jiff::Timestamp::now();
     let t0 = Instant::now();
     let lock = repo.lock("backup").await?;
-    let result = run_locked(conn_opts, repo, opts, started, t0).await;
+    let result = run_locked(conn_opts, repo, opts, started, t0, progress).await;
     // Release the repository lock whatever happened; an interrupted backup stays incomplete.
     lock.release().await?;
     result
@@ -844,6 +859,7 @@ async fn run_locked(
     opts: &BackupOptions,
     started: jiff::Timestamp,
     t0: Instant,
+    progress: Arc<dyn crate::progress::Progress>,
 ) -> Result<Outcome, Error> {
     let mut main = connect(conn_opts).await?;
     let info = ServerInfo::probe(&mut main).await?;
@@ -949,7 +965,9 @@ async fn run_locked(
         }
     };
 
+    progress.start("backup", plans.iter().map(|p| p.data_bytes).sum());
     let shared = Arc::new(Shared {
+        progress: progress.clone(),
         repo: repo.clone(),
         id: BackupId::new(),
         plans,
@@ -1014,6 +1032,7 @@ async fn run_locked(
             }
         }
     }
+    progress.finish();
     if let Some(e) = first_err {
         return Err(e);
     }

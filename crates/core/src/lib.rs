@@ -23,6 +23,7 @@ pub mod freeze;
 pub mod guard;
 pub mod journal;
 pub mod paths;
+pub mod progress;
 pub mod prune;
 pub mod restore;
 pub mod sandbox;

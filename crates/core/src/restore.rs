@@ -256,6 +256,7 @@ async fn loader(
     mut conn: Conn,
     repo: Repository,
     queue: Arc<Mutex<VecDeque<Load>>>,
+    progress: Arc<dyn crate::progress::Progress>,
 ) -> Result<(u64, u64), Error> {
     let (mut rows, mut bytes) = (0u64, 0u64);
     loop {
@@ -306,6 +307,7 @@ async fn loader(
             )));
         }
         rows += loaded;
+        progress.advance(job.object.raw_size, loaded);
     }
     let _ = conn.disconnect().await;
     Ok((rows, bytes))
@@ -319,6 +321,7 @@ pub async fn run(
     policy: &Policy<'_>,
     opts: &RestoreOptions,
     audit: &mut Audit,
+    progress: Arc<dyn crate::progress::Progress>,
 ) -> Result<Outcome, Error> {
     let t0 = Instant::now();
     let manifest = repo.manifest(id).await?;
@@ -464,12 +467,13 @@ pub async fn run(
             }
         }
         jobs.sort_by_key(|(size, _)| std::cmp::Reverse(*size));
+        progress.start("restore", jobs.iter().map(|(_, j)| j.object.raw_size).sum());
         let queue = Arc::new(Mutex::new(
             jobs.into_iter().map(|(_, j)| j).collect::<VecDeque<_>>(),
         ));
         let handles: Vec<_> = loaders
             .drain(..)
-            .map(|c| tokio::spawn(loader(c, repo.clone(), queue.clone())))
+            .map(|c| tokio::spawn(loader(c, repo.clone(), queue.clone(), progress.clone())))
             .collect();
         let (mut rows, mut bytes) = (0u64, 0u64);
         let mut first_err = None;
@@ -491,6 +495,7 @@ pub async fn run(
                 }
             }
         }
+        progress.finish();
         if let Some(e) = first_err {
             return Err(e);
         }
