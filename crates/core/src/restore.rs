@@ -268,9 +268,6 @@ async fn loader(
         let data = repo.get_object(&job.object).await?;
         bytes += data.len() as u64;
         let payload = Bytes::from(data);
-        conn.set_infile_handler(async move {
-            Ok(futures::stream::once(async move { Ok(payload) }).boxed())
-        });
         let sql = format!(
             "LOAD DATA LOCAL INFILE 'lifeboat-chunk' INTO TABLE {}.{} CHARACTER SET binary \
              FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' {}",
@@ -282,9 +279,26 @@ async fn loader(
             "loading {} into {}.{}",
             job.object.path, job.schema, job.table
         );
-        conn.query_drop(&sql)
-            .await
-            .map_err(Error::sql(what.clone()))?;
+        // Two loaders filling one table can deadlock (1213) or time out on a lock (1205).
+        // LOAD DATA is one autocommit transaction, rolled back whole, so retrying the chunk
+        // cannot duplicate rows.
+        let mut attempt = 0;
+        loop {
+            let chunk = payload.clone(); // Bytes: a reference count, not a copy
+            conn.set_infile_handler(async move {
+                Ok(futures::stream::once(async move { Ok(chunk) }).boxed())
+            });
+            match conn.query_drop(&sql).await {
+                Ok(()) => break,
+                Err(mysql_async::Error::Server(e))
+                    if (e.code == 1213 || e.code == 1205) && attempt < 8 =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                }
+                Err(e) => return Err(Error::sql(what.clone())(e)),
+            }
+        }
         let loaded = conn.affected_rows();
         if conn.get_warnings() > 0 {
             let w: Vec<(String, u32, String)> = conn

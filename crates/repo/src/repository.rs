@@ -122,10 +122,54 @@ pub(crate) fn compress(raw: &[u8]) -> std::io::Result<Vec<u8>> {
     enc.finish()
 }
 
+/// An S3-compatible store for `s3://bucket[/prefix]`. Endpoint, region and credentials come
+/// from the usual AWS variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+/// `AWS_ENDPOINT_URL`), or `LIFEBOAT_S3_ENDPOINT` for a non-AWS store.
+fn open_s3(location: &str, rest: &str) -> Result<Arc<dyn ObjectStore>, Error> {
+    use object_store::aws::AmazonS3Builder;
+    use object_store::{BackoffConfig, RetryConfig};
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(Error::Unsupported(format!(
+            "{location}: expected s3://BUCKET[/PREFIX]"
+        )));
+    }
+    let mut b = AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        // A store that refuses should fail in seconds, not after minutes of retries.
+        .with_retry(RetryConfig {
+            backoff: BackoffConfig::default(),
+            max_retries: 2,
+            retry_timeout: std::time::Duration::from_secs(10),
+        });
+    if let Ok(ep) = std::env::var("LIFEBOAT_S3_ENDPOINT") {
+        b = b
+            .with_allow_http(ep.starts_with("http://"))
+            .with_endpoint(ep);
+    }
+    if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
+        b = b.with_region("us-east-1");
+    }
+    let s3 = b.build().map_err(|source| Error::Storage {
+        op: "opening",
+        path: location.to_owned(),
+        source,
+    })?;
+    let prefix = prefix.trim_matches('/');
+    Ok(if prefix.is_empty() {
+        Arc::new(s3)
+    } else {
+        Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
+    })
+}
+
 fn open_store(location: &str, create: bool) -> Result<Arc<dyn ObjectStore>, Error> {
+    if let Some(rest) = location.strip_prefix("s3://") {
+        return open_s3(location, rest);
+    }
     if location.contains("://") && !location.starts_with("file://") {
         return Err(Error::Unsupported(format!(
-            "{location}: only local directories are supported in this version"
+            "{location}: a repository is a local directory or s3://BUCKET[/PREFIX]"
         )));
     }
     let path = std::path::Path::new(location.strip_prefix("file://").unwrap_or(location));

@@ -7,14 +7,14 @@ use lifeboat_server::{ConnectOptions, connect};
 
 use super::*;
 
-fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
 }
 
 /// Loads an SQL file with the stock client (it understands DELIMITER).
-fn load_sql(srv: &TestServer, file: &Path) {
+pub(crate) fn load_sql(srv: &TestServer, file: &Path) {
     let o = Command::new("mariadb")
         .arg(format!(
             "--defaults-file={}",
@@ -28,7 +28,7 @@ fn load_sql(srv: &TestServer, file: &Path) {
 }
 
 /// CHECKSUM TABLE of every base table of `db`.
-async fn checksums(opts: &ConnectOptions, db: &str) -> BTreeMap<String, Option<u64>> {
+pub(crate) async fn checksums(opts: &ConnectOptions, db: &str) -> BTreeMap<String, Option<u64>> {
     let mut c = connect(opts).await.unwrap();
     let tables: Vec<String> = c
         .exec(
@@ -71,7 +71,7 @@ fn backup(lb: &Lb, repo: &str, srv: &TestServer, extra: &[&str]) -> Value {
     json(&o)
 }
 
-fn sandbox_socket(dir: &Path) -> ConnectOptions {
+pub(crate) fn sandbox_socket(dir: &Path) -> ConnectOptions {
     ConnectOptions::socket_root(&dir.join("mysqld.sock"))
 }
 
