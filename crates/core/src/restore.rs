@@ -55,6 +55,10 @@ pub struct RestoreOptions {
     /// on the target are left alone and reported).
     #[cfg_attr(feature = "clap", arg(long))]
     pub users: bool,
+    /// Continue an interrupted restore into the same target: chunks already loaded (recorded
+    /// atomically with their data) are skipped, so nothing is loaded twice.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub resume: bool,
     /// Parallel loading connections.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = 4))]
     pub threads: usize,
@@ -100,6 +104,25 @@ struct Load {
     columns: String,
     object: ObjectRef,
     rows: u64,
+    /// Index of the chunk in its table (the progress key).
+    chunk_no: usize,
+    /// Backup id (the progress key).
+    backup: String,
+}
+
+/// Schema on the target that records which chunks are loaded, in the same transaction as
+/// their rows: a killed restore resumes without loading anything twice. Dropped when the
+/// restore succeeds.
+const PROGRESS_DB: &str = "_lifeboat_restore";
+
+fn progress_insert(job: &Load) -> String {
+    format!(
+        "INSERT INTO {PROGRESS_DB}.chunks VALUES ({}, {}, {}, {})",
+        crate::backup::lit(&job.backup),
+        crate::backup::lit(&job.schema),
+        crate::backup::lit(&job.table),
+        job.chunk_no
+    )
 }
 
 fn parse_renames(list: &[String]) -> Result<BTreeMap<String, String>, Error> {
@@ -167,13 +190,16 @@ async fn refusals(
         .map(|d| crate::backup::lit(d))
         .collect::<Vec<_>>()
         .join(",");
-    let existing: Vec<String> = t
-        .conn()
-        .query(format!(
-            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ({list})"
-        ))
-        .await
-        .map_err(Error::sql("checking the target's databases"))?;
+    let existing: Vec<String> = if list.is_empty() {
+        Vec::new()
+    } else {
+        t.conn()
+            .query(format!(
+                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ({list})"
+            ))
+            .await
+            .map_err(Error::sql("checking the target's databases"))?
+    };
     if !existing.is_empty() {
         reasons.push(format!(
             "it already has database(s) {}",
@@ -279,47 +305,60 @@ async fn loader(
             "loading {} into {}.{}",
             job.object.path, job.schema, job.table
         );
-        // Two loaders filling one table can deadlock (1213) or time out on a lock (1205).
-        // LOAD DATA is one autocommit transaction, rolled back whole, so retrying the chunk
-        // cannot duplicate rows.
         let mut attempt = 0;
-        loop {
+        let loaded = loop {
             let chunk = payload.clone(); // Bytes: a reference count, not a copy
             conn.set_infile_handler(async move {
                 Ok(futures::stream::once(async move { Ok(chunk) }).boxed())
             });
-            match conn.query_drop(&sql).await {
-                Ok(()) => break,
+            // The rows and the progress record commit together, or not at all. A load that
+            // warns (values changed) or loads another row count is rolled back and fails.
+            let done = async {
+                conn.query_drop("START TRANSACTION").await?;
+                conn.query_drop(&sql).await?;
+                let loaded = conn.affected_rows();
+                if conn.get_warnings() > 0 {
+                    let w: Vec<(String, u32, String)> = conn
+                        .query("SHOW WARNINGS LIMIT 3")
+                        .await
+                        .unwrap_or_default();
+                    conn.query_drop("ROLLBACK").await?;
+                    let text: Vec<String> = w
+                        .into_iter()
+                        .map(|(_, code, msg)| format!("{code}: {msg}"))
+                        .collect();
+                    return Ok(Err(format!(
+                        "the server changed values while loading ({})",
+                        text.join("; ")
+                    )));
+                }
+                if loaded != job.rows {
+                    conn.query_drop("ROLLBACK").await?;
+                    return Ok(Err(format!(
+                        "loaded {loaded} rows, the backup recorded {}",
+                        job.rows
+                    )));
+                }
+                conn.query_drop(progress_insert(&job)).await?;
+                conn.query_drop("COMMIT").await?;
+                Ok::<_, mysql_async::Error>(Ok(loaded))
+            }
+            .await;
+            match done {
+                Ok(Ok(loaded)) => break loaded,
+                Ok(Err(msg)) => return Err(Error::Mismatch(format!("{what}: {msg}"))),
+                // Two loaders filling one table can deadlock (1213) or time out on a lock
+                // (1205); the transaction is rolled back whole, so a retry cannot duplicate.
                 Err(mysql_async::Error::Server(e))
                     if (e.code == 1213 || e.code == 1205) && attempt < 8 =>
                 {
+                    let _ = conn.query_drop("ROLLBACK").await;
                     attempt += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
                 }
                 Err(e) => return Err(Error::sql(what.clone())(e)),
             }
-        }
-        let loaded = conn.affected_rows();
-        if conn.get_warnings() > 0 {
-            let w: Vec<(String, u32, String)> = conn
-                .query("SHOW WARNINGS LIMIT 3")
-                .await
-                .unwrap_or_default();
-            let text: Vec<String> = w
-                .into_iter()
-                .map(|(_, code, msg)| format!("{code}: {msg}"))
-                .collect();
-            return Err(Error::Mismatch(format!(
-                "{what}: the server changed values while loading ({})",
-                text.join("; ")
-            )));
-        }
-        if loaded != job.rows {
-            return Err(Error::Mismatch(format!(
-                "{what}: loaded {loaded} rows, the backup recorded {}",
-                job.rows
-            )));
-        }
+        };
         rows += loaded;
         progress.advance(job.object.raw_size, loaded);
     }
@@ -353,7 +392,11 @@ pub async fn run(
     // The target, through the guard.
     let (mut t, conn_opts, sandbox) = match target {
         Target::Sandbox(dir) => {
-            let sb = Sandbox::start(&SandboxOptions::new(dir)).await?;
+            let sb = match Sandbox::open(&dir) {
+                // Resuming into the side instance the interrupted restore started.
+                Ok(sb) if opts.resume && sb.is_running() => sb,
+                _ => Sandbox::start(&SandboxOptions::new(dir)).await?,
+            };
             crate::sandbox::registry().add(&sb)?;
             let o = sb.connect_options();
             let mut conn = connect(&o).await?;
@@ -405,7 +448,8 @@ pub async fn run(
     }
     let mut own: Vec<u32> = loaders.iter().map(Conn::id).collect();
     own.push(t.conn().id());
-    let reasons = refusals(&mut t, &target_dbs, &own).await?;
+    let expect_existing: &[String] = if opts.resume { &[] } else { &target_dbs };
+    let reasons = refusals(&mut t, expect_existing, &own).await?;
     if !reasons.is_empty() {
         if opts.force {
             warnings.push(format!(
@@ -429,24 +473,131 @@ pub async fn run(
     }
 
     let result = async {
-        // Databases and tables.
+        // Progress, recorded on the target with the rows it describes.
         ddl_session(t.conn()).await?;
         let _ = binlog_off(t.conn()).await;
-        for (s, name) in &selection {
-            let create = rename_create_database(&s.create, &s.name, name);
+        t.conn()
+            .query_drop(format!(
+                "CREATE DATABASE IF NOT EXISTS {PROGRESS_DB}; \
+                 CREATE TABLE IF NOT EXISTS {PROGRESS_DB}.chunks (backup_id VARCHAR(64) NOT NULL, \
+                 db VARCHAR(64) NOT NULL, tbl VARCHAR(64) NOT NULL, chunk_no INT UNSIGNED NOT NULL, \
+                 PRIMARY KEY (backup_id, db, tbl, chunk_no)) ENGINE=InnoDB"
+            ))
+            .await
+            .map_err(Error::sql("creating the restore progress table"))?;
+        let backup_lit = crate::backup::lit(&manifest.id.0);
+        let mut done: std::collections::HashSet<(String, String, u64)> = if opts.resume {
             t.conn()
-                .query_drop(&create)
+                .query(format!("SELECT db, tbl, chunk_no FROM {PROGRESS_DB}.chunks WHERE backup_id = {backup_lit}"))
                 .await
-                .map_err(Error::sql(format!("creating database {name}")))?;
+                .map_err(Error::sql("reading restore progress"))?
+                .into_iter()
+                .collect()
+        } else {
+            t.conn()
+                .query_drop(format!("DELETE FROM {PROGRESS_DB}.chunks WHERE backup_id = {backup_lit}"))
+                .await
+                .map_err(Error::sql("clearing restore progress"))?;
+            Default::default()
+        };
+        // No record of this backup on the target: the restore either finished (it drops its
+        // records when done, so a kill in its last moments leaves none) or never committed a
+        // chunk. Loading onto full tables would duplicate rows: resume only from empty
+        // tables, or recognise a finished restore by its row counts.
+        let mut already_complete = false;
+        if opts.resume && done.is_empty() {
+            let mut populated = Vec::new();
+            let mut all_match = true;
+            for (s, name) in &selection {
+                for tb in &s.tables {
+                    let present = exists(
+                        t.conn(),
+                        format!(
+                            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
+                            crate::backup::lit(name),
+                            crate::backup::lit(&tb.name)
+                        ),
+                    )
+                    .await
+                    .map_err(Error::sql("checking tables"))?;
+                    let rows: u64 = if present {
+                        t.conn()
+                            .query_first(format!("SELECT COUNT(*) FROM {}.{}", q(name), q(&tb.name)))
+                            .await
+                            .map_err(Error::sql("counting rows"))?
+                            .unwrap_or(0)
+                    } else {
+                        0
+                    };
+                    if rows > 0 {
+                        populated.push(format!("{name}.{}", tb.name));
+                    }
+                    all_match &= present && rows == tb.rows;
+                }
+            }
+            if all_match && !populated.is_empty() {
+                already_complete = true;
+                warnings.push("--resume: every table already holds the backup's row count; nothing left to load".into());
+            } else if !populated.is_empty() {
+                return Err(Error::Mismatch(format!(
+                    "nothing to resume: the target has no progress record of backup {} and its tables hold other row counts than the backup ({})",
+                    manifest.id,
+                    populated.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        let mut skipped = 0usize;
+
+        // Databases and tables (on resume, those already there are kept).
+        for (s, name) in &selection {
+            let db_there = opts.resume
+                && exists(t.conn(), format!("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {}", crate::backup::lit(name)))
+                    .await
+                    .map_err(Error::sql("checking databases"))?;
+            if !db_there {
+                let create = rename_create_database(&s.create, &s.name, name);
+                t.conn()
+                    .query_drop(&create)
+                    .await
+                    .map_err(Error::sql(format!("creating database {name}")))?;
+            }
             t.conn()
                 .query_drop(format!("USE {}", q(name)))
                 .await
                 .map_err(Error::sql("USE"))?;
             for tb in &s.tables {
-                t.conn()
-                    .query_drop(&tb.create)
+                let table_there = opts.resume
+                    && exists(
+                        t.conn(),
+                        format!(
+                            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
+                            crate::backup::lit(name),
+                            crate::backup::lit(&tb.name)
+                        ),
+                    )
                     .await
-                    .map_err(Error::sql(format!("creating table {name}.{}", tb.name)))?;
+                    .map_err(Error::sql("checking tables"))?;
+                if !table_there {
+                    t.conn()
+                        .query_drop(&tb.create)
+                        .await
+                        .map_err(Error::sql(format!("creating table {name}.{}", tb.name)))?;
+                } else if !tb.engine.eq_ignore_ascii_case("InnoDB") && !already_complete {
+                    // Non-transactional: a chunk may be half in. Reload the table whole.
+                    t.conn()
+                        .query_drop(format!("TRUNCATE TABLE {}.{}", q(name), q(&tb.name)))
+                        .await
+                        .map_err(Error::sql(format!("emptying {name}.{}", tb.name)))?;
+                    t.conn()
+                        .query_drop(format!(
+                            "DELETE FROM {PROGRESS_DB}.chunks WHERE backup_id = {backup_lit} AND db = {} AND tbl = {}",
+                            crate::backup::lit(name),
+                            crate::backup::lit(&tb.name)
+                        ))
+                        .await
+                        .map_err(Error::sql("clearing restore progress"))?;
+                    done.retain(|(d, tbl, _)| !(d == name && tbl == &tb.name));
+                }
             }
         }
 
@@ -460,7 +611,11 @@ pub async fn run(
                     .filter_map(|c| manifest.object(&c.object))
                     .map(|o| o.raw_size)
                     .sum();
-                for c in &tb.chunks {
+                for (chunk_no, c) in tb.chunks.iter().enumerate() {
+                    if already_complete || done.contains(&(name.clone(), tb.name.clone(), chunk_no as u64)) {
+                        skipped += 1;
+                        continue;
+                    }
                     let object = manifest.object(&c.object).cloned().ok_or_else(|| {
                         Error::Mismatch(format!(
                             "manifest of {id} names object {} but does not list it",
@@ -475,6 +630,8 @@ pub async fn run(
                             columns: load_columns(tb),
                             object,
                             rows: c.rows,
+                            chunk_no,
+                            backup: manifest.id.to_string(),
                         },
                     ));
                 }
@@ -518,18 +675,15 @@ pub async fn run(
         // load), then views (in dependency order), routines, events.
         for (s, name) in &selection {
             for d in &s.triggers {
-                apply_ddl(t.conn(), name, d)
-                    .await
+                tolerate_existing(apply_ddl(t.conn(), name, d).await, opts.resume)
                     .map_err(Error::sql(format!("creating trigger {name}.{}", d.name)))?;
             }
             for d in &s.routines {
-                apply_ddl(t.conn(), name, d)
-                    .await
+                tolerate_existing(apply_ddl(t.conn(), name, d).await, opts.resume)
                     .map_err(Error::sql(format!("creating routine {name}.{}", d.name)))?;
             }
             for d in &s.events {
-                apply_ddl(t.conn(), name, d)
-                    .await
+                tolerate_existing(apply_ddl(t.conn(), name, d).await, opts.resume)
                     .map_err(Error::sql(format!("creating event {name}.{}", d.name)))?;
             }
         }
@@ -553,7 +707,7 @@ pub async fn run(
             let mut failed = Vec::new();
             let mut last_err = None;
             for (db, v) in views.drain(..) {
-                if let Err(e) = apply_ddl(t.conn(), &db, &v).await {
+                if let Err(e) = tolerate_existing(apply_ddl(t.conn(), &db, &v).await, opts.resume) {
                     last_err = Some((format!("creating view {db}.{}", v.name), e));
                     failed.push((db, v));
                 }
@@ -609,6 +763,25 @@ pub async fn run(
                 verify_table(t.conn(), name, tb, opts.verify, &mut matched).await?;
             }
         }
+        // Done: the progress records are no longer needed.
+        t.conn()
+            .query_drop(format!("DELETE FROM {PROGRESS_DB}.chunks WHERE backup_id = {backup_lit}"))
+            .await
+            .map_err(Error::sql("clearing restore progress"))?;
+        let left: Option<u64> = t
+            .conn()
+            .query_first(format!("SELECT COUNT(*) FROM {PROGRESS_DB}.chunks"))
+            .await
+            .map_err(Error::sql("reading restore progress"))?;
+        if left == Some(0) {
+            t.conn()
+                .query_drop(format!("DROP DATABASE {PROGRESS_DB}"))
+                .await
+                .map_err(Error::sql("dropping the restore progress schema"))?;
+        }
+        if skipped > 0 {
+            warnings.push(format!("resumed: {skipped} chunk(s) were already loaded and were skipped"));
+        }
         Ok::<_, Error>((rows, bytes, matched))
     }
     .await;
@@ -646,6 +819,28 @@ pub async fn run(
             audit.record("restore", &ident, &endpoint, "failed", Some(e.to_string()))?;
             Err(e)
         }
+    }
+}
+
+async fn exists(conn: &mut Conn, sql: String) -> Result<bool, mysql_async::Error> {
+    conn.query_first::<u64, _>(sql)
+        .await
+        .map(|n| n.unwrap_or(0) > 0)
+}
+
+/// On resume, an object the interrupted run already created is fine.
+fn tolerate_existing(
+    r: Result<(), mysql_async::Error>,
+    resume: bool,
+) -> Result<(), mysql_async::Error> {
+    match r {
+        // 1050 table/view, 1304 routine, 1359 trigger, 1537 event: already exists.
+        Err(mysql_async::Error::Server(e))
+            if resume && matches!(e.code, 1050 | 1304 | 1359 | 1537) =>
+        {
+            Ok(())
+        }
+        other => other,
     }
 }
 
