@@ -63,6 +63,12 @@ pub struct BackupOptions {
     /// Also back up accounts and their grants (not the server's own system accounts).
     #[cfg_attr(feature = "clap", arg(long))]
     pub users: bool,
+    /// Finish the newest interrupted backup instead of starting a new one. Allowed only when
+    /// the server has not written since that backup's snapshot (same binlog position and GTID
+    /// state); chunks already stored are not uploaded again. Otherwise says why it must start
+    /// over.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub resume: bool,
     /// Capture CHECKSUM TABLE for tables up to this many MiB (0: never).
     #[cfg_attr(
         feature = "clap",
@@ -81,6 +87,7 @@ impl Default for BackupOptions {
             chunk_mib: 64,
             lock_wait: 30,
             users: false,
+            resume: false,
             checksum_max_mib: 1024,
         }
     }
@@ -186,6 +193,18 @@ pub struct UserEntry {
     pub create: String,
     /// `SHOW GRANTS FOR` lines.
     pub grants: Vec<String>,
+}
+
+/// `backups/<id>/state.json`: written when the snapshot is taken, so an interrupted backup can
+/// tell whether it may be resumed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SnapshotState {
+    /// Server identity.
+    pub identity: String,
+    /// Binlog position of the snapshot.
+    pub binlog: Option<BinlogPos>,
+    /// GTID state of the snapshot.
+    pub gtid: Option<String>,
 }
 
 /// Accounts the server manages itself; never backed up.
@@ -806,6 +825,75 @@ async fn worker(mut conn: Conn, sh: Arc<Shared>) -> Result<(), Error> {
     Ok(())
 }
 
+fn must_start_over(id: &BackupId, old: &SnapshotState, now: &SnapshotState) -> String {
+    let why = if old.identity != now.identity {
+        format!(
+            "it was taken from {}, this is {}",
+            old.identity, now.identity
+        )
+    } else if old.binlog.is_none() {
+        "the server has no binary log, so lifeboat cannot tell whether it changed since".into()
+    } else {
+        format!(
+            "the server has written since its snapshot (binlog {} -> {}), so its stored chunks are no longer one consistent snapshot",
+            old.binlog.as_ref().map_or("?".into(), ToString::to_string),
+            now.binlog.as_ref().map_or("?".into(), ToString::to_string)
+        )
+    };
+    format!(
+        "cannot resume backup {id}: {why}; run `lifeboat backup` without --resume to start over"
+    )
+}
+
+/// The newest interrupted backup that recorded its snapshot, if the server is unchanged since.
+async fn resumable(
+    conn_opts: &ConnectOptions,
+    repo: &Repository,
+) -> Result<(BackupId, SnapshotState), Error> {
+    let (_, incomplete) = repo.backup_ids().await?;
+    let mut found = None;
+    for id in incomplete.iter().rev() {
+        if let Some(bytes) = repo.get_state(id).await? {
+            let state: SnapshotState = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Repo(lifeboat_repo::Error::BadMetadata {
+                    path: format!("backups/{id}/state.json"),
+                    reason: e.to_string(),
+                })
+            })?;
+            found = BackupId::parse(id).map(|i| (i, state));
+            break;
+        }
+    }
+    let Some((id, old)) = found else {
+        return Err(Error::Mismatch(
+            "no interrupted backup to resume in this repository".into(),
+        ));
+    };
+    let mut conn = connect(conn_opts).await?;
+    let info = ServerInfo::probe(&mut conn).await?;
+    let now = SnapshotState {
+        identity: info.identity.id(),
+        binlog: info.binlog.current.clone(),
+        gtid: {
+            let var = if info.flavor == Flavor::MariaDb {
+                "@@GLOBAL.gtid_binlog_pos"
+            } else {
+                "@@GLOBAL.gtid_executed"
+            };
+            let g: Option<String> = conn
+                .query_first(format!("SELECT {var}"))
+                .await
+                .map_err(Error::sql("reading GTID state"))?;
+            g.filter(|g| !g.is_empty())
+        },
+    };
+    let _ = conn.disconnect().await;
+    if old != now || old.binlog.is_none() {
+        return Err(Error::Mismatch(must_start_over(&id, &old, &now)));
+    }
+    Ok((id, old))
+}
+
 /// Runs a bounded locking statement; on timeout kills it from another connection.
 async fn bounded(
     conn: &mut Conn,
@@ -847,7 +935,16 @@ pub async fn run(
     let started = jiff::Timestamp::now();
     let t0 = Instant::now();
     let lock = repo.lock("backup").await?;
-    let result = run_locked(conn_opts, repo, opts, started, t0, progress).await;
+    let resume = if opts.resume {
+        Some(resumable(conn_opts, repo).await)
+    } else {
+        None
+    };
+    let result = match resume {
+        Some(Err(e)) => Err(e),
+        Some(Ok(r)) => run_locked(conn_opts, repo, opts, started, t0, progress, Some(r)).await,
+        None => run_locked(conn_opts, repo, opts, started, t0, progress, None).await,
+    };
     // Release the repository lock whatever happened; an interrupted backup stays incomplete.
     lock.release().await?;
     result
@@ -860,6 +957,7 @@ async fn run_locked(
     started: jiff::Timestamp,
     t0: Instant,
     progress: Arc<dyn crate::progress::Progress>,
+    resume: Option<(BackupId, SnapshotState)>,
 ) -> Result<Outcome, Error> {
     let mut main = connect(conn_opts).await?;
     let info = ServerInfo::probe(&mut main).await?;
@@ -964,12 +1062,26 @@ async fn run_locked(
             return Err(e);
         }
     };
+    let state = SnapshotState {
+        identity: info.identity.id(),
+        binlog: binlog.clone(),
+        gtid: gtid.clone().filter(|g| !g.is_empty()),
+    };
+    let id = match resume {
+        // Checked before the lock; checked again here, inside it, where it counts.
+        Some((id, old)) if old == state => id,
+        Some((id, old)) => {
+            let _ = main.query_drop(unlock).await;
+            return Err(Error::Mismatch(must_start_over(&id, &old, &state)));
+        }
+        None => BackupId::new(),
+    };
 
     progress.start("backup", plans.iter().map(|p| p.data_bytes).sum());
     let shared = Arc::new(Shared {
         progress: progress.clone(),
         repo: repo.clone(),
-        id: BackupId::new(),
+        id,
         plans,
         queue: Mutex::new(VecDeque::new()),
         results: Mutex::new(Results::default()),
@@ -993,6 +1105,12 @@ async fn run_locked(
         }
     }
     main.query_drop(unlock).await.map_err(Error::sql(unlock))?;
+    // Outside the lock (the values are fixed): what a later `--resume` compares with.
+    repo.put_state(
+        &shared.id,
+        &serde_json::to_vec_pretty(&state).unwrap_or_default(),
+    )
+    .await?;
     let lock_held_ms = lock_start.elapsed().as_millis() as u64;
 
     // Work queue: largest tables first; checksums last.

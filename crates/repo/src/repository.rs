@@ -422,11 +422,15 @@ impl Repository {
         let path = format!("backups/{id}/data/{sha}.{suffix}");
         let size = stored.len() as u64;
         let op = ObjPath::from(path.as_str());
-        // Content-addressed: an identical object written twice is the same bytes.
-        self.store
-            .put(&op, PutPayload::from(stored))
-            .await
-            .map_err(storage("writing", &op))?;
+        // Content-addressed: an object already there with this size holds these bytes (a
+        // resumed backup does not upload its stored chunks again).
+        let present = matches!(self.store.head(&op).await, Ok(meta) if meta.size == size);
+        if !present {
+            self.store
+                .put(&op, PutPayload::from(stored))
+                .await
+                .map_err(storage("writing", &op))?;
+        }
         raw.clear();
         Ok((
             ObjectRef {
@@ -567,6 +571,30 @@ impl Repository {
         }
         out.sort_by(|a, b| listing_id(a).cmp(listing_id(b)));
         Ok(out)
+    }
+
+    /// Stores a backup's small state record (`backups/<id>/state.json`, plain JSON with no
+    /// data: server identity and snapshot coordinates), overwriting an older one.
+    pub async fn put_state(&self, id: &BackupId, state: &[u8]) -> Result<(), Error> {
+        let path = ObjPath::from(format!("backups/{id}/state.json"));
+        self.store
+            .put(&path, PutPayload::from(state.to_vec()))
+            .await
+            .map_err(storage("writing", &path))?;
+        Ok(())
+    }
+
+    /// Reads a backup's state record, if it has one.
+    pub async fn get_state(&self, id: &str) -> Result<Option<Vec<u8>>, Error> {
+        let id = BackupId::parse(id).ok_or_else(|| Error::NoSuchBackup(id.to_owned()))?;
+        let path = ObjPath::from(format!("backups/{id}/state.json"));
+        match self.store.get(&path).await {
+            Ok(r) => Ok(Some(
+                r.bytes().await.map_err(storage("reading", &path))?.to_vec(),
+            )),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(storage("reading", &path)(e)),
+        }
     }
 
     /// Backup ids without reading manifests (so no passphrase is needed): (committed,

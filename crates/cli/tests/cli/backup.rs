@@ -931,16 +931,14 @@ async fn restore_killed_then_resumed_equals_the_source() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let full_ms = (t.elapsed().as_millis() as u64).max(100);
 
-    let mut seed = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64)
-        | 1;
+    // Adaptive kill moment: shorter after a restore that finished first, longer after a kill
+    // that came before the side instance existed.
+    let mut delay = full_ms / 3;
     let mut interrupted = 0;
-    for trial in 0..4 {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
+    for trial in 0..12 {
+        if interrupted >= 2 {
+            break;
+        }
         let dst = lb.home.path().join(format!("dst{trial}"));
         let _stop = StopOnDrop(dst.clone());
         let mut child = lb
@@ -958,16 +956,16 @@ async fn restore_killed_then_resumed_equals_the_source() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(
-            full_ms / 10 + seed % (full_ms * 6 / 10),
-        ))
-        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
         let _ = child.kill();
         let finished = child.wait().unwrap().success();
         if !dst.join("sandbox.json").exists() {
+            delay += delay / 2 + 50;
             continue; // killed before the side instance existed: nothing to resume
         }
-        if !finished {
+        if finished {
+            delay = (delay / 2).max(20);
+        } else {
             interrupted += 1;
         }
         // The killed process's sessions go away with it; give the server a moment to notice.
@@ -1013,5 +1011,128 @@ async fn restore_killed_then_resumed_equals_the_source() {
     ]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(stderr(&o).contains("nothing to resume"), "{}", stderr(&o));
-    assert!(interrupted >= 1, "none of the 4 restores was interrupted");
+    assert!(interrupted >= 1, "no restore was interrupted in 12 tries");
+}
+
+/// Kills `lifeboat backup` until one is interrupted after its snapshot was recorded.
+async fn interrupted_backup(lb: &Lb, repo: &str, cnf: &str) -> String {
+    for attempt in 0..30u64 {
+        let mut child = lb
+            .cmd(&[
+                "backup",
+                "--repo",
+                repo,
+                "--defaults-file",
+                cnf,
+                "--chunk-mib",
+                "1",
+                "--threads",
+                "2",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(150 + 40 * attempt)).await;
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = lb.run(&["repo", "unlock", "--repo", repo]);
+        let list = json(&lb.run(&["backups", "--json", "--repo", repo]));
+        let found = list.as_array().unwrap().iter().rev().find_map(|b| {
+            let id = b["id"].as_str()?;
+            (b["status"] == "incomplete"
+                && Path::new(repo)
+                    .join("backups")
+                    .join(id)
+                    .join("state.json")
+                    .exists())
+            .then(|| id.to_owned())
+        });
+        if let Some(id) = found {
+            return id;
+        }
+    }
+    panic!("no backup was interrupted after its snapshot in 30 tries");
+}
+
+#[tokio::test]
+async fn backup_resume_finishes_an_interrupted_backup_only_if_nothing_changed() {
+    let srv = TestServer::start_with(|o| o.binlog = true).await;
+    srv.exec("CREATE DATABASE sbtest").await;
+    let o = sysbench(&srv, &["prepare"]).output().expect("sysbench");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lb = Lb::new();
+    let repo = repo_init(&lb);
+    let cnf = srv.sandbox.defaults_file.to_str().unwrap().to_owned();
+
+    let o = lb.run(&[
+        "backup",
+        "--resume",
+        "--repo",
+        &repo,
+        "--defaults-file",
+        &cnf,
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("no interrupted backup to resume"),
+        "{}",
+        stderr(&o)
+    );
+
+    let id = interrupted_backup(&lb, &repo, &cnf).await;
+    let o = lb.run(&[
+        "backup",
+        "--resume",
+        "--json",
+        "--repo",
+        &repo,
+        "--defaults-file",
+        &cnf,
+        "--chunk-mib",
+        "1",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        json(&o)["id"],
+        id.as_str(),
+        "the interrupted backup itself is finished"
+    );
+    let o = lb.run(&["verify", &id, "--repo", &repo, "--read-data"]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stdout));
+    let dst = lb.home.path().join("restored");
+    let _stop = StopOnDrop(dst.clone());
+    let o = lb.run(&[
+        "restore",
+        &id,
+        "--repo",
+        &repo,
+        "--sandbox",
+        dst.to_str().unwrap(),
+        "--verify",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        checksums(&sandbox_socket(&dst), "sbtest").await,
+        checksums(&srv.connect_options(), "sbtest").await
+    );
+
+    // Interrupted again, then the server writes: the stored chunks are from another moment.
+    let id2 = interrupted_backup(&lb, &repo, &cnf).await;
+    srv.exec("UPDATE sbtest.sbtest1 SET k = k + 1 WHERE id = 1")
+        .await;
+    let o = lb.run(&[
+        "backup",
+        "--resume",
+        "--repo",
+        &repo,
+        "--defaults-file",
+        &cnf,
+    ]);
+    assert_eq!(code(&o), 1);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("cannot resume backup {id2}")) && err.contains("has written since"),
+        "{err}"
+    );
 }
