@@ -212,6 +212,9 @@ pub fn backup(o: &lifeboat_core::backup::Outcome) {
         o.lock_held_ms,
         o.lock
     );
+    for w in &o.skipped {
+        eprintln!("warning: {w}");
+    }
     match &o.binlog {
         Some(p) => println!(
             "  binlog position {p}; GTID {}",

@@ -311,6 +311,8 @@ pub struct Outcome {
     pub objects: usize,
     /// Accounts backed up.
     pub users: usize,
+    /// Tables this backup does not hold, and why.
+    pub skipped: Vec<String>,
     /// Wall time, ms.
     pub duration_ms: u64,
     /// Writers blocked, ms.
@@ -396,6 +398,7 @@ fn selected(opts: &BackupOptions, schema: &str, table: Option<&str>) -> bool {
 async fn discover(
     conn: &mut Conn,
     opts: &BackupOptions,
+    skipped: &mut Vec<String>,
 ) -> Result<(Vec<SchemaEntry>, Vec<TablePlan>), Error> {
     let schemas: Vec<String> = conn
         .query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME")
@@ -450,8 +453,13 @@ async fn discover(
                 }
                 continue;
             }
-            if kind != "BASE TABLE" || !selected(opts, s, Some(&t)) {
-                continue; // sequences and system-versioned tables: not yet
+            if !selected(opts, s, Some(&t)) {
+                continue;
+            }
+            if kind != "BASE TABLE" {
+                // Never silently: the operator must know what this backup does not hold.
+                skipped.push(format!("{s}.{t} ({kind}): not backed up by this version"));
+                continue;
             }
             let cols: Vec<(String, String, String)> = conn
                 .exec(
@@ -964,7 +972,8 @@ async fn run_locked(
     main.query_drop("SET NAMES utf8mb4")
         .await
         .map_err(Error::sql("SET NAMES"))?;
-    let (mut schemas, plans) = discover(&mut main, opts).await?;
+    let mut skipped = Vec::new();
+    let (mut schemas, plans) = discover(&mut main, opts, &mut skipped).await?;
     let users = if opts.users {
         discover_users(&mut main, info.flavor).await?
     } else {
@@ -1219,6 +1228,7 @@ async fn run_locked(
         stored_bytes: manifest.stored_bytes(),
         objects: manifest.objects.len(),
         users: body.users.len(),
+        skipped,
         duration_ms: t0.elapsed().as_millis() as u64,
         lock_held_ms,
         lock: lock_name.into(),

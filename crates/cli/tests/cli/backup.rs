@@ -191,6 +191,8 @@ CREATE TABLE legacy (id INT PRIMARY KEY, note TEXT) ENGINE=MyISAM;
 INSERT INTO legacy VALUES (1, 'myisam row'), (2, 'tab\there');
 CREATE TABLE big (id BIGINT PRIMARY KEY, grp INT, payload VARCHAR(200), KEY (grp)) ENGINE=InnoDB;
 INSERT INTO big SELECT seq, seq % 97, CONCAT(REPEAT(CHAR(65 + seq % 26), 150), seq) FROM seq_1_to_30000;
+CREATE SEQUENCE order_numbers START WITH 1000;
+CREATE TABLE history (id INT PRIMARY KEY, v INT) WITH SYSTEM VERSIONING;
 DELETE FROM big WHERE id BETWEEN 10000 AND 12000;
 "#;
 
@@ -209,6 +211,25 @@ async fn every_type_and_awkward_values_survive() {
         "a MyISAM table needs the global lock"
     );
     assert!(b["objects"].as_u64().unwrap() >= 6, "{b}");
+    let skipped: Vec<&str> = b["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert!(
+        skipped
+            .iter()
+            .any(|w| w.contains("order_numbers (SEQUENCE)")),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped
+            .iter()
+            .any(|w| w.contains("history (SYSTEM VERSIONED)")),
+        "{skipped:?}"
+    );
     let id = b["id"].as_str().unwrap().to_owned();
 
     let dst = lb.home.path().join("restored");
