@@ -510,14 +510,7 @@ pub async fn run(
             let mut all_match = true;
             for (s, name) in &selection {
                 for tb in &s.tables {
-                    let present = exists(
-                        t.conn(),
-                        format!(
-                            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
-                            crate::backup::lit(name),
-                            crate::backup::lit(&tb.name)
-                        ),
-                    )
+                    let present = table_exists(t.conn(), name, &tb.name)
                     .await
                     .map_err(Error::sql("checking tables"))?;
                     let rows: u64 = if present {
@@ -567,14 +560,7 @@ pub async fn run(
                 .map_err(Error::sql("USE"))?;
             for tb in &s.tables {
                 let table_there = opts.resume
-                    && exists(
-                        t.conn(),
-                        format!(
-                            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
-                            crate::backup::lit(name),
-                            crate::backup::lit(&tb.name)
-                        ),
-                    )
+                    && table_exists(t.conn(), name, &tb.name)
                     .await
                     .map_err(Error::sql("checking tables"))?;
                 if !table_there {
@@ -826,6 +812,15 @@ async fn exists(conn: &mut Conn, sql: String) -> Result<bool, mysql_async::Error
     conn.query_first::<u64, _>(sql)
         .await
         .map(|n| n.unwrap_or(0) > 0)
+}
+
+async fn table_exists(conn: &mut Conn, db: &str, table: &str) -> Result<bool, mysql_async::Error> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
+        crate::backup::lit(db),
+        crate::backup::lit(table)
+    );
+    exists(conn, sql).await
 }
 
 /// On resume, an object the interrupted run already created is fine.

@@ -316,6 +316,17 @@ impl Repository {
         })
     }
 
+    /// Reads a whole object.
+    async fn read_whole(&self, path: &ObjPath) -> Result<bytes::Bytes, Error> {
+        self.store
+            .get(path)
+            .await
+            .map_err(storage("reading", path))?
+            .bytes()
+            .await
+            .map_err(storage("reading", path))
+    }
+
     /// Whether objects and manifests are encrypted.
     pub fn is_encrypted(&self) -> bool {
         self.recipient.is_some()
@@ -332,14 +343,7 @@ impl Repository {
             return Ok(());
         };
         let path = ObjPath::from(enc.identity.as_str());
-        let wrapped = self
-            .store
-            .get(&path)
-            .await
-            .map_err(storage("reading", &path))?
-            .bytes()
-            .await
-            .map_err(storage("reading", &path))?;
+        let wrapped = self.read_whole(&path).await?;
         let pass = passphrase.to_owned();
         let location = self.location.clone();
         let identity = tokio::task::spawn_blocking(move || {
@@ -446,14 +450,7 @@ impl Repository {
     /// Reads one object, checks size and SHA-256 against `r`, and decompresses it.
     pub async fn get_object(&self, r: &ObjectRef) -> Result<Vec<u8>, Error> {
         let op = ObjPath::from(r.path.as_str());
-        let bytes = self
-            .store
-            .get(&op)
-            .await
-            .map_err(storage("reading", &op))?
-            .bytes()
-            .await
-            .map_err(storage("reading", &op))?;
+        let bytes = self.read_whole(&op).await?;
         let r = r.clone();
         let identity = if r.path.ends_with(".age") {
             Some(
@@ -748,14 +745,7 @@ impl Repository {
         let me = host_name();
         let mut out = Vec::new();
         for meta in metas {
-            let bytes = self
-                .store
-                .get(&meta.location)
-                .await
-                .map_err(storage("reading", &meta.location))?
-                .bytes()
-                .await
-                .map_err(storage("reading", &meta.location))?;
+            let bytes = self.read_whole(&meta.location).await?;
             let mut info: LockInfo = serde_json::from_slice(&bytes).unwrap_or(LockInfo {
                 host: "?".into(),
                 pid: 0,
