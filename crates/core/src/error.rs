@@ -73,6 +73,14 @@ impl Error {
             Error::Sandbox(e) => e.hint().map(str::to_owned),
             Error::Repo(e) => e.hint().map(str::to_owned),
             Error::Timeout { hint, .. } => Some(hint.clone()),
+            // 1148 (MySQL), 3948 (MySQL 8), 4166 (MariaDB): LOAD DATA LOCAL is disabled.
+            Error::Sql {
+                source: mysql_async::Error::Server(s),
+                ..
+            } if matches!(s.code, 1148 | 3948 | 4166) => Some(
+                "the target refuses LOAD DATA LOCAL: SET GLOBAL local_infile = 1 on it for the restore (a sandbox has it on)"
+                    .into(),
+            ),
             Error::Sql {
                 source: mysql_async::Error::Server(s),
                 ..

@@ -473,6 +473,18 @@ pub async fn run(
     }
 
     let result = async {
+        // Pre-flight, before anything is created: the load needs LOAD DATA LOCAL.
+        let local_infile: Option<String> = t
+            .conn()
+            .query_first("SELECT @@GLOBAL.local_infile")
+            .await
+            .map_err(Error::sql("reading local_infile"))?;
+        if matches!(local_infile.as_deref(), Some("0" | "OFF")) {
+            return Err(Error::Mismatch(format!(
+                "{ident} has local_infile=OFF, which the parallel load needs; nothing was changed. Run SET GLOBAL local_infile = 1 on it for the restore"
+            )));
+        }
+
         // Progress, recorded on the target with the rows it describes.
         ddl_session(t.conn()).await?;
         let _ = binlog_off(t.conn()).await;

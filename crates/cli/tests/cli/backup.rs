@@ -387,6 +387,19 @@ async fn restore_refuses_a_live_target() {
     let j = lb.run(&["journal", "--json"]);
     let text = String::from_utf8_lossy(&j.stdout);
     assert_eq!(text.matches("\"outcome\":\"refused\"").count(), 3, "{text}");
+    // A target with local_infile off: refused before anything is created.
+    srv.exec("SET GLOBAL local_infile = 0").await;
+    let mut other = args.clone();
+    other.extend(["--rename", "shop=shop_never", "--force"]);
+    let o = lb.run(&other);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("local_infile=OFF"), "{}", stderr(&o));
+    let mut c = srv.conn().await;
+    let n: Option<u64> = c
+        .query_first("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ('shop_never', '_lifeboat_restore')")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(0), "nothing created");
 }
 
 #[tokio::test]
