@@ -405,13 +405,43 @@ fn passphrase(arg: &RepoArg, location: &str, confirm: bool) -> Result<String, Fa
 }
 
 /// Opens a repository; for reading an encrypted one, also its key.
+/// S3 settings from the config file (`[s3]`); unset ones fall back to the environment.
+fn store_options(cli: &Cli) -> Result<lifeboat_repo::StoreOptions, Failure> {
+    let config = load_config(cli)?;
+    let Some(s3) = config.s3 else {
+        return Ok(Default::default());
+    };
+    let secret = match &s3.secret_access_key_file {
+        Some(f) => {
+            let (p, warning) =
+                lifeboat_server::credentials::read_password_file(f).map_err(|e| Failure {
+                    message: e.to_string().replace("password file", "secret key file"),
+                    hint: None,
+                    code: 1,
+                })?;
+            if let Some(w) = warning {
+                eprintln!("warning: {}", w.replace("password file", "secret key file"));
+            }
+            Some(p.expose().to_owned())
+        }
+        None => None,
+    };
+    Ok(lifeboat_repo::StoreOptions {
+        endpoint: s3.endpoint,
+        region: s3.region,
+        access_key_id: s3.access_key_id,
+        secret_access_key: secret,
+    })
+}
+
 async fn open_repo_with(
     cli: &Cli,
     arg: &RepoArg,
     read: bool,
 ) -> Result<lifeboat_repo::Repository, Failure> {
     let loc = repo_location(cli, arg)?;
-    let mut repo = lifeboat_repo::Repository::open(&loc)
+    let so = store_options(cli)?;
+    let mut repo = lifeboat_repo::Repository::open_with(&loc, &so)
         .await
         .map_err(Error::from)?;
     if read && repo.needs_passphrase() {
@@ -534,7 +564,8 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             } else {
                 None
             };
-            let r = lifeboat_repo::Repository::init(&loc, pass.as_deref())
+            let so = store_options(&cli)?;
+            let r = lifeboat_repo::Repository::init_with(&loc, pass.as_deref(), &so)
                 .await
                 .map_err(Error::from)?;
             if cli.json {

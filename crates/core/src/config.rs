@@ -43,6 +43,21 @@ pub struct ServerEntry {
     pub ssl_ca: Option<PathBuf>,
 }
 
+/// `[s3]`: where and as whom to reach an S3-compatible store. Unset keys fall back to the
+/// usual AWS environment variables.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    /// Endpoint URL of a non-AWS store, e.g. `http://minio.internal:9000`.
+    pub endpoint: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// Access key id.
+    pub access_key_id: Option<String>,
+    /// File whose first line is the secret access key (chmod 600).
+    pub secret_access_key_file: Option<PathBuf>,
+}
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -51,6 +66,8 @@ pub struct Config {
     pub journal: Option<PathBuf>,
     /// Default backup repository location.
     pub repo: Option<String>,
+    /// S3-compatible storage settings for `s3://` repositories.
+    pub s3: Option<S3Settings>,
     /// Named servers.
     #[serde(default)]
     pub servers: BTreeMap<String, ServerEntry>,

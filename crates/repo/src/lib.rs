@@ -31,4 +31,6 @@ mod repository;
 
 pub use error::Error;
 pub use format::{BackupId, FORMAT_VERSION, LockInfo, Manifest, ObjectRef, RepoConfig};
-pub use repository::{BackupListing, LockGuard, ObjectProblem, Repository, VerifyReport};
+pub use repository::{
+    BackupListing, LockGuard, ObjectProblem, Repository, StoreOptions, VerifyReport,
+};

@@ -122,10 +122,23 @@ pub(crate) fn compress(raw: &[u8]) -> std::io::Result<Vec<u8>> {
     enc.finish()
 }
 
+/// Settings for S3-compatible stores; each one unset falls back to the environment.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// Endpoint URL of a non-AWS store.
+    pub endpoint: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// Access key id.
+    pub access_key_id: Option<String>,
+    /// Secret access key.
+    pub secret_access_key: Option<String>,
+}
+
 /// An S3-compatible store for `s3://bucket[/prefix]`. Endpoint, region and credentials come
 /// from the usual AWS variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
 /// `AWS_ENDPOINT_URL`), or `LIFEBOAT_S3_ENDPOINT` for a non-AWS store.
-fn open_s3(location: &str, rest: &str) -> Result<Arc<dyn ObjectStore>, Error> {
+fn open_s3(location: &str, rest: &str, so: &StoreOptions) -> Result<Arc<dyn ObjectStore>, Error> {
     use object_store::aws::AmazonS3Builder;
     use object_store::{BackoffConfig, RetryConfig};
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -142,13 +155,25 @@ fn open_s3(location: &str, rest: &str) -> Result<Arc<dyn ObjectStore>, Error> {
             max_retries: 2,
             retry_timeout: std::time::Duration::from_secs(10),
         });
-    if let Ok(ep) = std::env::var("LIFEBOAT_S3_ENDPOINT") {
+    if let Some(ep) = so
+        .endpoint
+        .clone()
+        .or_else(|| std::env::var("LIFEBOAT_S3_ENDPOINT").ok())
+    {
         b = b
             .with_allow_http(ep.starts_with("http://"))
             .with_endpoint(ep);
     }
-    if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
+    if let Some(r) = &so.region {
+        b = b.with_region(r);
+    } else if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
         b = b.with_region("us-east-1");
+    }
+    if let Some(k) = &so.access_key_id {
+        b = b.with_access_key_id(k);
+    }
+    if let Some(k) = &so.secret_access_key {
+        b = b.with_secret_access_key(k);
     }
     let s3 = b.build().map_err(|source| Error::Storage {
         op: "opening",
@@ -163,9 +188,13 @@ fn open_s3(location: &str, rest: &str) -> Result<Arc<dyn ObjectStore>, Error> {
     })
 }
 
-fn open_store(location: &str, create: bool) -> Result<Arc<dyn ObjectStore>, Error> {
+fn open_store(
+    location: &str,
+    create: bool,
+    so: &StoreOptions,
+) -> Result<Arc<dyn ObjectStore>, Error> {
     if let Some(rest) = location.strip_prefix("s3://") {
-        return open_s3(location, rest);
+        return open_s3(location, rest, so);
     }
     if location.contains("://") && !location.starts_with("file://") {
         return Err(Error::Unsupported(format!(
@@ -202,7 +231,16 @@ impl Repository {
     /// the public key goes into `config`, the secret key into `keys/identity.age`, encrypted
     /// with the passphrase.
     pub async fn init(location: &str, passphrase: Option<&str>) -> Result<Self, Error> {
-        let store = open_store(location, true)?;
+        Self::init_with(location, passphrase, &StoreOptions::default()).await
+    }
+
+    /// [`Repository::init`] with explicit store settings.
+    pub async fn init_with(
+        location: &str,
+        passphrase: Option<&str>,
+        so: &StoreOptions,
+    ) -> Result<Self, Error> {
+        let store = open_store(location, true, so)?;
         if store.head(&ObjPath::from(CONFIG)).await.is_ok() {
             return Err(Error::AlreadyExists(location.to_owned()));
         }
@@ -277,7 +315,12 @@ impl Repository {
 
     /// Opens an existing repository.
     pub async fn open(location: &str) -> Result<Self, Error> {
-        let store = open_store(location, false)?;
+        Self::open_with(location, &StoreOptions::default()).await
+    }
+
+    /// [`Repository::open`] with explicit store settings.
+    pub async fn open_with(location: &str, so: &StoreOptions) -> Result<Self, Error> {
+        let store = open_store(location, false, so)?;
         let path = ObjPath::from(CONFIG);
         let bytes = match store.get(&path).await {
             Ok(r) => r.bytes().await.map_err(storage("reading", &path))?,

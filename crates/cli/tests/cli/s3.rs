@@ -96,6 +96,34 @@ async fn sakila_round_trip_on_s3_with_encryption() {
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let id = json(&o)["id"].as_str().unwrap().to_owned();
+    // Endpoint and credentials from the config file alone (none in the environment).
+    let secret = write_secret(lb.home.path(), "s3.secret", "lifeboat-test-secret\n");
+    let cfg = write_secret(
+        lb.home.path(),
+        "config.toml",
+        &format!(
+            "[s3]\nendpoint = \"{ep}\"\nregion = \"us-east-1\"\naccess_key_id = \"lifeboat-test\"\nsecret_access_key_file = \"{}\"\n",
+            secret.display()
+        ),
+    );
+    let o = lb
+        .cmd(&[
+            "backups",
+            "--json",
+            "--repo",
+            repo,
+            "--config",
+            cfg.to_str().unwrap(),
+        ])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("LIFEBOAT_S3_ENDPOINT")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("LIFEBOAT_PASSPHRASE", "s3 passphrase for the test")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json(&o)[0]["id"], id.as_str());
     let o = s3_cmd(&lb, &ep, &["verify", "--repo", repo, "--read-data"]);
     assert_eq!(
         code(&o),
