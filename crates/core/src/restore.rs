@@ -394,7 +394,10 @@ pub async fn run(
         Target::Sandbox(dir) => {
             let sb = match Sandbox::open(&dir) {
                 // Resuming into the side instance the interrupted restore started.
-                Ok(sb) if opts.resume && sb.is_running() => sb,
+                Ok(sb) if opts.resume && sb.is_running() => {
+                    sb.await_ready(std::time::Duration::from_secs(120)).await?;
+                    sb
+                }
                 _ => Sandbox::start(&SandboxOptions::new(dir)).await?,
             };
             crate::sandbox::registry().add(&sb)?;

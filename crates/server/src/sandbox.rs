@@ -459,11 +459,14 @@ impl Sandbox {
                 started_at: now_secs(),
                 child: Some(child),
             };
+            // Recorded at once, not when ready: if lifeboat is killed while the server starts,
+            // `sandbox stop --dir` can still find and stop it.
+            if let Err(e) = sb.save() {
+                sb.kill();
+                return Err(e);
+            }
             match sb.wait_ready(opts.start_timeout, log_start).await {
-                Ok(()) => {
-                    sb.save()?;
-                    return Ok(sb);
-                }
+                Ok(()) => return Ok(sb),
                 Err(e) => {
                     sb.kill();
                     let port_taken = std::fs::read_to_string(&error_log).is_ok_and(|t| {
@@ -505,6 +508,30 @@ impl Sandbox {
             }
             if Instant::now() > deadline {
                 return Err(failed(self));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until a running sandbox (maybe started by another, interrupted process) accepts
+    /// connections.
+    pub async fn await_ready(&self, timeout: Duration) -> Result<(), SandboxError> {
+        let deadline = Instant::now() + timeout;
+        let mut opts = ConnectOptions::socket_root(&self.socket);
+        opts.connect_timeout = Duration::from_secs(5);
+        loop {
+            if self.socket.exists()
+                && let Ok(conn) = connect(&opts).await
+            {
+                let _ = conn.disconnect().await;
+                return Ok(());
+            }
+            if !self.is_running() || Instant::now() > deadline {
+                return Err(SandboxError::StartFailed {
+                    dir: self.dir.clone(),
+                    log: self.error_log.clone(),
+                    tail: log_tail(&self.error_log, 15),
+                });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
