@@ -115,6 +115,9 @@ pub struct ServerRecord {
 pub struct Ddl {
     /// Object name.
     pub name: String,
+    /// The table a trigger belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
     /// The server's own CREATE statement.
     pub create: String,
     /// `sql_mode` it was created under (routines, triggers, events).
@@ -443,6 +446,7 @@ async fn discover(
                     if let Some(r) = r {
                         entry.views.push(Ddl {
                             name: t.clone(),
+                            table: None,
                             create: r.get::<String, _>(1).unwrap_or_default(),
                             sql_mode: None,
                             character_set_client: r.get(2),
@@ -559,6 +563,7 @@ async fn discover(
             if let Some(r) = r {
                 entry.triggers.push(Ddl {
                     name,
+                    table: Some(table),
                     sql_mode: r.get(1),
                     create: r.get::<String, _>(2).unwrap_or_default(),
                     character_set_client: r.get(3),
@@ -584,6 +589,7 @@ async fn discover(
                 if let Some(r) = r {
                     entry.routines.push(Ddl {
                         name,
+                        table: None,
                         sql_mode: r.get(1),
                         create: r.get::<Option<String>, _>(2).flatten().unwrap_or_default(),
                         character_set_client: r.get(3),
@@ -607,6 +613,7 @@ async fn discover(
                 if let Some(r) = r {
                     entry.events.push(Ddl {
                         name,
+                        table: None,
                         sql_mode: r.get(1),
                         time_zone: r.get(2),
                         create: r.get::<String, _>(3).unwrap_or_default(),
@@ -644,11 +651,7 @@ struct Shared {
 }
 
 fn lock_poisoned<T>(_: T) -> Error {
-    Error::Timeout {
-        what: "backup worker state".into(),
-        secs: 0,
-        hint: "a worker panicked; rerun the backup".into(),
-    }
+    Error::Internal("a backup worker panicked while holding shared state".into())
 }
 
 async fn dump(
@@ -1100,11 +1103,9 @@ async fn run_locked(
 
     // Non-transactional tables have no snapshot: read them while writes are still blocked.
     if !non_transactional.is_empty() {
-        let first = workers.first_mut().ok_or_else(|| Error::Timeout {
-            what: "no reader".into(),
-            secs: 0,
-            hint: String::new(),
-        })?;
+        let first = workers
+            .first_mut()
+            .ok_or_else(|| Error::Internal("no reader connection".into()))?;
         for &t in &non_transactional {
             let mut buf = Vec::new();
             if let Err(e) = dump(first, &shared, &mut buf, t, None, 0).await {
@@ -1151,11 +1152,7 @@ async fn run_locked(
                 first_err.get_or_insert(e);
             }
             Err(join) => {
-                first_err.get_or_insert(Error::Timeout {
-                    what: format!("a backup worker failed: {join}"),
-                    secs: 0,
-                    hint: "rerun the backup".into(),
-                });
+                first_err.get_or_insert(Error::Internal(format!("a backup worker failed: {join}")));
             }
         }
     }
@@ -1169,6 +1166,7 @@ async fn run_locked(
     let mut results = std::mem::take(&mut *shared.results.lock().map_err(lock_poisoned)?);
     results.chunks.sort_by_key(|(t, p, s, _, _)| (*t, *p, *s));
     let mut objects = Vec::new();
+    let mut listed = std::collections::HashSet::new();
     let mut table_index = 0usize;
     let mut total_rows = 0u64;
     for schema in &mut schemas {
@@ -1180,7 +1178,8 @@ async fn run_locked(
             total_rows += table.rows;
             for (_, _, _, chunk, obj) in results.chunks.iter().filter(|c| c.0 == i) {
                 table.chunks.push(chunk.clone());
-                if !objects.iter().any(|o: &ObjectRef| o.path == obj.path) {
+                // Identical chunks share one content-addressed object: list it once.
+                if listed.insert(obj.path.clone()) {
                     objects.push(obj.clone());
                 }
             }

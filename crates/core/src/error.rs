@@ -46,6 +46,9 @@ pub enum Error {
         #[source]
         source: mysql_async::Error,
     },
+    /// A worker of lifeboat's own failed (a panic or a lost task): a bug, not bad input.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A bounded wait ran out.
     #[error("{what}: gave up after {secs} s")]
     Timeout {
@@ -73,6 +76,7 @@ impl Error {
             Error::Sandbox(e) => e.hint().map(str::to_owned),
             Error::Repo(e) => e.hint().map(str::to_owned),
             Error::Timeout { hint, .. } => Some(hint.clone()),
+            Error::Internal(_) => Some("nothing was committed; rerun the command".into()),
             // 1148 (MySQL), 3948 (MySQL 8), 4166 (MariaDB): LOAD DATA LOCAL is disabled.
             Error::Sql {
                 source: mysql_async::Error::Server(s),

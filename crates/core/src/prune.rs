@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use lifeboat_repo::{BackupListing, Repository};
+use lifeboat_repo::Repository;
 use serde::Serialize;
 
 use crate::error::Error;
@@ -137,16 +137,6 @@ pub async fn run(repo: &Repository, opts: &PruneOptions) -> Result<Outcome, Erro
     .await;
     lock.release().await?;
     result
-}
-
-/// Ids present in a listing (for callers that already listed).
-pub fn ids_of(list: &[BackupListing]) -> Vec<String> {
-    list.iter()
-        .filter_map(|l| match l {
-            BackupListing::Complete(m) => Some(m.id.0.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[cfg(test)]

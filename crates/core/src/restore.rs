@@ -150,7 +150,7 @@ fn select(body: &Body, opts: &RestoreOptions) -> Result<Vec<(SchemaEntry, String
             }
             let names: Vec<&String> = s.tables.iter().map(|t| &t.name).collect();
             s.triggers
-                .retain(|tr| names.iter().any(|n| tr.create.contains(&q(n))));
+                .retain(|tr| tr.table.as_ref().is_some_and(|t| names.contains(&t)));
             s.views.clear();
             s.routines.clear();
             s.events.clear();

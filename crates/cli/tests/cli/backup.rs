@@ -147,6 +147,46 @@ async fn sakila_round_trip_equals_the_source() {
         .unwrap();
     assert_eq!(fk.len(), 22, "foreign keys restored");
 
+    // --tables: only those tables, with exactly their own triggers (film has three).
+    let part = lb.home.path().join("partial");
+    let _stop_part = StopOnDrop(part.clone());
+    let o = lb.run(&[
+        "restore",
+        &id,
+        "--json",
+        "--repo",
+        &repo,
+        "--sandbox",
+        part.to_str().unwrap(),
+        "--tables",
+        "sakila.film,sakila.actor",
+        "--verify",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json(&o)["checksums_matched"], 2);
+    let mut p = connect(&sandbox_socket(&part)).await.unwrap();
+    let tables: Vec<String> = p
+        .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'sakila' ORDER BY 1")
+        .await
+        .unwrap();
+    assert_eq!(tables, vec!["actor", "film"]);
+    let triggers: Vec<(String, String)> = p
+        .query("SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'sakila' ORDER BY 1")
+        .await
+        .unwrap();
+    assert_eq!(
+        triggers,
+        vec![
+            ("del_film".into(), "film".into()),
+            ("ins_film".into(), "film".into()),
+            ("upd_film".into(), "film".into())
+        ]
+    );
+    let src = checksums(&srv.connect_options(), "sakila").await;
+    let got = checksums(&sandbox_socket(&part), "sakila").await;
+    assert_eq!(got.get("film"), src.get("film"));
+    assert_eq!(got.get("actor"), src.get("actor"));
+
     // The journal recorded the restore.
     let j = lb.run(&["journal", "--json"]);
     assert!(String::from_utf8_lossy(&j.stdout).contains("\"command\":\"restore\""));

@@ -652,11 +652,14 @@ async fn sandbox_commands_start_list_stop() {
     // It binds only to 127.0.0.1.
     let ss = Command::new("ss")
         .args(["-ltnH", &format!("sport = :{port}")])
-        .output();
-    if let Ok(ss) = ss {
-        let text = String::from_utf8_lossy(&ss.stdout);
-        assert!(text.lines().all(|l| l.contains("127.0.0.1:")), "{text}");
-    }
+        .output()
+        .expect("ss from iproute2 (scripts/install-deps installs it)");
+    let text = String::from_utf8_lossy(&ss.stdout);
+    assert!(
+        !text.trim().is_empty(),
+        "the sandbox must listen on its port"
+    );
+    assert!(text.lines().all(|l| l.contains("127.0.0.1:")), "{text}");
 
     let o = lb.run(&[
         "sandbox",
