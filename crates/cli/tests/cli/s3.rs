@@ -17,12 +17,27 @@ struct S3Server {
 impl S3Server {
     fn start(bucket: &str) -> Self {
         let port = lifeboat_server::sandbox::free_port().unwrap();
+        let args = [
+            "-H".to_owned(),
+            "127.0.0.1".to_owned(),
+            "-p".to_owned(),
+            port.to_string(),
+        ];
+        // The console script, or the module when the script is not on PATH (pyenv, no rehash).
         let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("moto_server (scripts/install-deps installs moto[server] from PyPI)");
+            .or_else(|_| {
+                Command::new("python3")
+                    .args(["-m", "moto.server"])
+                    .args(&args)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+            })
+            .expect("moto (scripts/install-deps installs moto[server] from PyPI)");
         let s = Self { child, port };
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
