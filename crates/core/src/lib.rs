@@ -22,6 +22,7 @@ pub mod error;
 pub mod freeze;
 pub mod guard;
 pub mod journal;
+pub mod keys;
 pub mod paths;
 pub mod progress;
 pub mod prune;

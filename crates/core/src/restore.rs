@@ -8,9 +8,10 @@
 //!
 //! Then: databases and tables are created from the server's own DDL text; chunks load in
 //! parallel with LOAD DATA LOCAL (largest tables first; binlog, FK and unique checks off for
-//! the loading sessions); every object's SHA-256 is checked before its bytes are used; a load
-//! that warns or loads a different row count fails; then triggers, views, routines and events
-//! are created; row counts are compared with the manifest, and with `--verify` CHECKSUM TABLE
+//! the loading sessions); every object's SHA-256 is checked before its bytes are used, then
+//! the chunk is decompressed piece by piece into the load; a load that warns or loads a
+//! different row count fails; secondary keys are built once a table's rows are in (see
+//! [`crate::keys`]); then triggers, views, routines and events are created; row counts are compared with the manifest, and with `--verify` CHECKSUM TABLE
 //! with the values captured in the backup's snapshot.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -108,6 +109,69 @@ struct Load {
     chunk_no: usize,
     /// Backup id (the progress key).
     backup: String,
+    /// InnoDB: streamed into the load (a failure rolls the chunk back). Others are read
+    /// whole first, so nothing partial can reach a table that cannot roll back.
+    transactional: bool,
+}
+
+/// Per table: chunks still to load, and the keys to add once they are in.
+#[derive(Default)]
+struct TableWork {
+    remaining: usize,
+    keys: Vec<crate::keys::DeferredKey>,
+    /// What the backup recorded, for the checks once the table is complete.
+    entry: Option<TableEntry>,
+    /// Created (empty) by this run, so its rows are exactly the chunks loaded now.
+    fresh: bool,
+    /// Rows loaded by this run.
+    loaded: u64,
+    /// Checked by the loader that finished it (row count; checksum with --verify).
+    checked: bool,
+    checksum_matched: bool,
+}
+
+type WorkMap = Arc<Mutex<BTreeMap<(String, String), TableWork>>>;
+
+/// `ALTER TABLE … ADD <key>, …` for the keys of `table` that it does not have yet.
+async fn add_missing_keys(
+    conn: &mut Conn,
+    db: &str,
+    table: &str,
+    keys: &[crate::keys::DeferredKey],
+) -> Result<(), Error> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let have: Vec<String> = conn
+        .exec(
+            "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (db, table),
+        )
+        .await
+        .map_err(Error::sql(format!("reading the indexes of {db}.{table}")))?;
+    let add: Vec<String> = keys
+        .iter()
+        .filter(|k| !have.contains(&k.name))
+        .map(|k| format!("ADD {}", k.definition))
+        .collect();
+    if add.is_empty() {
+        return Ok(());
+    }
+    // The definitions are text from SHOW CREATE TABLE: sent as utf8mb4, not binary.
+    let r = async {
+        conn.query_drop("SET NAMES utf8mb4").await?;
+        conn.query_drop(format!(
+            "ALTER TABLE {}.{} {}",
+            q(db),
+            q(table),
+            add.join(", ")
+        ))
+        .await
+    }
+    .await;
+    let _ = conn.query_drop("SET NAMES binary").await;
+    r.map_err(Error::sql(format!("building the indexes of {db}.{table}")))
 }
 
 /// Schema on the target that records which chunks are loaded, in the same transaction as
@@ -282,6 +346,8 @@ async fn loader(
     mut conn: Conn,
     repo: Repository,
     queue: Arc<Mutex<VecDeque<Load>>>,
+    work: WorkMap,
+    verify: bool,
     progress: Arc<dyn crate::progress::Progress>,
 ) -> Result<(u64, u64), Error> {
     let (mut rows, mut bytes) = (0u64, 0u64);
@@ -291,9 +357,13 @@ async fn loader(
             .map_err(|_| Error::Mismatch("loader state poisoned".into()))?
             .pop_front();
         let Some(job) = job else { break };
-        let data = repo.get_object(&job.object).await?;
-        bytes += data.len() as u64;
-        let payload = Bytes::from(data);
+        bytes += job.object.raw_size;
+        // Non-transactional tables get the whole chunk, checked, before the load starts.
+        let whole = if job.transactional {
+            None
+        } else {
+            Some(Bytes::from(repo.get_object(&job.object).await?))
+        };
         let sql = format!(
             "LOAD DATA LOCAL INFILE 'lifeboat-chunk' INTO TABLE {}.{} CHARACTER SET binary \
              FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' {}",
@@ -307,10 +377,33 @@ async fn loader(
         );
         let mut attempt = 0;
         let loaded = loop {
-            let chunk = payload.clone(); // Bytes: a reference count, not a copy
-            conn.set_infile_handler(async move {
-                Ok(futures::stream::once(async move { Ok(chunk) }).boxed())
-            });
+            // A damaged piece ends the stream with an error: the server has then seen part of
+            // the chunk, so the transaction is rolled back and the object named.
+            let failure: Arc<Mutex<Option<Error>>> = Arc::default();
+            match &whole {
+                Some(chunk) => {
+                    let chunk = chunk.clone(); // Bytes: a reference count, not a copy
+                    conn.set_infile_handler(async move {
+                        Ok(futures::stream::once(async move { Ok(chunk) }).boxed())
+                    });
+                }
+                None => {
+                    let pieces = repo.open_object(&job.object).await?;
+                    let slot = failure.clone();
+                    conn.set_infile_handler(async move {
+                        Ok(futures::stream::iter(pieces.map(move |p| {
+                            p.map_err(|e| {
+                                let msg = e.to_string();
+                                if let Ok(mut s) = slot.lock() {
+                                    s.get_or_insert(e.into());
+                                }
+                                std::io::Error::other(msg)
+                            })
+                        }))
+                        .boxed())
+                    });
+                }
+            }
             // The rows and the progress record commit together, or not at all. A load that
             // warns (values changed) or loads another row count is rolled back and fails.
             let done = async {
@@ -344,6 +437,11 @@ async fn loader(
                 Ok::<_, mysql_async::Error>(Ok(loaded))
             }
             .await;
+            let damaged = failure.lock().ok().and_then(|mut s| s.take());
+            if let Some(e) = damaged {
+                let _ = conn.query_drop("ROLLBACK").await;
+                return Err(e);
+            }
             match done {
                 Ok(Ok(loaded)) => break loaded,
                 Ok(Err(msg)) => return Err(Error::Mismatch(format!("{what}: {msg}"))),
@@ -361,6 +459,45 @@ async fn loader(
         };
         rows += loaded;
         progress.advance(job.object.raw_size, loaded);
+        // The table's last chunk: build its deferred keys and check it now, while others
+        // still load.
+        let key = (job.schema.clone(), job.table.clone());
+        let finished = {
+            let mut w = work
+                .lock()
+                .map_err(|_| Error::Internal("loader state poisoned".into()))?;
+            match w.get_mut(&key) {
+                Some(t) => {
+                    t.remaining = t.remaining.saturating_sub(1);
+                    t.loaded += loaded;
+                    if t.remaining == 0 {
+                        let entry = t.entry.take().map(|e| (e, t.fresh, t.loaded));
+                        Some((std::mem::take(&mut t.keys), entry))
+                    } else {
+                        None
+                    }
+                }
+                None => None,
+            }
+        };
+        if let Some((keys, entry)) = finished {
+            add_missing_keys(&mut conn, &job.schema, &job.table, &keys).await?;
+            if let Some((tb, fresh, loaded)) = entry {
+                // A table created empty by this run whose every chunk loaded its recorded
+                // count (checked in the chunk's transaction) needs no COUNT(*).
+                let count = !(fresh && loaded == tb.rows);
+                let mut matched = 0;
+                verify_table(&mut conn, &job.schema, &tb, count, verify, &mut matched).await?;
+                if let Some(t) = work
+                    .lock()
+                    .map_err(|_| Error::Internal("loader state poisoned".into()))?
+                    .get_mut(&key)
+                {
+                    t.checked = true;
+                    t.checksum_matched = matched > 0;
+                }
+            }
+        }
     }
     let _ = conn.disconnect().await;
     Ok((rows, bytes))
@@ -555,6 +692,7 @@ pub async fn run(
             }
         }
         let mut skipped = 0usize;
+        let mut work: BTreeMap<(String, String), TableWork> = BTreeMap::new();
 
         // Databases and tables (on resume, those already there are kept).
         for (s, name) in &selection {
@@ -583,6 +721,25 @@ pub async fn run(
                         .query_drop(&tb.create)
                         .await
                         .map_err(Error::sql(format!("creating table {name}.{}", tb.name)))?;
+                    let keys = deferred_keys(&selection, tb);
+                    if !keys.is_empty() {
+                        let drop = keys
+                            .iter()
+                            .map(|k| format!("DROP INDEX {}", q(&k.name)))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        // Refused (say, an AUTO_INCREMENT column indexed only there): the
+                        // table loads with its keys in place.
+                        let dropped = t
+                            .conn()
+                            .query_drop(format!("ALTER TABLE {}.{} {drop}", q(name), q(&tb.name)))
+                            .await
+                            .is_ok();
+                        if dropped {
+                            work.entry((name.clone(), tb.name.clone())).or_default().keys = keys;
+                        }
+                    }
+                    work.entry((name.clone(), tb.name.clone())).or_default().fresh = true;
                 } else if !tb.engine.eq_ignore_ascii_case("InnoDB") && !already_complete {
                     // Non-transactional: a chunk may be half in. Reload the table whole.
                     t.conn()
@@ -633,8 +790,12 @@ pub async fn run(
                             rows: c.rows,
                             chunk_no,
                             backup: manifest.id.to_string(),
+                            transactional: tb.engine.eq_ignore_ascii_case("InnoDB"),
                         },
                     ));
+                    let w = work.entry((name.clone(), tb.name.clone())).or_default();
+                    w.remaining += 1;
+                    w.entry.get_or_insert_with(|| tb.clone());
                 }
             }
         }
@@ -643,9 +804,19 @@ pub async fn run(
         let queue = Arc::new(Mutex::new(
             jobs.into_iter().map(|(_, j)| j).collect::<VecDeque<_>>(),
         ));
+        let work: WorkMap = Arc::new(Mutex::new(work));
         let handles: Vec<_> = loaders
             .drain(..)
-            .map(|c| tokio::spawn(loader(c, repo.clone(), queue.clone(), progress.clone())))
+            .map(|c| {
+                tokio::spawn(loader(
+                    c,
+                    repo.clone(),
+                    queue.clone(),
+                    work.clone(),
+                    opts.verify,
+                    progress.clone(),
+                ))
+            })
             .collect();
         let (mut rows, mut bytes) = (0u64, 0u64);
         let mut first_err = None;
@@ -671,6 +842,15 @@ pub async fn run(
         if let Some(e) = first_err {
             return Err(e);
         }
+        // Every deferred key exists now: tables without chunks, and tables whose keys an
+        // interrupted run had dropped, get theirs here.
+        for (s, name) in &selection {
+            for tb in &s.tables {
+                let keys = deferred_keys(&selection, tb);
+                add_missing_keys(t.conn(), name, &tb.name, &keys).await?;
+            }
+        }
+        ddl_session(t.conn()).await?;
 
         // Objects that depend on the data: triggers after it (they must not fire during the
         // load), then views (in dependency order), routines, events.
@@ -757,11 +937,16 @@ pub async fn run(
             }
         }
 
-        // Row counts always; checksums with --verify.
+        // Row counts always; checksums with --verify. Tables a loader finished are checked
+        // already.
         let mut matched = 0usize;
+        let work = std::mem::take(&mut *work.lock().map_err(|_| Error::Internal("loader state poisoned".into()))?);
         for (s, name) in &selection {
             for tb in &s.tables {
-                verify_table(t.conn(), name, tb, opts.verify, &mut matched).await?;
+                match work.get(&(name.clone(), tb.name.clone())) {
+                    Some(w) if w.checked => matched += usize::from(w.checksum_matched),
+                    _ => verify_table(t.conn(), name, tb, true, opts.verify, &mut matched).await?,
+                }
             }
         }
         // Done: the progress records are no longer needed.
@@ -838,6 +1023,21 @@ async fn table_exists(conn: &mut Conn, db: &str, table: &str) -> Result<bool, my
     exists(conn, sql).await
 }
 
+/// The keys of `tb` that the load builds afterwards (none when another restored table's
+/// foreign key may rely on them).
+fn deferred_keys(
+    selection: &[(SchemaEntry, String)],
+    tb: &TableEntry,
+) -> Vec<crate::keys::DeferredKey> {
+    let creates = selection
+        .iter()
+        .flat_map(|(s, _)| s.tables.iter().map(|t| t.create.as_str()));
+    if crate::keys::referenced_by_foreign_key(&tb.name, creates) {
+        return Vec::new();
+    }
+    crate::keys::deferrable(&tb.create)
+}
+
 /// On resume, an object the interrupted run already created is fine.
 fn tolerate_existing(
     r: Result<(), mysql_async::Error>,
@@ -878,14 +1078,18 @@ async fn verify_table(
     conn: &mut Conn,
     db: &str,
     tb: &TableEntry,
+    count: bool,
     checksum: bool,
     matched: &mut usize,
 ) -> Result<(), Error> {
     let fq = format!("{}.{}", q(db), q(&tb.name));
-    let n: Option<u64> = conn
-        .query_first(format!("SELECT COUNT(*) FROM {fq}"))
-        .await
-        .map_err(Error::sql(format!("counting rows of {db}.{}", tb.name)))?;
+    let n: Option<u64> = if count {
+        conn.query_first(format!("SELECT COUNT(*) FROM {fq}"))
+            .await
+            .map_err(Error::sql(format!("counting rows of {db}.{}", tb.name)))?
+    } else {
+        Some(tb.rows)
+    };
     if n != Some(tb.rows) {
         return Err(Error::Mismatch(format!(
             "{db}.{} has {} rows after restore; the backup recorded {}",

@@ -32,5 +32,5 @@ mod repository;
 pub use error::Error;
 pub use format::{BackupId, FORMAT_VERSION, LockInfo, Manifest, ObjectRef, RepoConfig};
 pub use repository::{
-    BackupListing, LockGuard, ObjectProblem, Repository, StoreOptions, VerifyReport,
+    BackupListing, LockGuard, ObjectPieces, ObjectProblem, Repository, StoreOptions, VerifyReport,
 };

@@ -49,6 +49,39 @@ pub(crate) async fn checksums(opts: &ConnectOptions, db: &str) -> BTreeMap<Strin
     out
 }
 
+/// SHOW CREATE TABLE of every base table of `db`, without the AUTO_INCREMENT counter (a
+/// restore must give back the same table, keys included, whatever order it built them in).
+pub(crate) async fn definitions(opts: &ConnectOptions, db: &str) -> BTreeMap<String, String> {
+    let mut c = connect(opts).await.unwrap();
+    let tables: Vec<String> = c
+        .exec(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1",
+            (db,),
+        )
+        .await
+        .unwrap();
+    let mut out = BTreeMap::new();
+    for t in tables {
+        let q = |s: &str| format!("`{}`", s.replace('`', "``"));
+        let row: Option<(String, String)> = c
+            .query_first(format!("SHOW CREATE TABLE {}.{}", q(db), q(&t)))
+            .await
+            .unwrap();
+        let create = row.unwrap().1;
+        let create = match create.find(" AUTO_INCREMENT=") {
+            Some(i) => {
+                let end = create[i + 16..]
+                    .find(' ')
+                    .map_or(create.len(), |j| i + 16 + j);
+                format!("{}{}", &create[..i], &create[end..])
+            }
+            None => create,
+        };
+        out.insert(t, create);
+    }
+    out
+}
+
 fn repo_init(lb: &Lb) -> String {
     let repo = lb.home.path().join("repo").display().to_string();
     let o = lb.run(&["repo", "init", "--repo", &repo]);
@@ -110,6 +143,11 @@ async fn sakila_round_trip_equals_the_source() {
     let got = checksums(&sandbox_socket(&dst), "sakila").await;
     assert_eq!(src.len(), 16);
     assert_eq!(got, src);
+    // Same tables, keys included (secondary keys are built after the load).
+    assert_eq!(
+        definitions(&sandbox_socket(&dst), "sakila").await,
+        definitions(&srv.connect_options(), "sakila").await
+    );
 
     // Views, routines and triggers exist and work.
     let mut c = connect(&sandbox_socket(&dst)).await.unwrap();
@@ -231,6 +269,12 @@ CREATE TABLE legacy (id INT PRIMARY KEY, note TEXT) ENGINE=MyISAM;
 INSERT INTO legacy VALUES (1, 'myisam row'), (2, 'tab\there');
 CREATE TABLE big (id BIGINT PRIMARY KEY, grp INT, payload VARCHAR(200), KEY (grp)) ENGINE=InnoDB;
 INSERT INTO big SELECT seq, seq % 97, CONCAT(REPEAT(CHAR(65 + seq % 26), 150), seq) FROM seq_1_to_30000;
+-- Keys the restore builds after the load (unique, prefix, comment, descending), and one it
+-- cannot drop first: the AUTO_INCREMENT column's only leading index.
+CREATE TABLE `keyed` (a INT NOT NULL, id INT NOT NULL AUTO_INCREMENT, email VARCHAR(100), note TEXT,
+  PRIMARY KEY (a, id), KEY `by id` (id), UNIQUE KEY uq_email (email), KEY n (note(10)) COMMENT 'prefix, key',
+  KEY `two``cols` (a DESC, email)) ENGINE=InnoDB;
+INSERT INTO keyed (a, email, note) SELECT seq % 5, CONCAT('u', seq, '@x'), REPEAT('n', seq % 50) FROM seq_1_to_5000;
 CREATE SEQUENCE order_numbers START WITH 1000;
 CREATE TABLE history (id INT PRIMARY KEY, v INT) WITH SYSTEM VERSIONING;
 DELETE FROM big WHERE id BETWEEN 10000 AND 12000;
@@ -287,11 +331,15 @@ async fn every_type_and_awkward_values_survive() {
         "3",
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(json(&o)["checksums_matched"], 4);
+    assert_eq!(json(&o)["checksums_matched"], 5);
     let src = checksums(&srv.connect_options(), "we`ird db").await;
     let got = checksums(&sandbox_socket(&dst), "we`ird db").await;
-    assert_eq!(src.len(), 4);
+    assert_eq!(src.len(), 5);
     assert_eq!(got, src);
+    assert_eq!(
+        definitions(&sandbox_socket(&dst), "we`ird db").await,
+        definitions(&srv.connect_options(), "we`ird db").await
+    );
     // Row by row too, for the table with every type (CHECKSUM TABLE skips nothing, but a
     // second opinion costs little). Invisible and generated columns included.
     let dump = |opts: ConnectOptions| async move {
@@ -981,6 +1029,7 @@ async fn restore_killed_then_resumed_equals_the_source() {
     )
     .await;
     let want = checksums(&srv.connect_options(), "sbtest").await;
+    let want_defs = definitions(&srv.connect_options(), "sbtest").await;
     let lb = Lb::new();
     let repo = repo_init(&lb);
     let id = backup(&lb, &repo, &srv, &["--chunk-mib", "1"])["id"]
@@ -1059,6 +1108,12 @@ async fn restore_killed_then_resumed_equals_the_source() {
         assert_eq!(
             checksums(&sandbox_socket(&dst), "sbtest").await,
             want,
+            "trial {trial}"
+        );
+        // Keys dropped for the load by the killed run are back.
+        assert_eq!(
+            definitions(&sandbox_socket(&dst), "sbtest").await,
+            want_defs,
             "trial {trial}"
         );
         let mut c = connect(&sandbox_socket(&dst)).await.unwrap();
