@@ -1,8 +1,12 @@
 //! Binary log formats of MySQL and MariaDB.
 //!
-//! This crate is pure: bytes and text in, values out. It opens no files and no sockets, so it
-//! can be fuzzed, benchmarked and reused on its own. Today it holds the coordinates every other
-//! part of lifeboat speaks in:
+//! This crate is pure: bytes and text in, values out. It opens no files and no sockets (the
+//! [`FileReader`] reads from any `std::io::Read`), so it can be fuzzed, benchmarked and reused
+//! on its own.
+//!
+//! - [`FileReader`]: framing of v4 binlog files, CRC32 verified, a truncated tail ending
+//!   cleanly with the offset of the last complete transaction; [`Event::decode`] types the
+//!   events (unknown ones pass through raw);
 //!
 //! - [`BinlogPos`]: a file name and byte offset in a server's binary log;
 //! - [`GtidSet`]: the GTID state of a server, one type for both flavors — MySQL's UUID interval
@@ -23,8 +27,18 @@
     deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic)
 )]
 
+pub mod events;
+pub mod file;
+pub mod frame;
 mod gtid;
 mod pos;
+mod read;
+mod types;
 
+pub use events::{DecodeError, Event};
+pub use file::{End, FileReader, RawEvent};
+pub use frame::{Checksum, EventHeader, FormatDescription};
 pub use gtid::{Flavor, Gtid, GtidError, GtidSet, MariaDbGtid, MySqlGtid, MySqlGtidSet, MySqlSid};
 pub use pos::{BinlogPos, PosError};
+pub use read::Short;
+pub use types::EventType;
