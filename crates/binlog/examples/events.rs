@@ -9,13 +9,8 @@ fn main() {
         match r.next_event() {
             Ok(Some(ev)) => {
                 let d = lifeboat_binlog::Event::decode(&fde, ev.event_type(), ev.data);
-                let s = format!("{d:?}");
-                println!(
-                    "{} {} {}",
-                    ev.offset,
-                    ev.event_type().name(),
-                    &s[..s.len().min(160)]
-                );
+                let s: String = format!("{d:?}").chars().take(160).collect();
+                println!("{} {} {s}", ev.offset, ev.event_type().name());
             }
             Ok(None) => break,
             Err(e) => {
