@@ -158,17 +158,14 @@ impl<R: Read> FileReader<R> {
     /// Opens a reader on `src`, a file's bytes from offset 0; `name` names it in errors.
     pub fn new(mut src: R, name: impl Into<String>) -> Result<Self, Error> {
         let name = name.into();
-        let mut magic = [0u8; 4];
-        let n = fill(&mut src, &mut magic).map_err(|source| Error::Io {
+        let mut magic = Vec::with_capacity(4);
+        read_up_to(&mut src, &mut magic, 4).map_err(|source| Error::Io {
             file: name.clone(),
             offset: 0,
             source,
         })?;
-        if n < 4 || magic != MAGIC {
-            return Err(Error::NotABinlog {
-                file: name,
-                magic: magic.get(..n).unwrap_or_default().to_vec(),
-            });
+        if magic != MAGIC {
+            return Err(Error::NotABinlog { file: name, magic });
         }
         Ok(Self {
             src,
@@ -230,8 +227,9 @@ impl<R: Read> FileReader<R> {
             });
         }
         let offset = self.offset;
-        self.buf.resize(HEADER_LEN, 0);
-        let n = fill(&mut self.src, &mut self.buf).map_err(|source| self.io(source))?;
+        self.buf.clear();
+        let n = read_up_to(&mut self.src, &mut self.buf, HEADER_LEN as u64)
+            .map_err(|source| self.io(source))?;
         if n == 0 {
             self.end = Some(End::Clean { size: offset });
             return Ok(None);
@@ -394,32 +392,8 @@ fn next_trx(state: Trx, fde: &FormatDescription, header: EventHeader, data: &[u8
     }
 }
 
-/// Appends up to `n` bytes from `src` to `buf`; returns how many came.
+/// Appends up to `n` bytes from `src` to `buf` (growing it only as bytes arrive); returns
+/// how many came.
 fn read_up_to(src: &mut impl Read, buf: &mut Vec<u8>, n: u64) -> std::io::Result<usize> {
-    let before = buf.len();
-    loop {
-        match src
-            .by_ref()
-            .take(n - (buf.len() - before) as u64)
-            .read_to_end(buf)
-        {
-            Ok(_) => return Ok(buf.len() - before),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Reads until `buf` is full or the source ends; returns the bytes read.
-fn fill(src: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match src.read(buf.get_mut(n..).unwrap_or_default()) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
+    src.by_ref().take(n).read_to_end(buf)
 }

@@ -735,8 +735,11 @@ pub async fn run(
                             .query_drop(format!("ALTER TABLE {}.{} {drop}", q(name), q(&tb.name)))
                             .await
                             .is_ok();
-                        if dropped {
-                            work.entry((name.clone(), tb.name.clone())).or_default().keys = keys;
+                        if !dropped {
+                            warnings.push(format!(
+                                "{name}.{}: secondary keys kept during the load (the server refused to drop them first)",
+                                tb.name
+                            ));
                         }
                     }
                     work.entry((name.clone(), tb.name.clone())).or_default().fresh = true;
@@ -795,7 +798,12 @@ pub async fn run(
                     ));
                     let w = work.entry((name.clone(), tb.name.clone())).or_default();
                     w.remaining += 1;
-                    w.entry.get_or_insert_with(|| tb.clone());
+                    if w.entry.is_none() {
+                        w.entry = Some(tb.clone());
+                        // Whoever dropped them (this run or an interrupted one), the loader
+                        // that finishes the table adds back the ones missing.
+                        w.keys = deferred_keys(&selection, tb);
+                    }
                 }
             }
         }
@@ -842,10 +850,19 @@ pub async fn run(
         if let Some(e) = first_err {
             return Err(e);
         }
-        // Every deferred key exists now: tables without chunks, and tables whose keys an
-        // interrupted run had dropped, get theirs here.
+        // Every deferred key exists now: tables no loader finished (no chunks, or loaded by
+        // an interrupted run that had dropped their keys) get theirs here.
+        let work = std::mem::take(
+            &mut *work
+                .lock()
+                .map_err(|_| Error::Internal("loader state poisoned".into()))?,
+        );
+        let finished = |db: &String, tb: &TableEntry| {
+            work.get(&(db.clone(), tb.name.clone()))
+                .is_some_and(|w| w.checked)
+        };
         for (s, name) in &selection {
-            for tb in &s.tables {
+            for tb in s.tables.iter().filter(|tb| !finished(name, tb)) {
                 let keys = deferred_keys(&selection, tb);
                 add_missing_keys(t.conn(), name, &tb.name, &keys).await?;
             }
@@ -940,7 +957,6 @@ pub async fn run(
         // Row counts always; checksums with --verify. Tables a loader finished are checked
         // already.
         let mut matched = 0usize;
-        let work = std::mem::take(&mut *work.lock().map_err(|_| Error::Internal("loader state poisoned".into()))?);
         for (s, name) in &selection {
             for tb in &s.tables {
                 match work.get(&(name.clone(), tb.name.clone())) {

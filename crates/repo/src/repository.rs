@@ -492,22 +492,12 @@ impl Repository {
 
     /// Reads one object, checks size and SHA-256 against `r`, and decompresses it.
     pub async fn get_object(&self, r: &ObjectRef) -> Result<Vec<u8>, Error> {
-        let op = ObjPath::from(r.path.as_str());
-        let bytes = self.read_whole(&op).await?;
-        let r = r.clone();
-        let identity = if r.path.ends_with(".age") {
-            Some(
-                self.identity
-                    .clone()
-                    .ok_or_else(|| Error::NeedPassphrase(self.location.clone()))?,
-            )
-        } else {
-            None
-        };
-        tokio::task::spawn_blocking(move || check_and_decompress(&r, &bytes, identity.as_deref()))
+        let compressed = self.read_checked(r).await?;
+        let r2 = r.clone();
+        tokio::task::spawn_blocking(move || decompress(&r2, &compressed))
             .await
             .map_err(|e| Error::Corrupt {
-                object: String::new(),
+                object: r.path.clone(),
                 reason: e.to_string(),
             })?
     }
@@ -518,26 +508,7 @@ impl Repository {
     /// recorded raw size are checked at the end: a consumer must treat its work as void
     /// unless the last piece arrived without error.
     pub async fn open_object(&self, r: &ObjectRef) -> Result<ObjectPieces, Error> {
-        let op = ObjPath::from(r.path.as_str());
-        let bytes = self.read_whole(&op).await?;
-        let r2 = r.clone();
-        let identity = if r.path.ends_with(".age") {
-            Some(
-                self.identity
-                    .clone()
-                    .ok_or_else(|| Error::NeedPassphrase(self.location.clone()))?,
-            )
-        } else {
-            None
-        };
-        let compressed = tokio::task::spawn_blocking(move || {
-            check_and_decrypt(&r2, &bytes, identity.as_deref())
-        })
-        .await
-        .map_err(|e| Error::Corrupt {
-            object: r.path.clone(),
-            reason: e.to_string(),
-        })??;
+        let compressed = self.read_checked(r).await?;
         let decoder = zstd::stream::read::Decoder::with_buffer(std::io::Cursor::new(compressed))
             .map_err(|e| Error::Corrupt {
                 object: r.path.clone(),
@@ -548,6 +519,28 @@ impl Repository {
             decoder: Some(decoder),
             produced: 0,
         })
+    }
+
+    /// Reads one object, checks its size and SHA-256 and decrypts it: the compressed bytes.
+    async fn read_checked(&self, r: &ObjectRef) -> Result<bytes::Bytes, Error> {
+        let op = ObjPath::from(r.path.as_str());
+        let bytes = self.read_whole(&op).await?;
+        let identity = if r.path.ends_with(".age") {
+            Some(
+                self.identity
+                    .clone()
+                    .ok_or_else(|| Error::NeedPassphrase(self.location.clone()))?,
+            )
+        } else {
+            None
+        };
+        let r2 = r.clone();
+        tokio::task::spawn_blocking(move || check_and_decrypt(&r2, &bytes, identity.as_deref()))
+            .await
+            .map_err(|e| Error::Corrupt {
+                object: r.path.clone(),
+                reason: e.to_string(),
+            })?
     }
 
     /// Writes the manifest: the commit point. Fails if the backup is already committed.
@@ -893,18 +886,14 @@ fn check_and_decrypt(
     }
 }
 
-fn check_and_decompress(
-    r: &ObjectRef,
-    bytes: &bytes::Bytes,
-    identity: Option<&age::x25519::Identity>,
-) -> Result<Vec<u8>, Error> {
+/// Decompresses a checked object and checks its recorded raw size.
+fn decompress(r: &ObjectRef, compressed: &[u8]) -> Result<Vec<u8>, Error> {
     let corrupt = |reason: String| Error::Corrupt {
         object: r.path.clone(),
         reason,
     };
-    let compressed = check_and_decrypt(r, bytes, identity)?;
     let cap = usize::try_from(r.raw_size).unwrap_or(usize::MAX);
-    let raw = zstd::stream::decode_all(&compressed[..])
+    let raw = zstd::stream::decode_all(compressed)
         .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
     if raw.len() != cap {
         return Err(corrupt(format!(

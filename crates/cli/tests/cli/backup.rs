@@ -27,16 +27,20 @@ pub(crate) fn load_sql(srv: &TestServer, file: &Path) {
     assert!(o.status.success(), "{}: {}", file.display(), stderr(&o));
 }
 
+/// The base tables of `db`, by name.
+async fn base_tables(c: &mut mysql_async::Conn, db: &str) -> Vec<String> {
+    c.exec(
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1",
+        (db,),
+    )
+    .await
+    .unwrap()
+}
+
 /// CHECKSUM TABLE of every base table of `db`.
 pub(crate) async fn checksums(opts: &ConnectOptions, db: &str) -> BTreeMap<String, Option<u64>> {
     let mut c = connect(opts).await.unwrap();
-    let tables: Vec<String> = c
-        .exec(
-            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1",
-            (db,),
-        )
-        .await
-        .unwrap();
+    let tables = base_tables(&mut c, db).await;
     let mut out = BTreeMap::new();
     for t in tables {
         let q = |s: &str| format!("`{}`", s.replace('`', "``"));
@@ -53,13 +57,7 @@ pub(crate) async fn checksums(opts: &ConnectOptions, db: &str) -> BTreeMap<Strin
 /// restore must give back the same table, keys included, whatever order it built them in).
 pub(crate) async fn definitions(opts: &ConnectOptions, db: &str) -> BTreeMap<String, String> {
     let mut c = connect(opts).await.unwrap();
-    let tables: Vec<String> = c
-        .exec(
-            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1",
-            (db,),
-        )
-        .await
-        .unwrap();
+    let tables = base_tables(&mut c, db).await;
     let mut out = BTreeMap::new();
     for t in tables {
         let q = |s: &str| format!("`{}`", s.replace('`', "``"));
