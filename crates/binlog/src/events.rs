@@ -499,9 +499,13 @@ fn table_map<'a>(fde: &FormatDescription, data: &'a [u8]) -> Result<TableMap<'a>
     r.skip(1)?;
     let cols = r.packed()? as usize;
     let column_types = r.take(cols)?;
-    let meta_len = r.packed()? as usize;
-    let metadata = r.take(meta_len)?;
-    let null_bitmap = r.take(cols.div_ceil(8))?;
+    // Servers before 5.1.18 wrote neither metadata nor a NULL bitmap.
+    let (metadata, null_bitmap) = if r.remaining() == 0 {
+        (&[][..], &[][..])
+    } else {
+        let meta_len = r.packed()? as usize;
+        (r.take(meta_len)?, r.take(cols.div_ceil(8))?)
+    };
     let optional_metadata = r.rest();
     Ok(TableMap {
         table_id,

@@ -215,6 +215,32 @@ impl<R: Read> FileReader<R> {
 
     /// The next event, `None` at the end of the file (see [`FileReader::end`]).
     pub fn next_event(&mut self) -> Result<Option<RawEvent<'_>>, Error> {
+        Ok(self.next_with_format()?.map(|(ev, _)| ev))
+    }
+
+    /// The next event and the format description that governs it.
+    pub fn next_with_format(
+        &mut self,
+    ) -> Result<Option<(RawEvent<'_>, &FormatDescription)>, Error> {
+        let Some((offset, header, data_end)) = self.step()? else {
+            return Ok(None);
+        };
+        let data = self
+            .buf
+            .get(self.data_start(&header)..data_end)
+            .unwrap_or_default();
+        Ok(Some((
+            RawEvent {
+                offset,
+                header,
+                bytes: &self.buf,
+                data,
+            },
+            &self.fde,
+        )))
+    }
+
+    fn step(&mut self) -> Result<Option<(u64, EventHeader, usize)>, Error> {
         if self.end.is_some() {
             return Ok(None);
         }
@@ -325,7 +351,10 @@ impl<R: Read> FileReader<R> {
             data_end
         };
         self.offset = offset + u64::from(size);
-        let data = self.buf.get(HEADER_LEN..data_end).unwrap_or_default();
+        let data = self
+            .buf
+            .get(self.data_start(&header)..data_end)
+            .unwrap_or_default();
         self.trx = next_trx(self.trx, &self.fde, header, data);
         if self.trx == Trx::Outside {
             self.last_trx_end = self.offset;
@@ -336,12 +365,17 @@ impl<R: Read> FileReader<R> {
                 self.encrypted = Some((scheme, kv));
             }
         }
-        Ok(Some(RawEvent {
-            offset,
-            header,
-            bytes: &self.buf,
-            data,
-        }))
+        Ok(Some((offset, header, data_end)))
+    }
+
+    /// Where an event's data starts: after the common header, which an FDE may declare
+    /// longer than 19 bytes (servers with extra header fields, e.g. a group id).
+    fn data_start(&self, header: &EventHeader) -> usize {
+        if header.type_code == EventType::FormatDescription.code() {
+            HEADER_LEN
+        } else {
+            usize::from(self.fde.header_len).max(HEADER_LEN)
+        }
     }
 
     fn io(&self, source: std::io::Error) -> Error {

@@ -380,6 +380,24 @@ impl GtidSet {
         }
     }
 
+    /// Records `gtid` as executed. A MariaDB domain keeps its latest GTID; a GTID of the
+    /// other flavor is ignored.
+    pub fn add(&mut self, gtid: &Gtid) {
+        match (self, gtid) {
+            (GtidSet::MySql(s), Gtid::MySql(g)) => s.add_interval(g.sid.clone(), g.gno, g.gno),
+            (GtidSet::MariaDb(l), Gtid::MariaDb(g)) => {
+                match l.iter_mut().find(|p| p.domain == g.domain) {
+                    Some(p) => *p = *g,
+                    None => {
+                        l.push(*g);
+                        l.sort_unstable();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Whether the state includes `gtid`. For MariaDB a domain's position includes every
     /// earlier sequence number of that domain, whichever server wrote it.
     pub fn contains(&self, gtid: &Gtid) -> bool {

@@ -27,18 +27,28 @@
     deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic)
 )]
 
+pub mod decoder;
 pub mod events;
 pub mod file;
 pub mod frame;
 mod gtid;
+pub mod json;
 mod pos;
 mod read;
+pub mod rows;
+pub mod table;
 mod types;
+pub mod value;
+mod write;
 
+pub use decoder::Decoder;
 pub use events::{DecodeError, Event};
 pub use file::{End, FileReader, RawEvent};
 pub use frame::{Checksum, EventHeader, FormatDescription};
 pub use gtid::{Flavor, Gtid, GtidError, GtidSet, MariaDbGtid, MySqlGtid, MySqlGtidSet, MySqlSid};
 pub use pos::{BinlogPos, PosError};
 pub use read::Short;
+pub use rows::{Image, Row, RowKind};
+pub use table::{Column, TableDef};
 pub use types::EventType;
+pub use value::{Rendered, Value};

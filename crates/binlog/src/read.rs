@@ -18,7 +18,7 @@ impl std::fmt::Display for Short {
 
 /// Reads fixed and variable width fields from a byte slice.
 #[derive(Debug, Clone)]
-pub(crate) struct Reader<'a> {
+pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }

@@ -159,6 +159,9 @@ enum Command {
         #[command(flatten)]
         help: HelpFlag,
     },
+    /// Read binlog files: decode events and row images (`show`), or check them (`verify`).
+    #[command(subcommand)]
+    Binlog(BinlogCommand),
     /// Print the audit journal: every action lifeboat took on a server, oldest first.
     Journal {
         /// Show only the last N entries.
@@ -195,6 +198,55 @@ enum RepoCommand {
     Unlock {
         #[command(flatten)]
         repo: RepoArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum BinlogCommand {
+    /// Print events like `mysqlbinlog -vv`, with row images decoded and column names where
+    /// the binlog carries them (binlog_row_metadata=FULL). With --json: one event per line
+    /// (file, start/end offset, time, GTID, server id, type, table, before/after images).
+    /// A column absent from a MINIMAL image is absent, never null. A truncated last event
+    /// (crashed or open file) ends the file cleanly, and the summary says where.
+    Show {
+        /// Binlog files, in order.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Events at or after this time: `2026-11-21 03:12:00` (in --time-zone) or RFC 3339.
+        #[arg(long, value_name = "TIME")]
+        start_datetime: Option<String>,
+        /// Stop at the first event at or after this time.
+        #[arg(long, value_name = "TIME")]
+        stop_datetime: Option<String>,
+        /// Time zone of --start/--stop-datetime without an offset [default: the system's].
+        #[arg(long, value_name = "TZ")]
+        time_zone: Option<String>,
+        /// Skip events before this offset in the first file.
+        #[arg(long, value_name = "OFFSET")]
+        start_position: Option<u64>,
+        /// Stop at the first event at or after this offset in the last file.
+        #[arg(long, value_name = "OFFSET")]
+        stop_position: Option<u64>,
+        /// Only transactions in this GTID set (`0-1-100` or `uuid:1-5`).
+        #[arg(long, value_name = "SET")]
+        include_gtids: Option<String>,
+        /// No transaction in this GTID set.
+        #[arg(long, value_name = "SET")]
+        exclude_gtids: Option<String>,
+        /// Only row events (and table maps) of this database, as named in the TABLE_MAP, not
+        /// the session's default database (repeatable).
+        #[arg(long = "database", value_name = "DB")]
+        databases: Vec<String>,
+        /// Only row events (and table maps) of this table: `db.table` or `table` (repeatable).
+        #[arg(long = "table", value_name = "TABLE")]
+        tables: Vec<String>,
+    },
+    /// Check files: every CRC32, the framing, every event and row image decoded, and GTID
+    /// continuity from one file to the next. One verdict line per file; exit 1 if any is bad.
+    Verify {
+        /// Binlog files, in order.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -269,6 +321,29 @@ fn confirm_on_terminal(question: &str) -> Option<String> {
     let mut line = String::new();
     std::io::stdin().read_line(&mut line).ok()?;
     Some(line.trim().to_owned())
+}
+
+fn usage(message: String) -> Failure {
+    Failure {
+        message,
+        hint: None,
+        code: 2,
+    }
+}
+
+/// A point in time: RFC 3339, or a civil `YYYY-MM-DD HH:MM[:SS]` in `tz`.
+fn parse_time(text: &str, tz: &jiff::tz::TimeZone) -> Result<jiff::Timestamp, String> {
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    let civil: jiff::civil::DateTime = text
+        .trim()
+        .parse()
+        .map_err(|e: jiff::Error| e.to_string())?;
+    civil
+        .to_zoned(tz.clone())
+        .map(|z| z.timestamp())
+        .map_err(|e| e.to_string())
 }
 
 fn print_json<T: Serialize>(value: &T) {
@@ -699,6 +774,87 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 print_json(&outcome);
             } else {
                 render::prune(&outcome);
+            }
+            Ok(0)
+        }
+        Command::Binlog(BinlogCommand::Verify { files }) => {
+            let verdicts = lifeboat_core::binlog::verify(files);
+            if cli.json {
+                for v in &verdicts {
+                    println!("{}", serde_json::to_string(v).unwrap_or_default());
+                }
+            } else {
+                render::binlog_verdicts(&verdicts);
+            }
+            Ok(if verdicts.iter().all(|v| v.ok) { 0 } else { 1 })
+        }
+        Command::Binlog(BinlogCommand::Show {
+            files,
+            start_datetime,
+            stop_datetime,
+            time_zone,
+            start_position,
+            stop_position,
+            include_gtids,
+            exclude_gtids,
+            databases,
+            tables,
+        }) => {
+            let tz = match time_zone {
+                Some(name) => jiff::tz::TimeZone::get(name)
+                    .map_err(|e| usage(format!("--time-zone {name}: {e}")))?,
+                None => jiff::tz::TimeZone::system(),
+            };
+            let when =
+                |flag: &str, v: &Option<String>| -> Result<Option<jiff::Timestamp>, Failure> {
+                    v.as_deref()
+                        .map(|t| parse_time(t, &tz).map_err(|e| usage(format!("{flag} {t}: {e}"))))
+                        .transpose()
+                };
+            let gtids = |flag: &str,
+                         v: &Option<String>|
+             -> Result<Option<lifeboat_binlog::GtidSet>, Failure> {
+                v.as_deref()
+                    .map(|t| t.parse().map_err(|e| usage(format!("{flag}: {e}"))))
+                    .transpose()
+            };
+            let filter = lifeboat_core::binlog::Filter {
+                start_time: when("--start-datetime", start_datetime)?,
+                stop_time: when("--stop-datetime", stop_datetime)?,
+                start_position: *start_position,
+                stop_position: *stop_position,
+                include_gtids: gtids("--include-gtids", include_gtids)?,
+                exclude_gtids: gtids("--exclude-gtids", exclude_gtids)?,
+                databases: databases.clone(),
+                tables: tables.clone(),
+            };
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+            let json = cli.json;
+            let result = lifeboat_core::binlog::show(files, &filter, |ev| {
+                if json {
+                    serde_json::to_writer(&mut out, ev).map_err(std::io::Error::other)?;
+                    out.write_all(b"\n")
+                } else {
+                    render::binlog_event(&mut out, ev)
+                }
+            });
+            let flushed = out.flush();
+            drop(out);
+            let summary = match result {
+                // A closed pipe (`| head`) is not an error.
+                Err(Error::Binlog(m)) if m.contains("Broken pipe") => return Ok(0),
+                other => other?,
+            };
+            if let Err(e) = flushed
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                return Err(Error::Binlog(format!("writing output: {e}")).into());
+            }
+            for (file, at) in &summary.truncated {
+                eprintln!(
+                    "note: {file} ends in an incomplete event; its complete transactions end at offset {at}"
+                );
             }
             Ok(0)
         }

@@ -343,3 +343,111 @@ pub fn prune(o: &lifeboat_core::prune::Outcome) {
         o.incomplete.len()
     );
 }
+
+/// One event in the style of `mysqlbinlog -vv`: a `# at` line, then the statement or the rows.
+pub fn binlog_event(
+    out: &mut impl std::io::Write,
+    e: &lifeboat_core::binlog::Shown,
+) -> std::io::Result<()> {
+    write!(
+        out,
+        "# at {} (to {})  {}  server {}  {}",
+        e.start, e.end, e.time, e.server_id, e.event_type
+    )?;
+    if let Some(g) = &e.gtid {
+        write!(out, "  GTID {g}")?;
+    }
+    if let (Some(d), Some(t)) = (&e.database, &e.table) {
+        write!(out, "  `{d}`.`{t}`")?;
+    }
+    if let Some(i) = &e.info {
+        write!(out, "  {i}")?;
+    }
+    writeln!(out)?;
+    if let Some(q) = &e.query {
+        if let Some(d) = e.database.as_ref().filter(|_| e.table.is_none()) {
+            writeln!(out, "use `{d}`;")?;
+        }
+        writeln!(out, "{q};")?;
+    }
+    let name = match (&e.database, &e.table) {
+        (Some(d), Some(t)) => format!("`{d}`.`{t}`"),
+        _ => String::new(),
+    };
+    for r in &e.rows {
+        let (verb, first, second) = match e.kind {
+            Some("insert") => ("INSERT INTO", None, r.after.as_ref().map(|a| ("SET", a))),
+            Some("delete") => ("DELETE FROM", r.before.as_ref().map(|b| ("WHERE", b)), None),
+            _ => (
+                "UPDATE",
+                r.before.as_ref().map(|b| ("WHERE", b)),
+                r.after.as_ref().map(|a| ("SET", a)),
+            ),
+        };
+        writeln!(out, "### {verb} {name}")?;
+        for (label, image) in [first, second].into_iter().flatten() {
+            writeln!(out, "### {label}")?;
+            for (col, v) in image {
+                writeln!(out, "###   {col}={}", sql_literal(v))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn sql_literal(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Null => "NULL".into(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => {
+            let mut q = String::with_capacity(s.len() + 2);
+            q.push('\'');
+            for c in s.chars() {
+                match c {
+                    '\'' => q.push_str("\\'"),
+                    '\\' => q.push_str("\\\\"),
+                    '\n' => q.push_str("\\n"),
+                    '\r' => q.push_str("\\r"),
+                    '\t' => q.push_str("\\t"),
+                    '\0' => q.push_str("\\0"),
+                    c => q.push(c),
+                }
+            }
+            q.push('\'');
+            q
+        }
+        Value::Object(m) => match m.get("hex").and_then(Value::as_str) {
+            Some("") => "''".into(),
+            Some(h) => format!("0x{}", h.to_uppercase()),
+            None => v.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// `binlog verify`: one line per file.
+pub fn binlog_verdicts(list: &[lifeboat_core::binlog::Verdict]) {
+    for v in list {
+        let gtids = match (&v.first_gtid, &v.last_gtid) {
+            (Some(a), Some(b)) if a == b => format!(", GTID {a}"),
+            (Some(a), Some(b)) => format!(", GTIDs {a} .. {b}"),
+            _ => String::new(),
+        };
+        let times = match (&v.first_time, &v.last_time) {
+            (Some(a), Some(b)) => format!(", {a} .. {b}"),
+            _ => String::new(),
+        };
+        if v.ok {
+            println!(
+                "ok    {}: {} events, {} transactions, {} bytes{gtids}{times}",
+                v.file, v.events, v.transactions, v.size
+            );
+        } else {
+            println!("BAD   {}: {}", v.file, v.problems.join("; "));
+        }
+        for n in &v.notes {
+            println!("      note: {n}");
+        }
+    }
+}

@@ -49,6 +49,9 @@ pub enum Error {
     /// A worker of lifeboat's own failed (a panic or a lost task): a bug, not bad input.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A binlog file that cannot be read or decoded (the message names file and offset).
+    #[error("{0}")]
+    Binlog(String),
     /// A bounded wait ran out.
     #[error("{what}: gave up after {secs} s")]
     Timeout {

@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod backup;
+pub mod binlog;
 pub mod check;
 pub mod config;
 pub mod error;

@@ -1,0 +1,86 @@
+//! Decoding a stream of events with the state it needs: the table maps that row events
+//! refer to, and the GTID of the transaction being read.
+
+use std::collections::HashMap;
+
+use crate::events::{DecodeError, Event};
+use crate::file::RawEvent;
+use crate::frame::FormatDescription;
+use crate::gtid::{Gtid, MariaDbGtid, MySqlGtid, MySqlSid};
+use crate::table::TableDef;
+
+/// Keeps the table maps and current GTID while events are decoded in order.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    tables: HashMap<u64, TableDef>,
+    gtid: Option<Gtid>,
+}
+
+impl Decoder {
+    /// A decoder with no table maps yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decodes `raw` under `fde`, remembering TABLE_MAP definitions and GTIDs.
+    pub fn decode<'a>(
+        &mut self,
+        fde: &FormatDescription,
+        raw: &RawEvent<'a>,
+    ) -> Result<Event<'a>, DecodeError> {
+        let ev = Event::decode(fde, raw.event_type(), raw.data)?;
+        match &ev {
+            Event::TableMap(m) => {
+                let def = TableDef::from_map(m).map_err(|reason| DecodeError {
+                    event: "Table_map",
+                    reason: format!(
+                        "`{}`.`{}`: {reason}",
+                        String::from_utf8_lossy(m.schema),
+                        String::from_utf8_lossy(m.table)
+                    ),
+                })?;
+                self.tables.insert(m.table_id, def);
+            }
+            Event::Gtid(g) => {
+                // ANONYMOUS_GTID carries an all-zero sid: no GTID.
+                self.gtid = (g.sid != [0; 16]).then(|| {
+                    Gtid::MySql(MySqlGtid {
+                        sid: MySqlSid {
+                            uuid: g.sid,
+                            tag: String::new(),
+                        },
+                        gno: g.gno,
+                    })
+                });
+            }
+            Event::MariadbGtid(g) => {
+                self.gtid = Some(Gtid::MariaDb(MariaDbGtid {
+                    domain: g.domain_id,
+                    server_id: raw.header.server_id,
+                    seq: g.seq_no,
+                }));
+            }
+            Event::FormatDescription(_) | Event::Rotate { .. } => {
+                // A new file (or server) starts: its table ids mean nothing from before.
+                self.tables.clear();
+            }
+            _ => {}
+        }
+        Ok(ev)
+    }
+
+    /// The definition a row event's table id refers to.
+    pub fn table(&self, table_id: u64) -> Option<&TableDef> {
+        self.tables.get(&table_id)
+    }
+
+    /// The GTID of the transaction being read (the last GTID event seen).
+    pub fn gtid(&self) -> Option<&Gtid> {
+        self.gtid.as_ref()
+    }
+
+    /// Forgets the table maps (after a statement's last row event, the server maps again).
+    pub fn end_of_statement(&mut self) {
+        self.tables.clear();
+    }
+}
