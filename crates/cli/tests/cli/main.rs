@@ -1,6 +1,7 @@
 //! The `lifeboat` binary against real MariaDB instances: what a user types, what they see.
 
 mod backup;
+mod binlog;
 mod s3;
 
 use std::os::unix::fs::PermissionsExt;
