@@ -47,7 +47,7 @@ impl Decoder {
                     Gtid::MySql(MySqlGtid {
                         sid: MySqlSid {
                             uuid: g.sid,
-                            tag: String::new(),
+                            tag: g.tag.clone(),
                         },
                         gno: g.gno,
                     })

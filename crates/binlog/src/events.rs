@@ -49,7 +49,7 @@ pub enum Event<'a> {
     },
     /// MySQL GTID, ANONYMOUS_GTID.
     Gtid(MySqlGtidEvent),
-    /// MySQL PREVIOUS_GTIDS (untagged form).
+    /// MySQL PREVIOUS_GTIDS (untagged and 8.3+ tagged forms).
     PreviousGtids(Vec<SidIntervals>),
     /// MariaDB GTID.
     MariadbGtid(MariadbGtidEvent),
@@ -99,8 +99,8 @@ pub enum Event<'a> {
     },
 }
 
-/// One source UUID and its GTID intervals (`start`, `end` exclusive).
-pub type SidIntervals = ([u8; 16], Vec<(u64, u64)>);
+/// One source (UUID and tag) and its GTID intervals (`start`, `end` exclusive).
+pub type SidIntervals = (crate::MySqlSid, Vec<(u64, u64)>);
 
 /// A QUERY event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,13 +119,15 @@ pub struct Query<'a> {
     pub query: std::borrow::Cow<'a, [u8]>,
 }
 
-/// A MySQL GTID or ANONYMOUS_GTID event.
+/// A MySQL GTID, ANONYMOUS_GTID or GTID_TAGGED event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MySqlGtidEvent {
     /// Commit flag.
     pub flags: u8,
     /// Source UUID.
     pub sid: [u8; 16],
+    /// Tag (GTID_TAGGED, MySQL 8.3+), empty otherwise.
+    pub tag: String,
     /// Transaction number.
     pub gno: u64,
     /// Logical clock: last committed.
@@ -236,6 +238,12 @@ impl<'a> Event<'a> {
             EventType::Gtid | EventType::AnonymousGtid => {
                 Event::Gtid(mysql_gtid(&mut r).map_err(&sh)?)
             }
+            EventType::GtidTagged => {
+                Event::Gtid(tagged_gtid(data).map_err(|reason| DecodeError {
+                    event: t.name(),
+                    reason,
+                })?)
+            }
             EventType::PreviousGtids => match previous_gtids(data) {
                 Some(v) => Event::PreviousGtids(v),
                 None => Event::Other {
@@ -345,6 +353,7 @@ fn mysql_gtid(r: &mut Reader<'_>) -> Result<MySqlGtidEvent, Short> {
     let mut g = MySqlGtidEvent {
         flags,
         sid,
+        tag: String::new(),
         gno,
         last_committed: None,
         sequence_number: None,
@@ -370,23 +379,94 @@ fn mysql_gtid(r: &mut Reader<'_>) -> Result<MySqlGtidEvent, Short> {
 
 fn previous_gtids(data: &[u8]) -> Option<Vec<SidIntervals>> {
     let mut r = Reader::new(data);
-    let n = r.u64().ok()?;
-    // MySQL 8.3+ marks the tagged form in the top byte; that form is not decoded here.
-    if n >> 56 != 0 {
-        return None;
-    }
+    let head = r.u64().ok()?;
+    // MySQL 8.3+ marks the tagged form in the top byte (and repeats it in the low byte).
+    let tagged = head >> 56 != 0;
+    let n = if tagged {
+        (head >> 8) & ((1 << 48) - 1)
+    } else {
+        head
+    };
     let mut out = Vec::new();
     for _ in 0..n {
-        let mut sid = [0u8; 16];
-        sid.copy_from_slice(r.take(16).ok()?);
+        let mut uuid = [0u8; 16];
+        uuid.copy_from_slice(r.take(16).ok()?);
+        let tag = if tagged {
+            let len = r.varlen().ok()? as usize;
+            String::from_utf8_lossy(r.take(len).ok()?).to_lowercase()
+        } else {
+            String::new()
+        };
         let k = r.u64().ok()?;
         let mut iv = Vec::with_capacity((k as usize).min(r.remaining() / 16));
         for _ in 0..k {
             iv.push((r.u64().ok()?, r.u64().ok()?));
         }
-        out.push((sid, iv));
+        out.push((crate::MySqlSid { uuid, tag }, iv));
     }
     Some(out)
+}
+
+/// GTID_TAGGED: MySQL's serialization format, a version byte, the payload size, the last
+/// field that may not be ignored, then (field id, value) pairs.
+fn tagged_gtid(data: &[u8]) -> Result<MySqlGtidEvent, String> {
+    let sh = |e: Short| format!("truncated: {e}");
+    let mut r = Reader::new(data);
+    let version = r.u8().map_err(sh)?;
+    if version != 1 && version != 2 {
+        return Err(format!("serialization version {version} is not known"));
+    }
+    let before = r.remaining();
+    let size = r.varlen().map_err(sh)? as usize;
+    let _last_non_ignorable = r.varlen().map_err(sh)?;
+    let envelope = 1 + before - r.remaining();
+    let fields = r
+        .take(
+            size.checked_sub(envelope)
+                .ok_or("payload size below its envelope")?,
+        )
+        .map_err(sh)?;
+    let mut f = Reader::new(fields);
+    let mut g = MySqlGtidEvent {
+        flags: 0,
+        sid: [0; 16],
+        tag: String::new(),
+        gno: 0,
+        last_committed: None,
+        sequence_number: None,
+        immediate_commit_us: None,
+        original_commit_us: None,
+        transaction_length: None,
+    };
+    while f.remaining() > 0 {
+        match f.varlen().map_err(sh)? {
+            0 => g.flags = f.varlen().map_err(sh)? as u8,
+            1 => {
+                for b in g.sid.iter_mut() {
+                    *b = f.varlen().map_err(sh)? as u8;
+                }
+            }
+            2 => g.gno = f.varlen_signed().map_err(sh)?.max(0) as u64,
+            3 => {
+                let n = f.varlen().map_err(sh)? as usize;
+                g.tag = String::from_utf8_lossy(f.take(n).map_err(sh)?).to_lowercase();
+            }
+            4 => g.last_committed = Some(f.varlen_signed().map_err(sh)?),
+            5 => g.sequence_number = Some(f.varlen_signed().map_err(sh)?),
+            6 => g.immediate_commit_us = Some(f.varlen().map_err(sh)?),
+            7 => g.original_commit_us = Some(f.varlen().map_err(sh)?),
+            8 => g.transaction_length = Some(f.varlen().map_err(sh)?),
+            9..=11 => {
+                f.varlen().map_err(sh)?;
+            }
+            // A later field whose size this version does not know: stop here.
+            _ => break,
+        }
+    }
+    if g.original_commit_us.is_none() {
+        g.original_commit_us = g.immediate_commit_us;
+    }
+    Ok(g)
 }
 
 /// Post-header length of type `t`, from the FDE or the v4 default.
@@ -563,5 +643,81 @@ fn rows<'a>(
         present,
         present_after,
         rows,
+    })
+}
+
+/// Largest transaction a payload may claim once decompressed.
+const MAX_PAYLOAD: u64 = 1 << 30;
+
+/// Decompresses a TRANSACTION_PAYLOAD (compression 0 zstd, 255 none).
+pub fn payload_bytes(
+    compression: u64,
+    uncompressed_size: u64,
+    payload: &[u8],
+) -> Result<std::borrow::Cow<'_, [u8]>, DecodeError> {
+    let bad = |reason: String| DecodeError {
+        event: "Transaction_payload",
+        reason,
+    };
+    match compression {
+        255 => Ok(std::borrow::Cow::Borrowed(payload)),
+        0 => {
+            if uncompressed_size > MAX_PAYLOAD {
+                return Err(bad(format!(
+                    "claims {uncompressed_size} bytes uncompressed"
+                )));
+            }
+            let mut out = Vec::with_capacity(uncompressed_size as usize);
+            let dec =
+                zstd::stream::read::Decoder::new(payload).map_err(|e| bad(format!("zstd: {e}")))?;
+            use std::io::Read;
+            dec.take(uncompressed_size + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| bad(format!("zstd: {e}")))?;
+            if out.len() as u64 != uncompressed_size {
+                return Err(bad(format!(
+                    "{} bytes uncompressed, the header says {uncompressed_size}",
+                    out.len()
+                )));
+            }
+            Ok(std::borrow::Cow::Owned(out))
+        }
+        other => Err(bad(format!("compression type {other} is not known"))),
+    }
+}
+
+/// The events inside a decompressed payload: whole events (common header, data), written
+/// without checksums.
+pub fn payload_events(
+    bytes: &[u8],
+) -> impl Iterator<Item = Result<(crate::EventHeader, &[u8]), DecodeError>> {
+    let mut pos = 0usize;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed || pos >= bytes.len() {
+            return None;
+        }
+        let rest = bytes.get(pos..).unwrap_or_default();
+        let bad = |reason: String| DecodeError {
+            event: "Transaction_payload",
+            reason,
+        };
+        let item = crate::EventHeader::parse(rest)
+            .map_err(|e| bad(format!("inner event at {pos}: {e}")))
+            .and_then(|h| {
+                let size = h.event_size as usize;
+                match rest.get(crate::frame::HEADER_LEN..size) {
+                    Some(data) if size >= crate::frame::HEADER_LEN => Ok((h, data)),
+                    _ => Err(bad(format!(
+                        "inner event at {pos} claims {size} bytes, {} left",
+                        rest.len()
+                    ))),
+                }
+            });
+        match &item {
+            Ok((h, _)) => pos += h.event_size as usize,
+            Err(_) => failed = true,
+        }
+        Some(item)
     })
 }

@@ -89,6 +89,26 @@ impl<'a> Reader<'a> {
             .fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
     }
 
+    /// MySQL's serialization-library integer (tagged GTID events): the count of trailing
+    /// one bits in the first byte tells how many more bytes follow; 0xff means 8 raw bytes.
+    pub(crate) fn varlen(&mut self) -> Result<u64, Short> {
+        let first = self.u8()?;
+        let ones = first.trailing_ones() as usize;
+        if ones == 8 {
+            return self.u64();
+        }
+        let rest = self.uint(ones)?;
+        let v = (u64::from(first) | rest << 8) >> (ones + 1);
+        Ok(v)
+    }
+
+    /// The zig-zag signed form of [`Reader::varlen`].
+    pub(crate) fn varlen_signed(&mut self) -> Result<i64, Short> {
+        let u = self.varlen()?;
+        let m = (u >> 1) as i64;
+        Ok(if u & 1 != 0 { -m - 1 } else { m })
+    }
+
     /// The protocol's length-encoded integer (1, 3, 4 or 9 bytes).
     pub(crate) fn packed(&mut self) -> Result<u64, Short> {
         match self.u8()? {

@@ -764,7 +764,12 @@ impl Value<'_> {
                 Ok(t) => Rendered::Text(t),
                 Err(_) => Rendered::Binary(b.to_vec()),
             },
-            Value::JsonDiff(d) => match json::diffs_text(&col.label(0), d) {
+            Value::JsonDiff(d) => match json::diffs_text(
+                &col.name
+                    .as_ref()
+                    .map_or_else(|| "`column`".into(), |n| format!("`{n}`")),
+                d,
+            ) {
                 Ok(t) => Rendered::Text(t),
                 Err(e) => Rendered::Text(format!("/* undecodable JSON diff: {e} */")),
             },

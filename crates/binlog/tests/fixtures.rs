@@ -189,31 +189,58 @@ fn decode_rows(path: &std::path::Path) -> Result<(usize, usize), String> {
     while let Some((raw, fde)) = r.next_with_format().map_err(|e| e.to_string())? {
         let at = raw.offset;
         let ev = dec.decode(fde, &raw).map_err(|e| format!("@{at}: {e}"))?;
-        if let Event::Rows(ev) = &ev {
-            let t = dec
-                .table(ev.table_id)
-                .ok_or_else(|| format!("@{at}: no table map"))?;
-            let decoded = ev
-                .rows(t)
-                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| format!("@{at}: {e}"))?;
-            let back = ev
-                .encode_rows(t, &decoded)
-                .map_err(|e| format!("@{at}: {e}"))?;
-            if back != *ev.rows {
-                return Err(format!("@{at}: rows re-encode differently"));
+        // Compressed transactions: the events inside, decoded the same way.
+        let inner = match &ev {
+            Event::TransactionPayload {
+                compression,
+                uncompressed_size,
+                payload,
+            } => Some(
+                lifeboat_binlog::events::payload_bytes(*compression, *uncompressed_size, payload)
+                    .map_err(|e| format!("@{at}: {e}"))?,
+            ),
+            _ => None,
+        };
+        let mut evs = vec![ev];
+        if let Some(bytes) = &inner {
+            for item in lifeboat_binlog::events::payload_events(bytes) {
+                let (header, data) = item.map_err(|e| format!("@{at}: {e}"))?;
+                let raw = lifeboat_binlog::RawEvent {
+                    offset: at,
+                    header,
+                    bytes: data,
+                    data,
+                };
+                evs.push(dec.decode(fde, &raw).map_err(|e| format!("@{at}: {e}"))?);
             }
-            for row in &decoded {
-                for img in [&row.before, &row.after].into_iter().flatten() {
-                    for (c, v) in t.columns.iter().zip(&img.values) {
-                        if let Some(v) = v {
-                            let _ = v.render(c);
+        }
+        for ev in &evs {
+            if let Event::Rows(ev) = ev {
+                let t = dec
+                    .table(ev.table_id)
+                    .ok_or_else(|| format!("@{at}: no table map"))?;
+                let decoded = ev
+                    .rows(t)
+                    .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| format!("@{at}: {e}"))?;
+                let back = ev
+                    .encode_rows(t, &decoded)
+                    .map_err(|e| format!("@{at}: {e}"))?;
+                if back != *ev.rows {
+                    return Err(format!("@{at}: rows re-encode differently"));
+                }
+                for row in &decoded {
+                    for img in [&row.before, &row.after].into_iter().flatten() {
+                        for (c, v) in t.columns.iter().zip(&img.values) {
+                            if let Some(v) = v {
+                                let _ = v.render(c);
+                            }
                         }
                     }
                 }
+                events += 1;
+                rows += decoded.len();
             }
-            events += 1;
-            rows += decoded.len();
         }
     }
     Ok((events, rows))

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use lifeboat_binlog::file::Error as FileError;
 use lifeboat_binlog::{
-    Decoder, End, Event, FileReader, Flavor, FormatDescription, Gtid, GtidSet, MariaDbGtid,
-    MySqlGtidSet, MySqlSid, RawEvent, Rendered, Row, TableDef,
+    Decoder, End, Event, FileReader, Flavor, Gtid, GtidSet, MariaDbGtid, MySqlGtidSet, RawEvent,
+    Rendered, Row, TableDef,
 };
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
@@ -209,18 +209,14 @@ pub fn show(
 ) -> Result<ShowSummary, Error> {
     let mut summary = ShowSummary::default();
     let last = files.len().saturating_sub(1);
-    for (fi, path) in files.iter().enumerate() {
+    'files: for (fi, path) in files.iter().enumerate() {
         let mut reader = open(path)?;
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
         let mut dec = Decoder::new();
-        let mut keep_table = true;
-        loop {
-            let Some((raw, fde)) = reader.next_with_format().map_err(file_error)? else {
-                break;
-            };
+        while let Some((raw, fde)) = reader.next_with_format().map_err(file_error)? {
             summary.events_read += 1;
             let ev = dec
                 .decode(fde, &raw)
@@ -229,53 +225,55 @@ pub fn show(
                 continue;
             }
             if fi == last && filter.stop_position.is_some_and(|p| raw.offset >= p) {
-                break;
+                break 'files;
             }
             let when = i64::from(raw.header.timestamp);
             if filter.start_time.is_some_and(|t| when < t.as_second()) {
                 continue;
             }
             if filter.stop_time.is_some_and(|t| when >= t.as_second()) {
-                break;
+                break 'files;
             }
-            let in_trx = !matches!(
-                ev,
-                Event::FormatDescription(_)
-                    | Event::Rotate { .. }
-                    | Event::PreviousGtids(_)
-                    | Event::GtidList(_)
-                    | Event::BinlogCheckpoint(_)
-                    | Event::Stop
-            );
-            if in_trx && !filter.gtid_matches(dec.gtid()) {
-                continue;
-            }
-            if (filter.include_gtids.is_some()) && !in_trx {
-                continue;
-            }
-            if filter.by_table() {
-                match &ev {
-                    Event::TableMap(m) => {
-                        keep_table = filter.table_matches(&text(m.schema), &text(m.table));
-                        if !keep_table {
-                            continue;
-                        }
-                    }
-                    Event::Rows(r) => {
-                        let ok = dec
-                            .table(r.table_id)
-                            .is_some_and(|t| filter.table_matches(&t.schema, &t.table));
-                        if !ok {
-                            continue;
-                        }
-                    }
-                    _ => continue,
+            // A compressed transaction: its events are shown one by one, at its offset.
+            let inner = match &ev {
+                Event::TransactionPayload {
+                    compression,
+                    uncompressed_size,
+                    payload,
+                } => Some(
+                    lifeboat_binlog::events::payload_bytes(
+                        *compression,
+                        *uncompressed_size,
+                        payload,
+                    )
+                    .map_err(|e| decode_error(&name, raw.offset, e))?,
+                ),
+                _ => None,
+            };
+            let mut items = vec![(raw, ev)];
+            if let Some(bytes) = &inner {
+                for item in lifeboat_binlog::events::payload_events(bytes) {
+                    let (header, data) = item.map_err(|e| decode_error(&name, raw.offset, e))?;
+                    let inner_raw = RawEvent {
+                        offset: raw.offset,
+                        header,
+                        bytes: data,
+                        data,
+                    };
+                    let ev = dec
+                        .decode(fde, &inner_raw)
+                        .map_err(|e| decode_error(&name, raw.offset, e))?;
+                    items.push((inner_raw, ev));
                 }
             }
-            let _ = keep_table;
-            let shown = describe(&name, &raw, fde, &ev, &dec)?;
-            summary.events_shown += 1;
-            sink(&shown).map_err(|e| Error::Binlog(format!("writing output: {e}")))?;
+            for (raw, ev) in &items {
+                if !wanted(filter, &dec, ev) {
+                    continue;
+                }
+                let shown = describe(&name, raw, ev, &dec)?;
+                summary.events_shown += 1;
+                sink(&shown).map_err(|e| Error::Binlog(format!("writing output: {e}")))?;
+            }
         }
         if let Some(End::Truncated { .. }) = reader.end() {
             summary
@@ -286,13 +284,36 @@ pub fn show(
     Ok(summary)
 }
 
-fn describe(
-    file: &str,
-    raw: &RawEvent<'_>,
-    fde: &FormatDescription,
-    ev: &Event<'_>,
-    dec: &Decoder,
-) -> Result<Shown, Error> {
+/// The GTID and table filters (time and position are applied by the caller).
+fn wanted(filter: &Filter, dec: &Decoder, ev: &Event<'_>) -> bool {
+    let in_trx = !matches!(
+        ev,
+        Event::FormatDescription(_)
+            | Event::Rotate { .. }
+            | Event::PreviousGtids(_)
+            | Event::GtidList(_)
+            | Event::BinlogCheckpoint(_)
+            | Event::Stop
+    );
+    if in_trx && !filter.gtid_matches(dec.gtid()) {
+        return false;
+    }
+    if filter.include_gtids.is_some() && !in_trx {
+        return false;
+    }
+    if !filter.by_table() {
+        return true;
+    }
+    match ev {
+        Event::TableMap(m) => filter.table_matches(&text(m.schema), &text(m.table)),
+        Event::Rows(r) => dec
+            .table(r.table_id)
+            .is_some_and(|t| filter.table_matches(&t.schema, &t.table)),
+        _ => false,
+    }
+}
+
+fn describe(file: &str, raw: &RawEvent<'_>, ev: &Event<'_>, dec: &Decoder) -> Result<Shown, Error> {
     let mut s = Shown {
         file: file.to_owned(),
         start: raw.offset,
@@ -308,7 +329,6 @@ fn describe(
         rows: Vec::new(),
         info: None,
     };
-    let _ = fde;
     match ev {
         Event::FormatDescription(f) => {
             s.info = Some(format!(
@@ -388,8 +408,9 @@ fn describe(
             uncompressed_size,
             payload,
         } => {
+            let how = if *compression == 0 { "zstd" } else { "none" };
             s.info = Some(format!(
-                "compression {compression}, {} bytes ({uncompressed_size} uncompressed); contents not shown yet",
+                "compression {how}, {} bytes ({uncompressed_size} uncompressed); its events follow",
                 payload.len()
             ));
         }
@@ -403,14 +424,7 @@ fn previous_gtids(p: &[lifeboat_binlog::events::SidIntervals]) -> GtidSet {
     for (sid, ivs) in p {
         for &(a, b) in ivs {
             if b > a {
-                set.add_interval(
-                    MySqlSid {
-                        uuid: *sid,
-                        tag: String::new(),
-                    },
-                    a,
-                    b - 1,
-                );
+                set.add_interval(sid.clone(), a, b - 1);
             }
         }
     }
@@ -576,31 +590,36 @@ fn verify_one(path: &Path, carried: Option<GtidSet>) -> (Verdict, Option<GtidSet
                 raw.offset,
                 text(message)
             )),
-            Event::Rows(r) => match dec.table(r.table_id) {
-                None => v.problems.push(format!(
-                    "{name}: offset {}: row event for table id {} without its TABLE_MAP",
-                    raw.offset, r.table_id
-                )),
-                Some(t) => match r.rows(t) {
-                    Err(e) => v.problems.push(format!("{name}: offset {}: {e}", raw.offset)),
-                    Ok(rows) => match rows.collect::<Result<Vec<_>, _>>() {
-                        Err(e) => v.problems.push(format!("{name}: offset {}: {e}", raw.offset)),
-                        // Encoding the decoded rows back must give the same bytes: a check
-                        // of lifeboat's own decoder on every file it verifies.
-                        Ok(decoded) => match r.encode_rows(t, &decoded) {
-                            Ok(bytes) if bytes == *r.rows => {}
-                            Ok(_) => v.problems.push(format!(
-                                "{name}: offset {}: decoded rows do not re-encode to the same bytes (a lifeboat bug; please report it)",
-                                raw.offset
-                            )),
-                            Err(e) => v.problems.push(format!(
-                                "{name}: offset {}: decoded rows cannot be re-encoded: {e}",
-                                raw.offset
-                            )),
-                        },
-                    },
-                },
-            },
+            Event::Rows(r) => {
+                if let Some(p) = check_rows(&dec, r) {
+                    v.problems.push(format!("{name}: offset {}: {p}", raw.offset));
+                }
+            }
+            Event::TransactionPayload {
+                compression,
+                uncompressed_size,
+                payload,
+            } => {
+                let at = raw.offset;
+                match lifeboat_binlog::events::payload_bytes(*compression, *uncompressed_size, payload) {
+                    Err(e) => v.problems.push(format!("{name}: offset {at}: {e}")),
+                    Ok(bytes) => {
+                        for item in lifeboat_binlog::events::payload_events(&bytes) {
+                            let problem = item.map_err(|e| e.to_string()).and_then(|(header, data)| {
+                                let inner = RawEvent { offset: at, header, bytes: data, data };
+                                match dec.decode(fde, &inner).map_err(|e| e.to_string())? {
+                                    Event::Rows(r) => check_rows(&dec, &r).map_or(Ok(()), Err),
+                                    _ => Ok(()),
+                                }
+                            });
+                            if let Err(p) = problem {
+                                v.problems.push(format!("{name}: offset {at} (compressed transaction): {p}"));
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
             _ => {}
         }
         if !v.problems.is_empty() {
@@ -626,4 +645,30 @@ fn verify_one(path: &Path, carried: Option<GtidSet>) -> (Verdict, Option<GtidSet
     }
     v.ok = v.problems.is_empty();
     (v, state)
+}
+
+/// Decodes a row event's rows and encodes them back; a problem, or `None` when the bytes
+/// come back the same (a check of lifeboat's own decoder on every file it verifies).
+fn check_rows(dec: &Decoder, r: &lifeboat_binlog::events::RowsEvent<'_>) -> Option<String> {
+    let Some(t) = dec.table(r.table_id) else {
+        return Some(format!(
+            "row event for table id {} without its TABLE_MAP",
+            r.table_id
+        ));
+    };
+    let decoded = match r
+        .rows(t)
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+    {
+        Ok(d) => d,
+        Err(e) => return Some(e),
+    };
+    match r.encode_rows(t, &decoded) {
+        Ok(bytes) if bytes == *r.rows => None,
+        Ok(_) => Some(
+            "decoded rows do not re-encode to the same bytes (a lifeboat bug; please report it)"
+                .into(),
+        ),
+        Err(e) => Some(format!("decoded rows cannot be re-encoded: {e}")),
+    }
 }
