@@ -6,6 +6,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use lifeboat_core::config::Config;
@@ -111,6 +112,44 @@ enum Command {
         conn: ConnArgs,
         #[command(flatten)]
         help: HelpFlag,
+    },
+    /// Archive the server's binary logs into the repository, byte for byte, as a replica
+    /// would read them. Follows the server (RPO about --flush-interval), reconnecting after
+    /// restarts and dropped connections; resumes from the last durable byte after its own
+    /// crash. Holes (binlogs purged before they were archived, INCIDENT events) are recorded.
+    /// With --once: archive what the server has and exit (1 if a hole was found).
+    #[command(disable_help_flag = true, after_help = AFTER_HELP)]
+    Archive {
+        #[command(flatten)]
+        repo: RepoArg,
+        /// Archive what the server has now, then exit.
+        #[arg(long, conflicts_with = "follow")]
+        once: bool,
+        /// Keep following the server (the default).
+        #[arg(long)]
+        follow: bool,
+        /// Longest time a received event waits before it is durable, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+        flush_interval: f64,
+        /// server_id the archiver registers with [default: derived from server and repository].
+        #[arg(long, value_name = "N")]
+        replica_server_id: Option<u32>,
+        /// Import the closed binlog files of a directory (a datadir or a copy) instead.
+        #[arg(long, value_name = "DIR")]
+        from_dir: Option<PathBuf>,
+        /// With --from-dir: the server identity the files belong to (as `lifeboat check` prints).
+        #[arg(long = "as", value_name = "IDENTITY", requires = "from_dir")]
+        as_server: Option<String>,
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        help: HelpFlag,
+    },
+    /// List archived binlogs per server: files, sizes, time and GTID ranges, and holes.
+    /// Exit 1 if any server's archive has a hole.
+    Binlogs {
+        #[command(flatten)]
+        repo: RepoArg,
     },
     /// List the backups in the repository; interrupted ones are shown as incomplete.
     Backups {
@@ -687,6 +726,70 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 render::backup(&outcome);
             }
             Ok(0)
+        }
+        Command::Archive {
+            repo,
+            once,
+            flush_interval,
+            replica_server_id,
+            from_dir,
+            as_server,
+            conn,
+            ..
+        } => {
+            let r = open_repo_with(&cli, repo, false).await?;
+            let json = cli.json;
+            let notes: lifeboat_core::archive::Notes = Arc::new(move |m: &str| {
+                if !json {
+                    eprintln!("{m}");
+                }
+            });
+            let outcome = if let Some(dir) = from_dir {
+                let Some(identity) = as_server else {
+                    return Err(usage("--from-dir needs --as IDENTITY (the server the files come from, as `lifeboat check` prints it)".into()));
+                };
+                lifeboat_core::archive::import_dir(dir, identity, &r, notes).await?
+            } else {
+                let config = load_config(&cli)?;
+                let target = resolve(conn, &config)?;
+                let opts = lifeboat_core::archive::ArchiveOptions {
+                    once: *once,
+                    flush_interval: std::time::Duration::from_secs_f64(flush_interval.max(0.01)),
+                    replica_server_id: replica_server_id.unwrap_or(0),
+                    ..Default::default()
+                };
+                lifeboat_core::archive::run(&target, &r, &opts, notes).await?
+            };
+            if cli.json {
+                print_json(&outcome);
+            } else {
+                println!(
+                    "archived {} bytes in {} segments; archive of {} reaches {}:{}",
+                    outcome.bytes,
+                    outcome.segments,
+                    outcome.server,
+                    outcome.file.as_deref().unwrap_or("-"),
+                    outcome.position
+                );
+                for g in &outcome.gaps {
+                    println!("GAP: {}", g.reason);
+                }
+            }
+            Ok(if outcome.gaps.is_empty() { 0 } else { 1 })
+        }
+        Command::Binlogs { repo } => {
+            let r = open_repo_with(&cli, repo, false).await?;
+            let cov = lifeboat_core::archive::coverage(&r).await?;
+            if cli.json {
+                print_json(&cov);
+            } else {
+                render::binlog_coverage(&cov);
+            }
+            Ok(if cov.iter().any(|c| !c.gaps.is_empty()) {
+                1
+            } else {
+                0
+            })
         }
         Command::Backups { repo } => {
             let r = open_repo(&cli, repo).await?;

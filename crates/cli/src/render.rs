@@ -451,3 +451,54 @@ pub fn binlog_verdicts(list: &[lifeboat_core::binlog::Verdict]) {
         }
     }
 }
+
+/// `lifeboat binlogs`: per server, the archived files and the holes.
+pub fn binlog_coverage(list: &[lifeboat_core::archive::Coverage]) {
+    if list.is_empty() {
+        println!("no archived binlogs");
+    }
+    for c in list {
+        println!("server {}", c.server);
+        let mut t = table(&[
+            "file",
+            "bytes",
+            "state",
+            "first event",
+            "last event",
+            "GTIDs",
+        ]);
+        for f in &c.files {
+            let (first, last, gtids) = match &f.index {
+                Some(i) => (
+                    i.first_time.clone().unwrap_or_default(),
+                    i.last_time.clone().unwrap_or_default(),
+                    match (&i.first_gtid, &i.last_gtid) {
+                        (Some(a), Some(b)) => format!("{a} .. {b}"),
+                        _ => String::new(),
+                    },
+                ),
+                None => (
+                    String::new(),
+                    f.last_event_time.clone().unwrap_or_default(),
+                    String::new(),
+                ),
+            };
+            let state = if f.complete { "complete" } else { "open" };
+            t.add_row(vec![
+                f.file.clone(),
+                f.archived.to_string(),
+                state.into(),
+                first,
+                last,
+                gtids,
+            ]);
+        }
+        println!("{t}");
+        if c.gaps.is_empty() {
+            println!("no gaps");
+        }
+        for g in &c.gaps {
+            println!("GAP: {g}");
+        }
+    }
+}

@@ -25,10 +25,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod binlogs;
 mod error;
 mod format;
 mod repository;
 
+pub use binlogs::{FileIndex, Gap, Segment, server_key};
 pub use error::Error;
 pub use format::{BackupId, FORMAT_VERSION, LockInfo, Manifest, ObjectRef, RepoConfig};
 pub use repository::{

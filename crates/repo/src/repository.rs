@@ -27,7 +27,7 @@ const ZSTD_LEVEL: i32 = 1;
 /// An open repository.
 #[derive(Clone)]
 pub struct Repository {
-    store: Arc<dyn ObjectStore>,
+    pub(crate) store: Arc<dyn ObjectStore>,
     location: String,
     /// Its config.
     pub config: RepoConfig,
@@ -95,7 +95,10 @@ pub struct VerifyReport {
     pub problems: Vec<ObjectProblem>,
 }
 
-fn storage(op: &'static str, path: &ObjPath) -> impl FnOnce(object_store::Error) -> Error + use<> {
+pub(crate) fn storage(
+    op: &'static str,
+    path: &ObjPath,
+) -> impl FnOnce(object_store::Error) -> Error + use<> {
     let path = path.to_string();
     move |source| Error::Storage { op, path, source }
 }
@@ -441,6 +444,16 @@ impl Repository {
         id: &BackupId,
         raw: Vec<u8>,
     ) -> Result<(ObjectRef, Vec<u8>), Error> {
+        self.put_blob(&format!("backups/{id}/data"), raw).await
+    }
+
+    /// Compresses (and encrypts) `raw` and stores it content-addressed under `dir`
+    /// (`<dir>/<sha256>.zst[.age]`); hands the cleared input buffer back.
+    pub(crate) async fn put_blob(
+        &self,
+        dir: &str,
+        raw: Vec<u8>,
+    ) -> Result<(ObjectRef, Vec<u8>), Error> {
         let raw_size = raw.len() as u64;
         let recipient = self.recipient.clone();
         let (stored, sha, mut raw) = tokio::task::spawn_blocking(move || {
@@ -454,11 +467,11 @@ impl Repository {
         })
         .await
         .map_err(|e| Error::Corrupt {
-            object: format!("backups/{id}/data"),
+            object: dir.to_owned(),
             reason: format!("compression task failed: {e}"),
         })?
         .map_err(|e| Error::Corrupt {
-            object: format!("backups/{id}/data"),
+            object: dir.to_owned(),
             reason: format!("compression failed: {e}"),
         })?;
         let suffix = if self.is_encrypted() {
@@ -466,7 +479,7 @@ impl Repository {
         } else {
             "zst"
         };
-        let path = format!("backups/{id}/data/{sha}.{suffix}");
+        let path = format!("{dir}/{sha}.{suffix}");
         let size = stored.len() as u64;
         let op = ObjPath::from(path.as_str());
         // Content-addressed: an object already there with this size holds these bytes (a

@@ -24,6 +24,7 @@ pub mod connect;
 pub mod credentials;
 pub mod info;
 pub mod mycnf;
+pub mod replica;
 pub mod sandbox;
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -569,7 +569,7 @@ async fn bad_repositories_and_ids_give_one_clear_line() {
     assert_eq!(incomplete["status"], "incomplete");
 }
 
-fn sysbench(srv: &TestServer, args: &[&str]) -> Command {
+pub(super) fn sysbench(srv: &TestServer, args: &[&str]) -> Command {
     let mut c = Command::new("sysbench");
     c.arg("oltp_write_only")
         .arg("--db-driver=mysql")

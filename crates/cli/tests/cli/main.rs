@@ -1,5 +1,6 @@
 //! The `lifeboat` binary against real MariaDB instances: what a user types, what they see.
 
+mod archive;
 mod backup;
 mod binlog;
 mod s3;

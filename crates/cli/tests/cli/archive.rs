@@ -1,0 +1,239 @@
+//! `lifeboat archive`: binlogs archived byte for byte while the server is written to,
+//! crashed and restarted, its replica connection killed, and the archiver itself killed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use lifeboat_server::testing::TestServer;
+use lifeboat_server::{Sandbox, SandboxOptions};
+use mysql_async::prelude::Queryable;
+
+use super::backup::sysbench;
+use super::{Lb, code, stderr};
+
+fn archiver(lb: &Lb, repo: &Path, srv: &TestServer, log: &Path) -> Child {
+    let err = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    lb.cmd(&[
+        "archive",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--socket",
+        srv.sandbox.socket.to_str().unwrap(),
+        "--user",
+        "root",
+        "--flush-interval",
+        "0.2",
+    ])
+    .stdout(Stdio::null())
+    .stderr(err)
+    .spawn()
+    .unwrap()
+}
+
+async fn server_logs(srv: &TestServer) -> Vec<(String, u64)> {
+    let mut c = srv.conn().await;
+    let v: Vec<(String, u64)> = c.query("SHOW BINARY LOGS").await.unwrap();
+    let _ = c.disconnect().await;
+    v
+}
+
+/// The archived files of the only server in the repository, as the server has them.
+async fn archived(repo: &Path) -> Vec<(String, Vec<u8>)> {
+    let r = lifeboat_repo::Repository::open(repo.to_str().unwrap())
+        .await
+        .unwrap();
+    let servers = r.binlog_servers().await.unwrap();
+    assert_eq!(servers.len(), 1, "{servers:?}");
+    let mut files: Vec<String> = r
+        .segments(&servers[0])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.file)
+        .collect();
+    files.dedup();
+    let mut out = Vec::new();
+    for f in files {
+        let mut bytes = Vec::new();
+        lifeboat_core::archive::read_archived(&r, &servers[0], &f, &mut bytes)
+            .await
+            .unwrap();
+        out.push((f, bytes));
+    }
+    out
+}
+
+/// Waits until the archive holds every byte of every file the server lists.
+async fn caught_up(srv: &TestServer, repo: &Path, within: Duration) {
+    let t = Instant::now();
+    loop {
+        let want = server_logs(srv).await;
+        let have = archived(repo).await;
+        let done = want
+            .iter()
+            .all(|(f, size)| have.iter().any(|(g, b)| g == f && b.len() as u64 == *size));
+        if done {
+            return;
+        }
+        assert!(
+            t.elapsed() < within,
+            "archive did not catch up: server {want:?}, archive {:?}",
+            have.iter().map(|(f, b)| (f, b.len())).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+async fn kill_dump_connection(srv: &TestServer) -> bool {
+    let mut c = srv.conn().await;
+    let ids: Vec<u64> = c
+        .query("SELECT id FROM information_schema.processlist WHERE command LIKE 'Binlog Dump%'")
+        .await
+        .unwrap();
+    for id in &ids {
+        let _ = c.query_drop(format!("KILL CONNECTION {id}")).await;
+    }
+    let _ = c.disconnect().await;
+    !ids.is_empty()
+}
+
+async fn restart(srv: &mut TestServer) {
+    srv.sandbox.kill();
+    let mut o = SandboxOptions::new(srv.sandbox.dir.clone());
+    o.port = Some(srv.sandbox.port);
+    o.binlog = true;
+    srv.sandbox = Sandbox::start(&o).await.expect("restarting the server");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn archive_survives_kills_and_equals_the_server_bytes() {
+    let mut srv = TestServer::start_with(|o| o.binlog = true).await;
+    srv.exec("CREATE DATABASE sbtest").await;
+    let o = sysbench(&srv, &["prepare"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lb = Lb::new();
+    let repo = srv.tmp().join("repo");
+    let log = srv.tmp().join("archiver.log");
+    let o = lb.run(&["repo", "init", "--repo", repo.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    let mut arch = archiver(&lb, &repo, &srv, &log);
+    let mut load = sysbench(&srv, &["--threads=2", "--time=12", "run"])
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The replica connection is killed on the server.
+    assert!(
+        kill_dump_connection(&srv).await,
+        "no dump connection to kill"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    srv.exec("FLUSH BINARY LOGS").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The archiver itself is killed and started again.
+    arch.kill().unwrap();
+    arch.wait().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut arch = archiver(&lb, &repo, &srv, &log);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The server crashes (SIGKILL) under load and comes back.
+    restart(&mut srv).await;
+    let _ = load.wait();
+    let mut load = sysbench(&srv, &["--threads=2", "--time=3", "run"])
+        .spawn()
+        .unwrap();
+    let _ = load.wait();
+    srv.exec("FLUSH BINARY LOGS").await;
+    caught_up(&srv, &repo, Duration::from_secs(60)).await;
+    arch.kill().unwrap();
+    arch.wait().unwrap();
+
+    // Byte for byte: every file on the server equals its archive.
+    let have = archived(&repo).await;
+    let want = server_logs(&srv).await;
+    assert!(want.len() >= 4, "{want:?}");
+    let dir = srv.tmp().join("restored-binlogs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for (f, _) in &want {
+        let server_bytes = std::fs::read(srv.sandbox.datadir.join(f)).unwrap();
+        let (_, ours) = have
+            .iter()
+            .find(|(g, _)| g == f)
+            .unwrap_or_else(|| panic!("{f} not archived"));
+        if *ours != server_bytes {
+            let at = ours.iter().zip(&server_bytes).position(|(a, b)| a != b);
+            panic!(
+                "{f}: archive differs from the server file (sizes {} and {}, first difference at {at:?}: {:?} vs {:?})\n{}",
+                ours.len(),
+                server_bytes.len(),
+                at.map(|i| ours[i]),
+                at.map(|i| server_bytes[i]),
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        let p = dir.join(f);
+        std::fs::write(&p, ours).unwrap();
+        paths.push(p);
+    }
+    // No gap: neither in the repository's view nor in the files' GTID continuity.
+    let o = lb.run(&["binlogs", "--repo", repo.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(code(&o), 0, "{text}{}", stderr(&o));
+    assert!(text.contains("no gaps"), "{text}");
+    let mut args = vec!["binlog".to_owned(), "verify".to_owned()];
+    args.extend(paths.iter().map(|p| p.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = lb.run(&args);
+    assert_eq!(
+        code(&o),
+        0,
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn binlogs_purged_before_archiving_are_a_recorded_gap() {
+    let srv = TestServer::start_with(|o| o.binlog = true).await;
+    let lb = Lb::new();
+    let repo = srv.tmp().join("repo");
+    let r = repo.to_str().unwrap();
+    assert_eq!(code(&lb.run(&["repo", "init", "--repo", r])), 0);
+    let sock = srv.sandbox.socket.to_str().unwrap().to_owned();
+    let once = [
+        "archive", "--once", "--repo", r, "--socket", &sock, "--user", "root",
+    ];
+    srv.exec("CREATE DATABASE d; CREATE TABLE d.t (a INT); INSERT INTO d.t VALUES (1)")
+        .await;
+    let o = lb.run(&once);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // Two files come and go while no archiver runs.
+    srv.exec("FLUSH BINARY LOGS; INSERT INTO d.t VALUES (2); FLUSH BINARY LOGS; INSERT INTO d.t VALUES (3); FLUSH BINARY LOGS").await;
+    let logs = server_logs(&srv).await;
+    let last = logs.last().unwrap().0.clone();
+    srv.exec(&format!("PURGE BINARY LOGS TO '{last}'")).await;
+    let o = lb.run(&once);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(code(&o), 1, "{out}{}", stderr(&o));
+    assert!(out.contains("GAP") && out.contains("purged"), "{out}");
+    let o = lb.run(&["binlogs", "--repo", r]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(code(&o), 1, "{text}");
+    assert!(text.contains("GAP"), "{text}");
+    // Archiving again finds nothing new: the gap is reported once, not again.
+    let o = lb.run(&once);
+    assert_eq!(
+        code(&o),
+        0,
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+}

@@ -1,0 +1,467 @@
+//! A replication connection that hands over binlog events exactly as the server sent them.
+//!
+//! The general-purpose driver re-parses dump packets and cannot set MariaDB's dump flag that
+//! asks for ANNOTATE_ROWS events (without it the server skips them, and an archive would have
+//! holes). So the dump connection speaks the client protocol itself: handshake,
+//! authentication (mysql_native_password, caching_sha2_password, client_ed25519,
+//! unix_socket), a few `SET`s, COM_REGISTER_SLAVE and COM_BINLOG_DUMP. It does not do TLS:
+//! use a unix socket, or a network you trust, for the archiver.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::connect::{ConnectOptions, Endpoint, SslMode};
+
+/// What went wrong on the replication connection.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    /// Connecting or reading failed.
+    #[error("replication connection to {endpoint}: {source}")]
+    Io {
+        /// Where.
+        endpoint: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server answered with an error.
+    #[error("replication connection to {endpoint}: server error {code}: {message}")]
+    Server {
+        /// Where.
+        endpoint: String,
+        /// Error number.
+        code: u16,
+        /// Its message.
+        message: String,
+    },
+    /// Something the protocol does not allow, or this client does not support.
+    #[error("replication connection to {endpoint}: {reason}")]
+    Protocol {
+        /// Where.
+        endpoint: String,
+        /// What.
+        reason: String,
+    },
+}
+
+impl ReplicaError {
+    /// The server error number, if the server sent one.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            ReplicaError::Server { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// The client capabilities this connection asks for.
+const CLIENT_LONG_PASSWORD: u32 = 1;
+const CLIENT_LONG_FLAG: u32 = 4;
+const CLIENT_PROTOCOL_41: u32 = 0x200;
+const CLIENT_TRANSACTIONS: u32 = 0x2000;
+const CLIENT_SECURE_CONNECTION: u32 = 0x8000;
+const CLIENT_PLUGIN_AUTH: u32 = 0x80000;
+const CLIENT_PLUGIN_AUTH_LENENC: u32 = 0x20_0000;
+const MAX_PACKET: usize = 0xff_ffff;
+
+/// One message from the dump.
+#[derive(Debug)]
+pub enum DumpItem {
+    /// A whole event: common header, data, checksum as stored.
+    Event(Vec<u8>),
+    /// The server has nothing more (a non-blocking dump reached the end).
+    End,
+}
+
+/// A connection in replica mode.
+pub struct ReplicaConn {
+    io: Box<dyn Io>,
+    seq: u8,
+    endpoint: String,
+    /// `VERSION()` from the handshake.
+    pub server_version: String,
+    /// Connection id (what `KILL` takes).
+    pub connection_id: u32,
+}
+
+impl ReplicaConn {
+    /// Connects and authenticates.
+    pub async fn connect(opts: &ConnectOptions) -> Result<ReplicaConn, ReplicaError> {
+        let endpoint = opts.endpoint.to_string();
+        let io_err = |source| ReplicaError::Io {
+            endpoint: endpoint.clone(),
+            source,
+        };
+        let io: Box<dyn Io> = match &opts.endpoint {
+            Endpoint::Socket { path } => Box::new(
+                tokio::time::timeout(opts.connect_timeout, tokio::net::UnixStream::connect(path))
+                    .await
+                    .map_err(|_| io_err(std::io::ErrorKind::TimedOut.into()))?
+                    .map_err(io_err)?,
+            ),
+            Endpoint::Tcp { host, port } => {
+                if matches!(
+                    opts.ssl_mode,
+                    SslMode::Required | SslMode::VerifyCa | SslMode::VerifyIdentity
+                ) {
+                    return Err(ReplicaError::Protocol {
+                        endpoint,
+                        reason: "the replication connection does not do TLS yet; use a unix socket, or --ssl-mode=DISABLED on a trusted network".into(),
+                    });
+                }
+                let s = tokio::time::timeout(
+                    opts.connect_timeout,
+                    tokio::net::TcpStream::connect((host.as_str(), *port)),
+                )
+                .await
+                .map_err(|_| io_err(std::io::ErrorKind::TimedOut.into()))?
+                .map_err(io_err)?;
+                let _ = s.set_nodelay(true);
+                Box::new(s)
+            }
+        };
+        let mut c = ReplicaConn {
+            io,
+            seq: 0,
+            endpoint,
+            server_version: String::new(),
+            connection_id: 0,
+        };
+        tokio::time::timeout(opts.connect_timeout, c.handshake(opts))
+            .await
+            .map_err(|_| c.protocol("the server did not finish the handshake in time"))??;
+        Ok(c)
+    }
+
+    fn protocol(&self, reason: impl Into<String>) -> ReplicaError {
+        ReplicaError::Protocol {
+            endpoint: self.endpoint.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    fn io_error(&self, source: std::io::Error) -> ReplicaError {
+        ReplicaError::Io {
+            endpoint: self.endpoint.clone(),
+            source,
+        }
+    }
+
+    async fn read_packet(&mut self) -> Result<Vec<u8>, ReplicaError> {
+        let mut out = Vec::new();
+        loop {
+            let mut h = [0u8; 4];
+            self.io
+                .read_exact(&mut h)
+                .await
+                .map_err(|e| self.io_error(e))?;
+            let len = usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16;
+            self.seq = h[3].wrapping_add(1);
+            let start = out.len();
+            out.resize(start + len, 0);
+            let buf = out.get_mut(start..).unwrap_or_default();
+            self.io
+                .read_exact(buf)
+                .await
+                .map_err(|e| self.io_error(e))?;
+            // A payload of exactly 16 MiB - 1 continues in the next packet.
+            if len < MAX_PACKET {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn write_packet(&mut self, payload: &[u8]) -> Result<(), ReplicaError> {
+        // Commands and authentication answers here are far below 16 MiB: one packet.
+        if payload.len() >= MAX_PACKET {
+            return Err(self.protocol("packet too large"));
+        }
+        let mut buf = Vec::with_capacity(payload.len() + 4);
+        buf.extend_from_slice(&(payload.len() as u32).to_le_bytes()[..3]);
+        buf.push(self.seq);
+        self.seq = self.seq.wrapping_add(1);
+        buf.extend_from_slice(payload);
+        self.io
+            .write_all(&buf)
+            .await
+            .map_err(|e| self.io_error(e))?;
+        self.io.flush().await.map_err(|e| self.io_error(e))
+    }
+
+    fn server_error(&self, p: &[u8]) -> ReplicaError {
+        let code = p.get(1..3).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
+        let msg = p.get(3..).unwrap_or_default();
+        let msg = if msg.first() == Some(&b'#') {
+            msg.get(6..).unwrap_or_default()
+        } else {
+            msg
+        };
+        ReplicaError::Server {
+            endpoint: self.endpoint.clone(),
+            code,
+            message: String::from_utf8_lossy(msg).into_owned(),
+        }
+    }
+
+    async fn handshake(&mut self, opts: &ConnectOptions) -> Result<(), ReplicaError> {
+        let p = self.read_packet().await?;
+        if p.first() == Some(&0xff) {
+            return Err(self.server_error(&p));
+        }
+        let h = parse_handshake(&p).ok_or_else(|| self.protocol("unreadable handshake"))?;
+        self.server_version = h.version;
+        self.connection_id = h.connection_id;
+        let wanted = CLIENT_LONG_PASSWORD
+            | CLIENT_LONG_FLAG
+            | CLIENT_PROTOCOL_41
+            | CLIENT_TRANSACTIONS
+            | CLIENT_SECURE_CONNECTION
+            | CLIENT_PLUGIN_AUTH
+            | CLIENT_PLUGIN_AUTH_LENENC;
+        let caps = wanted & h.capabilities;
+        if caps & CLIENT_PROTOCOL_41 == 0 {
+            return Err(self.protocol("the server does not speak protocol 4.1"));
+        }
+        let password = opts.password.as_ref().map(|p| p.expose().to_owned());
+        let socket = matches!(opts.endpoint, Endpoint::Socket { .. });
+        let auth = auth_response(&h.plugin, &h.scramble, password.as_deref(), socket)
+            .map_err(|e| self.protocol(e))?;
+        let mut r = Vec::new();
+        r.extend_from_slice(&caps.to_le_bytes());
+        r.extend_from_slice(&(16u32 << 20).to_le_bytes());
+        r.push(45); // utf8mb4_general_ci
+        r.extend_from_slice(&[0u8; 23]);
+        r.extend_from_slice(opts.effective_user().as_bytes());
+        r.push(0);
+        // Length-encoded (or, without that capability, a length byte): answers are short.
+        r.push(auth.len() as u8);
+        r.extend_from_slice(&auth);
+        if caps & CLIENT_PLUGIN_AUTH != 0 {
+            r.extend_from_slice(h.plugin.as_bytes());
+            r.push(0);
+        }
+        self.write_packet(&r).await?;
+        let mut plugin = h.plugin.clone();
+        loop {
+            let p = self.read_packet().await?;
+            match p.first() {
+                Some(0x00) => return Ok(()),
+                Some(0xff) => return Err(self.server_error(&p)),
+                Some(0xfe) => {
+                    // Switch to another plugin: name, then its scramble.
+                    let rest = p.get(1..).unwrap_or_default();
+                    let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+                    plugin =
+                        String::from_utf8_lossy(rest.get(..end).unwrap_or_default()).into_owned();
+                    let mut scramble = rest.get(end + 1..).unwrap_or_default().to_vec();
+                    if scramble.last() == Some(&0) {
+                        scramble.pop();
+                    }
+                    let resp = auth_response(&plugin, &scramble, password.as_deref(), socket)
+                        .map_err(|e| self.protocol(e))?;
+                    self.write_packet(&resp).await?;
+                }
+                Some(0x01) if plugin == "caching_sha2_password" => match p.get(1) {
+                    Some(3) => {} // fast path accepted; OK follows
+                    Some(4) if socket => {
+                        let mut clear = password.clone().unwrap_or_default().into_bytes();
+                        clear.push(0);
+                        self.write_packet(&clear).await?;
+                    }
+                    _ => {
+                        return Err(self.protocol(
+                            "caching_sha2_password wants a full authentication, which needs TLS; connect over the unix socket, or log in once with the mysql client to fill the server's cache",
+                        ));
+                    }
+                },
+                _ => return Err(self.protocol("unexpected packet during authentication")),
+            }
+        }
+    }
+
+    /// Runs a statement that returns no rows (`SET …`).
+    pub async fn execute(&mut self, sql: &str) -> Result<(), ReplicaError> {
+        self.seq = 0;
+        let mut p = vec![0x03];
+        p.extend_from_slice(sql.as_bytes());
+        self.write_packet(&p).await?;
+        let r = self.read_packet().await?;
+        match r.first() {
+            Some(0x00) => Ok(()),
+            Some(0xff) => Err(self.server_error(&r)),
+            _ => Err(self.protocol(format!("`{sql}` returned rows"))),
+        }
+    }
+
+    /// Registers as a replica with `server_id` (shows up in SHOW SLAVE HOSTS).
+    pub async fn register(&mut self, server_id: u32) -> Result<(), ReplicaError> {
+        self.seq = 0;
+        let mut p = vec![0x15];
+        p.extend_from_slice(&server_id.to_le_bytes());
+        p.extend_from_slice(&[0, 0, 0]); // host, user, password: empty
+        p.extend_from_slice(&0u16.to_le_bytes()); // port
+        p.extend_from_slice(&0u32.to_le_bytes()); // replication rank
+        p.extend_from_slice(&0u32.to_le_bytes()); // source id
+        self.write_packet(&p).await?;
+        let r = self.read_packet().await?;
+        match r.first() {
+            Some(0x00) => Ok(()),
+            Some(0xff) => Err(self.server_error(&r)),
+            _ => Err(self.protocol("unexpected answer to COM_REGISTER_SLAVE")),
+        }
+    }
+
+    /// Starts the dump (COM_BINLOG_DUMP) of `file` from `pos`. `flags`: 1 do not block at
+    /// the end; 2 (MariaDB) send ANNOTATE_ROWS events.
+    pub async fn dump(
+        &mut self,
+        file: &str,
+        pos: u32,
+        server_id: u32,
+        flags: u16,
+    ) -> Result<(), ReplicaError> {
+        self.seq = 0;
+        let mut p = vec![0x12];
+        p.extend_from_slice(&pos.to_le_bytes());
+        p.extend_from_slice(&flags.to_le_bytes());
+        p.extend_from_slice(&server_id.to_le_bytes());
+        p.extend_from_slice(file.as_bytes());
+        self.write_packet(&p).await
+    }
+
+    /// The next event of the dump, or [`DumpItem::End`]; `idle` bounds the wait (a server
+    /// that sends neither events nor heartbeats for that long is taken for dead).
+    pub async fn next(&mut self, idle: Duration) -> Result<DumpItem, ReplicaError> {
+        let p = match tokio::time::timeout(idle, self.read_packet()).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(self.io_error(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no event or heartbeat for {} s", idle.as_secs()),
+                )));
+            }
+        };
+        match p.first() {
+            Some(0x00) => Ok(DumpItem::Event(p.get(1..).unwrap_or_default().to_vec())),
+            Some(0xfe) if p.len() < 9 => Ok(DumpItem::End),
+            Some(0xff) => Err(self.server_error(&p)),
+            _ => Err(self.protocol("unexpected packet in the binlog dump")),
+        }
+    }
+}
+
+struct Handshake {
+    version: String,
+    connection_id: u32,
+    capabilities: u32,
+    scramble: Vec<u8>,
+    plugin: String,
+}
+
+fn parse_handshake(p: &[u8]) -> Option<Handshake> {
+    let mut i = 0usize;
+    let take = |i: &mut usize, n: usize| -> Option<&[u8]> {
+        let s = p.get(*i..*i + n)?;
+        *i += n;
+        Some(s)
+    };
+    if *take(&mut i, 1)?.first()? != 10 {
+        return None;
+    }
+    let end = p.get(i..)?.iter().position(|&b| b == 0)?;
+    let version = String::from_utf8_lossy(take(&mut i, end)?).into_owned();
+    i += 1;
+    let id = take(&mut i, 4)?;
+    let connection_id = u32::from_le_bytes([id[0], id[1], id[2], id[3]]);
+    let mut scramble = take(&mut i, 8)?.to_vec();
+    i += 1;
+    let lo = take(&mut i, 2)?;
+    let mut capabilities = u32::from(u16::from_le_bytes([lo[0], lo[1]]));
+    if i >= p.len() {
+        return Some(Handshake {
+            version,
+            connection_id,
+            capabilities,
+            scramble,
+            plugin: "mysql_native_password".into(),
+        });
+    }
+    take(&mut i, 3)?; // charset, status
+    let hi = take(&mut i, 2)?;
+    capabilities |= u32::from(u16::from_le_bytes([hi[0], hi[1]])) << 16;
+    let auth_len = usize::from(*take(&mut i, 1)?.first()?);
+    take(&mut i, 10)?;
+    if capabilities & CLIENT_SECURE_CONNECTION != 0 {
+        let n = auth_len.saturating_sub(8).max(13);
+        let part2 = take(&mut i, n)?;
+        let part2 = part2.strip_suffix(&[0]).unwrap_or(part2);
+        scramble.extend_from_slice(part2);
+    }
+    let plugin = if capabilities & CLIENT_PLUGIN_AUTH != 0 {
+        let rest = p.get(i..).unwrap_or_default();
+        let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        String::from_utf8_lossy(rest.get(..end).unwrap_or_default()).into_owned()
+    } else {
+        "mysql_native_password".into()
+    };
+    Some(Handshake {
+        version,
+        connection_id,
+        capabilities,
+        scramble,
+        plugin,
+    })
+}
+
+fn auth_response(
+    plugin: &str,
+    scramble: &[u8],
+    password: Option<&str>,
+    socket: bool,
+) -> Result<Vec<u8>, String> {
+    let pw = password.unwrap_or("");
+    Ok(match plugin {
+        "mysql_native_password" | "" => {
+            if pw.is_empty() {
+                Vec::new()
+            } else {
+                mysql_common::scramble::scramble_native(
+                    scramble.get(..20).unwrap_or(scramble),
+                    pw.as_bytes(),
+                )
+                .map(|s| s.to_vec())
+                .unwrap_or_default()
+            }
+        }
+        "caching_sha2_password" => {
+            if pw.is_empty() {
+                Vec::new()
+            } else {
+                mysql_common::scramble::scramble_sha256(
+                    scramble.get(..20).unwrap_or(scramble),
+                    pw.as_bytes(),
+                )
+                .map(|s| s.to_vec())
+                .unwrap_or_default()
+            }
+        }
+        "client_ed25519" => {
+            mysql_common::scramble::create_response_for_ed25519(pw.as_bytes(), scramble).to_vec()
+        }
+        "unix_socket" | "auth_socket" => Vec::new(),
+        "mysql_clear_password" | "dialog" if socket => {
+            let mut v = pw.as_bytes().to_vec();
+            v.push(0);
+            v
+        }
+        other => {
+            return Err(format!(
+                "authentication plugin {other} is not supported by the replication connection"
+            ));
+        }
+    })
+}
