@@ -12,8 +12,11 @@ use crate::table::TableDef;
 /// Keeps the table maps and current GTID while events are decoded in order.
 #[derive(Debug, Default)]
 pub struct Decoder {
-    tables: HashMap<u64, TableDef>,
+    /// Table id → (the TABLE_MAP's data, its definition): a map repeated byte for byte
+    /// (every transaction maps its tables again) is not parsed again.
+    tables: HashMap<u64, (Vec<u8>, TableDef)>,
     gtid: Option<Gtid>,
+    gtid_text: Option<String>,
 }
 
 impl Decoder {
@@ -31,6 +34,13 @@ impl Decoder {
         let ev = Event::decode(fde, raw.event_type(), raw.data)?;
         match &ev {
             Event::TableMap(m) => {
+                if self
+                    .tables
+                    .get(&m.table_id)
+                    .is_some_and(|(raw_map, _)| raw_map.as_slice() == raw.data)
+                {
+                    return Ok(ev);
+                }
                 let def = TableDef::from_map(m).map_err(|reason| DecodeError {
                     event: "Table_map",
                     reason: format!(
@@ -39,7 +49,7 @@ impl Decoder {
                         String::from_utf8_lossy(m.table)
                     ),
                 })?;
-                self.tables.insert(m.table_id, def);
+                self.tables.insert(m.table_id, (raw.data.to_vec(), def));
             }
             Event::Gtid(g) => {
                 // ANONYMOUS_GTID carries an all-zero sid: no GTID.
@@ -66,17 +76,25 @@ impl Decoder {
             }
             _ => {}
         }
+        if matches!(ev, Event::Gtid(_) | Event::MariadbGtid(_)) {
+            self.gtid_text = self.gtid.as_ref().map(ToString::to_string);
+        }
         Ok(ev)
     }
 
     /// The definition a row event's table id refers to.
     pub fn table(&self, table_id: u64) -> Option<&TableDef> {
-        self.tables.get(&table_id)
+        self.tables.get(&table_id).map(|(_, t)| t)
     }
 
     /// The GTID of the transaction being read (the last GTID event seen).
     pub fn gtid(&self) -> Option<&Gtid> {
         self.gtid.as_ref()
+    }
+
+    /// The current GTID as text (formatted once per transaction).
+    pub fn gtid_text(&self) -> Option<&str> {
+        self.gtid_text.as_deref()
     }
 
     /// Forgets the table maps (after a statement's last row event, the server maps again).

@@ -429,5 +429,35 @@ fn next_trx(state: Trx, fde: &FormatDescription, header: EventHeader, data: &[u8
 /// Appends up to `n` bytes from `src` to `buf` (growing it only as bytes arrive); returns
 /// how many came.
 fn read_up_to(src: &mut impl Read, buf: &mut Vec<u8>, n: u64) -> std::io::Result<usize> {
-    src.by_ref().take(n).read_to_end(buf)
+    // Up to 1 MiB at a time: a damaged size field costs no memory beyond the bytes present.
+    const STEP: u64 = 1 << 20;
+    let mut got = 0usize;
+    let mut left = n;
+    while left > 0 {
+        let want = left.min(STEP) as usize;
+        let start = buf.len();
+        buf.resize(start + want, 0);
+        let mut filled = 0;
+        while filled < want {
+            let dst = buf
+                .get_mut(start + filled..start + want)
+                .unwrap_or_default();
+            match src.read(dst) {
+                Ok(0) => break,
+                Ok(k) => filled += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    buf.truncate(start + filled);
+                    return Err(e);
+                }
+            }
+        }
+        buf.truncate(start + filled);
+        got += filled;
+        if filled < want {
+            break;
+        }
+        left -= want as u64;
+    }
+    Ok(got)
 }

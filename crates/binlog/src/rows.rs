@@ -70,6 +70,18 @@ pub struct Row<'a> {
     pub after: Option<Image<'a>>,
 }
 
+/// Set bits among the first `n` of a bitmap.
+fn count_bits(map: &[u8], n: usize) -> usize {
+    let full = n / 8;
+    let mut c: usize = map.iter().take(full).map(|b| b.count_ones() as usize).sum();
+    if !n.is_multiple_of(8)
+        && let Some(b) = map.get(full)
+    {
+        c += (b & ((1u8 << (n % 8)) - 1)).count_ones() as usize;
+    }
+    c
+}
+
 /// Bit `i` of a little-endian bitmap.
 fn bit(map: &[u8], i: usize) -> bool {
     map.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0)
@@ -157,9 +169,7 @@ impl<'a> Rows<'a> {
             let used = start.remaining() - self.r.remaining();
             options = Some(start.clone().take(used).map_err(sh)?);
         }
-        let n_present = (0..table.columns.len())
-            .filter(|&i| bit(present, i))
-            .count();
+        let n_present = count_bits(present, table.columns.len());
         let nulls = self.r.take(n_present.div_ceil(8)).map_err(sh)?;
         let used = n_present % 8;
         let padding = match (used, nulls.last()) {

@@ -387,7 +387,7 @@ pub fn binlog_event(
         writeln!(out, "### {verb} {name}")?;
         for (label, image) in [first, second].into_iter().flatten() {
             writeln!(out, "### {label}")?;
-            for (col, v) in image {
+            for (col, v) in &image.0 {
                 writeln!(out, "###   {col}={}", sql_literal(v))?;
             }
         }
@@ -395,12 +395,14 @@ pub fn binlog_event(
     Ok(())
 }
 
-fn sql_literal(v: &serde_json::Value) -> String {
-    use serde_json::Value;
+fn sql_literal(v: &lifeboat_core::binlog::Cell<'_>) -> String {
+    use lifeboat_core::binlog::Cell;
     match v {
-        Value::Null => "NULL".into(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => {
+        Cell::Null => "NULL".into(),
+        Cell::Int(n) => n.to_string(),
+        Cell::UInt(n) => n.to_string(),
+        Cell::Float(f) => f.to_string(),
+        Cell::Text(s) => {
             let mut q = String::with_capacity(s.len() + 2);
             q.push('\'');
             for c in s.chars() {
@@ -417,12 +419,15 @@ fn sql_literal(v: &serde_json::Value) -> String {
             q.push('\'');
             q
         }
-        Value::Object(m) => match m.get("hex").and_then(Value::as_str) {
-            Some("") => "''".into(),
-            Some(h) => format!("0x{}", h.to_uppercase()),
-            None => v.to_string(),
-        },
-        other => other.to_string(),
+        Cell::Bytes(b) if b.is_empty() => "''".into(),
+        Cell::Bytes(b) => {
+            let mut h = String::with_capacity(2 + 2 * b.len());
+            h.push_str("0x");
+            for x in b.iter() {
+                h.push_str(&format!("{x:02X}"));
+            }
+            h
+        }
     }
 }
 

@@ -220,9 +220,14 @@ struct Open {
     durable: u64,
     buf: Vec<u8>,
     first_buffered: Option<Instant>,
+    /// Wall-clock time of `first_buffered`, ms since the epoch.
+    first_received_ms: i64,
     last_event_time: u32,
     /// Its last event (ROTATE or STOP) is in and it is indexed.
     closed: bool,
+    /// How long the last segment took to store: a flush starts that much before the
+    /// interval ends, so data is durable within the interval, not just handed over.
+    put_cost: Duration,
 }
 
 impl Open {
@@ -242,6 +247,7 @@ async fn flush(
     }
     let bytes = std::mem::take(&mut open.buf);
     let n = bytes.len() as u64;
+    let t0 = Instant::now();
     let seg = repo
         .put_segment(
             server,
@@ -249,17 +255,19 @@ async fn flush(
             open.durable,
             bytes,
             open.last_event_time,
+            open.first_received_ms,
         )
         .await?;
-    open.durable = seg.end;
-    open.first_buffered = None;
-    out.bytes += n;
-    out.segments += 1;
-    if open.last_event_time != 0 {
-        let now_ms = jiff::Timestamp::now().as_millisecond();
-        let lag = now_ms - i64::from(open.last_event_time) * 1000;
+    open.put_cost = t0.elapsed();
+    if open.first_received_ms != 0 {
+        let lag = jiff::Timestamp::now().as_millisecond() - open.first_received_ms;
         out.lag_ms.push(lag.max(0) as u64);
     }
+    open.durable = seg.end;
+    open.first_buffered = None;
+    open.first_received_ms = 0;
+    out.bytes += n;
+    out.segments += 1;
     out.file = Some(open.file.clone());
     out.position = open.durable;
     Ok(())
@@ -628,12 +636,15 @@ async fn session(
         durable: pos,
         buf: Vec::new(),
         first_buffered: None,
+        first_received_ms: 0,
         last_event_time: 0,
         closed: false,
+        put_cost: Duration::ZERO,
     };
     if pos == 0 {
         open.buf.extend_from_slice(&MAGIC);
         open.first_buffered = Some(Instant::now());
+        open.first_received_ms = jiff::Timestamp::now().as_millisecond();
     }
     let result = receive(
         repo, server, checksums, &mut open, &mut rx, opts, out, notes,
@@ -658,7 +669,9 @@ async fn receive(
 ) -> Result<(), Error> {
     loop {
         let wait = match open.first_buffered {
-            Some(t) => opts.flush_interval.saturating_sub(t.elapsed()),
+            Some(t) => opts
+                .flush_interval
+                .saturating_sub(t.elapsed() + open.put_cost),
             None => Duration::from_secs(3600),
         };
         let ev = match tokio::time::timeout(wait, rx.recv()).await {
@@ -709,6 +722,7 @@ async fn receive(
                 open.buf.clear();
                 open.buf.extend_from_slice(&MAGIC);
                 open.first_buffered = Some(Instant::now());
+                open.first_received_ms = jiff::Timestamp::now().as_millisecond();
             }
             continue;
         }
@@ -728,7 +742,10 @@ async fn receive(
         }
         open.buf.extend_from_slice(&ev);
         open.last_event_time = h.timestamp;
-        open.first_buffered.get_or_insert_with(Instant::now);
+        if open.first_buffered.is_none() {
+            open.first_buffered = Some(Instant::now());
+            open.first_received_ms = jiff::Timestamp::now().as_millisecond();
+        }
         if h.type_code == TYPE_INCIDENT {
             flush(repo, server, open, out).await?;
             let gap = Gap {
@@ -824,7 +841,7 @@ pub async fn import_dir(
                 break;
             }
             let n = piece.len() as u64;
-            repo.put_segment(&server, &name, at, piece, 0).await?;
+            repo.put_segment(&server, &name, at, piece, 0, 0).await?;
             out.bytes += n;
             out.segments += 1;
             at += n;

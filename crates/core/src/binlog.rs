@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 
 use lifeboat_binlog::file::Error as FileError;
 use lifeboat_binlog::{
-    Decoder, End, Event, FileReader, Flavor, Gtid, GtidSet, MariaDbGtid, MySqlGtidSet, RawEvent,
-    Rendered, Row, TableDef,
+    Column, Decoder, End, Event, FileReader, Flavor, Gtid, GtidSet, MariaDbGtid, MySqlGtidSet,
+    RawEvent, Rendered, Row, TableDef, Value,
 };
 use serde::Serialize;
-use serde_json::{Map, Value as Json};
+use std::borrow::Cow;
 
 use crate::Error;
 
@@ -67,15 +67,15 @@ impl Filter {
 
 /// One event as `show` prints it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Shown {
+pub struct Shown<'a> {
     /// File name.
-    pub file: String,
+    pub file: &'a str,
     /// Offset of the event.
     pub start: u64,
     /// Offset after it.
     pub end: u64,
     /// Event time (statement start), UTC, seconds.
-    pub time: String,
+    pub time: &'a str,
     /// `server_id` of the origin.
     pub server_id: u32,
     /// Event type name.
@@ -83,23 +83,23 @@ pub struct Shown {
     pub event_type: &'static str,
     /// GTID of the transaction.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub gtid: Option<String>,
+    pub gtid: Option<&'a str>,
     /// Database (row events and table maps; the default database of a query).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub database: Option<String>,
+    pub database: Option<Cow<'a, str>>,
     /// Table (row events and table maps).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub table: Option<String>,
+    pub table: Option<Cow<'a, str>>,
     /// Statement text (QUERY, ANNOTATE_ROWS, ROWS_QUERY).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub query: Option<String>,
+    pub query: Option<Cow<'a, str>>,
     /// insert / update / delete.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<&'static str>,
     /// Decoded rows: `before` and `after` images keyed by column name (`@N` when the
     /// binlog has no names). A column absent from an image is absent here, never null.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub rows: Vec<ShownRow>,
+    pub rows: Vec<ShownRow<'a>>,
     /// Other details (next file of a ROTATE, GTID list, XID…).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub info: Option<String>,
@@ -107,39 +107,110 @@ pub struct Shown {
 
 /// One row of a row event.
 #[derive(Debug, Clone, Serialize)]
-pub struct ShownRow {
+pub struct ShownRow<'a> {
     /// Before image.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub before: Option<Map<String, Json>>,
+    pub before: Option<Cells<'a>>,
     /// After image.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub after: Option<Map<String, Json>>,
+    pub after: Option<Cells<'a>>,
 }
 
-/// A value for JSON: numbers as numbers (DECIMAL as a string, to stay exact), text as
-/// strings, bytes that are not text as `{"hex": "…"}`.
-pub fn cell(r: Rendered, decimal: bool) -> Json {
-    match r {
-        Rendered::Null => Json::Null,
-        Rendered::Number(n) if decimal => Json::String(n),
-        Rendered::Number(n) => {
-            if let Ok(v) = n.parse::<i64>() {
-                Json::from(v)
-            } else if let Ok(v) = n.parse::<u64>() {
-                Json::from(v)
-            } else {
-                n.parse::<f64>()
-                    .ok()
-                    .and_then(serde_json::Number::from_f64)
-                    .map_or(Json::String(n), Json::Number)
+/// A row image: (column label, value) for each column present, in table order. Serialized
+/// as a JSON object.
+#[derive(Debug, Clone, Default)]
+pub struct Cells<'a>(pub Vec<(Cow<'a, str>, Cell<'a>)>);
+
+impl Serialize for Cells<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k.as_ref(), v)?;
+        }
+        m.end()
+    }
+}
+
+/// A value for people and scripts: numbers as numbers (DECIMAL as a string, to stay exact),
+/// text as strings, bytes that are not text as `{"hex": "…"}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'a> {
+    /// NULL.
+    Null,
+    /// A signed integer.
+    Int(i64),
+    /// An unsigned integer.
+    UInt(u64),
+    /// FLOAT, DOUBLE.
+    Float(f64),
+    /// Text: strings, DECIMAL, temporals, ENUM/SET names, JSON documents.
+    Text(Cow<'a, str>),
+    /// Bytes that are not text.
+    Bytes(Cow<'a, [u8]>),
+}
+
+impl Serialize for Cell<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Cell::Null => s.serialize_none(),
+            Cell::Int(v) => s.serialize_i64(*v),
+            Cell::UInt(v) => s.serialize_u64(*v),
+            Cell::Float(v) if v.is_finite() => s.serialize_f64(*v),
+            Cell::Float(v) => s.serialize_str(&v.to_string()),
+            Cell::Text(t) => s.serialize_str(t),
+            Cell::Bytes(b) => {
+                use serde::ser::SerializeMap;
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("hex", &hex(b))?;
+                m.end()
             }
         }
-        Rendered::Text(t) => Json::String(t),
-        Rendered::Binary(b) => {
-            let mut m = Map::new();
-            m.insert("hex".into(), Json::String(hex(&b)));
-            Json::Object(m)
-        }
+    }
+}
+
+/// Latin-1 collations (text in them is mapped byte for byte).
+fn is_latin1(collation: u16) -> bool {
+    matches!(collation, 5 | 8 | 15 | 31 | 47 | 48 | 49 | 94)
+}
+
+/// The cell of one value of `col`, borrowing text from the event where it can.
+pub fn cell<'a>(v: &Value<'a>, col: &Column) -> Cell<'a> {
+    use lifeboat_binlog::table::column_type as ct;
+    match v {
+        Value::Null => Cell::Null,
+        Value::Bytes(b) => match col.collation {
+            Some(lifeboat_binlog::table::BINARY_COLLATION) => Cell::Bytes(Cow::Borrowed(b)),
+            _ if b.is_ascii() => Cell::Text(Cow::Borrowed(std::str::from_utf8(b).unwrap_or(""))),
+            Some(c) if is_latin1(c) => {
+                Cell::Text(Cow::Owned(b.iter().map(|&x| char::from(x)).collect()))
+            }
+            _ => match std::str::from_utf8(b) {
+                Ok(t) => Cell::Text(Cow::Borrowed(t)),
+                Err(_) => Cell::Bytes(Cow::Borrowed(b)),
+            },
+        },
+        Value::Int(_) | Value::Year(_) | Value::Bit(_) => match v.render(col) {
+            Rendered::Number(n) => n
+                .parse::<i64>()
+                .map(Cell::Int)
+                .or_else(|_| n.parse::<u64>().map(Cell::UInt))
+                .unwrap_or(Cell::Text(Cow::Owned(n))),
+            _ => Cell::Null,
+        },
+        Value::Float(f) => Cell::Float(f64::from(*f)),
+        Value::Double(d) => Cell::Float(*d),
+        _ => match v.render(col) {
+            Rendered::Null => Cell::Null,
+            Rendered::Number(n) if col.real_type == ct::NEWDECIMAL => Cell::Text(Cow::Owned(n)),
+            Rendered::Number(n) => n
+                .parse::<i64>()
+                .map(Cell::Int)
+                .or_else(|_| n.parse::<u64>().map(Cell::UInt))
+                .unwrap_or(Cell::Text(Cow::Owned(n))),
+            Rendered::Text(t) => Cell::Text(Cow::Owned(t)),
+            Rendered::Binary(b) => Cell::Bytes(Cow::Owned(b)),
+        },
     }
 }
 
@@ -151,15 +222,18 @@ fn hex(b: &[u8]) -> String {
     s
 }
 
-fn image(table: &TableDef, img: &lifeboat_binlog::Image<'_>) -> Map<String, Json> {
-    let mut m = Map::new();
+fn image<'a>(table: &'a TableDef, img: &lifeboat_binlog::Image<'a>) -> Cells<'a> {
+    let mut cells = Vec::with_capacity(img.values.len());
     for (i, (col, v)) in table.columns.iter().zip(&img.values).enumerate() {
         if let Some(v) = v {
-            let decimal = col.real_type == lifeboat_binlog::table::column_type::NEWDECIMAL;
-            m.insert(col.label(i), cell(v.render(col), decimal));
+            let label = match &col.name {
+                Some(n) => Cow::Borrowed(n.as_str()),
+                None => Cow::Owned(format!("@{}", i + 1)),
+            };
+            cells.push((label, cell(v, col)));
         }
     }
-    m
+    Cells(cells)
 }
 
 fn time_text(ts: u32) -> String {
@@ -205,7 +279,7 @@ pub struct ShowSummary {
 pub fn show(
     files: &[PathBuf],
     filter: &Filter,
-    mut sink: impl FnMut(&Shown) -> std::io::Result<()>,
+    mut sink: impl FnMut(&Shown<'_>) -> std::io::Result<()>,
 ) -> Result<ShowSummary, Error> {
     let mut summary = ShowSummary::default();
     let last = files.len().saturating_sub(1);
@@ -216,6 +290,8 @@ pub fn show(
             |n| n.to_string_lossy().into_owned(),
         );
         let mut dec = Decoder::new();
+        // Event times repeat: formatted once per second.
+        let mut time: (u32, String) = (0, String::new());
         while let Some((raw, fde)) = reader.next_with_format().map_err(file_error)? {
             summary.events_read += 1;
             let ev = dec
@@ -270,7 +346,10 @@ pub fn show(
                 if !wanted(filter, &dec, ev) {
                     continue;
                 }
-                let shown = describe(&name, raw, ev, &dec)?;
+                if time.0 != raw.header.timestamp || time.1.is_empty() {
+                    time = (raw.header.timestamp, time_text(raw.header.timestamp));
+                }
+                let shown = describe(&name, &time.1, raw, ev, &dec)?;
                 summary.events_shown += 1;
                 sink(&shown).map_err(|e| Error::Binlog(format!("writing output: {e}")))?;
             }
@@ -313,15 +392,21 @@ fn wanted(filter: &Filter, dec: &Decoder, ev: &Event<'_>) -> bool {
     }
 }
 
-fn describe(file: &str, raw: &RawEvent<'_>, ev: &Event<'_>, dec: &Decoder) -> Result<Shown, Error> {
+fn describe<'a>(
+    file: &'a str,
+    time: &'a str,
+    raw: &RawEvent<'_>,
+    ev: &'a Event<'a>,
+    dec: &'a Decoder,
+) -> Result<Shown<'a>, Error> {
     let mut s = Shown {
-        file: file.to_owned(),
+        file,
         start: raw.offset,
         end: raw.offset + u64::from(raw.header.event_size),
-        time: time_text(raw.header.timestamp),
+        time,
         server_id: raw.header.server_id,
         event_type: raw.event_type().name(),
-        gtid: dec.gtid().map(ToString::to_string),
+        gtid: dec.gtid_text(),
         database: None,
         table: None,
         query: None,
@@ -338,12 +423,14 @@ fn describe(file: &str, raw: &RawEvent<'_>, ev: &Event<'_>, dec: &Decoder) -> Re
             s.gtid = None;
         }
         Event::Query(q) => {
-            s.query = Some(text(&q.query));
+            s.query = Some(String::from_utf8_lossy(&q.query));
             if !q.schema.is_empty() {
-                s.database = Some(text(q.schema));
+                s.database = Some(String::from_utf8_lossy(q.schema));
             }
         }
-        Event::AnnotateRows(q) | Event::RowsQuery(q) => s.query = Some(text(q)),
+        Event::AnnotateRows(q) | Event::RowsQuery(q) => {
+            s.query = Some(String::from_utf8_lossy(q));
+        }
         Event::Rotate {
             position,
             next_file,
@@ -374,8 +461,8 @@ fn describe(file: &str, raw: &RawEvent<'_>, ev: &Event<'_>, dec: &Decoder) -> Re
             s.info = Some(format!("{what}={value}"));
         }
         Event::TableMap(m) => {
-            s.database = Some(text(m.schema));
-            s.table = Some(text(m.table));
+            s.database = Some(String::from_utf8_lossy(m.schema));
+            s.table = Some(String::from_utf8_lossy(m.table));
             s.info = Some(format!("table id {}", m.table_id));
         }
         Event::Rows(r) => {
@@ -389,8 +476,8 @@ fn describe(file: &str, raw: &RawEvent<'_>, ev: &Event<'_>, dec: &Decoder) -> Re
                     ),
                 )
             })?;
-            s.database = Some(table.schema.clone());
-            s.table = Some(table.table.clone());
+            s.database = Some(Cow::Borrowed(table.schema.as_str()));
+            s.table = Some(Cow::Borrowed(table.table.as_str()));
             s.kind = r.kind().map(|k| k.name());
             let rows = r
                 .rows(table)

@@ -41,6 +41,10 @@ pub struct Segment {
     pub last_event_time: u32,
     /// When the segment became durable (RFC 3339).
     pub stored_at: String,
+    /// When its oldest byte was received from the server (ms since the epoch; 0 for
+    /// imported files): `stored_at` minus this is how long data waited to become durable.
+    #[serde(default)]
+    pub received_ms: i64,
 }
 
 /// What is known about a complete archived binlog file.
@@ -122,6 +126,7 @@ impl Repository {
         start: u64,
         bytes: Vec<u8>,
         last_event_time: u32,
+        received_ms: i64,
     ) -> Result<Segment, Error> {
         let end = start + bytes.len() as u64;
         let dir = format!("binlogs/{server}/{file}");
@@ -134,6 +139,7 @@ impl Repository {
             object,
             last_event_time,
             stored_at: now(),
+            received_ms,
         };
         let path = ObjPath::from(format!("{dir}/seg-{start:012}-{end:012}.json"));
         let body = serde_json::to_vec_pretty(&seg).map_err(|e| Error::Corrupt {
