@@ -593,7 +593,7 @@ fn verify_one(path: &Path, carried: Option<GtidSet>) -> (Verdict, Option<GtidSet
         problems: Vec::new(),
         notes: Vec::new(),
     };
-    let mut reader = match open(path) {
+    let reader = match open(path) {
         Ok(r) => r,
         Err(e) => {
             v.problems.push(e.to_string());
@@ -604,33 +604,49 @@ fn verify_one(path: &Path, carried: Option<GtidSet>) -> (Verdict, Option<GtidSet
     let mut state: Option<GtidSet> = None;
     let mut before: Option<GtidSet> = None;
     let mut last_ts = 0u32;
-    loop {
-        let (raw, fde) = match reader.next_with_format() {
-            Ok(Some(x)) => x,
-            Ok(None) => break,
-            Err(e) => {
-                v.problems.push(e.to_string());
-                break;
-            }
-        };
-        v.events += 1;
-        v.size = raw.offset + u64::from(raw.header.event_size);
-        let ts = raw.header.timestamp;
-        if ts != 0 {
-            if v.first_time.is_none() {
-                v.first_time = Some(time_text(ts));
-            }
-            last_ts = ts;
-        }
-        let ev = match dec.decode(fde, &raw) {
-            Ok(ev) => ev,
-            Err(e) => {
-                v.problems
-                    .push(format!("{name}: offset {}: {e}", raw.offset));
-                break;
-            }
-        };
-        match &ev {
+    let mut ending: Option<(Option<End>, u64)> = None;
+    // One thread reads, frames and checks CRC32; this one decodes: two cores, one file.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(4);
+    std::thread::scope(|scope| {
+        scope.spawn(move || read_ahead(reader, tx));
+        'events: for msg in rx {
+            let batch = match msg {
+                Msg::Batch(b) => b,
+                Msg::End(end, trx) => {
+                    ending = Some((end, trx));
+                    continue;
+                }
+                Msg::Failed(e) => {
+                    v.problems.push(e);
+                    break;
+                }
+            };
+            for (offset, header, whole, data, fde) in &batch.events {
+                let fde: &lifeboat_binlog::FormatDescription = fde;
+                let raw = RawEvent {
+                    offset: *offset,
+                    header: *header,
+                    bytes: batch.bytes.get(whole.clone()).unwrap_or_default(),
+                    data: batch.bytes.get(data.clone()).unwrap_or_default(),
+                };
+                v.events += 1;
+                v.size = raw.offset + u64::from(raw.header.event_size);
+                let ts = raw.header.timestamp;
+                if ts != 0 {
+                    if v.first_time.is_none() {
+                        v.first_time = Some(time_text(ts));
+                    }
+                    last_ts = ts;
+                }
+                let ev = match dec.decode(fde, &raw) {
+                    Ok(ev) => ev,
+                    Err(e) => {
+                        v.problems
+                            .push(format!("{name}: offset {}: {e}", raw.offset));
+                        break;
+                    }
+                };
+                match &ev {
             Event::FormatDescription(f) => v.server = Some(f.server_version.clone()),
             Event::PreviousGtids(p) => {
                 let set = previous_gtids(p);
@@ -709,18 +725,20 @@ fn verify_one(path: &Path, carried: Option<GtidSet>) -> (Verdict, Option<GtidSet
             }
             _ => {}
         }
-        if !v.problems.is_empty() {
-            break;
+                if !v.problems.is_empty() {
+                    break 'events;
+                }
+            }
         }
-    }
+    });
     if last_ts != 0 {
         v.last_time = Some(time_text(last_ts));
     }
-    if let Some(End::Truncated { offset, have, need }) = reader.end() {
-        v.truncated_at = Some(reader.last_transaction_end());
+    if let Some((Some(End::Truncated { offset, have, need }), trx_end)) = ending {
+        v.truncated_at = Some(trx_end);
         v.notes.push(format!(
             "incomplete event at offset {offset} ({have} of {need} bytes): a crash or a file still being written; complete transactions end at {}",
-            reader.last_transaction_end()
+            trx_end
         ));
     }
     if let (Some(prev), Some(before)) = (&carried, &before)
@@ -757,5 +775,71 @@ fn check_rows(dec: &Decoder, r: &lifeboat_binlog::events::RowsEvent<'_>) -> Opti
                 .into(),
         ),
         Err(e) => Some(format!("decoded rows cannot be re-encoded: {e}")),
+    }
+}
+
+/// Events read ahead by [`read_ahead`]: their bytes back to back, and where each one is.
+struct Batch {
+    bytes: Vec<u8>,
+    #[allow(clippy::type_complexity)]
+    events: Vec<(
+        u64,
+        lifeboat_binlog::EventHeader,
+        std::ops::Range<usize>,
+        std::ops::Range<usize>,
+        std::sync::Arc<lifeboat_binlog::FormatDescription>,
+    )>,
+}
+
+enum Msg {
+    Batch(Batch),
+    End(Option<End>, u64),
+    Failed(String),
+}
+
+/// Reads a file (framing, CRC32) and hands its events over in batches of about 1 MiB.
+fn read_ahead(mut reader: FileReader<BufReader<File>>, tx: std::sync::mpsc::SyncSender<Msg>) {
+    let new_batch = || Batch {
+        bytes: Vec::with_capacity(1 << 20),
+        events: Vec::new(),
+    };
+    let mut batch = new_batch();
+    let mut fde = std::sync::Arc::new(reader.format().clone());
+    loop {
+        match reader.next_with_format() {
+            Ok(Some((raw, f))) => {
+                if raw.header.type_code == 15 {
+                    fde = std::sync::Arc::new(f.clone());
+                }
+                let start = batch.bytes.len();
+                batch.bytes.extend_from_slice(raw.bytes);
+                let data_at = raw.data.as_ptr() as usize - raw.bytes.as_ptr() as usize;
+                let data = start + data_at..start + data_at + raw.data.len();
+                batch.events.push((
+                    raw.offset,
+                    raw.header,
+                    start..batch.bytes.len(),
+                    data,
+                    fde.clone(),
+                ));
+                if batch.bytes.len() >= 1 << 20
+                    && tx
+                        .send(Msg::Batch(std::mem::replace(&mut batch, new_batch())))
+                        .is_err()
+                {
+                    return;
+                }
+            }
+            Ok(None) => {
+                let _ = tx.send(Msg::Batch(batch));
+                let _ = tx.send(Msg::End(reader.end(), reader.last_transaction_end()));
+                return;
+            }
+            Err(e) => {
+                let _ = tx.send(Msg::Batch(batch));
+                let _ = tx.send(Msg::Failed(e.to_string()));
+                return;
+            }
+        }
     }
 }
