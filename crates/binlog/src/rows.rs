@@ -220,6 +220,7 @@ impl<'a> Iterator for Rows<'a> {
             return None;
         }
         self.index += 1;
+        let before_len = self.r.remaining();
         let present = self.event.present;
         let row = (|| {
             Ok(match self.kind {
@@ -241,6 +242,14 @@ impl<'a> Iterator for Rows<'a> {
                 }
             })
         })();
+        // A row that takes no bytes (no column present) would repeat forever.
+        let row = row.and_then(|r| {
+            if self.r.remaining() == before_len {
+                Err("a row image of zero bytes (no column present)".to_owned())
+            } else {
+                Ok(r)
+            }
+        });
         Some(row.map_err(|e: String| {
             self.failed = true;
             format!(

@@ -492,6 +492,9 @@ impl Value<'_> {
                     2 => f * 100,
                     _ => f,
                 } as u32;
+                if micros >= 1_000_000 {
+                    return Err(format!("TIMESTAMP fraction {micros} is out of range"));
+                }
                 Value::Timestamp { seconds, micros }
             }
             ct::DATETIME2 => {
@@ -505,6 +508,9 @@ impl Value<'_> {
                     2 => frac * 100,
                     _ => frac,
                 };
+                if !(0..1_000_000).contains(&frac) || int < 0 {
+                    return Err(format!("DATETIME {int}.{frac} is out of range"));
+                }
                 Value::DateTime(datetime_from_packed((int << 24) + frac))
             }
             ct::TIME2 => {
@@ -524,7 +530,11 @@ impl Value<'_> {
                     }
                     _ => be(r, 6).map_err(sh)? as i64 - 0x8000_0000_0000,
                 };
-                Value::Time(time_from_packed(packed))
+                let t = time_from_packed(packed);
+                if t.micros >= 1_000_000 {
+                    return Err(format!("TIME fraction {} is out of range", t.micros));
+                }
+                Value::Time(t)
             }
             ct::BIT => {
                 let n = usize::from(m >> 8) + usize::from(m & 0xff != 0);
@@ -569,7 +579,6 @@ impl Value<'_> {
                     _ => Value::Bytes(b),
                 }
             }
-            ct::NULL => Value::Null,
             other => {
                 return Err(format!(
                     "column type {other} ({}) cannot be decoded",
