@@ -119,6 +119,13 @@ pub struct Query<'a> {
     pub query: std::borrow::Cow<'a, [u8]>,
 }
 
+impl Query<'_> {
+    /// The session state the statement ran with.
+    pub fn session(&self) -> Result<StatusVars, Short> {
+        StatusVars::parse(self.status_vars)
+    }
+}
+
 /// A MySQL GTID, ANONYMOUS_GTID or GTID_TAGGED event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MySqlGtidEvent {
@@ -720,4 +727,113 @@ pub fn payload_events(
         }
         Some(item)
     })
+}
+
+/// The session state a QUERY event carries (its status variables), as far as they are known.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusVars {
+    /// `flags2` (autocommit, foreign_key_checks, unique_checks, …).
+    pub flags2: Option<u32>,
+    /// `sql_mode` bits.
+    pub sql_mode: Option<u64>,
+    /// `auto_increment_increment` and `auto_increment_offset`.
+    pub auto_increment: Option<(u16, u16)>,
+    /// `character_set_client`, `collation_connection`, `collation_server` (collation ids).
+    pub charset: Option<(u16, u16, u16)>,
+    /// `time_zone`.
+    pub time_zone: Option<String>,
+    /// Catalog (normally `std`).
+    pub catalog: Option<String>,
+    /// `lc_time_names` id.
+    pub lc_time_names: Option<u16>,
+    /// `collation_database` id.
+    pub charset_database: Option<u16>,
+    /// Databases the statement changed (`None` when more than the server tracks).
+    pub updated_dbs: Option<Vec<String>>,
+    /// Definer of a routine, view or trigger statement: (user, host).
+    pub invoker: Option<(String, String)>,
+    /// Microseconds of the statement's start time.
+    pub microseconds: Option<u32>,
+    /// MySQL's DDL XID / MariaDB's XID of the statement.
+    pub xid: Option<u64>,
+    /// A status variable code this parser does not know: the rest was not read.
+    pub unknown_code: Option<u8>,
+}
+
+impl StatusVars {
+    /// Parses the status variables block of a QUERY event.
+    pub fn parse(b: &[u8]) -> Result<StatusVars, Short> {
+        let mut r = Reader::new(b);
+        let mut v = StatusVars::default();
+        let string = |r: &mut Reader<'_>| -> Result<String, Short> {
+            let n = usize::from(r.u8()?);
+            Ok(String::from_utf8_lossy(r.take(n)?).into_owned())
+        };
+        while r.remaining() > 0 {
+            let code = r.u8()?;
+            match code {
+                0 => v.flags2 = Some(r.u32()?),
+                1 => v.sql_mode = Some(r.u64()?),
+                2 => {
+                    v.catalog = Some(string(&mut r)?);
+                    r.skip(1)?;
+                }
+                3 => v.auto_increment = Some((r.u16()?, r.u16()?)),
+                4 => v.charset = Some((r.u16()?, r.u16()?, r.u16()?)),
+                5 => v.time_zone = Some(string(&mut r)?),
+                6 => v.catalog = Some(string(&mut r)?),
+                7 => v.lc_time_names = Some(r.u16()?),
+                8 => v.charset_database = Some(r.u16()?),
+                9 => {
+                    r.u64()?;
+                }
+                10 => {
+                    r.u32()?;
+                }
+                11 => v.invoker = Some((string(&mut r)?, string(&mut r)?)),
+                12 => {
+                    let n = r.u8()?;
+                    if n == 254 {
+                        v.updated_dbs = None;
+                    } else {
+                        let mut dbs = Vec::new();
+                        for _ in 0..n {
+                            let rest = r.clone().rest();
+                            let end = rest.iter().position(|&c| c == 0).ok_or(Short {
+                                at: b.len() - rest.len(),
+                                need: 1,
+                            })?;
+                            dbs.push(String::from_utf8_lossy(r.take(end)?).into_owned());
+                            r.skip(1)?;
+                        }
+                        v.updated_dbs = Some(dbs);
+                    }
+                }
+                13 => v.microseconds = Some(r.uint(3)? as u32),
+                // MySQL: commit timestamps (unused), explicit_defaults_for_timestamp, DDL XID,
+                // default utf8mb4 collation, sql_require_primary_key, default_table_encryption.
+                14 | 15 => {
+                    r.u64()?;
+                }
+                16 | 19 | 20 => {
+                    r.u8()?;
+                }
+                17 => v.xid = Some(r.u64()?),
+                18 => {
+                    r.u16()?;
+                }
+                // MariaDB: Q_HRNOW (microseconds), Q_XID, Q_GTID_FLAGS3.
+                128 => v.microseconds = Some(r.uint(3)? as u32),
+                129 => v.xid = Some(r.u64()?),
+                130 => {
+                    r.u8()?;
+                }
+                other => {
+                    v.unknown_code = Some(other);
+                    break;
+                }
+            }
+        }
+        Ok(v)
+    }
 }

@@ -93,6 +93,9 @@ pub struct Shown<'a> {
     /// Statement text (QUERY, ANNOTATE_ROWS, ROWS_QUERY).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub query: Option<Cow<'a, str>>,
+    /// The session a QUERY ran in (charsets, sql_mode, time zone…): what a replay must set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<Session>,
     /// insert / update / delete.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<&'static str>,
@@ -103,6 +106,38 @@ pub struct Shown<'a> {
     /// Other details (next file of a ROTATE, GTID list, XID…).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub info: Option<String>,
+}
+
+/// The session state of a QUERY event (from its status variables).
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    /// `character_set_client` (collation id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub charset_client: Option<u16>,
+    /// `collation_connection` id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collation_connection: Option<u16>,
+    /// `collation_server` id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collation_server: Option<u16>,
+    /// `sql_mode` bits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sql_mode: Option<u64>,
+    /// `time_zone`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    /// `flags2` bits (autocommit, foreign_key_checks, unique_checks…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flags2: Option<u32>,
+    /// `auto_increment_increment`, `auto_increment_offset`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_increment: Option<(u16, u16)>,
+    /// Databases the statement changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_dbs: Option<Vec<String>>,
+    /// Statement start, microseconds part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub microseconds: Option<u32>,
 }
 
 /// One row of a row event.
@@ -410,6 +445,7 @@ fn describe<'a>(
         database: None,
         table: None,
         query: None,
+        session: None,
         kind: None,
         rows: Vec::new(),
         info: None,
@@ -424,6 +460,19 @@ fn describe<'a>(
         }
         Event::Query(q) => {
             s.query = Some(String::from_utf8_lossy(&q.query));
+            if let Ok(v) = q.session() {
+                s.session = Some(Session {
+                    charset_client: v.charset.map(|c| c.0),
+                    collation_connection: v.charset.map(|c| c.1),
+                    collation_server: v.charset.map(|c| c.2),
+                    sql_mode: v.sql_mode,
+                    time_zone: v.time_zone,
+                    flags2: v.flags2,
+                    auto_increment: v.auto_increment,
+                    updated_dbs: v.updated_dbs,
+                    microseconds: v.microseconds,
+                });
+            }
             if !q.schema.is_empty() {
                 s.database = Some(String::from_utf8_lossy(q.schema));
             }
