@@ -161,6 +161,8 @@ pub struct MariadbGtidEvent {
     pub flags2: u8,
     /// Group commit id.
     pub commit_id: Option<u64>,
+    /// XA transaction id of an XA PREPARE / COMMIT / ROLLBACK: (format id, gtrid, bqual).
+    pub xa: Option<(u32, Vec<u8>, Vec<u8>)>,
 }
 
 /// A TABLE_MAP event.
@@ -267,11 +269,22 @@ impl<'a> Event<'a> {
                 } else {
                     None
                 };
+                let xa = if flags2 & (64 | 128) != 0 {
+                    let format = r.u32().map_err(&sh)?;
+                    let g = usize::from(r.u8().map_err(&sh)?);
+                    let b = usize::from(r.u8().map_err(&sh)?);
+                    let gtrid = r.take(g).map_err(&sh)?.to_vec();
+                    let bqual = r.take(b).map_err(&sh)?.to_vec();
+                    Some((format, gtrid, bqual))
+                } else {
+                    None
+                };
                 Event::MariadbGtid(MariadbGtidEvent {
                     seq_no,
                     domain_id,
                     flags2,
                     commit_id,
+                    xa,
                 })
             }
             EventType::GtidList => {
