@@ -4,7 +4,7 @@
 //! safety (nothing was changed).
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -248,9 +248,11 @@ enum BinlogCommand {
     /// A column absent from a MINIMAL image is absent, never null. A truncated last event
     /// (crashed or open file) ends the file cleanly, and the summary says where.
     Show {
-        /// Binlog files, in order.
+        /// Binlog files, in order (with --repo: names of archived files).
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        archived: ArchivedArgs,
         /// Events at or after this time: `2026-11-21 03:12:00` (in --time-zone) or RFC 3339.
         #[arg(long, value_name = "TIME")]
         start_datetime: Option<String>,
@@ -283,10 +285,26 @@ enum BinlogCommand {
     /// Check files: every CRC32, the framing, every event and row image decoded, and GTID
     /// continuity from one file to the next. One verdict line per file; exit 1 if any is bad.
     Verify {
-        /// Binlog files, in order.
+        /// Binlog files, in order (with --repo: names of archived files).
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        archived: ArchivedArgs,
     },
+}
+
+/// Reading archived binlogs instead of local files.
+#[derive(Args)]
+struct ArchivedArgs {
+    /// Read the files from this repository's binlog archive (`lifeboat binlogs` lists them).
+    #[arg(long, value_name = "LOCATION")]
+    repo: Option<String>,
+    /// With --repo: the server whose archive to read (needed when it holds several).
+    #[arg(long = "archived-server", value_name = "SERVER", requires = "repo")]
+    server: Option<String>,
+    /// With --repo on an encrypted repository: file whose first line is the passphrase.
+    #[arg(long, value_name = "FILE", requires = "repo")]
+    passphrase_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -360,6 +378,52 @@ fn confirm_on_terminal(question: &str) -> Option<String> {
     let mut line = String::new();
     std::io::stdin().read_line(&mut line).ok()?;
     Some(line.trim().to_owned())
+}
+
+/// With `--repo`: the named archived files written out (under their own names) to a
+/// temporary directory, as the server has them; without: the paths as given.
+async fn materialize(
+    cli: &Cli,
+    a: &ArchivedArgs,
+    files: &[PathBuf],
+) -> Result<(Option<tempfile::TempDir>, Vec<PathBuf>), Failure> {
+    let Some(loc) = &a.repo else {
+        return Ok((None, files.to_vec()));
+    };
+    let arg = RepoArg {
+        repo: Some(loc.clone()),
+        passphrase_file: a.passphrase_file.clone(),
+    };
+    let r = open_repo(cli, &arg).await?;
+    let servers = r.binlog_servers().await.map_err(Error::from)?;
+    let server = match (&a.server, servers.as_slice()) {
+        (Some(s), _) => lifeboat_repo::server_key(s),
+        (None, [one]) => one.clone(),
+        (None, []) => return Err(usage(format!("{loc} has no archived binlogs"))),
+        (None, _) => {
+            return Err(usage(format!(
+                "{loc} archives several servers ({}); name one with --archived-server",
+                servers.join(", ")
+            )));
+        }
+    };
+    let dir =
+        tempfile::tempdir().map_err(|e| Error::Binlog(format!("temporary directory: {e}")))?;
+    let mut paths = Vec::new();
+    for f in files {
+        let name = f.to_string_lossy().into_owned();
+        let path = dir.path().join(&name);
+        let mut out = std::fs::File::create(&path)
+            .map_err(|e| Error::Binlog(format!("{}: {e}", path.display())))?;
+        let n = lifeboat_core::archive::read_archived(&r, &server, &name, &mut out).await?;
+        if n == 0 {
+            return Err(usage(format!(
+                "{name} is not in the archive of {server} (see `lifeboat binlogs`)"
+            )));
+        }
+        paths.push(path);
+    }
+    Ok((Some(dir), paths))
 }
 
 fn usage(message: String) -> Failure {
@@ -880,8 +944,18 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             }
             Ok(0)
         }
-        Command::Binlog(BinlogCommand::Verify { files }) => {
-            let verdicts = lifeboat_core::binlog::verify(files);
+        Command::Binlog(BinlogCommand::Verify { files, archived }) => {
+            let (tmp, files) = materialize(&cli, archived, files).await?;
+            let mut verdicts = lifeboat_core::binlog::verify(&files);
+            if let (Some(loc), Some(_)) = (&archived.repo, &tmp) {
+                // Name the archived file, not its temporary copy.
+                for v in &mut verdicts {
+                    let name = Path::new(&v.file)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned());
+                    v.file = format!("{loc}: {}", name.unwrap_or_default());
+                }
+            }
             if cli.json {
                 for v in &verdicts {
                     println!("{}", serde_json::to_string(v).unwrap_or_default());
@@ -893,6 +967,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
         }
         Command::Binlog(BinlogCommand::Show {
             files,
+            archived,
             start_datetime,
             stop_datetime,
             time_zone,
@@ -931,10 +1006,11 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 databases: databases.clone(),
                 tables: tables.clone(),
             };
+            let (_tmp, files) = materialize(&cli, archived, files).await?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
             let json = cli.json;
-            let result = lifeboat_core::binlog::show(files, &filter, |ev| {
+            let result = lifeboat_core::binlog::show(&files, &filter, |ev| {
                 if json {
                     serde_json::to_writer(&mut out, ev).map_err(std::io::Error::other)?;
                     out.write_all(b"\n")

@@ -227,6 +227,16 @@ async fn binlogs_purged_before_archiving_are_a_recorded_gap() {
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     assert_eq!(code(&o), 1, "{text}");
     assert!(text.contains("GAP"), "{text}");
+    // The archived file reads back through `binlog show/verify --repo`.
+    let first = logs.first().unwrap().0.clone();
+    let o = lb.run(&["binlog", "verify", "--repo", r, &first]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(code(&o), 0, "{text}{}", stderr(&o));
+    assert!(text.starts_with("ok ") && text.contains(&first), "{text}");
+    let o = lb.run(&["binlog", "show", "--json", "--repo", r, &first]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(text.contains("INSERT INTO d.t VALUES (1)"), "{text}");
     // Archiving again finds nothing new: the gap is reported once, not again.
     let o = lb.run(&once);
     assert_eq!(
