@@ -82,6 +82,41 @@ impl Decoder {
         Ok(ev)
     }
 
+    /// Decodes `raw` and, for a compressed transaction (TRANSACTION_PAYLOAD), the events
+    /// inside it: `f` sees the event, then each inner event (at the payload's offset), in
+    /// order, with the decoder's state as of that event. Decoding errors go through `err`.
+    pub fn decode_each<'a, E>(
+        &mut self,
+        fde: &FormatDescription,
+        raw: &RawEvent<'a>,
+        err: impl Fn(DecodeError) -> E,
+        mut f: impl FnMut(&Decoder, &RawEvent<'_>, &Event<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let ev = self.decode(fde, raw).map_err(&err)?;
+        f(self, raw, &ev)?;
+        if let Event::TransactionPayload {
+            compression,
+            uncompressed_size,
+            payload,
+        } = &ev
+        {
+            let bytes = crate::events::payload_bytes(*compression, *uncompressed_size, payload)
+                .map_err(&err)?;
+            for item in crate::events::payload_events(&bytes) {
+                let (header, data) = item.map_err(&err)?;
+                let inner = RawEvent {
+                    offset: raw.offset,
+                    header,
+                    bytes: data,
+                    data,
+                };
+                let ev = self.decode(fde, &inner).map_err(&err)?;
+                f(self, &inner, &ev)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The definition a row event's table id refers to.
     pub fn table(&self, table_id: u64) -> Option<&TableDef> {
         self.tables.get(&table_id).map(|(_, t)| t)
@@ -95,10 +130,5 @@ impl Decoder {
     /// The current GTID as text (formatted once per transaction).
     pub fn gtid_text(&self) -> Option<&str> {
         self.gtid_text.as_deref()
-    }
-
-    /// Forgets the table maps (after a statement's last row event, the server maps again).
-    pub fn end_of_statement(&mut self) {
-        self.tables.clear();
     }
 }

@@ -86,9 +86,9 @@ pub struct Column {
     pub type_code: u8,
     /// The real type: ENUM and SET are told apart from CHAR through the metadata.
     pub real_type: u8,
-    /// Type metadata (length bytes, precision/scale, fsp, …) as one number; see [`meta`].
-    ///
-    /// [`meta`]: Column::meta
+    /// Type metadata as one number: for types with a length prefix or a pack length, the
+    /// number of bytes; for CHAR the maximum byte length; for DECIMAL precision << 8 | scale;
+    /// for BIT bytes << 8 | bits; for TIME2/DATETIME2/TIMESTAMP2 the fsp.
     pub meta: u16,
     /// Nullable.
     pub nullable: bool,
@@ -107,10 +107,21 @@ pub struct Column {
 }
 
 impl Column {
-    /// For types with a length prefix or a pack length, the number of bytes; for STRING the
-    /// maximum byte length; for DECIMAL (precision << 8 | scale); for temporal2 the fsp.
-    pub fn meta(&self) -> u16 {
-        self.meta
+    /// A column of type `type_code` (`real_type` for CHAR/ENUM/SET) with nothing known
+    /// beyond the TABLE_MAP's own fields; optional metadata fills in the rest.
+    pub fn new(type_code: u8, real_type: u8, meta: u16, nullable: bool) -> Column {
+        Column {
+            type_code,
+            real_type,
+            meta,
+            nullable,
+            name: None,
+            unsigned: None,
+            collation: None,
+            elements: None,
+            primary_key: false,
+            visible: None,
+        }
     }
 
     /// Counted among the "numeric" columns of the signedness bitmap (YEAR included).
@@ -231,18 +242,7 @@ impl TableDef {
                 .null_bitmap
                 .get(i / 8)
                 .is_some_and(|b| b & (1 << (i % 8)) != 0);
-            columns.push(Column {
-                type_code: t,
-                real_type,
-                meta: m,
-                nullable,
-                name: None,
-                unsigned: None,
-                collation: None,
-                elements: None,
-                primary_key: false,
-                visible: None,
-            });
+            columns.push(Column::new(t, real_type, m, nullable));
         }
         if meta.remaining() != 0 {
             return Err(bad(format!(

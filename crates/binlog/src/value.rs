@@ -403,7 +403,8 @@ pub enum Rendered {
     Binary(Vec<u8>),
 }
 
-fn is_latin1(collation: u16) -> bool {
+/// Latin-1 collations: their text maps to characters byte for byte.
+pub fn is_latin1(collation: u16) -> bool {
     matches!(collation, 5 | 8 | 15 | 31 | 47 | 48 | 49 | 94)
 }
 
@@ -705,6 +706,27 @@ impl Value<'_> {
         Ok(())
     }
 
+    /// An integer value (integer types, YEAR, BIT) read with the column's signedness: the
+    /// signed reading unless the binlog says the column is unsigned.
+    pub fn integer(&self, col: &Column) -> Option<i128> {
+        match self {
+            Value::Int(v) if col.unsigned == Some(true) => Some(i128::from(*v)),
+            Value::Int(v) => {
+                let bytes = match col.real_type {
+                    ct::TINY => 1,
+                    ct::SHORT => 2,
+                    ct::INT24 => 3,
+                    ct::LONG => 4,
+                    _ => 8,
+                };
+                Some(i128::from(sign_extend(*v, bytes)))
+            }
+            Value::Year(y) => Some(i128::from(*y)),
+            Value::Bit(b) => Some(i128::from(*b)),
+            _ => None,
+        }
+    }
+
     /// The value as a number, text or bytes, read through `col`'s type, signedness, charset
     /// and ENUM/SET members.
     pub fn render(&self, col: &Column) -> Rendered {
@@ -714,20 +736,7 @@ impl Value<'_> {
         };
         match self {
             Value::Null => Rendered::Null,
-            Value::Int(v) => {
-                let bytes = match col.real_type {
-                    ct::TINY => 1,
-                    ct::SHORT => 2,
-                    ct::INT24 => 3,
-                    ct::LONG => 4,
-                    _ => 8,
-                };
-                if col.unsigned == Some(true) {
-                    Rendered::Number(v.to_string())
-                } else {
-                    Rendered::Number(sign_extend(*v, bytes).to_string())
-                }
-            }
+            Value::Int(_) => Rendered::Number(self.integer(col).unwrap_or_default().to_string()),
             Value::Float(f) => Rendered::Number(float_text(f64::from(*f), Some(*f))),
             Value::Double(d) => Rendered::Number(float_text(*d, None)),
             Value::Decimal(t) => Rendered::Number(t.clone()),
@@ -787,60 +796,13 @@ impl Value<'_> {
     }
 }
 
-impl Rendered {
-    /// As an SQL literal: numbers bare, text quoted with `'` and `\` escaped, bytes as hex.
-    pub fn sql(&self) -> String {
-        match self {
-            Rendered::Null => "NULL".into(),
-            Rendered::Number(n) => n.clone(),
-            Rendered::Text(t) => {
-                let mut s = String::with_capacity(t.len() + 2);
-                s.push('\'');
-                for c in t.chars() {
-                    match c {
-                        '\'' => s.push_str("\\'"),
-                        '\\' => s.push_str("\\\\"),
-                        '\n' => s.push_str("\\n"),
-                        '\r' => s.push_str("\\r"),
-                        '\t' => s.push_str("\\t"),
-                        '\0' => s.push_str("\\0"),
-                        c => s.push(c),
-                    }
-                }
-                s.push('\'');
-                s
-            }
-            Rendered::Binary(b) if b.is_empty() => "''".into(),
-            Rendered::Binary(b) => {
-                let mut s = String::with_capacity(2 + 2 * b.len());
-                s.push_str("0x");
-                for x in b {
-                    s.push_str(&format!("{x:02X}"));
-                }
-                s
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
     fn col(real_type: u8, meta: u16) -> Column {
-        Column {
-            type_code: real_type,
-            real_type,
-            meta,
-            nullable: true,
-            name: None,
-            unsigned: None,
-            collation: None,
-            elements: None,
-            primary_key: false,
-            visible: None,
-        }
+        Column::new(real_type, real_type, meta, true)
     }
 
     fn round_trip(c: &Column, v: &Value<'_>) -> Vec<u8> {
@@ -869,15 +831,17 @@ mod tests {
             micros: 1,
         };
         round_trip(&c, &Value::Time(t));
-        assert_eq!(Value::Time(t).render(&c).sql(), "'-00:00:00.000001'");
+        assert_eq!(
+            Value::Time(t).render(&c),
+            Rendered::Text("-00:00:00.000001".into())
+        );
         assert_eq!(
             Value::Timestamp {
                 seconds: 1_000_000_000,
                 micros: 123_456
             }
-            .render(&col(ct::TIMESTAMP2, 6))
-            .sql(),
-            "'2001-09-09 01:46:40.123456'"
+            .render(&col(ct::TIMESTAMP2, 6)),
+            Rendered::Text("2001-09-09 01:46:40.123456".into())
         );
     }
 

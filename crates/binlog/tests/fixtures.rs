@@ -188,34 +188,15 @@ fn decode_rows(path: &std::path::Path) -> Result<(usize, usize), String> {
     let (mut events, mut rows) = (0, 0);
     while let Some((raw, fde)) = r.next_with_format().map_err(|e| e.to_string())? {
         let at = raw.offset;
-        let ev = dec.decode(fde, &raw).map_err(|e| format!("@{at}: {e}"))?;
-        // Compressed transactions: the events inside, decoded the same way.
-        let inner = match &ev {
-            Event::TransactionPayload {
-                compression,
-                uncompressed_size,
-                payload,
-            } => Some(
-                lifeboat_binlog::events::payload_bytes(*compression, *uncompressed_size, payload)
-                    .map_err(|e| format!("@{at}: {e}"))?,
-            ),
-            _ => None,
-        };
-        let mut evs = vec![ev];
-        if let Some(bytes) = &inner {
-            for item in lifeboat_binlog::events::payload_events(bytes) {
-                let (header, data) = item.map_err(|e| format!("@{at}: {e}"))?;
-                let raw = lifeboat_binlog::RawEvent {
-                    offset: at,
-                    header,
-                    bytes: data,
-                    data,
+        // Compressed transactions: the events inside come through the same way.
+        dec.decode_each(
+            fde,
+            &raw,
+            |e| format!("@{at}: {e}"),
+            |dec, _, ev| {
+                let Event::Rows(ev) = ev else {
+                    return Ok(());
                 };
-                evs.push(dec.decode(fde, &raw).map_err(|e| format!("@{at}: {e}"))?);
-            }
-        }
-        for ev in &evs {
-            if let Event::Rows(ev) = ev {
                 let t = dec
                     .table(ev.table_id)
                     .ok_or_else(|| format!("@{at}: no table map"))?;
@@ -240,8 +221,9 @@ fn decode_rows(path: &std::path::Path) -> Result<(usize, usize), String> {
                 }
                 events += 1;
                 rows += decoded.len();
-            }
-        }
+                Ok(())
+            },
+        )?;
     }
     Ok((events, rows))
 }

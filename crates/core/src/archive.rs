@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lifeboat_binlog::{Decoder, End, Event, EventHeader, FileReader, Flavor, GtidSet};
-use lifeboat_repo::{FileIndex, Gap, Repository, Segment, server_key};
+use lifeboat_binlog::{Decoder, End, EventHeader, FileReader, Flavor};
+use lifeboat_repo::{FileIndex, Gap, Repository, server_key};
 use lifeboat_server::replica::{DumpItem, ReplicaConn};
 use lifeboat_server::{ConnectOptions, ServerInfo, connect};
 use mysql_async::prelude::Queryable;
@@ -79,9 +79,6 @@ pub struct Outcome {
     pub gaps: Vec<Gap>,
     /// Times the connection was re-established.
     pub reconnects: u64,
-    /// Event time → durable lag of each segment, milliseconds (for `bench/binlog`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub lag_ms: Vec<u64>,
 }
 
 /// Progress notes for the terminal (reconnects, files completed, gaps).
@@ -259,10 +256,6 @@ async fn flush(
         )
         .await?;
     open.put_cost = t0.elapsed();
-    if open.first_received_ms != 0 {
-        let lag = jiff::Timestamp::now().as_millisecond() - open.first_received_ms;
-        out.lag_ms.push(lag.max(0) as u64);
-    }
     open.durable = seg.end;
     open.first_buffered = None;
     open.first_received_ms = 0;
@@ -273,14 +266,26 @@ async fn flush(
     Ok(())
 }
 
+/// Indexes a file the server has moved on from, and says so. Returns its size.
+async fn complete(
+    repo: &Repository,
+    server: &str,
+    file: &str,
+    out: &mut Outcome,
+    notes: &Notes,
+) -> Result<u64, Error> {
+    let idx = index_file(repo, server, file).await?;
+    notes(&format!(
+        "{file} complete: {} bytes, {} events",
+        idx.size, idx.events
+    ));
+    out.files_completed.push(file.to_owned());
+    Ok(idx.size)
+}
+
 /// Reads a complete archived file back from the repository, checks it, and writes its index.
 pub async fn index_file(repo: &Repository, server: &str, file: &str) -> Result<FileIndex, Error> {
-    let segs: Vec<Segment> = repo
-        .segments(server)
-        .await?
-        .into_iter()
-        .filter(|s| s.file == file)
-        .collect();
+    let segs = repo.file_segments(server, file).await?;
     // Segments arrive through a small channel, one at a time: a 1 GiB binlog is never
     // held whole in memory.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<u8>, String>>(2);
@@ -381,13 +386,9 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-fn time_text(ts: u32) -> String {
-    jiff::Timestamp::from_second(i64::from(ts))
-        .map(|t| t.to_string())
-        .unwrap_or_default()
-}
-
-/// Reads a binlog file (every checksum verified) and describes it.
+/// Reads a binlog file (every checksum verified, every event and row decoded) and describes
+/// it. Problems inside events (an INCIDENT, an undecodable row) do not stop it: the bytes are
+/// archived whatever they hold, and `binlog verify --repo` reports them.
 fn summarize(server: &str, file: &str, src: impl Read) -> Result<FileIndex, Error> {
     summarize_with_last(server, file, src).map(|(i, _)| i)
 }
@@ -398,87 +399,47 @@ fn summarize_with_last(
     file: &str,
     src: impl Read,
 ) -> Result<(FileIndex, Option<u8>), Error> {
-    let mut last_type = None;
     let mut hashing = Hashing {
         inner: src,
         sha: Sha256::new(),
         size: 0,
     };
-    let mut idx = FileIndex {
-        server: server.to_owned(),
-        file: file.to_owned(),
-        size: 0,
-        sha256: String::new(),
-        server_version: String::new(),
-        first_time: None,
-        last_time: None,
-        gtids_before: None,
-        first_gtid: None,
-        last_gtid: None,
-        events: 0,
-        transactions: 0,
-        truncated: false,
-        closed_cleanly: false,
-    };
-    {
+    let mut walk = crate::binlog::Walk::new(file);
+    walk.keep_going = true;
+    let (truncated, v, last_type) = {
         let mut reader =
             FileReader::new(&mut hashing, file).map_err(|e| Error::Binlog(e.to_string()))?;
         let mut dec = Decoder::new();
-        let mut last_ts = 0;
         while let Some((raw, fde)) = reader
             .next_with_format()
             .map_err(|e| Error::Binlog(e.to_string()))?
         {
-            idx.events += 1;
-            last_type = Some(raw.header.type_code);
-            let ts = raw.header.timestamp;
-            if ts != 0 {
-                idx.first_time.get_or_insert_with(|| time_text(ts));
-                last_ts = ts;
-            }
-            match dec.decode(fde, &raw) {
-                Ok(Event::FormatDescription(f)) => idx.server_version = f.server_version.clone(),
-                Ok(Event::PreviousGtids(p)) => {
-                    let mut set = lifeboat_binlog::MySqlGtidSet::default();
-                    for (sid, ivs) in &p {
-                        for &(a, b) in ivs {
-                            if b > a {
-                                set.add_interval(sid.clone(), a, b - 1);
-                            }
-                        }
-                    }
-                    idx.gtids_before = Some(GtidSet::MySql(set).to_string());
-                }
-                Ok(Event::GtidList(l)) => {
-                    let list: Vec<String> =
-                        l.iter().map(|(d, s, q)| format!("{d}-{s}-{q}")).collect();
-                    idx.gtids_before = Some(list.join(","));
-                }
-                Ok(Event::Gtid(_) | Event::MariadbGtid(_)) => {
-                    if let Some(g) = dec.gtid() {
-                        idx.transactions += 1;
-                        idx.first_gtid.get_or_insert_with(|| g.to_string());
-                        idx.last_gtid = Some(g.to_string());
-                    }
-                }
-                _ => {}
-            }
+            walk.raw_event(&mut dec, fde, &raw);
         }
-        if last_ts != 0 {
-            idx.last_time = Some(time_text(last_ts));
-        }
-        idx.truncated = matches!(reader.end(), Some(End::Truncated { .. }));
-    }
+        let truncated = matches!(reader.end(), Some(End::Truncated { .. }));
+        let last_type = walk.last_type;
+        let (v, _) = walk.finish(&dec);
+        (truncated, v, last_type)
+    };
     // Drain whatever the reader did not consume (a truncated tail) into the hash.
     std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| Error::Binlog(e.to_string()))?;
-    idx.closed_cleanly = !idx.truncated && matches!(last_type, Some(TYPE_ROTATE | TYPE_STOP));
-    idx.size = hashing.size;
-    idx.sha256 = hex(&hashing.sha.finalize());
+    let idx = FileIndex {
+        server: server.to_owned(),
+        file: file.to_owned(),
+        size: hashing.size,
+        sha256: hex::encode(hashing.sha.finalize()),
+        server_version: v.server.unwrap_or_default(),
+        first_time: v.first_time,
+        last_time: v.last_time,
+        gtids_before: v.gtids_before,
+        first_gtid: v.first_gtid,
+        last_gtid: v.last_gtid,
+        events: v.events,
+        transactions: v.transactions,
+        truncated,
+        closed_cleanly: !truncated && matches!(last_type, Some(TYPE_ROTATE | TYPE_STOP)),
+    };
     Ok((idx, last_type))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// A replica id unlikely to clash with real replicas, stable for a server and repository
@@ -576,12 +537,7 @@ async fn session(
         && !state.closed.contains(last)
         && state.sizes.get(last).is_some_and(|&s| s > 0)
     {
-        let idx = index_file(repo, server, last).await?;
-        notes(&format!(
-            "{last} complete: {} bytes, {} events",
-            idx.size, idx.events
-        ));
-        out.files_completed.push(last.clone());
+        complete(repo, server, last, out, notes).await?;
     }
 
     let mut rc = ReplicaConn::connect(target)
@@ -709,12 +665,7 @@ async fn receive(
             if name != open.file && !name.is_empty() {
                 flush(repo, server, open, out).await?;
                 if open.durable > 0 && !open.closed {
-                    let idx = index_file(repo, server, &open.file).await?;
-                    notes(&format!(
-                        "{} complete: {} bytes, {} events",
-                        open.file, idx.size, idx.events
-                    ));
-                    out.files_completed.push(open.file.clone());
+                    complete(repo, server, &open.file, out, notes).await?;
                 }
                 open.file = name;
                 open.closed = false;
@@ -769,13 +720,7 @@ async fn receive(
         if matches!(h.type_code, TYPE_ROTATE | TYPE_STOP) {
             // The file ends with this event.
             flush(repo, server, open, out).await?;
-            let idx = index_file(repo, server, &open.file).await?;
-            notes(&format!(
-                "{} complete: {} bytes, {} events",
-                open.file, idx.size, idx.events
-            ));
-            out.files_completed.push(open.file.clone());
-            open.durable = idx.size;
+            open.durable = complete(repo, server, &open.file, out, notes).await?;
             open.closed = true;
         }
     }
@@ -904,7 +849,7 @@ pub async fn coverage(repo: &Repository) -> Result<Vec<Coverage>, Error> {
             if s.start == f.archived {
                 f.archived = s.end;
                 if s.last_event_time != 0 {
-                    f.last_event_time = Some(time_text(s.last_event_time));
+                    f.last_event_time = Some(crate::binlog::time_text(s.last_event_time));
                 }
             }
         }
@@ -961,17 +906,11 @@ pub async fn read_archived(
     // server has it set until the server closes the file (ROTATE or STOP): set while open,
     // and still set in a file a crash cut short.
     let closed = repo
-        .file_indexes(server)
+        .file_index(server, file)
         .await?
-        .into_iter()
-        .any(|i| i.file == file && i.closed_cleanly);
+        .is_some_and(|i| i.closed_cleanly);
     let mut at = 0u64;
-    for seg in repo
-        .segments(server)
-        .await?
-        .into_iter()
-        .filter(|s| s.file == file)
-    {
+    for seg in repo.file_segments(server, file).await? {
         if seg.start != at {
             return Err(Error::Binlog(format!(
                 "archive of {file} is missing bytes {at}..{}",

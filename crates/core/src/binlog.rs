@@ -197,16 +197,11 @@ impl Serialize for Cell<'_> {
             Cell::Bytes(b) => {
                 use serde::ser::SerializeMap;
                 let mut m = s.serialize_map(Some(1))?;
-                m.serialize_entry("hex", &hex(b))?;
+                m.serialize_entry("hex", &hex::encode(b))?;
                 m.end()
             }
         }
     }
-}
-
-/// Latin-1 collations (text in them is mapped byte for byte).
-fn is_latin1(collation: u16) -> bool {
-    matches!(collation, 5 | 8 | 15 | 31 | 47 | 48 | 49 | 94)
 }
 
 /// The cell of one value of `col`, borrowing text from the event where it can.
@@ -217,7 +212,7 @@ pub fn cell<'a>(v: &Value<'a>, col: &Column) -> Cell<'a> {
         Value::Bytes(b) => match col.collation {
             Some(lifeboat_binlog::table::BINARY_COLLATION) => Cell::Bytes(Cow::Borrowed(b)),
             _ if b.is_ascii() => Cell::Text(Cow::Borrowed(std::str::from_utf8(b).unwrap_or(""))),
-            Some(c) if is_latin1(c) => {
+            Some(c) if lifeboat_binlog::value::is_latin1(c) => {
                 Cell::Text(Cow::Owned(b.iter().map(|&x| char::from(x)).collect()))
             }
             _ => match std::str::from_utf8(b) {
@@ -225,13 +220,12 @@ pub fn cell<'a>(v: &Value<'a>, col: &Column) -> Cell<'a> {
                 Err(_) => Cell::Bytes(Cow::Borrowed(b)),
             },
         },
-        Value::Int(_) | Value::Year(_) | Value::Bit(_) => match v.render(col) {
-            Rendered::Number(n) => n
-                .parse::<i64>()
+        Value::Int(_) | Value::Year(_) | Value::Bit(_) => match v.integer(col) {
+            Some(n) => i64::try_from(n)
                 .map(Cell::Int)
-                .or_else(|_| n.parse::<u64>().map(Cell::UInt))
-                .unwrap_or(Cell::Text(Cow::Owned(n))),
-            _ => Cell::Null,
+                .or_else(|_| u64::try_from(n).map(Cell::UInt))
+                .unwrap_or(Cell::Null),
+            None => Cell::Null,
         },
         Value::Float(f) => Cell::Float(f64::from(*f)),
         Value::Double(d) => Cell::Float(*d),
@@ -249,14 +243,6 @@ pub fn cell<'a>(v: &Value<'a>, col: &Column) -> Cell<'a> {
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        s.push_str(&format!("{x:02x}"));
-    }
-    s
-}
-
 fn image<'a>(table: &'a TableDef, img: &lifeboat_binlog::Image<'a>) -> Cells<'a> {
     let mut cells = Vec::with_capacity(img.values.len());
     for (i, (col, v)) in table.columns.iter().zip(&img.values).enumerate() {
@@ -271,7 +257,7 @@ fn image<'a>(table: &'a TableDef, img: &lifeboat_binlog::Image<'a>) -> Cells<'a>
     Cells(cells)
 }
 
-fn time_text(ts: u32) -> String {
+pub(crate) fn time_text(ts: u32) -> String {
     jiff::Timestamp::from_second(i64::from(ts))
         .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_default()
@@ -329,65 +315,35 @@ pub fn show(
         let mut time: (u32, String) = (0, String::new());
         while let Some((raw, fde)) = reader.next_with_format().map_err(file_error)? {
             summary.events_read += 1;
-            let ev = dec
-                .decode(fde, &raw)
-                .map_err(|e| decode_error(&name, raw.offset, e))?;
-            if fi == 0 && filter.start_position.is_some_and(|p| raw.offset < p) && raw.offset > 4 {
-                continue;
-            }
             if fi == last && filter.stop_position.is_some_and(|p| raw.offset >= p) {
                 break 'files;
             }
             let when = i64::from(raw.header.timestamp);
-            if filter.start_time.is_some_and(|t| when < t.as_second()) {
-                continue;
-            }
             if filter.stop_time.is_some_and(|t| when >= t.as_second()) {
                 break 'files;
             }
-            // A compressed transaction: its events are shown one by one, at its offset.
-            let inner = match &ev {
-                Event::TransactionPayload {
-                    compression,
-                    uncompressed_size,
-                    payload,
-                } => Some(
-                    lifeboat_binlog::events::payload_bytes(
-                        *compression,
-                        *uncompressed_size,
-                        payload,
-                    )
-                    .map_err(|e| decode_error(&name, raw.offset, e))?,
-                ),
-                _ => None,
-            };
-            let mut items = vec![(raw, ev)];
-            if let Some(bytes) = &inner {
-                for item in lifeboat_binlog::events::payload_events(bytes) {
-                    let (header, data) = item.map_err(|e| decode_error(&name, raw.offset, e))?;
-                    let inner_raw = RawEvent {
-                        offset: raw.offset,
-                        header,
-                        bytes: data,
-                        data,
-                    };
-                    let ev = dec
-                        .decode(fde, &inner_raw)
-                        .map_err(|e| decode_error(&name, raw.offset, e))?;
-                    items.push((inner_raw, ev));
-                }
-            }
-            for (raw, ev) in &items {
-                if !wanted(filter, &dec, ev) {
-                    continue;
-                }
-                if time.0 != raw.header.timestamp || time.1.is_empty() {
-                    time = (raw.header.timestamp, time_text(raw.header.timestamp));
-                }
-                let shown = describe(&name, &time.1, raw, ev, &dec)?;
-                summary.events_shown += 1;
-                sink(&shown).map_err(|e| Error::Binlog(format!("writing output: {e}")))?;
-            }
+            // Skipped events are still decoded: the table maps they carry are needed later.
+            let skip = (fi == 0
+                && filter.start_position.is_some_and(|p| raw.offset < p)
+                && raw.offset > 4)
+                || filter.start_time.is_some_and(|t| when < t.as_second());
+            // A compressed transaction's events are shown one by one, at its offset.
+            dec.decode_each(
+                fde,
+                &raw,
+                |e| decode_error(&name, raw.offset, e),
+                |dec, raw, ev| {
+                    if skip || !wanted(filter, dec, ev) {
+                        return Ok(());
+                    }
+                    if time.0 != raw.header.timestamp || time.1.is_empty() {
+                        time = (raw.header.timestamp, time_text(raw.header.timestamp));
+                    }
+                    let shown = describe(&name, &time.1, raw, ev, dec)?;
+                    summary.events_shown += 1;
+                    sink(&shown).map_err(|e| Error::Binlog(format!("writing output: {e}")))
+                },
+            )?;
         }
         if let Some(End::Truncated { .. }) = reader.end() {
             summary
@@ -625,180 +581,215 @@ pub fn verify(files: &[PathBuf]) -> Vec<Verdict> {
 }
 
 fn verify_one(path: &Path, carried: Option<GtidSet>) -> (Verdict, Option<GtidSet>) {
-    let name = path.display().to_string();
-    let mut v = Verdict {
-        file: name.clone(),
-        ok: false,
-        size: 0,
-        events: 0,
-        transactions: 0,
-        server: None,
-        first_time: None,
-        last_time: None,
-        gtids_before: None,
-        first_gtid: None,
-        last_gtid: None,
-        truncated_at: None,
-        problems: Vec::new(),
-        notes: Vec::new(),
-    };
+    let mut w = Walk::new(&path.display().to_string());
     let reader = match open(path) {
         Ok(r) => r,
         Err(e) => {
-            v.problems.push(e.to_string());
-            return (v, None);
+            w.v.problems.push(e.to_string());
+            return (w.v, None);
         }
     };
     let mut dec = Decoder::new();
-    let mut state: Option<GtidSet> = None;
-    let mut before: Option<GtidSet> = None;
-    let mut last_ts = 0u32;
     let mut ending: Option<(Option<End>, u64)> = None;
     // One thread reads, frames and checks CRC32; this one decodes: two cores, one file.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(4);
     std::thread::scope(|scope| {
         scope.spawn(move || read_ahead(reader, tx));
-        'events: for msg in rx {
-            let batch = match msg {
-                Msg::Batch(b) => b,
-                Msg::End(end, trx) => {
-                    ending = Some((end, trx));
-                    continue;
-                }
-                Msg::Failed(e) => {
-                    v.problems.push(e);
-                    break;
-                }
-            };
-            for (offset, header, whole, data, fde) in &batch.events {
-                let fde: &lifeboat_binlog::FormatDescription = fde;
-                let raw = RawEvent {
-                    offset: *offset,
-                    header: *header,
-                    bytes: batch.bytes.get(whole.clone()).unwrap_or_default(),
-                    data: batch.bytes.get(data.clone()).unwrap_or_default(),
-                };
-                v.events += 1;
-                v.size = raw.offset + u64::from(raw.header.event_size);
-                let ts = raw.header.timestamp;
-                if ts != 0 {
-                    if v.first_time.is_none() {
-                        v.first_time = Some(time_text(ts));
-                    }
-                    last_ts = ts;
-                }
-                let ev = match dec.decode(fde, &raw) {
-                    Ok(ev) => ev,
-                    Err(e) => {
-                        v.problems
-                            .push(format!("{name}: offset {}: {e}", raw.offset));
+        for msg in rx {
+            match msg {
+                Msg::Batch(b) => {
+                    if !w.batch(&mut dec, &b) {
                         break;
                     }
-                };
-                match &ev {
-            Event::FormatDescription(f) => v.server = Some(f.server_version.clone()),
-            Event::PreviousGtids(p) => {
-                let set = previous_gtids(p);
-                v.gtids_before = Some(set.to_string());
-                before = Some(set.clone());
-                state = Some(set);
-            }
-            Event::GtidList(l) => {
-                // The list has the last GTID of each (domain, server); a domain's position is
-                // its highest sequence number.
-                let mut set = GtidSet::empty(Flavor::MariaDb);
-                let mut sorted = l.clone();
-                sorted.sort_by_key(|&(_, _, seq)| seq);
-                for &(domain, server_id, seq) in &sorted {
-                    set.add(&Gtid::MariaDb(MariaDbGtid {
-                        domain,
-                        server_id,
-                        seq,
-                    }));
                 }
-                v.gtids_before = Some(set.to_string());
-                before = Some(set.clone());
-                state = Some(set);
-            }
-            Event::Gtid(_) | Event::MariadbGtid(_) => {
-                if let Some(g) = dec.gtid() {
-                    v.transactions += 1;
-                    if v.first_gtid.is_none() {
-                        v.first_gtid = Some(g.to_string());
-                    }
-                    v.last_gtid = Some(g.to_string());
-                    let st = state.get_or_insert_with(|| {
-                        GtidSet::empty(if fde.is_mariadb() {
-                            Flavor::MariaDb
-                        } else {
-                            Flavor::MySql
-                        })
-                    });
-                    st.add(g);
-                }
-            }
-            Event::Incident { kind, message } => v.problems.push(format!(
-                "{name}: offset {}: INCIDENT {kind} ({}): the source says events may be missing here",
-                raw.offset,
-                text(message)
-            )),
-            Event::Rows(r) => {
-                if let Some(p) = check_rows(&dec, r) {
-                    v.problems.push(format!("{name}: offset {}: {p}", raw.offset));
-                }
-            }
-            Event::TransactionPayload {
-                compression,
-                uncompressed_size,
-                payload,
-            } => {
-                let at = raw.offset;
-                match lifeboat_binlog::events::payload_bytes(*compression, *uncompressed_size, payload) {
-                    Err(e) => v.problems.push(format!("{name}: offset {at}: {e}")),
-                    Ok(bytes) => {
-                        for item in lifeboat_binlog::events::payload_events(&bytes) {
-                            let problem = item.map_err(|e| e.to_string()).and_then(|(header, data)| {
-                                let inner = RawEvent { offset: at, header, bytes: data, data };
-                                match dec.decode(fde, &inner).map_err(|e| e.to_string())? {
-                                    Event::Rows(r) => check_rows(&dec, &r).map_or(Ok(()), Err),
-                                    _ => Ok(()),
-                                }
-                            });
-                            if let Err(p) = problem {
-                                v.problems.push(format!("{name}: offset {at} (compressed transaction): {p}"));
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-                if !v.problems.is_empty() {
-                    break 'events;
+                Msg::End(end, trx) => ending = Some((end, trx)),
+                Msg::Failed(e) => {
+                    w.v.problems.push(e);
+                    break;
                 }
             }
         }
     });
-    if last_ts != 0 {
-        v.last_time = Some(time_text(last_ts));
-    }
     if let Some((Some(End::Truncated { offset, have, need }), trx_end)) = ending {
-        v.truncated_at = Some(trx_end);
-        v.notes.push(format!(
-            "incomplete event at offset {offset} ({have} of {need} bytes): a crash or a file still being written; complete transactions end at {}",
-            trx_end
+        w.v.truncated_at = Some(trx_end);
+        w.v.notes.push(format!(
+            "incomplete event at offset {offset} ({have} of {need} bytes): a crash or a file still being written; complete transactions end at {trx_end}"
         ));
     }
-    if let (Some(prev), Some(before)) = (&carried, &before)
+    if let (Some(prev), Some(before)) = (&carried, &w.before)
         && prev != before
     {
-        v.problems.push(format!(
+        w.v.problems.push(format!(
             "GTID gap: this file starts from {before}, the previous file ended at {prev}"
         ));
     }
-    v.ok = v.problems.is_empty();
-    (v, state)
+    w.finish(&dec)
+}
+
+/// What reading a file through has found so far: the verdict being built, and the GTID
+/// state. Used by `verify` and by the archive's file index.
+pub(crate) struct Walk {
+    /// The verdict so far.
+    pub(crate) v: Verdict,
+    /// GTID state the file started from.
+    pub(crate) before: Option<GtidSet>,
+    /// GTID state after the events read.
+    pub(crate) state: Option<GtidSet>,
+    /// Type code of the last event read.
+    pub(crate) last_type: Option<u8>,
+    /// Go on after a problem (to describe a file, not to judge it).
+    pub(crate) keep_going: bool,
+    last_ts: u32,
+}
+
+impl Walk {
+    pub(crate) fn new(file: &str) -> Walk {
+        Walk {
+            v: Verdict {
+                file: file.to_owned(),
+                ok: false,
+                size: 0,
+                events: 0,
+                transactions: 0,
+                server: None,
+                first_time: None,
+                last_time: None,
+                gtids_before: None,
+                first_gtid: None,
+                last_gtid: None,
+                truncated_at: None,
+                problems: Vec::new(),
+                notes: Vec::new(),
+            },
+            before: None,
+            state: None,
+            last_type: None,
+            keep_going: false,
+            last_ts: 0,
+        }
+    }
+
+    /// Takes the events of a batch; false once a problem was found.
+    fn batch(&mut self, dec: &mut Decoder, b: &Batch) -> bool {
+        for (offset, header, whole, data, fde) in &b.events {
+            let raw = RawEvent {
+                offset: *offset,
+                header: *header,
+                bytes: b.bytes.get(whole.clone()).unwrap_or_default(),
+                data: b.bytes.get(data.clone()).unwrap_or_default(),
+            };
+            if !self.raw_event(dec, fde, &raw) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Decodes and checks one event of the file (and those of a compressed transaction);
+    /// false once a problem was found.
+    pub(crate) fn raw_event(
+        &mut self,
+        dec: &mut Decoder,
+        fde: &lifeboat_binlog::FormatDescription,
+        raw: &RawEvent<'_>,
+    ) -> bool {
+        self.v.events += 1;
+        self.v.size = raw.offset + u64::from(raw.header.event_size);
+        self.last_type = Some(raw.header.type_code);
+        let ts = raw.header.timestamp;
+        if ts != 0 {
+            self.v.first_time.get_or_insert_with(|| time_text(ts));
+            self.last_ts = ts;
+        }
+        let name = self.v.file.clone();
+        let outer = raw.offset;
+        let mariadb = fde.is_mariadb();
+        let decoded = dec.decode_each(
+            fde,
+            raw,
+            |e| format!("{name}: offset {outer}: {e}"),
+            |dec, raw, ev| {
+                self.event(dec, mariadb, raw, ev);
+                Ok(())
+            },
+        );
+        if let Err(p) = decoded {
+            self.v.problems.push(p);
+        }
+        self.keep_going || self.v.problems.is_empty()
+    }
+
+    fn event(&mut self, dec: &Decoder, mariadb: bool, raw: &RawEvent<'_>, ev: &Event<'_>) {
+        let v = &mut self.v;
+        match ev {
+            Event::FormatDescription(f) => v.server = Some(f.server_version.clone()),
+            Event::PreviousGtids(p) => self.set_before(previous_gtids(p)),
+            Event::GtidList(l) => self.set_before(gtid_list(l)),
+            Event::Gtid(_) | Event::MariadbGtid(_) => {
+                if let Some(g) = dec.gtid() {
+                    v.transactions += 1;
+                    if v.first_gtid.is_none() {
+                        v.first_gtid = dec.gtid_text().map(str::to_owned);
+                    }
+                    let flavor = if mariadb {
+                        Flavor::MariaDb
+                    } else {
+                        Flavor::MySql
+                    };
+                    self.state
+                        .get_or_insert_with(|| GtidSet::empty(flavor))
+                        .add(g);
+                }
+            }
+            Event::Incident { kind, message } => v.problems.push(format!(
+                "{}: offset {}: INCIDENT {kind} ({}): the source says events may be missing here",
+                v.file,
+                raw.offset,
+                text(message)
+            )),
+            Event::Rows(r) => {
+                if let Some(p) = check_rows(dec, r) {
+                    v.problems
+                        .push(format!("{}: offset {}: {p}", v.file, raw.offset));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn set_before(&mut self, set: GtidSet) {
+        self.v.gtids_before = Some(set.to_string());
+        self.before = Some(set.clone());
+        self.state = Some(set);
+    }
+
+    /// The verdict and the GTID state the file ends at.
+    pub(crate) fn finish(mut self, dec: &Decoder) -> (Verdict, Option<GtidSet>) {
+        if self.last_ts != 0 {
+            self.v.last_time = Some(time_text(self.last_ts));
+        }
+        if self.v.first_gtid.is_some() {
+            self.v.last_gtid = dec.gtid_text().map(str::to_owned);
+        }
+        self.v.ok = self.v.problems.is_empty();
+        (self.v, self.state)
+    }
+}
+
+/// A MariaDB GTID_LIST as a GTID state. The list has the last GTID of each (domain, server);
+/// a domain's position is its highest sequence number.
+fn gtid_list(l: &[(u32, u32, u64)]) -> GtidSet {
+    let mut set = GtidSet::empty(Flavor::MariaDb);
+    let mut sorted = l.to_vec();
+    sorted.sort_by_key(|&(_, _, seq)| seq);
+    for &(domain, server_id, seq) in &sorted {
+        set.add(&Gtid::MariaDb(MariaDbGtid {
+            domain,
+            server_id,
+            seq,
+        }));
+    }
+    set
 }
 
 /// Decodes a row event's rows and encodes them back; a problem, or `None` when the bytes

@@ -171,6 +171,27 @@ impl Repository {
         Ok(out)
     }
 
+    /// The recorded segments of one file, by offset.
+    pub async fn file_segments(&self, server: &str, file: &str) -> Result<Vec<Segment>, Error> {
+        let mut out: Vec<Segment> = self
+            .read_json_under(&format!("binlogs/{server}/{file}"), |name| {
+                name.starts_with("seg-") && name.ends_with(".json")
+            })
+            .await?;
+        out.sort_by_key(|s| s.start);
+        Ok(out)
+    }
+
+    /// The index of one file, if it is complete.
+    pub async fn file_index(&self, server: &str, file: &str) -> Result<Option<FileIndex>, Error> {
+        Ok(self
+            .read_json_under(&format!("binlogs/{server}/{file}"), |name| {
+                name == "index.json"
+            })
+            .await?
+            .pop())
+    }
+
     /// Records that `file` is complete.
     pub async fn put_file_index(&self, index: &FileIndex) -> Result<(), Error> {
         let path = ObjPath::from(format!(
