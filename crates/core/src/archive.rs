@@ -625,9 +625,11 @@ async fn receive(
 ) -> Result<(), Error> {
     loop {
         let wait = match open.first_buffered {
+            // Start the store early enough to finish within the interval: twice the last
+            // store's time, at least 50 ms, covers its variation and the timer's.
             Some(t) => opts
                 .flush_interval
-                .saturating_sub(t.elapsed() + open.put_cost),
+                .saturating_sub(t.elapsed() + (open.put_cost * 2).max(Duration::from_millis(50))),
             None => Duration::from_secs(3600),
         };
         let ev = match tokio::time::timeout(wait, rx.recv()).await {

@@ -640,6 +640,8 @@ pub(crate) struct Walk {
     /// Go on after a problem (to describe a file, not to judge it).
     pub(crate) keep_going: bool,
     last_ts: u32,
+    /// The file name for messages (shared: every event's error closure holds it).
+    name: std::rc::Rc<str>,
 }
 
 impl Walk {
@@ -666,6 +668,7 @@ impl Walk {
             last_type: None,
             keep_going: false,
             last_ts: 0,
+            name: file.into(),
         }
     }
 
@@ -701,15 +704,14 @@ impl Walk {
             self.v.first_time.get_or_insert_with(|| time_text(ts));
             self.last_ts = ts;
         }
-        let name = self.v.file.clone();
+        let name = self.name.clone();
         let outer = raw.offset;
-        let mariadb = fde.is_mariadb();
         let decoded = dec.decode_each(
             fde,
             raw,
             |e| format!("{name}: offset {outer}: {e}"),
             |dec, raw, ev| {
-                self.event(dec, mariadb, raw, ev);
+                self.event(dec, fde, raw, ev);
                 Ok(())
             },
         );
@@ -719,7 +721,13 @@ impl Walk {
         self.keep_going || self.v.problems.is_empty()
     }
 
-    fn event(&mut self, dec: &Decoder, mariadb: bool, raw: &RawEvent<'_>, ev: &Event<'_>) {
+    fn event(
+        &mut self,
+        dec: &Decoder,
+        fde: &lifeboat_binlog::FormatDescription,
+        raw: &RawEvent<'_>,
+        ev: &Event<'_>,
+    ) {
         let v = &mut self.v;
         match ev {
             Event::FormatDescription(f) => v.server = Some(f.server_version.clone()),
@@ -731,7 +739,7 @@ impl Walk {
                     if v.first_gtid.is_none() {
                         v.first_gtid = dec.gtid_text().map(str::to_owned);
                     }
-                    let flavor = if mariadb {
+                    let flavor = if fde.is_mariadb() {
                         Flavor::MariaDb
                     } else {
                         Flavor::MySql
