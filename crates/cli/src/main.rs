@@ -98,10 +98,11 @@ enum Command {
     /// Manage a backup repository (a local directory).
     #[command(subcommand)]
     Repo(RepoCommand),
-    /// Take a consistent, parallel, compressed logical backup into the repository. The brief
-    /// snapshot lock (BACKUP STAGE BLOCK_COMMIT on MariaDB, FLUSH TABLES WITH READ LOCK with
-    /// non-InnoDB tables or on MySQL) is bounded by --lock-wait; binlog position and GTID
-    /// state are recorded inside it.
+    /// Take a consistent, parallel, compressed logical backup into the repository. DDL is
+    /// blocked while the schema is read (BACKUP STAGE BLOCK_DDL on MariaDB, LOCK INSTANCE FOR
+    /// BACKUP on MySQL 8); commits are blocked only while the snapshots open and the binlog
+    /// position and GTID state are read (BACKUP STAGE BLOCK_COMMIT, or FLUSH TABLES WITH READ
+    /// LOCK). Every lock wait is bounded by --lock-wait.
     #[command(disable_help_flag = true, after_help = AFTER_HELP)]
     Backup {
         #[command(flatten)]

@@ -207,10 +207,11 @@ pub fn backup(o: &lifeboat_core::backup::Outcome) {
         o.objects
     );
     println!(
-        "  took {:.1} s; writers blocked {} ms ({})",
+        "  took {:.1} s; writers blocked {} ms ({}), DDL blocked {} ms",
         o.duration_ms as f64 / 1000.0,
         o.lock_held_ms,
-        o.lock
+        o.lock,
+        o.ddl_blocked_ms
     );
     for w in &o.skipped {
         eprintln!("warning: {w}");
@@ -318,7 +319,7 @@ pub fn restore(o: &lifeboat_core::restore::Outcome) {
         );
     }
     for w in &o.warnings {
-        println!("warning: {w}");
+        eprintln!("warning: {w}");
     }
     if let Some(s) = &o.sandbox {
         sandbox_started(s);

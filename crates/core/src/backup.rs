@@ -1,12 +1,14 @@
 //! `lifeboat backup`: a consistent, parallel, logical backup into a repository.
 //!
-//! 1. Discover schemas, tables, columns, keys and the server's own DDL text.
-//! 2. Take the lightest correct lock, bounded by `--lock-wait` (MariaDB: `BACKUP STAGE
-//!    BLOCK_COMMIT`; FTWRL when non-InnoDB tables are included or on MySQL). Inside it every
-//!    worker opens `START TRANSACTION WITH CONSISTENT SNAPSHOT`, the binlog position and GTID
-//!    state are read, and non-InnoDB tables are dumped (they have no snapshot). Then unlock.
+//! 1. Block DDL (MariaDB: `BACKUP STAGE BLOCK_DDL`, which also freezes non-transactional
+//!    tables; MySQL 8: `LOCK INSTANCE FOR BACKUP`; older servers: FTWRL), then discover
+//!    schemas, tables, columns, keys and the server's own DDL text, and read non-InnoDB
+//!    tables (they have no snapshot).
+//! 2. Block commits briefly (MariaDB: `BACKUP STAGE BLOCK_COMMIT`, else FTWRL), all bounded
+//!    by `--lock-wait`. Inside, every worker opens `START TRANSACTION WITH CONSISTENT
+//!    SNAPSHOT` and the binlog position and GTID state are read. Then unlock everything.
 //! 3. Workers read tables in their snapshots over the binary protocol (exact values), split
-//!    into primary-key ranges for integer keys, encode LOAD DATA text, cut it into chunk
+//!    into ranges of the key's leading column when it is an integer, encode LOAD DATA text, cut it into chunk
 //!    objects of about `--chunk-size` bytes, and store them; `CHECKSUM TABLE` runs inside a
 //!    snapshot too (it honours the read view: measured).
 //! 4. The manifest is written last: the commit point.
@@ -41,7 +43,8 @@ pub struct BackupOptions {
         arg(long, value_delimiter = ',', value_name = "DB,...")
     )]
     pub databases: Vec<String>,
-    /// Only these tables (db.table, comma-separated).
+    /// Only these tables or views (db.name, comma-separated), with the tables' triggers.
+    /// Routines and events belong to a database and come with `--databases`.
     #[cfg_attr(
         feature = "clap",
         arg(long, value_delimiter = ',', value_name = "DB.TABLE,...")
@@ -272,6 +275,9 @@ pub struct Body {
     pub lock: String,
     /// How long writers were blocked, in milliseconds.
     pub lock_held_ms: u64,
+    /// How long DDL was blocked (schema read, snapshot opened), in milliseconds.
+    #[serde(default)]
+    pub ddl_blocked_ms: u64,
     /// Reader connections.
     pub threads: usize,
     /// Total rows.
@@ -320,6 +326,8 @@ pub struct Outcome {
     pub duration_ms: u64,
     /// Writers blocked, ms.
     pub lock_held_ms: u64,
+    /// DDL blocked, ms.
+    pub ddl_blocked_ms: u64,
     /// Lock used.
     pub lock: String,
     /// Binlog position of the snapshot.
@@ -344,9 +352,10 @@ struct TablePlan {
     engine: String,
     data_bytes: u64,
     columns: Vec<String>,
-    /// Single integer primary-key column, when there is one.
+    /// The key's leading column when it is an integer: chunks are ranges of it.
     int_pk: Option<String>,
-    /// Primary-key columns for ordering (empty: no key).
+    /// Columns of the primary key, or else of a unique key without NULLs, for ordering
+    /// (empty: no usable key).
     pk: Vec<String>,
 }
 
@@ -438,7 +447,8 @@ async fn discover(
         };
         for (t, kind, engine, data_bytes) in tables {
             if kind == "VIEW" {
-                if opts.tables.is_empty() && opts.exclude.iter().all(|e| e != &format!("{s}.{t}")) {
+                // With --tables, a view is in when it is named there (its tables need not be).
+                if selected(opts, s, Some(&t)) {
                     let r: Option<Row> = conn
                         .query_first(format!("SHOW CREATE VIEW {}.{}", q(s), q(&t)))
                         .await
@@ -497,27 +507,20 @@ async fn discover(
                 })
                 .cloned()
                 .collect();
-            let pk: Vec<String> = conn
-                .exec(
-                    "SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? \
-                     AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX",
-                    (s, &t),
-                )
-                .await
-                .map_err(Error::sql(format!("reading the key of {s}.{t}")))?;
-            let int_pk = match pk.as_slice() {
-                [one]
-                    if types.get(one).is_some_and(|ty| {
+            let pk = row_key(conn, s, &t).await?;
+            // Ranges on the key's leading column partition the table whatever the other
+            // key columns are; only integers are split (min/max arithmetic).
+            let int_pk = pk
+                .first()
+                .filter(|c| {
+                    types.get(*c).is_some_and(|ty| {
                         matches!(
                             ty.as_str(),
                             "tinyint" | "smallint" | "mediumint" | "int" | "bigint"
                         )
-                    }) =>
-                {
-                    Some(one.clone())
-                }
-                _ => None,
-            };
+                    })
+                })
+                .cloned();
             let r: Option<Row> = conn
                 .query_first(format!("SHOW CREATE TABLE {}.{}", q(s), q(&t)))
                 .await
@@ -626,6 +629,38 @@ async fn discover(
         entries.push(entry);
     }
     Ok((entries, plans))
+}
+
+/// The columns that identify a row: the primary key, else the first unique key whose columns
+/// are all NOT NULL (a unique key with NULLs admits duplicates).
+async fn row_key(conn: &mut Conn, schema: &str, table: &str) -> Result<Vec<String>, Error> {
+    let rows: Vec<(String, String, String)> = conn
+        .exec(
+            "SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE FROM information_schema.STATISTICS s \
+             JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA \
+             AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME \
+             WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0 \
+             ORDER BY s.INDEX_NAME <> 'PRIMARY', s.INDEX_NAME, s.SEQ_IN_INDEX",
+            (schema, table),
+        )
+        .await
+        .map_err(Error::sql(format!("reading the keys of {schema}.{table}")))?;
+    let mut key: Vec<String> = Vec::new();
+    let mut current: Option<&str> = None;
+    let mut usable = true;
+    for (index, column, nullable) in &rows {
+        if current != Some(index.as_str()) {
+            if current.is_some() && usable && !key.is_empty() {
+                return Ok(key);
+            }
+            current = Some(index);
+            key.clear();
+            usable = true;
+        }
+        usable &= nullable == "NO";
+        key.push(column.clone());
+    }
+    Ok(if usable { key } else { Vec::new() })
 }
 
 /// Session settings of every data connection: raw bytes, UTC timestamps.
@@ -961,6 +996,172 @@ pub async fn run(
     result
 }
 
+/// How DDL is kept out while the schema is read and the snapshot opened.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DdlGuard {
+    /// MariaDB 10.4.1+: `BACKUP STAGE BLOCK_DDL`, then `BLOCK_COMMIT` for the snapshot.
+    BackupStage,
+    /// MySQL 8: `LOCK INSTANCE FOR BACKUP`, then a brief FTWRL for the snapshot.
+    LockInstance,
+    /// Older servers: the schema is read under FTWRL.
+    None,
+}
+
+impl DdlGuard {
+    fn of(info: &ServerInfo) -> Self {
+        match info.flavor {
+            Flavor::MariaDb if info.version >= Version::new(10, 4, 1) => Self::BackupStage,
+            Flavor::MySql if info.version >= Version::new(8, 0, 0) => Self::LockInstance,
+            _ => Self::None,
+        }
+    }
+
+    /// Statements that release whatever this guard and its commit lock may hold.
+    fn release(self) -> &'static [&'static str] {
+        match self {
+            Self::BackupStage => &["BACKUP STAGE END"],
+            Self::LockInstance => &["UNLOCK TABLES", "UNLOCK INSTANCE"],
+            Self::None => &["UNLOCK TABLES"],
+        }
+    }
+}
+
+/// What the locked part of a backup produced.
+struct Snapshot {
+    schemas: Vec<SchemaEntry>,
+    users: Vec<UserEntry>,
+    skipped: Vec<String>,
+    shared: Arc<Shared>,
+    non_transactional: Vec<usize>,
+    state: SnapshotState,
+    lock_name: &'static str,
+    lock_held_ms: u64,
+    ddl_blocked_ms: u64,
+}
+
+/// Blocks DDL, reads the schema, reads non-transactional tables, blocks commits briefly to
+/// open every worker's snapshot and read the binlog position and GTID state, and releases
+/// the commit lock. The caller releases the DDL guard whatever this returns.
+#[allow(clippy::too_many_arguments)]
+async fn snapshot(
+    main: &mut Conn,
+    conn_opts: &ConnectOptions,
+    opts: &BackupOptions,
+    info: &ServerInfo,
+    guard: DdlGuard,
+    workers: &mut [Conn],
+    repo: &Repository,
+    id: BackupId,
+    progress: &Arc<dyn crate::progress::Progress>,
+) -> Result<Snapshot, Error> {
+    let ddl_start = Instant::now();
+    match guard {
+        DdlGuard::BackupStage => {
+            bounded(main, conn_opts, "BACKUP STAGE START", opts.lock_wait).await?;
+            // Also freezes non-transactional tables (measured on 10.11), so they are read
+            // here, consistent with the commit point below, without blocking InnoDB writes.
+            bounded(main, conn_opts, "BACKUP STAGE BLOCK_DDL", opts.lock_wait).await?;
+        }
+        DdlGuard::LockInstance => {
+            bounded(main, conn_opts, "LOCK INSTANCE FOR BACKUP", opts.lock_wait).await?
+        }
+        DdlGuard::None => {}
+    }
+    let (lock_name, lock_stmt) = match guard {
+        DdlGuard::BackupStage => ("BACKUP STAGE BLOCK_COMMIT", "BACKUP STAGE BLOCK_COMMIT"),
+        _ => ("FLUSH TABLES WITH READ LOCK", "FLUSH TABLES WITH READ LOCK"),
+    };
+    let mut lock_start = None;
+    if guard == DdlGuard::None {
+        bounded(main, conn_opts, lock_stmt, opts.lock_wait).await?;
+        lock_start = Some(Instant::now());
+    }
+    let mut skipped = Vec::new();
+    let (schemas, plans) = discover(main, opts, &mut skipped).await?;
+    let users = if opts.users {
+        discover_users(main, info.flavor).await?
+    } else {
+        Vec::new()
+    };
+    let non_transactional: Vec<usize> = (0..plans.len())
+        .filter(|&i| !plans[i].transactional())
+        .collect();
+    if guard == DdlGuard::LockInstance && !non_transactional.is_empty() {
+        // LOCK INSTANCE does not stop writes to MyISAM and friends: read them under FTWRL.
+        bounded(main, conn_opts, lock_stmt, opts.lock_wait).await?;
+        lock_start = Some(Instant::now());
+    }
+
+    progress.start("backup", plans.iter().map(|p| p.data_bytes).sum());
+    let shared = Arc::new(Shared {
+        progress: progress.clone(),
+        repo: repo.clone(),
+        id,
+        plans,
+        queue: Mutex::new(VecDeque::new()),
+        results: Mutex::new(Results::default()),
+        chunk_bytes: usize::try_from(opts.chunk_mib.clamp(1, 4096) * 1024 * 1024)
+            .unwrap_or(64 << 20),
+    });
+    // Non-transactional tables have no snapshot: read them while they cannot change.
+    if !non_transactional.is_empty() {
+        let first = workers
+            .first_mut()
+            .ok_or_else(|| Error::Internal("no reader connection".into()))?;
+        for &t in &non_transactional {
+            dump(first, &shared, &mut Vec::new(), t, None, 0).await?;
+        }
+    }
+    if lock_start.is_none() {
+        bounded(main, conn_opts, lock_stmt, opts.lock_wait).await?;
+        lock_start = Some(Instant::now());
+    }
+    for w in workers.iter_mut() {
+        w.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+            .await
+            .map_err(Error::sql("opening a consistent snapshot"))?;
+    }
+    let binlog = if info.binlog.enabled {
+        let stmt = match info.flavor {
+            Flavor::MySql if info.version >= Version::new(8, 2, 0) => "SHOW BINARY LOG STATUS",
+            Flavor::MariaDb if info.version >= Version::new(10, 5, 2) => "SHOW BINLOG STATUS",
+            _ => "SHOW MASTER STATUS",
+        };
+        let row: Option<Row> = main.query_first(stmt).await.map_err(Error::sql(stmt))?;
+        row.and_then(|r| Some(BinlogPos::new(r.get::<String, _>(0)?, r.get::<u64, _>(1)?)))
+    } else {
+        None
+    };
+    let gtid_var = if info.flavor == Flavor::MariaDb {
+        "@@GLOBAL.gtid_binlog_pos"
+    } else {
+        "@@GLOBAL.gtid_executed"
+    };
+    let gtid: Option<String> = main
+        .query_first(format!("SELECT {gtid_var}"))
+        .await
+        .map_err(Error::sql("reading GTID state"))?;
+    for stmt in guard.release() {
+        main.query_drop(*stmt).await.map_err(Error::sql(*stmt))?;
+    }
+    let lock_held_ms = lock_start.map_or(0, |t| t.elapsed().as_millis() as u64);
+    Ok(Snapshot {
+        schemas,
+        users,
+        skipped,
+        shared,
+        non_transactional,
+        state: SnapshotState {
+            identity: info.identity.id(),
+            binlog,
+            gtid: gtid.filter(|g| !g.is_empty()),
+        },
+        lock_name,
+        lock_held_ms,
+        ddl_blocked_ms: ddl_start.elapsed().as_millis() as u64,
+    })
+}
+
 async fn run_locked(
     conn_opts: &ConnectOptions,
     repo: &Repository,
@@ -975,16 +1176,9 @@ async fn run_locked(
     main.query_drop("SET NAMES utf8mb4")
         .await
         .map_err(Error::sql("SET NAMES"))?;
-    let mut skipped = Vec::new();
-    let (mut schemas, plans) = discover(&mut main, opts, &mut skipped).await?;
-    let users = if opts.users {
-        discover_users(&mut main, info.flavor).await?
-    } else {
-        Vec::new()
-    };
     let threads = opts.threads.clamp(1, 64);
 
-    // Reader connections, opened before the lock so the lock is held as briefly as possible.
+    // Reader connections, opened before any lock so locks are held as briefly as possible.
     let mut workers = Vec::with_capacity(threads);
     for _ in 0..threads {
         let mut c = connect(conn_opts).await?;
@@ -993,135 +1187,57 @@ async fn run_locked(
             .map_err(Error::sql("preparing a reader session"))?;
         workers.push(c);
     }
-
-    let non_transactional: Vec<usize> = (0..plans.len())
-        .filter(|&i| !plans[i].transactional())
-        .collect();
-    let use_backup_stage = info.flavor == Flavor::MariaDb
-        && info.version >= Version::new(10, 4, 1)
-        && non_transactional.is_empty();
     main.query_drop(format!(
         "SET SESSION lock_wait_timeout = {}",
         opts.lock_wait.max(1)
     ))
     .await
     .map_err(Error::sql("setting lock_wait_timeout"))?;
-    let lock_name;
-    let lock_start = Instant::now();
-    if use_backup_stage {
-        lock_name = "BACKUP STAGE BLOCK_COMMIT";
-        bounded(&mut main, conn_opts, "BACKUP STAGE START", opts.lock_wait).await?;
-        if let Err(e) = bounded(
-            &mut main,
-            conn_opts,
-            "BACKUP STAGE BLOCK_COMMIT",
-            opts.lock_wait,
-        )
-        .await
-        {
-            let _ = main.query_drop("BACKUP STAGE END").await;
-            return Err(e);
-        }
-    } else {
-        lock_name = "FLUSH TABLES WITH READ LOCK";
-        bounded(
-            &mut main,
-            conn_opts,
-            "FLUSH TABLES WITH READ LOCK",
-            opts.lock_wait,
-        )
-        .await?;
-    }
-    let unlock = if use_backup_stage {
-        "BACKUP STAGE END"
-    } else {
-        "UNLOCK TABLES"
-    };
 
-    let inside = async {
-        for w in workers.iter_mut() {
-            w.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-                .await
-                .map_err(Error::sql("opening a consistent snapshot"))?;
-        }
-        let binlog = if info.binlog.enabled {
-            let stmt = match info.flavor {
-                Flavor::MySql if info.version >= Version::new(8, 2, 0) => "SHOW BINARY LOG STATUS",
-                Flavor::MariaDb if info.version >= Version::new(10, 5, 2) => "SHOW BINLOG STATUS",
-                _ => "SHOW MASTER STATUS",
-            };
-            let row: Option<Row> = main.query_first(stmt).await.map_err(Error::sql(stmt))?;
-            row.and_then(|r| Some(BinlogPos::new(r.get::<String, _>(0)?, r.get::<u64, _>(1)?)))
-        } else {
-            None
-        };
-        let gtid_var = if info.flavor == Flavor::MariaDb {
-            "@@GLOBAL.gtid_binlog_pos"
-        } else {
-            "@@GLOBAL.gtid_executed"
-        };
-        let gtid: Option<String> = main
-            .query_first(format!("SELECT {gtid_var}"))
-            .await
-            .map_err(Error::sql("reading GTID state"))?;
-        Ok::<_, Error>((binlog, gtid))
-    }
-    .await;
-    let (binlog, gtid) = match inside {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = main.query_drop(unlock).await;
-            return Err(e);
-        }
-    };
-    let state = SnapshotState {
-        identity: info.identity.id(),
-        binlog: binlog.clone(),
-        gtid: gtid.clone().filter(|g| !g.is_empty()),
-    };
-    let id = match resume {
-        // Checked before the lock; checked again here, inside it, where it counts.
-        Some((id, old)) if old == state => id,
-        Some((id, old)) => {
-            let _ = main.query_drop(unlock).await;
-            return Err(Error::Mismatch(must_start_over(&id, &old, &state)));
-        }
-        None => BackupId::new(),
-    };
-
-    progress.start("backup", plans.iter().map(|p| p.data_bytes).sum());
-    let shared = Arc::new(Shared {
-        progress: progress.clone(),
-        repo: repo.clone(),
+    let id = resume
+        .as_ref()
+        .map_or_else(BackupId::new, |(id, _)| id.clone());
+    let guard = DdlGuard::of(&info);
+    let snap = snapshot(
+        &mut main,
+        conn_opts,
+        opts,
+        &info,
+        guard,
+        &mut workers,
+        repo,
         id,
-        plans,
-        queue: Mutex::new(VecDeque::new()),
-        results: Mutex::new(Results::default()),
-        chunk_bytes: usize::try_from(opts.chunk_mib.clamp(1, 4096) * 1024 * 1024)
-            .unwrap_or(64 << 20),
-    });
-
-    // Non-transactional tables have no snapshot: read them while writes are still blocked.
-    if !non_transactional.is_empty() {
-        let first = workers
-            .first_mut()
-            .ok_or_else(|| Error::Internal("no reader connection".into()))?;
-        for &t in &non_transactional {
-            let mut buf = Vec::new();
-            if let Err(e) = dump(first, &shared, &mut buf, t, None, 0).await {
-                let _ = main.query_drop(unlock).await;
-                return Err(e);
-            }
-        }
+        &progress,
+    )
+    .await;
+    // Whatever happened, nothing stays locked (harmless when nothing is held).
+    for stmt in guard.release() {
+        let _ = main.query_drop(*stmt).await;
     }
-    main.query_drop(unlock).await.map_err(Error::sql(unlock))?;
-    // Outside the lock (the values are fixed): what a later `--resume` compares with.
+    let Snapshot {
+        mut schemas,
+        users,
+        skipped,
+        shared,
+        non_transactional,
+        state,
+        lock_name,
+        lock_held_ms,
+        ddl_blocked_ms,
+    } = snap?;
+    if let Some((id, old)) = &resume
+        && *old != state
+    {
+        // Checked before the lock; checked again with the values read inside it.
+        return Err(Error::Mismatch(must_start_over(id, old, &state)));
+    }
+    let (binlog, gtid) = (state.binlog.clone(), state.gtid.clone());
+    // What a later `--resume` compares with.
     repo.put_state(
         &shared.id,
         &serde_json::to_vec_pretty(&state).unwrap_or_default(),
     )
     .await?;
-    let lock_held_ms = lock_start.elapsed().as_millis() as u64;
 
     // Work queue: largest tables first; checksums last.
     {
@@ -1198,6 +1314,7 @@ async fn run_locked(
         gtid: gtid.clone().filter(|g| !g.is_empty()),
         lock: lock_name.into(),
         lock_held_ms,
+        ddl_blocked_ms,
         threads,
         rows: total_rows,
         schemas,
@@ -1230,6 +1347,7 @@ async fn run_locked(
         skipped,
         duration_ms: t0.elapsed().as_millis() as u64,
         lock_held_ms,
+        ddl_blocked_ms,
         lock: lock_name.into(),
         binlog,
         gtid: body.gtid,

@@ -183,7 +183,8 @@ async fn sakila_round_trip_equals_the_source() {
         .unwrap();
     assert_eq!(fk.len(), 22, "foreign keys restored");
 
-    // --tables: only those tables, with exactly their own triggers (film has three).
+    // --tables: only those tables and views, with exactly the tables' own triggers (film has
+    // three).
     let part = lb.home.path().join("partial");
     let _stop_part = StopOnDrop(part.clone());
     let o = lb.run(&[
@@ -195,17 +196,38 @@ async fn sakila_round_trip_equals_the_source() {
         "--sandbox",
         part.to_str().unwrap(),
         "--tables",
-        "sakila.film,sakila.actor",
+        "sakila.film,sakila.actor,sakila.film_actor,sakila.category,sakila.film_category,sakila.film_list",
         "--verify",
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(json(&o)["checksums_matched"], 2);
+    assert_eq!(json(&o)["checksums_matched"], 5);
     let mut p = connect(&sandbox_socket(&part)).await.unwrap();
     let tables: Vec<String> = p
         .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'sakila' ORDER BY 1")
         .await
         .unwrap();
-    assert_eq!(tables, vec!["actor", "film"]);
+    assert_eq!(
+        tables,
+        vec![
+            "actor",
+            "category",
+            "film",
+            "film_actor",
+            "film_category",
+            "film_list"
+        ]
+    );
+    let n: Option<u64> = p
+        .query_first("SELECT COUNT(*) FROM sakila.film_list")
+        .await
+        .unwrap();
+    let want: Option<u64> = connect(&srv.connect_options())
+        .await
+        .unwrap()
+        .query_first("SELECT COUNT(*) FROM sakila.film_list")
+        .await
+        .unwrap();
+    assert_eq!(n, want, "the view works on the restored tables");
     let triggers: Vec<(String, String)> = p
         .query("SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'sakila' ORDER BY 1")
         .await
@@ -273,6 +295,11 @@ CREATE TABLE `keyed` (a INT NOT NULL, id INT NOT NULL AUTO_INCREMENT, email VARC
   PRIMARY KEY (a, id), KEY `by id` (id), UNIQUE KEY uq_email (email), KEY n (note(10)) COMMENT 'prefix, key',
   KEY `two``cols` (a DESC, email)) ENGINE=InnoDB;
 INSERT INTO keyed (a, email, note) SELECT seq % 5, CONCAT('u', seq, '@x'), REPEAT('n', seq % 50) FROM seq_1_to_5000;
+-- No primary key: chunked by the NOT NULL unique key (its leading integer), not by the
+-- unique key that admits NULLs.
+CREATE TABLE uniq_only (k BIGINT NOT NULL, s VARCHAR(20) NOT NULL, pad VARCHAR(200), u INT NULL,
+  UNIQUE KEY a_nullable (u), UNIQUE KEY ks (k, s)) ENGINE=InnoDB;
+INSERT INTO uniq_only SELECT seq DIV 3, CONCAT('s', seq MOD 3), REPEAT('p', 180), NULL FROM seq_1_to_20000;
 CREATE SEQUENCE order_numbers START WITH 1000;
 CREATE TABLE history (id INT PRIMARY KEY, v INT) WITH SYSTEM VERSIONING;
 DELETE FROM big WHERE id BETWEEN 10000 AND 12000;
@@ -289,9 +316,10 @@ async fn every_type_and_awkward_values_survive() {
     // 1 MiB chunks: the 30k-row table spans several chunks and key ranges.
     let b = backup(&lb, &repo, &srv, &["--threads", "3", "--chunk-mib", "1"]);
     assert_eq!(
-        b["lock"], "FLUSH TABLES WITH READ LOCK",
-        "a MyISAM table needs the global lock"
+        b["lock"], "BACKUP STAGE BLOCK_COMMIT",
+        "MyISAM tables are read under BLOCK_DDL, no global lock needed"
     );
+    assert!(b["ddl_blocked_ms"].as_u64().unwrap() >= b["lock_held_ms"].as_u64().unwrap());
     assert!(b["objects"].as_u64().unwrap() >= 6, "{b}");
     let skipped: Vec<&str> = b["skipped"]
         .as_array()
@@ -329,10 +357,10 @@ async fn every_type_and_awkward_values_survive() {
         "3",
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(json(&o)["checksums_matched"], 5);
+    assert_eq!(json(&o)["checksums_matched"], 6);
     let src = checksums(&srv.connect_options(), "we`ird db").await;
     let got = checksums(&sandbox_socket(&dst), "we`ird db").await;
-    assert_eq!(src.len(), 5);
+    assert_eq!(src.len(), 6);
     assert_eq!(got, src);
     assert_eq!(
         definitions(&sandbox_socket(&dst), "we`ird db").await,
@@ -408,6 +436,13 @@ async fn bit_rot_is_named_and_nothing_loads_silently_wrong() {
 async fn restore_refuses_a_live_target() {
     let srv = TestServer::start().await;
     srv.exec("CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY); INSERT INTO shop.t VALUES (1)").await;
+    // Definitions that name their own database: renamed with it (backquoted), or reported.
+    srv.exec("CREATE VIEW shop.v AS SELECT id FROM shop.t")
+        .await;
+    srv.exec("CREATE PROCEDURE shop.count_t(OUT n INT) SELECT COUNT(*) INTO n FROM `shop`.`t`")
+        .await;
+    srv.exec("CREATE FUNCTION shop.max_t() RETURNS INT RETURN (SELECT MAX(id) FROM shop.t)")
+        .await;
     let lb = Lb::new();
     let repo = repo_init(&lb);
     let id = backup(&lb, &repo, &srv, &[])["id"]
@@ -470,6 +505,25 @@ async fn restore_refuses_a_live_target() {
         checksums(&srv.connect_options(), "shop_copy").await,
         checksums(&srv.connect_options(), "shop").await
     );
+    assert!(
+        stderr(&o).contains("shop_copy.max_t: its definition names `shop` without backquotes"),
+        "{}",
+        stderr(&o)
+    );
+    // The copy's view and procedure read the copy, not the original.
+    let mut c = srv.conn().await;
+    c.query_drop("INSERT INTO shop_copy.t VALUES (2)")
+        .await
+        .unwrap();
+    let n: Option<u64> = c
+        .query_first("SELECT COUNT(*) FROM shop_copy.v")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(2));
+    c.query_drop("CALL shop_copy.count_t(@n)").await.unwrap();
+    let n: Option<u64> = c.query_first("SELECT @n").await.unwrap();
+    assert_eq!(n, Some(2));
+    drop(c);
     let j = lb.run(&["journal", "--json"]);
     let text = String::from_utf8_lossy(&j.stdout);
     assert_eq!(text.matches("\"outcome\":\"refused\"").count(), 3, "{text}");
@@ -895,6 +949,13 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 async fn prune_keeps_by_rules_and_removes_interrupted_backups() {
     let srv = TestServer::start().await;
     srv.exec("CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY); INSERT INTO shop.t VALUES (1)").await;
+    // Definitions that name their own database: renamed with it (backquoted), or reported.
+    srv.exec("CREATE VIEW shop.v AS SELECT id FROM shop.t")
+        .await;
+    srv.exec("CREATE PROCEDURE shop.count_t(OUT n INT) SELECT COUNT(*) INTO n FROM `shop`.`t`")
+        .await;
+    srv.exec("CREATE FUNCTION shop.max_t() RETURNS INT RETURN (SELECT MAX(id) FROM shop.t)")
+        .await;
     let lb = Lb::new();
     let repo = repo_init(&lb);
     let ids: Vec<String> = (0..3)
