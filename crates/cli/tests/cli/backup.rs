@@ -106,6 +106,36 @@ pub(crate) fn sandbox_socket(dir: &Path) -> ConnectOptions {
     ConnectOptions::socket_root(&dir.join("mysqld.sock"))
 }
 
+/// A side instance a test restored into; stopped when dropped.
+struct Restored {
+    dir: PathBuf,
+    /// The restore's `--json` report.
+    report: Value,
+    _stop: StopOnDrop,
+}
+
+impl Restored {
+    fn socket(&self) -> ConnectOptions {
+        sandbox_socket(&self.dir)
+    }
+}
+
+/// `restore ID --json --repo R --sandbox <home>/NAME` plus `extra`, which must succeed.
+fn restore_sandbox(lb: &Lb, repo: &str, id: &str, name: &str, extra: &[&str]) -> Restored {
+    let dir = lb.home.path().join(name);
+    let stop = StopOnDrop(dir.clone());
+    let mut args = vec!["restore", id, "--json", "--repo", repo, "--sandbox"];
+    args.push(dir.to_str().unwrap());
+    args.extend_from_slice(extra);
+    let o = lb.run(&args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    Restored {
+        dir,
+        report: json(&o),
+        _stop: stop,
+    }
+}
+
 #[tokio::test]
 async fn sakila_round_trip_equals_the_source() {
     let srv = TestServer::start_with(|o| o.binlog = true).await;
@@ -119,36 +149,24 @@ async fn sakila_round_trip_equals_the_source() {
     assert!(b["binlog"]["file"].as_str().unwrap().starts_with("binlog."));
     let id = b["id"].as_str().unwrap().to_owned();
 
-    let dst = lb.home.path().join("restored");
-    let _stop = StopOnDrop(dst.clone());
-    let o = lb.run(&[
-        "restore",
-        &id,
-        "--json",
-        "--repo",
-        &repo,
-        "--sandbox",
-        dst.to_str().unwrap(),
-        "--verify",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let r = json(&o);
+    let dst = restore_sandbox(&lb, &repo, &id, "restored", &["--verify"]);
+    let r = &dst.report;
     assert_eq!(r["checksums_matched"], 16);
     assert_eq!(r["rows"], b["rows"]);
 
     // Independently of the manifest: every table equals the source.
     let src = checksums(&srv.connect_options(), "sakila").await;
-    let got = checksums(&sandbox_socket(&dst), "sakila").await;
+    let got = checksums(&dst.socket(), "sakila").await;
     assert_eq!(src.len(), 16);
     assert_eq!(got, src);
     // Same tables, keys included (secondary keys are built after the load).
     assert_eq!(
-        definitions(&sandbox_socket(&dst), "sakila").await,
+        definitions(&dst.socket(), "sakila").await,
         definitions(&srv.connect_options(), "sakila").await
     );
 
     // Views, routines and triggers exist and work.
-    let mut c = connect(&sandbox_socket(&dst)).await.unwrap();
+    let mut c = connect(&dst.socket()).await.unwrap();
     let n: Option<u64> = c
         .query_first("SELECT COUNT(*) FROM sakila.actor_info")
         .await
@@ -185,23 +203,19 @@ async fn sakila_round_trip_equals_the_source() {
 
     // --tables: only those tables and views, with exactly the tables' own triggers (film has
     // three).
-    let part = lb.home.path().join("partial");
-    let _stop_part = StopOnDrop(part.clone());
-    let o = lb.run(&[
-        "restore",
-        &id,
-        "--json",
-        "--repo",
+    let part = restore_sandbox(
+        &lb,
         &repo,
-        "--sandbox",
-        part.to_str().unwrap(),
-        "--tables",
-        "sakila.film,sakila.actor,sakila.film_actor,sakila.category,sakila.film_category,sakila.film_list",
-        "--verify",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(json(&o)["checksums_matched"], 5);
-    let mut p = connect(&sandbox_socket(&part)).await.unwrap();
+        &id,
+        "partial",
+        &[
+            "--tables",
+            "sakila.film,sakila.actor,sakila.film_actor,sakila.category,sakila.film_category,sakila.film_list",
+            "--verify",
+        ],
+    );
+    assert_eq!(part.report["checksums_matched"], 5);
+    let mut p = connect(&part.socket()).await.unwrap();
     let tables: Vec<String> = p
         .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'sakila' ORDER BY 1")
         .await
@@ -241,7 +255,7 @@ async fn sakila_round_trip_equals_the_source() {
         ]
     );
     let src = checksums(&srv.connect_options(), "sakila").await;
-    let got = checksums(&sandbox_socket(&part), "sakila").await;
+    let got = checksums(&part.socket(), "sakila").await;
     assert_eq!(got.get("film"), src.get("film"));
     assert_eq!(got.get("actor"), src.get("actor"));
 
@@ -342,28 +356,14 @@ async fn every_type_and_awkward_values_survive() {
     );
     let id = b["id"].as_str().unwrap().to_owned();
 
-    let dst = lb.home.path().join("restored");
-    let _stop = StopOnDrop(dst.clone());
-    let o = lb.run(&[
-        "restore",
-        &id,
-        "--json",
-        "--repo",
-        &repo,
-        "--sandbox",
-        dst.to_str().unwrap(),
-        "--verify",
-        "--threads",
-        "3",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(json(&o)["checksums_matched"], 6);
+    let dst = restore_sandbox(&lb, &repo, &id, "restored", &["--verify", "--threads", "3"]);
+    assert_eq!(dst.report["checksums_matched"], 6);
     let src = checksums(&srv.connect_options(), "we`ird db").await;
-    let got = checksums(&sandbox_socket(&dst), "we`ird db").await;
+    let got = checksums(&dst.socket(), "we`ird db").await;
     assert_eq!(src.len(), 6);
     assert_eq!(got, src);
     assert_eq!(
-        definitions(&sandbox_socket(&dst), "we`ird db").await,
+        definitions(&dst.socket(), "we`ird db").await,
         definitions(&srv.connect_options(), "we`ird db").await
     );
     // Row by row too, for the table with every type (CHECKSUM TABLE skips nothing, but a
@@ -380,10 +380,7 @@ async fn every_type_and_awkward_values_survive() {
             .map(|r| format!("{:?}", r.unwrap()))
             .collect::<Vec<_>>()
     };
-    assert_eq!(
-        dump(sandbox_socket(&dst)).await,
-        dump(srv.connect_options()).await
-    );
+    assert_eq!(dump(dst.socket()).await, dump(srv.connect_options()).await);
 }
 
 #[tokio::test]
@@ -664,19 +661,8 @@ async fn backup_under_write_load_is_exactly_at_its_binlog_position() {
     let file = b["binlog"]["file"].as_str().unwrap().to_owned();
     let pos = b["binlog"]["pos"].as_u64().unwrap();
 
-    let dst = lb.home.path().join("restored");
-    let _stop = StopOnDrop(dst.clone());
-    let o = lb.run(&[
-        "restore",
-        &id,
-        "--repo",
-        &repo,
-        "--sandbox",
-        dst.to_str().unwrap(),
-        "--verify",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let mid = checksums(&sandbox_socket(&dst), "sbtest").await;
+    let dst = restore_sandbox(&lb, &repo, &id, "restored", &["--verify"]);
+    let mid = checksums(&dst.socket(), "sbtest").await;
     assert_ne!(
         mid,
         checksums(&srv.connect_options(), "sbtest").await,
@@ -703,7 +689,7 @@ async fn backup_under_write_load_is_exactly_at_its_binlog_position() {
         .unwrap();
     assert!(binlog.status.success(), "{}", stderr(&binlog));
     let mut apply = Command::new("mariadb")
-        .arg(format!("--defaults-file={}", dst.join("my.cnf").display()))
+        .arg(format!("--defaults-file={}", dst.dir.join("my.cnf").display()))
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -718,7 +704,7 @@ async fn backup_under_write_load_is_exactly_at_its_binlog_position() {
     let applied = apply.wait_with_output().unwrap();
     assert!(applied.status.success(), "replay: {}", stderr(&applied));
     assert_eq!(
-        checksums(&sandbox_socket(&dst), "sbtest").await,
+        checksums(&dst.socket(), "sbtest").await,
         checksums(&srv.connect_options(), "sbtest").await,
         "backup + binlog from {file}:{pos} must equal the source"
     );
@@ -802,20 +788,15 @@ async fn backup_killed_at_random_moments_never_leaves_a_false_backup() {
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stdout));
     // A new backup succeeds and restores exactly.
     let b = backup(&lb, &repo, &srv, &["--chunk-mib", "1"]);
-    let dst = lb.home.path().join("restored");
-    let _stop = StopOnDrop(dst.clone());
-    let o = lb.run(&[
-        "restore",
-        b["id"].as_str().unwrap(),
-        "--repo",
+    let dst = restore_sandbox(
+        &lb,
         &repo,
-        "--sandbox",
-        dst.to_str().unwrap(),
-        "--verify",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+        b["id"].as_str().unwrap(),
+        "restored",
+        &["--verify"],
+    );
     assert_eq!(
-        checksums(&sandbox_socket(&dst), "sbtest").await,
+        checksums(&dst.socket(), "sbtest").await,
         checksums(&srv.connect_options(), "sbtest").await
     );
 }
@@ -1022,20 +1003,14 @@ async fn accounts_and_grants_round_trip_with_users() {
         b["users"].as_u64().unwrap() >= 2,
         "app and root at least: {b}"
     );
-    let dst = lb.home.path().join("restored");
-    let _stop = StopOnDrop(dst.clone());
-    let o = lb.run(&[
-        "restore",
-        b["id"].as_str().unwrap(),
-        "--json",
-        "--repo",
+    let dst = restore_sandbox(
+        &lb,
         &repo,
-        "--sandbox",
-        dst.to_str().unwrap(),
-        "--users",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let r = json(&o);
+        b["id"].as_str().unwrap(),
+        "restored",
+        &["--users"],
+    );
+    let r = &dst.report;
     assert!(
         r["warnings"]
             .as_array()
@@ -1045,7 +1020,7 @@ async fn accounts_and_grants_round_trip_with_users() {
         "{r}"
     );
     // The restored account logs in with its password and has exactly its grants.
-    let port: u16 = std::fs::read_to_string(dst.join("my.cnf"))
+    let port: u16 = std::fs::read_to_string(dst.dir.join("my.cnf"))
         .unwrap()
         .lines()
         .find_map(|l| l.strip_prefix("port="))
