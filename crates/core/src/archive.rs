@@ -471,6 +471,38 @@ pub async fn run(
         )));
     }
     let server = server_key(&info.identity.id());
+    let lock = archive_lock(repo, &server, &notes).await?;
+    let result = follow(target, repo, opts, &notes, &info, server).await;
+    lock.release().await?;
+    result
+}
+
+/// Holds the archive lock of one server's binlogs: one archiver per server and repository.
+/// A lock left by an archiver on this host whose process is gone is taken over, and said so.
+async fn archive_lock(
+    repo: &Repository,
+    server: &str,
+    notes: &Notes,
+) -> Result<lifeboat_repo::LockGuard, Error> {
+    let (guard, taken_over) = repo
+        .lock_scope("archive", Some(&format!("archive:{server}")), true)
+        .await?;
+    for l in taken_over {
+        notes(&format!(
+            "took over the archive lock of a process that is gone: {l}"
+        ));
+    }
+    Ok(guard)
+}
+
+async fn follow(
+    target: &ConnectOptions,
+    repo: &Repository,
+    opts: &ArchiveOptions,
+    notes: &Notes,
+    info: &ServerInfo,
+    server: String,
+) -> Result<Outcome, Error> {
     let mut out = Outcome {
         server: server.clone(),
         ..Outcome::default()
@@ -483,7 +515,7 @@ pub async fn run(
     let mut backoff = Duration::from_millis(200);
     loop {
         match session(
-            target, repo, &server, &info, replica_id, opts, &mut out, &notes,
+            target, repo, &server, info, replica_id, opts, &mut out, notes,
         )
         .await
         {
@@ -728,6 +760,13 @@ async fn receive(
     }
 }
 
+/// Whether the file starts like a binlog (reads 4 bytes, not the file).
+fn has_magic(p: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    std::fs::File::open(p).is_ok_and(|mut f| f.read_exact(&mut head).is_ok()) && head == MAGIC
+}
+
 /// Imports the closed binlog files of a directory (a datadir or a copy of one).
 pub async fn import_dir(
     dir: &Path,
@@ -736,6 +775,18 @@ pub async fn import_dir(
     notes: Notes,
 ) -> Result<Outcome, Error> {
     let server = server_key(identity);
+    let lock = archive_lock(repo, &server, &notes).await?;
+    let result = import_files(dir, repo, &notes, server).await;
+    lock.release().await?;
+    result
+}
+
+async fn import_files(
+    dir: &Path,
+    repo: &Repository,
+    notes: &Notes,
+    server: String,
+) -> Result<Outcome, Error> {
     let mut out = Outcome {
         server: server.clone(),
         ..Outcome::default()
@@ -748,7 +799,7 @@ pub async fn import_dir(
                 .and_then(|n| n.to_str())
                 .and_then(seq_of)
                 .is_some()
-                && std::fs::read(p).is_ok_and(|b| b.starts_with(&MAGIC))
+                && has_magic(p)
         })
         .collect();
     files.sort_by_key(|p| p.file_name().and_then(|n| n.to_str()).and_then(seq_of));

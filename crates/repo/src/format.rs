@@ -135,6 +135,11 @@ pub struct LockInfo {
     pub started: String,
     /// The command, e.g. `backup`.
     pub command: String,
+    /// What the lock guards: absent for the repository-wide writer lock (backup, prune),
+    /// `archive:<server>` for the archiver of one server's binlogs. Locks conflict only
+    /// with locks of the same scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     /// Set when read: the writer runs on this host and its process is gone.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stale: bool,
@@ -147,8 +152,11 @@ impl fmt::Display for LockInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "`{}` on {} pid {} since {}{}",
+            "`{}`{} on {} pid {} since {}{}",
             self.command,
+            self.scope
+                .as_deref()
+                .map_or(String::new(), |s| format!(" ({s})")),
             self.host,
             self.pid,
             self.started,

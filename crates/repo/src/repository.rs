@@ -784,18 +784,40 @@ impl Repository {
         Ok(report)
     }
 
-    /// Takes the writer lock; refuses when any other lock exists (stale ones included:
-    /// they are reported, never broken silently).
+    /// Takes the repository-wide writer lock; refuses when any other such lock exists
+    /// (stale ones included: they are reported, never broken silently).
     pub async fn lock(&self, command: &str) -> Result<LockGuard, Error> {
-        let others = self.locks().await?;
-        if !others.is_empty() {
-            return Err(Error::Locked(others));
+        self.lock_scope(command, None, false).await.map(|(g, _)| g)
+    }
+
+    /// Takes the lock of `scope` (e.g. `archive:<server>`), which conflicts only with locks
+    /// of the same scope. With `take_over_stale`, a lock of this scope whose process is
+    /// provably gone (this host, pid dead) is replaced and returned so the caller can say so.
+    pub async fn lock_scope(
+        &self,
+        command: &str,
+        scope: Option<&str>,
+        take_over_stale: bool,
+    ) -> Result<(LockGuard, Vec<LockInfo>), Error> {
+        let same_scope = |l: &LockInfo| l.scope.as_deref() == scope;
+        let mut taken_over = Vec::new();
+        for l in self.locks().await?.into_iter().filter(same_scope) {
+            if !(take_over_stale && l.stale) {
+                return Err(Error::Locked(vec![l]));
+            }
+            let p = ObjPath::from(l.path.as_str());
+            self.store
+                .delete(&p)
+                .await
+                .map_err(storage("deleting", &p))?;
+            taken_over.push(l);
         }
         let info = LockInfo {
             host: host_name(),
             pid: std::process::id(),
             started: jiff::Timestamp::now().to_string(),
             command: command.to_owned(),
+            scope: scope.map(str::to_owned),
             stale: false,
             path: String::new(),
         };
@@ -807,17 +829,23 @@ impl Repository {
             .await
             .map_err(storage("writing", &path))?;
         // Two writers may have checked at the same moment: the later one backs off.
-        let now = self.locks().await?;
-        if now.len() > 1 {
+        let others: Vec<LockInfo> = self
+            .locks()
+            .await?
+            .into_iter()
+            .filter(|l| same_scope(l) && l.path != name)
+            .collect();
+        if !others.is_empty() {
             let _ = self.store.delete(&path).await;
-            return Err(Error::Locked(
-                now.into_iter().filter(|l| l.path != name).collect(),
-            ));
+            return Err(Error::Locked(others));
         }
-        Ok(LockGuard {
-            store: self.store.clone(),
-            path,
-        })
+        Ok((
+            LockGuard {
+                store: self.store.clone(),
+                path,
+            },
+            taken_over,
+        ))
     }
 
     /// The locks present, with staleness decided for this host's processes.
@@ -838,6 +866,7 @@ impl Repository {
                 pid: 0,
                 started: "?".into(),
                 command: "unreadable lock".into(),
+                scope: None,
                 stale: false,
                 path: String::new(),
             });
@@ -1110,6 +1139,41 @@ mod tests {
         assert_eq!(locks.len(), 1);
         assert_eq!(repo.unlock().await.unwrap().len(), 1);
         repo.lock("backup").await.unwrap().release().await.unwrap();
+        assert!(repo.locks().await.unwrap().is_empty());
+
+        // Scoped locks: an archiver does not block backups, nor another server's archiver.
+        let scope = Some("archive:a");
+        let (a, _) = repo.lock_scope("archive", scope, true).await.unwrap();
+        let (b, _) = repo
+            .lock_scope("archive", Some("archive:b"), true)
+            .await
+            .unwrap();
+        let g = repo.lock("backup").await.unwrap();
+        let e = repo.lock_scope("archive", scope, true).await.unwrap_err();
+        assert!(e.to_string().contains("`archive` (archive:a)"), "{e}");
+        for l in [a, b, g] {
+            l.release().await.unwrap();
+        }
+        // A lock of a process that is gone is taken over only when asked, and returned.
+        let dead = LockInfo {
+            host: host_name(),
+            pid: u32::MAX - 1,
+            started: "2026-01-01T00:00:00Z".into(),
+            command: "archive".into(),
+            scope: scope.map(Into::into),
+            stale: false,
+            path: String::new(),
+        };
+        std::fs::write(
+            dir.path().join("locks/dead.json"),
+            serde_json::to_vec(&dead).unwrap(),
+        )
+        .unwrap();
+        assert!(repo.lock_scope("archive", scope, false).await.is_err());
+        let (g, old) = repo.lock_scope("archive", scope, true).await.unwrap();
+        assert_eq!(old.len(), 1);
+        assert!(old[0].stale);
+        g.release().await.unwrap();
         assert!(repo.locks().await.unwrap().is_empty());
     }
 

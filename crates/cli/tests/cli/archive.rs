@@ -141,6 +141,26 @@ async fn archive_survives_kills_and_equals_the_server_bytes() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut arch = archiver(&lb, &repo, &srv, &log);
     tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("took over the archive lock of a process that is gone"),
+        "the killed archiver's lock is taken over, and said so"
+    );
+    // One archiver per server: a second one is refused; a backup is not.
+    let sock = srv.sandbox.socket.to_str().unwrap();
+    let r = repo.to_str().unwrap();
+    let o = lb.run(&[
+        "archive", "--once", "--repo", r, "--socket", sock, "--user", "root",
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("locked by `archive` (archive:"),
+        "{}",
+        stderr(&o)
+    );
+    let o = lb.run(&["backup", "--repo", r, "--socket", sock, "--user", "root"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     // The server crashes (SIGKILL) under load and comes back.
     restart(&mut srv).await;
     let _ = load.wait();

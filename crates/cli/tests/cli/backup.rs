@@ -689,7 +689,10 @@ async fn backup_under_write_load_is_exactly_at_its_binlog_position() {
         .unwrap();
     assert!(binlog.status.success(), "{}", stderr(&binlog));
     let mut apply = Command::new("mariadb")
-        .arg(format!("--defaults-file={}", dst.dir.join("my.cnf").display()))
+        .arg(format!(
+            "--defaults-file={}",
+            dst.dir.join("my.cnf").display()
+        ))
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
