@@ -53,8 +53,15 @@ pub enum Event<'a> {
     PreviousGtids(Vec<SidIntervals>),
     /// MariaDB GTID.
     MariadbGtid(MariadbGtidEvent),
-    /// MariaDB GTID_LIST: (domain, server, sequence) triples.
-    GtidList(Vec<(u32, u32, u64)>),
+    /// MariaDB GTID_LIST.
+    GtidList {
+        /// (domain, server, sequence) triples.
+        gtids: Vec<(u32, u32, u64)>,
+        /// The top 4 bits of the count (replication-stream flags).
+        flags: u8,
+        /// Bytes after the list (padding), kept so the event encodes back exactly.
+        extra: &'a [u8],
+    },
     /// MariaDB ANNOTATE_ROWS: the statement behind the row events that follow.
     AnnotateRows(&'a [u8]),
     /// MySQL ROWS_QUERY: the same, with binlog_rows_query_log_events.
@@ -74,6 +81,8 @@ pub enum Event<'a> {
         scheme: u8,
         /// Key version.
         key_version: u32,
+        /// Nonce.
+        nonce: &'a [u8],
     },
     /// TABLE_MAP.
     TableMap(TableMap<'a>),
@@ -147,6 +156,9 @@ pub struct MySqlGtidEvent {
     pub original_commit_us: Option<u64>,
     /// Transaction length in bytes (8.0.2+).
     pub transaction_length: Option<u64>,
+    /// Bytes after the fields above (server versions, 8.0.14+; commit group ticket,
+    /// 8.0.33+), kept so the event encodes back exactly. Empty for GTID_TAGGED.
+    pub extra: Vec<u8>,
 }
 
 /// A MariaDB GTID event.
@@ -163,6 +175,9 @@ pub struct MariadbGtidEvent {
     pub commit_id: Option<u64>,
     /// XA transaction id of an XA PREPARE / COMMIT / ROLLBACK: (format id, gtrid, bqual).
     pub xa: Option<(u32, Vec<u8>, Vec<u8>)>,
+    /// Bytes after the fields above (padding, extra flags), kept so the event encodes back
+    /// exactly.
+    pub extra: Vec<u8>,
 }
 
 /// A TABLE_MAP event.
@@ -285,10 +300,12 @@ impl<'a> Event<'a> {
                     flags2,
                     commit_id,
                     xa,
+                    extra: r.rest().to_vec(),
                 })
             }
             EventType::GtidList => {
-                let n = r.u32().map_err(&sh)? & 0x0fff_ffff;
+                let head = r.u32().map_err(&sh)?;
+                let n = head & 0x0fff_ffff;
                 let mut list = Vec::with_capacity((n as usize).min(r.remaining() / 16));
                 for _ in 0..n {
                     list.push((
@@ -297,7 +314,11 @@ impl<'a> Event<'a> {
                         r.u64().map_err(&sh)?,
                     ));
                 }
-                Event::GtidList(list)
+                Event::GtidList {
+                    gtids: list,
+                    flags: (head >> 28) as u8,
+                    extra: r.rest(),
+                }
             }
             EventType::AnnotateRows => Event::AnnotateRows(data),
             EventType::RowsQuery => {
@@ -319,6 +340,7 @@ impl<'a> Event<'a> {
             EventType::StartEncryption => Event::StartEncryption {
                 scheme: r.u8().map_err(&sh)?,
                 key_version: r.u32().map_err(&sh)?,
+                nonce: r.rest(),
             },
             EventType::TableMap => Event::TableMap(table_map(fde, data).map_err(&sh)?),
             t if t.is_rows() && !matches!(t.code(), 20..=22) => Event::Rows(rows(fde, t, data)?),
@@ -380,6 +402,7 @@ fn mysql_gtid(r: &mut Reader<'_>) -> Result<MySqlGtidEvent, Short> {
         immediate_commit_us: None,
         original_commit_us: None,
         transaction_length: None,
+        extra: Vec::new(),
     };
     if r.remaining() >= 17 && r.u8()? == 2 {
         g.last_committed = Some(r.i64()?);
@@ -394,6 +417,7 @@ fn mysql_gtid(r: &mut Reader<'_>) -> Result<MySqlGtidEvent, Short> {
             g.transaction_length = Some(r.packed()?);
         }
     }
+    g.extra = r.rest().to_vec();
     Ok(g)
 }
 
@@ -457,6 +481,7 @@ fn tagged_gtid(data: &[u8]) -> Result<MySqlGtidEvent, String> {
         immediate_commit_us: None,
         original_commit_us: None,
         transaction_length: None,
+        extra: Vec::new(),
     };
     while f.remaining() > 0 {
         match f.varlen().map_err(sh)? {

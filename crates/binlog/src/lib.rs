@@ -6,7 +6,8 @@
 //!
 //! - [`FileReader`]: framing of v4 binlog files, CRC32 verified, a truncated tail ending
 //!   cleanly with the offset of the last complete transaction; [`Event::decode`] types the
-//!   events (unknown ones pass through raw);
+//!   events (unknown ones pass through raw) and [`Event::encode_data`] with [`encode_event`]
+//!   writes them back;
 //!
 //! - [`BinlogPos`]: a file name and byte offset in a server's binary log;
 //! - [`GtidSet`]: the GTID state of a server, one type for both flavors — MySQL's UUID interval
@@ -28,6 +29,7 @@
 )]
 
 pub mod decoder;
+pub mod encode;
 pub mod events;
 pub mod file;
 pub mod frame;
@@ -42,6 +44,7 @@ pub mod value;
 mod write;
 
 pub use decoder::Decoder;
+pub use encode::{EncodeError, encode_event};
 pub use events::{DecodeError, Event};
 pub use file::{End, FileReader, RawEvent};
 pub use frame::{Checksum, EventHeader, FormatDescription};
