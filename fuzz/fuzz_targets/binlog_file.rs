@@ -1,4 +1,5 @@
-//! Framing and event decoding on arbitrary bytes: never a panic, never unbounded memory.
+//! Framing and event decoding on arbitrary bytes: never a panic, never unbounded memory; and
+//! what decodes encodes (no panic) to bytes that decode to the same event.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
@@ -10,6 +11,15 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut dec = lifeboat_binlog::Decoder::new();
     while let Ok(Some((raw, fde))) = r.next_with_format() {
+        let t = raw.event_type();
+        if let Ok(ev) = lifeboat_binlog::Event::decode(fde, t, raw.data) {
+            if let Ok((as_t, enc)) = ev.encode_data(t, fde) {
+                let again = lifeboat_binlog::Event::decode(fde, as_t, &enc);
+                if as_t == t && !matches!(ev, lifeboat_binlog::Event::FormatDescription(_)) {
+                    assert_eq!(again.as_ref().ok(), Some(&ev), "re-decoded differently");
+                }
+            }
+        }
         let _ = dec.decode(fde, &raw);
     }
     let _ = r.end();

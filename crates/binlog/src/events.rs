@@ -404,17 +404,20 @@ fn mysql_gtid(r: &mut Reader<'_>) -> Result<MySqlGtidEvent, Short> {
         transaction_length: None,
         extra: Vec::new(),
     };
-    if r.remaining() >= 17 && r.u8()? == 2 {
+    // The logical clock (type code 2), then, only after it, the commit timestamps and the
+    // transaction length; anything else stays in `extra`.
+    if r.remaining() >= 17 && r.peek() == Some(2) {
+        r.skip(1)?;
         g.last_committed = Some(r.i64()?);
         g.sequence_number = Some(r.i64()?);
-    }
-    if r.remaining() >= 7 {
-        let imm = r.uint(7)?;
-        let (imm, has_orig) = (imm & !(1 << 55), imm & (1 << 55) != 0);
-        g.immediate_commit_us = Some(imm);
-        g.original_commit_us = Some(if has_orig { r.uint(7)? } else { imm });
-        if r.remaining() > 0 {
-            g.transaction_length = Some(r.packed()?);
+        if r.remaining() >= 7 {
+            let imm = r.uint(7)?;
+            let (imm, has_orig) = (imm & !(1 << 55), imm & (1 << 55) != 0);
+            g.immediate_commit_us = Some(imm);
+            g.original_commit_us = Some(if has_orig { r.uint(7)? } else { imm });
+            if r.remaining() > 0 {
+                g.transaction_length = Some(r.packed()?);
+            }
         }
     }
     g.extra = r.rest().to_vec();
