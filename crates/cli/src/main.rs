@@ -55,10 +55,14 @@ struct HelpFlag {
 enum Command {
     /// Audit a server's disaster-recovery readiness: binlog, durability, retention, GTIDs,
     /// keys, engines, and the privileges each lifeboat command needs. Run it before you need
-    /// a recovery. Prints the server identity that `--confirm-server` takes. Exit 1 if
+    /// a recovery. With a repository (--repo, LIFEBOAT_REPO or the config) also: the age of
+    /// the server's newest backup, gaps in its archived binlogs, and whether the archive
+    /// keeps up. Prints the server identity that `--confirm-server` takes. Exit 1 if
     /// anything FAILs.
     #[command(disable_help_flag = true, after_help = AFTER_HELP)]
     Check {
+        #[command(flatten)]
+        repo: RepoArg,
         #[command(flatten)]
         conn: ConnArgs,
         #[command(flatten)]
@@ -636,19 +640,25 @@ async fn open_repo(cli: &Cli, arg: &RepoArg) -> Result<lifeboat_repo::Repository
 
 async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
     match &cli.command {
-        Command::Check { conn, .. } => {
+        Command::Check { conn, repo, .. } => {
             let config = load_config(&cli)?;
             let opts = resolve(conn, &config)?;
             let mut c = lifeboat_server::connect(&opts).await.map_err(Error::from)?;
             let info = lifeboat_server::ServerInfo::probe(&mut c)
                 .await
                 .map_err(Error::from)?;
-            let report = check::run(&mut c, info).await.map_err(|e| Failure {
+            let mut report = check::run(&mut c, info).await.map_err(|e| Failure {
                 message: e.to_string(),
                 hint: None,
                 code: 1,
             })?;
             let _ = c.disconnect().await;
+            if repo.repo.is_some() || config.repo.is_some() {
+                let r = open_repo(&cli, repo).await?;
+                report
+                    .findings
+                    .extend(check::repository(&r, &report.server).await?);
+            }
             if cli.json {
                 print_json(&report);
             } else {

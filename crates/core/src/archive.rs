@@ -85,7 +85,7 @@ pub struct Outcome {
 pub type Notes = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// The binlog sequence number of a file name (`binlog.000042` → 42).
-fn seq_of(file: &str) -> Option<u64> {
+pub(crate) fn seq_of(file: &str) -> Option<u64> {
     file.rsplit_once('.').and_then(|(_, n)| n.parse().ok())
 }
 

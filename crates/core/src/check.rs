@@ -518,3 +518,121 @@ async fn binlog_file_summary(conn: &mut Conn) -> Option<(usize, u64)> {
     let sizes: Vec<u64> = rows.iter().filter_map(|r| r.get::<u64, _>(1)).collect();
     Some((sizes.len(), sizes.iter().sum()))
 }
+
+/// How old the newest backup may be before `check` warns.
+const BACKUP_MAX_AGE_HOURS: i64 = 26;
+
+/// Findings about what a repository holds for this server: its newest backup, and its
+/// archived binlogs (gaps, and whether the archive keeps up with the server).
+pub async fn repository(
+    repo: &lifeboat_repo::Repository,
+    info: &ServerInfo,
+) -> Result<Vec<Finding>, crate::Error> {
+    let identity = info.identity.id();
+    let mut f = Vec::new();
+    let location = repo.location().to_owned();
+
+    // The newest committed backup of this server.
+    let mut newest: Option<(jiff::Timestamp, String)> = None;
+    for l in repo.list_backups().await? {
+        if let lifeboat_repo::BackupListing::Complete(m) = l
+            && crate::backup::Body::of(&m).is_ok_and(|b| b.server.identity == identity)
+            && let Ok(t) = m.finished.parse::<jiff::Timestamp>()
+            && newest.as_ref().is_none_or(|(n, _)| t > *n)
+        {
+            newest = Some((t, m.id.to_string()));
+        }
+    }
+    let why = "a restore starts from the newest backup; everything after it must come from binlogs";
+    let fix = Some(format!("lifeboat backup --repo {location}"));
+    f.push(match newest {
+        None => finding(
+            "backup_recent",
+            Level::Fail,
+            format!("no backup of {identity} in {location}"),
+            why,
+            fix,
+        ),
+        Some((t, id)) => {
+            let hours = jiff::Timestamp::now().duration_since(t).as_hours();
+            let level = if hours > BACKUP_MAX_AGE_HOURS {
+                Level::Warn
+            } else {
+                Level::Ok
+            };
+            finding(
+                "backup_recent",
+                level,
+                format!("newest backup {id} finished {hours} h ago"),
+                why,
+                fix,
+            )
+        }
+    });
+
+    // Archived binlogs.
+    let server = lifeboat_repo::server_key(&identity);
+    let coverage = crate::archive::coverage(repo).await?;
+    let why =
+        "point-in-time recovery past the newest backup replays archived binlogs; a gap stops it";
+    let fix = Some(format!("lifeboat archive --repo {location} --follow"));
+    let Some(c) = coverage.into_iter().find(|c| c.server == server) else {
+        f.push(finding(
+            "archive_gaps",
+            Level::Warn,
+            format!("no archived binlogs of {identity} in {location}"),
+            why,
+            fix,
+        ));
+        return Ok(f);
+    };
+    let (first, last) = (c.files.first(), c.files.last());
+    f.push(if c.gaps.is_empty() {
+        finding(
+            "archive_gaps",
+            Level::Ok,
+            format!(
+                "binlogs archived from {} to {}, no gaps",
+                first.map_or("?", |x| x.file.as_str()),
+                last.map_or("?", |x| x.file.as_str())
+            ),
+            why,
+            None,
+        )
+    } else {
+        finding(
+            "archive_gaps",
+            Level::Fail,
+            format!("the binlog archive has gaps: {}", c.gaps.join("; ")),
+            why,
+            Some(
+                "take a new backup: recovery to a point after a gap must start from a backup taken after it"
+                    .into(),
+            ),
+        )
+    });
+    if let (Some(now), Some(last)) = (&info.binlog.current, last) {
+        let behind = match (
+            crate::archive::seq_of(&now.file),
+            crate::archive::seq_of(&last.file),
+        ) {
+            (Some(s), Some(a)) => s > a,
+            _ => now.file != last.file,
+        };
+        f.push(finding(
+            "archive_current",
+            if behind { Level::Warn } else { Level::Ok },
+            if behind {
+                format!(
+                    "the server writes {now}, the archive ends in {} at {}: is the archiver running?",
+                    last.file, last.archived
+                )
+            } else {
+                format!("the archive follows the server's current file {}", now.file)
+            },
+            "what the archive does not hold is lost with the server",
+            fix,
+        ));
+    }
+    Ok(f)
+}

@@ -10,7 +10,7 @@ use lifeboat_server::{Sandbox, SandboxOptions};
 use mysql_async::prelude::Queryable;
 
 use super::backup::sysbench;
-use super::{Lb, code, stderr};
+use super::{Lb, Value, code, json, stderr};
 
 fn archiver(lb: &Lb, repo: &Path, srv: &TestServer, log: &Path) -> Child {
     let err = std::fs::OpenOptions::new()
@@ -33,6 +33,19 @@ fn archiver(lb: &Lb, repo: &Path, srv: &TestServer, log: &Path) -> Child {
     .stderr(err)
     .spawn()
     .unwrap()
+}
+
+/// The level of one finding of a `check --json` report.
+fn level(report: &Value, id: &str) -> String {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == id)
+        .unwrap_or_else(|| panic!("no {id} in {report}"))["level"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 async fn server_logs(srv: &TestServer) -> Vec<(String, u64)> {
@@ -161,6 +174,14 @@ async fn archive_survives_kills_and_equals_the_server_bytes() {
     );
     let o = lb.run(&["backup", "--repo", r, "--socket", sock, "--user", "root"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // `check` sees the fresh backup and the archive following the server.
+    let o = lb.run(&[
+        "check", "--json", "--repo", r, "--socket", sock, "--user", "root",
+    ]);
+    let report = json(&o);
+    for id in ["backup_recent", "archive_gaps", "archive_current"] {
+        assert_eq!(level(&report, id), "OK", "{report}");
+    }
     // The server crashes (SIGKILL) under load and comes back.
     restart(&mut srv).await;
     let _ = load.wait();
@@ -247,6 +268,15 @@ async fn binlogs_purged_before_archiving_are_a_recorded_gap() {
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     assert_eq!(code(&o), 1, "{text}");
     assert!(text.contains("GAP"), "{text}");
+    // `check` with the repository: the gap FAILs, and there is no backup of this server.
+    let o = lb.run(&[
+        "check", "--json", "--repo", r, "--socket", &sock, "--user", "root",
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let report = json(&o);
+    assert_eq!(level(&report, "archive_gaps"), "FAIL");
+    assert_eq!(level(&report, "backup_recent"), "FAIL");
+    assert_eq!(level(&report, "archive_current"), "OK");
     // The archived file reads back through `binlog show/verify --repo`.
     let first = logs.first().unwrap().0.clone();
     let o = lb.run(&["binlog", "verify", "--repo", r, &first]);
