@@ -28,6 +28,7 @@ pub mod replica;
 pub mod sandbox;
 #[cfg(feature = "test-support")]
 pub mod testing;
+mod tls;
 
 pub use connect::{ConnectError, ConnectOptions, Endpoint, SslMode, connect};
 pub use credentials::Password;

@@ -4,8 +4,8 @@
 //! asks for ANNOTATE_ROWS events (without it the server skips them, and an archive would have
 //! holes). So the dump connection speaks the client protocol itself: handshake,
 //! authentication (mysql_native_password, caching_sha2_password, client_ed25519,
-//! unix_socket), a few `SET`s, COM_REGISTER_SLAVE and COM_BINLOG_DUMP. It does not do TLS:
-//! use a unix socket, or a network you trust, for the archiver.
+//! unix_socket), TLS after the handshake as `--ssl-mode` asks (see [`crate::tls`]), a few
+//! `SET`s, COM_REGISTER_SLAVE and COM_BINLOG_DUMP.
 
 use std::time::Duration;
 
@@ -35,6 +35,14 @@ pub enum ReplicaError {
         /// Its message.
         message: String,
     },
+    /// TLS could not be set up (certificate, CA file, handshake).
+    #[error("replication connection to {endpoint}: TLS: {reason}")]
+    Tls {
+        /// Where.
+        endpoint: String,
+        /// What failed.
+        reason: String,
+    },
     /// Something the protocol does not allow, or this client does not support.
     #[error("replication connection to {endpoint}: {reason}")]
     Protocol {
@@ -62,6 +70,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 const CLIENT_LONG_PASSWORD: u32 = 1;
 const CLIENT_LONG_FLAG: u32 = 4;
 const CLIENT_PROTOCOL_41: u32 = 0x200;
+const CLIENT_SSL: u32 = 0x800;
 const CLIENT_TRANSACTIONS: u32 = 0x2000;
 const CLIENT_SECURE_CONNECTION: u32 = 0x8000;
 const CLIENT_PLUGIN_AUTH: u32 = 0x80000;
@@ -104,15 +113,6 @@ impl ReplicaConn {
                     .map_err(io_err)?,
             ),
             Endpoint::Tcp { host, port } => {
-                if matches!(
-                    opts.ssl_mode,
-                    SslMode::Required | SslMode::VerifyCa | SslMode::VerifyIdentity
-                ) {
-                    return Err(ReplicaError::Protocol {
-                        endpoint,
-                        reason: "the replication connection does not do TLS yet; use a unix socket, or --ssl-mode=DISABLED on a trusted network".into(),
-                    });
-                }
                 let s = tokio::time::timeout(
                     opts.connect_timeout,
                     tokio::net::TcpStream::connect((host.as_str(), *port)),
@@ -222,9 +222,22 @@ impl ReplicaConn {
             | CLIENT_SECURE_CONNECTION
             | CLIENT_PLUGIN_AUTH
             | CLIENT_PLUGIN_AUTH_LENENC;
-        let caps = wanted & h.capabilities;
+        let mut caps = wanted & h.capabilities;
         if caps & CLIENT_PROTOCOL_41 == 0 {
             return Err(self.protocol("the server does not speak protocol 4.1"));
+        }
+        if let Endpoint::Tcp { host, .. } = &opts.endpoint
+            && opts.ssl_mode != SslMode::Disabled
+        {
+            if h.capabilities & CLIENT_SSL != 0 {
+                caps |= CLIENT_SSL;
+                self.start_tls(opts, host, caps).await?;
+            } else if opts.ssl_mode != SslMode::Preferred {
+                return Err(self.protocol(format!(
+                    "--ssl-mode={:?} but the server offers no TLS",
+                    opts.ssl_mode
+                )));
+            }
         }
         let password = opts.password.as_ref().map(|p| p.expose().to_owned());
         let socket = matches!(opts.endpoint, Endpoint::Socket { .. });
@@ -267,20 +280,50 @@ impl ReplicaConn {
                 }
                 Some(0x01) if plugin == "caching_sha2_password" => match p.get(1) {
                     Some(3) => {} // fast path accepted; OK follows
-                    Some(4) if socket => {
+                    // Full authentication: the password in clear, only over a socket or TLS.
+                    Some(4) if socket || caps & CLIENT_SSL != 0 => {
                         let mut clear = password.clone().unwrap_or_default().into_bytes();
                         clear.push(0);
                         self.write_packet(&clear).await?;
                     }
                     _ => {
                         return Err(self.protocol(
-                            "caching_sha2_password wants a full authentication, which needs TLS; connect over the unix socket, or log in once with the mysql client to fill the server's cache",
+                            "caching_sha2_password wants a full authentication, which needs TLS or the unix socket; use --ssl-mode=REQUIRED or better, or connect over the socket",
                         ));
                     }
                 },
                 _ => return Err(self.protocol("unexpected packet during authentication")),
             }
         }
+    }
+
+    /// Sends the SSL request and continues the connection inside TLS.
+    async fn start_tls(
+        &mut self,
+        opts: &ConnectOptions,
+        host: &str,
+        caps: u32,
+    ) -> Result<(), ReplicaError> {
+        let mut r = Vec::with_capacity(32);
+        r.extend_from_slice(&caps.to_le_bytes());
+        r.extend_from_slice(&(16u32 << 20).to_le_bytes());
+        r.push(45); // utf8mb4_general_ci
+        r.extend_from_slice(&[0u8; 23]);
+        self.write_packet(&r).await?;
+        let tls_err = |reason: String| ReplicaError::Tls {
+            endpoint: self.endpoint.clone(),
+            reason,
+        };
+        let config =
+            crate::tls::client_config(opts.ssl_mode, opts.ssl_ca.as_deref()).map_err(tls_err)?;
+        let name = crate::tls::server_name(host).map_err(tls_err)?;
+        let plain = std::mem::replace(&mut self.io, Box::new(tokio::io::duplex(1).0));
+        let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+            .connect(name, plain)
+            .await
+            .map_err(|e| tls_err(e.to_string()))?;
+        self.io = Box::new(tls);
+        Ok(())
     }
 
     /// Runs a statement that returns no rows (`SET …`).

@@ -229,6 +229,7 @@ fn make_certs(
 async fn tls_modes_against_a_tls_server() {
     use lifeboat_server::SslMode;
     let certs = tempfile::tempdir().unwrap();
+    use lifeboat_server::replica::ReplicaConn;
     let (ca, cert, key) = make_certs(certs.path());
     let settings = vec![
         format!("ssl-ca={}", ca.display()),
@@ -255,7 +256,7 @@ async fn tls_modes_against_a_tls_server() {
         (SslMode::VerifyCa, Some(ca.clone())),
         (SslMode::VerifyIdentity, Some(ca.clone())),
     ] {
-        let mut c = connect(&opts(mode, ca_file))
+        let mut c = connect(&opts(mode, ca_file.clone()))
             .await
             .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
         let row: Option<(String, String)> = c
@@ -266,7 +267,27 @@ async fn tls_modes_against_a_tls_server() {
             row.is_some_and(|(_, v)| v.starts_with("TLS")),
             "{mode:?} must use TLS"
         );
+        // The replication connection (lifeboat's own protocol code) too: the account
+        // requires TLS, so logging in and registering prove it.
+        let mut rc = ReplicaConn::connect(&opts(mode, ca_file.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("replica {mode:?}: {e}"));
+        rc.execute("SET @master_binlog_checksum = @@global.binlog_checksum")
+            .await
+            .unwrap();
     }
+    let other_ca_dir = tempfile::tempdir().unwrap();
+    let (wrong_ca, _, _) = make_certs(other_ca_dir.path());
+    let e = ReplicaConn::connect(&opts(SslMode::VerifyCa, Some(wrong_ca)))
+        .await
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("TLS:"), "{e}");
+    let e = ReplicaConn::connect(&opts(SslMode::Disabled, None))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(e.code(), Some(1045), "{e}");
     // A certificate from another CA is rejected.
     let other = tempfile::tempdir().unwrap();
     let (other_ca, _, _) = make_certs(other.path());
