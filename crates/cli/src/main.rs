@@ -150,6 +150,34 @@ enum Command {
         #[command(flatten)]
         help: HelpFlag,
     },
+    /// Find the destructive events in binlogs: DROP TABLE/DATABASE, TRUNCATE, DELETE/UPDATE
+    /// of many rows or without WHERE, ALTER … DROP COLUMN, RENAME onto an existing name.
+    /// Each with a stable id (for `restore --before-incident`), exact time, GTID, the
+    /// positions of the event and of its transaction, thread id, statement and row counts.
+    /// Reads FILE... in order, or with --repo every archived binlog of the server.
+    #[command(disable_help_flag = true, after_help = AFTER_HELP)]
+    Incidents {
+        /// Binlog files, in order (none with --repo: the whole archive).
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        archived: ArchivedArgs,
+        /// Only incidents at or after this time (RFC 3339, or `YYYY-MM-DD HH:MM[:SS]` in
+        /// --time-zone).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only incidents before this time.
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// Time zone of --since/--until without an offset (default: this machine's).
+        #[arg(long, value_name = "TZ")]
+        time_zone: Option<String>,
+        /// A DELETE or UPDATE is destructive from this many rows of one table.
+        #[arg(long, value_name = "N", default_value_t = 1000)]
+        min_rows: u64,
+        #[command(flatten)]
+        help: HelpFlag,
+    },
     /// List archived binlogs per server: files, sizes, time and GTID ranges, and holes.
     /// Exit 1 if any server's archive has a hole.
     Binlogs {
@@ -385,18 +413,14 @@ fn confirm_on_terminal(question: &str) -> Option<String> {
     Some(line.trim().to_owned())
 }
 
-/// With `--repo`: the named archived files written out (under their own names) to a
-/// temporary directory, as the server has them; without: the paths as given.
-async fn materialize(
+/// The repository at `loc` and the server whose archive `a` names (or the only one).
+async fn archived_server(
     cli: &Cli,
     a: &ArchivedArgs,
-    files: &[PathBuf],
-) -> Result<(Option<tempfile::TempDir>, Vec<PathBuf>), Failure> {
-    let Some(loc) = &a.repo else {
-        return Ok((None, files.to_vec()));
-    };
+    loc: &str,
+) -> Result<(lifeboat_repo::Repository, String), Failure> {
     let arg = RepoArg {
-        repo: Some(loc.clone()),
+        repo: Some(loc.to_owned()),
         passphrase_file: a.passphrase_file.clone(),
     };
     let r = open_repo(cli, &arg).await?;
@@ -412,6 +436,20 @@ async fn materialize(
             )));
         }
     };
+    Ok((r, server))
+}
+
+/// With `--repo`: the named archived files written out (under their own names) to a
+/// temporary directory, as the server has them; without: the paths as given.
+async fn materialize(
+    cli: &Cli,
+    a: &ArchivedArgs,
+    files: &[PathBuf],
+) -> Result<(Option<tempfile::TempDir>, Vec<PathBuf>), Failure> {
+    let Some(loc) = &a.repo else {
+        return Ok((None, files.to_vec()));
+    };
+    let (r, server) = archived_server(cli, a, loc).await?;
     let dir =
         tempfile::tempdir().map_err(|e| Error::Binlog(format!("temporary directory: {e}")))?;
     let mut paths = Vec::new();
@@ -851,6 +889,52 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 }
             }
             Ok(if outcome.gaps.is_empty() { 0 } else { 1 })
+        }
+        Command::Incidents {
+            files,
+            archived,
+            since,
+            until,
+            time_zone,
+            min_rows,
+            ..
+        } => {
+            let tz = match time_zone {
+                Some(name) => jiff::tz::TimeZone::get(name)
+                    .map_err(|e| usage(format!("--time-zone {name}: {e}")))?,
+                None => jiff::tz::TimeZone::system(),
+            };
+            let when = |flag: &str, v: &Option<String>| {
+                v.as_deref()
+                    .map(|t| parse_time(t, &tz).map_err(|e| usage(format!("{flag} {t}: {e}"))))
+                    .transpose()
+            };
+            let opts = lifeboat_core::incidents::Options {
+                since: when("--since", since)?,
+                until: when("--until", until)?,
+                min_rows: *min_rows,
+            };
+            let scanned = match (&archived.repo, files.is_empty()) {
+                (Some(loc), true) => {
+                    let (r, server) = archived_server(&cli, archived, loc).await?;
+                    lifeboat_core::incidents::scan_archive(&r, &server, opts).await?
+                }
+                (None, true) => {
+                    return Err(usage(
+                        "name binlog files, or --repo to read the archive".into(),
+                    ));
+                }
+                _ => {
+                    let (_tmp, paths) = materialize(&cli, archived, files).await?;
+                    lifeboat_core::incidents::scan_files(&paths, opts)?
+                }
+            };
+            if cli.json {
+                print_json(&scanned);
+            } else {
+                render::incidents(&scanned);
+            }
+            Ok(0)
         }
         Command::Binlogs { repo } => {
             let r = open_repo_with(&cli, repo, false).await?;

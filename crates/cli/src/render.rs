@@ -508,3 +508,66 @@ pub fn binlog_coverage(list: &[lifeboat_core::archive::Coverage]) {
         }
     }
 }
+
+pub fn incidents(s: &lifeboat_core::incidents::Scanned) {
+    for g in &s.gaps {
+        eprintln!("warning: the archive has a gap the scan cannot see into: {g}");
+    }
+    if s.incidents.is_empty() {
+        println!(
+            "no destructive events in {} transactions ({} events)",
+            s.transactions, s.events
+        );
+        return;
+    }
+    for i in &s.incidents {
+        let rows: Vec<String> = i
+            .rows
+            .iter()
+            .map(|(t, n)| format!("{n} rows of {t}"))
+            .collect();
+        println!(
+            "{}  {}  {}  {}",
+            i.time,
+            i.kind.to_uppercase(),
+            if rows.is_empty() {
+                i.tables.join(", ")
+            } else {
+                rows.join(", ")
+            },
+            if i.foreign_key_checks_off {
+                "(foreign_key_checks=0)"
+            } else {
+                ""
+            }
+        );
+        println!(
+            "  id {}  transaction starts at {}:{}{}  server {}{}",
+            i.id,
+            i.transaction_file,
+            i.transaction_position,
+            i.gtid
+                .as_deref()
+                .map_or(String::new(), |g| format!("  GTID {g}")),
+            i.server_id,
+            i.thread_id
+                .map_or(String::new(), |t| format!("  thread {t}"))
+        );
+        if let Some(st) = &i.statement {
+            let one_line: String = st.split_whitespace().collect::<Vec<_>>().join(" ");
+            let shown: String = one_line.chars().take(200).collect();
+            let more = if one_line.chars().count() > 200 {
+                " …"
+            } else {
+                ""
+            };
+            println!("  {shown}{more}");
+        }
+    }
+    println!(
+        "{} incident(s) in {} transactions ({} events)",
+        s.incidents.len(),
+        s.transactions,
+        s.events
+    );
+}

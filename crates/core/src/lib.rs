@@ -23,6 +23,7 @@ pub mod config;
 pub mod error;
 pub mod freeze;
 pub mod guard;
+pub mod incidents;
 pub mod journal;
 pub mod keys;
 pub mod paths;
@@ -30,6 +31,7 @@ pub mod progress;
 pub mod prune;
 pub mod restore;
 pub mod sandbox;
+pub mod statement;
 pub mod target;
 pub mod tsv;
 

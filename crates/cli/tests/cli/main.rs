@@ -3,6 +3,7 @@
 mod archive;
 mod backup;
 mod binlog;
+mod incidents;
 mod s3;
 
 use std::os::unix::fs::PermissionsExt;

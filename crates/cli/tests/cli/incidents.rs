@@ -1,0 +1,220 @@
+//! `lifeboat incidents`: every destructive event of a binlog that also holds 100,000 ordinary
+//! transactions is found, with the GTID and transaction position the server reported for it,
+//! and nothing else is.
+
+use std::time::Instant;
+
+use lifeboat_server::testing::TestServer;
+use mysql_async::Conn;
+use mysql_async::prelude::Queryable;
+
+use super::{Lb, code, json, stderr};
+
+/// The server's binlog position and GTID state, read between statements of one session.
+async fn position(c: &mut Conn) -> (String, u64, String) {
+    let row: mysql_async::Row = c.query_first("SHOW BINLOG STATUS").await.unwrap().unwrap();
+    let gtid: String = c
+        .query_first("SELECT @@gtid_binlog_pos")
+        .await
+        .unwrap()
+        .unwrap();
+    (row.get(0).unwrap(), row.get(1).unwrap(), gtid)
+}
+
+/// The ordinary work: single-row and small multi-row changes, none destructive.
+const ORDINARY: &str = r"
+CREATE PROCEDURE shop.ordinary(n INT)
+BEGIN
+  DECLARE i INT DEFAULT 0;
+  WHILE i < n DO
+    INSERT INTO shop.orders (customer, amount) VALUES (i % 100, i % 997);
+    UPDATE shop.orders SET amount = amount + 1 WHERE id = LAST_INSERT_ID();
+    IF i % 10 = 0 THEN
+      DELETE FROM shop.orders WHERE id = CAST(LAST_INSERT_ID() AS SIGNED) - 5;
+    END IF;
+    SET i = i + 1;
+  END WHILE;
+END";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_destructive_event_among_100k_transactions_and_nothing_else() {
+    let srv = TestServer::start_with(|o| {
+        o.binlog = true;
+        // Durability is not what this test is about: 100k commits in seconds.
+        o.server_settings = vec![
+            "sync-binlog=0".into(),
+            "innodb-flush-log-at-trx-commit=0".into(),
+        ];
+    })
+    .await;
+    srv.exec(
+        "CREATE DATABASE shop; CREATE TABLE shop.orders (id INT AUTO_INCREMENT PRIMARY KEY, customer INT, amount INT, note VARCHAR(20));
+         CREATE TABLE shop.customers (id INT PRIMARY KEY, name VARCHAR(20));
+         INSERT INTO shop.customers SELECT seq, CONCAT('c', seq) FROM shop.seq_1_to_5;
+         CREATE TABLE shop.big (id INT PRIMARY KEY, v INT);
+         INSERT INTO shop.big SELECT seq, seq FROM shop.seq_1_to_5000;
+         CREATE TABLE shop.audit (id INT PRIMARY KEY, customer INT, FOREIGN KEY (customer) REFERENCES shop.customers (id));
+         CREATE TABLE shop.a (x INT); CREATE TABLE shop.b (y INT);",
+    )
+    .await;
+    srv.exec(ORDINARY).await;
+    let mut c = srv.conn().await;
+    let start = position(&mut c).await;
+
+    // (kind, tables, SQL); each destructive statement is preceded by ordinary work.
+    // (kind, statement, tables, where its transaction starts and its GTID)
+    type Expected = (String, String, Vec<String>, (String, u64, String));
+    let mut want: Vec<Expected> = Vec::new();
+    let steps: &[(&str, &str, &[&str])] = &[
+        (
+            "delete",
+            "DELETE FROM shop.big WHERE id > 3500",
+            &["shop.big"],
+        ),
+        // 999 rows, with WHERE: below the threshold, not an incident.
+        ("", "DELETE FROM shop.big WHERE id > 2501", &[]),
+        (
+            "update_without_where",
+            "UPDATE shop.customers SET name = 'x'",
+            &["shop.customers"],
+        ),
+        (
+            "drop_table",
+            "SET FOREIGN_KEY_CHECKS=0; DROP TABLE shop.audit; SET FOREIGN_KEY_CHECKS=1",
+            &["shop.audit"],
+        ),
+        (
+            "truncate",
+            "TRUNCATE TABLE shop.customers",
+            &["shop.customers"],
+        ),
+        (
+            "drop_column",
+            "ALTER TABLE shop.orders DROP COLUMN note",
+            &["shop.orders"],
+        ),
+        (
+            "rename_onto_existing",
+            "RENAME TABLE shop.a TO shop.tmp, shop.b TO shop.a, shop.tmp TO shop.b",
+            &["shop.a", "shop.b"],
+        ),
+        (
+            "delete_without_where",
+            "SET SESSION binlog_format = STATEMENT; DELETE FROM shop.b; SET SESSION binlog_format = ROW",
+            &["shop.b"],
+        ),
+        // A mass delete (its statement has no WHERE) in the middle of a large transaction.
+        (
+            "delete_without_where",
+            "BEGIN; INSERT INTO shop.orders (customer, amount) SELECT seq, seq FROM shop.seq_1_to_2000; DELETE FROM shop.big; UPDATE shop.orders SET amount = 0 WHERE id = 1; COMMIT",
+            &["shop.big"],
+        ),
+        ("drop_database", "DROP DATABASE shop", &["shop"]),
+    ];
+    let t0 = Instant::now();
+    for (i, (kind, sql, tables)) in steps.iter().enumerate() {
+        if i < steps.len() - 1 {
+            c.query_drop("CALL shop.ordinary(6000)").await.unwrap();
+        }
+        let at = position(&mut c).await;
+        c.query_drop(*sql).await.unwrap();
+        let after = position(&mut c).await;
+        if !kind.is_empty() {
+            want.push((
+                kind.to_string(),
+                sql.to_string(),
+                tables.iter().map(|t| t.to_string()).collect(),
+                (at.0, at.1, after.2),
+            ));
+        }
+    }
+    eprintln!("workload took {:?}", t0.elapsed());
+    let end = position(&mut c).await;
+    drop(c);
+    assert!(start.0 != end.0 || start.1 < end.1);
+
+    let files: Vec<String> = {
+        let mut c = srv.conn().await;
+        let logs: Vec<(String, u64)> = c.query("SHOW BINARY LOGS").await.unwrap();
+        logs.into_iter()
+            .filter(|(f, _)| *f >= start.0)
+            .map(|(f, _)| srv.sandbox.datadir.join(f).display().to_string())
+            .collect()
+    };
+    let lb = Lb::new();
+    let mut args = vec!["incidents", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    let t0 = Instant::now();
+    let o = lb.run(&args);
+    eprintln!("incidents took {:?}", t0.elapsed());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let got = json(&o);
+    assert!(
+        got["transactions"].as_u64().unwrap() >= 100_000,
+        "{}",
+        got["transactions"]
+    );
+    let found = got["incidents"].as_array().unwrap();
+    let summary: Vec<String> = found
+        .iter()
+        .map(|i| format!("{} {} {}", i["kind"], i["tables"], i["statement"]))
+        .collect();
+    assert_eq!(found.len(), want.len(), "{summary:#?}");
+    for (i, (kind, sql, tables, (file, pos, gtid))) in found.iter().zip(&want) {
+        assert_eq!(i["kind"], kind.as_str(), "{sql}: {i}");
+        let t: Vec<&str> = i["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(t, *tables, "{sql}: {i}");
+        // Exactly where the server said the transaction would start, and its GTID.
+        assert_eq!(i["transaction_file"], file.as_str(), "{sql}: {i}");
+        assert_eq!(i["transaction_position"], *pos, "{sql}: {i}");
+        assert_eq!(i["gtid"], gtid.as_str(), "{sql}: {i}");
+        assert!(i["server_id"].as_u64().unwrap() > 0, "{i}");
+    }
+    // Row counts of the row-based ones, and the foreign-key flag of the drop.
+    let rows: Vec<&serde_json::Value> = found.iter().map(|i| &i["rows"]).collect();
+    assert_eq!(rows[0]["shop.big"], 1500);
+    assert_eq!(rows[1]["shop.customers"], 5);
+    assert_eq!(rows[7]["shop.big"], 2501);
+    assert_eq!(found[2]["foreign_key_checks_off"], true);
+
+    // The same from the repository's archive of the server.
+    let repo = srv.tmp().join("repo");
+    let r = repo.to_str().unwrap();
+    assert_eq!(code(&lb.run(&["repo", "init", "--repo", r])), 0);
+    let sock = srv.sandbox.socket.to_str().unwrap();
+    let o = lb.run(&[
+        "archive", "--once", "--repo", r, "--socket", sock, "--user", "root",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = lb.run(&["incidents", "--json", "--repo", r]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json(&o)["incidents"], got["incidents"]);
+
+    // --since after the last incident: nothing; the human form names every incident id.
+    let since = with_since(&files, "2999-01-01T00:00:00Z");
+    let o = lb.run(&since.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(json(&o)["incidents"].as_array().unwrap().len(), 0);
+    let mut args = vec!["incidents"];
+    args.extend(files.iter().map(String::as_str));
+    let o = lb.run(&args);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    for i in found {
+        assert!(text.contains(i["id"].as_str().unwrap()), "{text}");
+    }
+}
+
+fn with_since(files: &[String], since: &str) -> Vec<String> {
+    let mut v: Vec<String> = vec![
+        "incidents".into(),
+        "--json".into(),
+        "--since".into(),
+        since.into(),
+    ];
+    v.extend(files.iter().cloned());
+    v
+}
