@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// Offsets follow the server's convention: the offset of the *next* event to read, so the
 /// value `SHOW MASTER STATUS` prints is the end of the last written event.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct BinlogPos {
     /// File name as the server reports it, e.g. `mysql-bin.000042`.
     pub file: String,
@@ -24,6 +24,30 @@ impl BinlogPos {
             file: file.into(),
             pos,
         }
+    }
+}
+
+impl BinlogPos {
+    /// The sequence number of a binlog file name (`binlog.000042` → 42).
+    pub fn file_sequence(file: &str) -> Option<u64> {
+        file.rsplit_once('.').and_then(|(_, n)| n.parse().ok())
+    }
+
+    fn key(&self) -> (Option<u64>, &str, u64) {
+        (Self::file_sequence(&self.file), &self.file, self.pos)
+    }
+}
+
+/// Positions of one server's binlog order by file sequence number, then offset.
+impl Ord for BinlogPos {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl PartialOrd for BinlogPos {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -67,5 +91,9 @@ mod tests {
         assert!("nofile".parse::<BinlogPos>().is_err());
         assert!(":12".parse::<BinlogPos>().is_err());
         assert!("a:-1".parse::<BinlogPos>().is_err());
+        let a = BinlogPos::new("b.000009", 900);
+        let b = BinlogPos::new("b.000010", 4);
+        assert!(a < b, "by sequence number, not text");
+        assert!(BinlogPos::new("b.000010", 5) > b);
     }
 }

@@ -211,11 +211,39 @@ enum Command {
     },
     /// Restore a backup into a new side instance (--sandbox DIR) or a named server. A server
     /// that already has the databases or other client sessions is refused unless --force.
-    /// Journaled.
+    /// Point in time (--until, --until-gtid, --until-position, --before-incident): the newest
+    /// backup before the target is restored into the side instance, then the archived
+    /// binlogs are replayed from its exact position to the last transaction that committed
+    /// before the target (never half a transaction); --dry-run prints that plan. Journaled.
     #[command(disable_help_flag = true, after_help = AFTER_HELP)]
     Restore {
-        /// Backup id (`lifeboat backups` lists them).
-        id: String,
+        /// Backup id (`lifeboat backups` lists them); chosen for you with a point in time.
+        #[arg(required_unless_present_any = ["until", "until_gtid", "until_position", "before_incident"])]
+        id: Option<String>,
+        /// Recover to just before this time: RFC 3339, or `YYYY-MM-DD HH:MM[:SS[.ffffff]]` in
+        /// --time-zone. Transactions that committed before it are applied. MariaDB stamps
+        /// events to the second: a transaction stamped 14:29:59 counts as 14:29:59.000000.
+        #[arg(long, value_name = "TIME", conflicts_with_all = ["id", "until_gtid", "until_position", "before_incident"])]
+        until: Option<String>,
+        /// Recover up to and including the transaction with this GTID.
+        #[arg(long, value_name = "GTID", conflicts_with_all = ["id", "until_position", "before_incident"])]
+        until_gtid: Option<String>,
+        /// Recover the transactions that end at or before FILE:POS.
+        #[arg(long, value_name = "FILE:POS", conflicts_with_all = ["id", "before_incident"])]
+        until_position: Option<String>,
+        /// Recover to just before the transaction of this incident (`lifeboat incidents`).
+        #[arg(long, value_name = "ID", conflicts_with = "id")]
+        before_incident: Option<String>,
+        /// Time zone of --until without an offset (default: this machine's).
+        #[arg(long, value_name = "TZ")]
+        time_zone: Option<String>,
+        /// The server whose backups and archive to use, when the repository holds several.
+        #[arg(long = "archived-server", value_name = "SERVER")]
+        archived_server: Option<String>,
+        /// With a point in time: print the plan (backup, binlog range, stop point and the
+        /// transactions either side of it, bytes to replay) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         repo: RepoArg,
         /// Restore into a new side instance in this directory (left running).
@@ -993,6 +1021,101 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
         }
         Command::Restore {
             id,
+            until,
+            until_gtid,
+            until_position,
+            before_incident,
+            time_zone,
+            archived_server,
+            dry_run,
+            repo,
+            sandbox,
+            opts,
+            confirm_server,
+            ..
+        } if id.is_none() => {
+            let tz = match time_zone {
+                Some(name) => jiff::tz::TimeZone::get(name)
+                    .map_err(|e| usage(format!("--time-zone {name}: {e}")))?,
+                None => jiff::tz::TimeZone::system(),
+            };
+            use lifeboat_core::pitr::StopAt;
+            let stop = if let Some(t) = until {
+                StopAt::Time(parse_time(t, &tz).map_err(|e| usage(format!("--until {t}: {e}")))?)
+            } else if let Some(g) = until_gtid {
+                StopAt::Gtid(
+                    g.parse()
+                        .map_err(|e| usage(format!("--until-gtid {g}: {e}")))?,
+                )
+            } else if let Some(p) = until_position {
+                StopAt::Position(
+                    p.parse()
+                        .map_err(|e| usage(format!("--until-position: {e}")))?,
+                )
+            } else if let Some(i) = before_incident {
+                StopAt::BeforeIncident(
+                    i.parse()
+                        .map_err(|_| usage(format!("--before-incident {i}: expected an id from `lifeboat incidents` (FILE:OFFSET)")))?,
+                )
+            } else {
+                return Err(usage("no backup id and no point in time".into()));
+            };
+            let Some(dir) = sandbox else {
+                return Err(Failure {
+                    message: "a point-in-time restore goes into a side instance: give --sandbox DIR".into(),
+                    hint: Some("then copy the recovered tables to production, e.g. with `lifeboat backup --tables` from the side instance and `lifeboat restore --tables`".into()),
+                    code: 2,
+                });
+            };
+            let r = open_repo(&cli, repo).await?;
+            let server = archived_server.as_deref().map(lifeboat_repo::server_key);
+            let parent = dir
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::Binlog(format!("{}: {e}", parent.display())))?;
+            let staging = tempfile::Builder::new()
+                .prefix(".lifeboat-replay-")
+                .tempdir_in(parent)
+                .map_err(|e| Error::Binlog(format!("{}: {e}", parent.display())))?;
+            let plan =
+                lifeboat_core::pitr::plan(&r, server.as_deref(), &stop, staging.path()).await?;
+            if *dry_run {
+                if cli.json {
+                    print_json(&plan);
+                } else {
+                    render::pitr_plan(&plan);
+                }
+                return Ok(0);
+            }
+            let config = load_config(&cli)?;
+            let journal = Journal::open(&journal_path(&cli, &config)).map_err(Error::from)?;
+            let mut audit = Audit {
+                journal,
+                args: argv,
+            };
+            let policy = policy(confirm_server, "restore into the server");
+            let outcome = lifeboat_core::pitr::run(
+                &r,
+                plan,
+                staging.path(),
+                dir.clone(),
+                &policy,
+                opts,
+                &mut audit,
+                progress::sink(cli.json),
+            )
+            .await?;
+            if cli.json {
+                print_json(&outcome);
+            } else {
+                render::pitr(&outcome);
+            }
+            Ok(0)
+        }
+        Command::Restore {
+            id,
             repo,
             sandbox,
             opts,
@@ -1000,6 +1123,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             conn,
             ..
         } => {
+            let id = id.as_deref().unwrap_or_default();
             let r = open_repo(&cli, repo).await?;
             let config = load_config(&cli)?;
             let target = match sandbox {

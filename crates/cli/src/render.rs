@@ -571,3 +571,53 @@ pub fn incidents(s: &lifeboat_core::incidents::Scanned) {
         s.events
     );
 }
+
+pub fn pitr_plan(p: &lifeboat_core::pitr::Plan) {
+    println!("point-in-time restore, {}", p.target);
+    println!("  backup {} (binlog position {})", p.backup, p.start);
+    println!(
+        "  replay {} transactions, {} of binlog from {} to {} (archive of {})",
+        p.transactions,
+        mib(p.bytes),
+        p.start,
+        p.stop,
+        p.server
+    );
+    match &p.last_applied {
+        Some(t) => println!(
+            "  last applied:  {} {} at {}..{}",
+            t.time,
+            t.gtid.as_deref().unwrap_or("-"),
+            t.start,
+            t.end
+        ),
+        None => println!("  last applied:  none after the backup"),
+    }
+    if let Some(t) = &p.first_skipped {
+        println!(
+            "  first skipped: {} {} at {}..{}",
+            t.time,
+            t.gtid.as_deref().unwrap_or("-"),
+            t.start,
+            t.end
+        );
+    }
+    for w in &p.warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
+pub fn pitr(o: &lifeboat_core::pitr::Outcome) {
+    pitr_plan(&o.plan);
+    if let Some(r) = &o.restore {
+        restore(r);
+    }
+    println!(
+        "replayed to {} in {:.1} s; GTID state {}",
+        o.reached
+            .as_ref()
+            .map_or_else(|| o.plan.stop.to_string(), ToString::to_string),
+        o.replay_ms as f64 / 1000.0,
+        o.gtid.as_deref().unwrap_or("-")
+    );
+}

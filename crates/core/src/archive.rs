@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lifeboat_binlog::{Decoder, End, EventHeader, FileReader, Flavor};
+use lifeboat_binlog::{BinlogPos, Decoder, End, EventHeader, FileReader, Flavor};
 use lifeboat_repo::{FileIndex, Gap, Repository, server_key};
 use lifeboat_server::replica::{DumpItem, ReplicaConn};
 use lifeboat_server::{ConnectOptions, ServerInfo, connect};
@@ -86,7 +86,7 @@ pub type Notes = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// The binlog sequence number of a file name (`binlog.000042` → 42).
 pub(crate) fn seq_of(file: &str) -> Option<u64> {
-    file.rsplit_once('.').and_then(|(_, n)| n.parse().ok())
+    BinlogPos::file_sequence(file)
 }
 
 fn base_of(file: &str) -> &str {

@@ -271,6 +271,10 @@ pub struct Body {
     pub binlog: Option<BinlogPos>,
     /// GTID state inside the lock: MariaDB `gtid_binlog_pos`, MySQL `gtid_executed`.
     pub gtid: Option<String>,
+    /// When commits were blocked for the snapshot (RFC 3339): every transaction committed
+    /// before it is in the backup, none after. Absent in backups of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_time: Option<String>,
     /// How the snapshot was locked.
     pub lock: String,
     /// How long writers were blocked, in milliseconds.
@@ -1037,6 +1041,7 @@ struct Snapshot {
     lock_name: &'static str,
     lock_held_ms: u64,
     ddl_blocked_ms: u64,
+    snapshot_time: jiff::Timestamp,
 }
 
 /// Blocks DDL, reads the schema, reads non-transactional tables, blocks commits briefly to
@@ -1116,6 +1121,7 @@ async fn snapshot(
         bounded(main, conn_opts, lock_stmt, opts.lock_wait).await?;
         lock_start = Some(Instant::now());
     }
+    let snapshot_time = jiff::Timestamp::now();
     for w in workers.iter_mut() {
         w.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
             .await
@@ -1159,6 +1165,7 @@ async fn snapshot(
         lock_name,
         lock_held_ms,
         ddl_blocked_ms: ddl_start.elapsed().as_millis() as u64,
+        snapshot_time,
     })
 }
 
@@ -1224,6 +1231,7 @@ async fn run_locked(
         lock_name,
         lock_held_ms,
         ddl_blocked_ms,
+        snapshot_time,
     } = snap?;
     if let Some((id, old)) = &resume
         && *old != state
@@ -1312,6 +1320,7 @@ async fn run_locked(
         },
         binlog: binlog.clone(),
         gtid: gtid.clone().filter(|g| !g.is_empty()),
+        snapshot_time: Some(snapshot_time.to_string()),
         lock: lock_name.into(),
         lock_held_ms,
         ddl_blocked_ms,

@@ -27,6 +27,7 @@ pub mod incidents;
 pub mod journal;
 pub mod keys;
 pub mod paths;
+pub mod pitr;
 pub mod progress;
 pub mod prune;
 pub mod restore;

@@ -750,6 +750,10 @@ fn render_cnf(
     let _ = writeln!(s, "local-infile=1");
     let _ = writeln!(s, "innodb-buffer-pool-size=128M");
     let _ = writeln!(s, "max-allowed-packet=1G");
+    // Point-in-time recovery hands archived binlogs to a side instance as relay logs: a
+    // known relay log name, and replication only when lifeboat starts it.
+    let _ = writeln!(s, "relay-log=relay-bin");
+    let _ = writeln!(s, "skip-slave-start");
     if flavor == Flavor::MySql {
         let _ = writeln!(s, "mysqlx=OFF");
     }

@@ -4,6 +4,7 @@ mod archive;
 mod backup;
 mod binlog;
 mod incidents;
+mod pitr;
 mod s3;
 
 use std::os::unix::fs::PermissionsExt;
@@ -605,7 +606,7 @@ async fn bad_input_gives_one_clear_line() {
 }
 
 /// Stops a CLI-started sandbox even when the test fails.
-struct StopOnDrop(PathBuf);
+pub(crate) struct StopOnDrop(pub(crate) PathBuf);
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {

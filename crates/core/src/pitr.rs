@@ -1,0 +1,777 @@
+//! Point-in-time recovery: the newest backup before the target, restored into a side
+//! instance, then the archived binlogs from the backup's exact position up to the last
+//! transaction that committed before the target — never half a transaction.
+//!
+//! The replay hands the archived files to the side instance as relay logs, cut at the stop
+//! point, and lets its own replication SQL thread apply them (in parallel where the server
+//! can). So every event runs with the session state it had on the source: charsets, sql_mode,
+//! time zone, foreign-key and unique checks, auto-increment settings, pseudo thread ids and
+//! temporary tables, GTIDs — by the server's own code, not a re-implementation of it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lifeboat_binlog::{BinlogPos, Decoder, Event, FileReader, Flavor, Gtid, GtidSet};
+use lifeboat_repo::{BackupListing, Repository};
+use lifeboat_server::connect;
+use mysql_async::prelude::Queryable;
+use serde::Serialize;
+
+use crate::backup::Body;
+use crate::error::Error;
+
+/// Where to stop.
+#[derive(Debug, Clone)]
+pub enum StopAt {
+    /// Before the first transaction that committed at or after this time.
+    Time(jiff::Timestamp),
+    /// After this transaction (inclusive).
+    Gtid(Gtid),
+    /// Before the first transaction that ends after this position.
+    Position(BinlogPos),
+    /// Before the transaction of this incident (`file:offset` of its event).
+    BeforeIncident(BinlogPos),
+}
+
+impl std::fmt::Display for StopAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopAt::Time(t) => write!(f, "before {t}"),
+            StopAt::Gtid(g) => write!(f, "after GTID {g}"),
+            StopAt::Position(p) => write!(f, "at {p}"),
+            StopAt::BeforeIncident(p) => write!(f, "before incident {p}"),
+        }
+    }
+}
+
+/// One transaction of the binlog, as the plan describes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Transaction {
+    /// Where it starts.
+    pub start: BinlogPos,
+    /// Offset just past its last event.
+    pub end: u64,
+    /// Its GTID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gtid: Option<String>,
+    /// Commit time (µs where the binlog has them).
+    pub time: String,
+}
+
+/// What a point-in-time restore will do.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// The target as given.
+    pub target: String,
+    /// Backup restored first.
+    pub backup: String,
+    /// Its position: the replay starts here.
+    pub start: BinlogPos,
+    /// The replay ends here (exclusive): a transaction boundary.
+    pub stop: BinlogPos,
+    /// The last transaction applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_applied: Option<Transaction>,
+    /// The first transaction not applied (absent when the archive ends first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_skipped: Option<Transaction>,
+    /// Transactions to replay.
+    pub transactions: u64,
+    /// Bytes of binlog to replay.
+    pub bytes: u64,
+    /// Archived server whose binlogs are replayed.
+    pub server: String,
+    /// Files and how many of their bytes the replay reads.
+    pub files: Vec<(String, u64)>,
+    /// Things worth knowing (the archive ends before the target, gaps, …).
+    pub warnings: Vec<String>,
+}
+
+/// A committed backup and what a plan needs of it.
+struct Candidate {
+    id: String,
+    body: Body,
+    /// When its snapshot was taken (or, for older backups, when it finished: later, so safe).
+    at: jiff::Timestamp,
+}
+
+async fn candidates(repo: &Repository, server: Option<&str>) -> Result<Vec<Candidate>, Error> {
+    let mut out = Vec::new();
+    for l in repo.list_backups().await? {
+        let BackupListing::Complete(m) = l else {
+            continue;
+        };
+        let Ok(body) = Body::of(&m) else { continue };
+        if server.is_some_and(|s| lifeboat_repo::server_key(&body.server.identity) != s) {
+            continue;
+        }
+        let at = body
+            .snapshot_time
+            .as_deref()
+            .unwrap_or(&m.finished)
+            .parse()
+            .unwrap_or(jiff::Timestamp::MAX);
+        out.push(Candidate {
+            id: m.id.to_string(),
+            body,
+            at,
+        });
+    }
+    // Newest first.
+    out.sort_by_key(|c| std::cmp::Reverse(c.at));
+    Ok(out)
+}
+
+/// Whether the backup's snapshot is before the target (so replaying from it can reach it).
+fn before(c: &Candidate, stop: &StopAt) -> bool {
+    let Some(pos) = &c.body.binlog else {
+        return false;
+    };
+    match stop {
+        StopAt::Time(t) => c.at < *t,
+        StopAt::Position(p) | StopAt::BeforeIncident(p) => pos <= p,
+        StopAt::Gtid(g) => {
+            let Some(state) = &c.body.gtid else {
+                return true;
+            };
+            state.parse::<GtidSet>().is_ok_and(|set| !set.contains(g))
+        }
+    }
+}
+
+/// A transaction being read.
+struct Open {
+    start: u64,
+    /// µs since the epoch (MySQL's commit timestamp), when the binlog has them.
+    time_us: Option<i64>,
+    /// Ends at XID / COMMIT / ROLLBACK / XA PREPARE (not at its next statement).
+    explicit: bool,
+}
+
+fn ts_text(us: i64, exact: bool) -> String {
+    let t = jiff::Timestamp::from_microsecond(us).unwrap_or_default();
+    if exact {
+        t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    } else {
+        t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    }
+}
+
+/// The first word of a statement, upper-cased, and the second for XA.
+fn verb(sql: &str) -> (String, String) {
+    let mut w = sql.split_whitespace();
+    let first = w.next().unwrap_or("").to_ascii_uppercase();
+    let second = w.next().unwrap_or("").to_ascii_uppercase();
+    (first, second)
+}
+
+/// Where the scan of the archive stands.
+#[derive(Default)]
+struct Scan {
+    last: Option<Transaction>,
+    first_skipped: Option<Transaction>,
+    transactions: u64,
+}
+
+impl Scan {
+    /// Scans one file from `from` (the replay's start in the first file, else 4) for the stop
+    /// point. Returns the stop offset in this file once found.
+    ///
+    /// Event groups: a GTID event starts one. MariaDB's GTID says whether the group is one
+    /// standalone statement (DDL) or a transaction ending at XID/COMMIT; on MySQL a BEGIN
+    /// after the GTID opens a transaction, else the next statement is the whole group.
+    /// Without GTIDs, BEGIN opens one and any other statement is a group of its own.
+    fn file(
+        &mut self,
+        path: &Path,
+        name: &str,
+        from: u64,
+        stop: &StopAt,
+    ) -> Result<Option<u64>, Error> {
+        let f = std::fs::File::open(path)
+            .map_err(|e| Error::Binlog(format!("{}: {e}", path.display())))?;
+        let mut reader = FileReader::new(
+            std::io::BufReader::with_capacity(1 << 20, f),
+            name.to_owned(),
+        )
+        .map_err(|e| Error::Binlog(e.to_string()))?;
+        let mut dec = Decoder::new();
+        let mut open: Option<Open> = None;
+        while let Some((raw, fde)) = reader
+            .next_with_format()
+            .map_err(|e| Error::Binlog(e.to_string()))?
+        {
+            let (at, end) = (raw.offset, raw.end());
+            if at < from {
+                continue;
+            }
+            let ev = dec
+                .decode(fde, &raw)
+                .map_err(|e| Error::Binlog(format!("{name}: offset {at}: {e}")))?;
+            let ends = match &ev {
+                Event::Gtid(g) => {
+                    open = Some(Open {
+                        start: at,
+                        time_us: g.immediate_commit_us.map(|u| u as i64),
+                        explicit: false,
+                    });
+                    false
+                }
+                Event::MariadbGtid(g) => {
+                    open = Some(Open {
+                        start: at,
+                        time_us: None,
+                        explicit: g.flags2 & 1 == 0,
+                    });
+                    false
+                }
+                Event::Query(q) => {
+                    let sql = String::from_utf8_lossy(&q.query);
+                    match verb(&sql) {
+                        (b, _) if b == "BEGIN" => {
+                            let o = open.get_or_insert(Open {
+                                start: at,
+                                time_us: None,
+                                explicit: true,
+                            });
+                            o.explicit = true;
+                            false
+                        }
+                        (x, y) if x == "XA" && y == "START" => {
+                            let o = open.get_or_insert(Open {
+                                start: at,
+                                time_us: None,
+                                explicit: true,
+                            });
+                            o.explicit = true;
+                            false
+                        }
+                        (x, y) if x == "XA" && y == "END" => false,
+                        (c, _) if c == "COMMIT" || c == "ROLLBACK" => true,
+                        (x, y) if x == "XA" && y == "PREPARE" => true,
+                        _ => match &open {
+                            Some(o) if o.explicit => false,
+                            Some(_) => true,
+                            None => {
+                                open = Some(Open {
+                                    start: at,
+                                    time_us: None,
+                                    explicit: false,
+                                });
+                                true
+                            }
+                        },
+                    }
+                }
+                Event::Xid(_) => true,
+                // MySQL's XA_PREPARE event ends the prepared part.
+                Event::Other { event_type, .. } if event_type.code() == 38 => true,
+                _ => false,
+            };
+            if !ends {
+                continue;
+            }
+            let Some(o) = open.take() else { continue };
+            let exact = o.time_us.is_some();
+            let time_us = o
+                .time_us
+                .unwrap_or(i64::from(raw.header.timestamp) * 1_000_000);
+            let t = Transaction {
+                start: BinlogPos::new(name, o.start),
+                end,
+                gtid: dec.gtid_text().map(str::to_owned),
+                time: ts_text(time_us, exact),
+            };
+            let stop_before = match stop {
+                StopAt::Time(target) => time_us >= target.as_microsecond(),
+                StopAt::Position(p) => p.file == name && end > p.pos,
+                StopAt::BeforeIncident(p) => p.file == name && (o.start..end).contains(&p.pos),
+                StopAt::Gtid(_) => false,
+            };
+            if stop_before {
+                self.first_skipped = Some(t);
+                return Ok(Some(o.start));
+            }
+            self.transactions += 1;
+            let matched = matches!(stop, StopAt::Gtid(g) if t.gtid.as_deref() == Some(g.to_string().as_str()));
+            self.last = Some(t);
+            if matched {
+                return Ok(Some(end));
+            }
+        }
+        // A position inside this file after its last transaction: stop at that transaction's end.
+        if let StopAt::Position(p) | StopAt::BeforeIncident(p) = stop
+            && p.file == name
+        {
+            let last_end = self
+                .last
+                .as_ref()
+                .filter(|t| t.start.file == name)
+                .map_or(from, |t| t.end);
+            return Ok(Some(last_end));
+        }
+        Ok(None)
+    }
+}
+
+/// Plans a point-in-time restore: chooses the backup, and reads the archive from its position
+/// to the stop point, leaving the files to replay (whole, the last one cut at the stop) in
+/// `staging`. `server` names the archived server when the repository holds several.
+pub async fn plan(
+    repo: &Repository,
+    server: Option<&str>,
+    stop: &StopAt,
+    staging: &Path,
+) -> Result<Plan, Error> {
+    let all = candidates(repo, server).await?;
+    if all.is_empty() {
+        return Err(Error::Mismatch(match server {
+            Some(s) => format!("no committed backup of {s} in this repository"),
+            None => "no committed backup in this repository".into(),
+        }));
+    }
+    let mut servers: Vec<String> = all
+        .iter()
+        .map(|c| lifeboat_repo::server_key(&c.body.server.identity))
+        .collect();
+    servers.sort();
+    servers.dedup();
+    if servers.len() > 1 {
+        return Err(Error::Mismatch(format!(
+            "this repository holds backups of several servers ({}); name one with --archived-server",
+            servers.join(", ")
+        )));
+    }
+    let Some(chosen) = all.iter().find(|c| before(c, stop)) else {
+        let oldest = all.last().map_or(String::new(), |c| {
+            format!(" (the oldest, {}, has its snapshot at {})", c.id, c.at)
+        });
+        return Err(Error::Mismatch(format!(
+            "no backup with a binlog position before the target {stop}{oldest}"
+        )));
+    };
+    let Some(start) = chosen.body.binlog.clone() else {
+        return Err(Error::Internal("chosen backup without position".into()));
+    };
+    let server = lifeboat_repo::server_key(&chosen.body.server.identity);
+    let coverage = crate::archive::coverage(repo).await?;
+    let files: Vec<crate::archive::CoveredFile> = coverage
+        .into_iter()
+        .find(|c| c.server == server)
+        .map(|c| c.files)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| BinlogPos::new(f.file.clone(), u64::MAX) >= start)
+        .collect();
+    if files.first().is_none_or(|f| f.file != start.file) {
+        return Err(Error::Mismatch(format!(
+            "the archive of {server} does not hold {}, where backup {} ends; archive the server's binlogs (`lifeboat archive`)",
+            start.file, chosen.id
+        )));
+    }
+    let mut scan = Scan::default();
+    let mut stop_at: Option<BinlogPos> = None;
+    let mut to_copy = Vec::new();
+    let mut bytes = 0u64;
+    let mut warnings = Vec::new();
+    let mut previous: Option<u64> = None;
+    for f in &files {
+        let seq = BinlogPos::file_sequence(&f.file);
+        if let (Some(p), Some(s)) = (previous, seq)
+            && s != p + 1
+        {
+            return Err(Error::Mismatch(format!(
+                "the archive has no file between sequence {p} and {} : the replay cannot cross a gap",
+                f.file
+            )));
+        }
+        previous = seq;
+        let path = staging.join(&f.file);
+        let mut out = std::fs::File::create(&path)
+            .map_err(|e| Error::Binlog(format!("{}: {e}", path.display())))?;
+        let size = crate::archive::read_archived(repo, &server, &f.file, &mut out).await?;
+        drop(out);
+        let from = if f.file == start.file { start.pos } else { 0 };
+        let found = scan.file(&path, &f.file, from, stop)?;
+        let end = found.unwrap_or(size);
+        bytes += end.saturating_sub(from);
+        to_copy.push((f.file.clone(), end));
+        if let Some(at) = found {
+            stop_at = Some(BinlogPos::new(f.file.clone(), at));
+            break;
+        }
+        if !f.complete {
+            // The open file is the end of the archive.
+            break;
+        }
+    }
+    let stop_pos =
+        match (stop_at, stop) {
+            (Some(p), _) => p,
+            (None, StopAt::Time(_)) => {
+                let end = scan.last.as_ref().map_or(start.clone(), |t| {
+                    BinlogPos::new(t.start.file.clone(), t.end)
+                });
+                warnings.push(format!(
+                "the archive ends before the target: recovering up to its last transaction ({})",
+                scan.last.as_ref().map_or("none after the backup".into(), |t| t.time.clone())
+            ));
+                // Only whole transactions: cut the last file at the last one's end.
+                if let Some(last) = to_copy.last_mut()
+                    && last.0 == end.file
+                {
+                    bytes = bytes.saturating_sub(last.1 - end.pos);
+                    last.1 = end.pos;
+                }
+                end
+            }
+            (None, StopAt::Gtid(g)) => {
+                return Err(Error::Mismatch(format!(
+                    "GTID {g} is not in the archive after backup {} ({})",
+                    chosen.id, start
+                )));
+            }
+            (None, StopAt::Position(p) | StopAt::BeforeIncident(p)) => {
+                return Err(Error::Mismatch(format!(
+                    "{p} is not in the archive after backup {} ({})",
+                    chosen.id, start
+                )));
+            }
+        };
+    Ok(Plan {
+        target: stop.to_string(),
+        backup: chosen.id.clone(),
+        start,
+        stop: stop_pos,
+        last_applied: scan.last,
+        first_skipped: scan.first_skipped,
+        transactions: scan.transactions,
+        bytes,
+        server,
+        files: to_copy,
+        warnings,
+    })
+}
+
+/// What a point-in-time restore did.
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    /// The plan it followed.
+    pub plan: Plan,
+    /// The restore of the backup.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore: Option<crate::restore::Outcome>,
+    /// Replay wall time, ms.
+    pub replay_ms: u64,
+    /// Position the side instance reports at the end (equals the plan's stop).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reached: Option<BinlogPos>,
+    /// GTID state of the side instance afterwards.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gtid: Option<String>,
+}
+
+/// Name of the `n`-th relay log (the side instance runs with `relay-log=relay-bin`).
+fn relay_name(n: usize) -> String {
+    format!("relay-bin.{:06}", n + 1)
+}
+
+/// Restores the plan's backup into a new side instance at `dir` and replays the staged
+/// binlogs up to the stop point through its replication SQL thread.
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    repo: &Repository,
+    plan: Plan,
+    staging: &Path,
+    dir: PathBuf,
+    policy: &crate::guard::Policy<'_>,
+    opts: &crate::restore::RestoreOptions,
+    audit: &mut crate::journal::Audit,
+    progress: Arc<dyn crate::progress::Progress>,
+) -> Result<Outcome, Error> {
+    if !opts.rename.is_empty() {
+        return Err(Error::Mismatch(
+            "--rename cannot be combined with a point-in-time target (the binlog names the original databases)".into(),
+        ));
+    }
+    let restored = crate::restore::run(
+        repo,
+        &plan.backup,
+        crate::restore::Target::Sandbox(dir.clone()),
+        policy,
+        opts,
+        audit,
+        progress.clone(),
+    )
+    .await?;
+    let sb = lifeboat_server::Sandbox::open(&dir)?;
+    let t0 = Instant::now();
+    let mut outcome = Outcome {
+        plan,
+        restore: Some(restored),
+        replay_ms: 0,
+        reached: None,
+        gtid: None,
+    };
+    if outcome.plan.stop <= outcome.plan.start {
+        return Ok(outcome);
+    }
+    // The staged files become the side instance's relay logs: each its own format
+    // description, then a ROTATE naming the source file and position (as relay logs
+    // written by a replica's I/O thread have; the SQL thread keeps the source position
+    // from it), then the source events from the replay's start to the stop.
+    let mut index = String::new();
+    let mut last_relay = String::new();
+    let (mut relay_start, mut relay_stop) = (0u64, 0u64);
+    let last = outcome.plan.files.len().saturating_sub(1);
+    for (n, (file, len)) in outcome.plan.files.iter().enumerate() {
+        let name = relay_name(n);
+        let from = if n == 0 {
+            Some(outcome.plan.start.pos)
+        } else {
+            None
+        };
+        let (rotate_at, shift) = write_relay(
+            &staging.join(file),
+            &sb.datadir.join(&name),
+            file,
+            from,
+            *len,
+        )?;
+        if n == 0 {
+            relay_start = rotate_at;
+        }
+        if n == last {
+            relay_stop = (*len).saturating_add_signed(shift);
+        }
+        let _ = std::fs::remove_file(staging.join(file));
+        index.push_str(&format!("./{name}\n"));
+        last_relay = name;
+    }
+    let index_path = sb.datadir.join("relay-bin.index");
+    std::fs::write(&index_path, index)
+        .map_err(|e| Error::Binlog(format!("{}: {e}", index_path.display())))?;
+
+    let mut c = connect(&sb.connect_options()).await?;
+    let sql = |what: &'static str| Error::sql(what);
+    let source_id = repo_source_server_id(repo, &outcome.plan.backup).await?;
+    let own: Option<u32> = c
+        .query_first("SELECT @@server_id")
+        .await
+        .map_err(sql("server_id"))?;
+    if own == Some(source_id) {
+        // Events carrying the instance's own id would be skipped as its own.
+        c.query_drop(format!(
+            "SET GLOBAL server_id = {}",
+            source_id.wrapping_add(1).max(1)
+        ))
+        .await
+        .map_err(sql("SET GLOBAL server_id"))?;
+    }
+    let flavor = sb.flavor;
+    let threads = opts.threads.clamp(1, 64);
+    if flavor == Flavor::MariaDb {
+        c.query_drop(format!("SET GLOBAL slave_parallel_threads = {threads}"))
+            .await
+            .map_err(sql("SET GLOBAL slave_parallel_threads"))?;
+    }
+    if !opts.tables.is_empty() {
+        let list = opts.tables.join(",");
+        c.query_drop(format!(
+            "SET GLOBAL replicate_do_table = {}",
+            crate::backup::lit(&list)
+        ))
+        .await
+        .map_err(sql("SET GLOBAL replicate_do_table"))?;
+    }
+    let start = &outcome.plan.start;
+    let stop = outcome.plan.stop.clone();
+    let change = format!(
+        "CHANGE MASTER TO MASTER_HOST = 'lifeboat.invalid', MASTER_USER = 'lifeboat', MASTER_USE_GTID = no, \
+         RELAY_LOG_FILE = '{}', RELAY_LOG_POS = {}",
+        relay_name(0),
+        relay_start
+    );
+    c.query_drop(&change)
+        .await
+        .map_err(sql("CHANGE MASTER TO (relay logs)"))?;
+    c.query_drop(format!(
+        "START SLAVE SQL_THREAD UNTIL RELAY_LOG_FILE = '{last_relay}', RELAY_LOG_POS = {relay_stop}"
+    ))
+    .await
+    .map_err(sql("START SLAVE SQL_THREAD"))?;
+
+    progress.start("replay", outcome.plan.bytes);
+    let (mut file_no, mut reported_pos) = (0usize, start.pos);
+    let result = loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let row: Option<mysql_async::Row> = c
+            .query_first("SHOW SLAVE STATUS")
+            .await
+            .map_err(sql("SHOW SLAVE STATUS"))?;
+        let Some(row) = row else {
+            break Err(Error::Internal(
+                "SHOW SLAVE STATUS is empty during the replay".into(),
+            ));
+        };
+        let get = |name: &str| -> Option<String> {
+            let i = row
+                .columns_ref()
+                .iter()
+                .position(|c| c.name_str() == name)?;
+            row.get::<Option<String>, _>(i).flatten()
+        };
+        let running = get("Slave_SQL_Running").unwrap_or_default();
+        let errno: u64 = get("Last_SQL_Errno")
+            .and_then(|e| e.parse().ok())
+            .unwrap_or(0);
+        let exec_pos: u64 = get("Exec_Master_Log_Pos")
+            .and_then(|e| e.parse().ok())
+            .unwrap_or(0);
+        let master_file = get("Relay_Master_Log_File").unwrap_or_default();
+        // Progress: bytes of the files before the current one, plus the offset in it.
+        if let Some(n) = outcome
+            .plan
+            .files
+            .iter()
+            .position(|(f, _)| *f == master_file)
+            && n > file_no
+        {
+            let rest = outcome
+                .plan
+                .files
+                .get(file_no)
+                .map_or(0, |f| f.1)
+                .saturating_sub(reported_pos);
+            progress.advance(rest, 0);
+            file_no = n;
+            reported_pos = 0;
+        }
+        if exec_pos > reported_pos {
+            progress.advance(exec_pos - reported_pos, 0);
+            reported_pos = exec_pos;
+        }
+        if errno != 0 {
+            let msg = get("Last_SQL_Error").unwrap_or_default();
+            break Err(Error::Mismatch(format!(
+                "the replay stopped with error {errno} at {master_file}:{exec_pos}: {msg}"
+            )));
+        }
+        // Done when everything up to the stop is committed (with parallel workers the
+        // executed position only moves past committed transactions). The UNTIL clause is a
+        // second fence: MariaDB does not stop at the end of a relay log by itself.
+        if running != "Yes" || (master_file == stop.file && exec_pos == stop.pos) {
+            break Ok(BinlogPos::new(master_file, exec_pos));
+        }
+    };
+    progress.finish();
+    let _ = c.query_drop("STOP SLAVE").await;
+    let reached = result?;
+    let _ = c.query_drop("RESET SLAVE ALL").await;
+    if !opts.tables.is_empty() {
+        let _ = c.query_drop("SET GLOBAL replicate_do_table = ''").await;
+    }
+    outcome.gtid = c
+        .query_first::<Option<String>, _>("SELECT @@gtid_slave_pos")
+        .await
+        .ok()
+        .flatten()
+        .flatten();
+    outcome.replay_ms = t0.elapsed().as_millis() as u64;
+    if reached.pos != stop.pos {
+        return Err(Error::Mismatch(format!(
+            "the replay ended at {reached}, not at the planned stop {stop}"
+        )));
+    }
+    outcome.reached = Some(reached);
+    let _ = c.disconnect().await;
+    Ok(outcome)
+}
+
+/// Writes the relay log `dst` from the source binlog `src` (named `name`): magic, the
+/// source's format description, an artificial ROTATE to (`name`, first offset), then the
+/// source's events from `from` (default: right after its format description) to `end`.
+/// Returns the relay offset of the ROTATE, and how much relay offsets differ from source
+/// offsets for the events copied (relay = source + shift).
+fn write_relay(
+    src: &Path,
+    dst: &Path,
+    name: &str,
+    from: Option<u64>,
+    end: u64,
+) -> Result<(u64, i64), Error> {
+    use std::io::{Read, Seek, Write};
+    let err = |p: &Path, e: std::io::Error| Error::Binlog(format!("{}: {e}", p.display()));
+    let mut input = std::fs::File::open(src).map_err(|e| err(src, e))?;
+    let mut reader = FileReader::new(
+        std::io::BufReader::new(std::fs::File::open(src).map_err(|e| err(src, e))?),
+        name.to_owned(),
+    )
+    .map_err(|e| Error::Binlog(e.to_string()))?;
+    // The format description is known once the first event is read.
+    let fde = match reader.next_with_format() {
+        Ok(Some((_, fde))) => fde.clone(),
+        Ok(None) => return Err(Error::Binlog(format!("{name}: no format description"))),
+        Err(e) => return Err(Error::Binlog(e.to_string())),
+    };
+    let mut head = [0u8; 4 + lifeboat_binlog::frame::HEADER_LEN];
+    input.read_exact(&mut head).map_err(|e| err(src, e))?;
+    let fde_header = lifeboat_binlog::EventHeader::parse(&head[4..])
+        .map_err(|e| Error::Binlog(format!("{name}: format description: {e}")))?;
+    let fde_end = 4 + u64::from(fde_header.event_size);
+    let from = from.unwrap_or(fde_end).max(fde_end);
+    let mut fde_bytes = vec![0u8; fde_end as usize];
+    input
+        .seek(std::io::SeekFrom::Start(0))
+        .map_err(|e| err(src, e))?;
+    input.read_exact(&mut fde_bytes).map_err(|e| err(src, e))?;
+    // Closed, as far as the replica is concerned (the bit is outside the FDE's checksum).
+    if let Some(flags) = fde_bytes.get_mut(21) {
+        *flags &= !1;
+    }
+    let rotate = Event::Rotate {
+        position: from,
+        next_file: name.as_bytes(),
+    };
+    let t = lifeboat_binlog::EventType::from_code(4);
+    let (_, data) = rotate
+        .encode_data(t, &fde)
+        .map_err(|e| Error::Binlog(e.to_string()))?;
+    let header = lifeboat_binlog::EventHeader {
+        timestamp: 0,
+        type_code: 4,
+        server_id: fde_header.server_id,
+        event_size: 0,
+        log_pos: 0,
+        // LOG_EVENT_ARTIFICIAL_F: made by the replica, not by the source.
+        flags: 0x20,
+    };
+    let rotate = lifeboat_binlog::encode_event(&header, t, &data, &fde)
+        .map_err(|e| Error::Binlog(e.to_string()))?;
+    let mut out = std::io::BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(dst).map_err(|e| err(dst, e))?,
+    );
+    out.write_all(&fde_bytes).map_err(|e| err(dst, e))?;
+    out.write_all(&rotate).map_err(|e| err(dst, e))?;
+    input
+        .seek(std::io::SeekFrom::Start(from))
+        .map_err(|e| err(src, e))?;
+    let n = std::io::copy(&mut input.take(end.saturating_sub(from)), &mut out)
+        .map_err(|e| err(dst, e))?;
+    if n != end.saturating_sub(from) {
+        return Err(Error::Binlog(format!(
+            "{name}: {n} bytes where {} were expected",
+            end.saturating_sub(from)
+        )));
+    }
+    out.flush().map_err(|e| err(dst, e))?;
+    let shift = (fde_end + rotate.len() as u64) as i64 - from as i64;
+    Ok((fde_end, shift))
+}
+
+async fn repo_source_server_id(repo: &Repository, backup: &str) -> Result<u32, Error> {
+    let m = repo.manifest(backup).await?;
+    Ok(Body::of(&m)?.server.server_id)
+}
