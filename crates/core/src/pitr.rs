@@ -585,6 +585,15 @@ pub async fn run(
         .await
         .map_err(sql("SET GLOBAL replicate_do_table"))?;
     }
+    // The side instance is being rebuilt: a crash during the replay means replaying again,
+    // so commits need not reach the disk one by one. Put back afterwards.
+    let flush: Option<u64> = c
+        .query_first("SELECT @@GLOBAL.innodb_flush_log_at_trx_commit")
+        .await
+        .map_err(sql("innodb_flush_log_at_trx_commit"))?;
+    c.query_drop("SET GLOBAL innodb_flush_log_at_trx_commit = 0")
+        .await
+        .map_err(sql("SET GLOBAL innodb_flush_log_at_trx_commit"))?;
     let start = &outcome.plan.start;
     let stop = outcome.plan.stop.clone();
     let change = format!(
@@ -667,6 +676,12 @@ pub async fn run(
     };
     progress.finish();
     let _ = c.query_drop("STOP SLAVE").await;
+    if let Some(v) = flush {
+        let _ = c
+            .query_drop(format!("SET GLOBAL innodb_flush_log_at_trx_commit = {v}"))
+            .await;
+    }
+    // On failure the replication state stays for inspection (SHOW SLAVE STATUS).
     let reached = result?;
     let _ = c.query_drop("RESET SLAVE ALL").await;
     if !opts.tables.is_empty() {

@@ -227,4 +227,24 @@ async fn every_stop_kind_recovers_exactly_the_captured_state() {
             assert_eq!(g.as_deref(), Some(p2.gtid.as_str()), "{name}");
         }
     }
+
+    // --tables: the fast path for one table; only it is restored and replayed.
+    let dir = srv.tmp().join("pitr-table");
+    let _stop = super::StopOnDrop(dir.clone());
+    let o = lb.run(&[
+        "restore",
+        "--json",
+        "--repo",
+        r,
+        "--sandbox",
+        dir.to_str().unwrap(),
+        "--until-gtid",
+        &p2.gtid,
+        "--tables",
+        "shop.customers",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let got = checksums(&sandbox_socket(&dir), "shop").await;
+    assert_eq!(got.keys().collect::<Vec<_>>(), vec!["customers"]);
+    assert_eq!(got.get("customers"), p2.sums.get("customers"));
 }
