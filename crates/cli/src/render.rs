@@ -621,3 +621,38 @@ pub fn pitr(o: &lifeboat_core::pitr::Outcome) {
         o.gtid.as_deref().unwrap_or("-")
     );
 }
+
+pub fn diff(r: &lifeboat_core::diff::Report) {
+    for t in &r.tables {
+        match t.status {
+            "equal" => println!(
+                "equal    {}  {} rows in {} chunks",
+                t.table, t.source_rows, t.chunks
+            ),
+            "differs" => {
+                println!(
+                    "DIFFERS  {}  source {} rows, target {} rows: {} missing on the target, {} extra, {} changed ({} of {} chunks; {})",
+                    t.table,
+                    t.source_rows,
+                    t.target_rows,
+                    t.missing,
+                    t.extra,
+                    t.changed,
+                    t.chunks_differing,
+                    t.chunks,
+                    t.method
+                );
+                for row in &t.rows {
+                    println!("  {:<8} key ({})", row.kind, row.key.join(", "));
+                }
+            }
+            other => println!("{}  {}", other.to_uppercase().replace('_', " "), t.table),
+        }
+    }
+    let n = r.tables.iter().filter(|t| t.status != "equal").count();
+    if r.equal {
+        println!("all {} tables equal", r.tables.len());
+    } else {
+        println!("{n} of {} tables differ", r.tables.len());
+    }
+}

@@ -637,7 +637,11 @@ async fn discover(
 
 /// The columns that identify a row: the primary key, else the first unique key whose columns
 /// are all NOT NULL (a unique key with NULLs admits duplicates).
-async fn row_key(conn: &mut Conn, schema: &str, table: &str) -> Result<Vec<String>, Error> {
+pub(crate) async fn row_key(
+    conn: &mut Conn,
+    schema: &str,
+    table: &str,
+) -> Result<Vec<String>, Error> {
     let rows: Vec<(String, String, String)> = conn
         .exec(
             "SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE FROM information_schema.STATISTICS s \

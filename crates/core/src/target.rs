@@ -454,3 +454,84 @@ mod tests {
         assert!(matches!(e, TargetError::NoTerminal(_)));
     }
 }
+
+/// Connection arguments from a DSN: a server named in the config file, or
+/// `mysql://user@host:port` / `mysql://user@localhost?socket=PATH`. Passwords never come from
+/// a DSN (it would sit on the command line): they come from the usual sources.
+pub fn conn_args_from_dsn(dsn: &str) -> Result<ConnArgs, String> {
+    let Some(rest) = dsn.strip_prefix("mysql://") else {
+        if dsn.is_empty() || dsn.contains(['/', ':', '@']) {
+            return Err(format!(
+                "{dsn:?}: expected a server named in the config, or mysql://user@host:port, or mysql://user@localhost?socket=PATH"
+            ));
+        }
+        return Ok(ConnArgs {
+            server: Some(dsn.to_owned()),
+            ..ConnArgs::default()
+        });
+    };
+    let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let authority = authority.trim_end_matches('/');
+    let (user, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    if user.is_some_and(|u| u.contains(':')) {
+        return Err(format!(
+            "{dsn:?}: a password in a DSN would be visible to every user in `ps`; use --password-file, LIFEBOAT_PASSWORD or a named server"
+        ));
+    }
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            Some(
+                p.parse::<u16>()
+                    .map_err(|_| format!("{dsn:?}: bad port {p:?}"))?,
+            ),
+        ),
+        None => (hostport, None),
+    };
+    let mut args = ConnArgs {
+        user: user.filter(|u| !u.is_empty()).map(str::to_owned),
+        host: Some(host.to_owned()).filter(|h| !h.is_empty()),
+        port,
+        ..ConnArgs::default()
+    };
+    for kv in query.split('&').filter(|s| !s.is_empty()) {
+        match kv.split_once('=') {
+            Some(("socket", path)) => args.socket = Some(PathBuf::from(path)),
+            _ => {
+                return Err(format!(
+                    "{dsn:?}: unknown parameter {kv:?} (only socket=PATH)"
+                ));
+            }
+        }
+    }
+    Ok(args)
+}
+
+#[cfg(test)]
+mod dsn_tests {
+    use super::*;
+
+    #[test]
+    fn dsns() {
+        let a = conn_args_from_dsn("mysql://app@db1:3307").unwrap();
+        assert_eq!(
+            (a.user.as_deref(), a.host.as_deref(), a.port),
+            (Some("app"), Some("db1"), Some(3307))
+        );
+        let a = conn_args_from_dsn("mysql://root@localhost?socket=/run/mysqld.sock").unwrap();
+        assert_eq!(a.socket, Some(PathBuf::from("/run/mysqld.sock")));
+        assert_eq!(
+            conn_args_from_dsn("prod").unwrap().server.as_deref(),
+            Some("prod")
+        );
+        assert!(
+            conn_args_from_dsn("mysql://u:secret@h")
+                .unwrap_err()
+                .contains("password")
+        );
+        assert!(conn_args_from_dsn("db1:3306").is_err());
+    }
+}

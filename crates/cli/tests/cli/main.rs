@@ -3,6 +3,7 @@
 mod archive;
 mod backup;
 mod binlog;
+mod diff;
 mod incidents;
 mod pitr;
 mod s3;
