@@ -656,3 +656,42 @@ pub fn diff(r: &lifeboat_core::diff::Report) {
         println!("{n} of {} tables differ", r.tables.len());
     }
 }
+
+pub fn demo(t: &lifeboat_core::demo::Timeline, took: std::time::Duration) {
+    println!();
+    println!("timeline");
+    println!("  backup {}", t.backup);
+    println!(
+        "  the application committed {} transactions",
+        t.app_transactions
+    );
+    for i in &t.incidents {
+        println!(
+            "  {}  {} {}  (id {})",
+            i.time,
+            i.kind,
+            i.tables.join(","),
+            i.id
+        );
+    }
+    println!(
+        "  RPO: the DELETE was durable in the archive {} ms after it committed",
+        t.rpo_ms
+    );
+    println!(
+        "  RTO: restore + replay of {} transactions to just before the first incident: {:.1} s",
+        t.replayed,
+        t.rto_ms as f64 / 1000.0
+    );
+    println!(
+        "  proven: {} tables equal their state before the accident (CHECKSUM TABLE)",
+        t.tables_proven
+    );
+    for d in &t.damage {
+        println!("  production vs recovered: {d}");
+    }
+    println!(
+        "demo finished in {:.0} s; nothing left running",
+        took.as_secs_f64()
+    );
+}

@@ -20,6 +20,7 @@ pub mod backup;
 pub mod binlog;
 pub mod check;
 pub mod config;
+pub mod demo;
 pub mod diff;
 pub mod error;
 pub mod freeze;

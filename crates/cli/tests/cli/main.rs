@@ -3,6 +3,7 @@
 mod archive;
 mod backup;
 mod binlog;
+mod demo;
 mod diff;
 mod incidents;
 mod pitr;
