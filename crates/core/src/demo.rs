@@ -123,7 +123,7 @@ fn application(
             }
             i += 1;
             let customer = 1 + i % 599;
-            let sql = if rentals.load(Ordering::SeqCst) && i % 3 == 0 {
+            let sql = if rentals.load(Ordering::SeqCst) && i.is_multiple_of(3) {
                 format!(
                     "UPDATE sakila.rental SET return_date = NOW() WHERE rental_id = {}",
                     1 + i % 16000
