@@ -345,6 +345,13 @@ pub fn q(ident: &str) -> String {
     format!("`{}`", ident.replace('`', "``"))
 }
 
+/// Whether information_schema.COLUMNS.EXTRA marks a generated column (its values are derived,
+/// never stored or compared).
+pub(crate) fn is_generated(extra: &str) -> bool {
+    let e = extra.to_ascii_uppercase();
+    e.contains("GENERATED") || e == "VIRTUAL" || e == "PERSISTENT" || e == "STORED"
+}
+
 /// Quotes a string literal.
 pub fn lit(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
@@ -493,13 +500,7 @@ async fn discover(
                 .collect();
             let columns: Vec<String> = cols
                 .iter()
-                .filter(|(_, extra, _)| {
-                    let e = extra.to_ascii_uppercase();
-                    !(e.contains("GENERATED")
-                        || e == "VIRTUAL"
-                        || e == "PERSISTENT"
-                        || e == "STORED")
-                })
+                .filter(|(_, extra, _)| !is_generated(extra))
                 .map(|(c, _, _)| c.clone())
                 .collect();
             let text_columns: Vec<String> = columns

@@ -257,10 +257,19 @@ fn image<'a>(table: &'a TableDef, img: &lifeboat_binlog::Image<'a>) -> Cells<'a>
     Cells(cells)
 }
 
+/// A binlog time as RFC 3339 UTC: with microseconds when the binlog has them (`exact`),
+/// else to the second.
+pub(crate) fn time_text_us(us: i64, exact: bool) -> String {
+    let t = jiff::Timestamp::from_microsecond(us).unwrap_or_default();
+    if exact {
+        t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    } else {
+        t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    }
+}
+
 pub(crate) fn time_text(ts: u32) -> String {
-    jiff::Timestamp::from_second(i64::from(ts))
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
+    time_text_us(i64::from(ts) * 1_000_000, false)
 }
 
 fn text(b: &[u8]) -> String {

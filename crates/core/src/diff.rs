@@ -139,10 +139,7 @@ async fn columns(c: &mut Conn, schema: &str, table: &str) -> Result<Vec<(String,
         .map_err(Error::sql(format!("reading columns of {schema}.{table}")))?;
     Ok(rows
         .into_iter()
-        .filter(|(_, _, extra)| {
-            let e = String::from_utf8_lossy(extra).to_ascii_uppercase();
-            !(e.contains("GENERATED") || e == "VIRTUAL" || e == "PERSISTENT" || e == "STORED")
-        })
+        .filter(|(_, _, extra)| !crate::backup::is_generated(&String::from_utf8_lossy(extra)))
         .map(|(n, t, _)| {
             (
                 String::from_utf8_lossy(&n).into_owned(),

@@ -108,12 +108,8 @@ pub struct Scanner {
 }
 
 fn time_text(sec: u32, micros: Option<u32>) -> String {
-    let t = jiff::Timestamp::new(i64::from(sec), micros.map_or(0, |m| m as i32 * 1000))
-        .unwrap_or_default();
-    match micros {
-        Some(_) => t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
-        None => t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-    }
+    let us = i64::from(sec) * 1_000_000 + i64::from(micros.unwrap_or(0));
+    crate::binlog::time_text_us(us, micros.is_some())
 }
 
 fn text(b: &[u8]) -> String {

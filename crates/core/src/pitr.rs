@@ -149,15 +149,6 @@ struct Open {
     explicit: bool,
 }
 
-fn ts_text(us: i64, exact: bool) -> String {
-    let t = jiff::Timestamp::from_microsecond(us).unwrap_or_default();
-    if exact {
-        t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-    } else {
-        t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-    }
-}
-
 /// The first word of a statement, upper-cased, and the second for XA.
 fn verb(sql: &str) -> (String, String) {
     let mut w = sql.split_whitespace();
@@ -281,7 +272,7 @@ impl Scan {
                 start: BinlogPos::new(name, o.start),
                 end,
                 gtid: dec.gtid_text().map(str::to_owned),
-                time: ts_text(time_us, exact),
+                time: crate::binlog::time_text_us(time_us, exact),
             };
             let stop_before = match stop {
                 StopAt::Time(target) => time_us >= target.as_microsecond(),
