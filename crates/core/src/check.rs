@@ -519,6 +519,9 @@ async fn binlog_file_summary(conn: &mut Conn) -> Option<(usize, u64)> {
     Some((sizes.len(), sizes.iter().sum()))
 }
 
+/// How long the archive may store nothing while behind the server before `check` warns.
+const ARCHIVE_STALL_SECS: i64 = 60;
+
 /// How old the newest backup may be before `check` warns.
 const BACKUP_MAX_AGE_HOURS: i64 = 26;
 
@@ -612,23 +615,27 @@ pub async fn repository(
         )
     });
     if let (Some(now), Some(last)) = (&info.binlog.current, last) {
-        let behind = match (
-            crate::archive::seq_of(&now.file),
-            crate::archive::seq_of(&last.file),
-        ) {
-            (Some(s), Some(a)) => s > a,
-            _ => now.file != last.file,
-        };
+        // Behind the server, and nothing stored for a minute: no archiver is keeping up. (Just
+        // behind is normal: the server writes before the archiver can store.)
+        let archived = lifeboat_binlog::BinlogPos::new(last.file.clone(), last.archived);
+        let stored = repo.file_segments(&server, &last.file).await?;
+        let newest = stored
+            .iter()
+            .filter_map(|s| s.stored_at.parse::<jiff::Timestamp>().ok())
+            .max();
+        let idle_secs = newest.map_or(i64::MAX, |t| {
+            jiff::Timestamp::now().duration_since(t).as_secs()
+        });
+        let stalled = *now > archived && idle_secs > ARCHIVE_STALL_SECS;
         f.push(finding(
             "archive_current",
-            if behind { Level::Warn } else { Level::Ok },
-            if behind {
+            if stalled { Level::Warn } else { Level::Ok },
+            if stalled {
                 format!(
-                    "the server writes {now}, the archive ends in {} at {}: is the archiver running?",
-                    last.file, last.archived
+                    "the server writes {now}, the archive ends at {archived}, stored nothing for {idle_secs} s: is the archiver running?"
                 )
             } else {
-                format!("the archive follows the server's current file {}", now.file)
+                format!("the archive follows the server (server at {now}, archive at {archived})")
             },
             "what the archive does not hold is lost with the server",
             fix,
