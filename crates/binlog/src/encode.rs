@@ -5,12 +5,12 @@
 //! them (header, size, CRC32). Decoding and encoding again gives the same bytes for every
 //! event type this crate decodes, except that MariaDB's zlib-compressed QUERY and row events
 //! come back uncompressed (as QUERY and the plain row types: zlib output differs between
-//! implementations), and MySQL's GTID_TAGGED and tagged PREVIOUS_GTIDS are not encoded yet.
+//! implementations).
 
 use crate::events::{Event, MySqlGtidEvent, RowsEvent, TableMap};
 use crate::frame::{Checksum, EventHeader, FormatDescription, HEADER_LEN, crc32};
 use crate::types::EventType;
-use crate::write::{packed, uint};
+use crate::write::{packed, uint, varlen, varlen_signed};
 
 /// An event this crate cannot encode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -104,25 +104,21 @@ impl Event<'_> {
                 out.extend_from_slice(&seed1.to_le_bytes());
                 out.extend_from_slice(&seed2.to_le_bytes());
             }
-            Event::Gtid(g) => {
-                if t == EventType::GtidTagged {
-                    return Err(EncodeError {
-                        event: t.name(),
-                        reason: "GTID_TAGGED is not encoded yet".into(),
-                    });
-                }
-                mysql_gtid(&mut out, g);
-            }
+            Event::Gtid(g) if t == EventType::GtidTagged => tagged_gtid(&mut out, g),
+            Event::Gtid(g) => mysql_gtid(&mut out, g),
             Event::PreviousGtids(list) => {
-                if list.iter().any(|(sid, _)| !sid.tag.is_empty()) {
-                    return Err(EncodeError {
-                        event: t.name(),
-                        reason: "tagged GTIDs are not encoded yet".into(),
-                    });
-                }
-                out.extend_from_slice(&(list.len() as u64).to_le_bytes());
+                // MySQL 8.3+ writes the tagged form (a marker in the top and low bytes of the
+                // count) when any source has a tag.
+                let tagged = list.iter().any(|(sid, _)| !sid.tag.is_empty());
+                let n = list.len() as u64;
+                let head = if tagged { 1 << 56 | n << 8 | 1 } else { n };
+                out.extend_from_slice(&head.to_le_bytes());
                 for (sid, intervals) in list {
                     out.extend_from_slice(&sid.uuid);
+                    if tagged {
+                        varlen(&mut out, sid.tag.len() as u64);
+                        out.extend_from_slice(sid.tag.as_bytes());
+                    }
                     out.extend_from_slice(&(intervals.len() as u64).to_le_bytes());
                     for (a, b) in intervals {
                         out.extend_from_slice(&a.to_le_bytes());
@@ -238,6 +234,64 @@ fn mysql_gtid(out: &mut Vec<u8>, g: &MySqlGtidEvent) {
         }
     }
     out.extend_from_slice(&g.extra);
+}
+
+/// GTID_TAGGED in MySQL's serialization format: version, payload size, last non-ignorable
+/// field, then (field id, value) pairs; fields equal to their default are left out as the
+/// server does (the original commit time when it equals the immediate one).
+fn tagged_gtid(out: &mut Vec<u8>, g: &MySqlGtidEvent) {
+    let mut f = Vec::new();
+    varlen(&mut f, 0);
+    varlen(&mut f, u64::from(g.flags));
+    varlen(&mut f, 1);
+    for b in g.sid {
+        varlen(&mut f, u64::from(b));
+    }
+    varlen(&mut f, 2);
+    varlen_signed(&mut f, g.gno as i64);
+    varlen(&mut f, 3);
+    varlen(&mut f, g.tag.len() as u64);
+    f.extend_from_slice(g.tag.as_bytes());
+    if let Some(lc) = g.last_committed {
+        varlen(&mut f, 4);
+        varlen_signed(&mut f, lc);
+    }
+    if let Some(seq) = g.sequence_number {
+        varlen(&mut f, 5);
+        varlen_signed(&mut f, seq);
+    }
+    if let Some(imm) = g.immediate_commit_us {
+        varlen(&mut f, 6);
+        varlen(&mut f, imm);
+        if let Some(orig) = g.original_commit_us.filter(|&o| o != imm) {
+            varlen(&mut f, 7);
+            varlen(&mut f, orig);
+        }
+    }
+    if let Some(len) = g.transaction_length {
+        varlen(&mut f, 8);
+        varlen(&mut f, len);
+    }
+    f.extend_from_slice(&g.extra);
+    let (version, last_non_ignorable) = g.serialization.unwrap_or((1, 0));
+    let mut lni = Vec::new();
+    varlen(&mut lni, last_non_ignorable);
+    // The size counts the whole payload, its own encoding included.
+    let base = 1 + lni.len() + f.len();
+    let mut size = base + 1;
+    let mut enc = Vec::new();
+    loop {
+        enc.clear();
+        varlen(&mut enc, size as u64);
+        if base + enc.len() == size {
+            break;
+        }
+        size = base + enc.len();
+    }
+    out.push(version);
+    out.extend_from_slice(&enc);
+    out.extend_from_slice(&lni);
+    out.extend_from_slice(&f);
 }
 
 fn table_map(

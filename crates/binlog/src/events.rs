@@ -157,8 +157,11 @@ pub struct MySqlGtidEvent {
     /// Transaction length in bytes (8.0.2+).
     pub transaction_length: Option<u64>,
     /// Bytes after the fields above (server versions, 8.0.14+; commit group ticket,
-    /// 8.0.33+), kept so the event encodes back exactly. Empty for GTID_TAGGED.
+    /// 8.0.33+), kept so the event encodes back exactly. For GTID_TAGGED: the serialized
+    /// fields from id 9 on.
     pub extra: Vec<u8>,
+    /// GTID_TAGGED only: the serialization format's version and last non-ignorable field.
+    pub serialization: Option<(u8, u64)>,
 }
 
 /// A MariaDB GTID event.
@@ -403,6 +406,7 @@ fn mysql_gtid(r: &mut Reader<'_>) -> Result<MySqlGtidEvent, Short> {
         original_commit_us: None,
         transaction_length: None,
         extra: Vec::new(),
+        serialization: None,
     };
     // The logical clock (type code 2), then, only after it, the commit timestamps and the
     // transaction length; anything else stays in `extra`.
@@ -465,7 +469,7 @@ fn tagged_gtid(data: &[u8]) -> Result<MySqlGtidEvent, String> {
     }
     let before = r.remaining();
     let size = r.varlen().map_err(sh)? as usize;
-    let _last_non_ignorable = r.varlen().map_err(sh)?;
+    let last_non_ignorable = r.varlen().map_err(sh)?;
     let envelope = 1 + before - r.remaining();
     let fields = r
         .take(
@@ -485,8 +489,10 @@ fn tagged_gtid(data: &[u8]) -> Result<MySqlGtidEvent, String> {
         original_commit_us: None,
         transaction_length: None,
         extra: Vec::new(),
+        serialization: Some((version, last_non_ignorable)),
     };
     while f.remaining() > 0 {
+        let field_at = fields.len() - f.remaining();
         match f.varlen().map_err(sh)? {
             0 => g.flags = f.varlen().map_err(sh)? as u8,
             1 => {
@@ -504,11 +510,12 @@ fn tagged_gtid(data: &[u8]) -> Result<MySqlGtidEvent, String> {
             6 => g.immediate_commit_us = Some(f.varlen().map_err(sh)?),
             7 => g.original_commit_us = Some(f.varlen().map_err(sh)?),
             8 => g.transaction_length = Some(f.varlen().map_err(sh)?),
-            9..=11 => {
-                f.varlen().map_err(sh)?;
+            // Server versions, commit group ticket and anything later: not needed here, kept
+            // as they are.
+            _ => {
+                g.extra = fields.get(field_at..).unwrap_or_default().to_vec();
+                break;
             }
-            // A later field whose size this version does not know: stop here.
-            _ => break,
         }
     }
     if g.original_commit_us.is_none() {

@@ -813,7 +813,7 @@ fn gtid_list(l: &[(u32, u32, u64)]) -> GtidSet {
 }
 
 /// Encodes a (non-row) event back and compares the bytes: a check of lifeboat's own decoder.
-/// Events the encoder writes in another form (compressed, tagged) are left out.
+/// Events the encoder writes in another form (compressed) are compared no further.
 fn check_encoding(
     fde: &lifeboat_binlog::FormatDescription,
     raw: &RawEvent<'_>,
