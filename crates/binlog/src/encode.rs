@@ -53,6 +53,18 @@ impl Event<'_> {
         fde: &FormatDescription,
     ) -> Result<(EventType, Vec<u8>), EncodeError> {
         let mut out = Vec::new();
+        let as_type = self.encode_data_into(t, fde, &mut out)?;
+        Ok((as_type, out))
+    }
+
+    /// [`Event::encode_data`] into a buffer the caller reuses (it is cleared first).
+    pub fn encode_data_into(
+        &self,
+        t: EventType,
+        fde: &FormatDescription,
+        out: &mut Vec<u8>,
+    ) -> Result<EventType, EncodeError> {
+        out.clear();
         let mut as_type = t;
         match self {
             Event::FormatDescription(f) => {
@@ -104,8 +116,8 @@ impl Event<'_> {
                 out.extend_from_slice(&seed1.to_le_bytes());
                 out.extend_from_slice(&seed2.to_le_bytes());
             }
-            Event::Gtid(g) if t == EventType::GtidTagged => tagged_gtid(&mut out, g),
-            Event::Gtid(g) => mysql_gtid(&mut out, g),
+            Event::Gtid(g) if t == EventType::GtidTagged => tagged_gtid(out, g),
+            Event::Gtid(g) => mysql_gtid(out, g),
             Event::PreviousGtids(list) => {
                 // MySQL 8.3+ writes the tagged form (a marker in the top and low bytes of the
                 // count) when any source has a tag.
@@ -116,7 +128,7 @@ impl Event<'_> {
                 for (sid, intervals) in list {
                     out.extend_from_slice(&sid.uuid);
                     if tagged {
-                        varlen(&mut out, sid.tag.len() as u64);
+                        varlen(out, sid.tag.len() as u64);
                         out.extend_from_slice(sid.tag.as_bytes());
                     }
                     out.extend_from_slice(&(intervals.len() as u64).to_le_bytes());
@@ -184,8 +196,8 @@ impl Event<'_> {
                 out.extend_from_slice(&key_version.to_le_bytes());
                 out.extend_from_slice(nonce);
             }
-            Event::TableMap(m) => table_map(&mut out, t, fde, m)?,
-            Event::Rows(r) => as_type = rows(&mut out, fde, r)?,
+            Event::TableMap(m) => table_map(out, t, fde, m)?,
+            Event::Rows(r) => as_type = rows(out, fde, r)?,
             Event::TransactionPayload {
                 compression,
                 uncompressed_size,
@@ -200,8 +212,8 @@ impl Event<'_> {
                 ] {
                     let mut v = Vec::new();
                     packed(&mut v, value);
-                    packed(&mut out, field);
-                    packed(&mut out, v.len() as u64);
+                    packed(out, field);
+                    packed(out, v.len() as u64);
                     out.extend_from_slice(&v);
                 }
                 out.push(0);
@@ -210,7 +222,7 @@ impl Event<'_> {
             Event::Stop => {}
             Event::Other { data, .. } => out.extend_from_slice(data),
         }
-        Ok((as_type, out))
+        Ok(as_type)
     }
 }
 

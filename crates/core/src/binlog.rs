@@ -651,6 +651,8 @@ pub(crate) struct Walk {
     last_ts: u32,
     /// The file name for messages (shared: every event's error closure holds it).
     name: std::rc::Rc<str>,
+    /// Where events are encoded back (reused: no allocation per event).
+    scratch: Vec<u8>,
 }
 
 impl Walk {
@@ -678,6 +680,7 @@ impl Walk {
             keep_going: false,
             last_ts: 0,
             name: file.into(),
+            scratch: Vec::new(),
         }
     }
 
@@ -768,7 +771,7 @@ impl Walk {
         }
         let problem = match ev {
             Event::Rows(r) => check_rows(dec, r),
-            _ => check_encoding(fde, raw, ev),
+            _ => check_encoding(fde, raw, ev, &mut self.scratch),
         };
         if let Some(p) = problem {
             let v = &mut self.v;
@@ -818,10 +821,11 @@ fn check_encoding(
     fde: &lifeboat_binlog::FormatDescription,
     raw: &RawEvent<'_>,
     ev: &Event<'_>,
+    scratch: &mut Vec<u8>,
 ) -> Option<String> {
     let t = raw.event_type();
-    match ev.encode_data(t, fde) {
-        Ok((as_t, data)) if as_t != t || data == raw.data => None,
+    match ev.encode_data_into(t, fde, scratch) {
+        Ok(as_t) if as_t != t || scratch.as_slice() == raw.data => None,
         Ok(_) => Some(format!(
             "the decoded {} event does not encode to the same bytes (a lifeboat bug; please report it)",
             t.name()
