@@ -653,6 +653,9 @@ pub(crate) struct Walk {
     name: std::rc::Rc<str>,
     /// Where events are encoded back (reused: no allocation per event).
     scratch: Vec<u8>,
+    /// The last TABLE_MAP checked per table id: the same map repeats in every transaction
+    /// and is encoded back only when it changes.
+    maps_checked: std::collections::HashMap<u64, Vec<u8>>,
 }
 
 impl Walk {
@@ -681,6 +684,7 @@ impl Walk {
             last_ts: 0,
             name: file.into(),
             scratch: Vec::new(),
+            maps_checked: std::collections::HashMap::new(),
         }
     }
 
@@ -771,6 +775,16 @@ impl Walk {
         }
         let problem = match ev {
             Event::Rows(r) => check_rows(dec, r),
+            // These carry their bytes as they are: nothing to encode back.
+            Event::AnnotateRows(_) | Event::RowsQuery(_) | Event::Other { .. } => None,
+            Event::TableMap(m) => {
+                if self.maps_checked.get(&m.table_id).is_some_and(|d| d.as_slice() == raw.data) {
+                    None
+                } else {
+                    self.maps_checked.insert(m.table_id, raw.data.to_vec());
+                    check_encoding(fde, raw, ev, &mut self.scratch)
+                }
+            }
             _ => check_encoding(fde, raw, ev, &mut self.scratch),
         };
         if let Some(p) = problem {
