@@ -12,7 +12,23 @@ use mysql_async::prelude::Queryable;
 use super::backup::sysbench;
 use super::{Lb, Value, code, json, stderr};
 
-fn archiver(lb: &Lb, repo: &Path, srv: &TestServer, log: &Path) -> Child {
+/// A running archiver, killed when dropped (also when a test fails half-way).
+struct Archiver(Child);
+
+impl Archiver {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Archiver {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn archiver(lb: &Lb, repo: &Path, srv: &TestServer, log: &Path) -> Archiver {
     let err = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -32,6 +48,7 @@ fn archiver(lb: &Lb, repo: &Path, srv: &TestServer, log: &Path) -> Child {
     .stdout(Stdio::null())
     .stderr(err)
     .spawn()
+    .map(Archiver)
     .unwrap()
 }
 
@@ -149,8 +166,7 @@ async fn archive_survives_kills_and_equals_the_server_bytes() {
     srv.exec("FLUSH BINARY LOGS").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     // The archiver itself is killed and started again.
-    arch.kill().unwrap();
-    arch.wait().unwrap();
+    arch.kill();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut arch = archiver(&lb, &repo, &srv, &log);
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -191,8 +207,7 @@ async fn archive_survives_kills_and_equals_the_server_bytes() {
     let _ = load.wait();
     srv.exec("FLUSH BINARY LOGS").await;
     caught_up(&srv, &repo, Duration::from_secs(60)).await;
-    arch.kill().unwrap();
-    arch.wait().unwrap();
+    arch.kill();
 
     // Byte for byte: every file on the server equals its archive.
     let have = archived(&repo).await;
