@@ -778,7 +778,11 @@ impl Walk {
             // These carry their bytes as they are: nothing to encode back.
             Event::AnnotateRows(_) | Event::RowsQuery(_) | Event::Other { .. } => None,
             Event::TableMap(m) => {
-                if self.maps_checked.get(&m.table_id).is_some_and(|d| d.as_slice() == raw.data) {
+                if self
+                    .maps_checked
+                    .get(&m.table_id)
+                    .is_some_and(|d| d.as_slice() == raw.data)
+                {
                     None
                 } else {
                     self.maps_checked.insert(m.table_id, raw.data.to_vec());
