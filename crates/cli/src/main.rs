@@ -617,14 +617,16 @@ fn prepare_write(
 ) -> Result<(lifeboat_server::ConnectOptions, Audit), Error> {
     let config = load_config(cli)?;
     let target = resolve(conn, &config)?;
-    let journal = Journal::open(&journal_path(cli, &config))?;
-    Ok((
-        target,
-        Audit {
-            journal,
-            args: argv,
-        },
-    ))
+    Ok((target, audit(cli, &config, argv)?))
+}
+
+/// The audit journal, opened before anything changes (so nothing happens unrecorded).
+fn audit(cli: &Cli, config: &Config, argv: Vec<String>) -> Result<Audit, Error> {
+    let journal = Journal::open(&journal_path(cli, config))?;
+    Ok(Audit {
+        journal,
+        args: argv,
+    })
 }
 
 fn policy(confirm_server: &Option<String>, action: &str) -> Policy<'static> {
@@ -1199,11 +1201,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 return Ok(0);
             }
             let config = load_config(&cli)?;
-            let journal = Journal::open(&journal_path(&cli, &config)).map_err(Error::from)?;
-            let mut audit = Audit {
-                journal,
-                args: argv,
-            };
+            let mut audit = audit(&cli, &config, argv)?;
             let policy = policy(confirm_server, "restore into the server");
             let outcome = lifeboat_core::pitr::run(
                 &r,
@@ -1239,11 +1237,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 Some(dir) => lifeboat_core::restore::Target::Sandbox(dir.clone()),
                 None => lifeboat_core::restore::Target::Server(resolve(conn, &config)?),
             };
-            let journal = Journal::open(&journal_path(&cli, &config)).map_err(Error::from)?;
-            let mut audit = Audit {
-                journal,
-                args: argv,
-            };
+            let mut audit = audit(&cli, &config, argv)?;
             let policy = policy(confirm_server, "restore into the server");
             let outcome = lifeboat_core::restore::run(
                 &r,

@@ -82,6 +82,24 @@ pub struct TableDiff {
     pub method: String,
 }
 
+impl TableDiff {
+    fn new(table: &str, status: &'static str, method: &str) -> Self {
+        TableDiff {
+            table: table.to_owned(),
+            status,
+            source_rows: 0,
+            target_rows: 0,
+            chunks: 0,
+            chunks_differing: 0,
+            missing: 0,
+            extra: 0,
+            changed: 0,
+            rows: Vec::new(),
+            method: method.to_owned(),
+        }
+    }
+}
+
 /// The whole comparison.
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -297,19 +315,7 @@ async fn compare_table(
 ) -> Result<TableDiff, Error> {
     let (schema, table) = name.split_once('.').unwrap_or((name, ""));
     let fq = format!("{}.{}", q(schema), q(table));
-    let mut d = TableDiff {
-        table: name.to_owned(),
-        status: "equal",
-        source_rows: 0,
-        target_rows: 0,
-        chunks: 0,
-        chunks_differing: 0,
-        missing: 0,
-        extra: 0,
-        changed: 0,
-        rows: Vec::new(),
-        method: String::new(),
-    };
+    let mut d = TableDiff::new(name, "equal", "");
     let cols = columns(src, schema, table).await?;
     if cols != columns(dst, schema, table).await? {
         d.status = "columns_differ";
@@ -423,19 +429,7 @@ pub async fn run(
     let on_source = tables(&mut s, opts).await?;
     let on_target = tables(&mut t, opts).await?;
     let mut out: Vec<TableDiff> = Vec::new();
-    let missing = |name: &String, status| TableDiff {
-        table: name.clone(),
-        status,
-        source_rows: 0,
-        target_rows: 0,
-        chunks: 0,
-        chunks_differing: 0,
-        missing: 0,
-        extra: 0,
-        changed: 0,
-        rows: Vec::new(),
-        method: "table list".into(),
-    };
+    let missing = |name: &String, status| TableDiff::new(name, status, "table list");
     for n in on_source.iter().filter(|n| !on_target.contains(n)) {
         out.push(missing(n, "missing_on_target"));
     }

@@ -220,16 +220,7 @@ impl Scan {
                 Event::Query(q) => {
                     let sql = String::from_utf8_lossy(&q.query);
                     match verb(&sql) {
-                        (b, _) if b == "BEGIN" => {
-                            let o = open.get_or_insert(Open {
-                                start: at,
-                                time_us: None,
-                                explicit: true,
-                            });
-                            o.explicit = true;
-                            false
-                        }
-                        (x, y) if x == "XA" && y == "START" => {
+                        (b, y) if b == "BEGIN" || (b == "XA" && y == "START") => {
                             let o = open.get_or_insert(Open {
                                 start: at,
                                 time_us: None,
