@@ -99,6 +99,7 @@ struct Trx {
 /// Scans binlog files in order for incidents.
 pub struct Scanner {
     opts: Options,
+    groups: crate::groups::Groups,
     trx: Trx,
     found: Vec<Incident>,
     /// Transactions seen (for the summary).
@@ -121,6 +122,7 @@ impl Scanner {
     pub fn new(opts: Options) -> Self {
         Self {
             opts,
+            groups: crate::groups::Groups::default(),
             trx: Trx::default(),
             found: Vec::new(),
             transactions: 0,
@@ -138,6 +140,8 @@ impl Scanner {
         )
         .map_err(|e| Error::Binlog(e.to_string()))?;
         let mut dec = Decoder::new();
+        // Transactions never span files.
+        self.groups = crate::groups::Groups::default();
         while let Some((raw, fde)) = reader
             .next_with_format()
             .map_err(|e| Error::Binlog(e.to_string()))?
@@ -168,17 +172,32 @@ impl Scanner {
         ev: &Event<'_>,
     ) -> Result<(), Error> {
         let at = outer.offset;
+        // Transactions as the server delimits them (crate::groups); a new one resets what
+        // is known of the transaction, a closed one ends its last statement.
+        let before = self.groups.current().map(|o| o.start);
+        let closed = self.groups.event(at, outer.end(), raw.header.timestamp, ev);
+        let now = self.groups.current().map(|o| o.start);
+        let opened = match (before, closed, now) {
+            (None, Some(c), _) => Some(c.start),
+            (_, _, Some(n)) if Some(n) != before => Some(n),
+            _ => None,
+        };
+        if let Some(start) = opened {
+            self.trx = Trx {
+                file: file.to_owned(),
+                position: start,
+                ..Trx::default()
+            };
+        }
         self.trx.server_id = raw.header.server_id;
         match ev {
             Event::Gtid(g) => {
-                self.begin(file, at);
                 self.trx.gtid = dec.gtid_text().map(str::to_owned);
                 if let Some(us) = g.immediate_commit_us {
                     self.trx.time = Some(((us / 1_000_000) as u32, Some((us % 1_000_000) as u32)));
                 }
             }
             Event::MariadbGtid(_) => {
-                self.begin(file, at);
                 self.trx.gtid = dec.gtid_text().map(str::to_owned);
             }
             Event::Query(q) => {
@@ -186,18 +205,10 @@ impl Scanner {
                 let micros = session.as_ref().and_then(|s| s.microseconds);
                 let sql = String::from_utf8_lossy(&q.query);
                 if sql.eq_ignore_ascii_case("BEGIN") || sql.eq_ignore_ascii_case("XA START") {
-                    if self.trx.gtid.is_none() && self.trx.rows.is_empty() {
-                        self.begin(file, at);
-                    }
                     self.trx.thread_id = Some(q.thread_id);
                     if self.trx.time.is_none_or(|(_, m)| m.is_none()) {
                         self.trx.time = Some((raw.header.timestamp, micros));
                     }
-                    return Ok(());
-                }
-                if sql.eq_ignore_ascii_case("COMMIT") || sql.eq_ignore_ascii_case("ROLLBACK") {
-                    self.end_statement(file);
-                    self.commit();
                     return Ok(());
                 }
                 // A DDL or (STATEMENT format) DML statement.
@@ -231,43 +242,20 @@ impl Scanner {
                         time.0,
                     );
                 }
-                // DDL commits on its own.
-                if self.trx.rows.is_empty() && self.trx.statement.is_none() {
-                    self.commit_if_ddl(&sql);
-                }
             }
             Event::AnnotateRows(q) | Event::RowsQuery(q) => {
                 self.end_statement(file);
                 self.trx.statement = Some(text(q));
             }
             Event::Rows(r) => self.rows(dec, file, at, raw, r)?,
-            Event::Xid(_) => {
-                self.end_statement(file);
-                self.commit();
-            }
             _ => {}
         }
-        Ok(())
-    }
-
-    fn begin(&mut self, file: &str, at: u64) {
-        self.trx = Trx {
-            file: file.to_owned(),
-            position: at,
-            ..Trx::default()
-        };
-    }
-
-    fn commit(&mut self) {
-        self.transactions += 1;
-        self.trx = Trx::default();
-    }
-
-    fn commit_if_ddl(&mut self, sql: &str) {
-        let first = sql.split_whitespace().next().unwrap_or("");
-        if !first.eq_ignore_ascii_case("SAVEPOINT") && !first.eq_ignore_ascii_case("XA") {
-            self.commit();
+        if closed.is_some() {
+            self.end_statement(file);
+            self.transactions += 1;
+            self.trx = Trx::default();
         }
+        Ok(())
     }
 
     fn rows(

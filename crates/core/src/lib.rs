@@ -24,6 +24,7 @@ pub mod demo;
 pub mod diff;
 pub mod error;
 pub mod freeze;
+mod groups;
 pub mod guard;
 pub mod incidents;
 pub mod journal;

@@ -140,23 +140,6 @@ fn before(c: &Candidate, stop: &StopAt) -> bool {
     }
 }
 
-/// A transaction being read.
-struct Open {
-    start: u64,
-    /// µs since the epoch (MySQL's commit timestamp), when the binlog has them.
-    time_us: Option<i64>,
-    /// Ends at XID / COMMIT / ROLLBACK / XA PREPARE (not at its next statement).
-    explicit: bool,
-}
-
-/// The first word of a statement, upper-cased, and the second for XA.
-fn verb(sql: &str) -> (String, String) {
-    let mut w = sql.split_whitespace();
-    let first = w.next().unwrap_or("").to_ascii_uppercase();
-    let second = w.next().unwrap_or("").to_ascii_uppercase();
-    (first, second)
-}
-
 /// Where the scan of the archive stands.
 #[derive(Default)]
 struct Scan {
@@ -168,11 +151,7 @@ struct Scan {
 impl Scan {
     /// Scans one file from `from` (the replay's start in the first file, else 4) for the stop
     /// point. Returns the stop offset in this file once found.
-    ///
-    /// Event groups: a GTID event starts one. MariaDB's GTID says whether the group is one
-    /// standalone statement (DDL) or a transaction ending at XID/COMMIT; on MySQL a BEGIN
-    /// after the GTID opens a transaction, else the next statement is the whole group.
-    /// Without GTIDs, BEGIN opens one and any other statement is a group of its own.
+    /// Transactions are the event groups of [`crate::groups`].
     fn file(
         &mut self,
         path: &Path,
@@ -188,87 +167,32 @@ impl Scan {
         )
         .map_err(|e| Error::Binlog(e.to_string()))?;
         let mut dec = Decoder::new();
-        let mut open: Option<Open> = None;
+        let mut groups = crate::groups::Groups::default();
         while let Some((raw, fde)) = reader
             .next_with_format()
             .map_err(|e| Error::Binlog(e.to_string()))?
         {
-            let (at, end) = (raw.offset, raw.end());
+            let at = raw.offset;
             if at < from {
                 continue;
             }
             let ev = dec
                 .decode(fde, &raw)
                 .map_err(|e| Error::Binlog(format!("{name}: offset {at}: {e}")))?;
-            let ends = match &ev {
-                Event::Gtid(g) => {
-                    open = Some(Open {
-                        start: at,
-                        time_us: g.immediate_commit_us.map(|u| u as i64),
-                        explicit: false,
-                    });
-                    false
-                }
-                Event::MariadbGtid(g) => {
-                    open = Some(Open {
-                        start: at,
-                        time_us: None,
-                        explicit: g.flags2 & 1 == 0,
-                    });
-                    false
-                }
-                Event::Query(q) => {
-                    let sql = String::from_utf8_lossy(&q.query);
-                    match verb(&sql) {
-                        (b, y) if b == "BEGIN" || (b == "XA" && y == "START") => {
-                            let o = open.get_or_insert(Open {
-                                start: at,
-                                time_us: None,
-                                explicit: true,
-                            });
-                            o.explicit = true;
-                            false
-                        }
-                        (x, y) if x == "XA" && y == "END" => false,
-                        (c, _) if c == "COMMIT" || c == "ROLLBACK" => true,
-                        (x, y) if x == "XA" && y == "PREPARE" => true,
-                        _ => match &open {
-                            Some(o) if o.explicit => false,
-                            Some(_) => true,
-                            None => {
-                                open = Some(Open {
-                                    start: at,
-                                    time_us: None,
-                                    explicit: false,
-                                });
-                                true
-                            }
-                        },
-                    }
-                }
-                Event::Xid(_) => true,
-                // MySQL's XA_PREPARE event ends the prepared part.
-                Event::Other { event_type, .. } if event_type.code() == 38 => true,
-                _ => false,
-            };
-            if !ends {
+            let Some(o) = groups.event(at, raw.end(), raw.header.timestamp, &ev) else {
                 continue;
-            }
-            let Some(o) = open.take() else { continue };
-            let exact = o.time_us.is_some();
-            let time_us = o
-                .time_us
-                .unwrap_or(i64::from(raw.header.timestamp) * 1_000_000);
+            };
+            let time_us = o.time_us;
             let t = Transaction {
                 start: BinlogPos::new(name, o.start),
-                end,
+                end: o.end,
                 gtid: dec.gtid_text().map(str::to_owned),
-                time: crate::binlog::time_text_us(time_us, exact),
+                time: crate::binlog::time_text_us(time_us, o.exact),
             };
             let stop_before = match stop {
                 StopAt::Time(target) => time_us >= target.as_microsecond(),
-                StopAt::Position(p) => p.file == name && end > p.pos,
-                StopAt::BeforeIncident(p) => p.file == name && (o.start..end).contains(&p.pos),
+                StopAt::Position(p) => p.file == name && o.end > p.pos,
+                StopAt::BeforeIncident(p) => p.file == name && (o.start..o.end).contains(&p.pos),
                 StopAt::Gtid(_) => false,
             };
             if stop_before {
@@ -279,7 +203,7 @@ impl Scan {
             let matched = matches!(stop, StopAt::Gtid(g) if t.gtid.as_deref() == Some(g.to_string().as_str()));
             self.last = Some(t);
             if matched {
-                return Ok(Some(end));
+                return Ok(Some(o.end));
             }
         }
         // A position inside this file after its last transaction: stop at that transaction's end.
