@@ -137,19 +137,25 @@ impl<'a> RowsEvent<'a> {
     pub fn encode_rows(&self, table: &TableDef, rows: &[Row<'_>]) -> Result<Vec<u8>, String> {
         let mut out = Vec::with_capacity(self.rows.len());
         for row in rows {
-            if let Some(b) = &row.before {
-                encode_image(table, self.present, b, &mut out)?;
-            }
-            if let Some(a) = &row.after {
-                encode_image(
-                    table,
-                    self.present_after.unwrap_or(self.present),
-                    a,
-                    &mut out,
-                )?;
-            }
+            self.encode_row_into(table, row, &mut out)?;
         }
         Ok(out)
+    }
+
+    /// Appends one row's images, encoded, to `out`.
+    pub fn encode_row_into(
+        &self,
+        table: &TableDef,
+        row: &Row<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        if let Some(b) = &row.before {
+            encode_image(table, self.present, b, out)?;
+        }
+        if let Some(a) = &row.after {
+            encode_image(table, self.present_after.unwrap_or(self.present), a, out)?;
+        }
+        Ok(())
     }
 }
 

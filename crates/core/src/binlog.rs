@@ -774,7 +774,7 @@ impl Walk {
             _ => {}
         }
         let problem = match ev {
-            Event::Rows(r) => check_rows(dec, r),
+            Event::Rows(r) => check_rows(dec, r, &mut self.scratch),
             // These carry their bytes as they are: nothing to encode back.
             Event::AnnotateRows(_) | Event::RowsQuery(_) | Event::Other { .. } => None,
             Event::TableMap(m) => {
@@ -854,27 +854,40 @@ fn check_encoding(
 
 /// Decodes a row event's rows and encodes them back; a problem, or `None` when the bytes
 /// come back the same (a check of lifeboat's own decoder on every file it verifies).
-fn check_rows(dec: &Decoder, r: &lifeboat_binlog::events::RowsEvent<'_>) -> Option<String> {
+fn check_rows(
+    dec: &Decoder,
+    r: &lifeboat_binlog::events::RowsEvent<'_>,
+    scratch: &mut Vec<u8>,
+) -> Option<String> {
     let Some(t) = dec.table(r.table_id) else {
         return Some(format!(
             "row event for table id {} without its TABLE_MAP",
             r.table_id
         ));
     };
-    let decoded = match r
-        .rows(t)
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-    {
-        Ok(d) => d,
+    let rows = match r.rows(t) {
+        Ok(rows) => rows,
         Err(e) => return Some(e),
     };
-    match r.encode_rows(t, &decoded) {
-        Ok(bytes) if bytes == *r.rows => None,
-        Ok(_) => Some(
+    // Row by row into one buffer: no collection of rows, no allocation per event.
+    scratch.clear();
+    for row in rows {
+        match row {
+            Ok(row) => {
+                if let Err(e) = r.encode_row_into(t, &row, scratch) {
+                    return Some(format!("decoded rows cannot be re-encoded: {e}"));
+                }
+            }
+            Err(e) => return Some(e),
+        }
+    }
+    if scratch.as_slice() == &*r.rows {
+        None
+    } else {
+        Some(
             "decoded rows do not re-encode to the same bytes (a lifeboat bug; please report it)"
                 .into(),
-        ),
-        Err(e) => Some(format!("decoded rows cannot be re-encoded: {e}")),
+        )
     }
 }
 
