@@ -167,12 +167,14 @@ async fn columns(c: &mut Conn, schema: &str, table: &str) -> Result<Vec<(String,
         .collect())
 }
 
+/// A column's value as comparable text: its bytes in hex, `N` for NULL.
+fn column_text(c: &str) -> String {
+    format!("COALESCE(HEX(CAST({} AS BINARY)), 'N')", q(c))
+}
+
 /// The per-row hash expression over `cols`.
 fn row_hash(cols: &[(String, String)]) -> String {
-    let parts: Vec<String> = cols
-        .iter()
-        .map(|(c, _)| format!("COALESCE(HEX(CAST({} AS BINARY)), 'N')", q(c)))
-        .collect();
+    let parts: Vec<String> = cols.iter().map(|(c, _)| column_text(c)).collect();
     format!("MD5(CONCAT_WS('|', {}))", parts.join(", "))
 }
 
@@ -183,60 +185,47 @@ fn key_cmp(key: &[String], op: &str) -> String {
     format!("({}) {op} ({marks})", cols.join(", "))
 }
 
-struct Side<'a> {
-    conn: &'a mut Conn,
+/// One key range `(lo, hi]` of a table (open-ended where absent), as both sides read it.
+struct Chunk<'a> {
+    fq: &'a str,
+    hash: &'a str,
+    key: &'a [String],
+    lo: Option<&'a [Value]>,
+    hi: Option<&'a [Value]>,
 }
 
-impl Side<'_> {
-    /// Count and XOR-of-hashes of the rows with key in (`lo`, `hi`].
-    async fn chunk(
-        &mut self,
-        fq: &str,
-        hash: &str,
-        key: &[String],
-        lo: Option<&[Value]>,
-        hi: Option<&[Value]>,
-    ) -> Result<(u64, u64), Error> {
+impl Chunk<'_> {
+    /// Row count and XOR of row hashes on one side.
+    async fn checksum(&self, conn: &mut Conn) -> Result<(u64, u64), Error> {
         let (sql, params) = range_sql(
             &format!(
-                "SELECT COUNT(*), COALESCE(BIT_XOR(CAST(CONV(LEFT({hash}, 16), 16, 10) AS UNSIGNED)), 0) FROM {fq}"
+                "SELECT COUNT(*), COALESCE(BIT_XOR(CAST(CONV(LEFT({}, 16), 16, 10) AS UNSIGNED)), 0) FROM {}",
+                self.hash, self.fq
             ),
-            key,
-            lo,
-            hi,
+            self.key,
+            self.lo,
+            self.hi,
         );
-        let row: Option<(u64, u64)> = self
-            .conn
+        let row: Option<(u64, u64)> = conn
             .exec_first(sql, params)
             .await
-            .map_err(Error::sql(format!("checksumming a chunk of {fq}")))?;
+            .map_err(Error::sql(format!("checksumming a chunk of {}", self.fq)))?;
         Ok(row.unwrap_or((0, 0)))
     }
 
-    /// Key text -> (key values as text, row hash) for the rows with key in (`lo`, `hi`].
-    async fn rows(
-        &mut self,
-        fq: &str,
-        hash: &str,
-        key: &[String],
-        lo: Option<&[Value]>,
-        hi: Option<&[Value]>,
-    ) -> Result<HashMap<Vec<String>, String>, Error> {
-        let cols: Vec<String> = key
-            .iter()
-            .map(|k| format!("COALESCE(HEX(CAST({} AS BINARY)), 'N')", q(k)))
-            .collect();
+    /// Key (each column as text) -> row hash, on one side.
+    async fn rows(&self, conn: &mut Conn) -> Result<HashMap<Vec<String>, String>, Error> {
+        let cols: Vec<String> = self.key.iter().map(|k| column_text(k)).collect();
         let (sql, params) = range_sql(
-            &format!("SELECT {}, {hash} FROM {fq}", cols.join(", ")),
-            key,
-            lo,
-            hi,
+            &format!("SELECT {}, {} FROM {}", cols.join(", "), self.hash, self.fq),
+            self.key,
+            self.lo,
+            self.hi,
         );
-        let rows: Vec<mysql_async::Row> = self
-            .conn
+        let rows: Vec<mysql_async::Row> = conn
             .exec(sql, params)
             .await
-            .map_err(Error::sql(format!("reading differing rows of {fq}")))?;
+            .map_err(Error::sql(format!("reading differing rows of {}", self.fq)))?;
         Ok(rows
             .into_iter()
             .map(|r| {
@@ -357,51 +346,41 @@ async fn compare_table(
             .await
             .map_err(Error::sql(format!("reading key ranges of {fq}")))?
             .map(|r| r.unwrap());
-        let (a, b) = (
-            Side { conn: src }
-                .chunk(&fq, &hash, &key, lo.as_deref(), hi.as_deref())
-                .await?,
-            Side { conn: dst }
-                .chunk(&fq, &hash, &key, lo.as_deref(), hi.as_deref())
-                .await?,
-        );
+        let chunk = Chunk {
+            fq: &fq,
+            hash: &hash,
+            key: &key,
+            lo: lo.as_deref(),
+            hi: hi.as_deref(),
+        };
+        let (a, b) = (chunk.checksum(src).await?, chunk.checksum(dst).await?);
         d.chunks += 1;
         d.source_rows += a.0;
         d.target_rows += b.0;
         if a != b {
             d.chunks_differing += 1;
-            let ra = Side { conn: src }
-                .rows(&fq, &hash, &key, lo.as_deref(), hi.as_deref())
-                .await?;
-            let rb = Side { conn: dst }
-                .rows(&fq, &hash, &key, lo.as_deref(), hi.as_deref())
-                .await?;
+            let (ra, rb) = (chunk.rows(src).await?, chunk.rows(dst).await?);
             let mut found: Vec<RowDiff> = Vec::new();
+            let row = |kind, k: &[String]| RowDiff {
+                kind,
+                key: k.iter().map(|x| unhex(x)).collect(),
+            };
             for (k, h) in &ra {
                 match rb.get(k) {
                     None => {
                         d.missing += 1;
-                        found.push(RowDiff {
-                            kind: "missing",
-                            key: k.iter().map(|x| unhex(x)).collect(),
-                        });
+                        found.push(row("missing", k));
                     }
                     Some(h2) if h2 != h => {
                         d.changed += 1;
-                        found.push(RowDiff {
-                            kind: "changed",
-                            key: k.iter().map(|x| unhex(x)).collect(),
-                        });
+                        found.push(row("changed", k));
                     }
                     Some(_) => {}
                 }
             }
             for k in rb.keys().filter(|k| !ra.contains_key(*k)) {
                 d.extra += 1;
-                found.push(RowDiff {
-                    kind: "extra",
-                    key: k.iter().map(|x| unhex(x)).collect(),
-                });
+                found.push(row("extra", k));
             }
             found.sort_by(|x, y| x.key.cmp(&y.key));
             let room = opts.max_listed.saturating_sub(d.rows.len());

@@ -82,6 +82,8 @@ pub struct Plan {
     pub bytes: u64,
     /// Archived server whose binlogs are replayed.
     pub server: String,
+    /// Its server_id (the side instance must not share it, or it would skip the events).
+    pub source_server_id: u32,
     /// Files and how many of their bytes the replay reads.
     pub files: Vec<(String, u64)>,
     /// Things worth knowing (the archive ends before the target, gaps, …).
@@ -355,6 +357,7 @@ pub async fn plan(
         transactions: scan.transactions,
         bytes,
         server,
+        source_server_id: chosen.body.server.server_id,
         files: to_copy,
         warnings,
     })
@@ -461,7 +464,7 @@ pub async fn run(
 
     let mut c = connect(&sb.connect_options()).await?;
     let sql = |what: &'static str| Error::sql(what);
-    let source_id = repo_source_server_id(repo, &outcome.plan.backup).await?;
+    let source_id = outcome.plan.source_server_id;
     let own: Option<u32> = c
         .query_first("SELECT @@server_id")
         .await
@@ -690,9 +693,4 @@ fn write_relay(
     out.flush().map_err(|e| err(dst, e))?;
     let shift = (fde_end + rotate.len() as u64) as i64 - from as i64;
     Ok((fde_end, shift))
-}
-
-async fn repo_source_server_id(repo: &Repository, backup: &str) -> Result<u32, Error> {
-    let m = repo.manifest(backup).await?;
-    Ok(Body::of(&m)?.server.server_id)
 }
