@@ -145,7 +145,14 @@ pub struct FileReader<R> {
     src: R,
     name: String,
     offset: u64,
-    buf: Vec<u8>,
+    /// Bytes read from `src`: `block[at..len]` is not consumed yet, the current event is
+    /// `block[at..at + cur]`. Read in large blocks and handed out as slices: one copy from
+    /// the source, none per event.
+    block: Vec<u8>,
+    at: usize,
+    len: usize,
+    cur: usize,
+    eof: bool,
     fde: FormatDescription,
     verify: bool,
     end: Option<End>,
@@ -171,7 +178,11 @@ impl<R: Read> FileReader<R> {
             src,
             name,
             offset: 4,
-            buf: Vec::with_capacity(64 * 1024),
+            block: Vec::new(),
+            at: 0,
+            len: 0,
+            cur: 0,
+            eof: false,
             fde: FormatDescription::default_v4(),
             verify: true,
             end: None,
@@ -225,15 +236,15 @@ impl<R: Read> FileReader<R> {
         let Some((offset, header, data_end)) = self.step()? else {
             return Ok(None);
         };
-        let data = self
-            .buf
+        let ev = self.event_bytes();
+        let data = ev
             .get(self.data_start(&header)..data_end)
             .unwrap_or_default();
         Ok(Some((
             RawEvent {
                 offset,
                 header,
-                bytes: &self.buf,
+                bytes: ev,
                 data,
             },
             &self.fde,
@@ -253,9 +264,8 @@ impl<R: Read> FileReader<R> {
             });
         }
         let offset = self.offset;
-        self.buf.clear();
-        let n = read_up_to(&mut self.src, &mut self.buf, HEADER_LEN as u64)
-            .map_err(|source| self.io(source))?;
+        self.at += std::mem::take(&mut self.cur);
+        let n = self.fill(HEADER_LEN).map_err(|source| self.io(source))?;
         if n == 0 {
             self.end = Some(End::Clean { size: offset });
             return Ok(None);
@@ -268,7 +278,7 @@ impl<R: Read> FileReader<R> {
             });
             return Ok(None);
         }
-        let header = EventHeader::parse(&self.buf).map_err(|e| self.bad(e.to_string()))?;
+        let header = EventHeader::parse(self.available()).map_err(|e| self.bad(e.to_string()))?;
         let size = header.event_size;
         let is_fde = header.type_code == EventType::FormatDescription.code();
         let min = HEADER_LEN + if is_fde { 0 } else { self.fde.checksum().len() };
@@ -281,21 +291,20 @@ impl<R: Read> FileReader<R> {
             )));
         }
         // Grown as bytes arrive: a damaged size field costs no memory beyond the file.
-        let want = u64::from(size) - HEADER_LEN as u64;
-        let got =
-            read_up_to(&mut self.src, &mut self.buf, want).map_err(|source| self.io(source))?;
-        if HEADER_LEN + got < size as usize {
+        let got = self.fill(size as usize).map_err(|source| self.io(source))?;
+        if got < size as usize {
             self.end = Some(End::Truncated {
                 offset,
-                have: (HEADER_LEN + got) as u64,
+                have: got as u64,
                 need: u64::from(size),
             });
             return Ok(None);
         }
+        self.cur = size as usize;
 
         // The FDE governs itself and everything after it.
         let trailer = if is_fde {
-            let body = self.buf.get(HEADER_LEN..).unwrap_or_default();
+            let body = self.event_bytes().get(HEADER_LEN..).unwrap_or_default();
             let fde = FormatDescription::parse(body)
                 .map_err(|e| self.bad(format!("format description: {e}")))?;
             if fde.binlog_version != 4 {
@@ -319,9 +328,9 @@ impl<R: Read> FileReader<R> {
         } else {
             self.fde.checksum().len()
         };
-        let data_end = self.buf.len().saturating_sub(trailer);
+        let data_end = self.cur.saturating_sub(trailer);
         if self.verify && trailer == 4 {
-            let (body, crc) = self.buf.split_at(data_end);
+            let (body, crc) = self.event_bytes().split_at(data_end);
             let stored = u32::from_le_bytes(crc.try_into().unwrap_or_default());
             // The server clears an FDE's "in use" flag (bit 0 of the flags, byte 17) when it
             // closes the file, without updating the checksum, which it computed without it.
@@ -346,14 +355,16 @@ impl<R: Read> FileReader<R> {
         }
         // An FDE with checksums off still carries an (ignored) 4-byte field.
         let data_end = if is_fde && trailer == 0 {
-            self.buf.len().saturating_sub(self.fde.own_trailer_len())
+            self.cur.saturating_sub(self.fde.own_trailer_len())
         } else {
             data_end
         };
         self.offset = offset + u64::from(size);
+        let data_start = self.data_start(&header);
         let data = self
-            .buf
-            .get(self.data_start(&header)..data_end)
+            .block
+            .get(self.at..self.at + self.cur)
+            .and_then(|ev| ev.get(data_start..data_end))
             .unwrap_or_default();
         self.trx = next_trx(self.trx, &self.fde, header, data);
         if self.trx == Trx::Outside {
@@ -366,6 +377,52 @@ impl<R: Read> FileReader<R> {
             }
         }
         Ok(Some((offset, header, data_end)))
+    }
+
+    /// The current event's bytes.
+    fn event_bytes(&self) -> &[u8] {
+        self.block
+            .get(self.at..self.at + self.cur)
+            .unwrap_or_default()
+    }
+
+    /// The bytes read and not consumed yet.
+    fn available(&self) -> &[u8] {
+        self.block.get(self.at..self.len).unwrap_or_default()
+    }
+
+    /// Reads until `n` bytes are available past `at` or the source ends; returns how many
+    /// are. The block grows only by what was read (at most [`READ_STEP`] past the bytes
+    /// present), so a damaged size field costs no memory beyond the file.
+    fn fill(&mut self, n: usize) -> std::io::Result<usize> {
+        // Below this much free room, the unconsumed bytes move to the front before reading.
+        const MIN_FREE: usize = 64 << 10;
+        while self.len - self.at < n && !self.eof {
+            if self.block.is_empty() {
+                // Zeroed by the allocator: pages a small input never reaches cost nothing.
+                self.block = vec![0; READ_STEP];
+            }
+            if self.at > 0 && self.block.len() - self.len < MIN_FREE {
+                self.block.copy_within(self.at..self.len, 0);
+                self.len -= self.at;
+                self.at = 0;
+            }
+            let short = self.at + n - self.len;
+            if self.block.len() - self.len < short.min(MIN_FREE) {
+                // An event larger than the block: grown by at most a step past the bytes
+                // present.
+                let want = self.len + short.min(READ_STEP);
+                self.block.resize(want.max(self.block.len()), 0);
+            }
+            let dst = self.block.get_mut(self.len..).unwrap_or_default();
+            match self.src.read(dst) {
+                Ok(0) => self.eof = true,
+                Ok(k) => self.len += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((self.len - self.at).min(n))
     }
 
     /// Where an event's data starts: after the common header, which an FDE may declare
@@ -425,6 +482,9 @@ fn next_trx(state: Trx, fde: &FormatDescription, header: EventHeader, data: &[u8
         _ => state,
     }
 }
+
+/// Bytes asked of the source at a time, at most.
+const READ_STEP: usize = 1 << 20;
 
 /// Appends up to `n` bytes from `src` to `buf` (growing it only as bytes arrive); returns
 /// how many came.

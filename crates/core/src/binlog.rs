@@ -3,7 +3,6 @@
 //! continuity, one verdict per file).
 
 use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use lifeboat_binlog::file::Error as FileError;
@@ -276,13 +275,10 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn open(path: &Path) -> Result<FileReader<BufReader<File>>, Error> {
+/// The reader reads in large blocks itself: no buffered reader in front of it.
+fn open(path: &Path) -> Result<FileReader<File>, Error> {
     let f = File::open(path).map_err(|e| Error::Binlog(format!("{}: {e}", path.display())))?;
-    FileReader::new(
-        BufReader::with_capacity(1 << 20, f),
-        path.display().to_string(),
-    )
-    .map_err(file_error)
+    FileReader::new(f, path.display().to_string()).map_err(file_error)
 }
 
 fn file_error(e: FileError) -> Error {
@@ -602,14 +598,17 @@ fn verify_one(path: &Path, carried: Option<GtidSet>) -> (Verdict, Option<GtidSet
     let mut ending: Option<(Option<End>, u64)> = None;
     // One thread reads, frames and checks CRC32; this one decodes: two cores, one file.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(4);
+    // Batches go back to the reader to be filled again: no allocation per batch.
+    let (back_tx, back_rx) = std::sync::mpsc::channel::<Batch>();
     std::thread::scope(|scope| {
-        scope.spawn(move || read_ahead(reader, tx));
+        scope.spawn(move || read_ahead(reader, tx, back_rx));
         for msg in rx {
             match msg {
                 Msg::Batch(b) => {
                     if !w.batch(&mut dec, &b) {
                         break;
                     }
+                    let _ = back_tx.send(b);
                 }
                 Msg::End(end, trx) => ending = Some((end, trx)),
                 Msg::Failed(e) => {
@@ -691,6 +690,9 @@ impl Walk {
     /// Takes the events of a batch; false once a problem was found.
     fn batch(&mut self, dec: &mut Decoder, b: &Batch) -> bool {
         for (offset, header, whole, data, fde) in &b.events {
+            let Some(fde) = b.fdes.get(*fde) else {
+                return false;
+            };
             let raw = RawEvent {
                 offset: *offset,
                 header: *header,
@@ -894,14 +896,17 @@ fn check_rows(
 /// Events read ahead by [`read_ahead`]: their bytes back to back, and where each one is.
 struct Batch {
     bytes: Vec<u8>,
+    /// Offset, header, whole event and data in `bytes`, index in `fdes` of its format.
     #[allow(clippy::type_complexity)]
     events: Vec<(
         u64,
         lifeboat_binlog::EventHeader,
         std::ops::Range<usize>,
         std::ops::Range<usize>,
-        std::sync::Arc<lifeboat_binlog::FormatDescription>,
+        usize,
     )>,
+    /// The format descriptions in force in this batch (one, unless the file has several).
+    fdes: Vec<std::sync::Arc<lifeboat_binlog::FormatDescription>>,
 }
 
 enum Msg {
@@ -911,10 +916,23 @@ enum Msg {
 }
 
 /// Reads a file (framing, CRC32) and hands its events over in batches of about 1 MiB.
-fn read_ahead(mut reader: FileReader<BufReader<File>>, tx: std::sync::mpsc::SyncSender<Msg>) {
-    let new_batch = || Batch {
-        bytes: Vec::with_capacity(1 << 20),
-        events: Vec::new(),
+fn read_ahead(
+    mut reader: FileReader<File>,
+    tx: std::sync::mpsc::SyncSender<Msg>,
+    back: std::sync::mpsc::Receiver<Batch>,
+) {
+    let new_batch = || match back.try_recv() {
+        Ok(mut b) => {
+            b.bytes.clear();
+            b.events.clear();
+            b.fdes.clear();
+            b
+        }
+        Err(_) => Batch {
+            bytes: Vec::with_capacity(1 << 20),
+            events: Vec::new(),
+            fdes: Vec::new(),
+        },
     };
     let mut batch = new_batch();
     let mut fde = std::sync::Arc::new(reader.format().clone());
@@ -923,6 +941,9 @@ fn read_ahead(mut reader: FileReader<BufReader<File>>, tx: std::sync::mpsc::Sync
             Ok(Some((raw, f))) => {
                 if raw.header.type_code == 15 {
                     fde = std::sync::Arc::new(f.clone());
+                    batch.fdes.push(fde.clone());
+                } else if batch.fdes.is_empty() {
+                    batch.fdes.push(fde.clone());
                 }
                 let start = batch.bytes.len();
                 batch.bytes.extend_from_slice(raw.bytes);
@@ -933,7 +954,7 @@ fn read_ahead(mut reader: FileReader<BufReader<File>>, tx: std::sync::mpsc::Sync
                     raw.header,
                     start..batch.bytes.len(),
                     data,
-                    fde.clone(),
+                    batch.fdes.len() - 1,
                 ));
                 if batch.bytes.len() >= 1 << 20
                     && tx
