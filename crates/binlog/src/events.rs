@@ -885,3 +885,89 @@ impl StatusVars {
         Ok(v)
     }
 }
+
+/// A USER_VAR event: a user variable a statement-format event reads (`@name`), as it was set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserVar<'a> {
+    /// Variable name, without the `@`.
+    pub name: &'a [u8],
+    /// Its value.
+    pub value: UserValue<'a>,
+}
+
+/// The value of a [`UserVar`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserValue<'a> {
+    /// NULL.
+    Null,
+    /// A string in the collation with this id.
+    String {
+        /// Collation id.
+        collation: u32,
+        /// The bytes.
+        bytes: &'a [u8],
+    },
+    /// A double.
+    Real(f64),
+    /// An integer.
+    Int {
+        /// Its bits.
+        value: i64,
+        /// Unsigned (the value is `value as u64`).
+        unsigned: bool,
+    },
+    /// A DECIMAL, as text.
+    Decimal(String),
+}
+
+impl<'a> UserVar<'a> {
+    /// Parses the data of a USER_VAR event (type 14).
+    pub fn parse(data: &'a [u8]) -> Result<UserVar<'a>, DecodeError> {
+        let bad = |what: &str| DecodeError {
+            event: "User_var",
+            reason: what.to_owned(),
+        };
+        let mut r = Reader::new(data);
+        let n = r.u32().map_err(|_| bad("truncated name length"))? as usize;
+        let name = r.take(n).map_err(|_| bad("truncated name"))?;
+        let is_null = r.u8().map_err(|_| bad("truncated null flag"))?;
+        if is_null != 0 {
+            return Ok(UserVar {
+                name,
+                value: UserValue::Null,
+            });
+        }
+        let kind = r.u8().map_err(|_| bad("truncated type"))?;
+        let collation = r.u32().map_err(|_| bad("truncated charset"))?;
+        let len = r.u32().map_err(|_| bad("truncated value length"))? as usize;
+        let v = r.take(len).map_err(|_| bad("truncated value"))?;
+        let flags = r.u8().unwrap_or(0);
+        let value = match kind {
+            0 => UserValue::String {
+                collation,
+                bytes: v,
+            },
+            1 => UserValue::Real(f64::from_le_bytes(
+                v.try_into()
+                    .map_err(|_| bad("a REAL value is not 8 bytes"))?,
+            )),
+            2 => UserValue::Int {
+                value: i64::from_le_bytes(
+                    v.get(..8)
+                        .and_then(|b| b.try_into().ok())
+                        .ok_or_else(|| bad("an INT value is not 8 bytes"))?,
+                ),
+                unsigned: flags & 1 != 0,
+            },
+            4 => {
+                let (&p, rest) = v.split_first().ok_or_else(|| bad("empty DECIMAL"))?;
+                let (&s, digits) = rest.split_first().ok_or_else(|| bad("empty DECIMAL"))?;
+                let (text, _) = crate::value::decimal_from(digits, p, s)
+                    .map_err(|e| bad(&format!("DECIMAL: {e}")))?;
+                UserValue::Decimal(text)
+            }
+            other => return Err(bad(&format!("unknown value type {other}"))),
+        };
+        Ok(UserVar { name, value })
+    }
+}

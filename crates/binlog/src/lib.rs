@@ -45,7 +45,7 @@ mod write;
 
 pub use decoder::Decoder;
 pub use encode::{EncodeError, encode_event};
-pub use events::{DecodeError, Event};
+pub use events::{DecodeError, Event, UserValue, UserVar};
 pub use file::{End, FileReader, RawEvent};
 pub use frame::{Checksum, EventHeader, FormatDescription};
 pub use gtid::{Flavor, Gtid, GtidError, GtidSet, MariaDbGtid, MySqlGtid, MySqlGtidSet, MySqlSid};

@@ -254,9 +254,11 @@ enum Command {
     /// Restore a backup into a new side instance (--sandbox DIR) or a named server. A server
     /// that already has the databases or other client sessions is refused unless --force.
     /// Point in time (--until, --until-gtid, --until-position, --before-incident): the newest
-    /// backup before the target is restored into the side instance, then the archived
-    /// binlogs are replayed from its exact position to the last transaction that committed
-    /// before the target (never half a transaction); --dry-run prints that plan. Journaled.
+    /// backup before the target is restored, then the archived binlogs are replayed from its
+    /// exact position to the last transaction that committed before the target (never half a
+    /// transaction): by a side instance's own replication SQL thread (fastest), or into a
+    /// named server through one session that keeps every event's session state and GTID;
+    /// --dry-run prints that plan. Journaled.
     #[command(disable_help_flag = true, after_help = AFTER_HELP)]
     Restore {
         /// Backup id (`lifeboat backups` lists them); chosen for you with a point in time.
@@ -1143,6 +1145,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             sandbox,
             opts,
             confirm_server,
+            conn,
             ..
         } if id.is_none() => {
             let tz = match time_zone {
@@ -1171,24 +1174,27 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             } else {
                 return Err(usage("no backup id and no point in time".into()));
             };
-            let Some(dir) = sandbox else {
-                return Err(Failure {
-                    message: "a point-in-time restore goes into a side instance: give --sandbox DIR".into(),
-                    hint: Some("then copy the recovered tables to production, e.g. with `lifeboat backup --tables` from the side instance and `lifeboat restore --tables`".into()),
-                    code: 2,
-                });
-            };
             let r = open_repo(&cli, repo).await?;
             let server = archived_server.as_deref().map(lifeboat_repo::server_key);
-            let parent = dir
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            std::fs::create_dir_all(parent)
+            let config = load_config(&cli)?;
+            let target = match sandbox {
+                Some(dir) => lifeboat_core::restore::Target::Sandbox(dir.clone()),
+                None => lifeboat_core::restore::Target::Server(resolve(conn, &config)?),
+            };
+            // Staged binlogs go next to the side instance, else in the temporary directory.
+            let parent = match sandbox {
+                Some(dir) => dir
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+                    .to_path_buf(),
+                None => std::env::temp_dir(),
+            };
+            std::fs::create_dir_all(&parent)
                 .map_err(|e| Error::Binlog(format!("{}: {e}", parent.display())))?;
             let staging = tempfile::Builder::new()
                 .prefix(".lifeboat-replay-")
-                .tempdir_in(parent)
+                .tempdir_in(&parent)
                 .map_err(|e| Error::Binlog(format!("{}: {e}", parent.display())))?;
             let plan =
                 lifeboat_core::pitr::plan(&r, server.as_deref(), &stop, staging.path()).await?;
@@ -1200,14 +1206,13 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 }
                 return Ok(0);
             }
-            let config = load_config(&cli)?;
             let mut audit = audit(&cli, &config, argv)?;
             let policy = policy(confirm_server, "restore into the server");
             let outcome = lifeboat_core::pitr::run(
                 &r,
                 plan,
                 staging.path(),
-                dir.clone(),
+                target,
                 &policy,
                 opts,
                 &mut audit,

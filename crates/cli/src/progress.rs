@@ -10,6 +10,8 @@ use lifeboat_core::progress::{Progress, Silent};
 struct Bar {
     bar: ProgressBar,
     rows: AtomicU64,
+    /// Set by `status`: shown instead of the row count.
+    worded: std::sync::atomic::AtomicBool,
 }
 
 impl Progress for Bar {
@@ -17,6 +19,7 @@ impl Progress for Bar {
         self.bar.set_length(total_bytes.max(1));
         self.bar.set_position(0);
         self.bar.set_prefix(phase.to_owned());
+        self.worded.store(false, Ordering::Relaxed);
     }
 
     fn advance(&self, bytes: u64, rows: u64) {
@@ -26,7 +29,14 @@ impl Progress for Bar {
             self.bar.set_length(self.bar.position() + bytes);
         }
         self.bar.inc(bytes);
-        self.bar.set_message(format!("{rows} rows"));
+        if !self.worded.load(Ordering::Relaxed) {
+            self.bar.set_message(format!("{rows} rows"));
+        }
+    }
+
+    fn status(&self, text: &str) {
+        self.worded.store(true, Ordering::Relaxed);
+        self.bar.set_message(text.to_owned());
     }
 
     fn finish(&self) {
@@ -50,5 +60,6 @@ pub fn sink(json: bool) -> Arc<dyn Progress> {
     Arc::new(Bar {
         bar,
         rows: AtomicU64::new(0),
+        worded: std::sync::atomic::AtomicBool::new(false),
     })
 }

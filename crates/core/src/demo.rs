@@ -355,7 +355,7 @@ async fn story(
         &repo,
         plan,
         staging.path(),
-        side_dir.to_path_buf(),
+        crate::restore::Target::Sandbox(side_dir.to_path_buf()),
         &policy,
         &crate::restore::RestoreOptions {
             threads: 2,

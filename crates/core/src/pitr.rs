@@ -8,7 +8,7 @@
 //! time zone, foreign-key and unique checks, auto-increment settings, pseudo thread ids and
 //! temporary tables, GTIDs — by the server's own code, not a re-implementation of it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -376,7 +376,10 @@ pub struct Outcome {
     /// Position the side instance reports at the end (equals the plan's stop).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reached: Option<BinlogPos>,
-    /// GTID state of the side instance afterwards.
+    /// A named server: what the client-side replay applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied: Option<crate::apply::Applied>,
+    /// GTID state of the side instance afterwards (a named server: the last GTID applied).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gtid: Option<String>,
 }
@@ -386,14 +389,15 @@ fn relay_name(n: usize) -> String {
     format!("relay-bin.{:06}", n + 1)
 }
 
-/// Restores the plan's backup into a new side instance at `dir` and replays the staged
-/// binlogs up to the stop point through its replication SQL thread.
+/// Restores the plan's backup into `target` and replays the staged binlogs up to the stop
+/// point: a new side instance replays through its replication SQL thread, a named server
+/// through one client session ([`crate::apply`]).
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     repo: &Repository,
     plan: Plan,
     staging: &Path,
-    dir: PathBuf,
+    target: crate::restore::Target,
     policy: &crate::guard::Policy<'_>,
     opts: &crate::restore::RestoreOptions,
     audit: &mut crate::journal::Audit,
@@ -404,17 +408,23 @@ pub async fn run(
             "--rename cannot be combined with a point-in-time target (the binlog names the original databases)".into(),
         ));
     }
+    let apply_opts = crate::apply::ApplyOptions {
+        tables: opts.tables.clone(),
+        new_gtids: opts.new_gtids,
+    };
+    if let crate::restore::Target::Server(server) = &target {
+        crate::apply::preflight(server, staging, &plan.files, &plan.start, &apply_opts).await?;
+    }
     let restored = crate::restore::run(
         repo,
         &plan.backup,
-        crate::restore::Target::Sandbox(dir.clone()),
+        target.clone(),
         policy,
         opts,
         audit,
         progress.clone(),
     )
     .await?;
-    let sb = lifeboat_server::Sandbox::open(&dir)?;
     let t0 = Instant::now();
     let mut outcome = Outcome {
         plan,
@@ -422,10 +432,37 @@ pub async fn run(
         replay_ms: 0,
         reached: None,
         gtid: None,
+        applied: None,
     };
     if outcome.plan.stop <= outcome.plan.start {
         return Ok(outcome);
     }
+    let dir = match target {
+        crate::restore::Target::Sandbox(dir) => dir,
+        crate::restore::Target::Server(server) => {
+            let applied = crate::apply::replay(
+                &server,
+                staging,
+                &outcome.plan.files,
+                &outcome.plan.start,
+                &apply_opts,
+                progress,
+            )
+            .await?;
+            outcome.replay_ms = t0.elapsed().as_millis() as u64;
+            if applied.reached != outcome.plan.stop {
+                return Err(Error::Mismatch(format!(
+                    "the replay ended at {}, not at the planned stop {}",
+                    applied.reached, outcome.plan.stop
+                )));
+            }
+            outcome.reached = Some(applied.reached.clone());
+            outcome.gtid = applied.last_gtid.clone();
+            outcome.applied = Some(applied);
+            return Ok(outcome);
+        }
+    };
+    let sb = lifeboat_server::Sandbox::open(&dir)?;
     // The staged files become the side instance's relay logs: each its own format
     // description, then a ROTATE naming the source file and position (as relay logs
     // written by a replica's I/O thread have; the SQL thread keeps the source position

@@ -9,6 +9,8 @@ pub trait Progress: Send + Sync {
     fn start(&self, _phase: &str, _total_bytes: u64) {}
     /// Work done since the last call.
     fn advance(&self, _bytes: u64, _rows: u64) {}
+    /// Where the work stands, in words (replaces the row count on a progress bar).
+    fn status(&self, _text: &str) {}
     /// The phase ended.
     fn finish(&self) {}
 }

@@ -64,9 +64,15 @@ pub struct RestoreOptions {
     /// Parallel loading connections.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = 4))]
     pub threads: usize,
+    /// Point in time into a named server: let it give the replayed transactions its own
+    /// GTIDs instead of the source's (for a MariaDB target whose gtid_strict_mode would
+    /// refuse the source's sequence numbers after its own)
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub new_gtids: bool,
 }
 
 /// Where to restore.
+#[derive(Debug, Clone)]
 pub enum Target {
     /// A new side instance in this directory, left running.
     Sandbox(PathBuf),

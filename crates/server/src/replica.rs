@@ -1,4 +1,6 @@
-//! A replication connection that hands over binlog events exactly as the server sent them.
+//! A replication connection that hands over binlog events exactly as the server sent them;
+//! also the connection that replays binlog events as raw statement bytes
+//! ([`ReplicaConn::pipeline`]).
 //!
 //! The general-purpose driver re-parses dump packets and cannot set MariaDB's dump flag that
 //! asks for ANNOTATE_ROWS events (without it the server skips them, and an archive would have
@@ -176,19 +178,29 @@ impl ReplicaConn {
     }
 
     async fn write_packet(&mut self, payload: &[u8]) -> Result<(), ReplicaError> {
-        // Commands and authentication answers here are far below 16 MiB: one packet.
-        if payload.len() >= MAX_PACKET {
-            return Err(self.protocol("packet too large"));
+        // Payloads of 16 MiB - 1 or more go in several packets; one of exactly a multiple of
+        // that is followed by an empty one.
+        let mut rest = payload;
+        loop {
+            let n = rest.len().min(MAX_PACKET);
+            let (part, tail) = rest.split_at(n);
+            let mut head = [0u8; 4];
+            head[..3].copy_from_slice(&(n as u32).to_le_bytes()[..3]);
+            head[3] = self.seq;
+            self.seq = self.seq.wrapping_add(1);
+            self.io
+                .write_all(&head)
+                .await
+                .map_err(|e| self.io_error(e))?;
+            self.io
+                .write_all(part)
+                .await
+                .map_err(|e| self.io_error(e))?;
+            rest = tail;
+            if n < MAX_PACKET {
+                break;
+            }
         }
-        let mut buf = Vec::with_capacity(payload.len() + 4);
-        buf.extend_from_slice(&(payload.len() as u32).to_le_bytes()[..3]);
-        buf.push(self.seq);
-        self.seq = self.seq.wrapping_add(1);
-        buf.extend_from_slice(payload);
-        self.io
-            .write_all(&buf)
-            .await
-            .map_err(|e| self.io_error(e))?;
         self.io.flush().await.map_err(|e| self.io_error(e))
     }
 
@@ -337,6 +349,56 @@ impl ReplicaConn {
             Some(0x00) => Ok(()),
             Some(0xff) => Err(self.server_error(&r)),
             _ => Err(self.protocol(format!("`{sql}` returned rows"))),
+        }
+    }
+
+    /// Sends `statements` (each one statement that returns no rows, as raw bytes) one after
+    /// the other without waiting, then reads their answers. The server runs each whatever
+    /// happened to the ones before, so the caller keeps a transaction's COMMIT out of it. The
+    /// first error comes with its statement's index.
+    pub async fn pipeline(&mut self, statements: &[&[u8]]) -> Result<(), (usize, ReplicaError)> {
+        let mut out = Vec::with_capacity(statements.iter().map(|s| s.len() + 5).sum());
+        for s in statements {
+            // Each statement is a command of its own: sequence numbers restart at 0.
+            let mut payload = Vec::with_capacity(s.len() + 1);
+            payload.push(0x03);
+            payload.extend_from_slice(s);
+            let mut rest: &[u8] = &payload;
+            let mut seq = 0u8;
+            loop {
+                let n = rest.len().min(MAX_PACKET);
+                let (part, tail) = rest.split_at(n);
+                out.extend_from_slice(&(n as u32).to_le_bytes()[..3]);
+                out.push(seq);
+                seq = seq.wrapping_add(1);
+                out.extend_from_slice(part);
+                rest = tail;
+                if n < MAX_PACKET {
+                    break;
+                }
+            }
+        }
+        self.io
+            .write_all(&out)
+            .await
+            .map_err(|e| (0, self.io_error(e)))?;
+        self.io.flush().await.map_err(|e| (0, self.io_error(e)))?;
+        let mut first_error = None;
+        for i in 0..statements.len() {
+            let r = self.read_packet().await.map_err(|e| (i, e))?;
+            match r.first() {
+                Some(0x00) => {}
+                Some(0xff) => {
+                    if first_error.is_none() {
+                        first_error = Some((i, self.server_error(&r)));
+                    }
+                }
+                _ => return Err((i, self.protocol("a replayed statement returned rows"))),
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 

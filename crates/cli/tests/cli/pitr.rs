@@ -247,4 +247,100 @@ async fn every_stop_kind_recovers_exactly_the_captured_state() {
     let got = checksums(&sandbox_socket(&dir), "shop").await;
     assert_eq!(got.keys().collect::<Vec<_>>(), vec!["customers"]);
     assert_eq!(got.get("customers"), p2.sums.get("customers"));
+
+    // Into a named server, through one client session. A target whose binlog runs with
+    // gtid_strict_mode and is ahead of the source is refused before anything is written;
+    // with --new-gtids it numbers the replayed transactions itself.
+    let strict = TestServer::start_with(|o| {
+        o.binlog = true;
+        o.server_settings.push("gtid_strict_mode=1".into());
+    })
+    .await;
+    strict
+        .exec("SET gtid_seq_no = 100000; CREATE DATABASE scratch")
+        .await;
+    let named = |srv: &TestServer, extra: &[&str]| -> Vec<String> {
+        let identity = json(
+            &lb.run(
+                &[
+                    vec!["check".to_owned(), "--json".to_owned()],
+                    super::socket_args(srv),
+                ]
+                .concat()
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            ),
+        )["identity"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut a: Vec<String> = vec![
+            "restore".into(),
+            "--json".into(),
+            "--repo".into(),
+            r.into(),
+            "--confirm-server".into(),
+            identity,
+        ];
+        a.extend(super::socket_args(srv));
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |a: &Vec<String>| lb.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = run(&named(&strict, &["--before-incident", &incident_id]));
+    assert_ne!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("gtid_strict_mode"), "{}", stderr(&o));
+    let dbs: Option<String> = strict
+        .conn()
+        .await
+        .query_first("SELECT GROUP_CONCAT(SCHEMA_NAME) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'shop'")
+        .await
+        .unwrap()
+        .flatten();
+    assert_eq!(dbs, None, "nothing may be restored before the refusal");
+    let o = run(&named(
+        &strict,
+        &["--before-incident", &incident_id, "--new-gtids"],
+    ));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = json(&o);
+    assert_eq!(out["plan"]["stop"], out["reached"], "{out}");
+    assert_eq!(
+        checksums(&strict.connect_options(), "shop").await,
+        p3.sums,
+        "named server, --before-incident: {out}"
+    );
+    let mut s = strict.conn().await;
+    let orphans: Option<u64> = s
+        .query_first("SELECT COUNT(*) FROM shop.orders o LEFT JOIN shop.customers c ON c.id = o.customer WHERE c.id IS NULL")
+        .await
+        .unwrap();
+    assert_eq!(orphans, Some(0));
+    let texts: Vec<(String, String)> = s
+        .query("SELECT name, city FROM shop.customers WHERE id IN (4, 5) ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(texts[0].0, "Ærøskøbing «ü» 中文 🚀");
+    assert_eq!(texts[1].1, "Genève");
+    drop(s);
+
+    // A target that keeps the source's GTIDs: its binlog then holds them.
+    let keeps = TestServer::start_with(|o| o.binlog = true).await;
+    let o = run(&named(&keeps, &["--until-gtid", &p2.gtid]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = json(&o);
+    assert_eq!(out["gtid"].as_str(), Some(p2.gtid.as_str()), "{out}");
+    assert_eq!(
+        checksums(&keeps.connect_options(), "shop").await,
+        p2.sums,
+        "named server, --until-gtid: {out}"
+    );
+    let pos: Option<String> = keeps
+        .conn()
+        .await
+        .query_first("SELECT @@gtid_binlog_pos")
+        .await
+        .unwrap();
+    assert_eq!(pos.as_deref(), Some(p2.gtid.as_str()));
 }
