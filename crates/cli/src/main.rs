@@ -175,6 +175,10 @@ enum Command {
         /// A DELETE or UPDATE is destructive from this many rows of one table.
         #[arg(long, value_name = "N", default_value_t = 1000)]
         min_rows: u64,
+        /// Also list this many transactions before and after each incident, and what the
+        /// incident's own transaction did (statements, rows per table). 0: none.
+        #[arg(long, value_name = "N", default_value_t = 2)]
+        context: usize,
         #[command(flatten)]
         help: HelpFlag,
     },
@@ -971,6 +975,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             until,
             time_zone,
             min_rows,
+            context,
             ..
         } => {
             let tz = match time_zone {
@@ -987,6 +992,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 since: when("--since", since)?,
                 until: when("--until", until)?,
                 min_rows: *min_rows,
+                context: *context,
             };
             let scanned = match (&archived.repo, files.is_empty()) {
                 (Some(loc), true) => {

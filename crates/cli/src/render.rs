@@ -563,6 +563,28 @@ pub fn incidents(s: &lifeboat_core::incidents::Scanned) {
             };
             println!("  {shown}{more}");
         }
+        if !i.transaction.is_empty() {
+            println!("  its transaction: {}", i.transaction.join("; "));
+        }
+        let neighbor = |label: &str, n: &lifeboat_core::incidents::Neighbor| {
+            println!(
+                "    {label} {}  {}{}{}  {}",
+                n.time,
+                n.transaction,
+                n.gtid
+                    .as_deref()
+                    .map_or(String::new(), |g| format!("  GTID {g}")),
+                n.thread_id
+                    .map_or(String::new(), |t| format!("  thread {t}")),
+                n.what.join("; ")
+            );
+        };
+        for n in &i.before {
+            neighbor("before", n);
+        }
+        for n in &i.after {
+            neighbor("after ", n);
+        }
     }
     println!(
         "{} incident(s) in {} transactions ({} events)",

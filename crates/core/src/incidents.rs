@@ -5,7 +5,7 @@
 //! DML in STATEMENT format) and from ANNOTATE_ROWS / ROWS_QUERY text; row events are counted
 //! per statement and table (a statement ends at the row event flagged end-of-statement).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 
 use lifeboat_binlog::events::RowsEvent;
@@ -28,6 +28,8 @@ pub struct Options {
     pub until: Option<jiff::Timestamp>,
     /// A DELETE or UPDATE statement is destructive from this many rows (of one table).
     pub min_rows: u64,
+    /// Transactions listed before and after each incident (what else happened around it).
+    pub context: usize,
 }
 
 impl Default for Options {
@@ -36,6 +38,7 @@ impl Default for Options {
             since: None,
             until: None,
             min_rows: 1000,
+            context: 0,
         }
     }
 }
@@ -78,7 +81,36 @@ pub struct Incident {
     /// Ran with foreign_key_checks=0 (the classic `SET FOREIGN_KEY_CHECKS=0; DROP TABLE`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub foreign_key_checks_off: bool,
+    /// With `--context`: everything its own transaction did.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub transaction: Vec<String>,
+    /// With `--context`: the transactions just before it, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub before: Vec<Neighbor>,
+    /// With `--context`: the transactions just after it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<Neighbor>,
 }
+
+/// A transaction near an incident, in a few words.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Neighbor {
+    /// `file:offset` where it starts.
+    pub transaction: String,
+    /// Its GTID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gtid: Option<String>,
+    /// When.
+    pub time: String,
+    /// Connection id on the origin, when the binlog has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<u32>,
+    /// What it did: statements, and rows changed per table.
+    pub what: Vec<String>,
+}
+
+/// At most this many entries describe one transaction.
+const WHAT_MAX: usize = 8;
 
 /// The transaction being read.
 #[derive(Default)]
@@ -94,6 +126,36 @@ struct Trx {
     statement: Option<String>,
     /// Rows of the current statement: (table, kind) -> (count, offset of its first event).
     rows: BTreeMap<(String, u8), (u64, u64)>,
+    /// With context: statements of the transaction, and rows per (table, insert/update/delete).
+    statements: Vec<String>,
+    changes: BTreeMap<(String, &'static str), u64>,
+    /// Time of its last event.
+    last_time: u32,
+}
+
+impl Trx {
+    /// The transaction in a few words.
+    fn neighbor(&self) -> Neighbor {
+        let mut what: Vec<String> = self.statements.clone();
+        what.extend(
+            self.changes
+                .iter()
+                .map(|((t, k), n)| format!("{k} {n} row{} of {t}", if *n == 1 { "" } else { "s" })),
+        );
+        if what.len() > WHAT_MAX {
+            let more = what.len() - WHAT_MAX;
+            what.truncate(WHAT_MAX);
+            what.push(format!("… and {more} more"));
+        }
+        let (sec, micros) = self.time.unwrap_or((self.last_time, None));
+        Neighbor {
+            transaction: format!("{}:{}", self.file, self.position),
+            gtid: self.gtid.clone(),
+            time: time_text(sec, micros),
+            thread_id: self.thread_id,
+            what,
+        }
+    }
 }
 
 /// Scans binlog files in order for incidents.
@@ -102,6 +164,11 @@ pub struct Scanner {
     groups: crate::groups::Groups,
     trx: Trx,
     found: Vec<Incident>,
+    /// With context: the last transactions closed, incidents of the open one, and incidents
+    /// still waiting for transactions after them.
+    recent: VecDeque<Neighbor>,
+    in_trx: Vec<usize>,
+    waiting: Vec<(usize, usize)>,
     /// Transactions seen (for the summary).
     pub transactions: u64,
     /// Events seen.
@@ -125,6 +192,9 @@ impl Scanner {
             groups: crate::groups::Groups::default(),
             trx: Trx::default(),
             found: Vec::new(),
+            recent: VecDeque::new(),
+            in_trx: Vec::new(),
+            waiting: Vec::new(),
             transactions: 0,
             events: 0,
         }
@@ -190,6 +260,7 @@ impl Scanner {
             };
         }
         self.trx.server_id = raw.header.server_id;
+        self.trx.last_time = raw.header.timestamp;
         match ev {
             Event::Gtid(g) => {
                 self.trx.gtid = dec.gtid_text().map(str::to_owned);
@@ -213,6 +284,14 @@ impl Scanner {
                 }
                 // A DDL or (STATEMENT format) DML statement.
                 self.trx.thread_id = Some(q.thread_id);
+                if self.opts.context > 0 && !is_commit(&sql) {
+                    let one_line: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+                    let mut shown: String = one_line.chars().take(120).collect();
+                    if one_line.chars().count() > 120 {
+                        shown.push_str(" …");
+                    }
+                    self.trx.statements.push(shown);
+                }
                 let time = match self.trx.time {
                     Some((s, Some(m))) => (s, Some(m)),
                     _ => (raw.header.timestamp, micros),
@@ -238,6 +317,9 @@ impl Scanner {
                             tables: c.tables,
                             rows: BTreeMap::new(),
                             foreign_key_checks_off: fk_off,
+                            transaction: Vec::new(),
+                            before: Vec::new(),
+                            after: Vec::new(),
                         },
                         time.0,
                     );
@@ -253,9 +335,36 @@ impl Scanner {
         if closed.is_some() {
             self.end_statement(file);
             self.transactions += 1;
+            if self.opts.context > 0 {
+                self.closed_context();
+            }
             self.trx = Trx::default();
         }
         Ok(())
+    }
+
+    /// A transaction closed: it is context for the incidents before and in it.
+    fn closed_context(&mut self) {
+        let n = self.trx.neighbor();
+        for &i in &self.in_trx {
+            if let Some(inc) = self.found.get_mut(i) {
+                inc.transaction = n.what.clone();
+            }
+        }
+        self.waiting.retain_mut(|(i, left)| {
+            if let Some(inc) = self.found.get_mut(*i) {
+                inc.after.push(n.clone());
+            }
+            *left -= 1;
+            *left > 0
+        });
+        let context = self.opts.context;
+        self.waiting
+            .extend(self.in_trx.drain(..).map(|i| (i, context)));
+        self.recent.push_back(n);
+        while self.recent.len() > context {
+            self.recent.pop_front();
+        }
     }
 
     fn rows(
@@ -267,6 +376,20 @@ impl Scanner {
         r: &RowsEvent<'_>,
     ) -> Result<(), Error> {
         let Some(kind) = r.kind() else { return Ok(()) };
+        if self.opts.context > 0
+            && let Some(table) = dec.table(r.table_id)
+        {
+            let n = r
+                .rows(table)
+                .map_err(|e| Error::Binlog(format!("{file}: offset {at}: {e}")))?
+                .count() as u64;
+            let verb = kind.name();
+            *self
+                .trx
+                .changes
+                .entry((format!("{}.{}", table.schema, table.table), verb))
+                .or_default() += n;
+        }
         if kind == RowKind::Insert {
             if r.flags & 1 != 0 {
                 self.end_statement(file);
@@ -338,6 +461,9 @@ impl Scanner {
                     tables: vec![table.clone()],
                     rows: BTreeMap::from([(table, n)]),
                     foreign_key_checks_off: false,
+                    transaction: Vec::new(),
+                    before: Vec::new(),
+                    after: Vec::new(),
                 },
                 sec,
             );
@@ -350,6 +476,11 @@ impl Scanner {
             || self.opts.until.is_some_and(|u| t >= u.as_second())
         {
             return;
+        }
+        let mut i = i;
+        if self.opts.context > 0 {
+            i.before = self.recent.iter().cloned().collect();
+            self.in_trx.push(self.found.len());
         }
         self.found.push(i);
     }
@@ -364,6 +495,10 @@ impl Trx {
             (self.file.clone(), self.position)
         }
     }
+}
+
+fn is_commit(sql: &str) -> bool {
+    sql.eq_ignore_ascii_case("COMMIT") || sql.eq_ignore_ascii_case("ROLLBACK")
 }
 
 /// The incident kind for a statement kind; for row events, `rows` gives the count and the

@@ -2,9 +2,10 @@
 //! instance, then the archived binlogs from the backup's exact position up to the last
 //! transaction that committed before the target — never half a transaction.
 //!
-//! The replay hands the archived files to the side instance as relay logs, cut at the stop
-//! point, and lets its own replication SQL thread apply them (in parallel where the server
-//! can). So every event runs with the session state it had on the source: charsets, sql_mode,
+//! Into a side instance, the replay hands the archived files to it as relay logs, cut at the
+//! stop point, and lets its own replication SQL thread apply them (in parallel where the
+//! server can). A named server gets them through one client session instead
+//! ([`crate::apply`]). So every event runs with the session state it had on the source: charsets, sql_mode,
 //! time zone, foreign-key and unique checks, auto-increment settings, pseudo thread ids and
 //! temporary tables, GTIDs — by the server's own code, not a re-implementation of it.
 

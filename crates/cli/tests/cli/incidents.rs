@@ -181,6 +181,31 @@ async fn every_destructive_event_among_100k_transactions_and_nothing_else() {
     assert_eq!(rows[1]["shop.customers"], 5);
     assert_eq!(rows[7]["shop.big"], 2501);
     assert_eq!(found[2]["foreign_key_checks_off"], true);
+    // What else happened around it (default --context 2): the incident's own transaction,
+    // and the transactions either side.
+    let own: Vec<&str> = found[7]["transaction"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for part in [
+        "insert 2000 rows of shop.orders",
+        "delete 2501 rows of shop.big",
+        "update 1 row of shop.orders",
+    ] {
+        assert!(own.contains(&part), "{own:?}");
+    }
+    assert_eq!(
+        found[7]["before"].as_array().unwrap().len(),
+        2,
+        "{}",
+        found[7]
+    );
+    let after = found[7]["after"].as_array().unwrap();
+    assert_eq!(after.len(), 1, "{}", found[7]);
+    assert_eq!(after[0]["what"][0], "DROP DATABASE shop", "{}", found[7]);
+    assert_eq!(found[8]["before"][1]["gtid"], found[7]["gtid"]);
 
     // The same from the repository's archive of the server.
     let repo = srv.tmp().join("repo");
