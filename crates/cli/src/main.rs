@@ -310,6 +310,10 @@ enum Command {
     /// Read binlog files: decode events and row images (`show`), or check them (`verify`).
     #[command(subcommand)]
     Binlog(BinlogCommand),
+    /// Read InnoDB files directly, without a server (forensics: a tablespace the server
+    /// cannot open, a file without a backup).
+    #[command(subcommand)]
+    Innodb(InnodbCommand),
     /// Print the audit journal: every action lifeboat took on a server, oldest first.
     Journal {
         /// Show only the last N entries.
@@ -346,6 +350,20 @@ enum RepoCommand {
     Unlock {
         #[command(flatten)]
         repo: RepoArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum InnodbCommand {
+    /// Summarize a tablespace (.ibd, ibdata1) or any file of InnoDB pages: vendor and format
+    /// (page size, checksum format, row-format family, compression), pages per type,
+    /// checksum verdicts (a bad checksum is reported, never a reason to skip a page), and the
+    /// indexes with their records, delete-marked records and free-list records. Reads the
+    /// file only; a damaged page 0 is survived (the page size is found from the others).
+    Inspect {
+        /// The file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
     },
 }
 
@@ -1276,6 +1294,15 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 render::prune(&outcome);
             }
             Ok(0)
+        }
+        Command::Innodb(InnodbCommand::Inspect { file }) => {
+            let report = lifeboat_core::forensic::inspect(file)?;
+            if cli.json {
+                print_json(&report);
+            } else {
+                render::innodb_inspect(file, &report);
+            }
+            Ok(u8::from(report.invalid_pages > 0))
         }
         Command::Binlog(BinlogCommand::Verify { files, archived }) => {
             let (tmp, files) = materialize(&cli, archived, files).await?;

@@ -717,3 +717,121 @@ pub fn demo(t: &lifeboat_core::demo::Timeline, took: std::time::Duration) {
         took.as_secs_f64()
     );
 }
+
+pub fn innodb_inspect(file: &std::path::Path, r: &lifeboat_innodb::Report) {
+    let vendor = match r.vendor {
+        lifeboat_innodb::Vendor::Mysql => "MySQL",
+        lifeboat_innodb::Vendor::Mariadb => "MariaDB",
+        lifeboat_innodb::Vendor::Unknown => "MySQL 5.7 or MariaDB (the formats are the same)",
+    };
+    println!(
+        "{}: {} pages of {} KiB, written by {vendor}",
+        file.display(),
+        r.pages,
+        r.page_size / 1024
+    );
+    match &r.flags {
+        Some(f) => {
+            let mut parts = vec![format!("space id {}", r.space_id.unwrap_or(0))];
+            parts.push(if f.full_crc32 {
+                "full_crc32 checksums".into()
+            } else {
+                "crc32/innodb checksums".into()
+            });
+            parts.push(if !f.post_antelope {
+                "ROW_FORMAT=REDUNDANT or COMPACT".into()
+            } else if let Some(z) = f.zip_size {
+                format!("ROW_FORMAT=COMPRESSED ({} KiB pages)", z / 1024)
+            } else if f.atomic_blobs {
+                "ROW_FORMAT=DYNAMIC or COMPRESSED".into()
+            } else {
+                "ROW_FORMAT=COMPACT".into()
+            });
+            if let Some(a) = f.page_compressed {
+                parts.push(format!("page_compressed (algorithm {a})"));
+            }
+            if f.sdi {
+                parts.push("SDI".into());
+            }
+            if f.encrypted {
+                parts.push("encrypted".into());
+            }
+            println!("  flags 0x{:x}: {}", f.raw, parts.join(", "));
+        }
+        None => println!("  page 0 is unreadable: page size found from the other pages"),
+    }
+    let types: Vec<String> = r
+        .page_types
+        .iter()
+        .map(|(t, n)| format!("{t} {n}"))
+        .collect();
+    println!("  page types: {}", types.join(", "));
+    let valid: Vec<String> = r
+        .checksums_valid
+        .iter()
+        .map(|(a, n)| format!("{n} {a}"))
+        .collect();
+    println!(
+        "  checksums: {} valid ({}), {} empty, {} invalid{}",
+        r.checksums_valid.values().sum::<u64>(),
+        valid.join(", "),
+        r.empty_pages,
+        r.invalid_pages,
+        if r.invalid_list.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (pages {}{})",
+                r.invalid_list
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if r.invalid_pages as usize > r.invalid_list.len() {
+                    ", …"
+                } else {
+                    ""
+                }
+            )
+        }
+    );
+    if r.misplaced_pages > 0 {
+        println!(
+            "  {} pages name another page number than their place in the file",
+            r.misplaced_pages
+        );
+    }
+    if r.trailing_bytes > 0 {
+        println!(
+            "  {} bytes after the last whole page (the file is cut short)",
+            r.trailing_bytes
+        );
+    }
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING);
+    t.set_header(vec![
+        "index id",
+        "root",
+        "levels",
+        "pages",
+        "leaf pages",
+        "records",
+        "delete-marked",
+        "free list",
+        "broken pages",
+    ]);
+    for ix in &r.indexes {
+        t.add_row(vec![
+            ix.index_id.to_string(),
+            ix.root_page.map_or("-".into(), |p| p.to_string()),
+            ix.levels.to_string(),
+            ix.pages.to_string(),
+            ix.leaf_pages.to_string(),
+            ix.records.to_string(),
+            ix.delete_marked.to_string(),
+            ix.free_records.to_string(),
+            ix.broken_pages.to_string(),
+        ]);
+    }
+    println!("{t}");
+}

@@ -52,6 +52,9 @@ pub enum Error {
     /// A binlog file that cannot be read or decoded (the message names file and offset).
     #[error("{0}")]
     Binlog(String),
+    /// An InnoDB file that cannot be read (the message names the file).
+    #[error("{0}")]
+    Forensic(String),
     /// A bounded wait ran out.
     #[error("{what}: gave up after {secs} s")]
     Timeout {

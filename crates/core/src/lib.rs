@@ -24,6 +24,7 @@ pub mod config;
 pub mod demo;
 pub mod diff;
 pub mod error;
+pub mod forensic;
 pub mod freeze;
 mod groups;
 pub mod guard;

@@ -67,6 +67,13 @@ pub struct Report {
     pub misplaced_pages: u64,
     /// Indexes by id.
     pub indexes: Vec<IndexSummary>,
+    /// Bytes after the last whole page (a file cut short).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub trailing_bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Summarizes a tablespace fed page by page.
@@ -109,8 +116,16 @@ impl Inspector {
     /// Takes the page at position `n` of the file.
     pub fn page(&mut self, n: u64, page: &[u8]) {
         self.pages += 1;
-        let full_crc32 = self.flags.is_some_and(|f| f.full_crc32);
-        match checksum::verify(page, full_crc32) {
+        // Without page 0 the checksum format is unknown: either may hold.
+        let verdict = match self.flags {
+            Some(f) => checksum::verify(page, f.full_crc32),
+            None => {
+                let v = checksum::verify(page, false);
+                let w = checksum::verify(page, true);
+                if w.is_valid() { w } else { v }
+            }
+        };
+        match verdict {
             Verdict::Valid { algorithm } => *self.valid.entry(algorithm).or_default() += 1,
             Verdict::Empty => {
                 self.empty += 1;
@@ -212,6 +227,7 @@ impl Inspector {
             invalid_list: self.invalid_list,
             misplaced_pages: self.misplaced,
             indexes: self.indexes.into_values().collect(),
+            trailing_bytes: 0,
         }
     }
 }

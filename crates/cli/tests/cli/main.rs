@@ -5,6 +5,7 @@ mod backup;
 mod binlog;
 mod demo;
 mod diff;
+mod forensic;
 mod incidents;
 mod pitr;
 mod s3;
