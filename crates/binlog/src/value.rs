@@ -420,6 +420,15 @@ fn float_text(v: f64, as_f32: Option<f32>) -> String {
 }
 
 impl Value<'_> {
+    /// Reads one non-NULL value of `col` from the start of `bytes`, in the binary format
+    /// row events use (InnoDB stores DECIMAL, the fractional temporals, YEAR, BIT, FLOAT and
+    /// DOUBLE the same way); returns it and the bytes it took.
+    pub fn decode_slice<'a>(col: &Column, bytes: &'a [u8]) -> Result<(Value<'a>, usize), String> {
+        let mut r = Reader::new(bytes);
+        let v = Value::decode(col, &mut r, false)?;
+        Ok((v, bytes.len().saturating_sub(r.remaining())))
+    }
+
     /// Reads one non-NULL value of `col` (`partial`: a JSON column in partial form).
     pub fn decode<'a>(
         col: &Column,

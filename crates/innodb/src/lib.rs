@@ -13,7 +13,9 @@
 //!   family, checksum format, compression), and the page size of a file without page 0;
 //! - [`index`]: INDEX page headers and record headers (REDUNDANT and COMPACT), walked along
 //!   the record list and the free list;
-//! - [`inspect`]: a whole tablespace summarized page by page ([`Inspector`]).
+//! - [`inspect`]: a whole tablespace summarized page by page ([`Inspector`]);
+//! - [`schema`]: a table definition from `CREATE TABLE` text ([`schema::TableSchema`]);
+//! - [`record`]: clustered index records decoded into rows with it, every length checked.
 //!
 //! ```
 //! use lifeboat_innodb::{checksum, page::FilHeader};
@@ -36,6 +38,8 @@ pub mod fsp;
 pub mod index;
 pub mod inspect;
 pub mod page;
+pub mod record;
+pub mod schema;
 
 pub use fsp::{FspHeader, SpaceFlags};
 pub use inspect::{Inspector, Report};

@@ -1,0 +1,362 @@
+//! Rows of a clustered index leaf record, decoded with a table definition.
+//!
+//! A clustered index record holds the key columns, then DB_TRX_ID (6 bytes) and DB_ROLL_PTR
+//! (7 bytes), then the other columns in table order (a table without a usable key starts
+//! with a 6-byte DB_ROW_ID). In the COMPACT family (COMPACT, DYNAMIC, COMPRESSED) the
+//! header before the record's origin holds, backwards: 5 fixed bytes, a bitmap of the
+//! nullable columns that are NULL, and the lengths of the variable-length columns present.
+//! Every length is checked against the page: a record that does not fit its definition is an
+//! error, so that carved or damaged records are never presented as rows.
+
+use lifeboat_binlog::table::column_type as ct;
+use lifeboat_binlog::{Column, Value};
+
+use crate::page::FIL_TRAILER;
+use crate::schema::TableSchema;
+
+/// One field of a decoded record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field<'a> {
+    /// SQL NULL.
+    Null,
+    /// A value of the column.
+    Value(Value<'a>),
+    /// A column stored off the page (a BLOB chain): the bytes on the page, and where the
+    /// rest lives.
+    External {
+        /// Bytes stored in the record (a prefix, for ROW_FORMAT=COMPACT and REDUNDANT).
+        prefix: &'a [u8],
+        /// Tablespace id, first page and offset of the stored part, and its length.
+        space_id: u32,
+        /// Page of the first part.
+        page_no: u32,
+        /// Offset in that page.
+        offset: u32,
+        /// Length of the stored part.
+        length: u64,
+    },
+}
+
+/// A decoded clustered index record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row<'a> {
+    /// The transaction that last changed the row.
+    pub trx_id: u64,
+    /// The roll pointer: where its previous version is in the undo log.
+    pub roll_ptr: u64,
+    /// The hidden row id of a table without a usable key.
+    pub row_id: Option<u64>,
+    /// The columns' values, in table order.
+    pub fields: Vec<Field<'a>>,
+    /// The bytes of the key columns (to recognize the same row in two page images).
+    pub key: Vec<u8>,
+}
+
+/// Why a record does not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("record at {origin}: {reason}")]
+pub struct RecordError {
+    /// Origin of the record in its page.
+    pub origin: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Where each column of a clustered index record is, in record order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Column(usize),
+    RowId,
+    TrxId,
+    RollPtr,
+}
+
+/// The fields of the clustered index in record order.
+fn layout(s: &TableSchema) -> Vec<Slot> {
+    let mut out: Vec<Slot> = s.clustered.iter().map(|&c| Slot::Column(c)).collect();
+    if out.is_empty() {
+        out.push(Slot::RowId);
+    }
+    out.push(Slot::TrxId);
+    out.push(Slot::RollPtr);
+    out.extend(
+        (0..s.columns.len())
+            .filter(|c| !s.clustered.contains(c))
+            .map(Slot::Column),
+    );
+    out
+}
+
+/// Bytes of the fractional seconds of a temporal with `fsp` digits.
+fn frac_bytes(fsp: u16) -> usize {
+    usize::from(fsp.min(6)).div_ceil(2)
+}
+
+/// Bytes of a binary DECIMAL.
+fn decimal_bytes(meta: u16) -> usize {
+    let (p, s) = (usize::from(meta >> 8), usize::from(meta & 0xff));
+    let dig = |d: usize| (d / 9) * 4 + (d % 9).div_ceil(2);
+    dig(p.saturating_sub(s)) + dig(s)
+}
+
+/// The fixed size of a column in a COMPACT record, `None` for variable-length ones.
+fn fixed_size(col: &Column, mbmaxlen: u8) -> Option<usize> {
+    let m = col.meta;
+    Some(match col.real_type {
+        ct::TINY | ct::YEAR => 1,
+        ct::SHORT => 2,
+        ct::INT24 | ct::DATE => 3,
+        ct::LONG | ct::FLOAT => 4,
+        ct::LONGLONG | ct::DOUBLE => 8,
+        ct::NEWDECIMAL => decimal_bytes(m),
+        ct::TIME2 => 3 + frac_bytes(m),
+        ct::DATETIME2 => 5 + frac_bytes(m),
+        ct::TIMESTAMP2 => 4 + frac_bytes(m),
+        ct::BIT => usize::from(m >> 8) + usize::from(m & 0xff != 0),
+        ct::ENUM => usize::from(m & 0xff).max(1),
+        ct::SET => usize::from(m & 0xff).max(1),
+        // CHAR in a single-byte character set has a fixed width; in a multi-byte one
+        // COMPACT stores it with a length.
+        ct::STRING if mbmaxlen <= 1 => usize::from(m),
+        _ => return None,
+    })
+}
+
+/// Whether a variable-length column's length may take two bytes.
+fn big(col: &Column) -> bool {
+    matches!(col.real_type, ct::BLOB | ct::GEOMETRY | ct::JSON) || col.meta > 255
+}
+
+fn be_uint(b: &[u8]) -> u64 {
+    b.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x))
+}
+
+/// An InnoDB integer: big-endian, the sign bit flipped for signed columns; as the raw
+/// two's-complement bits row events carry (so `Value::integer` reads it).
+fn int_value(b: &[u8], unsigned: bool) -> u64 {
+    let n = b.len();
+    let v = be_uint(b);
+    if unsigned || n == 0 {
+        v
+    } else {
+        v ^ (1u64 << (8 * n - 1))
+    }
+}
+
+fn value<'a>(col: &Column, b: &'a [u8]) -> Result<Value<'a>, String> {
+    let unsigned = col.unsigned.unwrap_or(false);
+    Ok(match col.real_type {
+        ct::TINY | ct::SHORT | ct::INT24 | ct::LONG | ct::LONGLONG => {
+            Value::Int(int_value(b, unsigned))
+        }
+        ct::DATE => {
+            let v = be_uint(b) ^ 0x80_0000;
+            let (day, month) = ((v & 31) as u8, ((v >> 5) & 15) as u8);
+            if month > 12 || day > 31 {
+                return Err(format!("DATE month {month} day {day}"));
+            }
+            Value::Date(lifeboat_binlog::value::Date {
+                year: (v >> 9) as u16,
+                month,
+                day,
+            })
+        }
+        ct::ENUM => Value::Enum(be_uint(b) as u16),
+        ct::SET => Value::Set(be_uint(b)),
+        ct::STRING if col.collation != Some(63) => {
+            // CHAR is padded with spaces; the server strips them when it reads the value.
+            let end = b.iter().rposition(|&c| c != b' ').map_or(0, |p| p + 1);
+            Value::Bytes(b.get(..end).unwrap_or_default())
+        }
+        ct::STRING | ct::VARCHAR | ct::BLOB => Value::Bytes(b),
+        ct::GEOMETRY => Value::Geometry(b),
+        ct::JSON => Value::Json(b),
+        // The formats row events share.
+        _ => {
+            let (v, used) = Value::decode_slice(col, b)?;
+            if used != b.len() {
+                return Err(format!("{} of {} bytes", ct::name(col.real_type), b.len()));
+            }
+            v
+        }
+    })
+}
+
+/// Decodes the COMPACT-family record at `origin` of a clustered index leaf `page` with
+/// `schema`.
+pub fn decode_compact<'a>(
+    page: &'a [u8],
+    origin: usize,
+    schema: &TableSchema,
+) -> Result<Row<'a>, RecordError> {
+    let fail = |reason: String| RecordError { origin, reason };
+    let end = page.len().saturating_sub(FIL_TRAILER);
+    let slots = layout(schema);
+    let col = |s: &Slot| match s {
+        Slot::Column(c) => schema.columns.get(*c),
+        _ => None,
+    };
+    let nullable: Vec<usize> = slots
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| col(s).is_some_and(|c| c.nullable))
+        .map(|(k, _)| k)
+        .collect();
+    let null_bytes = nullable.len().div_ceil(8);
+    let header_end = origin
+        .checked_sub(5 + null_bytes)
+        .ok_or_else(|| fail("header before the page start".into()))?;
+    let mut is_null = vec![false; slots.len()];
+    for (bit, &k) in nullable.iter().enumerate() {
+        let byte = page
+            .get(origin - 5 - 1 - bit / 8)
+            .ok_or_else(|| fail("null bitmap outside the page".into()))?;
+        if let Some(n) = is_null.get_mut(k) {
+            *n = byte & (1 << (bit % 8)) != 0;
+        }
+    }
+    // Lengths of the variable-length fields, read backwards from before the bitmap.
+    let mut len_at = header_end;
+    let mut pos = origin;
+    let mut fields: Vec<Field<'a>> = vec![Field::Null; schema.columns.len()];
+    let mut key = Vec::new();
+    let (mut trx_id, mut roll_ptr, mut row_id) = (0u64, 0u64, None);
+    for (k, slot) in slots.iter().enumerate() {
+        if is_null.get(k).copied().unwrap_or(false) {
+            continue;
+        }
+        let (size, external) = match slot {
+            Slot::RowId | Slot::TrxId => (6, false),
+            Slot::RollPtr => (7, false),
+            Slot::Column(c) => {
+                let column = schema
+                    .columns
+                    .get(*c)
+                    .ok_or_else(|| fail("column out of range".into()))?;
+                let mb = schema.mbmaxlen.get(*c).copied().unwrap_or(1);
+                match fixed_size(column, mb) {
+                    Some(n) => (n, false),
+                    None => {
+                        len_at = len_at
+                            .checked_sub(1)
+                            .ok_or_else(|| fail("lengths before the page start".into()))?;
+                        let b1 = *page
+                            .get(len_at)
+                            .ok_or_else(|| fail("length outside the page".into()))?;
+                        if big(column) && b1 & 0x80 != 0 {
+                            len_at = len_at
+                                .checked_sub(1)
+                                .ok_or_else(|| fail("lengths before the page start".into()))?;
+                            let b2 = *page
+                                .get(len_at)
+                                .ok_or_else(|| fail("length outside the page".into()))?;
+                            (
+                                usize::from(b1 & 0x3f) << 8 | usize::from(b2),
+                                b1 & 0x40 != 0,
+                            )
+                        } else {
+                            (usize::from(b1), false)
+                        }
+                    }
+                }
+            }
+        };
+        let bytes = page
+            .get(pos..pos + size)
+            .filter(|_| pos + size <= end)
+            .ok_or_else(|| fail(format!("field {k} of {size} bytes runs past the page")))?;
+        pos += size;
+        match slot {
+            Slot::RowId => row_id = Some(be_uint(bytes)),
+            Slot::TrxId => trx_id = be_uint(bytes),
+            Slot::RollPtr => roll_ptr = be_uint(bytes),
+            Slot::Column(c) => {
+                let column = schema
+                    .columns
+                    .get(*c)
+                    .ok_or_else(|| fail("column out of range".into()))?;
+                if column.primary_key {
+                    key.extend_from_slice(bytes);
+                }
+                let f = if external {
+                    if bytes.len() < 20 {
+                        return Err(fail(format!("external field {k} of {} bytes", bytes.len())));
+                    }
+                    let (prefix, ptr) = bytes.split_at(bytes.len() - 20);
+                    Field::External {
+                        prefix,
+                        space_id: be_uint(ptr.get(0..4).unwrap_or_default()) as u32,
+                        page_no: be_uint(ptr.get(4..8).unwrap_or_default()) as u32,
+                        offset: be_uint(ptr.get(8..12).unwrap_or_default()) as u32,
+                        length: be_uint(ptr.get(12..20).unwrap_or_default()) & 0x3fff_ffff_ffff,
+                    }
+                } else {
+                    let name = column.name.as_deref().unwrap_or("?");
+                    Field::Value(value(column, bytes).map_err(|e| fail(format!("`{name}`: {e}")))?)
+                };
+                if let Some(slot) = fields.get_mut(*c) {
+                    *slot = f;
+                }
+            }
+        }
+    }
+    if let Some(r) = row_id {
+        key.extend_from_slice(&r.to_be_bytes());
+    }
+    Ok(Row {
+        trx_id,
+        roll_ptr,
+        row_id,
+        fields,
+        key,
+    })
+}
+
+/// Reads an externally stored column of the old BLOB format (pages of type BLOB, as MariaDB
+/// and MySQL 5.7 write them): each page holds a part length and the next page number after
+/// its FIL header. `page_of` gives a page of the tablespace by number.
+pub fn read_blob(
+    first_page: u32,
+    offset: u32,
+    length: u64,
+    page_of: &mut dyn FnMut(u32) -> Option<Vec<u8>>,
+) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let (mut page_no, mut at) = (first_page, offset as usize);
+    // A cycle or a chain longer than the length says is damage.
+    let mut hops = 0u64;
+    while out.len() as u64 != length {
+        hops += 1;
+        if hops > length / 16 + 2 {
+            return Err(format!("BLOB chain longer than its {length} bytes"));
+        }
+        let page = page_of(page_no).ok_or_else(|| format!("BLOB page {page_no} is missing"))?;
+        let part = be_uint(
+            page.get(at..at + 4)
+                .ok_or("BLOB part header outside the page")?,
+        );
+        let next = be_uint(
+            page.get(at + 4..at + 8)
+                .ok_or("BLOB part header outside the page")?,
+        ) as u32;
+        let data = page
+            .get(at + 8..at + 8 + part as usize)
+            .ok_or_else(|| format!("BLOB part of {part} bytes runs past page {page_no}"))?;
+        out.extend_from_slice(data);
+        if out.len() as u64 > length {
+            return Err(format!("BLOB chain holds more than its {length} bytes"));
+        }
+        if next == crate::page::FIL_NULL {
+            break;
+        }
+        page_no = next;
+        at = crate::page::FIL_HEADER;
+    }
+    if out.len() as u64 != length {
+        return Err(format!(
+            "BLOB chain ends after {} of its {length} bytes",
+            out.len()
+        ));
+    }
+    Ok(out)
+}
