@@ -489,7 +489,6 @@ fn column(def: &[Tok]) -> Result<ColumnInfo, SchemaError> {
         .and_then(|c| charset(&c))
         .or_else(|| after("COLLATE").and_then(|c| charset_of_collation(&c)));
     let arg = |n: usize, default: u32| args.get(n).copied().unwrap_or(default);
-    let binary_attr = has("BINARY") && !tname.contains("BINARY");
     let (type_code, real_type, meta, text) = match tname.as_str() {
         "TINYINT" | "BOOL" | "BOOLEAN" => (ct::TINY, ct::TINY, 0, false),
         "SMALLINT" => (ct::SHORT, ct::SHORT, 0, false),
@@ -561,13 +560,12 @@ fn column(def: &[Tok]) -> Result<ColumnInfo, SchemaError> {
             )));
         }
     };
-    let (mbmaxlen, collation, needs_charset) = if text && !binary_attr {
+    // `VARCHAR(n) BINARY` is the character set's binary collation: still text of its width.
+    let (mbmaxlen, collation, needs_charset) = if text {
         match own_charset {
             Some((mb, id)) => (mb, Some(id), false),
             None => (1, None, true),
         }
-    } else if text {
-        (1, Some(BINARY), false)
     } else if matches!(
         real_type,
         ct::STRING | ct::VARCHAR | ct::BLOB | ct::GEOMETRY
