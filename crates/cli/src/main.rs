@@ -314,6 +314,26 @@ enum Command {
     /// cannot open, a file without a backup).
     #[command(subcommand)]
     Innodb(InnodbCommand),
+    /// Recover deleted rows from a table's tablespace without a server: the delete-marked
+    /// records purge has not removed yet (stop writes and copy the .ibd as soon as you can:
+    /// purge and new inserts destroy them) and the records on the pages' free lists. Writes
+    /// OUT/<table>.sql (the CREATE TABLE, then the rows as INSERTs) and OUT/report.json (per
+    /// page: records found, rows recovered, what could not be decoded). Reads the file only.
+    Undelete {
+        /// The table's tablespace (a copy is best).
+        #[arg(long, value_name = "FILE")]
+        ibd: PathBuf,
+        /// The table's CREATE TABLE statement (`SHOW CREATE TABLE` output, or your own).
+        #[arg(long, value_name = "DDL_FILE")]
+        schema: PathBuf,
+        /// Directory for the SQL file and the report.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The clustered index to read [default: the index of the lowest root page, which is
+        /// the clustered index of a file-per-table tablespace].
+        #[arg(long, value_name = "ID")]
+        index_id: Option<u64>,
+    },
     /// Print the audit journal: every action lifeboat took on a server, oldest first.
     Journal {
         /// Show only the last N entries.
@@ -1292,6 +1312,44 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 print_json(&outcome);
             } else {
                 render::prune(&outcome);
+            }
+            Ok(0)
+        }
+        Command::Undelete {
+            ibd,
+            schema,
+            out,
+            index_id,
+        } => {
+            let ddl = std::fs::read_to_string(schema)
+                .map_err(|e| usage(format!("--schema {}: {e}", schema.display())))?;
+            let table = lifeboat_innodb::schema::parse_create_table(&ddl)
+                .map_err(|e| usage(format!("--schema {}: {e}", schema.display())))?;
+            let done = lifeboat_core::forensic::undelete(ibd, &table, out, *index_id)?;
+            if cli.json {
+                print_json(&done);
+            } else {
+                println!(
+                    "{} rows of {} recovered ({} delete-marked, {} from free lists) into {}",
+                    done.rows,
+                    done.table,
+                    done.delete_marked,
+                    done.free_list,
+                    done.sql.display()
+                );
+                if done.lost > 0 {
+                    println!(
+                        "{} records could not be decoded: see {}",
+                        done.lost,
+                        done.report.display()
+                    );
+                }
+                if done.duplicates > 0 {
+                    println!(
+                        "{} copies of rows already recovered were skipped",
+                        done.duplicates
+                    );
+                }
             }
             Ok(0)
         }
