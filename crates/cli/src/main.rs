@@ -334,6 +334,39 @@ enum Command {
         #[arg(long, value_name = "ID")]
         index_id: Option<u64>,
     },
+    /// Recover a dropped table's rows from wherever its pages still are: the system
+    /// tablespace of a datadir (file_per_table=OFF), or any image (a disk or partition
+    /// image, free blocks, a copy; file_per_table=ON). Finds INDEX pages at any byte offset,
+    /// keeps those whose records fit the table's definition byte for byte, reads the
+    /// best-fitting index (all candidates are listed) from the newest copy of each page,
+    /// each row once. Writes OUT/<table>.sql and OUT/report.json. Reads the sources only:
+    /// stop the server or image the disk first, new writes overwrite free pages.
+    Undrop {
+        /// A datadir: its ibdata files and .ibd files are scanned.
+        #[arg(
+            long,
+            value_name = "DIR",
+            conflicts_with = "image",
+            required_unless_present = "image"
+        )]
+        datadir: Option<PathBuf>,
+        /// Any file holding the pages.
+        #[arg(long, value_name = "FILE")]
+        image: Option<PathBuf>,
+        /// The table, as db.name.
+        #[arg(long, value_name = "DB.NAME")]
+        table: String,
+        /// The table's CREATE TABLE statement.
+        #[arg(long, value_name = "DDL_FILE")]
+        schema: PathBuf,
+        /// Directory for the SQL file and the report.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Read this index (from the candidates a previous run listed) instead of the best
+        /// fit.
+        #[arg(long, value_name = "ID")]
+        index_id: Option<u64>,
+    },
     /// Print the audit journal: every action lifeboat took on a server, oldest first.
     Journal {
         /// Show only the last N entries.
@@ -1348,6 +1381,56 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                     println!(
                         "{} copies of rows already recovered were skipped",
                         done.duplicates
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Command::Undrop {
+            datadir,
+            image,
+            table,
+            schema,
+            out,
+            index_id,
+        } => {
+            let ddl = std::fs::read_to_string(schema)
+                .map_err(|e| usage(format!("--schema {}: {e}", schema.display())))?;
+            let def = lifeboat_innodb::schema::parse_create_table(&ddl)
+                .map_err(|e| usage(format!("--schema {}: {e}", schema.display())))?;
+            let source = match (datadir, image) {
+                (Some(d), _) => lifeboat_core::forensic::Source::Datadir(d.clone()),
+                (None, Some(i)) => lifeboat_core::forensic::Source::Image(i.clone()),
+                (None, None) => return Err(usage("give --datadir or --image".into())),
+            };
+            let done = lifeboat_core::forensic::undrop(&source, table, &def, out, *index_id)?;
+            if cli.json {
+                print_json(&done);
+            } else {
+                println!(
+                    "{} rows of {} recovered from index {} (space {}: {} of {} pages fit the definition) into {}",
+                    done.rows,
+                    done.table,
+                    done.chosen.index_id,
+                    done.chosen.space_id,
+                    done.chosen.consistent,
+                    done.chosen.pages,
+                    done.sql.display()
+                );
+                if done.candidates.len() > 1 {
+                    println!("other indexes whose pages fit (pick one with --index-id):");
+                    for c in done.candidates.iter().skip(1) {
+                        println!(
+                            "  index {} (space {}): {} of {} pages fit, {} exactly",
+                            c.index_id, c.space_id, c.consistent, c.pages, c.exact
+                        );
+                    }
+                }
+                if done.lost > 0 {
+                    println!(
+                        "{} records could not be decoded: see {}",
+                        done.lost,
+                        done.report.display()
                     );
                 }
             }

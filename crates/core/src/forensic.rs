@@ -256,7 +256,7 @@ pub fn undelete(
 ) -> Result<Undeleted, Error> {
     use lifeboat_innodb::record::decode_compact;
     use std::collections::{BTreeMap, HashMap, HashSet};
-    use std::io::{Seek, Write};
+    use std::io::Seek;
     let err = |e: std::io::Error| Error::Forensic(format!("{}: {e}", ibd.display()));
     let report = inspect(ibd)?;
     let page_size = report.page_size;
@@ -280,33 +280,7 @@ pub fn undelete(
     std::fs::create_dir_all(out).map_err(|e| Error::Forensic(format!("{}: {e}", out.display())))?;
     let sql_path = out.join(format!("{}.sql", schema.table));
     let tmp = out.join(format!(".{}.sql.partial", schema.table));
-    let mut file = std::io::BufWriter::new(
-        std::fs::File::create(&tmp)
-            .map_err(|e| Error::Forensic(format!("{}: {e}", tmp.display())))?,
-    );
-    writeln!(
-        file,
-        "-- rows recovered by lifeboat undelete from {}\nSET NAMES utf8mb4;\nSET time_zone = '+00:00';\nSET FOREIGN_KEY_CHECKS = 0;\n{};\n",
-        ibd.display(),
-        schema.create_sql
-    )
-    .map_err(|e| Error::Forensic(format!("{}: {e}", tmp.display())))?;
-    let names: Vec<String> = schema
-        .columns
-        .iter()
-        .filter(|c| c.visible != Some(false))
-        .map(|c| crate::backup::q(c.name.as_deref().unwrap_or("")))
-        .collect();
-    let mut sql = SqlOut {
-        w: file,
-        path: tmp.clone(),
-        head: format!(
-            "INSERT INTO {} ({}) VALUES\n",
-            crate::backup::q(&schema.table),
-            names.join(", ")
-        ),
-        in_batch: 0,
-    };
+    let mut sql = sql_out(&tmp, schema, &format!("undelete from {}", ibd.display()))?;
     let mut blobs = std::fs::File::open(ibd).map_err(err)?;
     let mut page_of = move |no: u32| -> Option<Vec<u8>> {
         let mut p = vec![0u8; page_size];
@@ -459,4 +433,360 @@ fn literal(r: lifeboat_binlog::Rendered) -> String {
         lifeboat_binlog::Rendered::Binary(b) if b.is_empty() => "''".into(),
         lifeboat_binlog::Rendered::Binary(b) => format!("X'{}'", hex::encode(b)),
     }
+}
+
+/// Where `undrop` looks for a dropped table's pages.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A datadir: its system tablespace (the table lived there with file_per_table=OFF)
+    /// and its .ibd files.
+    Datadir(PathBuf),
+    /// Any file: a raw disk or partition image, free blocks dumped with a tool, a copy.
+    Image(PathBuf),
+}
+
+/// A set of pages of one index that could be the table's.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Candidate {
+    /// Tablespace id.
+    pub space_id: u32,
+    /// Index id.
+    pub index_id: u64,
+    /// Leaf pages found (distinct page numbers).
+    pub pages: u64,
+    /// Leaf pages whose records all decode with the definition, without overlaps.
+    pub consistent: u64,
+    /// Of those, pages the records fill byte for byte.
+    pub exact: u64,
+}
+
+/// What `undrop` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Undropped {
+    /// The table asked for.
+    pub table: String,
+    /// Files scanned.
+    pub files: Vec<PathBuf>,
+    /// Bytes scanned.
+    pub bytes: u64,
+    /// Wall time of the scan, ms.
+    pub scan_ms: u64,
+    /// Indexes whose pages fit the definition, best first.
+    pub candidates: Vec<Candidate>,
+    /// The one read.
+    pub chosen: Candidate,
+    /// Rows recovered, each once.
+    pub rows: u64,
+    /// Copies of rows already recovered (older page images), skipped.
+    pub duplicates: u64,
+    /// Records that did not decode.
+    pub lost: u64,
+    /// Why, for the first of them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lost_examples: Vec<String>,
+    /// The SQL file written.
+    pub sql: PathBuf,
+    /// The report written next to it.
+    pub report: PathBuf,
+}
+
+/// Where a page image is: file, offset, size, and its LSN (the newest image wins).
+#[derive(Debug, Clone, Copy)]
+struct Image {
+    file: usize,
+    offset: u64,
+    size: usize,
+    lsn: u64,
+}
+
+fn newer(map: &mut std::collections::HashMap<(u32, u32), Image>, key: (u32, u32), img: Image) {
+    let e = map.entry(key).or_insert(img);
+    if img.lsn > e.lsn {
+        *e = img;
+    }
+}
+
+/// Reads `len` bytes at `offset` of `path`.
+fn read_at(f: &std::fs::File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; len];
+    f.read_exact_at(&mut buf, offset)?;
+    Ok(buf)
+}
+
+/// Recovers a dropped table's rows from wherever its pages still are: finds INDEX pages at
+/// any byte alignment, keeps the leaf pages whose records fit `schema`, groups them by
+/// (tablespace, index), reads the best group (or `index_id`) from the newest image of each
+/// page, and writes `<table>.sql` and `report.json` to `out`. Reads the sources only.
+pub fn undrop(
+    source: &Source,
+    table: &str,
+    schema: &lifeboat_innodb::schema::TableSchema,
+    out: &Path,
+    index_id: Option<u64>,
+) -> Result<Undropped, Error> {
+    use lifeboat_innodb::index::IndexPage;
+    use lifeboat_innodb::record::{decode_compact, fit};
+    use std::collections::{BTreeMap, HashMap, HashSet};
+    let started = std::time::Instant::now();
+    let files: Vec<PathBuf> = match source {
+        Source::Image(p) => vec![p.clone()],
+        Source::Datadir(d) => datadir_files(d)?,
+    };
+    if files.is_empty() {
+        return Err(Error::Forensic("no InnoDB files to scan".into()));
+    }
+    // Pass 1: every INDEX page at any offset, every BLOB page at sector alignment.
+    const BLOCK: usize = 64 << 20;
+    const OVERLAP: usize = 64 << 10;
+    let mut groups: BTreeMap<(u32, u64), Candidate> = BTreeMap::new();
+    let mut leaves: HashMap<(u32, u64), HashMap<(u32, u32), Image>> = HashMap::new();
+    let mut blobs: HashMap<(u32, u32), Image> = HashMap::new();
+    let mut bytes = 0u64;
+    let mut handles = Vec::new();
+    for (fi, path) in files.iter().enumerate() {
+        let err = |e: std::io::Error| Error::Forensic(format!("{}: {e}", path.display()));
+        let f = std::fs::File::open(path).map_err(err)?;
+        let len = f.metadata().map_err(err)?.len();
+        bytes += len;
+        let mut at = 0u64;
+        while at < len {
+            let want = (BLOCK + OVERLAP).min((len - at) as usize);
+            let buf = read_at(&f, at, want).map_err(err)?;
+            let limit = BLOCK.min(buf.len());
+            for start in lifeboat_innodb::carve::index_pages(&buf) {
+                if start >= limit {
+                    continue;
+                }
+                let size = lifeboat_innodb::carve::page_size_at(&buf, start, 16384);
+                let Some(page) = buf.get(start..start + size) else {
+                    continue;
+                };
+                let (Some(fil), Some(ip)) = (
+                    lifeboat_innodb::FilHeader::parse(page),
+                    IndexPage::new(page),
+                ) else {
+                    continue;
+                };
+                if !(fil.page_type == 17855 || fil.page_type == 18)
+                    || ip.header.level != 0
+                    || !ip.header.compact
+                {
+                    continue;
+                }
+                let key = (fil.space_id, ip.header.index_id);
+                let img = Image {
+                    file: fi,
+                    offset: at + start as u64,
+                    size,
+                    lsn: fil.lsn,
+                };
+                let g = groups.entry(key).or_insert_with(|| Candidate {
+                    space_id: fil.space_id,
+                    index_id: ip.header.index_id,
+                    ..Candidate::default()
+                });
+                let f = fit(&ip, schema);
+                let imgs = leaves.entry(key).or_default();
+                if !imgs.contains_key(&(fil.space_id, fil.page_no)) {
+                    g.pages += 1;
+                    g.consistent += u64::from(f.consistent);
+                    g.exact += u64::from(f.exact);
+                }
+                newer(imgs, (fil.space_id, fil.page_no), img);
+            }
+            // BLOB pages carry no fixed strings: looked for at each 512-byte sector.
+            let mut s = 0usize;
+            while s < limit {
+                if buf.get(s + 24..s + 26) == Some(&[0, 10][..]) {
+                    let size = lifeboat_innodb::carve::page_size_at(&buf, s, 0);
+                    if size != 0
+                        && let Some(fil) = buf
+                            .get(s..s + size)
+                            .and_then(lifeboat_innodb::FilHeader::parse)
+                    {
+                        let img = Image {
+                            file: fi,
+                            offset: at + s as u64,
+                            size,
+                            lsn: fil.lsn,
+                        };
+                        newer(&mut blobs, (fil.space_id, fil.page_no), img);
+                    }
+                }
+                s += 512;
+            }
+            at += BLOCK as u64;
+        }
+        handles.push(f);
+    }
+    let mut candidates: Vec<Candidate> =
+        groups.into_values().filter(|c| c.consistent > 0).collect();
+    candidates.sort_by_key(|c| std::cmp::Reverse((c.exact, c.consistent, c.pages)));
+    let chosen = match index_id {
+        Some(id) => candidates
+            .iter()
+            .find(|c| c.index_id == id)
+            .cloned()
+            .ok_or_else(|| {
+                Error::Forensic(format!(
+                    "no pages of index {id} fit the definition of {table}"
+                ))
+            })?,
+        None => candidates.first().cloned().ok_or_else(|| {
+            Error::Forensic(format!(
+                "no INDEX pages in {} fit the definition of {table}: they were overwritten, or the definition differs (column types, their order, ROW_FORMAT)",
+                files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?,
+    };
+
+    // Pass 2: the chosen index's pages, newest first, each row once.
+    std::fs::create_dir_all(out).map_err(|e| Error::Forensic(format!("{}: {e}", out.display())))?;
+    let sql_path = out.join(format!("{}.sql", schema.table));
+    let tmp = out.join(format!(".{}.sql.partial", schema.table));
+    let mut sql = sql_out(&tmp, schema, &format!("undrop of {table}"))?;
+    let mut pages: Vec<Image> = leaves
+        .remove(&(chosen.space_id, chosen.index_id))
+        .unwrap_or_default()
+        .into_values()
+        .collect();
+    pages.sort_by_key(|i| std::cmp::Reverse(i.lsn));
+    let space = chosen.space_id;
+    let mut page_of = |no: u32| -> Option<Vec<u8>> {
+        let img = blobs.get(&(space, no))?;
+        read_at(handles.get(img.file)?, img.offset, img.size).ok()
+    };
+    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    let mut result = Undropped {
+        table: table.to_owned(),
+        files: files.clone(),
+        bytes,
+        scan_ms: 0,
+        candidates: candidates.clone(),
+        chosen: chosen.clone(),
+        rows: 0,
+        duplicates: 0,
+        lost: 0,
+        lost_examples: Vec::new(),
+        sql: sql_path.clone(),
+        report: out.join("report.json"),
+    };
+    for img in pages {
+        let Some(f) = handles.get(img.file) else {
+            continue;
+        };
+        let page = read_at(f, img.offset, img.size)
+            .map_err(|e| Error::Forensic(format!("{}: {e}", files[img.file].display())))?;
+        let Some(ip) = IndexPage::new(&page) else {
+            continue;
+        };
+        for rec in ip.records() {
+            let Ok(rec) = rec else {
+                break;
+            };
+            // Rows deleted before the drop stay deleted.
+            if rec.deleted || rec.min_rec {
+                continue;
+            }
+            let row = match decode_compact(&page, rec.origin, schema) {
+                Ok(r) => r,
+                Err(e) => {
+                    result.lost += 1;
+                    if result.lost_examples.len() < 20 {
+                        result
+                            .lost_examples
+                            .push(format!("offset {}: {e}", img.offset));
+                    }
+                    continue;
+                }
+            };
+            if !seen.insert(row.key.clone()) {
+                result.duplicates += 1;
+                continue;
+            }
+            match row_values(&row, schema, rec.origin, &mut page_of) {
+                Ok(v) => {
+                    sql.row(&v)?;
+                    result.rows += 1;
+                }
+                Err(e) => {
+                    result.lost += 1;
+                    if result.lost_examples.len() < 20 {
+                        result
+                            .lost_examples
+                            .push(format!("offset {}: {e}", img.offset));
+                    }
+                }
+            }
+        }
+    }
+    sql.finish()?;
+    std::fs::rename(&tmp, &sql_path)
+        .map_err(|e| Error::Forensic(format!("{}: {e}", sql_path.display())))?;
+    result.scan_ms = started.elapsed().as_millis() as u64;
+    let json = serde_json::to_vec_pretty(&result).unwrap_or_default();
+    std::fs::write(&result.report, json)
+        .map_err(|e| Error::Forensic(format!("{}: {e}", result.report.display())))?;
+    Ok(result)
+}
+
+/// The files of a datadir that hold InnoDB pages: the system tablespace and every .ibd.
+fn datadir_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let err = |p: &Path, e: std::io::Error| Error::Forensic(format!("{}: {e}", p.display()));
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).map_err(|e| err(&d, e))? {
+            let path = entry.map_err(|e| err(&d, e))?.path();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if path.is_dir() {
+                stack.push(path);
+            } else if name.starts_with("ibdata") || name.ends_with(".ibd") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The SQL file's head (SET NAMES, the CREATE TABLE) and a writer for the rows.
+fn sql_out(
+    tmp: &Path,
+    schema: &lifeboat_innodb::schema::TableSchema,
+    what: &str,
+) -> Result<SqlOut, Error> {
+    use std::io::Write;
+    let w = |e: std::io::Error| Error::Forensic(format!("{}: {e}", tmp.display()));
+    let mut file = std::io::BufWriter::new(std::fs::File::create(tmp).map_err(w)?);
+    writeln!(
+        file,
+        "-- rows recovered by lifeboat ({what})\nSET NAMES utf8mb4;\nSET time_zone = '+00:00';\nSET FOREIGN_KEY_CHECKS = 0;\n{};\n",
+        schema.create_sql
+    )
+    .map_err(w)?;
+    let names: Vec<String> = schema
+        .columns
+        .iter()
+        .filter(|c| c.visible != Some(false))
+        .map(|c| crate::backup::q(c.name.as_deref().unwrap_or("")))
+        .collect();
+    Ok(SqlOut {
+        w: file,
+        path: tmp.to_path_buf(),
+        head: format!(
+            "INSERT INTO {} ({}) VALUES\n",
+            crate::backup::q(&schema.table),
+            names.join(", ")
+        ),
+        in_batch: 0,
+    })
 }

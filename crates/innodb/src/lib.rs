@@ -15,7 +15,9 @@
 //!   the record list and the free list;
 //! - [`inspect`]: a whole tablespace summarized page by page ([`Inspector`]);
 //! - [`schema`]: a table definition from `CREATE TABLE` text ([`schema::TableSchema`]);
-//! - [`record`]: clustered index records decoded into rows with it, every length checked.
+//! - [`record`]: clustered index records decoded into rows with it, every length checked,
+//!   and how well a page fits a definition ([`record::fit`]);
+//! - [`carve`]: INDEX pages found in any bytes at any alignment.
 //!
 //! ```
 //! use lifeboat_innodb::{checksum, page::FilHeader};
@@ -33,6 +35,7 @@
     deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic)
 )]
 
+pub mod carve;
 pub mod checksum;
 pub mod fsp;
 pub mod index;

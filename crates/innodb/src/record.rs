@@ -50,6 +50,9 @@ pub struct Row<'a> {
     pub fields: Vec<Field<'a>>,
     /// The bytes of the key columns (to recognize the same row in two page images).
     pub key: Vec<u8>,
+    /// Where the record's bytes start (its header's first byte) and end (after its last
+    /// field): what it occupies in the page's heap.
+    pub span: (usize, usize),
 }
 
 /// Why a record does not decode.
@@ -309,6 +312,7 @@ pub fn decode_compact<'a>(
         row_id,
         fields,
         key,
+        span: (len_at, pos),
     })
 }
 
@@ -359,4 +363,79 @@ pub fn read_blob(
         ));
     }
     Ok(out)
+}
+
+/// How well a leaf page's records fit a table definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Fit {
+    /// User records on the page's list.
+    pub records: usize,
+    /// Of them, those that decode.
+    pub decoded: usize,
+    /// Every record decodes and no two overlap: the definition is possible.
+    pub consistent: bool,
+    /// Consistent, and the records, their headers and the deleted records' garbage fill the
+    /// heap exactly (true of most pages; reused free space leaves gaps on some).
+    pub exact: bool,
+}
+
+/// Checks the records of a COMPACT leaf `page` against `schema`. A definition with other
+/// column sizes rarely decodes every record without overlaps, and practically never
+/// accounts for every byte of the heap.
+pub fn fit(page: &crate::index::IndexPage<'_>, schema: &TableSchema) -> Fit {
+    let mut f = Fit::default();
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let mut broken = false;
+    // Keys along the list are unique and, for keys whose bytes sort like their values
+    // (integers, temporals, binary strings), increasing.
+    let sortable = schema.clustered.iter().all(|&c| {
+        schema.columns.get(c).is_some_and(|col| {
+            !matches!(
+                col.real_type,
+                ct::STRING | ct::VARCHAR | ct::BLOB | ct::FLOAT | ct::DOUBLE
+            ) || col.collation == Some(63)
+        })
+    });
+    let mut last_key: Option<Vec<u8>> = None;
+    let mut unordered = false;
+    for rec in page.records() {
+        let Ok(rec) = rec else {
+            broken = true;
+            break;
+        };
+        if rec.min_rec {
+            // MariaDB's instant-ALTER metadata record: another layout.
+            broken = true;
+            continue;
+        }
+        f.records += 1;
+        if let Ok(row) = decode_compact(page.bytes, rec.origin, schema) {
+            f.decoded += 1;
+            spans.push(row.span);
+            if let Some(prev) = &last_key
+                && (*prev == row.key || (sortable && *prev > row.key))
+            {
+                unordered = true;
+            }
+            last_key = Some(row.key);
+        }
+    }
+    spans.sort_unstable();
+    let overlap = spans.windows(2).any(|w| match w {
+        [a, b] => a.1 > b.0,
+        _ => false,
+    });
+    let top = usize::from(page.header.heap_top);
+    let inside = spans
+        .iter()
+        .all(|&(a, b)| a >= crate::index::COMPACT_SUPREMUM + 8 && b <= top);
+    let used: usize = spans.iter().map(|(a, b)| b - a).sum();
+    // The heap: from the end of the supremum record to the heap top.
+    let heap = top
+        .saturating_sub(crate::index::COMPACT_SUPREMUM + 8)
+        .saturating_sub(usize::from(page.header.garbage));
+    f.consistent =
+        !broken && f.records > 0 && f.decoded == f.records && !overlap && inside && !unordered;
+    f.exact = f.consistent && used == heap;
+    f
 }

@@ -203,3 +203,175 @@ async fn undelete_returns_exactly_the_deleted_rows() {
         .unwrap();
     assert_eq!(n, Some(300));
 }
+
+/// Waits until every dirty page reached the data files (what hours of normal running do).
+async fn flush_all(srv: &TestServer) {
+    let mut c = srv.conn().await;
+    c.query_drop(
+        "SET GLOBAL innodb_max_dirty_pages_pct_lwm = 0.001, GLOBAL innodb_max_dirty_pages_pct = 0",
+    )
+    .await
+    .unwrap();
+    for _ in 0..600 {
+        let row: Option<(String, u64)> = c
+            .query_first("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'")
+            .await
+            .unwrap();
+        if row.is_some_and(|r| r.1 == 0) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("dirty pages were not flushed within 60 s");
+}
+
+/// Sakila's CREATE TABLE statement of `table`.
+fn sakila_ddl(table: &str) -> String {
+    let sql = std::fs::read_to_string(super::backup::fixture("sakila-schema.sql")).unwrap();
+    let start = sql.find(&format!("CREATE TABLE {table} (")).unwrap();
+    let end = start + sql[start..].find(";\n").unwrap();
+    sql[start..end].to_owned()
+}
+
+/// Loads `sql` into database `db` of `srv` with the stock client.
+fn load_into(srv: &TestServer, db: &str, sql: &std::path::Path) {
+    let o = std::process::Command::new("mariadb")
+        .arg(format!(
+            "--defaults-file={}",
+            srv.sandbox.defaults_file.display()
+        ))
+        .arg(db)
+        .stdin(std::fs::File::open(sql).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn undrop_from_the_system_tablespace_with_file_per_table_off() {
+    let srv = TestServer::start_with(|o| {
+        o.server_settings.push("innodb_file_per_table=0".into());
+    })
+    .await;
+    super::backup::load_sql(&srv, &super::backup::fixture("sakila-schema.sql"));
+    super::backup::load_sql(&srv, &super::backup::fixture("sakila-data.sql"));
+    let tables = ["actor", "film", "payment", "film_actor", "customer"];
+    let mut c = srv.conn().await;
+    let mut before = Vec::new();
+    for t in tables {
+        let sum: (String, Option<u64>) = c
+            .query_first(format!("CHECKSUM TABLE sakila.{t}"))
+            .await
+            .unwrap()
+            .unwrap();
+        before.push(sum.1);
+    }
+    flush_all(&srv).await;
+    c.query_drop(format!(
+        "SET FOREIGN_KEY_CHECKS = 0; DROP TABLE {}",
+        tables.map(|t| format!("sakila.{t}")).join(", ")
+    ))
+    .await
+    .unwrap();
+
+    // Every table is recovered before anything is loaded: loading reuses the freed pages
+    // of the same system tablespace (as any write to the server would).
+    let lb = Lb::new();
+    let mut recovered = Vec::new();
+    for t in tables {
+        let ddl = srv.tmp().join(format!("{t}.ddl"));
+        std::fs::write(&ddl, sakila_ddl(t)).unwrap();
+        let out = srv.tmp().join(format!("undrop-{t}"));
+        let o = lb.run(&[
+            "undrop",
+            "--json",
+            "--datadir",
+            srv.sandbox.datadir.to_str().unwrap(),
+            "--table",
+            &format!("sakila.{t}"),
+            "--schema",
+            ddl.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&o), 0, "{t}: {}", stderr(&o));
+        let r = json(&o);
+        assert_eq!(r["lost"], 0, "{t}: {r}");
+        recovered.push((out.join(format!("{t}.sql")), r));
+    }
+    c.query_drop("CREATE DATABASE back").await.unwrap();
+    for ((t, want), (sql, r)) in tables.iter().zip(before).zip(recovered) {
+        load_into(&srv, "back", &sql);
+        let got: (String, Option<u64>) = c
+            .query_first(format!("CHECKSUM TABLE back.{t}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.1, want, "{t}: {r}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn undrop_from_an_image_holding_the_unlinked_tablespace() {
+    let srv = TestServer::start().await;
+    srv.exec(
+        "CREATE DATABASE shop;
+         CREATE TABLE shop.items (id INT PRIMARY KEY, name VARCHAR(100) CHARACTER SET utf8mb4 NOT NULL,
+           price DECIMAL(8,2), added DATETIME, doc MEDIUMTEXT CHARACTER SET utf8mb4) ENGINE=InnoDB;
+         INSERT INTO shop.items SELECT seq, CONCAT('item ', seq, ' ✓'), seq * 0.99,
+           '2020-02-02 10:00:00' + INTERVAL seq MINUTE,
+           IF(seq % 500 = 0, REPEAT('blob text ', 3000), NULL) FROM shop.seq_1_to_20000;",
+    )
+    .await;
+    let mut c = srv.conn().await;
+    let (_, ddl): (String, String) = c
+        .query_first("SHOW CREATE TABLE shop.items")
+        .await
+        .unwrap()
+        .unwrap();
+    let (_, want): (String, Option<u64>) = c
+        .query_first("CHECKSUM TABLE shop.items")
+        .await
+        .unwrap()
+        .unwrap();
+    flush_all(&srv).await;
+    // The blocks of the file as a disk would keep them after the unlink: inside an image,
+    // at an offset that is no multiple of the page size, with other data around.
+    let ibd = std::fs::read(srv.sandbox.datadir.join("shop/items.ibd")).unwrap();
+    c.query_drop("DROP TABLE shop.items").await.unwrap();
+    let mut image: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let at = 1_000_448; // 512-byte aligned, not page aligned
+    image.splice(at..at, ibd.iter().copied());
+    let img = srv.tmp().join("disk.img");
+    std::fs::write(&img, &image).unwrap();
+    let schema = srv.tmp().join("items.ddl");
+    std::fs::write(&schema, &ddl).unwrap();
+    let out = srv.tmp().join("undrop");
+    let lb = Lb::new();
+    let o = lb.run(&[
+        "undrop",
+        "--json",
+        "--image",
+        img.to_str().unwrap(),
+        "--table",
+        "shop.items",
+        "--schema",
+        schema.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["rows"], 20000, "{r}");
+    assert_eq!(r["lost"], 0, "{r}");
+    c.query_drop("CREATE DATABASE back").await.unwrap();
+    load_into(&srv, "back", &out.join("items.sql"));
+    let (_, got): (String, Option<u64>) = c
+        .query_first("CHECKSUM TABLE back.items")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, want, "{r}");
+}
