@@ -174,7 +174,8 @@ struct SqlOut {
 }
 
 impl SqlOut {
-    fn row(&mut self, values: &[String]) -> Result<(), Error> {
+    /// A row whose values are already joined with commas.
+    fn raw_row(&mut self, values: &str) -> Result<(), Error> {
         use std::io::Write;
         let path = self.path.clone();
         let w = |e: std::io::Error| Error::Forensic(format!("{}: {e}", path.display()));
@@ -183,7 +184,7 @@ impl SqlOut {
         } else {
             self.w.write_all(b",\n").map_err(w)?;
         }
-        write!(self.w, "({})", values.join(", ")).map_err(w)?;
+        write!(self.w, "({values})").map_err(w)?;
         self.in_batch += 1;
         if self.in_batch == 100 {
             self.w.write_all(b";\n").map_err(w)?;
@@ -203,22 +204,28 @@ impl SqlOut {
     }
 }
 
-/// A record's values as SQL literals (BLOB chains followed through `page_of`), or why not.
+/// A record's values as SQL literals separated by commas, appended to `out` (BLOB chains
+/// followed through `page_of`), or why not.
 fn row_values(
     row: &lifeboat_innodb::record::Row<'_>,
     schema: &lifeboat_innodb::schema::TableSchema,
     origin: usize,
     page_of: &mut dyn FnMut(u32) -> Option<Vec<u8>>,
-) -> Result<Vec<String>, String> {
+    out: &mut String,
+) -> Result<(), String> {
     use lifeboat_innodb::record::Field;
-    let mut values = Vec::with_capacity(row.fields.len());
+    let mut first = true;
     for (field, col) in row.fields.iter().zip(&schema.columns) {
         if col.visible == Some(false) {
             continue;
         }
-        values.push(match field {
-            Field::Null => "NULL".to_owned(),
-            Field::Value(v) => literal(v.render(col)),
+        if !first {
+            out.push_str(", ");
+        }
+        first = false;
+        match field {
+            Field::Null => out.push_str("NULL"),
+            Field::Value(v) => push_literal(out, v.render(col)),
             Field::External {
                 prefix,
                 page_no,
@@ -235,11 +242,11 @@ fn row_values(
                     })?;
                 let mut all = prefix.to_vec();
                 all.extend_from_slice(&rest);
-                literal(lifeboat_binlog::Value::Bytes(&all).render(col))
+                push_literal(out, lifeboat_binlog::Value::Bytes(&all).render(col));
             }
-        });
+        }
     }
-    Ok(values)
+    Ok(())
 }
 
 /// Recovers the deleted rows of the table whose tablespace is `ibd`, decoded with `schema`:
@@ -338,9 +345,10 @@ pub fn undelete(
                 result.duplicates += 1;
                 continue;
             }
-            match row_values(&row, schema, rec.origin, &mut page_of) {
-                Ok(v) => {
-                    sql.row(&v)?;
+            let mut v = String::new();
+            match row_values(&row, schema, rec.origin, &mut page_of, &mut v) {
+                Ok(()) => {
+                    sql.raw_row(&v)?;
                     f.recovered += 1;
                     result.rows += 1;
                     result.delete_marked += 1;
@@ -394,9 +402,10 @@ pub fn undelete(
                 let Some(f) = findings.get_mut(&no) else {
                     continue;
                 };
-                match row_values(&row, schema, origin, &mut page_of) {
-                    Ok(v) => {
-                        sql.row(&v)?;
+                let mut v = String::new();
+                match row_values(&row, schema, origin, &mut page_of, &mut v) {
+                    Ok(()) => {
+                        sql.raw_row(&v)?;
                         f.recovered += 1;
                         result.rows += 1;
                         result.free_list += 1;
@@ -419,19 +428,71 @@ pub fn undelete(
     Ok(result)
 }
 
-/// A value as an SQL literal that reads the same under any sql_mode (bytes in hex).
-fn literal(r: lifeboat_binlog::Rendered) -> String {
+/// Appends a value as an SQL literal that reads the same under any sql_mode (bytes in hex).
+fn push_literal(out: &mut String, r: lifeboat_binlog::Rendered) {
+    use std::fmt::Write;
     match r {
-        lifeboat_binlog::Rendered::Null => "NULL".into(),
-        lifeboat_binlog::Rendered::Number(n) => n,
+        lifeboat_binlog::Rendered::Null => out.push_str("NULL"),
+        lifeboat_binlog::Rendered::Number(n) => out.push_str(&n),
         // Backslashes mean different things under NO_BACKSLASH_ESCAPES: such text goes in
         // hex, as UTF-8 (the file says SET NAMES utf8mb4).
         lifeboat_binlog::Rendered::Text(t) if t.contains('\\') || t.contains('\0') => {
-            format!("CONVERT(X'{}' USING utf8mb4)", hex::encode(t.as_bytes()))
+            let _ = write!(
+                out,
+                "CONVERT(X'{}' USING utf8mb4)",
+                hex::encode(t.as_bytes())
+            );
         }
-        lifeboat_binlog::Rendered::Text(t) => format!("'{}'", t.replace('\'', "''")),
-        lifeboat_binlog::Rendered::Binary(b) if b.is_empty() => "''".into(),
-        lifeboat_binlog::Rendered::Binary(b) => format!("X'{}'", hex::encode(b)),
+        lifeboat_binlog::Rendered::Text(t) => {
+            out.push('\'');
+            for (i, part) in t.split('\'').enumerate() {
+                if i > 0 {
+                    out.push_str("''");
+                }
+                out.push_str(part);
+            }
+            out.push('\'');
+        }
+        lifeboat_binlog::Rendered::Binary(b) if b.is_empty() => out.push_str("''"),
+        lifeboat_binlog::Rendered::Binary(b) => {
+            out.push_str("X'");
+            out.push_str(&hex::encode(b));
+            out.push('\'');
+        }
+    }
+}
+
+/// A quick hasher for row keys (the keys come from the file, not from an adversary who
+/// could pick collisions to slow a recovery down much).
+#[derive(Default, Clone, Copy)]
+struct FastHash;
+
+impl std::hash::BuildHasher for FastHash {
+    type Hasher = FastHasher;
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+/// FNV-1a over 8-byte words, finished with a multiply-xorshift.
+struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().unwrap_or_default());
+            self.0 = (self.0 ^ w).wrapping_mul(0x0100_0000_01b3);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^ (h >> 33)
     }
 }
 
@@ -469,8 +530,10 @@ pub struct Undropped {
     pub files: Vec<PathBuf>,
     /// Bytes scanned.
     pub bytes: u64,
-    /// Wall time of the scan, ms.
+    /// Wall time of the pass that finds the pages, ms.
     pub scan_ms: u64,
+    /// Wall time of reading the chosen pages and writing their rows, ms.
+    pub decode_ms: u64,
     /// Indexes whose pages fit the definition, best first.
     pub candidates: Vec<Candidate>,
     /// The one read.
@@ -526,7 +589,8 @@ pub fn undrop(
     index_id: Option<u64>,
 ) -> Result<Undropped, Error> {
     use lifeboat_innodb::index::IndexPage;
-    use lifeboat_innodb::record::{decode_compact, fit};
+    use lifeboat_innodb::record::{Layout, decode_with, fit_with};
+    let layout = Layout::new(schema);
     use std::collections::{BTreeMap, HashMap, HashSet};
     let started = std::time::Instant::now();
     let files: Vec<PathBuf> = match source {
@@ -536,23 +600,52 @@ pub fn undrop(
     if files.is_empty() {
         return Err(Error::Forensic("no InnoDB files to scan".into()));
     }
-    // Pass 1: every INDEX page at any offset, every BLOB page at sector alignment.
+    // Pass 1: every INDEX page at any offset, every BLOB page at sector alignment. One
+    // thread reads blocks ahead (into recycled buffers) while this one looks through the
+    // last.
     const BLOCK: usize = 64 << 20;
     const OVERLAP: usize = 64 << 10;
     let mut groups: BTreeMap<(u32, u64), Candidate> = BTreeMap::new();
     let mut leaves: HashMap<(u32, u64), HashMap<(u32, u32), Image>> = HashMap::new();
     let mut blobs: HashMap<(u32, u32), Image> = HashMap::new();
-    let mut bytes = 0u64;
     let mut handles = Vec::new();
-    for (fi, path) in files.iter().enumerate() {
+    let mut lens = Vec::new();
+    for path in &files {
         let err = |e: std::io::Error| Error::Forensic(format!("{}: {e}", path.display()));
         let f = std::fs::File::open(path).map_err(err)?;
-        let len = f.metadata().map_err(err)?.len();
-        bytes += len;
-        let mut at = 0u64;
-        while at < len {
-            let want = (BLOCK + OVERLAP).min((len - at) as usize);
-            let buf = read_at(&f, at, want).map_err(err)?;
+        lens.push(f.metadata().map_err(err)?.len());
+        handles.push(f);
+    }
+    let bytes: u64 = lens.iter().sum();
+    type Block = Result<(usize, u64, Vec<u8>), Error>;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Block>(1);
+    let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let (reader_files, reader_handles, reader_lens) = (&files, &handles, &lens);
+    std::thread::scope(|scope| -> Result<(), Error> {
+        scope.spawn(move || {
+            use std::os::unix::fs::FileExt;
+            for (fi, (f, &len)) in reader_handles.iter().zip(reader_lens).enumerate() {
+                let mut at = 0u64;
+                while at < len {
+                    let want = (BLOCK + OVERLAP).min((len - at) as usize);
+                    let mut buf = back_rx.try_recv().unwrap_or_default();
+                    buf.resize(want, 0);
+                    let block = f
+                        .read_exact_at(&mut buf, at)
+                        .map(|()| (fi, at, buf))
+                        .map_err(|e| {
+                            Error::Forensic(format!("{}: {e}", reader_files[fi].display()))
+                        });
+                    let failed = block.is_err();
+                    if tx.send(block).is_err() || failed {
+                        return;
+                    }
+                    at += BLOCK as u64;
+                }
+            }
+        });
+        for block in rx {
+            let (fi, at, buf) = block?;
             let limit = BLOCK.min(buf.len());
             for start in lifeboat_innodb::carve::index_pages(&buf) {
                 if start >= limit {
@@ -586,7 +679,7 @@ pub fn undrop(
                     index_id: ip.header.index_id,
                     ..Candidate::default()
                 });
-                let f = fit(&ip, schema);
+                let f = fit_with(&ip, schema, &layout);
                 let imgs = leaves.entry(key).or_default();
                 if !imgs.contains_key(&(fil.space_id, fil.page_no)) {
                     g.pages += 1;
@@ -616,10 +709,11 @@ pub fn undrop(
                 }
                 s += 512;
             }
-            at += BLOCK as u64;
+            let _ = back_tx.send(buf);
         }
-        handles.push(f);
-    }
+        Ok(())
+    })?;
+    let scan_ms = started.elapsed().as_millis() as u64;
     let mut candidates: Vec<Candidate> =
         groups.into_values().filter(|c| c.consistent > 0).collect();
     candidates.sort_by_key(|c| std::cmp::Reverse((c.exact, c.consistent, c.pages)));
@@ -657,16 +751,13 @@ pub fn undrop(
         .collect();
     pages.sort_by_key(|i| std::cmp::Reverse(i.lsn));
     let space = chosen.space_id;
-    let mut page_of = |no: u32| -> Option<Vec<u8>> {
-        let img = blobs.get(&(space, no))?;
-        read_at(handles.get(img.file)?, img.offset, img.size).ok()
-    };
-    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    let mut seen: HashSet<Vec<u8>, FastHash> = HashSet::default();
     let mut result = Undropped {
         table: table.to_owned(),
         files: files.clone(),
         bytes,
-        scan_ms: 0,
+        scan_ms,
+        decode_ms: 0,
         candidates: candidates.clone(),
         chosen: chosen.clone(),
         rows: 0,
@@ -676,59 +767,105 @@ pub fn undrop(
         sql: sql_path.clone(),
         report: out.join("report.json"),
     };
-    for img in pages {
-        let Some(f) = handles.get(img.file) else {
-            continue;
+    // Two threads read, decode and render chunks of pages (the first the even chunks, the
+    // second the odd ones); this one takes the chunks back in order, keeps each row once
+    // (newest page images first) and writes.
+    struct PageRows {
+        rows: Vec<(Vec<u8>, String)>,
+        lost: Vec<String>,
+    }
+    const CHUNK: usize = 64;
+    let chunks: Vec<&[Image]> = pages.chunks(CHUNK).collect();
+    let (handles, blobs, files_ref, layout, chunks) = (&handles, &blobs, &files, &layout, &chunks);
+    let work = move |first: usize,
+                     tx: std::sync::mpsc::SyncSender<Result<Vec<PageRows>, Error>>| {
+        let mut page_of = |no: u32| -> Option<Vec<u8>> {
+            let img = blobs.get(&(space, no))?;
+            read_at(handles.get(img.file)?, img.offset, img.size).ok()
         };
-        let page = read_at(f, img.offset, img.size)
-            .map_err(|e| Error::Forensic(format!("{}: {e}", files[img.file].display())))?;
-        let Some(ip) = IndexPage::new(&page) else {
-            continue;
-        };
-        for rec in ip.records() {
-            let Ok(rec) = rec else {
-                break;
-            };
-            // Rows deleted before the drop stay deleted.
-            if rec.deleted || rec.min_rec {
-                continue;
-            }
-            let row = match decode_compact(&page, rec.origin, schema) {
-                Ok(r) => r,
-                Err(e) => {
-                    result.lost += 1;
-                    if result.lost_examples.len() < 20 {
-                        result
-                            .lost_examples
-                            .push(format!("offset {}: {e}", img.offset));
-                    }
+        for chunk in chunks.iter().skip(first).step_by(2) {
+            let mut done = Vec::with_capacity(chunk.len());
+            for img in chunk.iter() {
+                let Some(f) = handles.get(img.file) else {
                     continue;
+                };
+                let page = match read_at(f, img.offset, img.size) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = tx.send(Err(Error::Forensic(format!(
+                            "{}: {e}",
+                            files_ref[img.file].display()
+                        ))));
+                        return;
+                    }
+                };
+                let Some(ip) = IndexPage::new(&page) else {
+                    continue;
+                };
+                let mut out = PageRows {
+                    rows: Vec::new(),
+                    lost: Vec::new(),
+                };
+                for rec in ip.records() {
+                    let Ok(rec) = rec else {
+                        break;
+                    };
+                    // Rows deleted before the drop stay deleted.
+                    if rec.deleted || rec.min_rec {
+                        continue;
+                    }
+                    let rendered = decode_with(&page, rec.origin, schema, layout)
+                        .map_err(|e| e.to_string())
+                        .and_then(|row| {
+                            let mut v = String::with_capacity(128);
+                            row_values(&row, schema, rec.origin, &mut page_of, &mut v)
+                                .map(|()| (row.key, v))
+                        });
+                    match rendered {
+                        Ok(r) => out.rows.push(r),
+                        Err(e) => out.lost.push(format!("offset {}: {e}", img.offset)),
+                    }
                 }
-            };
-            if !seen.insert(row.key.clone()) {
-                result.duplicates += 1;
-                continue;
+                done.push(out);
             }
-            match row_values(&row, schema, rec.origin, &mut page_of) {
-                Ok(v) => {
-                    sql.row(&v)?;
-                    result.rows += 1;
-                }
-                Err(e) => {
+            if tx.send(Ok(done)).is_err() {
+                return;
+            }
+        }
+    };
+    std::thread::scope(|scope| -> Result<(), Error> {
+        let (tx0, rx0) = std::sync::mpsc::sync_channel(2);
+        let (tx1, rx1) = std::sync::mpsc::sync_channel(2);
+        scope.spawn(move || work(0, tx0));
+        scope.spawn(move || work(1, tx1));
+        for n in 0..chunks.len() {
+            let got = if n % 2 == 0 { rx0.recv() } else { rx1.recv() };
+            let Ok(pages) = got else {
+                return Err(Error::Internal("a page reader stopped early".into()));
+            };
+            for page in pages? {
+                for e in page.lost {
                     result.lost += 1;
                     if result.lost_examples.len() < 20 {
-                        result
-                            .lost_examples
-                            .push(format!("offset {}: {e}", img.offset));
+                        result.lost_examples.push(e);
                     }
+                }
+                for (key, values) in page.rows {
+                    if !seen.insert(key) {
+                        result.duplicates += 1;
+                        continue;
+                    }
+                    sql.raw_row(&values)?;
+                    result.rows += 1;
                 }
             }
         }
-    }
+        Ok(())
+    })?;
     sql.finish()?;
     std::fs::rename(&tmp, &sql_path)
         .map_err(|e| Error::Forensic(format!("{}: {e}", sql_path.display())))?;
-    result.scan_ms = started.elapsed().as_millis() as u64;
+    result.decode_ms = (started.elapsed().as_millis() as u64).saturating_sub(scan_ms);
     let json = serde_json::to_vec_pretty(&result).unwrap_or_default();
     std::fs::write(&result.report, json)
         .map_err(|e| Error::Forensic(format!("{}: {e}", result.report.display())))?;

@@ -30,30 +30,29 @@ pub fn index_pages(hay: &[u8]) -> Vec<usize> {
     out
 }
 
-/// The size of the page starting at `start` of `hay`: the size whose checksum holds, else
-/// whose trailer repeats the header's LSN, else `default`.
+/// The size of the page starting at `start` of `hay`: the size whose trailer repeats the
+/// header's LSN and whose checksum holds, else whose trailer repeats the LSN, else `default`.
 pub fn page_size_at(hay: &[u8], start: usize, default: usize) -> usize {
-    let fits = |size: usize| hay.get(start..start + size);
+    let mut lsn_fits = None;
     for size in PAGE_SIZES {
-        if let Some(p) = fits(size)
-            && (checksum::verify(p, false).is_valid() || checksum::verify(p, true).is_valid())
+        let Some(p) = hay.get(start..start + size) else {
+            continue;
+        };
+        let lsn_low = be::u32(p, 20);
+        // crc32/innodb pages repeat the LSN's low half in their last 4 bytes; full_crc32
+        // pages keep it in the 4 bytes before the checksum. A cheap test before the sums.
+        let full = lsn_low.is_some() && be::u32(p, size - FIL_TRAILER) == lsn_low;
+        let old = lsn_low.is_some() && be::u32(p, size - 4) == lsn_low;
+        if (full && checksum::verify(p, true).is_valid())
+            || (old && checksum::verify(p, false).is_valid())
         {
             return size;
         }
-    }
-    for size in PAGE_SIZES {
-        if let Some(p) = fits(size) {
-            let lsn_low = be::u32(p, 20);
-            let full = be::u32(p, size - FIL_TRAILER);
-            let tail = be::u32(p, size - 4);
-            // crc32/innodb pages repeat the LSN's low half in the last 4 bytes; full_crc32
-            // pages keep it in the 4 bytes before the checksum.
-            if lsn_low.is_some() && (tail == lsn_low || full == lsn_low) && lsn_low != Some(0) {
-                return size;
-            }
+        if (full || old) && lsn_low != Some(0) && lsn_fits.is_none() {
+            lsn_fits = Some(size);
         }
     }
-    default
+    lsn_fits.unwrap_or(default)
 }
 
 #[cfg(test)]

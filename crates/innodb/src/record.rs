@@ -185,6 +185,31 @@ fn value<'a>(col: &Column, b: &'a [u8]) -> Result<Value<'a>, String> {
     })
 }
 
+/// The record layout of a table's clustered index, worked out once for many records.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    slots: Vec<Slot>,
+    /// Positions (in `slots`) of the nullable fields, in bitmap order.
+    nullable: Vec<usize>,
+}
+
+impl Layout {
+    /// The layout of `schema`'s clustered index records.
+    pub fn new(schema: &TableSchema) -> Layout {
+        let slots = layout(schema);
+        let nullable = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| match s {
+                Slot::Column(c) => schema.columns.get(*c).is_some_and(|c| c.nullable),
+                _ => false,
+            })
+            .map(|(k, _)| k)
+            .collect();
+        Layout { slots, nullable }
+    }
+}
+
 /// Decodes the COMPACT-family record at `origin` of a clustered index leaf `page` with
 /// `schema`.
 pub fn decode_compact<'a>(
@@ -192,19 +217,20 @@ pub fn decode_compact<'a>(
     origin: usize,
     schema: &TableSchema,
 ) -> Result<Row<'a>, RecordError> {
+    decode_with(page, origin, schema, &Layout::new(schema))
+}
+
+/// [`decode_compact`] with the layout worked out beforehand.
+pub fn decode_with<'a>(
+    page: &'a [u8],
+    origin: usize,
+    schema: &TableSchema,
+    layout: &Layout,
+) -> Result<Row<'a>, RecordError> {
     let fail = |reason: String| RecordError { origin, reason };
     let end = page.len().saturating_sub(FIL_TRAILER);
-    let slots = layout(schema);
-    let col = |s: &Slot| match s {
-        Slot::Column(c) => schema.columns.get(*c),
-        _ => None,
-    };
-    let nullable: Vec<usize> = slots
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| col(s).is_some_and(|c| c.nullable))
-        .map(|(k, _)| k)
-        .collect();
+    let slots = &layout.slots;
+    let nullable = &layout.nullable;
     let null_bytes = nullable.len().div_ceil(8);
     let header_end = origin
         .checked_sub(5 + null_bytes)
@@ -383,6 +409,11 @@ pub struct Fit {
 /// column sizes rarely decodes every record without overlaps, and practically never
 /// accounts for every byte of the heap.
 pub fn fit(page: &crate::index::IndexPage<'_>, schema: &TableSchema) -> Fit {
+    fit_with(page, schema, &Layout::new(schema))
+}
+
+/// [`fit`] with the layout worked out beforehand.
+pub fn fit_with(page: &crate::index::IndexPage<'_>, schema: &TableSchema, layout: &Layout) -> Fit {
     let mut f = Fit::default();
     let mut spans: Vec<(usize, usize)> = Vec::new();
     let mut broken = false;
@@ -409,7 +440,7 @@ pub fn fit(page: &crate::index::IndexPage<'_>, schema: &TableSchema) -> Fit {
             continue;
         }
         f.records += 1;
-        if let Ok(row) = decode_compact(page.bytes, rec.origin, schema) {
+        if let Ok(row) = decode_with(page.bytes, rec.origin, schema, layout) {
             f.decoded += 1;
             spans.push(row.span);
             if let Some(prev) = &last_key
