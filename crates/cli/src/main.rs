@@ -334,6 +334,26 @@ enum Command {
         #[arg(long, value_name = "ID")]
         index_id: Option<u64>,
     },
+    /// Every readable row of a damaged tablespace (one the server refuses to open, or a copy
+    /// with overwritten pages): reads each page in place, takes the rows of every leaf page of
+    /// the table's clustered index whose records decode with the definition, and lists the
+    /// damaged pages with what was lost on them. Writes OUT/<table>.sql and OUT/report.json;
+    /// exit 1 when pages were lost. Reads the file only.
+    Salvage {
+        /// The damaged tablespace (a copy is best).
+        #[arg(long, value_name = "FILE")]
+        ibd: PathBuf,
+        /// The table's CREATE TABLE statement.
+        #[arg(long, value_name = "DDL_FILE")]
+        schema: PathBuf,
+        /// Directory for the SQL file and the report.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The clustered index to read [default: the index whose leaf pages fit the
+        /// definition best].
+        #[arg(long, value_name = "ID")]
+        index_id: Option<u64>,
+    },
     /// Recover a dropped table's rows from wherever its pages still are: the system
     /// tablespace of a datadir (file_per_table=OFF), or any image (a disk or partition
     /// image, free blocks, a copy; file_per_table=ON). Finds INDEX pages at any byte offset,
@@ -1435,6 +1455,44 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 }
             }
             Ok(0)
+        }
+        Command::Salvage {
+            ibd,
+            schema,
+            out,
+            index_id,
+        } => {
+            let ddl = std::fs::read_to_string(schema)
+                .map_err(|e| usage(format!("--schema {}: {e}", schema.display())))?;
+            let def = lifeboat_innodb::schema::parse_create_table(&ddl)
+                .map_err(|e| usage(format!("--schema {}: {e}", schema.display())))?;
+            let done = lifeboat_core::forensic::salvage(ibd, &def, out, *index_id)?;
+            let lost = done.damaged.iter().any(|p| p.lost);
+            if cli.json {
+                print_json(&done);
+            } else {
+                println!(
+                    "{} rows recovered from {} ({} leaf pages of index {}) into {}",
+                    done.rows,
+                    done.file.display(),
+                    done.leaf_pages,
+                    done.index_id,
+                    done.sql.display()
+                );
+                for p in &done.damaged {
+                    println!(
+                        "  page {} ({}): {}{}",
+                        p.page,
+                        p.page_type,
+                        p.problem,
+                        p.records.map_or(String::new(), |n| format!(
+                            " [{} records counted, {} recovered]",
+                            n, p.recovered
+                        ))
+                    );
+                }
+            }
+            Ok(u8::from(lost))
         }
         Command::Innodb(InnodbCommand::Inspect { file }) => {
             let report = lifeboat_core::forensic::inspect(file)?;

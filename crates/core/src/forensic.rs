@@ -927,3 +927,240 @@ fn sql_out(
         in_batch: 0,
     })
 }
+
+/// Called with each page of a file (its number, its bytes).
+type PageVisitor<'a> = dyn FnMut(u64, &[u8]) -> Result<(), Error> + 'a;
+
+/// One page of a tablespace as `salvage` found it, when something was wrong or lost there.
+#[derive(Debug, Clone, Serialize)]
+pub struct SalvagedPage {
+    /// Page number.
+    pub page: u64,
+    /// Its checksum verdict.
+    pub checksum: lifeboat_innodb::checksum::Verdict,
+    /// Page type as its header says.
+    pub page_type: String,
+    /// Records its header counts (a leaf of the table's index).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records: Option<u64>,
+    /// Rows recovered from it.
+    pub recovered: u64,
+    /// Rows were (or may have been) lost here.
+    pub lost: bool,
+    /// What is wrong there.
+    pub problem: String,
+}
+
+/// What `salvage` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Salvaged {
+    /// The file.
+    pub file: PathBuf,
+    /// The index read (the table's clustered index).
+    pub index_id: u64,
+    /// Pages in the file.
+    pub pages: u64,
+    /// Leaf pages of the index read.
+    pub leaf_pages: u64,
+    /// Rows recovered, each once.
+    pub rows: u64,
+    /// Of them, rows from pages whose checksum does not match but whose every record
+    /// decodes with the definition.
+    pub rows_from_damaged_pages: u64,
+    /// Pages with a bad checksum, or whose records could not all be read.
+    pub damaged: Vec<SalvagedPage>,
+    /// The SQL file written.
+    pub sql: PathBuf,
+    /// The report written next to it.
+    pub report: PathBuf,
+}
+
+/// Every readable row of a damaged tablespace: reads each page in place, picks the index
+/// whose leaf pages fit `schema` best (the table's clustered index), and takes the rows of
+/// every leaf page whose records all decode: pages with a valid checksum, and damaged pages
+/// whose records still fit exactly. Pages that are damaged and do not fit are listed as
+/// lost, with the records their headers counted. Writes `<table>.sql` and `report.json` to
+/// `out`. Reads `ibd` only.
+pub fn salvage(
+    ibd: &Path,
+    schema: &lifeboat_innodb::schema::TableSchema,
+    out: &Path,
+    index_id: Option<u64>,
+) -> Result<Salvaged, Error> {
+    use lifeboat_innodb::index::IndexPage;
+    use lifeboat_innodb::record::{Layout, decode_with, fit_with};
+    let report = inspect(ibd)?;
+    let page_size = report.page_size;
+    let full_crc32 = report.flags.is_some_and(|f| f.full_crc32);
+    let layout = Layout::new(schema);
+    let err = |e: std::io::Error| Error::Forensic(format!("{}: {e}", ibd.display()));
+    let each_page = |f: &mut PageVisitor<'_>| -> Result<(), Error> {
+        let mut file =
+            std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(ibd).map_err(err)?);
+        let mut page = vec![0u8; page_size];
+        let mut n = 0u64;
+        loop {
+            match file.read_exact(&mut page) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(err(e)),
+            }
+            f(n, &page)?;
+            n += 1;
+        }
+    };
+    let leaf = |page: &[u8]| -> Option<u64> {
+        let fil = lifeboat_innodb::FilHeader::parse(page)?;
+        let ip = IndexPage::new(page)?;
+        ((fil.page_type == 17855 || fil.page_type == 18) && ip.header.level == 0)
+            .then_some(ip.header.index_id)
+    };
+    // Pass 1: which index's leaves fit the definition best.
+    let index_id = match index_id {
+        Some(i) => i,
+        None => {
+            let mut fits: std::collections::HashMap<u64, u64> = Default::default();
+            each_page(&mut |_, page| {
+                if let (Some(id), Some(ip)) = (leaf(page), IndexPage::new(page))
+                    && fit_with(&ip, schema, &layout).consistent
+                {
+                    *fits.entry(id).or_default() += 1;
+                }
+                Ok(())
+            })?;
+            fits.into_iter()
+                .max_by_key(|&(id, n)| (n, std::cmp::Reverse(id)))
+                .map(|(id, _)| id)
+                .ok_or_else(|| {
+                    Error::Forensic(format!(
+                        "{}: no page's records fit the definition of {}",
+                        ibd.display(),
+                        schema.table
+                    ))
+                })?
+        }
+    };
+    // Pass 2: the rows.
+    std::fs::create_dir_all(out).map_err(|e| Error::Forensic(format!("{}: {e}", out.display())))?;
+    let sql_path = out.join(format!("{}.sql", schema.table));
+    let tmp = out.join(format!(".{}.sql.partial", schema.table));
+    let mut sql = sql_out(&tmp, schema, &format!("salvage of {}", ibd.display()))?;
+    let mut blobs = std::fs::File::open(ibd).map_err(err)?;
+    let mut page_of = move |no: u32| -> Option<Vec<u8>> {
+        use std::io::Seek;
+        let mut p = vec![0u8; page_size];
+        blobs
+            .seek(std::io::SeekFrom::Start(u64::from(no) * page_size as u64))
+            .ok()?;
+        blobs.read_exact(&mut p).ok()?;
+        Some(p)
+    };
+    let mut result = Salvaged {
+        file: ibd.to_path_buf(),
+        index_id,
+        pages: 0,
+        leaf_pages: 0,
+        rows: 0,
+        rows_from_damaged_pages: 0,
+        damaged: Vec::new(),
+        sql: sql_path.clone(),
+        report: out.join("report.json"),
+    };
+    let mut seen: std::collections::HashSet<Vec<u8>, FastHash> = Default::default();
+    each_page(&mut |no, page| {
+        result.pages += 1;
+        let verdict = lifeboat_innodb::checksum::verify(page, full_crc32);
+        let valid = verdict.is_valid() || verdict == lifeboat_innodb::checksum::Verdict::Empty;
+        let type_name = lifeboat_innodb::FilHeader::parse(page).map_or_else(
+            || "unknown".to_owned(),
+            |h| lifeboat_innodb::PageType::from_code(h.page_type, report.vendor).name(),
+        );
+        let mut finding = SalvagedPage {
+            page: no,
+            checksum: verdict,
+            page_type: type_name,
+            records: None,
+            recovered: 0,
+            lost: false,
+            problem: String::new(),
+        };
+        let ours = leaf(page) == Some(index_id);
+        if !ours {
+            if !valid {
+                finding.lost = true;
+                finding.problem =
+                    "damaged; not recognizable as a page of the table's index (its rows, if it held any, are lost)".into();
+                result.damaged.push(finding);
+            }
+            return Ok(());
+        }
+        result.leaf_pages += 1;
+        let Some(ip) = IndexPage::new(page) else {
+            return Ok(());
+        };
+        finding.records = Some(u64::from(ip.header.n_recs));
+        let f = fit_with(&ip, schema, &layout);
+        if !valid && !f.consistent {
+            finding.lost = true;
+            finding.problem = format!(
+                "damaged: {} of its {} records decode; none taken",
+                f.decoded, f.records
+            );
+            result.damaged.push(finding);
+            return Ok(());
+        }
+        let mut problems = Vec::new();
+        for rec in ip.records() {
+            let rec = match rec {
+                Ok(r) => r,
+                Err(e) => {
+                    problems.push(format!("record list broken: {e:?}"));
+                    break;
+                }
+            };
+            if rec.deleted || rec.min_rec {
+                continue;
+            }
+            let row = match decode_with(page, rec.origin, schema, &layout) {
+                Ok(r) => r,
+                Err(e) => {
+                    problems.push(e.to_string());
+                    continue;
+                }
+            };
+            if !seen.insert(row.key.clone()) {
+                continue;
+            }
+            let mut v = String::with_capacity(128);
+            match row_values(&row, schema, rec.origin, &mut page_of, &mut v) {
+                Ok(()) => {
+                    sql.raw_row(&v)?;
+                    finding.recovered += 1;
+                    result.rows += 1;
+                    if !valid {
+                        result.rows_from_damaged_pages += 1;
+                    }
+                }
+                Err(e) => problems.push(e),
+            }
+        }
+        if !valid || !problems.is_empty() {
+            finding.lost = !problems.is_empty();
+            finding.problem = if problems.is_empty() {
+                "checksum does not match; every record decodes with the definition and was taken"
+                    .into()
+            } else {
+                problems.join("; ")
+            };
+            result.damaged.push(finding);
+        }
+        Ok(())
+    })?;
+    sql.finish()?;
+    std::fs::rename(&tmp, &sql_path)
+        .map_err(|e| Error::Forensic(format!("{}: {e}", sql_path.display())))?;
+    let json = serde_json::to_vec_pretty(&result).unwrap_or_default();
+    std::fs::write(&result.report, json)
+        .map_err(|e| Error::Forensic(format!("{}: {e}", result.report.display())))?;
+    Ok(result)
+}
