@@ -34,9 +34,13 @@ pub struct Timeline {
     pub app_transactions: u64,
     /// The incidents found in the archive.
     pub incidents: Vec<crate::incidents::Incident>,
-    /// How long after the DELETE its event was durable in the archive, ms (what an RPO is
-    /// made of: had the server died at the DELETE, this much would have been lost).
+    /// RPO at the incident, ms: how far the archive was behind when the DELETE committed,
+    /// i.e. how long after it everything committed before it was durable in the archive
+    /// (0: already there). Had the server been lost at the incident, the transactions of
+    /// that window would have been lost.
     pub rpo_ms: u64,
+    /// How long after the DELETE its own event was durable in the archive, ms.
+    pub incident_archived_ms: u64,
     /// Restore of the backup plus replay to just before the first incident, ms.
     pub rto_ms: u64,
     /// Transactions replayed.
@@ -239,6 +243,15 @@ async fn story(
     tokio::time::sleep(Duration::from_millis(50)).await;
     let truth = checksums(&target).await?;
     let mut c = connect(&target).await?;
+    // Where the binlog stands just before the accident: everything up to here committed
+    // before it.
+    let before: Option<mysql_async::Row> = c
+        .query_first("SHOW BINLOG STATUS")
+        .await
+        .map_err(Error::sql("SHOW BINLOG STATUS"))?;
+    let (before_file, before_pos): (String, u64) = before
+        .and_then(|r| Some((r.get(0)?, r.get(1)?)))
+        .unwrap_or_default();
     c.query_drop("DELETE FROM sakila.payment")
         .await
         .map_err(Error::sql("the accident"))?;
@@ -254,13 +267,24 @@ async fn story(
     pause.store(false, Ordering::SeqCst);
     // How long until the DELETE is durable in the archive.
     let server = lifeboat_repo::server_key(&prod_info_identity(&target).await?);
-    let rpo_ms = loop {
-        let archived = repo
-            .file_segments(&server, &file)
-            .await?
-            .last()
-            .map_or(0, |s| s.end);
-        if archived >= pos {
+    let archived_end = |f: String| {
+        let (repo, server) = (&repo, &server);
+        async move {
+            Ok::<u64, Error>(
+                repo.file_segments(server, &f)
+                    .await?
+                    .last()
+                    .map_or(0, |s| s.end),
+            )
+        }
+    };
+    let mut rpo_ms: Option<u64> = None;
+    let incident_archived_ms = loop {
+        let at = t_incident.elapsed().as_millis() as u64;
+        if rpo_ms.is_none() && archived_end(before_file.clone()).await? >= before_pos {
+            rpo_ms = Some(at);
+        }
+        if archived_end(file.clone()).await? >= pos {
             break t_incident.elapsed().as_millis() as u64;
         }
         if t_incident.elapsed() > Duration::from_secs(30) {
@@ -432,7 +456,8 @@ async fn story(
             .filter(after_backup)
             .cloned()
             .collect(),
-        rpo_ms,
+        rpo_ms: rpo_ms.unwrap_or(incident_archived_ms),
+        incident_archived_ms,
         rto_ms,
         replayed,
         tables_proven: truth.len(),
