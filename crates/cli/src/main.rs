@@ -636,6 +636,26 @@ async fn materialize(
     Ok((Some(dir), paths))
 }
 
+/// Where a restore goes: a new side instance, or the server the connection options name.
+fn restore_target(
+    sandbox: &Option<PathBuf>,
+    conn: &ConnArgs,
+    config: &lifeboat_core::config::Config,
+) -> Result<lifeboat_core::restore::Target, Failure> {
+    Ok(match sandbox {
+        Some(dir) => lifeboat_core::restore::Target::Sandbox(dir.clone()),
+        None => lifeboat_core::restore::Target::Server(resolve(conn, config)?),
+    })
+}
+
+/// A table definition from a `--schema` file.
+fn read_schema(path: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Failure> {
+    let ddl = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("--schema {}: {e}", path.display())))?;
+    lifeboat_innodb::schema::parse_create_table(&ddl)
+        .map_err(|e| usage(format!("--schema {}: {e}", path.display())))
+}
+
 fn usage(message: String) -> Failure {
     Failure {
         message,
@@ -1274,10 +1294,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             let r = open_repo(&cli, repo).await?;
             let server = archived_server.as_deref().map(lifeboat_repo::server_key);
             let config = load_config(&cli)?;
-            let target = match sandbox {
-                Some(dir) => lifeboat_core::restore::Target::Sandbox(dir.clone()),
-                None => lifeboat_core::restore::Target::Server(resolve(conn, &config)?),
-            };
+            let target = restore_target(sandbox, conn, &config)?;
             // Staged binlogs go next to the side instance, else in the temporary directory.
             let parent = match sandbox {
                 Some(dir) => dir
@@ -1335,10 +1352,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             let id = id.as_deref().unwrap_or_default();
             let r = open_repo(&cli, repo).await?;
             let config = load_config(&cli)?;
-            let target = match sandbox {
-                Some(dir) => lifeboat_core::restore::Target::Sandbox(dir.clone()),
-                None => lifeboat_core::restore::Target::Server(resolve(conn, &config)?),
-            };
+            let target = restore_target(sandbox, conn, &config)?;
             let mut audit = audit(&cli, &config, argv)?;
             let policy = policy(confirm_server, "restore into the server");
             let outcome = lifeboat_core::restore::run(
@@ -1374,10 +1388,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             out,
             index_id,
         } => {
-            let ddl = std::fs::read_to_string(schema)
-                .map_err(|e| usage(format!("--schema {}: {e}", schema.display())))?;
-            let table = lifeboat_innodb::schema::parse_create_table(&ddl)
-                .map_err(|e| usage(format!("--schema {}: {e}", schema.display())))?;
+            let table = read_schema(schema)?;
             let done = lifeboat_core::forensic::undelete(ibd, &table, out, *index_id)?;
             if cli.json {
                 print_json(&done);
@@ -1414,10 +1425,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             out,
             index_id,
         } => {
-            let ddl = std::fs::read_to_string(schema)
-                .map_err(|e| usage(format!("--schema {}: {e}", schema.display())))?;
-            let def = lifeboat_innodb::schema::parse_create_table(&ddl)
-                .map_err(|e| usage(format!("--schema {}: {e}", schema.display())))?;
+            let def = read_schema(schema)?;
             let source = match (datadir, image) {
                 (Some(d), _) => lifeboat_core::forensic::Source::Datadir(d.clone()),
                 (None, Some(i)) => lifeboat_core::forensic::Source::Image(i.clone()),
@@ -1462,10 +1470,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             out,
             index_id,
         } => {
-            let ddl = std::fs::read_to_string(schema)
-                .map_err(|e| usage(format!("--schema {}: {e}", schema.display())))?;
-            let def = lifeboat_innodb::schema::parse_create_table(&ddl)
-                .map_err(|e| usage(format!("--schema {}: {e}", schema.display())))?;
+            let def = read_schema(schema)?;
             let done = lifeboat_core::forensic::salvage(ibd, &def, out, *index_id)?;
             let lost = done.damaged.iter().any(|p| p.lost);
             if cli.json {
