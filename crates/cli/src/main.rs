@@ -386,6 +386,10 @@ enum Command {
         /// fit.
         #[arg(long, value_name = "ID")]
         index_id: Option<u64>,
+        /// A value known to be in the table (a name, an e-mail): prefer the index whose pages
+        /// hold it. For when the dictionary no longer names the dropped table's index.
+        #[arg(long, value_name = "VALUE")]
+        grep: Option<String>,
     },
     /// Print the audit journal: every action lifeboat took on a server, oldest first.
     Journal {
@@ -1424,6 +1428,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             schema,
             out,
             index_id,
+            grep,
         } => {
             let def = read_schema(schema)?;
             let source = match (datadir, image) {
@@ -1431,18 +1436,26 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 (None, Some(i)) => lifeboat_core::forensic::Source::Image(i.clone()),
                 (None, None) => return Err(usage("give --datadir or --image".into())),
             };
-            let done = lifeboat_core::forensic::undrop(&source, table, &def, out, *index_id)?;
+            let done = lifeboat_core::forensic::undrop(
+                &source,
+                table,
+                &def,
+                out,
+                *index_id,
+                grep.as_deref(),
+            )?;
             if cli.json {
                 print_json(&done);
             } else {
                 println!(
-                    "{} rows of {} recovered from index {} (space {}: {} of {} pages fit the definition) into {}",
+                    "{} rows of {} recovered from index {} (space {}: {} of {} pages fit the definition; chosen by {}) into {}",
                     done.rows,
                     done.table,
                     done.chosen.index_id,
                     done.chosen.space_id,
                     done.chosen.consistent,
                     done.chosen.pages,
+                    done.chosen_by,
                     done.sql.display()
                 );
                 if done.candidates.len() > 1 {

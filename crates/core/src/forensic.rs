@@ -519,6 +519,8 @@ pub struct Candidate {
     pub consistent: u64,
     /// Of those, pages the records fill byte for byte.
     pub exact: u64,
+    /// Pages that hold the `--grep` value.
+    pub grep_hits: u64,
 }
 
 /// What `undrop` did.
@@ -538,6 +540,8 @@ pub struct Undropped {
     pub candidates: Vec<Candidate>,
     /// The one read.
     pub chosen: Candidate,
+    /// How it was chosen.
+    pub chosen_by: String,
     /// Rows recovered, each once.
     pub rows: u64,
     /// Copies of rows already recovered (older page images), skipped.
@@ -587,6 +591,7 @@ pub fn undrop(
     schema: &lifeboat_innodb::schema::TableSchema,
     out: &Path,
     index_id: Option<u64>,
+    grep: Option<&str>,
 ) -> Result<Undropped, Error> {
     use lifeboat_innodb::index::IndexPage;
     use lifeboat_innodb::record::{Layout, decode_with, fit_with};
@@ -608,6 +613,8 @@ pub fn undrop(
     let mut groups: BTreeMap<(u32, u64), Candidate> = BTreeMap::new();
     let mut leaves: HashMap<(u32, u64), HashMap<(u32, u32), Image>> = HashMap::new();
     let mut blobs: HashMap<(u32, u32), Image> = HashMap::new();
+    let mut dict = lifeboat_innodb::dict::Dictionary::default();
+    let mut g_hits: Vec<(u32, u64)> = Vec::new();
     let mut handles = Vec::new();
     let mut lens = Vec::new();
     for path in &files {
@@ -661,6 +668,7 @@ pub fn undrop(
                 ) else {
                     continue;
                 };
+                dict.page(page);
                 if !(fil.page_type == 17855 || fil.page_type == 18)
                     || ip.header.level != 0
                     || !ip.header.compact
@@ -680,6 +688,12 @@ pub fn undrop(
                     ..Candidate::default()
                 });
                 let f = fit_with(&ip, schema, &layout);
+                if let Some(g) = grep
+                    && f.consistent
+                    && memchr::memmem::find(page, g.as_bytes()).is_some()
+                {
+                    g_hits.push(key);
+                }
                 let imgs = leaves.entry(key).or_default();
                 if !imgs.contains_key(&(fil.space_id, fil.page_no)) {
                     g.pages += 1;
@@ -717,8 +731,31 @@ pub fn undrop(
     let mut candidates: Vec<Candidate> =
         groups.into_values().filter(|c| c.consistent > 0).collect();
     candidates.sort_by_key(|c| std::cmp::Reverse((c.exact, c.consistent, c.pages)));
-    let chosen = match index_id {
-        Some(id) => candidates
+    for (space, id) in &g_hits {
+        if let Some(c) = candidates
+            .iter_mut()
+            .find(|c| c.space_id == *space && c.index_id == *id)
+        {
+            c.grep_hits += 1;
+        }
+    }
+    // Which index: the one asked for; else a dropped index of that name the dictionary's
+    // deleted records name; else pages holding the --grep value; else the best fit that is
+    // not the index of a live table of that name (a table dropped and created again).
+    let dict_name = table.replacen('.', "/", 1);
+    let (live, dropped) = dict.clustered_of(&dict_name);
+    let none = || {
+        Error::Forensic(format!(
+            "no INDEX pages in {} fit the definition of {table}: they were overwritten, or the definition differs (column types, their order, ROW_FORMAT)",
+            files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    };
+    let (chosen, chosen_by) = if let Some(id) = index_id {
+        let c = candidates
             .iter()
             .find(|c| c.index_id == id)
             .cloned()
@@ -726,17 +763,37 @@ pub fn undrop(
                 Error::Forensic(format!(
                     "no pages of index {id} fit the definition of {table}"
                 ))
-            })?,
-        None => candidates.first().cloned().ok_or_else(|| {
-            Error::Forensic(format!(
-                "no INDEX pages in {} fit the definition of {table}: they were overwritten, or the definition differs (column types, their order, ROW_FORMAT)",
-                files
-                    .iter()
-                    .map(|f| f.display().to_string())
+            })?;
+        (c, "--index-id".to_owned())
+    } else if let Some(c) = candidates.iter().find(|c| dropped.contains(&c.index_id)) {
+        (
+            c.clone(),
+            format!("the dictionary's deleted records of {dict_name}"),
+        )
+    } else if let Some(c) = candidates
+        .iter()
+        .filter(|c| c.grep_hits > 0)
+        .max_by_key(|c| (c.grep_hits, c.exact, c.consistent))
+    {
+        (c.clone(), "pages holding the --grep value".to_owned())
+    } else {
+        let c = candidates
+            .iter()
+            .find(|c| !live.contains(&c.index_id))
+            .cloned()
+            .ok_or_else(none)?;
+        let by = if live.is_empty() {
+            "the best fit of the definition".to_owned()
+        } else {
+            format!(
+                "the best fit of the definition other than the live {dict_name} (index {})",
+                live.iter()
+                    .map(u64::to_string)
                     .collect::<Vec<_>>()
                     .join(", ")
-            ))
-        })?,
+            )
+        };
+        (c, by)
     };
 
     // Pass 2: the chosen index's pages, newest first, each row once.
@@ -760,6 +817,7 @@ pub fn undrop(
         decode_ms: 0,
         candidates: candidates.clone(),
         chosen: chosen.clone(),
+        chosen_by,
         rows: 0,
         duplicates: 0,
         lost: 0,

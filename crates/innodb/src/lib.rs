@@ -17,7 +17,9 @@
 //! - [`schema`]: a table definition from `CREATE TABLE` text ([`schema::TableSchema`]);
 //! - [`record`]: clustered index records decoded into rows with it, every length checked,
 //!   and how well a page fits a definition ([`record::fit`]);
-//! - [`carve`]: INDEX pages found in any bytes at any alignment.
+//! - [`carve`]: INDEX pages found in any bytes at any alignment;
+//! - [`dict`]: the SYS_TABLES / SYS_INDEXES dictionary of the system tablespace, deleted
+//!   records included.
 //!
 //! ```
 //! use lifeboat_innodb::{checksum, page::FilHeader};
@@ -37,6 +39,7 @@
 
 pub mod carve;
 pub mod checksum;
+pub mod dict;
 pub mod fsp;
 pub mod index;
 pub mod inspect;

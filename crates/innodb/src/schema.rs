@@ -426,6 +426,7 @@ pub fn parse_create_table(sql: &str) -> Result<TableSchema, SchemaError> {
             c.col.nullable = false;
         }
     }
+    let create_sql = unqualified(sql.trim().trim_end_matches(';'), &table);
     Ok(TableSchema {
         database,
         table,
@@ -433,8 +434,30 @@ pub fn parse_create_table(sql: &str) -> Result<TableSchema, SchemaError> {
         columns: cols.into_iter().map(|c| c.col).collect(),
         clustered,
         row_format,
-        create_sql: sql.trim().trim_end_matches(';').to_owned(),
+        create_sql,
     })
+}
+
+/// The statement with its table name alone (no database), so that it creates the table in
+/// whatever database it is loaded into: everything before the column list is rewritten.
+fn unqualified(sql: &str, table: &str) -> String {
+    let mut quote: Option<char> = None;
+    for (i, c) in sql.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '`' | '"' | '\'') => quote = Some(c),
+            (None, '(') => {
+                return format!(
+                    "CREATE TABLE `{}` {}",
+                    table.replace('`', "``"),
+                    sql.get(i..).unwrap_or_default()
+                );
+            }
+            _ => {}
+        }
+    }
+    sql.to_owned()
 }
 
 /// One column definition: name, type, attributes.
@@ -630,6 +653,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.table, "orders");
+        assert!(
+            s.create_sql
+                .starts_with("CREATE TABLE `orders` (\n  `id` int(11)")
+        );
         assert_eq!(s.clustered, vec![0]);
         let names: Vec<_> = s.columns.iter().map(|c| c.name.clone().unwrap()).collect();
         assert_eq!(
@@ -654,6 +681,9 @@ mod tests {
         assert_eq!(s.clustered, vec![1]);
         let s = parse_create_table("create table t (a int, b int)").unwrap();
         assert!(s.clustered.is_empty());
+        let s = parse_create_table("CREATE TABLE IF NOT EXISTS `my db`.`t(1)` (a int)").unwrap();
+        assert_eq!(s.database.as_deref(), Some("my db"));
+        assert_eq!(s.create_sql, "CREATE TABLE `t(1)` (a int)");
         assert!(parse_create_table("select 1").is_err());
         assert!(parse_create_table("create table t (a frobnicate)").is_err());
     }
