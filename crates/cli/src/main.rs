@@ -323,9 +323,10 @@ enum Command {
         /// The table's tablespace (a copy is best).
         #[arg(long, value_name = "FILE")]
         ibd: PathBuf,
-        /// The table's CREATE TABLE statement (`SHOW CREATE TABLE` output, or your own).
+        /// The table's CREATE TABLE statement (`SHOW CREATE TABLE` output, or your own)
+        /// [default: the definition a MySQL 8 file carries in its SDI].
         #[arg(long, value_name = "DDL_FILE")]
-        schema: PathBuf,
+        schema: Option<PathBuf>,
         /// Directory for the SQL file and the report.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
@@ -343,9 +344,10 @@ enum Command {
         /// The damaged tablespace (a copy is best).
         #[arg(long, value_name = "FILE")]
         ibd: PathBuf,
-        /// The table's CREATE TABLE statement.
+        /// The table's CREATE TABLE statement [default: the definition a MySQL 8 file
+        /// carries in its SDI].
         #[arg(long, value_name = "DDL_FILE")]
-        schema: PathBuf,
+        schema: Option<PathBuf>,
         /// Directory for the SQL file and the report.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
@@ -1392,7 +1394,10 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             out,
             index_id,
         } => {
-            let table = read_schema(schema)?;
+            let table = match schema {
+                Some(s) => read_schema(s)?,
+                None => lifeboat_core::forensic::schema_from_sdi(ibd)?,
+            };
             let done = lifeboat_core::forensic::undelete(ibd, &table, out, *index_id)?;
             if cli.json {
                 print_json(&done);
@@ -1483,7 +1488,10 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             out,
             index_id,
         } => {
-            let def = read_schema(schema)?;
+            let def = match schema {
+                Some(s) => read_schema(s)?,
+                None => lifeboat_core::forensic::schema_from_sdi(ibd)?,
+            };
             let done = lifeboat_core::forensic::salvage(ibd, &def, out, *index_id)?;
             let lost = done.damaged.iter().any(|p| p.lost);
             if cli.json {

@@ -1222,3 +1222,48 @@ pub fn salvage(
         .map_err(|e| Error::Forensic(format!("{}: {e}", result.report.display())))?;
     Ok(result)
 }
+
+/// The table definition a MySQL 8 tablespace carries in its SDI (serialized dictionary
+/// information).
+pub fn schema_from_sdi(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Error> {
+    let report = inspect(ibd)?;
+    let page_size = report.page_size;
+    let bytes_err = |e: std::io::Error| Error::Forensic(format!("{}: {e}", ibd.display()));
+    let f = std::fs::File::open(ibd).map_err(bytes_err)?;
+    let mut page_of = |no: u32| -> Option<Vec<u8>> {
+        read_at(&f, u64::from(no) * page_size as u64, page_size).ok()
+    };
+    let mut found = None;
+    let mut problems = Vec::new();
+    let len = f.metadata().map_err(bytes_err)?.len();
+    for no in 0..len / page_size as u64 {
+        let page = read_at(&f, no * page_size as u64, page_size).map_err(bytes_err)?;
+        if lifeboat_innodb::FilHeader::parse(&page).is_none_or(|h| h.page_type != 17853) {
+            continue;
+        }
+        for r in lifeboat_innodb::sdi::records(&page, &mut page_of) {
+            match r {
+                Ok(r) if r.kind == lifeboat_innodb::sdi::SDI_TYPE_TABLE => {
+                    found = Some(lifeboat_innodb::sdi::create_table(&r.json));
+                }
+                Ok(_) => {}
+                Err(e) => problems.push(e),
+            }
+        }
+    }
+    let ddl = match found {
+        Some(Ok(ddl)) => ddl,
+        Some(Err(e)) => return Err(Error::Forensic(format!("{}: {e}", ibd.display()))),
+        None => {
+            return Err(Error::Forensic(format!(
+                "{}: no table definition in the file's SDI{}: give --schema (MariaDB and MySQL 5.7 keep definitions outside the .ibd)",
+                ibd.display(),
+                problems
+                    .first()
+                    .map_or(String::new(), |p| format!(" ({p})"))
+            )));
+        }
+    };
+    lifeboat_innodb::schema::parse_create_table(&ddl)
+        .map_err(|e| Error::Forensic(format!("{}: SDI: {e}", ibd.display())))
+}

@@ -18,6 +18,7 @@
 //! - [`record`]: clustered index records decoded into rows with it, every length checked,
 //!   and how well a page fits a definition ([`record::fit`]);
 //! - [`carve`]: INDEX pages found in any bytes at any alignment;
+//! - [`sdi`]: MySQL 8's serialized dictionary information, read into `CREATE TABLE` text;
 //! - [`dict`]: the SYS_TABLES / SYS_INDEXES dictionary of the system tablespace, deleted
 //!   records included.
 //!
@@ -46,6 +47,7 @@ pub mod inspect;
 pub mod page;
 pub mod record;
 pub mod schema;
+pub mod sdi;
 
 pub use fsp::{FspHeader, SpaceFlags};
 pub use inspect::{Inspector, Report};
