@@ -320,20 +320,8 @@ enum Command {
     /// OUT/<table>.sql (the CREATE TABLE, then the rows as INSERTs) and OUT/report.json (per
     /// page: records found, rows recovered, what could not be decoded). Reads the file only.
     Undelete {
-        /// The table's tablespace (a copy is best).
-        #[arg(long, value_name = "FILE")]
-        ibd: PathBuf,
-        /// The table's CREATE TABLE statement (`SHOW CREATE TABLE` output, or your own)
-        /// [default: the definition a MySQL 8 file carries in its SDI].
-        #[arg(long, value_name = "DDL_FILE")]
-        schema: Option<PathBuf>,
-        /// Directory for the SQL file and the report.
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-        /// The clustered index to read [default: the index of the lowest root page, which is
-        /// the clustered index of a file-per-table tablespace].
-        #[arg(long, value_name = "ID")]
-        index_id: Option<u64>,
+        #[command(flatten)]
+        file: TablespaceArgs,
     },
     /// Every readable row of a damaged tablespace (one the server refuses to open, or a copy
     /// with overwritten pages): reads each page in place, takes the rows of every leaf page of
@@ -341,20 +329,8 @@ enum Command {
     /// damaged pages with what was lost on them. Writes OUT/<table>.sql and OUT/report.json;
     /// exit 1 when pages were lost. Reads the file only.
     Salvage {
-        /// The damaged tablespace (a copy is best).
-        #[arg(long, value_name = "FILE")]
-        ibd: PathBuf,
-        /// The table's CREATE TABLE statement [default: the definition a MySQL 8 file
-        /// carries in its SDI].
-        #[arg(long, value_name = "DDL_FILE")]
-        schema: Option<PathBuf>,
-        /// Directory for the SQL file and the report.
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-        /// The clustered index to read [default: the index whose leaf pages fit the
-        /// definition best].
-        #[arg(long, value_name = "ID")]
-        index_id: Option<u64>,
+        #[command(flatten)]
+        file: TablespaceArgs,
     },
     /// Recover a dropped table's rows from wherever its pages still are: the system
     /// tablespace of a datadir (file_per_table=OFF), or any image (a disk or partition
@@ -430,6 +406,35 @@ enum RepoCommand {
         #[command(flatten)]
         repo: RepoArg,
     },
+}
+
+/// A table's tablespace and where its recovered rows go (`undelete`, `salvage`).
+#[derive(clap::Args)]
+struct TablespaceArgs {
+    /// The table's tablespace (a copy is best).
+    #[arg(long, value_name = "FILE")]
+    ibd: PathBuf,
+    /// The table's CREATE TABLE statement (`SHOW CREATE TABLE` output, or your own)
+    /// [default: the definition a MySQL 8 file carries in its SDI].
+    #[arg(long, value_name = "DDL_FILE")]
+    schema: Option<PathBuf>,
+    /// Directory for the SQL file and the report.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// The table's clustered index, when lifeboat's choice is wrong (its report lists the
+    /// index it read).
+    #[arg(long, value_name = "ID")]
+    index_id: Option<u64>,
+}
+
+impl TablespaceArgs {
+    /// The table definition: `--schema`, else the file's SDI.
+    fn definition(&self) -> Result<lifeboat_innodb::schema::TableSchema, Failure> {
+        Ok(match &self.schema {
+            Some(s) => read_schema(s)?,
+            None => lifeboat_core::forensic::schema_from_sdi(&self.ibd)?,
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -1388,17 +1393,10 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             }
             Ok(0)
         }
-        Command::Undelete {
-            ibd,
-            schema,
-            out,
-            index_id,
-        } => {
-            let table = match schema {
-                Some(s) => read_schema(s)?,
-                None => lifeboat_core::forensic::schema_from_sdi(ibd)?,
-            };
-            let done = lifeboat_core::forensic::undelete(ibd, &table, out, *index_id)?;
+        Command::Undelete { file } => {
+            let table = file.definition()?;
+            let done =
+                lifeboat_core::forensic::undelete(&file.ibd, &table, &file.out, file.index_id)?;
             if cli.json {
                 print_json(&done);
             } else {
@@ -1472,6 +1470,12 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                         );
                     }
                 }
+                if done.rows_from_copies > 0 {
+                    println!(
+                        "warning: {} rows come from copies of pages (the doublewrite buffer) whose own place holds something else now: they may be older than the table's last state",
+                        done.rows_from_copies
+                    );
+                }
                 if done.lost > 0 {
                     println!(
                         "{} records could not be decoded: see {}",
@@ -1482,17 +1486,9 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             }
             Ok(0)
         }
-        Command::Salvage {
-            ibd,
-            schema,
-            out,
-            index_id,
-        } => {
-            let def = match schema {
-                Some(s) => read_schema(s)?,
-                None => lifeboat_core::forensic::schema_from_sdi(ibd)?,
-            };
-            let done = lifeboat_core::forensic::salvage(ibd, &def, out, *index_id)?;
+        Command::Salvage { file } => {
+            let def = file.definition()?;
+            let done = lifeboat_core::forensic::salvage(&file.ibd, &def, &file.out, file.index_id)?;
             let lost = done.damaged.iter().any(|p| p.lost);
             if cli.json {
                 print_json(&done);

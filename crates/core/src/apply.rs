@@ -86,6 +86,7 @@ struct Session {
 }
 
 /// Where a statement of a batch came from, to name it when the server rejects it.
+#[derive(Clone)]
 struct Origin {
     file: Arc<str>,
     offset: u64,
@@ -144,18 +145,14 @@ pub async fn replay(
     opts: &ApplyOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<Applied, Error> {
+    let (state, collations) = target_state(target).await?;
     let conn = ReplicaConn::connect(target)
         .await
         .map_err(|e| Error::Binlog(e.to_string()))?;
     let mut a = Applier {
         conn,
         opts,
-        target: TargetState {
-            flavor: Flavor::MariaDb,
-            strict: false,
-            binlog_seq: HashMap::new(),
-            max_packet: 16 << 20,
-        },
+        target: state,
         session: Session::default(),
         rows: Vec::new(),
         batch: Vec::new(),
@@ -166,14 +163,14 @@ pub async fn replay(
         checked_domains: HashSet::new(),
         gtid_next_set: false,
         xa: None,
-        collations: HashMap::new(),
+        collations,
         events: 0,
         transactions: 0,
         last_gtid: None,
         gtid: None,
         reached: start.clone(),
     };
-    a.prepare(target).await?;
+    a.prepare().await?;
     let total: u64 = files
         .iter()
         .enumerate()
@@ -198,11 +195,8 @@ pub async fn replay(
 }
 
 impl Applier<'_> {
-    /// Reads what the replay must respect on the target, and sets up the session.
-    async fn prepare(&mut self, target: &ConnectOptions) -> Result<(), Error> {
-        let (state, collations) = target_state(target).await?;
-        self.target = state;
-        self.collations = collations;
+    /// Sets up the session.
+    async fn prepare(&mut self) -> Result<(), Error> {
         // As the replica's SQL thread: statements are the source's, not this session's.
         let mode: &[u8] = if self.target.flavor == Flavor::MariaDb {
             b"SET @@session.pseudo_slave_mode = 1"
@@ -600,20 +594,10 @@ impl Applier<'_> {
             self.session.collation_database = v.charset_database;
         }
         let set = format!("SET {}", sets.join(", "));
-        self.push(set.as_bytes(), Origin { ..origin });
+        self.push(set.as_bytes(), origin.clone());
         if !qe.schema.is_empty() && self.session.db.as_deref() != Some(qe.schema) {
             let db = format!("USE {}", q(&String::from_utf8_lossy(qe.schema)));
-            self.push(
-                db.as_bytes(),
-                Origin {
-                    file: self
-                        .origins
-                        .last()
-                        .map_or_else(|| "".into(), |o| o.file.clone()),
-                    offset: self.origins.last().map_or(0, |o| o.offset),
-                    event: "Query",
-                },
-            );
+            self.push(db.as_bytes(), origin);
             self.session.db = Some(qe.schema.to_vec());
         }
     }

@@ -817,8 +817,7 @@ async fn import_files(
         let open_file = |p: &Path| {
             std::fs::File::open(p).map_err(|e| Error::Binlog(format!("{}: {e}", p.display())))
         };
-        let (idx, last) =
-            summarize_with_last(&server, &name, std::io::BufReader::new(open_file(path)?))?;
+        let (idx, last) = summarize_with_last(&server, &name, open_file(path)?)?;
         if !matches!(last, Some(TYPE_ROTATE | TYPE_STOP)) || idx.truncated {
             notes(&format!(
                 "{name}: still open (no ROTATE or STOP at its end); left for `archive --follow`"

@@ -11,17 +11,17 @@ use lifeboat_innodb::{FspHeader, Inspector, Report, checksum, fsp};
 use crate::error::Error;
 
 /// Bytes read from the start of a file to find its page size when page 0 is unusable.
-const PROBE: usize = 1 << 20;
+const PROBE: u64 = 1 << 20;
 
 /// Summarizes the tablespace at `path`: format, page types, checksum verdicts, indexes with
 /// their record counts. A damaged page 0 is survived: the page size is then found from the
 /// page numbers the other pages carry.
 pub fn inspect(path: &Path) -> Result<Report, Error> {
     let err = |e: std::io::Error| Error::Forensic(format!("{}: {e}", path.display()));
-    let mut f = std::fs::File::open(path).map_err(err)?;
-    let mut head = Vec::with_capacity(PROBE);
-    (&mut f)
-        .take(PROBE as u64)
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .map_err(err)?
+        .take(PROBE)
         .read_to_end(&mut head)
         .map_err(err)?;
     // Page 0's flags are trusted when its checksum holds, or when the page size the other
@@ -45,49 +45,44 @@ pub fn inspect(path: &Path) -> Result<Report, Error> {
         }
     };
     let mut ins = Inspector::new(page_size, fsp);
-    let mut n = 0u64;
-    let feed = |ins: &mut Inspector, bytes: &[u8], n: &mut u64| {
-        for page in bytes.chunks_exact(page_size) {
-            ins.page(*n, page);
-            *n += 1;
-        }
-        bytes.len() % page_size
-    };
-    let mut rest = feed(&mut ins, &head, &mut n);
-    if head.len() == PROBE {
-        // Stream the rest a page-aligned block at a time.
-        let mut buf = vec![0u8; PROBE];
-        let mut carry: Vec<u8> = head.get(head.len() - rest..).unwrap_or_default().to_vec();
-        loop {
-            let got = read_full(&mut f, &mut buf).map_err(err)?;
-            if got == 0 {
-                break;
-            }
-            carry.extend_from_slice(buf.get(..got).unwrap_or_default());
-            rest = feed(&mut ins, &carry, &mut n);
-            let keep = carry.len() - rest;
-            carry.drain(..keep);
-        }
-    }
+    let trailing = each_page(path, page_size, &mut |n, page| {
+        ins.page(n, page);
+        Ok(())
+    })?;
     let mut report = ins.finish();
-    if rest != 0 {
-        report.trailing_bytes = rest as u64;
-    }
+    report.trailing_bytes = trailing;
     Ok(report)
 }
 
-/// Reads until `buf` is full or the file ends.
-fn read_full(f: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match f.read(buf.get_mut(got..).unwrap_or_default()) {
-            Ok(0) => break,
-            Ok(k) => got += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+/// Called with each page of a file (its number, its bytes).
+type PageVisitor<'a> = dyn FnMut(u64, &[u8]) -> Result<(), Error> + 'a;
+
+/// Calls `f` with each whole page of the file in order; returns the bytes after the last
+/// whole page (a file cut short).
+fn each_page(path: &Path, page_size: usize, f: &mut PageVisitor<'_>) -> Result<u64, Error> {
+    let err = |e: std::io::Error| Error::Forensic(format!("{}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(err)?;
+    let len = file.metadata().map_err(err)?.len();
+    let mut file = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut page = vec![0u8; page_size];
+    for n in 0..len / page_size as u64 {
+        file.read_exact(&mut page).map_err(err)?;
+        f(n, &page)?;
     }
-    Ok(got)
+    Ok(len % page_size as u64)
+}
+
+/// Pages of a file by number, read where they are (BLOB chains, SDI documents).
+fn page_reader(path: &Path, page_size: usize) -> Result<impl FnMut(u32) -> Option<Vec<u8>>, Error> {
+    let f = std::fs::File::open(path)
+        .map_err(|e| Error::Forensic(format!("{}: {e}", path.display())))?;
+    Ok(move |no: u32| read_at(&f, u64::from(no) * page_size as u64, page_size).ok())
+}
+
+/// Writes `value` as pretty JSON to `path` (the reports next to recovered SQL).
+fn write_report(path: &Path, value: &impl Serialize) -> Result<(), Error> {
+    let json = serde_json::to_vec_pretty(value).unwrap_or_default();
+    std::fs::write(path, json).map_err(|e| Error::Forensic(format!("{}: {e}", path.display())))
 }
 
 /// What `undelete` recovered from one page, when it found anything there.
@@ -141,39 +136,78 @@ fn for_each_leaf(
     index_id: u64,
     mut f: impl FnMut(u64, &[u8], &lifeboat_innodb::index::IndexPage<'_>) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let err = |e: std::io::Error| Error::Forensic(format!("{}: {e}", ibd.display()));
-    let mut file =
-        std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(ibd).map_err(err)?);
-    let mut page = vec![0u8; page_size];
-    let mut n = 0u64;
-    loop {
-        match file.read_exact(&mut page) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-            Err(e) => return Err(err(e)),
+    each_page(ibd, page_size, &mut |no, page| {
+        if leaf_index(page) == Some(index_id)
+            && let Some(ip) = lifeboat_innodb::index::IndexPage::new(page)
+        {
+            f(no, page, &ip)?;
         }
-        let no = n;
-        n += 1;
-        let is_index = lifeboat_innodb::FilHeader::parse(&page)
-            .is_some_and(|h| h.page_type == 17855 || h.page_type == 18);
-        let Some(ip) = lifeboat_innodb::index::IndexPage::new(&page) else {
-            continue;
-        };
-        if is_index && ip.header.index_id == index_id && ip.header.level == 0 {
-            f(no, &page, &ip)?;
-        }
-    }
+        Ok(())
+    })?;
+    Ok(())
 }
 
-/// Writes recovered rows as INSERT statements of up to 100 rows.
+/// The index id of a B-tree leaf page (INDEX, or MariaDB's instant-ALTER root).
+fn leaf_index(page: &[u8]) -> Option<u64> {
+    let fil = lifeboat_innodb::FilHeader::parse(page)?;
+    let ip = lifeboat_innodb::index::IndexPage::new(page)?;
+    ((fil.page_type == 17855 || fil.page_type == 18) && ip.header.level == 0)
+        .then_some(ip.header.index_id)
+}
+
+/// Writes recovered rows as `OUT/<table>.sql`: SET NAMES, the CREATE TABLE, then INSERT
+/// statements of up to 100 rows. Written under a temporary name and renamed once whole.
 struct SqlOut {
     w: std::io::BufWriter<std::fs::File>,
     path: PathBuf,
+    done: PathBuf,
     head: String,
     in_batch: usize,
 }
 
 impl SqlOut {
+    /// Starts `out/<table>.sql` (`what` says which recovery wrote it).
+    fn create(
+        out: &Path,
+        schema: &lifeboat_innodb::schema::TableSchema,
+        what: &str,
+    ) -> Result<SqlOut, Error> {
+        use std::io::Write;
+        std::fs::create_dir_all(out)
+            .map_err(|e| Error::Forensic(format!("{}: {e}", out.display())))?;
+        let tmp = out.join(format!(".{}.sql.partial", schema.table));
+        let w = |e: std::io::Error| Error::Forensic(format!("{}: {e}", tmp.display()));
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(w)?);
+        writeln!(
+            file,
+            "-- rows recovered by lifeboat ({what})\nSET NAMES utf8mb4;\nSET time_zone = '+00:00';\nSET FOREIGN_KEY_CHECKS = 0;\n{};\n",
+            schema.create_sql
+        )
+        .map_err(w)?;
+        let names: Vec<String> = schema
+            .columns
+            .iter()
+            .filter(|c| c.visible != Some(false))
+            .map(|c| crate::backup::q(c.name.as_deref().unwrap_or("")))
+            .collect();
+        Ok(SqlOut {
+            w: file,
+            done: out.join(format!("{}.sql", schema.table)),
+            path: tmp,
+            head: format!(
+                "INSERT INTO {} ({}) VALUES\n",
+                crate::backup::q(&schema.table),
+                names.join(", ")
+            ),
+            in_batch: 0,
+        })
+    }
+
+    /// Where the file will be once whole.
+    fn target(&self) -> PathBuf {
+        self.done.clone()
+    }
+
     /// A row whose values are already joined with commas.
     fn raw_row(&mut self, values: &str) -> Result<(), Error> {
         use std::io::Write;
@@ -193,6 +227,7 @@ impl SqlOut {
         Ok(())
     }
 
+    /// Ends the last statement and gives the file its name: only a whole file has it.
     fn finish(mut self) -> Result<(), Error> {
         use std::io::Write;
         let path = self.path.clone();
@@ -200,7 +235,10 @@ impl SqlOut {
         if self.in_batch > 0 {
             self.w.write_all(b";\n").map_err(w)?;
         }
-        self.w.flush().map_err(w)
+        self.w.flush().map_err(w)?;
+        drop(self.w);
+        std::fs::rename(&self.path, &self.done)
+            .map_err(|e| Error::Forensic(format!("{}: {e}", self.done.display())))
     }
 }
 
@@ -261,10 +299,9 @@ pub fn undelete(
     out: &Path,
     index_id: Option<u64>,
 ) -> Result<Undeleted, Error> {
-    use lifeboat_innodb::record::decode_compact;
+    use lifeboat_innodb::record::{Layout, decode_with};
     use std::collections::{BTreeMap, HashMap, HashSet};
-    use std::io::Seek;
-    let err = |e: std::io::Error| Error::Forensic(format!("{}: {e}", ibd.display()));
+    let layout = Layout::new(schema);
     let report = inspect(ibd)?;
     let page_size = report.page_size;
     let full_crc32 = report.flags.is_some_and(|f| f.full_crc32);
@@ -284,19 +321,8 @@ pub fn undelete(
                 ))
             })?,
     };
-    std::fs::create_dir_all(out).map_err(|e| Error::Forensic(format!("{}: {e}", out.display())))?;
-    let sql_path = out.join(format!("{}.sql", schema.table));
-    let tmp = out.join(format!(".{}.sql.partial", schema.table));
-    let mut sql = sql_out(&tmp, schema, &format!("undelete from {}", ibd.display()))?;
-    let mut blobs = std::fs::File::open(ibd).map_err(err)?;
-    let mut page_of = move |no: u32| -> Option<Vec<u8>> {
-        let mut p = vec![0u8; page_size];
-        blobs
-            .seek(std::io::SeekFrom::Start(u64::from(no) * page_size as u64))
-            .ok()?;
-        blobs.read_exact(&mut p).ok()?;
-        Some(p)
-    };
+    let mut sql = SqlOut::create(out, schema, &format!("undelete from {}", ibd.display()))?;
+    let mut page_of = page_reader(ibd, page_size)?;
     let mut result = Undeleted {
         table: schema.table.clone(),
         index_id,
@@ -305,7 +331,7 @@ pub fn undelete(
         free_list: 0,
         lost: 0,
         duplicates: 0,
-        sql: sql_path.clone(),
+        sql: sql.target(),
         report: out.join("report.json"),
         pages: Vec::new(),
     };
@@ -334,7 +360,7 @@ pub fn undelete(
             let f = findings.get_mut(&no);
             let Some(f) = f else { continue };
             f.delete_marked += 1;
-            let row = match decode_compact(page, rec.origin, schema) {
+            let row = match decode_with(page, rec.origin, schema, &layout) {
                 Ok(r) => r,
                 Err(e) => {
                     f.lost.push(e.to_string());
@@ -363,7 +389,7 @@ pub fn undelete(
             };
             f.free_list += 1;
             // Free space is reused piecemeal: a record that no longer decodes is gone.
-            if let Ok(row) = decode_compact(page, rec.origin, schema) {
+            if let Ok(row) = decode_with(page, rec.origin, schema, &layout) {
                 let e = candidates.entry(row.key).or_insert((0, no, rec.origin));
                 if row.trx_id >= e.0 {
                     *e = (row.trx_id, no, rec.origin);
@@ -378,7 +404,7 @@ pub fn undelete(
     if !candidates.is_empty() {
         for_each_leaf(ibd, page_size, index_id, |_, page, ip| {
             for rec in ip.records().filter_map(Result::ok) {
-                if let Ok(row) = decode_compact(page, rec.origin, schema) {
+                if let Ok(row) = decode_with(page, rec.origin, schema, &layout) {
                     candidates.remove(&row.key);
                 }
             }
@@ -396,7 +422,7 @@ pub fn undelete(
                 return Ok(());
             };
             for &origin in origins {
-                let Ok(row) = decode_compact(page, origin, schema) else {
+                let Ok(row) = decode_with(page, origin, schema, &layout) else {
                     continue;
                 };
                 let Some(f) = findings.get_mut(&no) else {
@@ -417,14 +443,9 @@ pub fn undelete(
         })?;
     }
     sql.finish()?;
-    // Complete files only: the SQL appears under its name once it is whole.
-    std::fs::rename(&tmp, &sql_path)
-        .map_err(|e| Error::Forensic(format!("{}: {e}", sql_path.display())))?;
     result.pages = findings.into_values().collect();
     result.lost = result.pages.iter().map(|p| p.lost.len() as u64).sum();
-    let json = serde_json::to_vec_pretty(&result).unwrap_or_default();
-    std::fs::write(&result.report, json)
-        .map_err(|e| Error::Forensic(format!("{}: {e}", result.report.display())))?;
+    write_report(&result.report, &result)?;
     Ok(result)
 }
 
@@ -544,6 +565,9 @@ pub struct Undropped {
     pub chosen_by: String,
     /// Rows recovered, each once.
     pub rows: u64,
+    /// Rows taken from a copy of a page whose own place in its tablespace holds something
+    /// else now (the doublewrite buffer): they may be an older version than the last.
+    pub rows_from_copies: u64,
     /// Copies of rows already recovered (older page images), skipped.
     pub duplicates: u64,
     /// Records that did not decode.
@@ -564,6 +588,9 @@ struct Image {
     offset: u64,
     size: usize,
     lsn: u64,
+    /// A copy away from the page's own place in a tablespace file (the doublewrite buffer,
+    /// say): the page itself was overwritten, and this image may be older than its last state.
+    copy: bool,
 }
 
 fn newer(map: &mut std::collections::HashMap<(u32, u32), Image>, key: (u32, u32), img: Image) {
@@ -602,6 +629,8 @@ pub fn undrop(
         Source::Image(p) => vec![p.clone()],
         Source::Datadir(d) => datadir_files(d)?,
     };
+    // In a datadir's files each page has its place (page number × size); in an image not.
+    let in_place = matches!(source, Source::Datadir(_));
     if files.is_empty() {
         return Err(Error::Forensic("no InnoDB files to scan".into()));
     }
@@ -676,11 +705,13 @@ pub fn undrop(
                     continue;
                 }
                 let key = (fil.space_id, ip.header.index_id);
+                let offset = at + start as u64;
                 let img = Image {
                     file: fi,
-                    offset: at + start as u64,
+                    offset,
                     size,
                     lsn: fil.lsn,
+                    copy: in_place && offset != u64::from(fil.page_no) * size as u64,
                 };
                 let g = groups.entry(key).or_insert_with(|| Candidate {
                     space_id: fil.space_id,
@@ -717,6 +748,7 @@ pub fn undrop(
                             offset: at + s as u64,
                             size,
                             lsn: fil.lsn,
+                            copy: false,
                         };
                         newer(&mut blobs, (fil.space_id, fil.page_no), img);
                     }
@@ -744,6 +776,17 @@ pub fn undrop(
     // not the index of a live table of that name (a table dropped and created again).
     let dict_name = table.replacen('.', "/", 1);
     let (live, dropped) = dict.clustered_of(&dict_name);
+    // Pages of the other live tables are never this table's, however well they fit.
+    let elsewhere = dict.live_elsewhere(&dict_name);
+    candidates.retain(|c| !elsewhere.contains(&c.index_id));
+    // Where some indexes fit mostly byte for byte, a loose fit elsewhere is another table
+    // whose records happen to decode.
+    let exactly = |c: &Candidate| c.exact * 2 >= c.pages;
+    let plausible: Vec<&Candidate> = if candidates.iter().any(exactly) {
+        candidates.iter().filter(|c| exactly(c)).collect()
+    } else {
+        candidates.iter().collect()
+    };
     let none = || {
         Error::Forensic(format!(
             "no INDEX pages in {} fit the definition of {table}: they were overwritten, or the definition differs (column types, their order, ROW_FORMAT)",
@@ -776,12 +819,7 @@ pub fn undrop(
         .max_by_key(|c| (c.grep_hits, c.exact, c.consistent))
     {
         (c.clone(), "pages holding the --grep value".to_owned())
-    } else {
-        let c = candidates
-            .iter()
-            .find(|c| !live.contains(&c.index_id))
-            .cloned()
-            .ok_or_else(none)?;
+    } else if let Some(&c) = plausible.iter().find(|c| !live.contains(&c.index_id)) {
         let by = if live.is_empty() {
             "the best fit of the definition".to_owned()
         } else {
@@ -793,14 +831,21 @@ pub fn undrop(
                     .join(", ")
             )
         };
-        (c, by)
+        (c.clone(), by)
+    } else {
+        // Only the index the dictionary still lists fits: the DROP had not reached the
+        // data files (a server stopped right after it).
+        let c = plausible.first().cloned().cloned().ok_or_else(none)?;
+        (
+            c,
+            format!(
+                "the index the dictionary in the files still lists for {dict_name} (the DROP had not reached them)"
+            ),
+        )
     };
 
     // Pass 2: the chosen index's pages, newest first, each row once.
-    std::fs::create_dir_all(out).map_err(|e| Error::Forensic(format!("{}: {e}", out.display())))?;
-    let sql_path = out.join(format!("{}.sql", schema.table));
-    let tmp = out.join(format!(".{}.sql.partial", schema.table));
-    let mut sql = sql_out(&tmp, schema, &format!("undrop of {table}"))?;
+    let mut sql = SqlOut::create(out, schema, &format!("undrop of {table}"))?;
     let mut pages: Vec<Image> = leaves
         .remove(&(chosen.space_id, chosen.index_id))
         .unwrap_or_default()
@@ -819,10 +864,11 @@ pub fn undrop(
         chosen: chosen.clone(),
         chosen_by,
         rows: 0,
+        rows_from_copies: 0,
         duplicates: 0,
         lost: 0,
         lost_examples: Vec::new(),
-        sql: sql_path.clone(),
+        sql: sql.target(),
         report: out.join("report.json"),
     };
     // Two threads read, decode and render chunks of pages (the first the even chunks, the
@@ -831,6 +877,7 @@ pub fn undrop(
     struct PageRows {
         rows: Vec<(Vec<u8>, String)>,
         lost: Vec<String>,
+        copy: bool,
     }
     const CHUNK: usize = 64;
     let chunks: Vec<&[Image]> = pages.chunks(CHUNK).collect();
@@ -863,6 +910,7 @@ pub fn undrop(
                 let mut out = PageRows {
                     rows: Vec::new(),
                     lost: Vec::new(),
+                    copy: img.copy,
                 };
                 for rec in ip.records() {
                     let Ok(rec) = rec else {
@@ -915,18 +963,15 @@ pub fn undrop(
                     }
                     sql.raw_row(&values)?;
                     result.rows += 1;
+                    result.rows_from_copies += u64::from(page.copy);
                 }
             }
         }
         Ok(())
     })?;
     sql.finish()?;
-    std::fs::rename(&tmp, &sql_path)
-        .map_err(|e| Error::Forensic(format!("{}: {e}", sql_path.display())))?;
     result.decode_ms = (started.elapsed().as_millis() as u64).saturating_sub(scan_ms);
-    let json = serde_json::to_vec_pretty(&result).unwrap_or_default();
-    std::fs::write(&result.report, json)
-        .map_err(|e| Error::Forensic(format!("{}: {e}", result.report.display())))?;
+    write_report(&result.report, &result)?;
     Ok(result)
 }
 
@@ -952,42 +997,6 @@ fn datadir_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     out.sort();
     Ok(out)
 }
-
-/// The SQL file's head (SET NAMES, the CREATE TABLE) and a writer for the rows.
-fn sql_out(
-    tmp: &Path,
-    schema: &lifeboat_innodb::schema::TableSchema,
-    what: &str,
-) -> Result<SqlOut, Error> {
-    use std::io::Write;
-    let w = |e: std::io::Error| Error::Forensic(format!("{}: {e}", tmp.display()));
-    let mut file = std::io::BufWriter::new(std::fs::File::create(tmp).map_err(w)?);
-    writeln!(
-        file,
-        "-- rows recovered by lifeboat ({what})\nSET NAMES utf8mb4;\nSET time_zone = '+00:00';\nSET FOREIGN_KEY_CHECKS = 0;\n{};\n",
-        schema.create_sql
-    )
-    .map_err(w)?;
-    let names: Vec<String> = schema
-        .columns
-        .iter()
-        .filter(|c| c.visible != Some(false))
-        .map(|c| crate::backup::q(c.name.as_deref().unwrap_or("")))
-        .collect();
-    Ok(SqlOut {
-        w: file,
-        path: tmp.to_path_buf(),
-        head: format!(
-            "INSERT INTO {} ({}) VALUES\n",
-            crate::backup::q(&schema.table),
-            names.join(", ")
-        ),
-        in_batch: 0,
-    })
-}
-
-/// Called with each page of a file (its number, its bytes).
-type PageVisitor<'a> = dyn FnMut(u64, &[u8]) -> Result<(), Error> + 'a;
 
 /// One page of a tablespace as `salvage` found it, when something was wrong or lost there.
 #[derive(Debug, Clone, Serialize)]
@@ -1051,35 +1060,13 @@ pub fn salvage(
     let page_size = report.page_size;
     let full_crc32 = report.flags.is_some_and(|f| f.full_crc32);
     let layout = Layout::new(schema);
-    let err = |e: std::io::Error| Error::Forensic(format!("{}: {e}", ibd.display()));
-    let each_page = |f: &mut PageVisitor<'_>| -> Result<(), Error> {
-        let mut file =
-            std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(ibd).map_err(err)?);
-        let mut page = vec![0u8; page_size];
-        let mut n = 0u64;
-        loop {
-            match file.read_exact(&mut page) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-                Err(e) => return Err(err(e)),
-            }
-            f(n, &page)?;
-            n += 1;
-        }
-    };
-    let leaf = |page: &[u8]| -> Option<u64> {
-        let fil = lifeboat_innodb::FilHeader::parse(page)?;
-        let ip = IndexPage::new(page)?;
-        ((fil.page_type == 17855 || fil.page_type == 18) && ip.header.level == 0)
-            .then_some(ip.header.index_id)
-    };
     // Pass 1: which index's leaves fit the definition best.
     let index_id = match index_id {
         Some(i) => i,
         None => {
             let mut fits: std::collections::HashMap<u64, u64> = Default::default();
-            each_page(&mut |_, page| {
-                if let (Some(id), Some(ip)) = (leaf(page), IndexPage::new(page))
+            each_page(ibd, page_size, &mut |_, page| {
+                if let (Some(id), Some(ip)) = (leaf_index(page), IndexPage::new(page))
                     && fit_with(&ip, schema, &layout).consistent
                 {
                     *fits.entry(id).or_default() += 1;
@@ -1099,20 +1086,8 @@ pub fn salvage(
         }
     };
     // Pass 2: the rows.
-    std::fs::create_dir_all(out).map_err(|e| Error::Forensic(format!("{}: {e}", out.display())))?;
-    let sql_path = out.join(format!("{}.sql", schema.table));
-    let tmp = out.join(format!(".{}.sql.partial", schema.table));
-    let mut sql = sql_out(&tmp, schema, &format!("salvage of {}", ibd.display()))?;
-    let mut blobs = std::fs::File::open(ibd).map_err(err)?;
-    let mut page_of = move |no: u32| -> Option<Vec<u8>> {
-        use std::io::Seek;
-        let mut p = vec![0u8; page_size];
-        blobs
-            .seek(std::io::SeekFrom::Start(u64::from(no) * page_size as u64))
-            .ok()?;
-        blobs.read_exact(&mut p).ok()?;
-        Some(p)
-    };
+    let mut sql = SqlOut::create(out, schema, &format!("salvage of {}", ibd.display()))?;
+    let mut page_of = page_reader(ibd, page_size)?;
     let mut result = Salvaged {
         file: ibd.to_path_buf(),
         index_id,
@@ -1121,11 +1096,11 @@ pub fn salvage(
         rows: 0,
         rows_from_damaged_pages: 0,
         damaged: Vec::new(),
-        sql: sql_path.clone(),
+        sql: sql.target(),
         report: out.join("report.json"),
     };
     let mut seen: std::collections::HashSet<Vec<u8>, FastHash> = Default::default();
-    each_page(&mut |no, page| {
+    each_page(ibd, page_size, &mut |no, page| {
         result.pages += 1;
         let verdict = lifeboat_innodb::checksum::verify(page, full_crc32);
         let valid = verdict.is_valid() || verdict == lifeboat_innodb::checksum::Verdict::Empty;
@@ -1142,7 +1117,7 @@ pub fn salvage(
             lost: false,
             problem: String::new(),
         };
-        let ours = leaf(page) == Some(index_id);
+        let ours = leaf_index(page) == Some(index_id);
         if !ours {
             if !valid {
                 finding.lost = true;
@@ -1215,33 +1190,22 @@ pub fn salvage(
         Ok(())
     })?;
     sql.finish()?;
-    std::fs::rename(&tmp, &sql_path)
-        .map_err(|e| Error::Forensic(format!("{}: {e}", sql_path.display())))?;
-    let json = serde_json::to_vec_pretty(&result).unwrap_or_default();
-    std::fs::write(&result.report, json)
-        .map_err(|e| Error::Forensic(format!("{}: {e}", result.report.display())))?;
+    write_report(&result.report, &result)?;
     Ok(result)
 }
 
 /// The table definition a MySQL 8 tablespace carries in its SDI (serialized dictionary
 /// information).
 pub fn schema_from_sdi(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Error> {
-    let report = inspect(ibd)?;
-    let page_size = report.page_size;
-    let bytes_err = |e: std::io::Error| Error::Forensic(format!("{}: {e}", ibd.display()));
-    let f = std::fs::File::open(ibd).map_err(bytes_err)?;
-    let mut page_of = |no: u32| -> Option<Vec<u8>> {
-        read_at(&f, u64::from(no) * page_size as u64, page_size).ok()
-    };
+    let page_size = inspect(ibd)?.page_size;
+    let mut page_of = page_reader(ibd, page_size)?;
     let mut found = None;
     let mut problems = Vec::new();
-    let len = f.metadata().map_err(bytes_err)?.len();
-    for no in 0..len / page_size as u64 {
-        let page = read_at(&f, no * page_size as u64, page_size).map_err(bytes_err)?;
-        if lifeboat_innodb::FilHeader::parse(&page).is_none_or(|h| h.page_type != 17853) {
-            continue;
+    each_page(ibd, page_size, &mut |_, page| {
+        if lifeboat_innodb::FilHeader::parse(page).is_none_or(|h| h.page_type != 17853) {
+            return Ok(());
         }
-        for r in lifeboat_innodb::sdi::records(&page, &mut page_of) {
+        for r in lifeboat_innodb::sdi::records(page, &mut page_of) {
             match r {
                 Ok(r) if r.kind == lifeboat_innodb::sdi::SDI_TYPE_TABLE => {
                     found = Some(lifeboat_innodb::sdi::create_table(&r.json));
@@ -1250,7 +1214,8 @@ pub fn schema_from_sdi(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchem
                 Err(e) => problems.push(e),
             }
         }
-    }
+        Ok(())
+    })?;
     let ddl = match found {
         Some(Ok(ddl)) => ddl,
         Some(Err(e)) => return Err(Error::Forensic(format!("{}: {e}", ibd.display()))),

@@ -204,11 +204,8 @@ impl Scanner {
     pub fn scan_file(&mut self, path: &Path, name: &str) -> Result<(), Error> {
         let f = std::fs::File::open(path)
             .map_err(|e| Error::Binlog(format!("{}: {e}", path.display())))?;
-        let mut reader = lifeboat_binlog::FileReader::new(
-            std::io::BufReader::with_capacity(1 << 20, f),
-            name.to_owned(),
-        )
-        .map_err(|e| Error::Binlog(e.to_string()))?;
+        let mut reader = lifeboat_binlog::FileReader::new(f, name.to_owned())
+            .map_err(|e| Error::Binlog(e.to_string()))?;
         let mut dec = Decoder::new();
         // Transactions never span files.
         self.groups = crate::groups::Groups::default();

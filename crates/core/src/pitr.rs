@@ -164,11 +164,8 @@ impl Scan {
     ) -> Result<Option<u64>, Error> {
         let f = std::fs::File::open(path)
             .map_err(|e| Error::Binlog(format!("{}: {e}", path.display())))?;
-        let mut reader = FileReader::new(
-            std::io::BufReader::with_capacity(1 << 20, f),
-            name.to_owned(),
-        )
-        .map_err(|e| Error::Binlog(e.to_string()))?;
+        let mut reader =
+            FileReader::new(f, name.to_owned()).map_err(|e| Error::Binlog(e.to_string()))?;
         let mut dec = Decoder::new();
         let mut groups = crate::groups::Groups::default();
         while let Some((raw, fde)) = reader
@@ -667,7 +664,7 @@ fn write_relay(
     let err = |p: &Path, e: std::io::Error| Error::Binlog(format!("{}: {e}", p.display()));
     let mut input = std::fs::File::open(src).map_err(|e| err(src, e))?;
     let mut reader = FileReader::new(
-        std::io::BufReader::new(std::fs::File::open(src).map_err(|e| err(src, e))?),
+        std::fs::File::open(src).map_err(|e| err(src, e))?,
         name.to_owned(),
     )
     .map_err(|e| Error::Binlog(e.to_string()))?;

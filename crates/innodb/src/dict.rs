@@ -145,6 +145,26 @@ impl Dictionary {
         }
     }
 
+    /// The index ids of live tables with another name than `db/name`: their pages are
+    /// another table's data, whatever definition they happen to fit.
+    pub fn live_elsewhere(&self, db_slash_name: &str) -> Vec<u64> {
+        let tables: Vec<u64> = self
+            .tables
+            .iter()
+            .filter(|t| !t.deleted && t.name != db_slash_name)
+            .map(|t| t.id)
+            .collect();
+        let mut out: Vec<u64> = self
+            .indexes
+            .iter()
+            .filter(|i| !i.deleted && tables.contains(&i.table_id))
+            .map(|i| i.id)
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// The clustered index ids of the tables named `db/name`: (live, dropped).
     pub fn clustered_of(&self, db_slash_name: &str) -> (Vec<u64>, Vec<u64>) {
         let (mut live, mut dropped) = (Vec::new(), Vec::new());
