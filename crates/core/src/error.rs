@@ -46,6 +46,15 @@ pub enum Error {
         #[source]
         source: mysql_async::Error,
     },
+    /// A statement on one of lifeboat's own protocol connections failed (bulk readers).
+    #[error("{what}: {source}")]
+    Query {
+        /// What lifeboat was doing.
+        what: String,
+        /// The server's or the connection's error.
+        #[source]
+        source: lifeboat_server::replica::ReplicaError,
+    },
     /// A worker of lifeboat's own failed (a panic or a lost task): a bug, not bad input.
     #[error("internal error: {0}")]
     Internal(String),
@@ -105,5 +114,12 @@ impl Error {
     pub(crate) fn sql(what: impl Into<String>) -> impl FnOnce(mysql_async::Error) -> Error {
         let what = what.into();
         move |source| Error::Sql { what, source }
+    }
+
+    pub(crate) fn query(
+        what: impl Into<String>,
+    ) -> impl FnOnce(lifeboat_server::replica::ReplicaError) -> Error {
+        let what = what.into();
+        move |source| Error::Query { what, source }
     }
 }

@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 
 mod binlogs;
+mod direct;
 mod error;
 mod format;
 mod repository;

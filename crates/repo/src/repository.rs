@@ -119,10 +119,10 @@ fn process_alive(pid: u32) -> bool {
 
 /// Compresses a data object (zstd with its content checksum, so damage is caught twice).
 pub(crate) fn compress(raw: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut enc = zstd::stream::Encoder::new(Vec::with_capacity(raw.len() / 3 + 64), ZSTD_LEVEL)?;
-    enc.include_checksum(true)?;
-    std::io::Write::write_all(&mut enc, raw)?;
-    enc.finish()
+    // One-shot: the streaming encoder copies its input through a window buffer first.
+    let mut c = zstd::bulk::Compressor::new(ZSTD_LEVEL)?;
+    c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
+    c.compress(raw)
 }
 
 /// Settings for S3-compatible stores; each one unset falls back to the environment.
@@ -225,7 +225,7 @@ fn open_store(
         path: location.to_owned(),
         source,
     })?;
-    Ok(Arc::new(fs))
+    Ok(Arc::new(crate::direct::DirectFs::new(fs)))
 }
 
 impl Repository {

@@ -78,6 +78,8 @@ const CLIENT_SECURE_CONNECTION: u32 = 0x8000;
 const CLIENT_PLUGIN_AUTH: u32 = 0x80000;
 const CLIENT_PLUGIN_AUTH_LENENC: u32 = 0x20_0000;
 const MAX_PACKET: usize = 0xff_ffff;
+/// Size of the read-ahead buffer.
+const READ_AHEAD: usize = 256 * 1024;
 
 /// One message from the dump.
 #[derive(Debug)]
@@ -91,6 +93,13 @@ pub enum DumpItem {
 /// A connection in replica mode.
 pub struct ReplicaConn {
     io: Box<dyn Io>,
+    /// Bytes read ahead of the current packet: `rbuf[rpos..rend]`. One `read` fills many
+    /// packets, so a result set of small rows costs a few system calls, not two per row.
+    rbuf: Vec<u8>,
+    rpos: usize,
+    rend: usize,
+    /// A row that spans several packets (16 MiB or more), reassembled.
+    big: Vec<u8>,
     seq: u8,
     endpoint: String,
     /// `VERSION()` from the handshake.
@@ -128,6 +137,10 @@ impl ReplicaConn {
         };
         let mut c = ReplicaConn {
             io,
+            rbuf: vec![0; READ_AHEAD],
+            rpos: 0,
+            rend: 0,
+            big: Vec::new(),
             seq: 0,
             endpoint,
             server_version: String::new(),
@@ -153,27 +166,95 @@ impl ReplicaConn {
         }
     }
 
-    async fn read_packet(&mut self) -> Result<Vec<u8>, ReplicaError> {
-        let mut out = Vec::new();
-        loop {
-            let mut h = [0u8; 4];
-            self.io
-                .read_exact(&mut h)
-                .await
-                .map_err(|e| self.io_error(e))?;
-            let len = usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16;
-            self.seq = h[3].wrapping_add(1);
+    /// Makes `n` bytes available at `rbuf[rpos..]` (`n` ≤ [`READ_AHEAD`]).
+    async fn fill(&mut self, n: usize) -> Result<(), ReplicaError> {
+        if self.rend - self.rpos >= n {
+            return Ok(());
+        }
+        if self.rpos > 0 {
+            self.rbuf.copy_within(self.rpos..self.rend, 0);
+            self.rend -= self.rpos;
+            self.rpos = 0;
+        }
+        while self.rend < n {
+            let buf = self.rbuf.get_mut(self.rend..).unwrap_or_default();
+            let k = self.io.read(buf).await.map_err(|e| self.io_error(e))?;
+            if k == 0 {
+                return Err(self.io_error(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+            self.rend += k;
+        }
+        Ok(())
+    }
+
+    /// Reads one packet's header; returns its payload length.
+    async fn read_header(&mut self) -> Result<usize, ReplicaError> {
+        self.fill(4).await?;
+        let h = &self.rbuf[self.rpos..self.rpos + 4];
+        let len = usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16;
+        self.seq = h[3].wrapping_add(1);
+        self.rpos += 4;
+        Ok(len)
+    }
+
+    /// Appends the next `len` bytes of the stream to `out`.
+    async fn read_into(&mut self, len: usize, out: &mut Vec<u8>) -> Result<(), ReplicaError> {
+        let have = len.min(self.rend - self.rpos);
+        out.extend_from_slice(&self.rbuf[self.rpos..self.rpos + have]);
+        self.rpos += have;
+        if have < len {
             let start = out.len();
-            out.resize(start + len, 0);
+            out.resize(start + len - have, 0);
             let buf = out.get_mut(start..).unwrap_or_default();
             self.io
                 .read_exact(buf)
                 .await
                 .map_err(|e| self.io_error(e))?;
+        }
+        Ok(())
+    }
+
+    async fn read_packet(&mut self) -> Result<Vec<u8>, ReplicaError> {
+        let mut out = Vec::new();
+        loop {
+            let len = self.read_header().await?;
+            self.read_into(len, &mut out).await?;
             // A payload of exactly 16 MiB - 1 continues in the next packet.
             if len < MAX_PACKET {
                 return Ok(out);
             }
+        }
+    }
+
+    /// Reads the next packet; its payload is then [`ReplicaConn::payload`] of the answer. It
+    /// stays in the read buffer when it fits there (the common case: no copy, no allocation),
+    /// else it is reassembled.
+    async fn next_payload(&mut self) -> Result<Payload, ReplicaError> {
+        let len = self.read_header().await?;
+        if len <= READ_AHEAD {
+            self.fill(len).await?;
+            let start = self.rpos;
+            self.rpos += len;
+            return Ok(Payload::Buffered(start, len));
+        }
+        let mut big = std::mem::take(&mut self.big);
+        big.clear();
+        let mut len = len;
+        loop {
+            self.read_into(len, &mut big).await?;
+            if len < MAX_PACKET {
+                break;
+            }
+            len = self.read_header().await?;
+        }
+        self.big = big;
+        Ok(Payload::Big)
+    }
+
+    fn payload(&self, p: Payload) -> &[u8] {
+        match p {
+            Payload::Buffered(start, len) => &self.rbuf[start..start + len],
+            Payload::Big => &self.big,
         }
     }
 
@@ -329,6 +410,9 @@ impl ReplicaConn {
         let config =
             crate::tls::client_config(opts.ssl_mode, opts.ssl_ca.as_deref()).map_err(tls_err)?;
         let name = crate::tls::server_name(host).map_err(tls_err)?;
+        if self.rpos != self.rend {
+            return Err(self.protocol("the server sent data before the TLS handshake"));
+        }
         let plain = std::mem::replace(&mut self.io, Box::new(tokio::io::duplex(1).0));
         let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
             .connect(name, plain)
@@ -402,6 +486,83 @@ impl ReplicaConn {
         }
     }
 
+    /// Sends `sql` (text protocol) and reads the head of its result set: the type code of
+    /// each column (`MYSQL_TYPE_*`). `None`: the statement returned no rows. After `Some`,
+    /// read every row with [`ReplicaConn::next_row`] before the next command.
+    pub async fn query(&mut self, sql: &str) -> Result<Option<Vec<u8>>, ReplicaError> {
+        self.seq = 0;
+        let mut p = Vec::with_capacity(sql.len() + 1);
+        p.push(0x03);
+        p.extend_from_slice(sql.as_bytes());
+        self.write_packet(&p).await?;
+        let head = self.read_packet().await?;
+        let columns = match head.first() {
+            Some(0x00) => return Ok(None),
+            Some(0xff) => return Err(self.server_error(&head)),
+            Some(0xfb) => return Err(self.protocol("the server asked for a local file")),
+            _ => match lenenc(&head) {
+                Some((Some(n), _)) if n > 0 && n < 65536 => n as usize,
+                _ => return Err(self.protocol("unreadable result set header")),
+            },
+        };
+        let mut types = Vec::with_capacity(columns);
+        for _ in 0..columns {
+            let def = self.read_packet().await?;
+            types.push(
+                column_type(&def).ok_or_else(|| self.protocol("unreadable column definition"))?,
+            );
+        }
+        let eof = self.read_packet().await?;
+        if eof.first() != Some(&0xfe) {
+            return Err(self.protocol("no end marker after the column definitions"));
+        }
+        Ok(Some(types))
+    }
+
+    /// The next row of the result set [`ReplicaConn::query`] opened, as its payload (read
+    /// the values with [`fields`]); `None` after the last one.
+    pub async fn next_row(&mut self) -> Result<Option<&[u8]>, ReplicaError> {
+        let at = self.next_payload().await?;
+        let p = self.payload(at);
+        match p.first() {
+            Some(0xfe) if p.len() < 9 => Ok(None),
+            Some(0xff) => Err(self.server_error(p)),
+            _ => Ok(Some(p)),
+        }
+    }
+
+    /// Runs `sql` and returns its first row's values (`None` for SQL NULL), reading and
+    /// dropping any further rows; `None` when it returned no rows.
+    pub async fn query_first(
+        &mut self,
+        sql: &str,
+    ) -> Result<Option<Vec<Option<Vec<u8>>>>, ReplicaError> {
+        if self.query(sql).await?.is_none() {
+            return Ok(None);
+        }
+        let mut first = None;
+        while let Some(row) = self.next_row().await? {
+            if first.is_none() {
+                let values: Result<Vec<_>, _> = fields(row)
+                    .map(|f| f.map(|v| v.map(<[u8]>::to_vec)))
+                    .collect();
+                first = Some(values);
+            }
+        }
+        match first {
+            Some(Err(())) => Err(self.protocol("unreadable row")),
+            Some(Ok(v)) => Ok(Some(v)),
+            None => Ok(None),
+        }
+    }
+
+    /// Says goodbye (COM_QUIT) and closes the connection; errors do not matter then.
+    pub async fn quit(mut self) {
+        self.seq = 0;
+        let _ = self.write_packet(&[0x01]).await;
+        let _ = self.io.shutdown().await;
+    }
+
     /// Registers as a replica with `server_id` (shows up in SHOW SLAVE HOSTS).
     pub async fn register(&mut self, server_id: u32) -> Result<(), ReplicaError> {
         self.seq = 0;
@@ -457,6 +618,73 @@ impl ReplicaConn {
             _ => Err(self.protocol("unexpected packet in the binlog dump")),
         }
     }
+}
+
+/// Where a packet's payload is: in the read buffer (start, length), or reassembled.
+#[derive(Clone, Copy)]
+enum Payload {
+    Buffered(usize, usize),
+    Big,
+}
+
+/// A length-encoded integer at the start of `p`: its value (`None` for the NULL marker
+/// 0xFB) and its size in bytes.
+fn lenenc(p: &[u8]) -> Option<(Option<u64>, usize)> {
+    let take = |n: usize| -> Option<u64> {
+        let b = p.get(1..1 + n)?;
+        Some(b.iter().rev().fold(0u64, |acc, &x| acc << 8 | u64::from(x)))
+    };
+    match *p.first()? {
+        x @ 0..=0xfa => Some((Some(u64::from(x)), 1)),
+        0xfb => Some((None, 1)),
+        0xfc => Some((Some(take(2)?), 3)),
+        0xfd => Some((Some(take(3)?), 4)),
+        0xfe => Some((Some(take(8)?), 9)),
+        _ => None,
+    }
+}
+
+/// The type code in a column definition (protocol 4.1): six length-encoded strings
+/// (catalog, schema, table, original table, name, original name), the length of the fixed
+/// fields, character set (2), column length (4), type (1).
+fn column_type(def: &[u8]) -> Option<u8> {
+    let mut at = 0;
+    for _ in 0..6 {
+        let (len, n) = lenenc(def.get(at..)?)?;
+        at += n + usize::try_from(len.unwrap_or(0)).ok()?;
+    }
+    let (_, n) = lenenc(def.get(at..)?)?;
+    def.get(at + n + 6).copied()
+}
+
+/// The values of a text-protocol row: each one `Some(bytes)`, or `None` for SQL NULL;
+/// `Err(())` when the row is cut short.
+pub fn fields(row: &[u8]) -> impl Iterator<Item = Result<Option<&[u8]>, ()>> {
+    let mut rest = row;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let Some((len, n)) = lenenc(rest) else {
+            rest = &[];
+            return Some(Err(()));
+        };
+        let Some(len) = len else {
+            rest = &rest[n..];
+            return Some(Ok(None));
+        };
+        let end = usize::try_from(len).ok().and_then(|l| l.checked_add(n));
+        match end.and_then(|e| rest.get(n..e).map(|v| (v, e))) {
+            Some((v, e)) => {
+                rest = &rest[e..];
+                Some(Ok(Some(v)))
+            }
+            None => {
+                rest = &[];
+                Some(Err(()))
+            }
+        }
+    })
 }
 
 struct Handshake {

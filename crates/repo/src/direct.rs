@@ -1,0 +1,265 @@
+//! A local directory store whose large writes bypass the page cache.
+//!
+//! Why: on this project's machine a buffered write costs about 4 ms of CPU per MiB (the
+//! kernel copies into the page cache; `dd` of 512 MiB: 1.5–2.3 s of system time), against
+//! 0.2 ms per MiB with `O_DIRECT`. A backup is CPU-bound on the same cores as the server, so
+//! writing its 500 MiB of chunks directly saves about two seconds of CPU. Everything else
+//! (reads, lists, deletes, conditional creates, small objects) is `LocalFileSystem`'s own
+//! code; only whole-object overwrites of at least [`DIRECT_MIN`] bytes take the direct path,
+//! with the same publication rule (a staged `name#digits` file, which listings skip, renamed
+//! into place).
+
+use std::fmt;
+use std::io::Write;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
+};
+
+/// Objects smaller than this are written through the page cache (`O_DIRECT` pays a
+/// synchronous device write per call, which only large writes amortise).
+pub(crate) const DIRECT_MIN: usize = 1 << 20;
+
+/// Alignment of buffer address, length and file offset for `O_DIRECT` (4096 covers every
+/// logical block size in use).
+const ALIGN: usize = 4096;
+
+/// Size of the aligned bounce buffer the payload is copied through.
+const BOUNCE: usize = 4 << 20;
+
+/// `LocalFileSystem` with direct I/O for large whole-object writes.
+#[derive(Debug)]
+pub(crate) struct DirectFs {
+    inner: LocalFileSystem,
+}
+
+impl DirectFs {
+    pub(crate) fn new(inner: LocalFileSystem) -> Self {
+        DirectFs { inner }
+    }
+}
+
+impl fmt::Display for DirectFs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Direct({})", self.inner)
+    }
+}
+
+static STAGE: AtomicU64 = AtomicU64::new(0);
+
+fn io_error(path: &std::path::Path, e: std::io::Error) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "local",
+        source: format!("{}: {e}", path.display()).into(),
+    }
+}
+
+/// Opens a staged file next to `dest` (`dest#<digits>`, skipped by listings), creating parent
+/// directories. `direct` asks for `O_DIRECT`; `Ok(None)` means the file system refused it.
+fn open_staged(
+    dest: &std::path::Path,
+    direct: bool,
+) -> std::io::Result<Option<(std::fs::File, std::path::PathBuf)>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    loop {
+        let n = STAGE.fetch_add(1, Ordering::Relaxed);
+        let mut staged = dest.as_os_str().to_owned();
+        staged.push(format!("#{}{n:06}", std::process::id()));
+        let staged = std::path::PathBuf::from(staged);
+        let mut oo = std::fs::OpenOptions::new();
+        oo.write(true).create_new(true);
+        if direct {
+            oo.custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32);
+        }
+        match oo.open(&staged) {
+            Ok(f) => return Ok(Some((f, staged))),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let parent = dest.parent().unwrap_or(std::path::Path::new("."));
+                std::fs::create_dir_all(parent)?;
+            }
+            // tmpfs and some network file systems refuse O_DIRECT at open.
+            Err(e)
+                if direct && e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+thread_local! {
+    /// One aligned bounce buffer per blocking thread, reused: a fresh one per object would
+    /// cost the page faults this path exists to avoid.
+    static BOUNCE_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Writes `payload` to `file` (opened with `O_DIRECT`) through an aligned bounce buffer; the
+/// last block is padded with zeros and the file cut back to the payload's length.
+fn write_direct(file: &mut std::fs::File, payload: &PutPayload) -> std::io::Result<()> {
+    BOUNCE_BUF.with(|cell| {
+        let mut guard = cell.borrow_mut();
+        let raw = &mut *guard;
+        if raw.len() < BOUNCE + ALIGN {
+            raw.resize(BOUNCE + ALIGN, 0);
+        }
+        let start = raw.as_ptr().align_offset(ALIGN);
+        let buf = &mut raw[start..start + BOUNCE];
+        let mut filled = 0;
+        let mut total = 0u64;
+        for piece in payload.iter() {
+            let mut rest: &[u8] = piece;
+            while !rest.is_empty() {
+                let n = rest.len().min(BOUNCE - filled);
+                buf[filled..filled + n].copy_from_slice(&rest[..n]);
+                filled += n;
+                total += n as u64;
+                rest = &rest[n..];
+                if filled == BOUNCE {
+                    file.write_all(buf)?;
+                    filled = 0;
+                }
+            }
+        }
+        if filled > 0 {
+            let padded = filled.div_ceil(ALIGN) * ALIGN;
+            buf[filled..padded].fill(0);
+            file.write_all(&buf[..padded])?;
+        }
+        file.set_len(total)
+    })
+}
+
+/// The direct path of `put_opts` for `PutMode::Overwrite`; `Ok(None)` when the file system
+/// does not do direct I/O (the caller falls back to the ordinary path).
+fn put_direct(dest: std::path::PathBuf, payload: PutPayload) -> Result<Option<PutResult>> {
+    let Some((mut file, staged)) = open_staged(&dest, true).map_err(|e| io_error(&dest, e))? else {
+        return Ok(None);
+    };
+    let written = write_direct(&mut file, &payload).and_then(|()| {
+        drop(file);
+        std::fs::rename(&staged, &dest)
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&staged);
+        return Err(io_error(&dest, e));
+    }
+    Ok(Some(PutResult {
+        e_tag: None,
+        version: None,
+        extensions: Default::default(),
+    }))
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl ObjectStore for DirectFs {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> Result<PutResult> {
+        let plain = matches!(opts.mode, PutMode::Overwrite)
+            && opts.attributes.is_empty()
+            && payload.content_length() >= DIRECT_MIN;
+        if plain {
+            let dest = self.inner.path_to_filesystem(location)?;
+            let p = payload.clone();
+            let done = tokio::task::spawn_blocking(move || put_direct(dest, p))
+                .await
+                .map_err(|e| object_store::Error::Generic {
+                    store: "local",
+                    source: Box::new(e),
+                })??;
+            if let Some(r) = done {
+                return Ok(r);
+            }
+        }
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        self.inner.get_ranges(location, ranges).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, Result<Path>>,
+    ) -> BoxStream<'static, Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.inner.list_with_offset(prefix, offset)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+
+    async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
+        self.inner.rename_opts(from, to, options).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::ObjectStoreExt;
+
+    #[tokio::test]
+    async fn large_objects_round_trip_at_odd_lengths() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirectFs::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        for len in [DIRECT_MIN, DIRECT_MIN + 1, BOUNCE * 2 + 4095, 3 * BOUNCE] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+            // Two pieces, the first of an unaligned length, as a payload may arrive.
+            let payload = PutPayload::from_iter([
+                Bytes::copy_from_slice(&data[..1234]),
+                Bytes::copy_from_slice(&data[1234..]),
+            ]);
+            let path = Path::from(format!("a/b/{len}"));
+            store.put(&path, payload).await.unwrap();
+            let back = store.get(&path).await.unwrap().bytes().await.unwrap();
+            assert_eq!(back.len(), len);
+            assert!(back == data, "content differs at length {len}");
+        }
+        // Staged files never show in listings.
+        let listed: Vec<_> = futures::StreamExt::collect::<Vec<_>>(store.list(None)).await;
+        assert_eq!(listed.len(), 4);
+    }
+}
