@@ -369,6 +369,33 @@ enum Command {
         #[arg(long, value_name = "VALUE")]
         grep: Option<String>,
     },
+    /// Crash rescue for a datadir the server refuses to start from. Never writes the
+    /// original files: copies the datadir to OUT/server/data, starts a side instance on the
+    /// copy with innodb_force_recovery raised step by step (0, then 1 to 6) until it starts,
+    /// dumps every table it can read one by one (a table that fails or crashes the server
+    /// does not stop the others), salvages the rest from their pages, and writes
+    /// OUT/<db>/<table>.sql per table and OUT/report.json (start attempts with their logs,
+    /// where each table came from, what was lost). Exit 1 when any table was salvaged with
+    /// lost pages or not recovered. Stop the server first: a datadir in use is refused.
+    Rescue {
+        /// The datadir the server refuses to start from (read only).
+        #[arg(long, value_name = "DIR")]
+        datadir: PathBuf,
+        /// A new (or empty) directory for the copy, the tables and the report.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// CREATE TABLE statements for tables salvaged when the side instance cannot start
+        /// (MySQL 8 tablespaces carry their own).
+        #[arg(long, value_name = "DDL_FILE")]
+        schema: Option<PathBuf>,
+        /// A setting for the side instance, as in my.cnf (repeatable): the original server's
+        /// innodb_log_file_size, lower_case_table_names, innodb_undo_tablespaces...
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+        /// Seconds one start attempt may take (crash recovery of a large redo log is slow).
+        #[arg(long, value_name = "SECS", default_value_t = 300)]
+        start_timeout: u64,
+    },
     /// Print the audit journal: every action lifeboat took on a server, oldest first.
     Journal {
         /// Show only the last N entries.
@@ -1515,6 +1542,32 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 }
             }
             Ok(u8::from(lost))
+        }
+        Command::Rescue {
+            datadir,
+            out,
+            schema,
+            settings,
+            start_timeout,
+        } => {
+            eprintln!("{}\n", lifeboat_core::rescue::FIRST_RESPONSE);
+            let opts = lifeboat_core::rescue::RescueOptions {
+                datadir: datadir.clone(),
+                out: out.clone(),
+                schema: schema.clone(),
+                settings: settings.clone(),
+                start_timeout: std::time::Duration::from_secs(*start_timeout),
+            };
+            let done = lifeboat_core::rescue::run(&opts, progress::sink(cli.json)).await?;
+            let incomplete = done.tables.iter().any(|t| {
+                t.origin == lifeboat_core::rescue::Origin::Lost || t.pages_lost.unwrap_or(0) > 0
+            });
+            if cli.json {
+                print_json(&done);
+            } else {
+                render::rescue(&done);
+            }
+            Ok(u8::from(incomplete))
         }
         Command::Innodb(InnodbCommand::Inspect { file }) => {
             let report = lifeboat_core::forensic::inspect(file)?;

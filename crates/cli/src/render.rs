@@ -835,3 +835,50 @@ pub fn innodb_inspect(file: &std::path::Path, r: &lifeboat_innodb::Report) {
     }
     println!("{t}");
 }
+
+/// `lifeboat rescue`: the start attempts, then one line per table.
+pub fn rescue(r: &lifeboat_core::rescue::Rescue) {
+    use lifeboat_core::rescue::Origin;
+    for a in &r.attempts {
+        if a.started {
+            println!(
+                "side instance started with innodb_force_recovery={} ({:.1} s)",
+                a.force_recovery, a.seconds
+            );
+        } else {
+            let last = a.log.lines().rev().find(|l| !l.trim().is_empty());
+            println!(
+                "innodb_force_recovery={}: did not start ({:.1} s){}",
+                a.force_recovery,
+                a.seconds,
+                last.map_or(String::new(), |l| format!(": {}", l.trim()))
+            );
+        }
+    }
+    if r.started_with.is_none() {
+        println!("the side instance did not start at any level: tables salvaged from their pages");
+    }
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::NOTHING);
+    table.set_header(["table", "from", "rows", "note"]);
+    for t in &r.tables {
+        let from = match t.origin {
+            Origin::Server => "server",
+            Origin::Pages => "pages",
+            Origin::Lost => "LOST",
+        };
+        let mut note = t.problems.join("; ");
+        if let Some(n) = t.pages_lost.filter(|&n| n > 0) {
+            note = format!("{n} pages lost; {note}");
+        }
+        table.add_row([
+            format!("{}.{}", t.database, t.table),
+            from.to_string(),
+            t.rows.to_string(),
+            note,
+        ]);
+    }
+    println!("{table}");
+    println!("copy: {}", r.copy.display());
+    println!("report: {}", r.report.display());
+}

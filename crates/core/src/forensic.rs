@@ -157,7 +157,7 @@ fn leaf_index(page: &[u8]) -> Option<u64> {
 
 /// Writes recovered rows as `OUT/<table>.sql`: SET NAMES, the CREATE TABLE, then INSERT
 /// statements of up to 100 rows. Written under a temporary name and renamed once whole.
-struct SqlOut {
+pub(crate) struct SqlOut {
     w: std::io::BufWriter<std::fs::File>,
     path: PathBuf,
     done: PathBuf,
@@ -172,31 +172,44 @@ impl SqlOut {
         schema: &lifeboat_innodb::schema::TableSchema,
         what: &str,
     ) -> Result<SqlOut, Error> {
-        use std::io::Write;
-        std::fs::create_dir_all(out)
-            .map_err(|e| Error::Forensic(format!("{}: {e}", out.display())))?;
-        let tmp = out.join(format!(".{}.sql.partial", schema.table));
-        let w = |e: std::io::Error| Error::Forensic(format!("{}: {e}", tmp.display()));
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(w)?);
-        writeln!(
-            file,
-            "-- rows recovered by lifeboat ({what})\nSET NAMES utf8mb4;\nSET time_zone = '+00:00';\nSET FOREIGN_KEY_CHECKS = 0;\n{};\n",
-            schema.create_sql
-        )
-        .map_err(w)?;
         let names: Vec<String> = schema
             .columns
             .iter()
             .filter(|c| c.visible != Some(false))
-            .map(|c| crate::backup::q(c.name.as_deref().unwrap_or("")))
+            .map(|c| c.name.clone().unwrap_or_default())
             .collect();
+        Self::create_with(out, &schema.table, &schema.create_sql, &names, what)
+    }
+
+    /// Starts `out/<file_name>.sql` for table `table` with the CREATE TABLE `create_sql`,
+    /// rows giving `columns` in order.
+    pub(crate) fn create_with(
+        out: &Path,
+        table: &str,
+        create_sql: &str,
+        columns: &[String],
+        what: &str,
+    ) -> Result<SqlOut, Error> {
+        use std::io::Write;
+        std::fs::create_dir_all(out)
+            .map_err(|e| Error::Forensic(format!("{}: {e}", out.display())))?;
+        let file_name = file_name(table);
+        let tmp = out.join(format!(".{file_name}.sql.partial"));
+        let w = |e: std::io::Error| Error::Forensic(format!("{}: {e}", tmp.display()));
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(w)?);
+        writeln!(
+            file,
+            "-- rows recovered by lifeboat ({what})\nSET NAMES utf8mb4;\nSET time_zone = '+00:00';\nSET FOREIGN_KEY_CHECKS = 0;\n{create_sql};\n",
+        )
+        .map_err(w)?;
+        let names: Vec<String> = columns.iter().map(|c| crate::backup::q(c)).collect();
         Ok(SqlOut {
             w: file,
-            done: out.join(format!("{}.sql", schema.table)),
+            done: out.join(format!("{file_name}.sql")),
             path: tmp,
             head: format!(
                 "INSERT INTO {} ({}) VALUES\n",
-                crate::backup::q(&schema.table),
+                crate::backup::q(table),
                 names.join(", ")
             ),
             in_batch: 0,
@@ -204,12 +217,12 @@ impl SqlOut {
     }
 
     /// Where the file will be once whole.
-    fn target(&self) -> PathBuf {
+    pub(crate) fn target(&self) -> PathBuf {
         self.done.clone()
     }
 
     /// A row whose values are already joined with commas.
-    fn raw_row(&mut self, values: &str) -> Result<(), Error> {
+    pub(crate) fn raw_row(&mut self, values: &str) -> Result<(), Error> {
         use std::io::Write;
         let path = self.path.clone();
         let w = |e: std::io::Error| Error::Forensic(format!("{}: {e}", path.display()));
@@ -228,7 +241,7 @@ impl SqlOut {
     }
 
     /// Ends the last statement and gives the file its name: only a whole file has it.
-    fn finish(mut self) -> Result<(), Error> {
+    pub(crate) fn finish(mut self) -> Result<(), Error> {
         use std::io::Write;
         let path = self.path.clone();
         let w = |e: std::io::Error| Error::Forensic(format!("{}: {e}", path.display()));
@@ -240,6 +253,25 @@ impl SqlOut {
         std::fs::rename(&self.path, &self.done)
             .map_err(|e| Error::Forensic(format!("{}: {e}", self.done.display())))
     }
+}
+
+/// A table name as a file name: characters that a path cannot hold safely (`/`, NUL, a
+/// leading dot) become `_`.
+pub(crate) fn file_name(table: &str) -> String {
+    let mut s: String = table
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c == '\0' {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if s.is_empty() || s.starts_with('.') {
+        s.insert(0, '_');
+    }
+    s
 }
 
 /// A record's values as SQL literals separated by commas, appended to `out` (BLOB chains

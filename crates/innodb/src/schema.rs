@@ -233,6 +233,68 @@ struct ColumnInfo {
     unique: bool,
 }
 
+/// The statements of an SQL text (a schema dump), split at `;` outside quotes, backticks
+/// and comments; empty ones dropped.
+pub fn split_statements(sql: &str) -> Vec<&str> {
+    let b = sql.as_bytes();
+    let at = |i: usize| b.get(i).copied();
+    let (mut out, mut start, mut i) = (Vec::new(), 0, 0);
+    while let Some(c) = at(i) {
+        match c {
+            q @ (b'\'' | b'"' | b'`') => {
+                i += 1;
+                while let Some(x) = at(i).filter(|&x| x != q) {
+                    if x == b'\\' && q != b'`' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'-' if at(i + 1) == Some(b'-') => {
+                while at(i).is_some_and(|x| x != b'\n') {
+                    i += 1;
+                }
+            }
+            b'#' => {
+                while at(i).is_some_and(|x| x != b'\n') {
+                    i += 1;
+                }
+            }
+            b'/' if at(i + 1) == Some(b'*') => {
+                i += 2;
+                while at(i).is_some() && !(at(i) == Some(b'*') && at(i + 1) == Some(b'/')) {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b';' => {
+                out.push(sql.get(start..i).unwrap_or_default());
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push(sql.get(start..).unwrap_or_default());
+    out.into_iter()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod split_tests {
+    #[test]
+    fn statements_split_outside_quotes_and_comments() {
+        let sql =
+            "CREATE TABLE a (x INT COMMENT 'a;b'); -- c;d\n/* e;f */ CREATE TABLE `b;` (y INT);;";
+        let s = super::split_statements(sql);
+        assert_eq!(s.len(), 2, "{s:?}");
+        assert!(s[0].starts_with("CREATE TABLE a"));
+        assert!(s[1].contains("`b;`"));
+    }
+}
+
 /// Reads `CREATE TABLE` text into a [`TableSchema`].
 pub fn parse_create_table(sql: &str) -> Result<TableSchema, SchemaError> {
     let t = tokens(sql)?;

@@ -1,6 +1,8 @@
 //! A replication connection that hands over binlog events exactly as the server sent them;
 //! also the connection that replays binlog events as raw statement bytes
-//! ([`ReplicaConn::pipeline`]).
+//! ([`ReplicaConn::pipeline`]), and the one bulk readers stream text-protocol rows through
+//! ([`ReplicaConn::query`], [`ReplicaConn::next_row`], [`fields`]) without a driver's
+//! per-value allocations.
 //!
 //! The general-purpose driver re-parses dump packets and cannot set MariaDB's dump flag that
 //! asks for ANNOTATE_ROWS events (without it the server skips them, and an archive would have

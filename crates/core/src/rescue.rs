@@ -1,0 +1,672 @@
+//! Crash rescue: the forced-recovery procedure, made safe.
+//!
+//! The original datadir is only ever read. It is copied; a side instance starts on the copy
+//! with `innodb_force_recovery` raised step by step (0, then 1 to 6) until it comes up; every
+//! table it can read is dumped on its own (a table that fails, or crashes the server, does
+//! not stop the rest: the server is restarted at the same level and the next table
+//! follows); the tables it could not read are salvaged from their pages; a report says what
+//! came from where and what was lost.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lifeboat_server::replica::{ReplicaConn, fields};
+use lifeboat_server::{Sandbox, SandboxOptions};
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::forensic::{SqlOut, file_name};
+use crate::guard::Refusal;
+use crate::progress::Progress;
+
+/// What to do first, printed before anything else: the steps that keep a bad situation from
+/// getting worse.
+pub const FIRST_RESPONSE: &str = "\
+First response to a server that will not start:
+  1. Stop the server and whatever restarts it (systemd, a container restart policy): every
+     start attempt on damaged files can make them worse.
+  2. Image the disk or copy the whole datadir before anything else (lifeboat copies it, but a
+     disk image also keeps deleted and unlinked files).
+  3. Keep every InnoDB file together: ibdata*, undo*, ib_logfile* / redo, *.ibd, and the .frm
+     files (MariaDB, MySQL 5.7): the redo and undo logs are part of the data.
+  4. Never set innodb_force_recovery on the production datadir; levels 4 and above can damage
+     it for good. lifeboat raises it on a copy only.";
+
+/// How a rescue runs.
+#[derive(Debug, Clone)]
+pub struct RescueOptions {
+    /// The damaged datadir (read only).
+    pub datadir: PathBuf,
+    /// Where the copy, the recovered tables and the report go (must not exist, or be empty).
+    pub out: PathBuf,
+    /// CREATE TABLE statements for tables salvaged without a server (when neither the side
+    /// instance nor the tablespace's own SDI gives a definition).
+    pub schema: Option<PathBuf>,
+    /// Extra server settings for the side instance (`key=value`), e.g. the original's
+    /// `innodb_log_file_size` or `lower_case_table_names`.
+    pub settings: Vec<String>,
+    /// How long one start attempt may take (crash recovery of a large redo log is slow).
+    pub start_timeout: Duration,
+}
+
+/// One start of the side instance.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    /// innodb_force_recovery.
+    pub force_recovery: u8,
+    /// Whether it accepted connections.
+    pub started: bool,
+    /// How long the attempt took, in seconds.
+    pub seconds: f64,
+    /// The end of its error log when it did not start.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub log: String,
+}
+
+/// Where a table's rows came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// Read through the side instance.
+    Server,
+    /// Salvaged from its pages.
+    Pages,
+    /// Nothing recovered.
+    Lost,
+}
+
+/// One table's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct RescuedTable {
+    /// Database.
+    pub database: String,
+    /// Table.
+    pub table: String,
+    /// Where its rows came from.
+    pub origin: Origin,
+    /// Rows written.
+    pub rows: u64,
+    /// The SQL file (CREATE TABLE, then the rows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// Pages whose rows were (or may have been) lost (salvaged tables).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pages_lost: Option<u64>,
+    /// Why the server could not give it, or why nothing came back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+/// What a rescue did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rescue {
+    /// The datadir rescued (never written).
+    pub datadir: PathBuf,
+    /// The side instance's directory; its `data` is the copy.
+    pub copy: PathBuf,
+    /// Start attempts, in order.
+    pub attempts: Vec<Attempt>,
+    /// The innodb_force_recovery level the side instance started with, if it did.
+    pub started_with: Option<u8>,
+    /// Every table found.
+    pub tables: Vec<RescuedTable>,
+    /// `report.json` in the output directory.
+    pub report: PathBuf,
+}
+
+/// Schemas whose tables are the server's own.
+const SYSTEM: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |e| Error::Forensic(format!("{}: {e}", path.display()))
+}
+
+/// Refuses a datadir a running server holds: InnoDB keeps a write lock on ibdata1 while it
+/// runs (a copy taken then would be torn, and the files are still changing).
+fn refuse_if_live(datadir: &Path) -> Result<(), Error> {
+    let ibdata = datadir.join("ibdata1");
+    let Ok(f) = std::fs::File::open(&ibdata) else {
+        return Ok(());
+    };
+    match rustix::fs::fcntl_lock(&f, rustix::fs::FlockOperation::NonBlockingLockShared) {
+        Err(e) if e == rustix::io::Errno::AGAIN || e == rustix::io::Errno::ACCESS => {
+            Err(Error::Refused(Refusal::Unsafe {
+                action: format!("rescue {}", datadir.display()),
+                reason: "a running server holds its ibdata1; stop it first (its files are still changing)".into(),
+            }))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Copies the datadir (regular files and directories; sockets, pid files and lock files
+/// stay behind) and returns the bytes copied.
+fn copy_tree(from: &Path, to: &Path, progress: &dyn Progress) -> Result<u64, Error> {
+    std::fs::create_dir_all(to).map_err(io(to))?;
+    let mut total = 0;
+    for entry in std::fs::read_dir(from).map_err(io(from))? {
+        let entry = entry.map_err(io(from))?;
+        let path = entry.path();
+        let ty = entry.file_type().map_err(io(&path))?;
+        let name = entry.file_name();
+        let dest = to.join(&name);
+        if ty.is_dir() {
+            total += copy_tree(&path, &dest, progress)?;
+        } else if ty.is_file() {
+            let n = name.to_string_lossy();
+            if n.ends_with(".pid") || n.ends_with(".sock") || n.ends_with(".lock") {
+                continue;
+            }
+            let bytes = std::fs::copy(&path, &dest).map_err(io(&path))?;
+            progress.advance(bytes, 0);
+            total += bytes;
+        }
+    }
+    Ok(total)
+}
+
+fn tree_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |rd| {
+        rd.flatten()
+            .map(|e| match e.file_type() {
+                Ok(t) if t.is_dir() => tree_size(&e.path()),
+                Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+                _ => 0,
+            })
+            .sum()
+    })
+}
+
+/// Settings the copy needs to open at all: the page size its system tablespace was made
+/// with (the server refuses a mismatch).
+fn implied_settings(datadir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(report) = crate::forensic::inspect(&datadir.join("ibdata1"))
+        && report.page_size != 16384
+    {
+        out.push(format!("innodb_page_size={}", report.page_size));
+    }
+    out
+}
+
+async fn start(
+    opts: &RescueOptions,
+    dir: &Path,
+    level: u8,
+    extra: &[String],
+) -> Result<Sandbox, lifeboat_server::SandboxError> {
+    let mut so = SandboxOptions::new(dir);
+    so.start_timeout = opts.start_timeout;
+    so.server_settings = vec![
+        // The copy's own users and passwords are not needed, nor trusted.
+        "skip-grant-tables".into(),
+        "event-scheduler=OFF".into(),
+        // MariaDB starts without a storage engine that fails to initialise: that is no
+        // start here.
+        "innodb=FORCE".into(),
+        "innodb-buffer-pool-size=256M".into(),
+    ];
+    if level > 0 {
+        so.server_settings
+            .push(format!("innodb-force-recovery={level}"));
+    }
+    so.server_settings.extend(extra.iter().cloned());
+    so.server_settings.extend(opts.settings.iter().cloned());
+    Sandbox::start(&so).await
+}
+
+/// A table found on the side instance.
+struct Found {
+    database: String,
+    table: String,
+    create: Option<String>,
+    /// Columns to insert, and what to select for each.
+    columns: Vec<(String, String)>,
+}
+
+async fn list_tables(conn: &mut ReplicaConn) -> Result<Vec<Found>, Error> {
+    let text = |v: Option<Vec<u8>>| String::from_utf8_lossy(&v.unwrap_or_default()).into_owned();
+    let mut tables = Vec::new();
+    let sql = "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES \
+               WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME";
+    conn.query(sql)
+        .await
+        .map_err(Error::query("listing tables"))?;
+    let mut names = Vec::new();
+    while let Some(row) = conn
+        .next_row()
+        .await
+        .map_err(Error::query("listing tables"))?
+    {
+        let v: Vec<Option<Vec<u8>>> = fields(row)
+            .map(|f| f.ok().flatten().map(<[u8]>::to_vec))
+            .collect();
+        let mut it = v.into_iter();
+        let (db, t) = (text(it.next().flatten()), text(it.next().flatten()));
+        if !SYSTEM.contains(&db.as_str()) {
+            names.push((db, t));
+        }
+    }
+    for (db, t) in names {
+        let fq = format!("{}.{}", crate::backup::q(&db), crate::backup::q(&t));
+        let create = conn
+            .query_first(&format!("SHOW CREATE TABLE {fq}"))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.into_iter().nth(1).flatten())
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        let mut columns = Vec::new();
+        let sql = format!(
+            "SELECT COLUMN_NAME, DATA_TYPE, COALESCE(EXTRA, '') FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
+            crate::backup::lit(&db),
+            crate::backup::lit(&t)
+        );
+        if conn.query(&sql).await.is_ok() {
+            while let Ok(Some(row)) = conn.next_row().await {
+                let v: Vec<String> = fields(row)
+                    .map(|f| text(f.ok().flatten().map(<[u8]>::to_vec)))
+                    .collect();
+                if let [name, ty, extra] = v.as_slice()
+                    && !crate::backup::is_generated(extra)
+                {
+                    let select = if ty == "float" {
+                        format!("{} * 1e0", crate::backup::q(name))
+                    } else {
+                        crate::backup::q(name)
+                    };
+                    columns.push((name.clone(), select));
+                }
+            }
+        }
+        tables.push(Found {
+            database: db,
+            table: t,
+            create,
+            columns,
+        });
+    }
+    Ok(tables)
+}
+
+/// MySQL type codes whose text is a numeric literal as it stands.
+fn numeric(ty: u8) -> bool {
+    matches!(ty, 0 | 1 | 2 | 3 | 4 | 5 | 8 | 9 | 13 | 246)
+}
+
+/// Dumps one table through the side instance into `dir/<table>.sql`.
+async fn dump_table(
+    conn: &mut ReplicaConn,
+    t: &Found,
+    dir: &Path,
+) -> Result<(u64, PathBuf), String> {
+    let create = t
+        .create
+        .as_deref()
+        .ok_or("the server could not show its definition")?;
+    if t.columns.is_empty() {
+        return Err("the server could not list its columns".into());
+    }
+    let names: Vec<String> = t.columns.iter().map(|(n, _)| n.clone()).collect();
+    let select: Vec<&str> = t.columns.iter().map(|(_, s)| s.as_str()).collect();
+    let sql = format!(
+        "SELECT {} FROM {}.{}",
+        select.join(", "),
+        crate::backup::q(&t.database),
+        crate::backup::q(&t.table)
+    );
+    let types = conn
+        .query(&sql)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the SELECT returned no result set")?;
+    let mut out = SqlOut::create_with(
+        dir,
+        &t.table,
+        create,
+        &names,
+        "rescue, read by the side instance",
+    )
+    .map_err(|e| e.to_string())?;
+    let mut rows = 0u64;
+    let mut values = String::new();
+    loop {
+        let row = match conn.next_row().await {
+            Ok(Some(row)) => row,
+            Ok(None) => break,
+            Err(e) => return Err(format!("after {rows} rows: {e}")),
+        };
+        values.clear();
+        for (i, f) in fields(row).enumerate() {
+            if i > 0 {
+                values.push_str(", ");
+            }
+            match f {
+                Ok(None) => values.push_str("NULL"),
+                Ok(Some(v)) if types.get(i).is_some_and(|&t| numeric(t)) => {
+                    values.push_str(&String::from_utf8_lossy(v));
+                }
+                Ok(Some(v)) => {
+                    values.push_str("X'");
+                    values.push_str(&hex::encode_upper(v));
+                    values.push('\'');
+                }
+                Err(()) => return Err(format!("row {} is cut short", rows + 1)),
+            }
+        }
+        out.raw_row(&values).map_err(|e| e.to_string())?;
+        rows += 1;
+    }
+    let file = out.target();
+    out.finish().map_err(|e| e.to_string())?;
+    Ok((rows, file))
+}
+
+/// A name as MariaDB and MySQL write it in file names (`@0024` for `$`, `@002d` for `-`…),
+/// decoded; names without such sequences come back as they are.
+fn decode_file_name(name: &str) -> String {
+    let mut out = String::new();
+    let mut rest = name;
+    while let Some(i) = rest.find('@') {
+        out.push_str(&rest[..i]);
+        let code = rest
+            .get(i + 1..i + 5)
+            .and_then(|h| u32::from_str_radix(h, 16).ok());
+        match code.and_then(char::from_u32) {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[i + 5..];
+            }
+            None => {
+                out.push('@');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The definition for a table salvaged from its pages: the side instance's, else one from
+/// `--schema`, else the tablespace's own SDI (MySQL 8).
+fn definition(
+    create: Option<&str>,
+    given: &[lifeboat_innodb::schema::TableSchema],
+    table: &str,
+    ibd: &Path,
+) -> Result<lifeboat_innodb::schema::TableSchema, String> {
+    if let Some(c) = create {
+        return lifeboat_innodb::schema::parse_create_table(c)
+            .map_err(|e| format!("its definition cannot be read: {e}"));
+    }
+    if let Some(s) = given.iter().find(|s| s.table == table) {
+        return Ok(s.clone());
+    }
+    crate::forensic::schema_from_sdi(ibd).map_err(|_| {
+        "no definition: the side instance never started, --schema has no CREATE TABLE for it and the tablespace carries none".into()
+    })
+}
+
+/// Salvages one table from its .ibd in the copy into `dir/<table>.sql`.
+fn salvage_table(
+    t: &mut RescuedTable,
+    ibd: &Path,
+    schema: Result<lifeboat_innodb::schema::TableSchema, String>,
+    dir: &Path,
+) {
+    let schema = match schema {
+        Ok(s) => s,
+        Err(e) => {
+            t.problems.push(e);
+            return;
+        }
+    };
+    if !ibd.is_file() {
+        t.problems.push(format!(
+            "{} does not exist: the table lives in the system tablespace; try `lifeboat undrop --datadir`",
+            ibd.display()
+        ));
+        return;
+    }
+    let work = dir.join(format!(".salvage-{}", file_name(&t.table)));
+    match crate::forensic::salvage(ibd, &schema, &work, None) {
+        Ok(s) => {
+            let name = file_name(&schema.table);
+            let file = dir.join(format!("{name}.sql"));
+            let report = dir.join(format!("{name}.salvage.json"));
+            if std::fs::rename(&s.sql, &file).is_ok() {
+                let _ = std::fs::rename(&s.report, &report);
+                let _ = std::fs::remove_dir_all(&work);
+                t.origin = Origin::Pages;
+                t.rows = s.rows;
+                t.file = Some(file);
+                t.pages_lost = Some(s.damaged.iter().filter(|p| p.lost).count() as u64);
+            }
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&work);
+            t.problems.push(format!("salvage: {e}"));
+        }
+    }
+}
+
+/// Runs the rescue.
+pub async fn run(opts: &RescueOptions, progress: Arc<dyn Progress>) -> Result<Rescue, Error> {
+    let datadir = &opts.datadir;
+    if !datadir.is_dir() {
+        return Err(Error::Forensic(format!(
+            "{}: not a directory",
+            datadir.display()
+        )));
+    }
+    if !datadir.join("ibdata1").is_file() && !datadir.join("mysql").is_dir() {
+        return Err(Error::Forensic(format!(
+            "{}: not a MariaDB or MySQL datadir (no ibdata1, no mysql/)",
+            datadir.display()
+        )));
+    }
+    refuse_if_live(datadir)?;
+    let out = &opts.out;
+    if out.exists() && std::fs::read_dir(out).map_err(io(out))?.next().is_some() {
+        return Err(Error::Refused(Refusal::Unsafe {
+            action: format!("write the rescue into {}", out.display()),
+            reason: "it is not empty; name a new directory".into(),
+        }));
+    }
+    let out = &std::path::absolute(out).map_err(io(out))?;
+    let copy_dir = out.join("server");
+    let copy = copy_dir.join("data");
+    progress.start("copying the datadir", tree_size(datadir));
+    copy_tree(datadir, &copy, progress.as_ref())?;
+    progress.finish();
+
+    let given: Vec<_> = match &opts.schema {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(io(p))?;
+            lifeboat_innodb::schema::split_statements(&text)
+                .iter()
+                .filter_map(|s| lifeboat_innodb::schema::parse_create_table(s).ok())
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    let extra = implied_settings(&copy);
+    let mut attempts = Vec::new();
+    let mut server = None;
+    for level in 0..=6u8 {
+        progress.status(&format!(
+            "starting the copy with innodb_force_recovery={level}"
+        ));
+        let t0 = Instant::now();
+        match start(opts, &copy_dir, level, &extra).await {
+            Ok(sb) => {
+                attempts.push(Attempt {
+                    force_recovery: level,
+                    started: true,
+                    seconds: t0.elapsed().as_secs_f64(),
+                    log: String::new(),
+                });
+                server = Some((sb, level));
+                break;
+            }
+            Err(e) => attempts.push(Attempt {
+                force_recovery: level,
+                started: false,
+                seconds: t0.elapsed().as_secs_f64(),
+                log: e.to_string(),
+            }),
+        }
+    }
+    let started_with = server.as_ref().map(|(_, l)| *l);
+    let mut tables: Vec<RescuedTable> = Vec::new();
+    let mut creates: Vec<Option<String>> = Vec::new();
+    if let Some((mut sb, level)) = server {
+        let mut conn = ReplicaConn::connect(&sb.connect_options())
+            .await
+            .map_err(Error::query("connecting to the side instance"))?;
+        let found = list_tables(&mut conn).await?;
+        progress.start("reading tables through the side instance", 0);
+        for t in &found {
+            progress.status(&format!("{}.{}", t.database, t.table));
+            let dir = out.join(file_name(&t.database));
+            let mut entry = RescuedTable {
+                database: t.database.clone(),
+                table: t.table.clone(),
+                origin: Origin::Lost,
+                rows: 0,
+                file: None,
+                pages_lost: None,
+                problems: Vec::new(),
+            };
+            match dump_table(&mut conn, t, &dir).await {
+                Ok((rows, file)) => {
+                    entry.origin = Origin::Server;
+                    entry.rows = rows;
+                    entry.file = Some(file);
+                    progress.advance(0, rows);
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(
+                        dir.join(format!(".{}.sql.partial", file_name(&t.table))),
+                    );
+                    let crashed = !sb.is_running();
+                    entry.problems.push(if crashed {
+                        format!("the side instance crashed reading it ({e})")
+                    } else {
+                        format!("the side instance could not read it: {e}")
+                    });
+                    // A server that died (or a connection left mid-result) is replaced.
+                    drop(conn);
+                    if crashed {
+                        sb.kill();
+                        sb = start(opts, &copy_dir, level, &extra)
+                            .await
+                            .map_err(Error::Sandbox)?;
+                    }
+                    conn = ReplicaConn::connect(&sb.connect_options())
+                        .await
+                        .map_err(Error::query("reconnecting to the side instance"))?;
+                }
+            }
+            tables.push(entry);
+            creates.push(t.create.clone());
+        }
+        progress.finish();
+        conn.quit().await;
+        let _ = sb.stop(Duration::from_secs(120)).await;
+    } else {
+        // No server: every tablespace in the copy's database directories.
+        let mut dbs: Vec<_> = std::fs::read_dir(&copy)
+            .map_err(io(&copy))?
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        dbs.sort();
+        for db in dbs {
+            let decoded = decode_file_name(&db);
+            if SYSTEM.contains(&decoded.as_str()) {
+                continue;
+            }
+            let mut files: Vec<_> = std::fs::read_dir(copy.join(&db))
+                .map_err(io(&copy))?
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter_map(|n| n.strip_suffix(".ibd").map(str::to_owned))
+                .collect();
+            files.sort();
+            for f in files {
+                tables.push(RescuedTable {
+                    database: decoded.clone(),
+                    table: decode_file_name(&f),
+                    origin: Origin::Lost,
+                    rows: 0,
+                    file: None,
+                    pages_lost: None,
+                    problems: vec!["the side instance did not start at any level".into()],
+                });
+                creates.push(None);
+            }
+        }
+    }
+
+    // What the server could not give is salvaged from the copy's pages.
+    for (t, create) in tables.iter_mut().zip(&creates) {
+        if t.origin != Origin::Lost {
+            continue;
+        }
+        progress.status(&format!("salvaging {}.{}", t.database, t.table));
+        let ibd = table_file(&copy, &t.database, &t.table);
+        let schema = definition(create.as_deref(), &given, &t.table, &ibd);
+        let dir = out.join(file_name(&t.database));
+        salvage_table(t, &ibd, schema, &dir);
+    }
+
+    let rescue = Rescue {
+        datadir: datadir.clone(),
+        copy,
+        attempts,
+        started_with,
+        tables,
+        report: out.join("report.json"),
+    };
+    let json = serde_json::to_vec_pretty(&rescue).unwrap_or_default();
+    std::fs::write(&rescue.report, json).map_err(io(&rescue.report))?;
+    Ok(rescue)
+}
+
+/// The .ibd of `db.table` in a datadir, under the file-name encoding the server uses.
+fn table_file(datadir: &Path, db: &str, table: &str) -> PathBuf {
+    let encode = |s: &str| {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c.to_string()
+                } else {
+                    format!("@{:04x}", c as u32)
+                }
+            })
+            .collect::<String>()
+    };
+    datadir
+        .join(encode(db))
+        .join(format!("{}.ibd", encode(table)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_decode_and_encode() {
+        assert_eq!(decode_file_name("we@0020ird@002ddb"), "we ird-db");
+        assert_eq!(decode_file_name("plain_name"), "plain_name");
+        assert_eq!(decode_file_name("odd@zz"), "odd@zz");
+        assert_eq!(
+            table_file(Path::new("/d"), "we ird", "t-1"),
+            PathBuf::from("/d/we@0020ird/t@002d1.ibd")
+        );
+    }
+}
