@@ -151,6 +151,10 @@ fn put_direct(dest: std::path::PathBuf, payload: PutPayload) -> Result<Option<Pu
     });
     if let Err(e) = written {
         let _ = std::fs::remove_file(&staged);
+        // Some file systems accept O_DIRECT at open and refuse the writes: the ordinary path.
+        if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) {
+            return Ok(None);
+        }
         return Err(io_error(&dest, e));
     }
     Ok(Some(PutResult {
