@@ -17,6 +17,20 @@ const PROBE: u64 = 1 << 20;
 /// their record counts. A damaged page 0 is survived: the page size is then found from the
 /// page numbers the other pages carry.
 pub fn inspect(path: &Path) -> Result<Report, Error> {
+    let (page_size, fsp) = page_size_of(path)?;
+    let mut ins = Inspector::new(page_size, fsp);
+    let trailing = each_page(path, page_size, &mut |n, page| {
+        ins.page(n, page);
+        Ok(())
+    })?;
+    let mut report = ins.finish();
+    report.trailing_bytes = trailing;
+    Ok(report)
+}
+
+/// A tablespace's page size (and page 0's header when it can be trusted), from the start of
+/// the file only.
+pub fn page_size_of(path: &Path) -> Result<(usize, Option<FspHeader>), Error> {
     let err = |e: std::io::Error| Error::Forensic(format!("{}: {e}", path.display()));
     let mut head = Vec::new();
     std::fs::File::open(path)
@@ -44,14 +58,7 @@ pub fn inspect(path: &Path) -> Result<Report, Error> {
             )));
         }
     };
-    let mut ins = Inspector::new(page_size, fsp);
-    let trailing = each_page(path, page_size, &mut |n, page| {
-        ins.page(n, page);
-        Ok(())
-    })?;
-    let mut report = ins.finish();
-    report.trailing_bytes = trailing;
-    Ok(report)
+    Ok((page_size, fsp))
 }
 
 /// Called with each page of a file (its number, its bytes).
@@ -238,6 +245,13 @@ impl SqlOut {
             self.in_batch = 0;
         }
         Ok(())
+    }
+
+    /// Gives up: the partial file goes, nothing takes the final name.
+    pub(crate) fn abandon(self) {
+        let path = self.path.clone();
+        drop(self);
+        let _ = std::fs::remove_file(path);
     }
 
     /// Ends the last statement and gives the file its name: only a whole file has it.
@@ -1229,7 +1243,7 @@ pub fn salvage(
 /// The table definition a MySQL 8 tablespace carries in its SDI (serialized dictionary
 /// information).
 pub fn schema_from_sdi(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Error> {
-    let page_size = inspect(ibd)?.page_size;
+    let (page_size, _) = page_size_of(ibd)?;
     let mut page_of = page_reader(ibd, page_size)?;
     let mut found = None;
     let mut problems = Vec::new();

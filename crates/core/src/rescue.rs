@@ -182,10 +182,10 @@ fn tree_size(dir: &Path) -> u64 {
 /// with (the server refuses a mismatch).
 fn implied_settings(datadir: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    if let Ok(report) = crate::forensic::inspect(&datadir.join("ibdata1"))
-        && report.page_size != 16384
+    if let Ok((size, _)) = crate::forensic::page_size_of(&datadir.join("ibdata1"))
+        && size != 16384
     {
-        out.push(format!("innodb_page_size={}", report.page_size));
+        out.push(format!("innodb_page_size={size}"));
     }
     out
 }
@@ -330,12 +330,28 @@ async fn dump_table(
         "rescue, read by the side instance",
     )
     .map_err(|e| e.to_string())?;
+    match write_rows(conn, &types, &mut out).await {
+        Ok(rows) => {
+            let file = out.target();
+            out.finish().map_err(|e| e.to_string())?;
+            Ok((rows, file))
+        }
+        Err(e) => {
+            out.abandon();
+            Err(e)
+        }
+    }
+}
+
+/// Writes the rows of the open result set as INSERTs: numbers as the server prints them,
+/// everything else as hex literals (bytes exact whatever the character set).
+async fn write_rows(conn: &mut ReplicaConn, types: &[u8], out: &mut SqlOut) -> Result<u64, String> {
     let mut rows = 0u64;
     let mut values = String::new();
     loop {
         let row = match conn.next_row().await {
             Ok(Some(row)) => row,
-            Ok(None) => break,
+            Ok(None) => return Ok(rows),
             Err(e) => return Err(format!("after {rows} rows: {e}")),
         };
         values.clear();
@@ -359,9 +375,6 @@ async fn dump_table(
         out.raw_row(&values).map_err(|e| e.to_string())?;
         rows += 1;
     }
-    let file = out.target();
-    out.finish().map_err(|e| e.to_string())?;
-    Ok((rows, file))
 }
 
 /// A name as MariaDB and MySQL write it in file names (`@0024` for `$`, `@002d` for `-`…),
@@ -548,26 +561,30 @@ pub async fn run(opts: &RescueOptions, progress: Arc<dyn Progress>) -> Result<Re
                     progress.advance(0, rows);
                 }
                 Err(e) => {
-                    let _ = std::fs::remove_file(
-                        dir.join(format!(".{}.sql.partial", file_name(&t.table))),
-                    );
-                    let crashed = !sb.is_running();
-                    entry.problems.push(if crashed {
-                        format!("the side instance crashed reading it ({e})")
-                    } else {
-                        format!("the side instance could not read it: {e}")
-                    });
-                    // A server that died (or a connection left mid-result) is replaced.
+                    // A server that died, or is dying, is replaced; else only the connection
+                    // (it was left in the middle of a result).
                     drop(conn);
-                    if crashed {
-                        sb.kill();
-                        sb = start(opts, &copy_dir, level, &extra)
-                            .await
-                            .map_err(Error::Sandbox)?;
-                    }
-                    conn = ReplicaConn::connect(&sb.connect_options())
-                        .await
-                        .map_err(Error::query("reconnecting to the side instance"))?;
+                    let reconnected = if sb.is_running() {
+                        ReplicaConn::connect(&sb.connect_options()).await.ok()
+                    } else {
+                        None
+                    };
+                    entry.problems.push(match reconnected {
+                        Some(_) => format!("the side instance could not read it: {e}"),
+                        None => format!("the side instance crashed reading it ({e})"),
+                    });
+                    conn = match reconnected {
+                        Some(c) => c,
+                        None => {
+                            sb.kill();
+                            sb = start(opts, &copy_dir, level, &extra)
+                                .await
+                                .map_err(Error::Sandbox)?;
+                            ReplicaConn::connect(&sb.connect_options())
+                                .await
+                                .map_err(Error::query("reconnecting to the side instance"))?
+                        }
+                    };
                 }
             }
             tables.push(entry);
