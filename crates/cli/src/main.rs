@@ -13,6 +13,7 @@ use lifeboat_core::config::Config;
 use lifeboat_core::freeze::{FreezeOptions, ThawOptions};
 use lifeboat_core::guard::Policy;
 use lifeboat_core::journal::{Audit, Journal};
+use lifeboat_core::recovered::Format;
 use lifeboat_core::target::{self, ConnArgs};
 use lifeboat_core::{Error, check, sandbox};
 use lifeboat_server::{Password, SandboxOptions};
@@ -25,6 +26,13 @@ const AFTER_HELP: &str = "\
 Exit codes: 0 ok, 1 failure (or `check` found a FAIL), 2 usage error, 3 refused for safety.
 Passwords are never taken on the command line: use -p (prompt), --password-file FILE,
 the LIFEBOAT_PASSWORD environment variable, or `password=` in an option file.";
+
+const RECOVERED_HELP: &str = "\
+Loading the result: --load puts the table into the server the connection options name
+(a new table in --database, default `recovered`; prompts for the server's identity or
+takes --confirm-server), --sandbox DIR into a new side instance. Row counts are checked
+after the load; a failed load drops the table it created.
+Exit codes: 0 ok, 1 failure (or rows lost), 2 usage error, 3 refused for safety.";
 
 /// lifeboat protects MySQL and MariaDB against data loss and gets the data back.
 #[derive(Parser)]
@@ -319,18 +327,32 @@ enum Command {
     /// purge and new inserts destroy them) and the records on the pages' free lists. Writes
     /// OUT/<table>.sql (the CREATE TABLE, then the rows as INSERTs) and OUT/report.json (per
     /// page: records found, rows recovered, what could not be decoded). Reads the file only.
+    #[command(disable_help_flag = true, after_help = RECOVERED_HELP)]
     Undelete {
         #[command(flatten)]
         file: TablespaceArgs,
+        #[command(flatten)]
+        output: RecoveredOut,
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        help: HelpFlag,
     },
     /// Every readable row of a damaged tablespace (one the server refuses to open, or a copy
     /// with overwritten pages): reads each page in place, takes the rows of every leaf page of
     /// the table's clustered index whose records decode with the definition, and lists the
     /// damaged pages with what was lost on them. Writes OUT/<table>.sql and OUT/report.json;
     /// exit 1 when pages were lost. Reads the file only.
+    #[command(disable_help_flag = true, after_help = RECOVERED_HELP)]
     Salvage {
         #[command(flatten)]
         file: TablespaceArgs,
+        #[command(flatten)]
+        output: RecoveredOut,
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        help: HelpFlag,
     },
     /// Recover a dropped table's rows from wherever its pages still are: the system
     /// tablespace of a datadir (file_per_table=OFF), or any image (a disk or partition
@@ -339,6 +361,7 @@ enum Command {
     /// best-fitting index (all candidates are listed) from the newest copy of each page,
     /// each row once. Writes OUT/<table>.sql and OUT/report.json. Reads the sources only:
     /// stop the server or image the disk first, new writes overwrite free pages.
+    #[command(disable_help_flag = true, after_help = RECOVERED_HELP)]
     Undrop {
         /// A datadir: its ibdata files and .ibd files are scanned.
         #[arg(
@@ -357,9 +380,8 @@ enum Command {
         /// The table's CREATE TABLE statement.
         #[arg(long, value_name = "DDL_FILE")]
         schema: PathBuf,
-        /// Directory for the SQL file and the report.
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
+        #[command(flatten)]
+        output: RecoveredOut,
         /// Read this index (from the candidates a previous run listed) instead of the best
         /// fit.
         #[arg(long, value_name = "ID")]
@@ -368,6 +390,10 @@ enum Command {
         /// hold it. For when the dictionary no longer names the dropped table's index.
         #[arg(long, value_name = "VALUE")]
         grep: Option<String>,
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        help: HelpFlag,
     },
     /// Crash rescue for a datadir the server refuses to start from. Never writes the
     /// original files: copies the datadir to OUT/server/data, starts a side instance on the
@@ -395,6 +421,9 @@ enum Command {
         /// Seconds one start attempt may take (crash recovery of a large redo log is slow).
         #[arg(long, value_name = "SECS", default_value_t = 300)]
         start_timeout: u64,
+        /// How the tables are written (in OUT/<db>/).
+        #[arg(long, value_enum, default_value_t = Format::Sql)]
+        format: Format,
     },
     /// Print the audit journal: every action lifeboat took on a server, oldest first.
     Journal {
@@ -435,7 +464,7 @@ enum RepoCommand {
     },
 }
 
-/// A table's tablespace and where its recovered rows go (`undelete`, `salvage`).
+/// A table's tablespace (`undelete`, `salvage`).
 #[derive(clap::Args)]
 struct TablespaceArgs {
     /// The table's tablespace (a copy is best).
@@ -445,9 +474,6 @@ struct TablespaceArgs {
     /// [default: the definition a MySQL 8 file carries in its SDI].
     #[arg(long, value_name = "DDL_FILE")]
     schema: Option<PathBuf>,
-    /// Directory for the SQL file and the report.
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
     /// The table's clustered index, when lifeboat's choice is wrong (its report lists the
     /// index it read).
     #[arg(long, value_name = "ID")]
@@ -461,6 +487,65 @@ impl TablespaceArgs {
             Some(s) => read_schema(s)?,
             None => lifeboat_core::forensic::schema_from_sdi(&self.ibd)?,
         })
+    }
+}
+
+/// Where recovered rows go, and whether they are loaded (`undelete`, `undrop`, `salvage`).
+#[derive(clap::Args)]
+struct RecoveredOut {
+    /// Directory for the recovered rows and the report.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// How the rows are written.
+    #[arg(long, value_enum, default_value_t = Format::Sql)]
+    format: Format,
+    /// Then load the table into the server the connection options name, as a new table in
+    /// --database (an existing table is refused, never added to). Asks for the server's
+    /// identity, or takes --confirm-server ID when not interactive.
+    #[arg(long, conflicts_with = "sandbox")]
+    load: bool,
+    /// Then load the table into a new side instance started in DIR (left running).
+    #[arg(long, value_name = "DIR")]
+    sandbox: Option<PathBuf>,
+    /// The database --load / --sandbox put the table in (created if missing).
+    #[arg(long, value_name = "DB", default_value = "recovered")]
+    database: String,
+    /// With --load: the identity `lifeboat check` prints; required when not interactive.
+    #[arg(long, value_name = "ID")]
+    confirm_server: Option<String>,
+}
+
+impl RecoveredOut {
+    /// Loads what a recovery wrote, when asked to.
+    async fn load(
+        &self,
+        cli: &Cli,
+        conn: &ConnArgs,
+        argv: Vec<String>,
+        written: &lifeboat_core::recovered::Written,
+    ) -> Result<Option<lifeboat_core::recovered::Loaded>, Failure> {
+        if !self.load && self.sandbox.is_none() {
+            return Ok(None);
+        }
+        let config = load_config(cli)?;
+        let target = restore_target(&self.sandbox, conn, &config)?;
+        let mut audit = audit(cli, &config, argv)?;
+        let policy = policy(
+            &self.confirm_server,
+            &format!(
+                "load recovered rows into {}.{}",
+                self.database, written.table
+            ),
+        );
+        let loaded = lifeboat_core::recovered::load(
+            std::slice::from_ref(written),
+            &self.database,
+            target,
+            &policy,
+            &mut audit,
+        )
+        .await?;
+        Ok(Some(loaded))
     }
 }
 
@@ -692,6 +777,15 @@ fn read_schema(path: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Fail
         .map_err(|e| usage(format!("--schema {}: {e}", path.display())))?;
     lifeboat_innodb::schema::parse_create_table(&ddl)
         .map_err(|e| usage(format!("--schema {}: {e}", path.display())))
+}
+
+/// A recovery's result with its load, as one JSON object.
+#[derive(Serialize)]
+struct Recovered<'a, T: Serialize> {
+    #[serde(flatten)]
+    done: &'a T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loaded: Option<&'a lifeboat_core::recovered::Loaded>,
 }
 
 fn usage(message: String) -> Failure {
@@ -1420,12 +1514,23 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             }
             Ok(0)
         }
-        Command::Undelete { file } => {
+        Command::Undelete {
+            file, output, conn, ..
+        } => {
             let table = file.definition()?;
-            let done =
-                lifeboat_core::forensic::undelete(&file.ibd, &table, &file.out, file.index_id)?;
+            let done = lifeboat_core::forensic::undelete(
+                &file.ibd,
+                &table,
+                &output.out,
+                output.format,
+                file.index_id,
+            )?;
+            let loaded = output.load(&cli, conn, argv, &done.output).await?;
             if cli.json {
-                print_json(&done);
+                print_json(&Recovered {
+                    done: &done,
+                    loaded: loaded.as_ref(),
+                });
             } else {
                 println!(
                     "{} rows of {} recovered ({} delete-marked, {} from free lists) into {}",
@@ -1433,7 +1538,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                     done.table,
                     done.delete_marked,
                     done.free_list,
-                    done.sql.display()
+                    done.output.file.display()
                 );
                 if done.lost > 0 {
                     println!(
@@ -1448,6 +1553,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                         done.duplicates
                     );
                 }
+                render::loaded(&done.output, loaded.as_ref());
             }
             Ok(0)
         }
@@ -1456,9 +1562,11 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             image,
             table,
             schema,
-            out,
+            output,
             index_id,
             grep,
+            conn,
+            ..
         } => {
             let def = read_schema(schema)?;
             let source = match (datadir, image) {
@@ -1470,12 +1578,17 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 &source,
                 table,
                 &def,
-                out,
+                &output.out,
+                output.format,
                 *index_id,
                 grep.as_deref(),
             )?;
+            let loaded = output.load(&cli, conn, argv, &done.output).await?;
             if cli.json {
-                print_json(&done);
+                print_json(&Recovered {
+                    done: &done,
+                    loaded: loaded.as_ref(),
+                });
             } else {
                 println!(
                     "{} rows of {} recovered from index {} (space {}: {} of {} pages fit the definition; chosen by {}) into {}",
@@ -1486,7 +1599,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                     done.chosen.consistent,
                     done.chosen.pages,
                     done.chosen_by,
-                    done.sql.display()
+                    done.output.file.display()
                 );
                 if done.candidates.len() > 1 {
                     println!("other indexes whose pages fit (pick one with --index-id):");
@@ -1510,15 +1623,28 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                         done.report.display()
                     );
                 }
+                render::loaded(&done.output, loaded.as_ref());
             }
             Ok(0)
         }
-        Command::Salvage { file } => {
+        Command::Salvage {
+            file, output, conn, ..
+        } => {
             let def = file.definition()?;
-            let done = lifeboat_core::forensic::salvage(&file.ibd, &def, &file.out, file.index_id)?;
+            let done = lifeboat_core::forensic::salvage(
+                &file.ibd,
+                &def,
+                &output.out,
+                output.format,
+                file.index_id,
+            )?;
             let lost = done.damaged.iter().any(|p| p.lost);
+            let loaded = output.load(&cli, conn, argv, &done.output).await?;
             if cli.json {
-                print_json(&done);
+                print_json(&Recovered {
+                    done: &done,
+                    loaded: loaded.as_ref(),
+                });
             } else {
                 println!(
                     "{} rows recovered from {} ({} leaf pages of index {}) into {}",
@@ -1526,7 +1652,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                     done.file.display(),
                     done.leaf_pages,
                     done.index_id,
-                    done.sql.display()
+                    done.output.file.display()
                 );
                 for p in &done.damaged {
                     println!(
@@ -1540,6 +1666,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                         ))
                     );
                 }
+                render::loaded(&done.output, loaded.as_ref());
             }
             Ok(u8::from(lost))
         }
@@ -1549,6 +1676,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             schema,
             settings,
             start_timeout,
+            format,
         } => {
             eprintln!("{}\n", lifeboat_core::rescue::FIRST_RESPONSE);
             let opts = lifeboat_core::rescue::RescueOptions {
@@ -1557,6 +1685,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 schema: schema.clone(),
                 settings: settings.clone(),
                 start_timeout: std::time::Duration::from_secs(*start_timeout),
+                format: *format,
             };
             let done = lifeboat_core::rescue::run(&opts, progress::sink(cli.json)).await?;
             let incomplete = done.tables.iter().any(|t| {

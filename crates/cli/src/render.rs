@@ -1,5 +1,7 @@
 //! Text output for people. `--json` bypasses all of this.
 
+use std::path::Path;
+
 use comfy_table::{ContentArrangement, Table, presets};
 use lifeboat_core::check::{Level, Report};
 use lifeboat_core::freeze::Outcome;
@@ -323,6 +325,36 @@ pub fn restore(o: &lifeboat_core::restore::Outcome) {
     }
     if let Some(s) = &o.sandbox {
         sandbox_started(s);
+    }
+}
+
+/// How to load recovered rows, or where they were loaded.
+pub fn loaded(
+    w: &lifeboat_core::recovered::Written,
+    loaded: Option<&lifeboat_core::recovered::Loaded>,
+) {
+    if let Some(l) = loaded {
+        for t in &l.tables {
+            println!(
+                "loaded into {} on {}: {} rows (row count checked)",
+                t.table, l.target, t.rows
+            );
+        }
+        if let Some(s) = &l.sandbox {
+            sandbox_started(s);
+        }
+        return;
+    }
+    match &w.script {
+        Some(script) => println!(
+            "load it with: cd {} && mariadb --local-infile=1 DATABASE < {}",
+            script.parent().unwrap_or(Path::new(".")).display(),
+            script.file_name().unwrap_or_default().to_string_lossy()
+        ),
+        None => println!(
+            "load it with: mariadb DATABASE < {}   (or rerun with --load / --sandbox DIR)",
+            w.file.display()
+        ),
     }
 }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 use lifeboat_innodb::{FspHeader, Inspector, Report, checksum, fsp};
 
 use crate::error::Error;
+use crate::recovered::{self, Format, TableOut, Written};
 
 /// Bytes read from the start of a file to find its page size when page 0 is unusable.
 const PROBE: u64 = 1 << 20;
@@ -127,8 +128,8 @@ pub struct Undeleted {
     pub lost: u64,
     /// Records seen again in another page image, counted once.
     pub duplicates: u64,
-    /// The SQL file written.
-    pub sql: PathBuf,
+    /// The rows written (the SQL or TSV file).
+    pub output: Written,
     /// The report written next to it.
     pub report: PathBuf,
     /// Pages where something was found.
@@ -162,140 +163,15 @@ fn leaf_index(page: &[u8]) -> Option<u64> {
         .then_some(ip.header.index_id)
 }
 
-/// Writes recovered rows as `OUT/<table>.sql`: SET NAMES, the CREATE TABLE, then INSERT
-/// statements of up to 100 rows. Written under a temporary name and renamed once whole.
-pub(crate) struct SqlOut {
-    w: std::io::BufWriter<std::fs::File>,
-    path: PathBuf,
-    done: PathBuf,
-    head: String,
-    in_batch: usize,
-}
-
-impl SqlOut {
-    /// Starts `out/<table>.sql` (`what` says which recovery wrote it).
-    fn create(
-        out: &Path,
-        schema: &lifeboat_innodb::schema::TableSchema,
-        what: &str,
-    ) -> Result<SqlOut, Error> {
-        let names: Vec<String> = schema
-            .columns
-            .iter()
-            .filter(|c| c.visible != Some(false))
-            .map(|c| c.name.clone().unwrap_or_default())
-            .collect();
-        Self::create_with(out, &schema.table, &schema.create_sql, &names, what)
-    }
-
-    /// Starts `out/<file_name>.sql` for table `table` with the CREATE TABLE `create_sql`,
-    /// rows giving `columns` in order.
-    pub(crate) fn create_with(
-        out: &Path,
-        table: &str,
-        create_sql: &str,
-        columns: &[String],
-        what: &str,
-    ) -> Result<SqlOut, Error> {
-        use std::io::Write;
-        std::fs::create_dir_all(out)
-            .map_err(|e| Error::Forensic(format!("{}: {e}", out.display())))?;
-        let file_name = file_name(table);
-        let tmp = out.join(format!(".{file_name}.sql.partial"));
-        let w = |e: std::io::Error| Error::Forensic(format!("{}: {e}", tmp.display()));
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(w)?);
-        writeln!(
-            file,
-            "-- rows recovered by lifeboat ({what})\nSET NAMES utf8mb4;\nSET time_zone = '+00:00';\nSET FOREIGN_KEY_CHECKS = 0;\n{create_sql};\n",
-        )
-        .map_err(w)?;
-        let names: Vec<String> = columns.iter().map(|c| crate::backup::q(c)).collect();
-        Ok(SqlOut {
-            w: file,
-            done: out.join(format!("{file_name}.sql")),
-            path: tmp,
-            head: format!(
-                "INSERT INTO {} ({}) VALUES\n",
-                crate::backup::q(table),
-                names.join(", ")
-            ),
-            in_batch: 0,
-        })
-    }
-
-    /// Where the file will be once whole.
-    pub(crate) fn target(&self) -> PathBuf {
-        self.done.clone()
-    }
-
-    /// A row whose values are already joined with commas.
-    pub(crate) fn raw_row(&mut self, values: &str) -> Result<(), Error> {
-        use std::io::Write;
-        let path = self.path.clone();
-        let w = |e: std::io::Error| Error::Forensic(format!("{}: {e}", path.display()));
-        if self.in_batch == 0 {
-            self.w.write_all(self.head.as_bytes()).map_err(w)?;
-        } else {
-            self.w.write_all(b",\n").map_err(w)?;
-        }
-        write!(self.w, "({values})").map_err(w)?;
-        self.in_batch += 1;
-        if self.in_batch == 100 {
-            self.w.write_all(b";\n").map_err(w)?;
-            self.in_batch = 0;
-        }
-        Ok(())
-    }
-
-    /// Gives up: the partial file goes, nothing takes the final name.
-    pub(crate) fn abandon(self) {
-        let path = self.path.clone();
-        drop(self);
-        let _ = std::fs::remove_file(path);
-    }
-
-    /// Ends the last statement and gives the file its name: only a whole file has it.
-    pub(crate) fn finish(mut self) -> Result<(), Error> {
-        use std::io::Write;
-        let path = self.path.clone();
-        let w = |e: std::io::Error| Error::Forensic(format!("{}: {e}", path.display()));
-        if self.in_batch > 0 {
-            self.w.write_all(b";\n").map_err(w)?;
-        }
-        self.w.flush().map_err(w)?;
-        drop(self.w);
-        std::fs::rename(&self.path, &self.done)
-            .map_err(|e| Error::Forensic(format!("{}: {e}", self.done.display())))
-    }
-}
-
-/// A table name as a file name: characters that a path cannot hold safely (`/`, NUL, a
-/// leading dot) become `_`.
-pub(crate) fn file_name(table: &str) -> String {
-    let mut s: String = table
-        .chars()
-        .map(|c| {
-            if c == '/' || c == '\\' || c == '\0' {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    if s.is_empty() || s.starts_with('.') {
-        s.insert(0, '_');
-    }
-    s
-}
-
-/// A record's values as SQL literals separated by commas, appended to `out` (BLOB chains
-/// followed through `page_of`), or why not.
+/// A record's values encoded for `format`, appended to `out` (BLOB chains followed through
+/// `page_of`), or why not.
 fn row_values(
     row: &lifeboat_innodb::record::Row<'_>,
     schema: &lifeboat_innodb::schema::TableSchema,
     origin: usize,
     page_of: &mut dyn FnMut(u32) -> Option<Vec<u8>>,
-    out: &mut String,
+    format: Format,
+    out: &mut Vec<u8>,
 ) -> Result<(), String> {
     use lifeboat_innodb::record::Field;
     let mut first = true;
@@ -304,12 +180,12 @@ fn row_values(
             continue;
         }
         if !first {
-            out.push_str(", ");
+            out.extend_from_slice(recovered::separator(format));
         }
         first = false;
         match field {
-            Field::Null => out.push_str("NULL"),
-            Field::Value(v) => push_literal(out, v.render(col)),
+            Field::Null => recovered::push_null(out, format),
+            Field::Value(v) => recovered::push_value(out, v, col, format),
             Field::External {
                 prefix,
                 page_no,
@@ -326,7 +202,7 @@ fn row_values(
                     })?;
                 let mut all = prefix.to_vec();
                 all.extend_from_slice(&rest);
-                push_literal(out, lifeboat_binlog::Value::Bytes(&all).render(col));
+                recovered::push_value(out, &lifeboat_binlog::Value::Bytes(&all), col, format);
             }
         }
     }
@@ -343,6 +219,7 @@ pub fn undelete(
     ibd: &Path,
     schema: &lifeboat_innodb::schema::TableSchema,
     out: &Path,
+    format: Format,
     index_id: Option<u64>,
 ) -> Result<Undeleted, Error> {
     use lifeboat_innodb::record::{Layout, decode_with};
@@ -367,7 +244,12 @@ pub fn undelete(
                 ))
             })?,
     };
-    let mut sql = SqlOut::create(out, schema, &format!("undelete from {}", ibd.display()))?;
+    let mut sql = TableOut::create(
+        out,
+        schema,
+        &format!("undelete from {}", ibd.display()),
+        format,
+    )?;
     let mut page_of = page_reader(ibd, page_size)?;
     let mut result = Undeleted {
         table: schema.table.clone(),
@@ -377,7 +259,7 @@ pub fn undelete(
         free_list: 0,
         lost: 0,
         duplicates: 0,
-        sql: sql.target(),
+        output: sql.written(),
         report: out.join("report.json"),
         pages: Vec::new(),
     };
@@ -417,10 +299,10 @@ pub fn undelete(
                 result.duplicates += 1;
                 continue;
             }
-            let mut v = String::new();
-            match row_values(&row, schema, rec.origin, &mut page_of, &mut v) {
+            let mut v = Vec::new();
+            match row_values(&row, schema, rec.origin, &mut page_of, format, &mut v) {
                 Ok(()) => {
-                    sql.raw_row(&v)?;
+                    sql.row(&v)?;
                     f.recovered += 1;
                     result.rows += 1;
                     result.delete_marked += 1;
@@ -474,10 +356,10 @@ pub fn undelete(
                 let Some(f) = findings.get_mut(&no) else {
                     continue;
                 };
-                let mut v = String::new();
-                match row_values(&row, schema, origin, &mut page_of, &mut v) {
+                let mut v = Vec::new();
+                match row_values(&row, schema, origin, &mut page_of, format, &mut v) {
                     Ok(()) => {
-                        sql.raw_row(&v)?;
+                        sql.row(&v)?;
                         f.recovered += 1;
                         result.rows += 1;
                         result.free_list += 1;
@@ -488,45 +370,11 @@ pub fn undelete(
             Ok(())
         })?;
     }
-    sql.finish()?;
+    result.output = sql.finish()?;
     result.pages = findings.into_values().collect();
     result.lost = result.pages.iter().map(|p| p.lost.len() as u64).sum();
     write_report(&result.report, &result)?;
     Ok(result)
-}
-
-/// Appends a value as an SQL literal that reads the same under any sql_mode (bytes in hex).
-fn push_literal(out: &mut String, r: lifeboat_binlog::Rendered) {
-    use std::fmt::Write;
-    match r {
-        lifeboat_binlog::Rendered::Null => out.push_str("NULL"),
-        lifeboat_binlog::Rendered::Number(n) => out.push_str(&n),
-        // Backslashes mean different things under NO_BACKSLASH_ESCAPES: such text goes in
-        // hex, as UTF-8 (the file says SET NAMES utf8mb4).
-        lifeboat_binlog::Rendered::Text(t) if t.contains('\\') || t.contains('\0') => {
-            let _ = write!(
-                out,
-                "CONVERT(X'{}' USING utf8mb4)",
-                hex::encode(t.as_bytes())
-            );
-        }
-        lifeboat_binlog::Rendered::Text(t) => {
-            out.push('\'');
-            for (i, part) in t.split('\'').enumerate() {
-                if i > 0 {
-                    out.push_str("''");
-                }
-                out.push_str(part);
-            }
-            out.push('\'');
-        }
-        lifeboat_binlog::Rendered::Binary(b) if b.is_empty() => out.push_str("''"),
-        lifeboat_binlog::Rendered::Binary(b) => {
-            out.push_str("X'");
-            out.push_str(&hex::encode(b));
-            out.push('\'');
-        }
-    }
 }
 
 /// A quick hasher for row keys (the keys come from the file, not from an adversary who
@@ -621,8 +469,8 @@ pub struct Undropped {
     /// Why, for the first of them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lost_examples: Vec<String>,
-    /// The SQL file written.
-    pub sql: PathBuf,
+    /// The rows written (the SQL or TSV file).
+    pub output: Written,
     /// The report written next to it.
     pub report: PathBuf,
 }
@@ -663,6 +511,7 @@ pub fn undrop(
     table: &str,
     schema: &lifeboat_innodb::schema::TableSchema,
     out: &Path,
+    format: Format,
     index_id: Option<u64>,
     grep: Option<&str>,
 ) -> Result<Undropped, Error> {
@@ -891,7 +740,7 @@ pub fn undrop(
     };
 
     // Pass 2: the chosen index's pages, newest first, each row once.
-    let mut sql = SqlOut::create(out, schema, &format!("undrop of {table}"))?;
+    let mut sql = TableOut::create(out, schema, &format!("undrop of {table}"), format)?;
     let mut pages: Vec<Image> = leaves
         .remove(&(chosen.space_id, chosen.index_id))
         .unwrap_or_default()
@@ -914,14 +763,14 @@ pub fn undrop(
         duplicates: 0,
         lost: 0,
         lost_examples: Vec::new(),
-        sql: sql.target(),
+        output: sql.written(),
         report: out.join("report.json"),
     };
     // Two threads read, decode and render chunks of pages (the first the even chunks, the
     // second the odd ones); this one takes the chunks back in order, keeps each row once
     // (newest page images first) and writes.
     struct PageRows {
-        rows: Vec<(Vec<u8>, String)>,
+        rows: Vec<(Vec<u8>, Vec<u8>)>,
         lost: Vec<String>,
         copy: bool,
     }
@@ -969,8 +818,8 @@ pub fn undrop(
                     let rendered = decode_with(&page, rec.origin, schema, layout)
                         .map_err(|e| e.to_string())
                         .and_then(|row| {
-                            let mut v = String::with_capacity(128);
-                            row_values(&row, schema, rec.origin, &mut page_of, &mut v)
+                            let mut v = Vec::with_capacity(128);
+                            row_values(&row, schema, rec.origin, &mut page_of, format, &mut v)
                                 .map(|()| (row.key, v))
                         });
                     match rendered {
@@ -1007,7 +856,7 @@ pub fn undrop(
                         result.duplicates += 1;
                         continue;
                     }
-                    sql.raw_row(&values)?;
+                    sql.row(&values)?;
                     result.rows += 1;
                     result.rows_from_copies += u64::from(page.copy);
                 }
@@ -1015,7 +864,7 @@ pub fn undrop(
         }
         Ok(())
     })?;
-    sql.finish()?;
+    result.output = sql.finish()?;
     result.decode_ms = (started.elapsed().as_millis() as u64).saturating_sub(scan_ms);
     write_report(&result.report, &result)?;
     Ok(result)
@@ -1082,8 +931,8 @@ pub struct Salvaged {
     pub rows_from_damaged_pages: u64,
     /// Pages with a bad checksum, or whose records could not all be read.
     pub damaged: Vec<SalvagedPage>,
-    /// The SQL file written.
-    pub sql: PathBuf,
+    /// The rows written (the SQL or TSV file).
+    pub output: Written,
     /// The report written next to it.
     pub report: PathBuf,
 }
@@ -1098,6 +947,7 @@ pub fn salvage(
     ibd: &Path,
     schema: &lifeboat_innodb::schema::TableSchema,
     out: &Path,
+    format: Format,
     index_id: Option<u64>,
 ) -> Result<Salvaged, Error> {
     use lifeboat_innodb::index::IndexPage;
@@ -1132,7 +982,12 @@ pub fn salvage(
         }
     };
     // Pass 2: the rows.
-    let mut sql = SqlOut::create(out, schema, &format!("salvage of {}", ibd.display()))?;
+    let mut sql = TableOut::create(
+        out,
+        schema,
+        &format!("salvage of {}", ibd.display()),
+        format,
+    )?;
     let mut page_of = page_reader(ibd, page_size)?;
     let mut result = Salvaged {
         file: ibd.to_path_buf(),
@@ -1142,7 +997,7 @@ pub fn salvage(
         rows: 0,
         rows_from_damaged_pages: 0,
         damaged: Vec::new(),
-        sql: sql.target(),
+        output: sql.written(),
         report: out.join("report.json"),
     };
     let mut seen: std::collections::HashSet<Vec<u8>, FastHash> = Default::default();
@@ -1210,10 +1065,10 @@ pub fn salvage(
             if !seen.insert(row.key.clone()) {
                 continue;
             }
-            let mut v = String::with_capacity(128);
-            match row_values(&row, schema, rec.origin, &mut page_of, &mut v) {
+            let mut v = Vec::with_capacity(128);
+            match row_values(&row, schema, rec.origin, &mut page_of, format, &mut v) {
                 Ok(()) => {
-                    sql.raw_row(&v)?;
+                    sql.row(&v)?;
                     finding.recovered += 1;
                     result.rows += 1;
                     if !valid {
@@ -1235,7 +1090,7 @@ pub fn salvage(
         }
         Ok(())
     })?;
-    sql.finish()?;
+    result.output = sql.finish()?;
     write_report(&result.report, &result)?;
     Ok(result)
 }

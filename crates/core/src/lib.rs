@@ -35,6 +35,7 @@ pub mod paths;
 pub mod pitr;
 pub mod progress;
 pub mod prune;
+pub mod recovered;
 pub mod rescue;
 pub mod restore;
 pub mod sandbox;

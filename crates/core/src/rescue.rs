@@ -16,9 +16,9 @@ use lifeboat_server::{Sandbox, SandboxOptions};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::forensic::{SqlOut, file_name};
 use crate::guard::Refusal;
 use crate::progress::Progress;
+use crate::recovered::{Format, TableOut, file_name};
 
 /// What to do first, printed before anything else: the steps that keep a bad situation from
 /// getting worse.
@@ -48,6 +48,8 @@ pub struct RescueOptions {
     pub settings: Vec<String>,
     /// How long one start attempt may take (crash recovery of a large redo log is slow).
     pub start_timeout: Duration,
+    /// How the tables are written.
+    pub format: Format,
 }
 
 /// One start of the side instance.
@@ -87,7 +89,8 @@ pub struct RescuedTable {
     pub origin: Origin,
     /// Rows written.
     pub rows: u64,
-    /// The SQL file (CREATE TABLE, then the rows).
+    /// The SQL file (CREATE TABLE, then the rows), or the TSV file (its load script
+    /// beside it, `<table>.load.sql`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<PathBuf>,
     /// Pages whose rows were (or may have been) lost (salvaged tables).
@@ -296,12 +299,13 @@ fn numeric(ty: u8) -> bool {
     matches!(ty, 0 | 1 | 2 | 3 | 4 | 5 | 8 | 9 | 13 | 246)
 }
 
-/// Dumps one table through the side instance into `dir/<table>.sql`.
+/// Dumps one table through the side instance into `dir/<table>.sql` (or `.tsv`).
 async fn dump_table(
     conn: &mut ReplicaConn,
     t: &Found,
     dir: &Path,
-) -> Result<(u64, PathBuf), String> {
+    format: Format,
+) -> Result<crate::recovered::Written, String> {
     let create = t
         .create
         .as_deref()
@@ -322,20 +326,17 @@ async fn dump_table(
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the SELECT returned no result set")?;
-    let mut out = SqlOut::create_with(
+    let mut out = TableOut::create_with(
         dir,
         &t.table,
         create,
         &names,
         "rescue, read by the side instance",
+        format,
     )
     .map_err(|e| e.to_string())?;
     match write_rows(conn, &types, &mut out).await {
-        Ok(rows) => {
-            let file = out.target();
-            out.finish().map_err(|e| e.to_string())?;
-            Ok((rows, file))
-        }
+        Ok(_) => out.finish().map_err(|e| e.to_string()),
         Err(e) => {
             out.abandon();
             Err(e)
@@ -345,9 +346,14 @@ async fn dump_table(
 
 /// Writes the rows of the open result set as INSERTs: numbers as the server prints them,
 /// everything else as hex literals (bytes exact whatever the character set).
-async fn write_rows(conn: &mut ReplicaConn, types: &[u8], out: &mut SqlOut) -> Result<u64, String> {
+async fn write_rows(
+    conn: &mut ReplicaConn,
+    types: &[u8],
+    out: &mut TableOut,
+) -> Result<u64, String> {
+    let format = out.format();
     let mut rows = 0u64;
-    let mut values = String::new();
+    let mut values = Vec::new();
     loop {
         let row = match conn.next_row().await {
             Ok(Some(row)) => row,
@@ -357,22 +363,18 @@ async fn write_rows(conn: &mut ReplicaConn, types: &[u8], out: &mut SqlOut) -> R
         values.clear();
         for (i, f) in fields(row).enumerate() {
             if i > 0 {
-                values.push_str(", ");
+                values.extend_from_slice(crate::recovered::separator(format));
             }
             match f {
-                Ok(None) => values.push_str("NULL"),
+                Ok(None) => crate::recovered::push_null(&mut values, format),
                 Ok(Some(v)) if types.get(i).is_some_and(|&t| numeric(t)) => {
-                    values.push_str(&String::from_utf8_lossy(v));
+                    values.extend_from_slice(v);
                 }
-                Ok(Some(v)) => {
-                    values.push_str("X'");
-                    values.push_str(&hex::encode_upper(v));
-                    values.push('\'');
-                }
+                Ok(Some(v)) => crate::recovered::push_hex(&mut values, v, format),
                 Err(()) => return Err(format!("row {} is cut short", rows + 1)),
             }
         }
-        out.raw_row(&values).map_err(|e| e.to_string())?;
+        out.row(&values).map_err(|e| e.to_string())?;
         rows += 1;
     }
 }
@@ -428,6 +430,7 @@ fn salvage_table(
     ibd: &Path,
     schema: Result<lifeboat_innodb::schema::TableSchema, String>,
     dir: &Path,
+    format: Format,
 ) {
     let schema = match schema {
         Ok(s) => s,
@@ -444,12 +447,16 @@ fn salvage_table(
         return;
     }
     let work = dir.join(format!(".salvage-{}", file_name(&t.table)));
-    match crate::forensic::salvage(ibd, &schema, &work, None) {
+    match crate::forensic::salvage(ibd, &schema, &work, format, None) {
         Ok(s) => {
             let name = file_name(&schema.table);
-            let file = dir.join(format!("{name}.sql"));
+            let beside = |p: &Path| dir.join(p.file_name().unwrap_or_default());
+            let file = beside(&s.output.file);
             let report = dir.join(format!("{name}.salvage.json"));
-            if std::fs::rename(&s.sql, &file).is_ok() {
+            if std::fs::rename(&s.output.file, &file).is_ok() {
+                if let Some(script) = &s.output.script {
+                    let _ = std::fs::rename(script, beside(script));
+                }
                 let _ = std::fs::rename(&s.report, &report);
                 let _ = std::fs::remove_dir_all(&work);
                 t.origin = Origin::Pages;
@@ -553,12 +560,12 @@ pub async fn run(opts: &RescueOptions, progress: Arc<dyn Progress>) -> Result<Re
                 pages_lost: None,
                 problems: Vec::new(),
             };
-            match dump_table(&mut conn, t, &dir).await {
-                Ok((rows, file)) => {
+            match dump_table(&mut conn, t, &dir, opts.format).await {
+                Ok(w) => {
                     entry.origin = Origin::Server;
-                    entry.rows = rows;
-                    entry.file = Some(file);
-                    progress.advance(0, rows);
+                    entry.rows = w.rows;
+                    entry.file = Some(w.file);
+                    progress.advance(0, w.rows);
                 }
                 Err(e) => {
                     // A server that died, or is dying, is replaced; else only the connection
@@ -638,7 +645,7 @@ pub async fn run(opts: &RescueOptions, progress: Arc<dyn Progress>) -> Result<Re
         let ibd = table_file(&copy, &t.database, &t.table);
         let schema = definition(create.as_deref(), &given, &t.table, &ibd);
         let dir = out.join(file_name(&t.database));
-        salvage_table(t, &ibd, schema, &dir);
+        salvage_table(t, &ibd, schema, &dir, opts.format);
     }
 
     let rescue = Rescue {

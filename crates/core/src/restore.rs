@@ -582,40 +582,8 @@ pub async fn run(
     }
 
     // The target, through the guard.
-    let (mut t, conn_opts, sandbox) = match target {
-        Target::Sandbox(dir) => {
-            let sb = match Sandbox::open(&dir) {
-                // Resuming into the side instance the interrupted restore started.
-                Ok(sb) if opts.resume && sb.is_running() => {
-                    sb.await_ready(std::time::Duration::from_secs(120)).await?;
-                    sb
-                }
-                _ => Sandbox::start(&SandboxOptions::new(dir)).await?,
-            };
-            crate::sandbox::registry().add(&sb)?;
-            let o = sb.connect_options();
-            let mut conn = connect(&o).await?;
-            let info = ServerInfo::probe(&mut conn).await?;
-            let started = Started::from(&sb);
-            (
-                guard::own_sandbox(conn, info, o.endpoint.to_string()),
-                o,
-                Some(started),
-            )
-        }
-        Target::Server(o) => {
-            let mut conn = connect(&o).await?;
-            let info = ServerInfo::probe(&mut conn).await?;
-            let (ident, ep) = (info.identity.id(), o.endpoint.to_string());
-            match guard::check(conn, info, &o, policy) {
-                Ok(t) => (t, o, None),
-                Err(r) => {
-                    audit.record("restore", &ident, &ep, "refused", Some(r.to_string()))?;
-                    return Err(r.into());
-                }
-            }
-        }
-    };
+    let (mut t, conn_opts, sandbox) =
+        open_target(target, opts.resume, policy, audit, "restore").await?;
     let ident = t.info.identity.id();
     let endpoint = t.endpoint.clone();
     let target_dbs: Vec<String> = selection.iter().map(|(_, n)| n.clone()).collect();
@@ -1069,6 +1037,52 @@ pub async fn run(
             Err(e)
         }
     }
+}
+
+/// Connects to where a command writes: a new side instance started in the directory (one
+/// already running there is reused when `reuse_running`, as by a resumed restore), or a
+/// server the operator vouches for through the guard (a refusal is journaled under
+/// `command`).
+pub(crate) async fn open_target(
+    target: Target,
+    reuse_running: bool,
+    policy: &Policy<'_>,
+    audit: &mut Audit,
+    command: &str,
+) -> Result<(GuardedTarget, ConnectOptions, Option<Started>), Error> {
+    Ok(match target {
+        Target::Sandbox(dir) => {
+            let sb = match Sandbox::open(&dir) {
+                Ok(sb) if reuse_running && sb.is_running() => {
+                    sb.await_ready(std::time::Duration::from_secs(120)).await?;
+                    sb
+                }
+                _ => Sandbox::start(&SandboxOptions::new(dir)).await?,
+            };
+            crate::sandbox::registry().add(&sb)?;
+            let o = sb.connect_options();
+            let mut conn = connect(&o).await?;
+            let info = ServerInfo::probe(&mut conn).await?;
+            let started = Started::from(&sb);
+            (
+                guard::own_sandbox(conn, info, o.endpoint.to_string()),
+                o,
+                Some(started),
+            )
+        }
+        Target::Server(o) => {
+            let mut conn = connect(&o).await?;
+            let info = ServerInfo::probe(&mut conn).await?;
+            let (ident, ep) = (info.identity.id(), o.endpoint.to_string());
+            match guard::check(conn, info, &o, policy) {
+                Ok(t) => (t, o, None),
+                Err(r) => {
+                    audit.record(command, &ident, &ep, "refused", Some(r.to_string()))?;
+                    return Err(r.into());
+                }
+            }
+        }
+    })
 }
 
 async fn exists(conn: &mut Conn, sql: String) -> Result<bool, mysql_async::Error> {

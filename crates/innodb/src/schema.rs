@@ -233,47 +233,72 @@ struct ColumnInfo {
     unique: bool,
 }
 
+/// Where statements end in SQL text, fed one byte at a time (so a stream of any length can
+/// be split without holding it): at `;` outside quotes, backticks and comments.
+#[derive(Debug, Default, Clone)]
+pub struct Splitter {
+    state: SplitState,
+    prev: u8,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+enum SplitState {
+    #[default]
+    Code,
+    Quote(u8),
+    Escaped(u8),
+    LineComment,
+    BlockComment,
+}
+
+impl Splitter {
+    /// Takes the next byte; true when it is the `;` that ends a statement.
+    pub fn feed(&mut self, b: u8) -> bool {
+        use SplitState::*;
+        let prev = std::mem::replace(&mut self.prev, b);
+        match self.state {
+            Code => match b {
+                b'\'' | b'"' | b'`' => self.state = Quote(b),
+                b'-' if prev == b'-' => self.state = LineComment,
+                b'#' => self.state = LineComment,
+                b'*' if prev == b'/' => {
+                    self.state = BlockComment;
+                    // The `*` of `/*` does not also close it (`/*/`).
+                    self.prev = 0;
+                }
+                b';' => return true,
+                _ => {}
+            },
+            Quote(q) if b == b'\\' && q != b'`' => self.state = Escaped(q),
+            Quote(q) if b == q => {
+                self.state = Code;
+                // A doubled quote reopens; it must not pair with what follows.
+                self.prev = 0;
+            }
+            Quote(_) => {}
+            Escaped(q) => self.state = Quote(q),
+            LineComment if b == b'\n' => self.state = Code,
+            LineComment => {}
+            BlockComment if b == b'/' && prev == b'*' => {
+                self.state = Code;
+                self.prev = 0;
+            }
+            BlockComment => {}
+        }
+        false
+    }
+}
+
 /// The statements of an SQL text (a schema dump), split at `;` outside quotes, backticks
 /// and comments; empty ones dropped.
 pub fn split_statements(sql: &str) -> Vec<&str> {
-    let b = sql.as_bytes();
-    let at = |i: usize| b.get(i).copied();
-    let (mut out, mut start, mut i) = (Vec::new(), 0, 0);
-    while let Some(c) = at(i) {
-        match c {
-            q @ (b'\'' | b'"' | b'`') => {
-                i += 1;
-                while let Some(x) = at(i).filter(|&x| x != q) {
-                    if x == b'\\' && q != b'`' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
-            b'-' if at(i + 1) == Some(b'-') => {
-                while at(i).is_some_and(|x| x != b'\n') {
-                    i += 1;
-                }
-            }
-            b'#' => {
-                while at(i).is_some_and(|x| x != b'\n') {
-                    i += 1;
-                }
-            }
-            b'/' if at(i + 1) == Some(b'*') => {
-                i += 2;
-                while at(i).is_some() && !(at(i) == Some(b'*') && at(i + 1) == Some(b'/')) {
-                    i += 1;
-                }
-                i += 1;
-            }
-            b';' => {
-                out.push(sql.get(start..i).unwrap_or_default());
-                start = i + 1;
-            }
-            _ => {}
+    let mut splitter = Splitter::default();
+    let (mut out, mut start) = (Vec::new(), 0);
+    for (i, &b) in sql.as_bytes().iter().enumerate() {
+        if splitter.feed(b) {
+            out.push(sql.get(start..i).unwrap_or_default());
+            start = i + 1;
         }
-        i += 1;
     }
     out.push(sql.get(start..).unwrap_or_default());
     out.into_iter()
@@ -292,6 +317,9 @@ mod split_tests {
         assert_eq!(s.len(), 2, "{s:?}");
         assert!(s[0].starts_with("CREATE TABLE a"));
         assert!(s[1].contains("`b;`"));
+        // Escapes, doubled quotes, a comment closed right after it opens.
+        let s = super::split_statements("SELECT 'a\\';b', 'c'';d' /*/;*/; SELECT 2");
+        assert_eq!(s, ["SELECT 'a\\';b', 'c'';d' /*/;*/", "SELECT 2"]);
     }
 }
 

@@ -133,7 +133,10 @@ async fn undelete_returns_exactly_the_deleted_rows() {
            bin VARBINARY(16),
            y YEAR,
            tm TIME(3),
-           ts TIMESTAMP NULL
+           ts TIMESTAMP NULL,
+           b BIT(19),
+           g POINT,
+           j JSON
          ) ENGINE=InnoDB ROW_FORMAT=DYNAMIC;
          INSERT INTO shop.t SELECT seq,
            IF(seq % 7 = 0, NULL, CONCAT('note ', seq, IF(seq % 5 = 0, ' Zoë 😀 it''s \\\\ back', ''))),
@@ -151,7 +154,10 @@ async fn undelete_returns_exactly_the_deleted_rows() {
            UNHEX(MD5(seq)),
            1990 + seq % 50,
            SEC_TO_TIME(seq * 37) - INTERVAL 100 HOUR,
-           IF(seq % 6 = 0, NULL, FROM_UNIXTIME(1700000000 + seq))
+           IF(seq % 6 = 0, NULL, FROM_UNIXTIME(1700000000 + seq)),
+           seq * 7919 % 524288,
+           IF(seq % 8 = 0, NULL, POINT(seq, -seq / 7)),
+           JSON_OBJECT('k', seq, 's', 'tab\there')
          FROM shop.seq_1_to_3000;
          CREATE TABLE shop.expected LIKE shop.t;
          INSERT INTO shop.expected SELECT * FROM shop.t WHERE id % 10 = 3;",
@@ -211,6 +217,97 @@ async fn undelete_returns_exactly_the_deleted_rows() {
         .await
         .unwrap();
     assert_eq!(n, Some(300));
+
+    // The same rows as LOAD DATA files, loaded by lifeboat itself into the server.
+    let tsv_out = srv.tmp().join("recovered-tsv");
+    let mut args: Vec<String> = [
+        "undelete",
+        "--json",
+        "--ibd",
+        copy.to_str().unwrap(),
+        "--schema",
+        schema.to_str().unwrap(),
+        "--out",
+        tsv_out.to_str().unwrap(),
+        "--format",
+        "tsv",
+        "--load",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(super::socket_args(&srv));
+    let run = |extra: &[&str]| {
+        let mut a: Vec<&str> = args.iter().map(String::as_str).collect();
+        a.extend_from_slice(extra);
+        lb.run(&a)
+    };
+    // Not interactive and the server not named: refused, nothing loaded.
+    let o = run(&[]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--confirm-server"), "{}", stderr(&o));
+    let identity = json(
+        &lb.run(
+            &std::iter::once("check")
+                .chain(std::iter::once("--json"))
+                .chain(super::socket_args(&srv).iter().map(String::as_str))
+                .collect::<Vec<_>>(),
+        ),
+    )["identity"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Into a database that has the table already: refused, the table untouched.
+    let o = run(&["--confirm-server", &identity, "--database", "recovered"]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("recovered.t already exists"),
+        "{}",
+        stderr(&o)
+    );
+    let n: Option<u64> = c
+        .query_first("SELECT COUNT(*) FROM recovered.t")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(300));
+    // Into a new database: loaded, equal to the deleted rows.
+    let o = run(&["--confirm-server", &identity, "--database", "back_tsv"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["output"]["format"], "tsv", "{r}");
+    assert_eq!(r["loaded"]["tables"][0]["table"], "back_tsv.t", "{r}");
+    assert_eq!(r["loaded"]["tables"][0]["rows"], 300, "{r}");
+    assert!(tsv_out.join("t.tsv").exists() && tsv_out.join("t.load.sql").exists());
+    let sums: Vec<(String, Option<u64>)> = c
+        .query("CHECKSUM TABLE shop.expected, back_tsv.t")
+        .await
+        .unwrap();
+    assert_eq!(sums[0].1, sums[1].1, "{sums:?}");
+    // The journal has the load and the refusals.
+    let j = String::from_utf8_lossy(&lb.run(&["journal", "--json"]).stdout).into_owned();
+    assert!(j.contains("\"command\":\"load\""), "{j}");
+    assert!(j.contains("\"outcome\":\"refused\""), "{j}");
+
+    // The load script works with the stock client too.
+    c.query_drop("CREATE DATABASE by_script").await.unwrap();
+    let o = std::process::Command::new("mariadb")
+        .current_dir(&tsv_out)
+        .args([
+            "--no-defaults",
+            "--local-infile=1",
+            "--socket",
+            srv.sandbox.socket.to_str().unwrap(),
+            "-uroot",
+            "by_script",
+        ])
+        .stdin(std::fs::File::open(tsv_out.join("t.load.sql")).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let sums: Vec<(String, Option<u64>)> = c
+        .query("CHECKSUM TABLE shop.expected, by_script.t")
+        .await
+        .unwrap();
+    assert_eq!(sums[0].1, sums[1].1, "{sums:?}");
 }
 
 /// Waits until every dirty page reached the data files and a checkpoint covers them (what
@@ -299,19 +396,43 @@ async fn undrop_from_the_system_tablespace_with_file_per_table_off() {
         let ddl = srv.tmp().join(format!("{t}.ddl"));
         std::fs::write(&ddl, sakila_ddl(t)).unwrap();
         let out = srv.tmp().join(format!("undrop-{t}"));
-        let o = lb.run(&[
+        let table = format!("sakila.{t}");
+        let mut args = vec![
             "undrop",
             "--json",
             "--datadir",
             srv.sandbox.datadir.to_str().unwrap(),
             "--table",
-            &format!("sakila.{t}"),
+            &table,
             "--schema",
             ddl.to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
-        ]);
+        ];
+        // One table goes as LOAD DATA files straight into a new side instance.
+        let side_dir = lb.home.path().join("side");
+        if t == "payment" {
+            args.extend(["--format", "tsv", "--database", "back", "--sandbox"]);
+            args.push(side_dir.to_str().unwrap());
+        }
+        let o = lb.run(&args);
         assert_eq!(code(&o), 0, "{t}: {}", stderr(&o));
+        if t == "payment" {
+            let _stop = super::StopOnDrop(side_dir.clone());
+            let r = json(&o);
+            assert_eq!(r["loaded"]["tables"][0]["rows"], r["rows"], "{r}");
+            let mut c = lifeboat_server::connect(&super::backup::sandbox_socket(&side_dir))
+                .await
+                .unwrap();
+            let got: (String, Option<u64>) = c
+                .query_first("CHECKSUM TABLE back.payment")
+                .await
+                .unwrap()
+                .unwrap();
+            let want = before[tables.iter().position(|x| *x == t).unwrap()];
+            assert_eq!(got.1, want, "{t}: {r}");
+            continue;
+        }
         let r = json(&o);
         assert_eq!(r["lost"], 0, "{t}: {r}");
         assert_eq!(r["rows_from_copies"], 0, "{t}: {r}");
@@ -329,7 +450,13 @@ async fn undrop_from_the_system_tablespace_with_file_per_table_off() {
     let side = TestServer::start().await;
     let mut c = side.conn().await;
     c.query_drop("CREATE DATABASE back").await.unwrap();
-    for ((t, want), (sql, r)) in tables.iter().zip(before).zip(recovered) {
+    for (sql, r) in recovered {
+        let t = r["table"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sakila.")
+            .to_owned();
+        let want = before[tables.iter().position(|x| *x == t).unwrap()];
         load_into(&side, "back", &sql);
         let got: (String, Option<u64>) = c
             .query_first(format!("CHECKSUM TABLE back.{t}"))
