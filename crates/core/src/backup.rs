@@ -7,10 +7,12 @@
 //! 2. Block commits briefly (MariaDB: `BACKUP STAGE BLOCK_COMMIT`, else FTWRL), all bounded
 //!    by `--lock-wait`. Inside, every worker opens `START TRANSACTION WITH CONSISTENT
 //!    SNAPSHOT` and the binlog position and GTID state are read. Then unlock everything.
-//! 3. Workers read tables in their snapshots over the binary protocol (exact values), split
-//!    into ranges of the key's leading column when it is an integer, encode LOAD DATA text, cut it into chunk
-//!    objects of about `--chunk-size` bytes, and store them; `CHECKSUM TABLE` runs inside a
-//!    snapshot too (it honours the read view: measured).
+//! 3. Workers read tables in their snapshots over the text protocol (see [`crate::tsv`]),
+//!    split into ranges of the key's leading column (integers by arithmetic on MIN and MAX;
+//!    strings, temporals and DECIMAL by walking the key in the snapshot, compared in the
+//!    column's own collation so the ranges use the index), copy the rows as LOAD DATA text,
+//!    cut it into chunk objects of about `--chunk-mib`, and store them; `CHECKSUM TABLE` runs
+//!    inside a snapshot too (it honours the read view: measured).
 //! 4. The manifest is written last: the commit point.
 
 use std::collections::{HashMap, VecDeque};
@@ -366,11 +368,74 @@ struct TablePlan {
     columns: Vec<String>,
     /// What the SELECT reads: the columns, FLOAT ones as `col * 1e0` (see [`tsv`]).
     select: String,
-    /// The key's leading column when it is an integer: chunks are ranges of it.
-    int_pk: Option<String>,
+    /// The key's leading column when its type orders well: chunks are ranges of it.
+    split_key: Option<SplitKey>,
     /// Columns of the primary key, or else of a unique key without NULLs, for ordering
     /// (empty: no usable key).
     pk: Vec<String>,
+    /// The server's row estimate (sizes the steps of a key walk).
+    rows_estimate: u64,
+}
+
+/// The column a table's chunks are ranges of.
+struct SplitKey {
+    column: String,
+    kind: KeyKind,
+}
+
+/// How a key column's ranges are found and written.
+enum KeyKind {
+    /// Integers: ranges cut from MIN and MAX by arithmetic.
+    Int,
+    /// Anything else that sorts (strings, binary strings, temporals, DECIMAL): boundaries
+    /// found by walking the key in the snapshot, every `rows / parts` rows.
+    Walked(Literal),
+}
+
+/// How a boundary value read from the server (raw bytes, text protocol, binary charset)
+/// is written back into a WHERE clause so that it compares as the column does (and the
+/// range can use the index).
+#[derive(Clone)]
+enum Literal {
+    /// A character column: its bytes in its character set and collation.
+    Text { charset: String, collation: String },
+    /// A binary string: the bytes.
+    Bytes,
+    /// Temporals, DECIMAL, UUID...: the server's text, quoted.
+    Quoted,
+}
+
+impl KeyKind {
+    fn of(ty: &str, charset: Option<&str>, collation: Option<&str>) -> Option<KeyKind> {
+        let word = |s: &str| s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        Some(match ty {
+            "tinyint" | "smallint" | "mediumint" | "int" | "bigint" => KeyKind::Int,
+            "char" | "varchar" => match (charset, collation) {
+                (Some(cs), Some(co)) if word(cs) && word(co) => KeyKind::Walked(Literal::Text {
+                    charset: cs.to_owned(),
+                    collation: co.to_owned(),
+                }),
+                _ => return None,
+            },
+            "binary" | "varbinary" => KeyKind::Walked(Literal::Bytes),
+            "date" | "datetime" | "timestamp" | "time" | "year" | "decimal" | "uuid" | "inet6"
+            | "inet4" => KeyKind::Walked(Literal::Quoted),
+            _ => return None,
+        })
+    }
+}
+
+impl Literal {
+    fn write(&self, raw: &[u8]) -> String {
+        match self {
+            Literal::Text { charset, collation } => format!(
+                "CONVERT(X'{}' USING {charset}) COLLATE {collation}",
+                hex::encode(raw)
+            ),
+            Literal::Bytes => format!("X'{}'", hex::encode(raw)),
+            Literal::Quoted => lit(&String::from_utf8_lossy(raw)),
+        }
+    }
 }
 
 impl TablePlan {
@@ -382,14 +447,22 @@ impl TablePlan {
     }
 }
 
+/// A range of a table's split key.
+enum KeyRange {
+    /// `lo..=hi` of an integer key.
+    Int(i128, i128),
+    /// `lo < key <= hi`, either end open; the bounds are SQL literals.
+    Walked(Option<String>, Option<String>),
+}
+
 enum Task {
-    /// A whole table, or (for an integer key) a range `lo..=hi` of it; `part` orders chunks.
+    /// A whole table, or a range of its key; `part` orders chunks.
     Data {
         table: usize,
-        range: Option<(i128, i128)>,
+        range: Option<KeyRange>,
         part: usize,
     },
-    /// Split an integer-keyed table into ranges (needs a snapshot to read min/max).
+    /// Split a table into ranges of its key (in a snapshot: min/max, or a walk).
     Split {
         table: usize,
     },
@@ -442,9 +515,9 @@ async fn discover(
             .await
             .map_err(Error::sql(format!("SHOW CREATE DATABASE {s}")))?;
         let create = row.and_then(|r| r.get::<String, _>(1)).unwrap_or_default();
-        let tables: Vec<(String, String, String, u64)> = conn
+        let tables: Vec<(String, String, String, u64, u64)> = conn
             .exec(
-                "SELECT TABLE_NAME, TABLE_TYPE, COALESCE(ENGINE,''), COALESCE(DATA_LENGTH,0) \
+                "SELECT TABLE_NAME, TABLE_TYPE, COALESCE(ENGINE,''), COALESCE(DATA_LENGTH,0), COALESCE(TABLE_ROWS,0) \
                  FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME",
                 (s,),
             )
@@ -459,7 +532,7 @@ async fn discover(
             routines: Vec::new(),
             events: Vec::new(),
         };
-        for (t, kind, engine, data_bytes) in tables {
+        for (t, kind, engine, data_bytes, rows_estimate) in tables {
             if kind == "VIEW" {
                 // With --tables, a view is in when it is named there (its tables need not be).
                 if selected(opts, s, Some(&t)) {
@@ -489,9 +562,10 @@ async fn discover(
                 skipped.push(format!("{s}.{t} ({kind}): not backed up by this version"));
                 continue;
             }
-            let cols: Vec<(String, String, String)> = conn
+            let cols: Vec<(String, String, String, Option<String>, Option<String>)> = conn
                 .exec(
-                    "SELECT COLUMN_NAME, COALESCE(EXTRA,''), DATA_TYPE FROM information_schema.COLUMNS \
+                    "SELECT COLUMN_NAME, COALESCE(EXTRA,''), DATA_TYPE, CHARACTER_SET_NAME, COLLATION_NAME \
+                     FROM information_schema.COLUMNS \
                      WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
                     (s, &t),
                 )
@@ -499,12 +573,12 @@ async fn discover(
                 .map_err(Error::sql(format!("reading columns of {s}.{t}")))?;
             let types: HashMap<String, String> = cols
                 .iter()
-                .map(|(c, _, ty)| (c.clone(), ty.clone()))
+                .map(|(c, _, ty, _, _)| (c.clone(), ty.clone()))
                 .collect();
             let columns: Vec<String> = cols
                 .iter()
-                .filter(|(_, extra, _)| !is_generated(extra))
-                .map(|(c, _, _)| c.clone())
+                .filter(|(_, extra, _, _, _)| !is_generated(extra))
+                .map(|(c, _, _, _, _)| c.clone())
                 .collect();
             let text_columns: Vec<String> = columns
                 .iter()
@@ -517,18 +591,14 @@ async fn discover(
                 .collect();
             let pk = row_key(conn, s, &t).await?;
             // Ranges on the key's leading column partition the table whatever the other
-            // key columns are; only integers are split (min/max arithmetic).
-            let int_pk = pk
-                .first()
-                .filter(|c| {
-                    types.get(*c).is_some_and(|ty| {
-                        matches!(
-                            ty.as_str(),
-                            "tinyint" | "smallint" | "mediumint" | "int" | "bigint"
-                        )
-                    })
+            // key columns are.
+            let split_key = pk.first().and_then(|c| {
+                let (_, _, ty, cs, coll) = cols.iter().find(|col| &col.0 == c)?;
+                Some(SplitKey {
+                    column: c.clone(),
+                    kind: KeyKind::of(ty, cs.as_deref(), coll.as_deref())?,
                 })
-                .cloned();
+            });
             let r: Option<Row> = conn
                 .query_first(format!("SHOW CREATE TABLE {}.{}", q(s), q(&t)))
                 .await
@@ -559,8 +629,9 @@ async fn discover(
                 data_bytes,
                 columns,
                 select,
-                int_pk,
+                split_key,
                 pk,
+                rows_estimate,
             });
         }
         // Triggers, routines, events: with the session settings they were created under.
@@ -717,13 +788,28 @@ async fn dump(
     sh: &Shared,
     buf: &mut Vec<u8>,
     table: usize,
-    range: Option<(i128, i128)>,
+    range: Option<KeyRange>,
     part: usize,
 ) -> Result<(), Error> {
     let plan = &sh.plans[table];
     let mut sql = format!("SELECT {} FROM {}", plan.select, plan.fq());
-    if let (Some((lo, hi)), Some(k)) = (range, &plan.int_pk) {
-        sql.push_str(&format!(" WHERE {} BETWEEN {lo} AND {hi}", q(k)));
+    if let (Some(range), Some(k)) = (range, &plan.split_key) {
+        let k = q(&k.column);
+        match range {
+            KeyRange::Int(lo, hi) => sql.push_str(&format!(" WHERE {k} BETWEEN {lo} AND {hi}")),
+            KeyRange::Walked(lo, hi) => {
+                let mut conds = Vec::new();
+                if let Some(lo) = lo {
+                    conds.push(format!("{k} > {lo}"));
+                }
+                if let Some(hi) = hi {
+                    conds.push(format!("{k} <= {hi}"));
+                }
+                if !conds.is_empty() {
+                    sql.push_str(&format!(" WHERE {}", conds.join(" AND ")));
+                }
+            }
+        }
     }
     if !plan.pk.is_empty() {
         let order = plan.pk.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
@@ -807,13 +893,74 @@ async fn store(
 
 async fn split(conn: &mut ReplicaConn, sh: &Shared, table: usize) -> Result<Vec<Task>, Error> {
     let plan = &sh.plans[table];
-    let Some(k) = &plan.int_pk else {
-        return Ok(vec![Task::Data {
+    let whole = || {
+        Ok(vec![Task::Data {
             table,
             range: None,
             part: 0,
-        }]);
+        }])
     };
+    let parts = (plan.data_bytes / sh.chunk_bytes as u64).clamp(1, 4096);
+    let Some(key) = &plan.split_key else {
+        return whole();
+    };
+    let literal = match &key.kind {
+        KeyKind::Int => return split_int(conn, sh, table, &key.column, parts as i128).await,
+        KeyKind::Walked(_) if parts == 1 => return whole(),
+        KeyKind::Walked(l) => l,
+    };
+    // Boundaries: the key value every `step` rows, each found from the previous one (the
+    // index is read once in all, in the snapshot).
+    let step = (plan.rows_estimate / parts).max(1000);
+    let k = q(&key.column);
+    let mut bounds: Vec<String> = Vec::new();
+    while (bounds.len() as u64) + 1 < parts {
+        let after = bounds
+            .last()
+            .map_or(String::new(), |b| format!(" WHERE {k} > {b}"));
+        let row = conn
+            .query_first(&format!(
+                "SELECT {k} FROM {}{after} ORDER BY {k} LIMIT 1 OFFSET {}",
+                plan.fq(),
+                step - 1
+            ))
+            .await
+            .map_err(Error::query(format!(
+                "walking the key of {}.{}",
+                plan.schema, plan.name
+            )))?;
+        match row.and_then(|r| r.into_iter().next().flatten()) {
+            Some(v) => bounds.push(literal.write(&v)),
+            None => break,
+        }
+    }
+    let mut tasks = Vec::with_capacity(bounds.len() + 1);
+    let mut lo = None;
+    for (part, hi) in bounds
+        .into_iter()
+        .map(Some)
+        .chain(std::iter::once(None))
+        .enumerate()
+    {
+        tasks.push(Task::Data {
+            table,
+            range: Some(KeyRange::Walked(lo.take(), hi.clone())),
+            part,
+        });
+        lo = hi;
+    }
+    Ok(tasks)
+}
+
+/// Ranges of an integer key, cut from its MIN and MAX.
+async fn split_int(
+    conn: &mut ReplicaConn,
+    sh: &Shared,
+    table: usize,
+    k: &str,
+    parts: i128,
+) -> Result<Vec<Task>, Error> {
+    let plan = &sh.plans[table];
     let row = conn
         .query_first(&format!(
             "SELECT CAST(MIN({0}) AS CHAR), CAST(MAX({0}) AS CHAR) FROM {1}",
@@ -836,7 +983,6 @@ async fn split(conn: &mut ReplicaConn, sh: &Shared, table: usize) -> Result<Vec<
         return Ok(Vec::new()); // empty table
     };
     let (lo, hi): (i128, i128) = (lo.parse().unwrap_or(0), hi.parse().unwrap_or(0));
-    let parts = (plan.data_bytes / sh.chunk_bytes as u64).clamp(1, 4096) as i128;
     let step = ((hi - lo) / parts).max(1);
     let mut tasks = Vec::new();
     let mut start = lo;
@@ -849,7 +995,7 @@ async fn split(conn: &mut ReplicaConn, sh: &Shared, table: usize) -> Result<Vec<
         };
         tasks.push(Task::Data {
             table,
-            range: Some((start, end)),
+            range: Some(KeyRange::Int(start, end)),
             part,
         });
         part += 1;

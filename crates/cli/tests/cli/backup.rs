@@ -314,6 +314,14 @@ INSERT INTO keyed (a, email, note) SELECT seq % 5, CONCAT('u', seq, '@x'), REPEA
 CREATE TABLE uniq_only (k BIGINT NOT NULL, s VARCHAR(20) NOT NULL, pad VARCHAR(200), u INT NULL,
   UNIQUE KEY a_nullable (u), UNIQUE KEY ks (k, s)) ENGINE=InnoDB;
 INSERT INTO uniq_only SELECT seq DIV 3, CONCAT('s', seq MOD 3), REPEAT('p', 180), NULL FROM seq_1_to_20000;
+-- Chunked by walking keys that are not integers: text in a case-insensitive collation
+-- (É sorts with E), and a (DATE, INT) key.
+CREATE TABLE by_name (name VARCHAR(60) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci PRIMARY KEY,
+  pad VARCHAR(200)) ENGINE=InnoDB;
+INSERT INTO by_name SELECT CONCAT(ELT(1 + seq % 3, 'Émile', 'zoë', 'emma'), ' ', seq, IF(seq % 5 = 0, ' 😀', '')),
+  REPEAT('p', 180) FROM seq_1_to_20000;
+CREATE TABLE by_day (day DATE NOT NULL, n INT NOT NULL, pad VARCHAR(200), PRIMARY KEY (day, n)) ENGINE=InnoDB;
+INSERT INTO by_day SELECT '2020-01-01' + INTERVAL seq DIV 7 DAY, seq MOD 7, REPEAT('d', 180) FROM seq_1_to_20000;
 CREATE SEQUENCE order_numbers START WITH 1000;
 CREATE TABLE history (id INT PRIMARY KEY, v INT) WITH SYSTEM VERSIONING;
 DELETE FROM big WHERE id BETWEEN 10000 AND 12000;
@@ -356,11 +364,37 @@ async fn every_type_and_awkward_values_survive() {
     );
     let id = b["id"].as_str().unwrap().to_owned();
 
+    // The walked keys were cut into several ranges.
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(
+            Path::new(&repo)
+                .join("backups")
+                .join(&id)
+                .join("manifest.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for t in ["by_name", "by_day"] {
+        let entry = manifest["body"]["schemas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["tables"].as_array().unwrap())
+            .find(|e| e["name"] == t)
+            .unwrap();
+        assert!(
+            entry["chunks"].as_array().unwrap().len() >= 3,
+            "{t}: {entry}"
+        );
+        assert_eq!(entry["rows"], 20000, "{t}");
+    }
+
     let dst = restore_sandbox(&lb, &repo, &id, "restored", &["--verify", "--threads", "3"]);
-    assert_eq!(dst.report["checksums_matched"], 6);
+    assert_eq!(dst.report["checksums_matched"], 8);
     let src = checksums(&srv.connect_options(), "we`ird db").await;
     let got = checksums(&dst.socket(), "we`ird db").await;
-    assert_eq!(src.len(), 6);
+    assert_eq!(src.len(), 8);
     assert_eq!(got, src);
     assert_eq!(
         definitions(&dst.socket(), "we`ird db").await,
