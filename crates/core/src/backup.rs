@@ -377,6 +377,9 @@ struct TablePlan {
     rows_estimate: u64,
 }
 
+/// Name, EXTRA, DATA_TYPE, CHARACTER_SET_NAME, COLLATION_NAME from information_schema.
+type ColumnInfo = (String, String, String, Option<String>, Option<String>);
+
 /// The column a table's chunks are ranges of.
 struct SplitKey {
     column: String,
@@ -562,7 +565,7 @@ async fn discover(
                 skipped.push(format!("{s}.{t} ({kind}): not backed up by this version"));
                 continue;
             }
-            let cols: Vec<(String, String, String, Option<String>, Option<String>)> = conn
+            let cols: Vec<ColumnInfo> = conn
                 .exec(
                     "SELECT COLUMN_NAME, COALESCE(EXTRA,''), DATA_TYPE, CHARACTER_SET_NAME, COLLATION_NAME \
                      FROM information_schema.COLUMNS \
