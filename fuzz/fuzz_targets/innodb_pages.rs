@@ -1,5 +1,6 @@
 //! Any bytes as InnoDB pages: tablespace flags, page-size detection, checksum verdicts, page
-//! and record headers, record and free-list walks. Nothing may panic or loop.
+//! and record headers, record and free-list walks, page_compressed expansion. Nothing may
+//! panic or loop.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -14,6 +15,11 @@ fuzz_target!(|data: &[u8]| {
     let mut ins = Inspector::new(size, fsp_header);
     for (n, page) in data.chunks(size).enumerate() {
         ins.page(n as u64, page);
+        // page_compressed expansion under every algorithm guess (the Inspector only tries
+        // the one the flags name).
+        for algorithm in [None, Some(1), Some(2)] {
+            let _ = lifeboat_innodb::compressed::expand(page, algorithm);
+        }
         // Small inputs still reach the record walkers, at a 4 KiB page's scale.
         if let Some(ip) = IndexPage::new(page) {
             let _ = ip.records().count();

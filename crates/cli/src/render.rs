@@ -779,8 +779,13 @@ pub fn innodb_inspect(file: &std::path::Path, r: &lifeboat_innodb::Report) {
             } else {
                 "ROW_FORMAT=COMPACT".into()
             });
-            if let Some(a) = f.page_compressed {
-                parts.push(format!("page_compressed (algorithm {a})"));
+            match f.page_compressed {
+                Some(0) => parts.push("page_compressed (algorithm in each page)".into()),
+                Some(a) => parts.push(format!(
+                    "page_compressed ({})",
+                    lifeboat_innodb::compressed::algorithm_name(u64::from(a))
+                )),
+                None => {}
             }
             if f.sdi {
                 parts.push("SDI".into());
@@ -798,6 +803,16 @@ pub fn innodb_inspect(file: &std::path::Path, r: &lifeboat_innodb::Report) {
         .map(|(t, n)| format!("{t} {n}"))
         .collect();
     println!("  page types: {}", types.join(", "));
+    if r.compressed_pages > 0 {
+        println!(
+            "  page_compressed: {} pages stored compressed, read expanded{}",
+            r.compressed_pages,
+            match &r.unexpanded_reason {
+                Some(why) => format!("; {} did not expand ({why})", r.unexpanded_pages),
+                None => String::new(),
+            }
+        );
+    }
     let valid: Vec<String> = r
         .checksums_valid
         .iter()

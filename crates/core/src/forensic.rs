@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use lifeboat_innodb::{FspHeader, Inspector, Report, checksum, fsp};
+use lifeboat_innodb::{FspHeader, Inspector, Report, SpaceFlags, checksum, fsp};
 
 use crate::error::Error;
 use crate::recovered::{self, Format, TableOut, Written};
@@ -80,11 +80,47 @@ fn each_page(path: &Path, page_size: usize, f: &mut PageVisitor<'_>) -> Result<u
     Ok(len % page_size as u64)
 }
 
-/// Pages of a file by number, read where they are (BLOB chains, SDI documents).
-fn page_reader(path: &Path, page_size: usize) -> Result<impl FnMut(u32) -> Option<Vec<u8>>, Error> {
+/// Like [`each_page`], with each page as the server has it in memory (page_compressed pages
+/// expanded, see [`lifeboat_innodb::compressed::in_memory`]). A page that does not expand
+/// because it is damaged is handed over as stored (its checksum says so); an algorithm
+/// lifeboat cannot decompress, or encryption, stops the read with an error naming the page.
+fn each_page_in_memory(
+    path: &Path,
+    page_size: usize,
+    flags: Option<SpaceFlags>,
+    f: &mut PageVisitor<'_>,
+) -> Result<u64, Error> {
+    use lifeboat_innodb::compressed::{ExpandError, in_memory};
+    each_page(
+        path,
+        page_size,
+        &mut |n, page| match in_memory(page, flags.as_ref()) {
+            Ok(p) => f(n, &p),
+            Err(ExpandError::Corrupt(_)) => f(n, page),
+            Err(e) => Err(Error::Forensic(format!(
+                "{}: page {n}: {e}",
+                path.display()
+            ))),
+        },
+    )
+}
+
+/// Pages of a file by number, read where they are (BLOB chains, SDI documents), as the
+/// server has them in memory.
+fn page_reader(
+    path: &Path,
+    page_size: usize,
+    flags: Option<SpaceFlags>,
+) -> Result<impl FnMut(u32) -> Option<Vec<u8>>, Error> {
     let f = std::fs::File::open(path)
         .map_err(|e| Error::Forensic(format!("{}: {e}", path.display())))?;
-    Ok(move |no: u32| read_at(&f, u64::from(no) * page_size as u64, page_size).ok())
+    Ok(move |no: u32| {
+        let page = read_at(&f, u64::from(no) * page_size as u64, page_size).ok()?;
+        match lifeboat_innodb::compressed::in_memory(&page, flags.as_ref()) {
+            Ok(std::borrow::Cow::Owned(p)) => Some(p),
+            _ => Some(page),
+        }
+    })
 }
 
 /// Writes `value` as pretty JSON to `path` (the reports next to recovered SQL).
@@ -141,10 +177,11 @@ pub struct Undeleted {
 fn for_each_leaf(
     ibd: &Path,
     page_size: usize,
+    flags: Option<SpaceFlags>,
     index_id: u64,
     mut f: impl FnMut(u64, &[u8], &lifeboat_innodb::index::IndexPage<'_>) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    each_page(ibd, page_size, &mut |no, page| {
+    each_page_in_memory(ibd, page_size, flags, &mut |no, page| {
         if leaf_index(page) == Some(index_id)
             && let Some(ip) = lifeboat_innodb::index::IndexPage::new(page)
         {
@@ -250,7 +287,7 @@ pub fn undelete(
         &format!("undelete from {}", ibd.display()),
         format,
     )?;
-    let mut page_of = page_reader(ibd, page_size)?;
+    let mut page_of = page_reader(ibd, page_size, report.flags)?;
     let mut result = Undeleted {
         table: schema.table.clone(),
         index_id,
@@ -279,7 +316,7 @@ pub fn undelete(
     // Free-list records are candidates, newest version per key.
     let mut deleted: HashSet<Vec<u8>> = HashSet::new();
     let mut candidates: HashMap<Vec<u8>, (u64, u64, usize)> = HashMap::new();
-    for_each_leaf(ibd, page_size, index_id, |no, page, ip| {
+    for_each_leaf(ibd, page_size, report.flags, index_id, |no, page, ip| {
         for rec in ip.records().filter_map(Result::ok) {
             if !rec.deleted || rec.min_rec {
                 continue;
@@ -330,7 +367,7 @@ pub fn undelete(
     // stale copy, not a deleted row.
     candidates.retain(|k, _| !deleted.contains(k));
     if !candidates.is_empty() {
-        for_each_leaf(ibd, page_size, index_id, |_, page, ip| {
+        for_each_leaf(ibd, page_size, report.flags, index_id, |_, page, ip| {
             for rec in ip.records().filter_map(Result::ok) {
                 if let Ok(row) = decode_with(page, rec.origin, schema, &layout) {
                     candidates.remove(&row.key);
@@ -345,7 +382,7 @@ pub fn undelete(
         for (_, (_, no, origin)) in candidates.drain() {
             wanted.entry(no).or_default().push(origin);
         }
-        for_each_leaf(ibd, page_size, index_id, |no, page, _| {
+        for_each_leaf(ibd, page_size, report.flags, index_id, |no, page, _| {
             let Some(origins) = wanted.get(&no) else {
                 return Ok(());
             };
@@ -961,7 +998,7 @@ pub fn salvage(
         Some(i) => i,
         None => {
             let mut fits: std::collections::HashMap<u64, u64> = Default::default();
-            each_page(ibd, page_size, &mut |_, page| {
+            each_page_in_memory(ibd, page_size, report.flags, &mut |_, page| {
                 if let (Some(id), Some(ip)) = (leaf_index(page), IndexPage::new(page))
                     && fit_with(&ip, schema, &layout).consistent
                 {
@@ -988,7 +1025,7 @@ pub fn salvage(
         &format!("salvage of {}", ibd.display()),
         format,
     )?;
-    let mut page_of = page_reader(ibd, page_size)?;
+    let mut page_of = page_reader(ibd, page_size, report.flags)?;
     let mut result = Salvaged {
         file: ibd.to_path_buf(),
         index_id,
@@ -1001,7 +1038,7 @@ pub fn salvage(
         report: out.join("report.json"),
     };
     let mut seen: std::collections::HashSet<Vec<u8>, FastHash> = Default::default();
-    each_page(ibd, page_size, &mut |no, page| {
+    each_page_in_memory(ibd, page_size, report.flags, &mut |no, page| {
         result.pages += 1;
         let verdict = lifeboat_innodb::checksum::verify(page, full_crc32);
         let valid = verdict.is_valid() || verdict == lifeboat_innodb::checksum::Verdict::Empty;
@@ -1098,8 +1135,8 @@ pub fn salvage(
 /// The table definition a MySQL 8 tablespace carries in its SDI (serialized dictionary
 /// information).
 pub fn schema_from_sdi(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Error> {
-    let (page_size, _) = page_size_of(ibd)?;
-    let mut page_of = page_reader(ibd, page_size)?;
+    let (page_size, fsp) = page_size_of(ibd)?;
+    let mut page_of = page_reader(ibd, page_size, fsp.map(|h| h.flags))?;
     let mut found = None;
     let mut problems = Vec::new();
     each_page(ibd, page_size, &mut |_, page| {

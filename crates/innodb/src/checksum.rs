@@ -64,7 +64,9 @@ pub fn verify(page: &[u8], full_crc32: bool) -> Verdict {
     }
     let size = page.len();
     if full_crc32 {
-        let (body, tail) = page.split_at(size.saturating_sub(4));
+        // A page_compressed page's checksum ends its stored length, not the page.
+        let end = crate::compressed::full_crc32_size(page).unwrap_or(size);
+        let (body, tail) = page[..end].split_at(end.saturating_sub(4));
         let stored = be::u32(tail, 0).unwrap_or(0);
         let computed = crc32c::crc32c(body);
         return if stored == computed {
@@ -76,6 +78,13 @@ pub fn verify(page: &[u8], full_crc32: bool) -> Verdict {
         };
     }
     let stored = be::u32(page, 0).unwrap_or(0);
+    if be::u16(page, 24) == Some(crate::compressed::PAGE_COMPRESSED) && stored == NO_CHECKSUM_MAGIC
+    {
+        // Stored without a checksum or trailer: the expanded page carries the original's.
+        return Verdict::Valid {
+            algorithm: Algorithm::None,
+        };
+    }
     let computed = crc32(page);
     // The LSN's low half is repeated in the trailer: a mismatch is a torn page.
     let lsn_ok = be::u32(page, 20) == be::u32(page, size.saturating_sub(4));

@@ -70,6 +70,15 @@ pub struct Report {
     /// Bytes after the last whole page (a file cut short).
     #[serde(skip_serializing_if = "is_zero")]
     pub trailing_bytes: u64,
+    /// Pages stored page_compressed (MariaDB); they were read expanded.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub compressed_pages: u64,
+    /// Of them, pages that did not expand.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unexpanded_pages: u64,
+    /// Why the first of those did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unexpanded_reason: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -90,6 +99,9 @@ pub struct Inspector {
     invalid_list: Vec<u64>,
     misplaced: u64,
     indexes: BTreeMap<u64, IndexSummary>,
+    compressed: u64,
+    unexpanded: u64,
+    unexpanded_reason: Option<String>,
 }
 
 impl Inspector {
@@ -110,6 +122,9 @@ impl Inspector {
             invalid_list: Vec::new(),
             misplaced: 0,
             indexes: BTreeMap::new(),
+            compressed: 0,
+            unexpanded: 0,
+            unexpanded_reason: None,
         }
     }
 
@@ -139,6 +154,21 @@ impl Inspector {
                 }
             }
         }
+        let flags = self.flags;
+        let page = if crate::compressed::is_compressed(page, flags.map(|f| f.full_crc32)) {
+            self.compressed += 1;
+            match crate::compressed::in_memory(page, flags.as_ref()) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.unexpanded += 1;
+                    self.unexpanded_reason.get_or_insert(e.to_string());
+                    return;
+                }
+            }
+        } else {
+            std::borrow::Cow::Borrowed(page)
+        };
+        let page = &page[..];
         let Some(fil) = FilHeader::parse(page) else {
             return;
         };
@@ -228,6 +258,9 @@ impl Inspector {
             misplaced_pages: self.misplaced,
             indexes: self.indexes.into_values().collect(),
             trailing_bytes: 0,
+            compressed_pages: self.compressed,
+            unexpanded_pages: self.unexpanded,
+            unexpanded_reason: self.unexpanded_reason,
         }
     }
 }

@@ -40,6 +40,7 @@
 
 pub mod carve;
 pub mod checksum;
+pub mod compressed;
 pub mod dict;
 pub mod fsp;
 pub mod index;

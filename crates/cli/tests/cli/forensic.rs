@@ -890,3 +890,95 @@ async fn rescue_recovers_every_intact_table_from_a_datadir_that_will_not_start()
     }
     assert!(out.join("report.json").is_file());
 }
+
+/// A page_compressed table with BLOBs stored off the page, filled on `srv`.
+async fn compressed_table(srv: &TestServer, table: &str, options: &str) {
+    srv.exec(&format!(
+        "CREATE TABLE shop.{table} (id INT PRIMARY KEY, note VARCHAR(200) CHARACTER SET utf8mb4, \
+           body MEDIUMBLOB, at DATETIME(3)) ENGINE=InnoDB PAGE_COMPRESSED=1 {options};
+         INSERT INTO shop.{table} SELECT seq, CONCAT('row ', seq, ' ', REPEAT('é', seq % 60)), \
+           IF(seq % 50 = 0, REPEAT(UNHEX(SHA2(seq, 256)), 400), NULL), \
+           '2024-01-01' + INTERVAL seq SECOND FROM shop.seq_1_to_6000;"
+    ))
+    .await;
+}
+
+/// Salvages `table`'s exported copy and loads the rows into `side`: their CHECKSUM TABLE
+/// must be the original's. Returns the inspect report.
+async fn salvage_equals(srv: &TestServer, side: &TestServer, table: &str) -> serde_json::Value {
+    let mut c = srv.conn().await;
+    let (_, want): (String, Option<u64>) = c
+        .query_first(format!("CHECKSUM TABLE shop.{table}"))
+        .await
+        .unwrap()
+        .unwrap();
+    let (copy, schema) = exported(srv, "shop", table).await;
+    let lb = Lb::new();
+    let o = lb.run(&["innodb", "inspect", "--json", copy.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{table}: {}", stderr(&o));
+    let report = json(&o);
+    let out = srv.tmp().join(format!("salvaged-{table}"));
+    let o = lb.run(&[
+        "salvage",
+        "--json",
+        "--ibd",
+        copy.to_str().unwrap(),
+        "--schema",
+        schema.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{table}: {}", stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["rows"], 6000, "{table}: {r}");
+    load_into(side, "back", &out.join(format!("{table}.sql")));
+    let mut s = side.conn().await;
+    let (_, got): (String, Option<u64>) = s
+        .query_first(format!("CHECKSUM TABLE back.{table}"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, want, "{table}: {r}");
+    report
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn page_compressed_tablespaces_decode_with_zlib_and_lz4_in_both_layouts() {
+    // full_crc32 (the default): zlib, and lz4 through its provider plugin.
+    let srv = TestServer::start_with(|o| {
+        o.server_settings
+            .push("plugin_load_add=provider_lz4".into());
+    })
+    .await;
+    srv.exec("CREATE DATABASE shop").await;
+    compressed_table(&srv, "pz", "").await;
+    srv.exec("SET GLOBAL innodb_compression_algorithm = lz4")
+        .await;
+    compressed_table(&srv, "p4", "").await;
+    // The older layout (a checksum format before full_crc32).
+    let old = TestServer::start_with(|o| {
+        o.server_settings
+            .push("innodb_checksum_algorithm=crc32".into());
+    })
+    .await;
+    old.exec("CREATE DATABASE shop").await;
+    compressed_table(&old, "po", "").await;
+
+    let side = TestServer::start().await;
+    side.exec("CREATE DATABASE back").await;
+    for (server, table, algorithm) in [(&srv, "pz", 1), (&srv, "p4", 2), (&old, "po", 0)] {
+        let r = salvage_equals(server, &side, table).await;
+        assert_eq!(r["flags"]["page_compressed"], algorithm, "{table}: {r}");
+        assert!(r["compressed_pages"].as_u64().unwrap() > 10, "{table}: {r}");
+        assert!(r.get("unexpanded_pages").is_none(), "{table}: {r}");
+        assert_eq!(r["invalid_pages"], 0, "{table}: {r}");
+        let records: u64 = r["indexes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["records"].as_u64().unwrap())
+            .max()
+            .unwrap();
+        assert_eq!(records, 6000, "{table}: {r}");
+    }
+}
