@@ -66,7 +66,8 @@ pub fn verify(page: &[u8], full_crc32: bool) -> Verdict {
     if full_crc32 {
         // A page_compressed page's checksum ends its stored length, not the page.
         let end = crate::compressed::full_crc32_size(page).unwrap_or(size);
-        let (body, tail) = page[..end].split_at(end.saturating_sub(4));
+        let stored_page = page.get(..end).unwrap_or(page);
+        let (body, tail) = stored_page.split_at(stored_page.len().saturating_sub(4));
         let stored = be::u32(tail, 0).unwrap_or(0);
         let computed = crc32c::crc32c(body);
         return if stored == computed {

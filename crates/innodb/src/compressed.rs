@@ -100,7 +100,7 @@ pub fn expand(page: &[u8], algorithm: Option<u8>) -> Result<Vec<u8>, ExpandError
             None => 2,
         };
         let end = if matches!(algo, 2 | 3 | 6) {
-            let lsb = usize::from(page[size - 5]);
+            let lsb = usize::from(page.get(size - 5).copied().unwrap_or(0));
             let unrounded = if lsb == 0 { size } else { size - 256 + lsb };
             unrounded
                 .checked_sub(5)
@@ -109,7 +109,10 @@ pub fn expand(page: &[u8], algorithm: Option<u8>) -> Result<Vec<u8>, ExpandError
         } else {
             size - 4
         };
-        (&page[FULL_CRC32_DATA..end], algo)
+        let stream = page
+            .get(FULL_CRC32_DATA..end)
+            .ok_or_else(|| corrupt("stored length beyond the page"))?;
+        (stream, algo)
     };
     let mut out = vec![0u8; page.len()];
     match algo {
@@ -157,10 +160,12 @@ pub fn in_memory<'a>(
         flags.and_then(|f| f.page_compressed).filter(|&a| a != 0),
     )?;
     if let Some(size) = full_crc32_size(page).filter(|_| full_crc32 != Some(false)) {
-        let held = be::u32(page, size - 4) == Some(crc32c::crc32c(&page[..size - 4]));
-        let n = out.len();
-        let crc = crc32c::crc32c(&out[..n - 4]) ^ u32::from(!held);
-        out[n - 4..].copy_from_slice(&crc.to_be_bytes());
+        let held = crate::checksum::verify(page.get(..size).unwrap_or(page), true).is_valid();
+        let n = out.len().saturating_sub(4);
+        let crc = crc32c::crc32c(out.get(..n).unwrap_or_default()) ^ u32::from(!held);
+        if let Some(tail) = out.get_mut(n..) {
+            tail.copy_from_slice(&crc.to_be_bytes());
+        }
     }
     Ok(std::borrow::Cow::Owned(out))
 }
