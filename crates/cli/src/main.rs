@@ -411,7 +411,7 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
         /// CREATE TABLE statements for tables salvaged when the side instance cannot start
-        /// (MySQL 8 tablespaces carry their own).
+        /// (else each table's .frm file is read, or a MySQL 8 tablespace's own definition).
         #[arg(long, value_name = "DDL_FILE")]
         schema: Option<PathBuf>,
         /// A setting for the side instance, as in my.cnf (repeatable): the original server's
@@ -471,7 +471,8 @@ struct TablespaceArgs {
     #[arg(long, value_name = "FILE")]
     ibd: PathBuf,
     /// The table's CREATE TABLE statement (`SHOW CREATE TABLE` output, or your own)
-    /// [default: the definition a MySQL 8 file carries in its SDI].
+    /// [default: the .frm file beside the tablespace (MariaDB, MySQL 5.7), else the
+    /// definition a MySQL 8 file carries in its SDI].
     #[arg(long, value_name = "DDL_FILE")]
     schema: Option<PathBuf>,
     /// The table's clustered index, when lifeboat's choice is wrong (its report lists the
@@ -481,11 +482,11 @@ struct TablespaceArgs {
 }
 
 impl TablespaceArgs {
-    /// The table definition: `--schema`, else the file's SDI.
+    /// The table definition: `--schema`, else the .frm beside the file, else its SDI.
     fn definition(&self) -> Result<lifeboat_innodb::schema::TableSchema, Failure> {
         Ok(match &self.schema {
             Some(s) => read_schema(s)?,
-            None => lifeboat_core::forensic::schema_from_sdi(&self.ibd)?,
+            None => lifeboat_core::forensic::schema_of(&self.ibd)?,
         })
     }
 }

@@ -1132,6 +1132,32 @@ pub fn salvage(
     Ok(result)
 }
 
+/// The definition of the table whose tablespace is `ibd`, from the files themselves: the
+/// .frm file beside it (MariaDB, MySQL up to 5.7), else the SDI inside it (MySQL 8).
+pub fn schema_of(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Error> {
+    let frm = ibd.with_extension("frm");
+    if !frm.is_file() {
+        return schema_from_sdi(ibd).map_err(|e| {
+            Error::Forensic(format!(
+                "{e}; and there is no {} beside it (MariaDB and MySQL 5.7 keep the definition there): give --schema",
+                frm.display()
+            ))
+        });
+    }
+    let bytes =
+        std::fs::read(&frm).map_err(|e| Error::Forensic(format!("{}: {e}", frm.display())))?;
+    let stem = frm.file_stem().unwrap_or_default().to_string_lossy();
+    let table = crate::rescue::decode_file_name(&stem);
+    let ddl = lifeboat_innodb::frm::create_table(&bytes, &table)
+        .map_err(|e| Error::Forensic(format!("{}: {e}", frm.display())))?;
+    lifeboat_innodb::schema::parse_create_table(&ddl).map_err(|e| {
+        Error::Forensic(format!(
+            "{}: the definition read from it is not usable ({e}): give --schema",
+            frm.display()
+        ))
+    })
+}
+
 /// The table definition a MySQL 8 tablespace carries in its SDI (serialized dictionary
 /// information).
 pub fn schema_from_sdi(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Error> {

@@ -381,7 +381,7 @@ async fn write_rows(
 
 /// A name as MariaDB and MySQL write it in file names (`@0024` for `$`, `@002d` for `-`…),
 /// decoded; names without such sequences come back as they are.
-fn decode_file_name(name: &str) -> String {
+pub(crate) fn decode_file_name(name: &str) -> String {
     let mut out = String::new();
     let mut rest = name;
     while let Some(i) = rest.find('@') {
@@ -405,7 +405,8 @@ fn decode_file_name(name: &str) -> String {
 }
 
 /// The definition for a table salvaged from its pages: the side instance's, else one from
-/// `--schema`, else the tablespace's own SDI (MySQL 8).
+/// `--schema`, else the .frm file beside the tablespace (MariaDB, MySQL 5.7), else the
+/// tablespace's own SDI (MySQL 8).
 fn definition(
     create: Option<&str>,
     given: &[lifeboat_innodb::schema::TableSchema],
@@ -419,8 +420,8 @@ fn definition(
     if let Some(s) = given.iter().find(|s| s.table == table) {
         return Ok(s.clone());
     }
-    crate::forensic::schema_from_sdi(ibd).map_err(|_| {
-        "no definition: the side instance never started, --schema has no CREATE TABLE for it and the tablespace carries none".into()
+    crate::forensic::schema_of(ibd).map_err(|e| {
+        format!("no definition: the side instance never started, --schema has no CREATE TABLE for it, and {e}")
     })
 }
 

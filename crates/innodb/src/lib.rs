@@ -40,8 +40,10 @@
 
 pub mod carve;
 pub mod checksum;
+pub mod collations;
 pub mod compressed;
 pub mod dict;
+pub mod frm;
 pub mod fsp;
 pub mod index;
 pub mod inspect;

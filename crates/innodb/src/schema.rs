@@ -445,6 +445,8 @@ pub fn parse_create_table(sql: &str) -> Result<TableSchema, SchemaError> {
             || is_word(head, "CHECK")
             || is_word(head, "PERIOD")
         {
+        } else if virtual_column(def) {
+            // Computed when read: InnoDB's clustered records do not hold it.
         } else {
             cols.push(column(def)?);
         }
@@ -551,6 +553,17 @@ fn unqualified(sql: &str, table: &str) -> String {
 }
 
 /// One column definition: name, type, attributes.
+/// A generated column that is not stored: `AS (expr)` without STORED or PERSISTENT.
+fn virtual_column(def: &[Tok]) -> bool {
+    let generated = def
+        .windows(2)
+        .any(|w| is_word(w.first(), "AS") && w.get(1) == Some(&Tok::P('(')));
+    generated
+        && !def
+            .iter()
+            .any(|x| is_word(Some(x), "STORED") || is_word(Some(x), "PERSISTENT"))
+}
+
 fn column(def: &[Tok]) -> Result<ColumnInfo, SchemaError> {
     let name = name_of(def.first()).ok_or_else(|| SchemaError("a column without a name".into()))?;
     let tname = match def.get(1) {
@@ -776,5 +789,13 @@ mod tests {
         assert_eq!(s.create_sql, "CREATE TABLE `t(1)` (a int)");
         assert!(parse_create_table("select 1").is_err());
         assert!(parse_create_table("create table t (a frobnicate)").is_err());
+        // Generated columns: only the stored ones are in the records.
+        let s = parse_create_table(
+            "create table t (a int, v int as (a + 1) virtual, s int as (a * 2) stored, \
+             p int generated always as (a) persistent, g int generated always as (a))",
+        )
+        .unwrap();
+        let names: Vec<_> = s.columns.iter().map(|c| c.name.clone().unwrap()).collect();
+        assert_eq!(names, ["a", "s", "p"]);
     }
 }

@@ -287,6 +287,41 @@ async fn undelete_returns_exactly_the_deleted_rows() {
     assert!(j.contains("\"command\":\"load\""), "{j}");
     assert!(j.contains("\"outcome\":\"refused\""), "{j}");
 
+    // Without --schema: the definition comes from the .frm file beside the tablespace, and
+    // the SQL file goes in through lifeboat's own loader.
+    std::fs::copy(
+        srv.sandbox.datadir.join("shop/t.frm"),
+        copy.with_extension("frm"),
+    )
+    .unwrap();
+    let frm_out = srv.tmp().join("recovered-frm");
+    let mut a: Vec<String> = [
+        "undelete",
+        "--json",
+        "--ibd",
+        copy.to_str().unwrap(),
+        "--out",
+        frm_out.to_str().unwrap(),
+        "--load",
+        "--database",
+        "back_frm",
+        "--confirm-server",
+        &identity,
+    ]
+    .map(String::from)
+    .to_vec();
+    a.extend(super::socket_args(&srv));
+    let o = lb.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["rows"], 300, "{r}");
+    assert_eq!(r["loaded"]["tables"][0]["rows"], 300, "{r}");
+    let sums: Vec<(String, Option<u64>)> = c
+        .query("CHECKSUM TABLE shop.expected, back_frm.t")
+        .await
+        .unwrap();
+    assert_eq!(sums[0].1, sums[1].1, "{sums:?}");
+
     // The load script works with the stock client too.
     c.query_drop("CREATE DATABASE by_script").await.unwrap();
     let o = std::process::Command::new("mariadb")
