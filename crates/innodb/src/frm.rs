@@ -352,7 +352,9 @@ fn column_type(
         5 if decimals < 31 => format!("DOUBLE({},{decimals}){unsigned}", f.length),
         5 => format!("DOUBLE{unsigned}"),
         246 => {
-            let precision = f.length - usize::from(decimals > 0) - usize::from(signed);
+            let precision = f
+                .length
+                .saturating_sub(usize::from(decimals > 0) + usize::from(signed));
             format!("DECIMAL({precision},{decimals}){unsigned}")
         }
         13 => "YEAR".into(),
