@@ -5,6 +5,8 @@
 //! with a 6-byte DB_ROW_ID). In the COMPACT family (COMPACT, DYNAMIC, COMPRESSED) the
 //! header before the record's origin holds, backwards: 5 fixed bytes, a bitmap of the
 //! nullable columns that are NULL, and the lengths of the variable-length columns present.
+//! In REDUNDANT records the 6-byte header is preceded by the end offset of every field
+//! (with a NULL flag, and an off-page flag).
 //! Every length is checked against the page: a record that does not fit its definition is an
 //! error, so that carved or damaged records are never presented as rows.
 
@@ -220,7 +222,8 @@ pub fn decode_compact<'a>(
     decode_with(page, origin, schema, &Layout::new(schema))
 }
 
-/// [`decode_compact`] with the layout worked out beforehand.
+/// [`decode_compact`] with the layout worked out beforehand. Records of REDUNDANT pages
+/// (the page header says which) are read through their field-offset array instead.
 pub fn decode_with<'a>(
     page: &'a [u8],
     origin: usize,
@@ -228,73 +231,22 @@ pub fn decode_with<'a>(
     layout: &Layout,
 ) -> Result<Row<'a>, RecordError> {
     let fail = |reason: String| RecordError { origin, reason };
-    let end = page.len().saturating_sub(FIL_TRAILER);
-    let slots = &layout.slots;
-    let nullable = &layout.nullable;
-    let null_bytes = nullable.len().div_ceil(8);
-    let header_end = origin
-        .checked_sub(5 + null_bytes)
-        .ok_or_else(|| fail("header before the page start".into()))?;
-    let mut is_null = vec![false; slots.len()];
-    for (bit, &k) in nullable.iter().enumerate() {
-        let byte = page
-            .get(origin - 5 - 1 - bit / 8)
-            .ok_or_else(|| fail("null bitmap outside the page".into()))?;
-        if let Some(n) = is_null.get_mut(k) {
-            *n = byte & (1 << (bit % 8)) != 0;
-        }
-    }
-    // Lengths of the variable-length fields, read backwards from before the bitmap.
-    let mut len_at = header_end;
-    let mut pos = origin;
+    // PAGE_N_HEAP's top bit marks the COMPACT family.
+    let compact = page
+        .get(crate::page::FIL_HEADER + 4)
+        .is_none_or(|b| b & 0x80 != 0);
+    let (raw, span) = if compact {
+        compact_fields(page, origin, schema, layout)?
+    } else {
+        redundant_fields(page, origin, layout)?
+    };
     let mut fields: Vec<Field<'a>> = vec![Field::Null; schema.columns.len()];
     let mut key = Vec::new();
     let (mut trx_id, mut roll_ptr, mut row_id) = (0u64, 0u64, None);
-    for (k, slot) in slots.iter().enumerate() {
-        if is_null.get(k).copied().unwrap_or(false) {
+    for (k, (slot, raw)) in layout.slots.iter().zip(raw).enumerate() {
+        let Some((bytes, external)) = raw else {
             continue;
-        }
-        let (size, external) = match slot {
-            Slot::RowId | Slot::TrxId => (6, false),
-            Slot::RollPtr => (7, false),
-            Slot::Column(c) => {
-                let column = schema
-                    .columns
-                    .get(*c)
-                    .ok_or_else(|| fail("column out of range".into()))?;
-                let mb = schema.mbmaxlen.get(*c).copied().unwrap_or(1);
-                match fixed_size(column, mb) {
-                    Some(n) => (n, false),
-                    None => {
-                        len_at = len_at
-                            .checked_sub(1)
-                            .ok_or_else(|| fail("lengths before the page start".into()))?;
-                        let b1 = *page
-                            .get(len_at)
-                            .ok_or_else(|| fail("length outside the page".into()))?;
-                        if big(column) && b1 & 0x80 != 0 {
-                            len_at = len_at
-                                .checked_sub(1)
-                                .ok_or_else(|| fail("lengths before the page start".into()))?;
-                            let b2 = *page
-                                .get(len_at)
-                                .ok_or_else(|| fail("length outside the page".into()))?;
-                            (
-                                usize::from(b1 & 0x3f) << 8 | usize::from(b2),
-                                b1 & 0x40 != 0,
-                            )
-                        } else {
-                            (usize::from(b1), false)
-                        }
-                    }
-                }
-            }
         };
-        let bytes = page
-            .get(pos..pos + size)
-            .filter(|_| pos + size <= end)
-            .ok_or_else(|| fail(format!("field {k} of {size} bytes runs past the page")))?;
-        pos += size;
         match slot {
             Slot::RowId => row_id = Some(be_uint(bytes)),
             Slot::TrxId => trx_id = be_uint(bytes),
@@ -338,8 +290,144 @@ pub fn decode_with<'a>(
         row_id,
         fields,
         key,
-        span: (len_at, pos),
+        span,
     })
+}
+
+/// A record's fields in slot order (`None`: SQL NULL; else the bytes, and whether they end
+/// in a pointer to off-page parts), and the record's span.
+type RawFields<'a> = (Vec<Option<(&'a [u8], bool)>>, (usize, usize));
+
+/// The fields of a COMPACT-family record: sizes from the definition, the null bitmap and
+/// the variable-length header.
+fn compact_fields<'a>(
+    page: &'a [u8],
+    origin: usize,
+    schema: &TableSchema,
+    layout: &Layout,
+) -> Result<RawFields<'a>, RecordError> {
+    let fail = |reason: String| RecordError { origin, reason };
+    let end = page.len().saturating_sub(FIL_TRAILER);
+    let slots = &layout.slots;
+    let nullable = &layout.nullable;
+    let null_bytes = nullable.len().div_ceil(8);
+    let header_end = origin
+        .checked_sub(5 + null_bytes)
+        .ok_or_else(|| fail("header before the page start".into()))?;
+    let mut is_null = vec![false; slots.len()];
+    for (bit, &k) in nullable.iter().enumerate() {
+        let byte = page
+            .get(origin - 5 - 1 - bit / 8)
+            .ok_or_else(|| fail("null bitmap outside the page".into()))?;
+        if let Some(n) = is_null.get_mut(k) {
+            *n = byte & (1 << (bit % 8)) != 0;
+        }
+    }
+    // Lengths of the variable-length fields, read backwards from before the bitmap.
+    let mut len_at = header_end;
+    let mut pos = origin;
+    let mut raw = Vec::with_capacity(slots.len());
+    for (k, slot) in slots.iter().enumerate() {
+        if is_null.get(k).copied().unwrap_or(false) {
+            raw.push(None);
+            continue;
+        }
+        let (size, external) = match slot {
+            Slot::RowId | Slot::TrxId => (6, false),
+            Slot::RollPtr => (7, false),
+            Slot::Column(c) => {
+                let column = schema
+                    .columns
+                    .get(*c)
+                    .ok_or_else(|| fail("column out of range".into()))?;
+                let mb = schema.mbmaxlen.get(*c).copied().unwrap_or(1);
+                match fixed_size(column, mb) {
+                    Some(n) => (n, false),
+                    None => {
+                        len_at = len_at
+                            .checked_sub(1)
+                            .ok_or_else(|| fail("lengths before the page start".into()))?;
+                        let b1 = *page
+                            .get(len_at)
+                            .ok_or_else(|| fail("length outside the page".into()))?;
+                        if big(column) && b1 & 0x80 != 0 {
+                            len_at = len_at
+                                .checked_sub(1)
+                                .ok_or_else(|| fail("lengths before the page start".into()))?;
+                            let b2 = *page
+                                .get(len_at)
+                                .ok_or_else(|| fail("length outside the page".into()))?;
+                            (
+                                usize::from(b1 & 0x3f) << 8 | usize::from(b2),
+                                b1 & 0x40 != 0,
+                            )
+                        } else {
+                            (usize::from(b1), false)
+                        }
+                    }
+                }
+            }
+        };
+        let bytes = page
+            .get(pos..pos + size)
+            .filter(|_| pos + size <= end)
+            .ok_or_else(|| fail(format!("field {k} of {size} bytes runs past the page")))?;
+        pos += size;
+        raw.push(Some((bytes, external)));
+    }
+    Ok((raw, (len_at, pos)))
+}
+
+/// The fields of a REDUNDANT record: before its 6-byte header, one end offset per field
+/// (1 byte each, top bit NULL; or 2 bytes, top bit NULL, next bit stored off the page).
+/// Fixed-size fields keep their size when NULL; the offsets say so.
+fn redundant_fields<'a>(
+    page: &'a [u8],
+    origin: usize,
+    layout: &Layout,
+) -> Result<RawFields<'a>, RecordError> {
+    let fail = |reason: String| RecordError { origin, reason };
+    let end = page.len().saturating_sub(FIL_TRAILER);
+    let info = origin
+        .checked_sub(4)
+        .and_then(|at| page.get(at..at + 2))
+        .ok_or_else(|| fail("header before the page start".into()))?;
+    let nf = be_uint(info) as usize;
+    let (n, short) = ((nf >> 1) & 0x3ff, nf & 1 != 0);
+    if n != layout.slots.len() {
+        return Err(fail(format!(
+            "{n} fields, the definition has {}",
+            layout.slots.len()
+        )));
+    }
+    let size = if short { 1 } else { 2 };
+    let start_of_header = origin
+        .checked_sub(6 + n * size)
+        .ok_or_else(|| fail("field offsets before the page start".into()))?;
+    let mut raw = Vec::with_capacity(n);
+    let mut start = 0usize;
+    for i in 0..n {
+        let at = origin - 6 - (i + 1) * size;
+        let (stop, null, external) = if short {
+            let b = *page
+                .get(at)
+                .ok_or_else(|| fail("offset outside the page".into()))?;
+            (usize::from(b & 0x7f), b & 0x80 != 0, false)
+        } else {
+            let v = be_uint(
+                page.get(at..at + 2)
+                    .ok_or_else(|| fail("offset outside the page".into()))?,
+            );
+            ((v & 0x3fff) as usize, v & 0x8000 != 0, v & 0x4000 != 0)
+        };
+        if stop < start || origin + stop > end {
+            return Err(fail(format!("field {i} ends at {stop}, after {start}")));
+        }
+        let bytes = page.get(origin + start..origin + stop).unwrap_or_default();
+        raw.push((!null).then_some((bytes, external)));
+        start = stop;
+    }
+    Ok((raw, (start_of_header, origin + start)))
 }
 
 /// Reads an externally stored column of the old BLOB format (pages of type BLOB, as MariaDB
@@ -457,13 +545,17 @@ pub fn fit_with(page: &crate::index::IndexPage<'_>, schema: &TableSchema, layout
         _ => false,
     });
     let top = usize::from(page.header.heap_top);
-    let inside = spans
-        .iter()
-        .all(|&(a, b)| a >= crate::index::COMPACT_SUPREMUM + 8 && b <= top);
+    // The heap: from the end of the supremum record ("supremum", NUL-ended on REDUNDANT
+    // pages) to the heap top.
+    let heap_start = if page.header.compact {
+        crate::index::COMPACT_SUPREMUM + 8
+    } else {
+        crate::index::REDUNDANT_SUPREMUM + 9
+    };
+    let inside = spans.iter().all(|&(a, b)| a >= heap_start && b <= top);
     let used: usize = spans.iter().map(|(a, b)| b - a).sum();
-    // The heap: from the end of the supremum record to the heap top.
     let heap = top
-        .saturating_sub(crate::index::COMPACT_SUPREMUM + 8)
+        .saturating_sub(heap_start)
         .saturating_sub(usize::from(page.header.garbage));
     f.consistent =
         !broken && f.records > 0 && f.decoded == f.records && !overlap && inside && !unordered;

@@ -1017,3 +1017,64 @@ async fn page_compressed_tablespaces_decode_with_zlib_and_lz4_in_both_layouts() 
         assert_eq!(records, 6000, "{table}: {r}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redundant_row_format_tables_salvage_with_the_definition_from_their_frm() {
+    let srv = TestServer::start().await;
+    srv.exec(
+        "CREATE DATABASE shop;
+         CREATE TABLE shop.old (
+           id INT NOT NULL, part CHAR(3) CHARACTER SET utf8mb4 NOT NULL,
+           note VARCHAR(100) CHARACTER SET utf8mb4, fixed CHAR(10) CHARACTER SET latin1,
+           n BIGINT UNSIGNED, amount DECIMAL(12,4), at DATETIME(6), d DATE,
+           body MEDIUMBLOB, kind ENUM('x','y'), f DOUBLE,
+           PRIMARY KEY (id, part)
+         ) ENGINE=InnoDB ROW_FORMAT=REDUNDANT;
+         INSERT INTO shop.old SELECT seq, ELT(1 + seq % 3, 'a', 'ü', '😀'),
+           IF(seq % 4 = 0, NULL, CONCAT('note ', seq, ' ', REPEAT('ß', seq % 40))),
+           IF(seq % 5 = 0, NULL, CONCAT('f', seq % 1000)),
+           IF(seq % 6 = 0, NULL, 18446744073709551615 - seq),
+           IF(seq % 7 = 0, NULL, seq * 3.1416),
+           IF(seq % 8 = 0, NULL, '2023-06-01 12:00:00' + INTERVAL seq * 13 SECOND + INTERVAL seq MICROSECOND),
+           '2000-01-01' + INTERVAL seq DAY,
+           IF(seq % 40 = 0, REPEAT(UNHEX(SHA2(seq, 256)), 100), IF(seq % 9 = 0, NULL, UNHEX(MD5(seq)))),
+           IF(seq % 2 = 0, 'x', 'y'), seq / 7
+         FROM shop.seq_1_to_5000;",
+    )
+    .await;
+    let mut c = srv.conn().await;
+    let (_, want): (String, Option<u64>) = c
+        .query_first("CHECKSUM TABLE shop.old")
+        .await
+        .unwrap()
+        .unwrap();
+    let (copy, _) = exported(&srv, "shop", "old").await;
+    std::fs::copy(
+        srv.sandbox.datadir.join("shop/old.frm"),
+        copy.with_extension("frm"),
+    )
+    .unwrap();
+    let out = srv.tmp().join("salvaged-old");
+    let lb = Lb::new();
+    let o = lb.run(&[
+        "salvage",
+        "--json",
+        "--ibd",
+        copy.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["rows"], 5000, "{r}");
+    let sql = std::fs::read_to_string(out.join("old.sql")).unwrap();
+    assert!(sql.contains("ROW_FORMAT=REDUNDANT"), "{}", &sql[..600]);
+    c.query_drop("CREATE DATABASE back").await.unwrap();
+    load_into(&srv, "back", &out.join("old.sql"));
+    let (_, got): (String, Option<u64>) = c
+        .query_first("CHECKSUM TABLE back.old")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, want, "{r}");
+}
