@@ -233,11 +233,9 @@ fn load_data(file: &str, table: &str, columns: &[String]) -> String {
     )
 }
 
-/// `text` as a quoted SQL string that reads the same under any sql_mode.
+/// A file name from [`file_name`] as a quoted SQL string (it holds no backslash or NUL, so
+/// it reads the same under any sql_mode).
 fn string_literal(text: &str) -> String {
-    if text.contains('\\') || text.contains('\0') {
-        return format!("X'{}'", hex::encode(text));
-    }
     format!("'{}'", text.replace('\'', "''"))
 }
 
@@ -434,20 +432,28 @@ pub async fn load(
     let mut tables = Vec::new();
     for w in items {
         let name = format!("{database}.{}", w.table);
-        let done = load_one(conn, database, w).await;
+        let mut created = false;
+        let done = load_one(conn, database, w, &mut created).await;
         let rows = match done {
             Ok(rows) => rows,
             Err(e) => {
-                let _ = conn
-                    .query_drop(format!(
-                        "DROP TABLE IF EXISTS {}.{}",
-                        q(database),
-                        q(&w.table)
-                    ))
-                    .await;
+                // Only a table this load created is dropped (never one that appeared
+                // meanwhile and made the CREATE fail).
+                let dropped = created
+                    && conn
+                        .query_drop(format!("DROP TABLE {}.{}", q(database), q(&w.table)))
+                        .await
+                        .is_ok();
                 let e = Error::Forensic(format!(
-                    "loading {} into {name} failed (the table was dropped again): {e}",
-                    w.file.display()
+                    "loading {} into {name} failed{}: {e}",
+                    w.file.display(),
+                    if dropped {
+                        " (the table it created was dropped again)"
+                    } else if created {
+                        " (the table it created could not be dropped: drop it before retrying)"
+                    } else {
+                        ""
+                    }
                 ));
                 audit.record("load", &ident, &endpoint, "failed", Some(e.to_string()))?;
                 return Err(e);
@@ -473,6 +479,7 @@ async fn load_one(
     conn: &mut mysql_async::Conn,
     database: &str,
     w: &Written,
+    created: &mut bool,
 ) -> Result<u64, String> {
     let sql_err = |e: mysql_async::Error| e.to_string();
     conn.query_drop(format!("USE {}", q(database)))
@@ -485,7 +492,7 @@ async fn load_one(
             let mut statements = Statements::new(std::io::BufReader::new(file));
             while let Some(sql) = statements.next_statement().map_err(|e| e.to_string())? {
                 match conn.query_drop(&sql).await {
-                    Ok(()) => {}
+                    Ok(()) => *created |= creates_table(&sql),
                     // A statement of comments only.
                     Err(mysql_async::Error::Server(s)) if s.code == 1065 => {}
                     Err(e) => {
@@ -511,6 +518,7 @@ async fn load_one(
             .await
             .map_err(sql_err)?;
             conn.query_drop(&w.create_sql).await.map_err(sql_err)?;
+            *created = true;
             let path = w.file.clone();
             conn.set_infile_handler(async move {
                 let file = tokio::fs::File::open(&path).await?;
@@ -548,6 +556,18 @@ async fn load_one(
         return Err(format!("{n} rows loaded, {} were recovered", w.rows));
     }
     Ok(n)
+}
+
+/// Whether a statement of a recovered-rows file is its CREATE TABLE (after any comment
+/// lines).
+fn creates_table(sql: &str) -> bool {
+    sql.lines()
+        .map(str::trim_start)
+        .find(|l| !l.is_empty() && !l.starts_with("--"))
+        .is_some_and(|l| {
+            l.get(..12)
+                .is_some_and(|h| h.eq_ignore_ascii_case("CREATE TABLE"))
+        })
 }
 
 async fn warnings(conn: &mut mysql_async::Conn) -> String {
@@ -641,6 +661,14 @@ mod tests {
         );
         assert_eq!(s.line, 6);
         assert_eq!(s.next_statement().unwrap(), None);
+    }
+
+    #[test]
+    fn the_create_statement_is_recognised_after_comments() {
+        assert!(!creates_table("-- rows\nSET NAMES utf8mb4"));
+        assert!(creates_table("\ncreate table `t` (a int)"));
+        assert!(creates_table("-- c\n  CREATE TABLE t (a int)"));
+        assert!(!creates_table("INSERT INTO t VALUES (1)"));
     }
 
     #[test]
