@@ -377,9 +377,11 @@ enum Command {
         /// The table, as db.name.
         #[arg(long, value_name = "DB.NAME")]
         table: String,
-        /// The table's CREATE TABLE statement.
+        /// The table's CREATE TABLE statement (or --schema-from-backup).
         #[arg(long, value_name = "DDL_FILE")]
-        schema: PathBuf,
+        schema: Option<PathBuf>,
+        #[command(flatten)]
+        backup: BackupSchema,
         #[command(flatten)]
         output: RecoveredOut,
         /// Read this index (from the candidates a previous run listed) instead of the best
@@ -479,16 +481,75 @@ struct TablespaceArgs {
     /// index it read).
     #[arg(long, value_name = "ID")]
     index_id: Option<u64>,
+    #[command(flatten)]
+    backup: BackupSchema,
+    /// The table, as db.name, for --schema-from-backup [default: from the file's path,
+    /// DATADIR/db/name.ibd].
+    #[arg(long, value_name = "DB.NAME")]
+    table: Option<String>,
+}
+
+/// A table definition from a lifeboat backup.
+#[derive(clap::Args)]
+struct BackupSchema {
+    /// Take the table's definition from a lifeboat backup in --repo: a backup id, or
+    /// `latest` (the newest committed backup holding the table).
+    #[arg(long, value_name = "ID|latest", conflicts_with = "schema")]
+    schema_from_backup: Option<String>,
+    #[command(flatten)]
+    repo: RepoArg,
+}
+
+impl BackupSchema {
+    /// The definition of `db.table` from the backup named, if one is.
+    async fn definition(
+        &self,
+        cli: &Cli,
+        db: &str,
+        table: &str,
+    ) -> Result<Option<lifeboat_innodb::schema::TableSchema>, Failure> {
+        let Some(which) = &self.schema_from_backup else {
+            return Ok(None);
+        };
+        let repo = open_repo(cli, &self.repo).await?;
+        let id = (which != "latest").then_some(which.as_str());
+        let (schema, id) =
+            lifeboat_core::forensic::schema_from_backup(&repo, id, db, table).await?;
+        eprintln!("definition of {db}.{table} from backup {id}");
+        Ok(Some(schema))
+    }
 }
 
 impl TablespaceArgs {
-    /// The table definition: `--schema`, else the .frm beside the file, else its SDI.
-    fn definition(&self) -> Result<lifeboat_innodb::schema::TableSchema, Failure> {
-        Ok(match &self.schema {
-            Some(s) => read_schema(s)?,
-            None => lifeboat_core::forensic::schema_of(&self.ibd)?,
-        })
+    /// The table definition: `--schema`, or `--schema-from-backup`, else the .frm beside
+    /// the file, else its SDI.
+    async fn definition(&self, cli: &Cli) -> Result<lifeboat_innodb::schema::TableSchema, Failure> {
+        if let Some(s) = &self.schema {
+            return read_schema(s);
+        }
+        if self.backup.schema_from_backup.is_some() {
+            let (db, table) = match &self.table {
+                Some(t) => split_table(t)?,
+                None => lifeboat_core::forensic::table_of_path(&self.ibd).ok_or_else(|| {
+                    usage(format!(
+                        "cannot tell the table from {}: give --table DB.NAME",
+                        self.ibd.display()
+                    ))
+                })?,
+            };
+            if let Some(s) = self.backup.definition(cli, &db, &table).await? {
+                return Ok(s);
+            }
+        }
+        Ok(lifeboat_core::forensic::schema_of(&self.ibd)?)
     }
+}
+
+/// `db.name` split at its first dot.
+fn split_table(t: &str) -> Result<(String, String), Failure> {
+    t.split_once('.')
+        .map(|(d, n)| (d.to_owned(), n.to_owned()))
+        .ok_or_else(|| usage(format!("--table {t}: expected DB.NAME")))
 }
 
 /// Where recovered rows go, and whether they are loaded (`undelete`, `undrop`, `salvage`).
@@ -1518,7 +1579,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
         Command::Undelete {
             file, output, conn, ..
         } => {
-            let table = file.definition()?;
+            let table = file.definition(&cli).await?;
             let done = lifeboat_core::forensic::undelete(
                 &file.ibd,
                 &table,
@@ -1567,9 +1628,18 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             index_id,
             grep,
             conn,
+            backup,
             ..
         } => {
-            let def = read_schema(schema)?;
+            let def = match schema {
+                Some(s) => read_schema(s)?,
+                None => {
+                    let (db, name) = split_table(table)?;
+                    backup.definition(&cli, &db, &name).await?.ok_or_else(|| {
+                        usage("give the table's definition: --schema DDL_FILE or --schema-from-backup ID|latest".into())
+                    })?
+                }
+            };
             let source = match (datadir, image) {
                 (Some(d), _) => lifeboat_core::forensic::Source::Datadir(d.clone()),
                 (None, Some(i)) => lifeboat_core::forensic::Source::Image(i.clone()),
@@ -1631,7 +1701,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
         Command::Salvage {
             file, output, conn, ..
         } => {
-            let def = file.definition()?;
+            let def = file.definition(&cli).await?;
             let done = lifeboat_core::forensic::salvage(
                 &file.ibd,
                 &def,

@@ -1158,6 +1158,54 @@ pub fn schema_of(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Err
     })
 }
 
+/// The table a tablespace file belongs to, from its path (`DATADIR/db/name.ibd`, names
+/// decoded from MariaDB's and MySQL's file-name encoding).
+pub fn table_of_path(ibd: &Path) -> Option<(String, String)> {
+    let table = ibd.file_stem()?.to_str()?;
+    let db = ibd.parent()?.file_name()?.to_str()?;
+    Some((
+        crate::rescue::decode_file_name(db),
+        crate::rescue::decode_file_name(table),
+    ))
+}
+
+/// The definition of `db.table` as a lifeboat backup recorded it (the server's own SHOW
+/// CREATE TABLE, taken inside the backup's snapshot): backup `id`, or the newest committed
+/// backup in `repo` that holds the table. Returns the definition and the backup's id.
+pub async fn schema_from_backup(
+    repo: &lifeboat_repo::Repository,
+    id: Option<&str>,
+    db: &str,
+    table: &str,
+) -> Result<(lifeboat_innodb::schema::TableSchema, String), Error> {
+    let ids = match id {
+        Some(id) => vec![id.to_owned()],
+        None => repo.backup_ids().await?.0.into_iter().rev().collect(),
+    };
+    for id in &ids {
+        let body = crate::backup::Body::of(&repo.manifest(id).await?)?;
+        let found = body
+            .schemas
+            .iter()
+            .filter(|s| s.name == db)
+            .flat_map(|s| &s.tables)
+            .find(|t| t.name == table);
+        if let Some(t) = found {
+            let schema = lifeboat_innodb::schema::parse_create_table(&t.create).map_err(|e| {
+                Error::Forensic(format!("backup {id}: the definition of {db}.{table}: {e}"))
+            })?;
+            return Ok((schema, id.clone()));
+        }
+    }
+    Err(Error::Forensic(match id {
+        Some(id) => format!("backup {id} does not hold {db}.{table}"),
+        None => format!(
+            "no committed backup in the repository holds {db}.{table} ({} looked at)",
+            ids.len()
+        ),
+    }))
+}
+
 /// The table definition a MySQL 8 tablespace carries in its SDI (serialized dictionary
 /// information).
 pub fn schema_from_sdi(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Error> {
@@ -1195,4 +1243,15 @@ pub fn schema_from_sdi(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchem
     };
     lifeboat_innodb::schema::parse_create_table(&ddl)
         .map_err(|e| Error::Forensic(format!("{}: SDI: {e}", ibd.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_tablespace_path_names_its_table() {
+        let t = super::table_of_path(std::path::Path::new(
+            "/var/lib/mysql/we@0020ird/t@002d1.ibd",
+        ));
+        assert_eq!(t, Some(("we ird".into(), "t-1".into())));
+    }
 }

@@ -80,14 +80,14 @@ pub(crate) async fn definitions(opts: &ConnectOptions, db: &str) -> BTreeMap<Str
     out
 }
 
-fn repo_init(lb: &Lb) -> String {
+pub(crate) fn repo_init(lb: &Lb) -> String {
     let repo = lb.home.path().join("repo").display().to_string();
     let o = lb.run(&["repo", "init", "--repo", &repo]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     repo
 }
 
-fn backup(lb: &Lb, repo: &str, srv: &TestServer, extra: &[&str]) -> Value {
+pub(crate) fn backup(lb: &Lb, repo: &str, srv: &TestServer, extra: &[&str]) -> Value {
     let mut args = vec![
         "backup",
         "--json",
