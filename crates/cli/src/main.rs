@@ -473,7 +473,7 @@ struct TablespaceArgs {
     #[arg(long, value_name = "FILE")]
     ibd: PathBuf,
     /// The table's CREATE TABLE statement (`SHOW CREATE TABLE` output, or your own)
-    /// [default: the .frm file beside the tablespace (MariaDB, MySQL 5.7), else the
+    /// [default: the .frm file beside the tablespace (MariaDB; MySQL 5.7 files are untested), else the
     /// definition a MySQL 8 file carries in its SDI].
     #[arg(long, value_name = "DDL_FILE")]
     schema: Option<PathBuf>,

@@ -1133,7 +1133,7 @@ pub fn salvage(
 }
 
 /// The definition of the table whose tablespace is `ibd`, from the files themselves: the
-/// .frm file beside it (MariaDB, MySQL up to 5.7), else the SDI inside it (MySQL 8).
+/// .frm file beside it (MariaDB; MySQL 5.7 writes the same format, untested), else the SDI inside it (MySQL 8).
 pub fn schema_of(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Error> {
     let frm = ibd.with_extension("frm");
     if !frm.is_file() {

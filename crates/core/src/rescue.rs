@@ -405,7 +405,7 @@ pub(crate) fn decode_file_name(name: &str) -> String {
 }
 
 /// The definition for a table salvaged from its pages: the side instance's, else one from
-/// `--schema`, else the .frm file beside the tablespace (MariaDB, MySQL 5.7), else the
+/// `--schema`, else the .frm file beside the tablespace (MariaDB), else the
 /// tablespace's own SDI (MySQL 8).
 fn definition(
     create: Option<&str>,

@@ -1,4 +1,4 @@
-//! MariaDB's `.frm` files (and MySQL's up to 5.7): the table definition the server keeps
+//! MariaDB's `.frm` files (MySQL up to 5.7 writes the same format; only MariaDB's are tested):
 //! beside each table, read back into a `CREATE TABLE` statement that
 //! [`crate::schema::parse_create_table`] then reads like any other.
 //!
