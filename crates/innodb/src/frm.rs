@@ -1,6 +1,6 @@
-//! MariaDB's `.frm` files (MySQL up to 5.7 writes the same format; only MariaDB's are tested):
-//! beside each table, read back into a `CREATE TABLE` statement that
-//! [`crate::schema::parse_create_table`] then reads like any other.
+//! MariaDB's `.frm` files, the table definition the server keeps beside each table (MySQL
+//! up to 5.7 writes the same format; only MariaDB's are tested), read back into a
+//! `CREATE TABLE` statement that [`crate::schema::parse_create_table`] then reads like any other.
 //!
 //! What is used, as MariaDB 10.11 writes it (all numbers little-endian):
 //! - the header (64 bytes): magic `FE 01`; at 4 the length of the "extra2" section that
