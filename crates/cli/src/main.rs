@@ -841,13 +841,28 @@ fn read_schema(path: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Fail
         .map_err(|e| usage(format!("--schema {}: {e}", path.display())))
 }
 
-/// A recovery's result with its load, as one JSON object.
-#[derive(Serialize)]
-struct Recovered<'a, T: Serialize> {
-    #[serde(flatten)]
-    done: &'a T,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    loaded: Option<&'a lifeboat_core::recovered::Loaded>,
+/// Prints what a recovery did and, when asked, where its rows were loaded: one JSON object,
+/// or the recovery's own text (`text`) followed by the load.
+fn print_recovered<T: Serialize>(
+    cli: &Cli,
+    done: &T,
+    written: &lifeboat_core::recovered::Written,
+    loaded: Option<&lifeboat_core::recovered::Loaded>,
+    text: impl FnOnce(),
+) {
+    #[derive(Serialize)]
+    struct Recovered<'a, T: Serialize> {
+        #[serde(flatten)]
+        done: &'a T,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        loaded: Option<&'a lifeboat_core::recovered::Loaded>,
+    }
+    if cli.json {
+        print_json(&Recovered { done, loaded });
+    } else {
+        text();
+        render::loaded(written, loaded);
+    }
 }
 
 fn usage(message: String) -> Failure {
@@ -1588,35 +1603,9 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 file.index_id,
             )?;
             let loaded = output.load(&cli, conn, argv, &done.output).await?;
-            if cli.json {
-                print_json(&Recovered {
-                    done: &done,
-                    loaded: loaded.as_ref(),
-                });
-            } else {
-                println!(
-                    "{} rows of {} recovered ({} delete-marked, {} from free lists) into {}",
-                    done.rows,
-                    done.table,
-                    done.delete_marked,
-                    done.free_list,
-                    done.output.file.display()
-                );
-                if done.lost > 0 {
-                    println!(
-                        "{} records could not be decoded: see {}",
-                        done.lost,
-                        done.report.display()
-                    );
-                }
-                if done.duplicates > 0 {
-                    println!(
-                        "{} copies of rows already recovered were skipped",
-                        done.duplicates
-                    );
-                }
-                render::loaded(&done.output, loaded.as_ref());
-            }
+            print_recovered(&cli, &done, &done.output, loaded.as_ref(), || {
+                render::undeleted(&done)
+            });
             Ok(0)
         }
         Command::Undrop {
@@ -1655,47 +1644,9 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 grep.as_deref(),
             )?;
             let loaded = output.load(&cli, conn, argv, &done.output).await?;
-            if cli.json {
-                print_json(&Recovered {
-                    done: &done,
-                    loaded: loaded.as_ref(),
-                });
-            } else {
-                println!(
-                    "{} rows of {} recovered from index {} (space {}: {} of {} pages fit the definition; chosen by {}) into {}",
-                    done.rows,
-                    done.table,
-                    done.chosen.index_id,
-                    done.chosen.space_id,
-                    done.chosen.consistent,
-                    done.chosen.pages,
-                    done.chosen_by,
-                    done.output.file.display()
-                );
-                if done.candidates.len() > 1 {
-                    println!("other indexes whose pages fit (pick one with --index-id):");
-                    for c in done.candidates.iter().skip(1) {
-                        println!(
-                            "  index {} (space {}): {} of {} pages fit, {} exactly",
-                            c.index_id, c.space_id, c.consistent, c.pages, c.exact
-                        );
-                    }
-                }
-                if done.rows_from_copies > 0 {
-                    println!(
-                        "warning: {} rows come from copies of pages (the doublewrite buffer) whose own place holds something else now: they may be older than the table's last state",
-                        done.rows_from_copies
-                    );
-                }
-                if done.lost > 0 {
-                    println!(
-                        "{} records could not be decoded: see {}",
-                        done.lost,
-                        done.report.display()
-                    );
-                }
-                render::loaded(&done.output, loaded.as_ref());
-            }
+            print_recovered(&cli, &done, &done.output, loaded.as_ref(), || {
+                render::undropped(&done)
+            });
             Ok(0)
         }
         Command::Salvage {
@@ -1711,34 +1662,9 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             )?;
             let lost = done.damaged.iter().any(|p| p.lost);
             let loaded = output.load(&cli, conn, argv, &done.output).await?;
-            if cli.json {
-                print_json(&Recovered {
-                    done: &done,
-                    loaded: loaded.as_ref(),
-                });
-            } else {
-                println!(
-                    "{} rows recovered from {} ({} leaf pages of index {}) into {}",
-                    done.rows,
-                    done.file.display(),
-                    done.leaf_pages,
-                    done.index_id,
-                    done.output.file.display()
-                );
-                for p in &done.damaged {
-                    println!(
-                        "  page {} ({}): {}{}",
-                        p.page,
-                        p.page_type,
-                        p.problem,
-                        p.records.map_or(String::new(), |n| format!(
-                            " [{} records counted, {} recovered]",
-                            n, p.recovered
-                        ))
-                    );
-                }
-                render::loaded(&done.output, loaded.as_ref());
-            }
+            print_recovered(&cli, &done, &done.output, loaded.as_ref(), || {
+                render::salvaged(&done)
+            });
             Ok(u8::from(lost))
         }
         Command::Rescue {

@@ -328,6 +328,92 @@ pub fn restore(o: &lifeboat_core::restore::Outcome) {
     }
 }
 
+/// What `undelete` recovered.
+pub fn undeleted(done: &lifeboat_core::forensic::Undeleted) {
+    println!(
+        "{} rows of {} recovered ({} delete-marked, {} from free lists) into {}",
+        done.rows,
+        done.table,
+        done.delete_marked,
+        done.free_list,
+        done.output.file.display()
+    );
+    if done.lost > 0 {
+        println!(
+            "{} records could not be decoded: see {}",
+            done.lost,
+            done.report.display()
+        );
+    }
+    if done.duplicates > 0 {
+        println!(
+            "{} copies of rows already recovered were skipped",
+            done.duplicates
+        );
+    }
+}
+
+/// What `undrop` recovered, and the other indexes that fit.
+pub fn undropped(done: &lifeboat_core::forensic::Undropped) {
+    println!(
+        "{} rows of {} recovered from index {} (space {}: {} of {} pages fit the definition; chosen by {}) into {}",
+        done.rows,
+        done.table,
+        done.chosen.index_id,
+        done.chosen.space_id,
+        done.chosen.consistent,
+        done.chosen.pages,
+        done.chosen_by,
+        done.output.file.display()
+    );
+    if done.candidates.len() > 1 {
+        println!("other indexes whose pages fit (pick one with --index-id):");
+        for c in done.candidates.iter().skip(1) {
+            println!(
+                "  index {} (space {}): {} of {} pages fit, {} exactly",
+                c.index_id, c.space_id, c.consistent, c.pages, c.exact
+            );
+        }
+    }
+    if done.rows_from_copies > 0 {
+        println!(
+            "warning: {} rows come from copies of pages (the doublewrite buffer) whose own place holds something else now: they may be older than the table's last state",
+            done.rows_from_copies
+        );
+    }
+    if done.lost > 0 {
+        println!(
+            "{} records could not be decoded: see {}",
+            done.lost,
+            done.report.display()
+        );
+    }
+}
+
+/// What `salvage` recovered, and the damaged pages.
+pub fn salvaged(done: &lifeboat_core::forensic::Salvaged) {
+    println!(
+        "{} rows recovered from {} ({} leaf pages of index {}) into {}",
+        done.rows,
+        done.file.display(),
+        done.leaf_pages,
+        done.index_id,
+        done.output.file.display()
+    );
+    for p in &done.damaged {
+        println!(
+            "  page {} ({}): {}{}",
+            p.page,
+            p.page_type,
+            p.problem,
+            p.records.map_or(String::new(), |n| format!(
+                " [{} records counted, {} recovered]",
+                n, p.recovered
+            ))
+        );
+    }
+}
+
 /// How to load recovered rows, or where they were loaded.
 pub fn loaded(
     w: &lifeboat_core::recovered::Written,

@@ -214,10 +214,10 @@ impl TableOut {
 }
 
 /// The start of an SQL file of recovered rows: the session settings the values need (text
-/// as UTF-8, TIMESTAMPs as UTC), then the table.
+/// as UTF-8, TIMESTAMPs as UTC, a 0 in an AUTO_INCREMENT column kept as 0), then the table.
 fn header(what: &str, create_sql: &str) -> String {
     format!(
-        "-- rows recovered by lifeboat ({})\nSET NAMES utf8mb4;\nSET time_zone = '+00:00';\nSET FOREIGN_KEY_CHECKS = 0;\n{create_sql};\n",
+        "-- rows recovered by lifeboat ({})\nSET NAMES utf8mb4;\nSET time_zone = '+00:00';\nSET FOREIGN_KEY_CHECKS = 0;\nSET sql_mode = 'NO_AUTO_VALUE_ON_ZERO';\n{create_sql};\n",
         what.replace('\n', " ")
     )
 }
@@ -415,16 +415,12 @@ pub async fn load(
         )?;
         return Err(refusal.into());
     }
-    if items.iter().any(|w| w.format == Format::Tsv) {
-        let local: Option<String> = conn
-            .query_first("SELECT @@GLOBAL.local_infile")
-            .await
-            .map_err(Error::sql("reading local_infile"))?;
-        if matches!(local.as_deref(), Some("0" | "OFF")) {
-            return Err(Error::Mismatch(format!(
-                "{ident} has local_infile=OFF, which loading TSV files needs; nothing was changed. Run SET GLOBAL local_infile = 1 on it, or write SQL files (--format sql)"
-            )));
-        }
+    if items.iter().any(|w| w.format == Format::Tsv)
+        && !crate::restore::local_infile_on(conn).await?
+    {
+        return Err(Error::Mismatch(format!(
+            "{ident} has local_infile=OFF, which loading TSV files needs; nothing was changed. Run SET GLOBAL local_infile = 1 on it, or write SQL files (--format sql)"
+        )));
     }
     conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS {}", q(database)))
         .await

@@ -637,12 +637,7 @@ pub async fn run(
 
     let result = async {
         // Pre-flight, before anything is created: the load needs LOAD DATA LOCAL.
-        let local_infile: Option<String> = t
-            .conn()
-            .query_first("SELECT @@GLOBAL.local_infile")
-            .await
-            .map_err(Error::sql("reading local_infile"))?;
-        if matches!(local_infile.as_deref(), Some("0" | "OFF")) {
+        if !local_infile_on(t.conn()).await? {
             return Err(Error::Mismatch(format!(
                 "{ident} has local_infile=OFF, which the parallel load needs; nothing was changed. Run SET GLOBAL local_infile = 1 on it for the restore"
             )));
@@ -1037,6 +1032,15 @@ pub async fn run(
             Err(e)
         }
     }
+}
+
+/// Whether the server accepts LOAD DATA LOCAL (its `local_infile`).
+pub(crate) async fn local_infile_on(conn: &mut Conn) -> Result<bool, Error> {
+    let v: Option<String> = conn
+        .query_first("SELECT @@GLOBAL.local_infile")
+        .await
+        .map_err(Error::sql("reading local_infile"))?;
+    Ok(!matches!(v.as_deref(), Some("0" | "OFF")))
 }
 
 /// Connects to where a command writes: a new side instance started in the directory (one

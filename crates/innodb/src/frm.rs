@@ -243,7 +243,7 @@ pub fn create_table(frm: &[u8], table: &str) -> Result<String, FrmError> {
     };
     let mut keys = Vec::new();
     for _ in 0..n_keys {
-        let flags = ks.u16(at)? ^ 1; // stored with the unique bit inverted
+        let key_flags = ks.u16(at)? ^ 1; // stored with the unique bit inverted
         let parts = usize::from(ks.u8(at + 4)?);
         at += 8;
         let mut cols = Vec::new();
@@ -270,18 +270,18 @@ pub fn create_table(frm: &[u8], table: &str) -> Result<String, FrmError> {
                 ident(f.name)
             });
         }
-        keys.push((flags, cols));
+        keys.push((key_flags, cols));
     }
     let key_names = split_list(ks.0.get(at..).unwrap_or_default());
-    for (k, (flags, cols)) in keys.iter().enumerate() {
+    for (k, (key_flags, cols)) in keys.iter().enumerate() {
         let name = key_names.get(k).copied().unwrap_or_default();
         let kind = if name == b"PRIMARY" {
             "PRIMARY KEY".to_owned()
-        } else if flags & 128 != 0 {
+        } else if key_flags & 128 != 0 {
             format!("FULLTEXT KEY {}", ident(name))
-        } else if flags & 1024 != 0 {
+        } else if key_flags & 1024 != 0 {
             format!("SPATIAL KEY {}", ident(name))
-        } else if flags & 1 != 0 {
+        } else if key_flags & 1 != 0 {
             format!("UNIQUE KEY {}", ident(name))
         } else {
             format!("KEY {}", ident(name))

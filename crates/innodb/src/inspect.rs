@@ -154,19 +154,18 @@ impl Inspector {
                 }
             }
         }
-        let flags = self.flags;
-        let page = if crate::compressed::is_compressed(page, flags.map(|f| f.full_crc32)) {
-            self.compressed += 1;
-            match crate::compressed::in_memory(page, flags.as_ref()) {
-                Ok(p) => p,
-                Err(e) => {
-                    self.unexpanded += 1;
-                    self.unexpanded_reason.get_or_insert(e.to_string());
-                    return;
-                }
+        // page_compressed pages are read as the server has them in memory.
+        let page = match crate::compressed::in_memory(page, self.flags.as_ref()) {
+            Ok(p) => {
+                self.compressed += u64::from(matches!(p, std::borrow::Cow::Owned(_)));
+                p
             }
-        } else {
-            std::borrow::Cow::Borrowed(page)
+            Err(e) => {
+                self.compressed += 1;
+                self.unexpanded += 1;
+                self.unexpanded_reason.get_or_insert(e.to_string());
+                return;
+            }
         };
         let page = &page[..];
         let Some(fil) = FilHeader::parse(page) else {
