@@ -1,6 +1,6 @@
 //! Any bytes as InnoDB pages: tablespace flags, page-size detection, checksum verdicts, page
-//! and record headers, record and free-list walks, page_compressed expansion. Nothing may
-//! panic or loop.
+//! and record headers, record and free-list walks, page_compressed expansion, dictionary
+//! records and the definitions rebuilt from them. Nothing may panic or loop.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -13,8 +13,10 @@ fuzz_target!(|data: &[u8]| {
         .or_else(|| fsp::detect_page_size(data))
         .unwrap_or(4096);
     let mut ins = Inspector::new(size, fsp_header);
+    let mut dict = lifeboat_innodb::dict::Dictionary::default();
     for (n, page) in data.chunks(size).enumerate() {
         ins.page(n as u64, page);
+        dict.page(page);
         // page_compressed expansion under every algorithm guess (the Inspector only tries
         // the one the flags name).
         for algorithm in [None, Some(1), Some(2)] {
@@ -27,4 +29,9 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = ins.finish();
+    for t in dict.tables.clone() {
+        if let Ok(d) = dict.definition(&t.name) {
+            let _ = lifeboat_innodb::schema::parse_create_table(&d.create_sql);
+        }
+    }
 });

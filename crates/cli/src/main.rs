@@ -377,7 +377,11 @@ enum Command {
         /// The table, as db.name.
         #[arg(long, value_name = "DB.NAME")]
         table: String,
-        /// The table's CREATE TABLE statement (or --schema-from-backup).
+        /// The table's CREATE TABLE statement (or --schema-from-backup). Without either, the
+        /// definition is rebuilt from the dictionary records in the sources (those of the
+        /// dropped table while purge has not cleared them): column types and keys, but not
+        /// DECIMAL precision or ENUM/SET values, which InnoDB does not record (such columns
+        /// keep their stored bytes or numbers; the CREATE TABLE says so in a COMMENT).
         #[arg(long, value_name = "DDL_FILE")]
         schema: Option<PathBuf>,
         #[command(flatten)]
@@ -1620,13 +1624,12 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             backup,
             ..
         } => {
+            // Without either, undrop rebuilds it from the dictionary records in the sources.
             let def = match schema {
-                Some(s) => read_schema(s)?,
+                Some(s) => Some(read_schema(s)?),
                 None => {
                     let (db, name) = split_table(table)?;
-                    backup.definition(&cli, &db, &name).await?.ok_or_else(|| {
-                        usage("give the table's definition: --schema DDL_FILE or --schema-from-backup ID|latest".into())
-                    })?
+                    backup.definition(&cli, &db, &name).await?
                 }
             };
             let source = match (datadir, image) {
@@ -1637,7 +1640,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             let done = lifeboat_core::forensic::undrop(
                 &source,
                 table,
-                &def,
+                def.as_ref(),
                 &output.out,
                 output.format,
                 *index_id,

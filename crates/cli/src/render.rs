@@ -366,6 +366,16 @@ pub fn undropped(done: &lifeboat_core::forensic::Undropped) {
         done.chosen_by,
         done.output.file.display()
     );
+    if let Some(d) = &done.definition {
+        println!(
+            "the definition was rebuilt from the dictionary records of the {} table id {}",
+            if d.dropped { "dropped" } else { "live" },
+            d.table_id
+        );
+        for n in &d.notes {
+            println!("  not recorded by InnoDB: {n}");
+        }
+    }
     if done.candidates.len() > 1 {
         println!("other indexes whose pages fit (pick one with --index-id):");
         for c in done.candidates.iter().skip(1) {

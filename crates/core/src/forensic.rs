@@ -510,6 +510,10 @@ pub struct Undropped {
     pub output: Written,
     /// The report written next to it.
     pub report: PathBuf,
+    /// The definition rebuilt from the dictionary records in the sources, when none was
+    /// given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub definition: Option<lifeboat_innodb::dict::Definition>,
 }
 
 /// Where a page image is: file, offset, size, and its LSN (the newest image wins).
@@ -546,7 +550,7 @@ fn read_at(f: &std::fs::File, offset: u64, len: usize) -> std::io::Result<Vec<u8
 pub fn undrop(
     source: &Source,
     table: &str,
-    schema: &lifeboat_innodb::schema::TableSchema,
+    schema: Option<&lifeboat_innodb::schema::TableSchema>,
     out: &Path,
     format: Format,
     index_id: Option<u64>,
@@ -554,7 +558,6 @@ pub fn undrop(
 ) -> Result<Undropped, Error> {
     use lifeboat_innodb::index::IndexPage;
     use lifeboat_innodb::record::{Layout, decode_with, fit_with};
-    let layout = Layout::new(schema);
     use std::collections::{BTreeMap, HashMap, HashSet};
     let started = std::time::Instant::now();
     let files: Vec<PathBuf> = match source {
@@ -566,6 +569,24 @@ pub fn undrop(
     if files.is_empty() {
         return Err(Error::Forensic("no InnoDB files to scan".into()));
     }
+    let (schema, definition) = match schema {
+        Some(s) => (s.clone(), None),
+        None => {
+            // The dictionary lives in the system tablespace: in a datadir, its ibdata files.
+            let system: Vec<PathBuf> = files
+                .iter()
+                .filter(|f| !in_place || !f.to_string_lossy().ends_with(".ibd"))
+                .cloned()
+                .collect();
+            let d = dictionary_definition(&system, table)?;
+            let s = lifeboat_innodb::schema::parse_create_table(&d.create_sql).map_err(|e| {
+                Error::Internal(format!("the definition rebuilt from the dictionary: {e}"))
+            })?;
+            (s, Some(d))
+        }
+    };
+    let schema = &schema;
+    let layout = Layout::new(schema);
     // Pass 1: every INDEX page at any offset, every BLOB page at sector alignment. One
     // thread reads blocks ahead (into recycled buffers) while this one looks through the
     // last.
@@ -776,6 +797,38 @@ pub fn undrop(
         )
     };
 
+    let (mut chosen_by, mut definition) = (chosen_by, definition);
+    let owner = dict.table_of_index(chosen.index_id);
+    if let Some((tid, true)) = owner
+        && !chosen_by.contains("deleted records")
+    {
+        chosen_by.push_str(&format!(
+            "; the dictionary's deleted records give this index to a dropped table (id {tid})"
+        ));
+    }
+    // A definition from the dictionary was the name's; the chosen index may be another
+    // table id's (the table was created again under the name): its own columns decode it.
+    let mut rebuilt = None;
+    if let (Some(d), Some((tid, _))) = (&definition, owner)
+        && tid != d.table_id
+        && let Ok(own) = dict.definition_of(tid, &dict_name)
+    {
+        if own.create_sql != d.create_sql {
+            rebuilt = Some(
+                lifeboat_innodb::schema::parse_create_table(&own.create_sql).map_err(|e| {
+                    Error::Internal(format!("the definition rebuilt from the dictionary: {e}"))
+                })?,
+            );
+        }
+        definition = Some(own);
+    }
+    let schema = rebuilt.as_ref().unwrap_or(schema);
+    let layout = if rebuilt.is_some() {
+        Layout::new(schema)
+    } else {
+        layout
+    };
+
     // Pass 2: the chosen index's pages, newest first, each row once.
     let mut sql = TableOut::create(out, schema, &format!("undrop of {table}"), format)?;
     let mut pages: Vec<Image> = leaves
@@ -802,6 +855,7 @@ pub fn undrop(
         lost_examples: Vec::new(),
         output: sql.written(),
         report: out.join("report.json"),
+        definition,
     };
     // Two threads read, decode and render chunks of pages (the first the even chunks, the
     // second the odd ones); this one takes the chunks back in order, keeps each row once
@@ -905,6 +959,55 @@ pub fn undrop(
     result.decode_ms = (started.elapsed().as_millis() as u64).saturating_sub(scan_ms);
     write_report(&result.report, &result)?;
     Ok(result)
+}
+
+/// Table `db.name`'s definition rebuilt from the dictionary records (live, delete-marked or
+/// freed) found anywhere in `files`.
+fn dictionary_definition(
+    files: &[PathBuf],
+    table: &str,
+) -> Result<lifeboat_innodb::dict::Definition, Error> {
+    use std::io::Read;
+    const BLOCK: usize = 64 << 20;
+    const OVERLAP: usize = 64 << 10;
+    let mut dict = lifeboat_innodb::dict::Dictionary::default();
+    for path in files {
+        let err = |e: std::io::Error| Error::Forensic(format!("{}: {e}", path.display()));
+        let mut f = std::fs::File::open(path).map_err(err)?;
+        // Each block starts with the last OVERLAP bytes of the one before: a page cut by
+        // the block's end is whole in the next.
+        let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + OVERLAP);
+        loop {
+            let kept = buf.len();
+            buf.resize(kept + BLOCK, 0);
+            let mut got = 0;
+            while got < BLOCK {
+                match f.read(&mut buf[kept + got..]) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(err(e)),
+                }
+            }
+            buf.truncate(kept + got);
+            for start in lifeboat_innodb::carve::index_pages(&buf) {
+                let size = lifeboat_innodb::carve::page_size_at(&buf, start, 16384);
+                if let Some(page) = buf.get(start..start + size) {
+                    dict.page(page);
+                }
+            }
+            if got < BLOCK {
+                break;
+            }
+            let tail = buf.len().saturating_sub(OVERLAP);
+            buf.drain(..tail);
+        }
+    }
+    dict.definition(&table.replacen('.', "/", 1)).map_err(|e| {
+        Error::Forensic(format!(
+            "{e}; give the definition with --schema DDL_FILE or --schema-from-backup"
+        ))
+    })
 }
 
 /// The files of a datadir that hold InnoDB pages: the system tablespace and every .ibd.

@@ -1,10 +1,20 @@
 //! The InnoDB data dictionary of MariaDB and MySQL 5.7 in the system tablespace:
-//! SYS_TABLES (index 1) names tables and gives their ids, SYS_INDEXES (index 3) gives each
-//! table's index ids. Their records are REDUNDANT. A dropped table's records are
-//! delete-marked, then purged onto their page's free list: both are read, so a dropped
-//! table's index id can be found while its records are delete-marked, or on servers that
-//! keep a purged record's bytes. (MariaDB 10.11 clears them once purged: then the live
-//! dictionary still tells which index a table of the same name has now.)
+//! SYS_TABLES (index 1) names tables and gives their ids, SYS_COLUMNS (index 2) their
+//! columns, SYS_INDEXES (index 3) each table's index ids, SYS_FIELDS (index 4) each index's
+//! columns. Their records are REDUNDANT. A dropped table's records are delete-marked, then
+//! purged onto their page's free list: both are read, so a dropped table's index id and
+//! definition can be found while its records are delete-marked, or on servers that keep a
+//! purged record's bytes. (MariaDB 10.11 clears them once purged: then the live dictionary
+//! still tells which index a table of the same name has now.)
+//!
+//! What a SYS_COLUMNS record says of a column, as MariaDB 10.11 writes it (checked against
+//! `information_schema.INNODB_SYS_COLUMNS` for every column type): MTYPE is the storage
+//! class (1 latin1 VARCHAR, 2 latin1 CHAR, 3 fixed binary, 4 VARBINARY, 5 BLOB/TEXT, 6
+//! integer, 9 FLOAT, 10 DOUBLE, 12 VARCHAR, 13 CHAR, 14 GEOMETRY); PRTYPE's low byte is the
+//! server's type code, 0x100 NOT NULL, 0x200 UNSIGNED, 0x400 binary, 0x2000 VIRTUAL, and
+//! bits 16.. the collation id; LEN is the length in bytes (BLOBs: 8 + the length's bytes).
+//! Not recorded anywhere in InnoDB: DECIMAL's precision and scale, ENUM/SET values (stored
+//! as their numbers), which fixed 16-byte type (UUID, INET6) a column was, defaults.
 
 use serde::Serialize;
 
@@ -13,8 +23,12 @@ use crate::page::be;
 
 /// Index id of SYS_TABLES' clustered index.
 pub const SYS_TABLES: u64 = 1;
+/// Index id of SYS_COLUMNS' clustered index.
+pub const SYS_COLUMNS: u64 = 2;
 /// Index id of SYS_INDEXES' clustered index.
 pub const SYS_INDEXES: u64 = 3;
+/// Index id of SYS_FIELDS' clustered index.
+pub const SYS_FIELDS: u64 = 4;
 
 /// A SYS_TABLES record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -25,7 +39,45 @@ pub struct SysTable {
     pub id: u64,
     /// Tablespace id.
     pub space: Option<u32>,
+    /// N_COLS: the column count, with bit 31 set for COMPACT and later row formats.
+    pub n_cols: Option<u32>,
+    /// TYPE: the table flags (bit 0 compact, bits 1..4 compressed page size, bit 5
+    /// off-page columns as DYNAMIC stores them).
+    pub flags: Option<u32>,
     /// The record is delete-marked or on the free list: the table was dropped (or renamed).
+    pub deleted: bool,
+}
+
+/// A SYS_COLUMNS record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SysColumn {
+    /// Table id.
+    pub table_id: u64,
+    /// Position (VIRTUAL columns: bit 16 and up hold more).
+    pub pos: u32,
+    /// Column name.
+    pub name: String,
+    /// Storage class.
+    pub mtype: u32,
+    /// Precise type: server type code, flags, collation id.
+    pub prtype: u32,
+    /// Length in bytes.
+    pub len: u32,
+    /// The record is delete-marked or on the free list.
+    pub deleted: bool,
+}
+
+/// A SYS_FIELDS record: one column of an index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SysField {
+    /// Index id.
+    pub index_id: u64,
+    /// Position in the index, and the prefix length in bytes, packed as InnoDB does (see
+    /// [`Dictionary::definition`]).
+    pub pos: u32,
+    /// Column name.
+    pub column: String,
+    /// The record is delete-marked or on the free list.
     pub deleted: bool,
 }
 
@@ -38,8 +90,10 @@ pub struct SysIndex {
     pub id: u64,
     /// Index name (`PRIMARY`, `GEN_CLUST_INDEX`, …).
     pub name: String,
-    /// Type bits: 1 clustered, 2 unique.
+    /// Type bits: 1 clustered, 2 unique, 32 FULLTEXT, 64 SPATIAL.
     pub kind: u32,
+    /// Number of columns.
+    pub n_fields: Option<u32>,
     /// Root page.
     pub root: Option<u32>,
     /// The record is delete-marked or on the free list.
@@ -87,17 +141,21 @@ pub struct Dictionary {
     pub tables: Vec<SysTable>,
     /// SYS_INDEXES records.
     pub indexes: Vec<SysIndex>,
+    /// SYS_COLUMNS records.
+    pub columns: Vec<SysColumn>,
+    /// SYS_FIELDS records.
+    pub fields: Vec<SysField>,
 }
 
 impl Dictionary {
-    /// Reads the SYS_TABLES and SYS_INDEXES records of a leaf page of the system tablespace
+    /// Reads the dictionary records of a leaf page of the system tablespace
     /// (other pages are ignored): those on the record list, and those on the free list.
     pub fn page(&mut self, page: &[u8]) {
         let Some(ip) = IndexPage::new(page) else {
             return;
         };
         let h = ip.header;
-        if h.compact || h.level != 0 || !(h.index_id == SYS_TABLES || h.index_id == SYS_INDEXES) {
+        if h.compact || h.level != 0 || !(SYS_TABLES..=SYS_FIELDS).contains(&h.index_id) {
             return;
         }
         if be::u32(page, 34) != Some(0) {
@@ -123,6 +181,8 @@ impl Dictionary {
                     name,
                     id,
                     space: uint(f.get(9).copied().flatten()).map(|s| s as u32),
+                    n_cols: uint(f.get(4).copied().flatten()).map(|n| n as u32),
+                    flags: uint(f.get(5).copied().flatten()).map(|n| n as u32),
                     deleted,
                 });
             } else if h.index_id == SYS_INDEXES && f.len() >= 9 {
@@ -138,7 +198,43 @@ impl Dictionary {
                     id,
                     name,
                     kind: uint(f.get(6).copied().flatten()).unwrap_or(0) as u32,
+                    n_fields: uint(f.get(5).copied().flatten()).map(|n| n as u32),
                     root: uint(f.get(8).copied().flatten()).map(|p| p as u32),
+                    deleted,
+                });
+            } else if h.index_id == SYS_COLUMNS && f.len() >= 8 {
+                let num = |i: usize| uint(f.get(i).copied().flatten()).map(|n| n as u32);
+                let (Some(table_id), Some(pos), Some(name), Some(mtype), Some(prtype), Some(len)) = (
+                    uint(f.first().copied().flatten()),
+                    num(1),
+                    text(4),
+                    num(5),
+                    num(6),
+                    num(7),
+                ) else {
+                    continue;
+                };
+                self.columns.push(SysColumn {
+                    table_id,
+                    pos,
+                    name,
+                    mtype,
+                    prtype,
+                    len,
+                    deleted,
+                });
+            } else if h.index_id == SYS_FIELDS && f.len() >= 5 {
+                let (Some(index_id), Some(pos), Some(column)) = (
+                    uint(f.first().copied().flatten()),
+                    uint(f.get(1).copied().flatten()),
+                    text(4),
+                ) else {
+                    continue;
+                };
+                self.fields.push(SysField {
+                    index_id,
+                    pos: pos as u32,
+                    column,
                     deleted,
                 });
             }
@@ -186,5 +282,468 @@ impl Dictionary {
         }
         dropped.retain(|id| !live.contains(id));
         (live, dropped)
+    }
+
+    /// The `CREATE TABLE` statement of table `db/name` rebuilt from its dictionary records:
+    /// those of a dropped table of that name (the newest, by table id) when there are any,
+    /// else those of the live one. Columns in table order with the types their records give,
+    /// nullability, the clustered index as PRIMARY KEY (none when InnoDB keyed the rows by a
+    /// hidden row id), the other indexes, ROW_FORMAT. Where InnoDB does not record enough
+    /// (see the module doc) the column keeps its bytes and the statement says so in a column
+    /// COMMENT; [`Definition::notes`] lists those columns.
+    pub fn definition(&self, db_slash_name: &str) -> Result<Definition, DictError> {
+        let named: Vec<&SysTable> = self
+            .tables
+            .iter()
+            .filter(|t| t.name == db_slash_name)
+            .collect();
+        let table = named
+            .iter()
+            .filter(|t| t.deleted)
+            .max_by_key(|t| t.id)
+            .or_else(|| named.iter().filter(|t| !t.deleted).max_by_key(|t| t.id))
+            .copied()
+            .ok_or_else(|| {
+                DictError(format!(
+                    "no dictionary record names {db_slash_name} (purged, or the table was never in these files)"
+                ))
+            })?;
+        self.definition_of(table.id, db_slash_name)
+    }
+
+    /// The table id a SYS_INDEXES record gives index `index_id`, and whether that record
+    /// is delete-marked or freed.
+    pub fn table_of_index(&self, index_id: u64) -> Option<(u64, bool)> {
+        let mut found = self.indexes.iter().filter(|i| i.id == index_id);
+        let first = found.next()?;
+        let deleted = first.deleted && found.all(|i| i.deleted);
+        Some((first.table_id, deleted))
+    }
+
+    /// [`Dictionary::definition`] of the table with id `table_id`, named `db/name`. Its
+    /// SYS_TABLES record may be gone: a table created again under the same name overwrites
+    /// it in place (the name is its key), while the old column and index records, keyed by
+    /// the old table id, stay delete-marked until purge.
+    pub fn definition_of(
+        &self,
+        table_id: u64,
+        db_slash_name: &str,
+    ) -> Result<Definition, DictError> {
+        let record = self.tables.iter().find(|t| t.id == table_id);
+        let table = SysTable {
+            name: db_slash_name.to_owned(),
+            id: table_id,
+            space: record.and_then(|t| t.space),
+            n_cols: record.and_then(|t| t.n_cols),
+            flags: record.and_then(|t| t.flags),
+            deleted: record.is_none_or(|t| t.deleted),
+        };
+        let table = &table;
+        let mut cols: Vec<&SysColumn> = self
+            .columns
+            .iter()
+            .filter(|c| c.table_id == table.id && c.prtype & DATA_VIRTUAL == 0)
+            .collect();
+        cols.sort_by_key(|c| c.pos);
+        cols.dedup_by_key(|c| c.pos);
+        let wanted = table.n_cols.map(|n| (n & 0x7fff_ffff) as usize);
+        if cols.is_empty() || cols.iter().enumerate().any(|(i, c)| c.pos as usize != i) {
+            return Err(DictError(format!(
+                "the column records of {db_slash_name} (table id {}) are gone or incomplete: found {} of {}",
+                table.id,
+                cols.len(),
+                wanted.map_or("?".to_owned(), |n| n.to_string())
+            )));
+        }
+        let mut notes = Vec::new();
+        let mut lines = Vec::new();
+        let mut maxlen = std::collections::HashMap::new();
+        for c in &cols {
+            let (ty, mb, note) = column_type(c)
+                .map_err(|e| DictError(format!("{db_slash_name} column {}: {e}", c.name)))?;
+            maxlen.insert(c.name.as_str(), mb);
+            let null = if c.prtype & DATA_NOT_NULL != 0 {
+                " NOT NULL"
+            } else {
+                " NULL DEFAULT NULL"
+            };
+            let comment = note.as_ref().map_or(String::new(), |n| {
+                format!(" COMMENT {}", crate::frm::quote(&format!("lifeboat: {n}")))
+            });
+            if let Some(n) = note {
+                notes.push(format!("{}: {n}", c.name));
+            }
+            lines.push(format!(
+                "  {} {ty}{null}{comment}",
+                crate::frm::ident(c.name.as_bytes())
+            ));
+        }
+        // The indexes, clustered first (the decoder takes the first key as the clustered).
+        let mut indexes: Vec<&SysIndex> = self
+            .indexes
+            .iter()
+            .filter(|i| i.table_id == table.id)
+            .collect();
+        indexes.sort_by_key(|i| (i.kind & 1 == 0, i.id));
+        indexes.dedup_by_key(|i| i.id);
+        for ix in indexes {
+            let mut fields: Vec<&SysField> =
+                self.fields.iter().filter(|f| f.index_id == ix.id).collect();
+            fields.sort_by_key(|f| f.pos);
+            fields.dedup_by_key(|f| f.pos);
+            if ix.name == "GEN_CLUST_INDEX"
+                || ix.name == "FTS_DOC_ID_INDEX"
+                || ix.kind & 32 != 0
+                || fields.is_empty()
+            {
+                continue;
+            }
+            // With a prefix anywhere in the index every position is (n << 16) | prefix;
+            // the first field's is then just its prefix.
+            let prefixed =
+                fields.first().is_some_and(|f| f.pos != 0) || fields.iter().any(|f| f.pos > 0xffff);
+            let parts: Vec<String> = fields
+                .iter()
+                .map(|f| {
+                    let name = crate::frm::ident(f.column.as_bytes());
+                    let prefix = if prefixed { f.pos & 0xffff } else { 0 };
+                    let mb = u32::from(*maxlen.get(f.column.as_str()).unwrap_or(&1)).max(1);
+                    if prefix == 0 {
+                        name
+                    } else {
+                        format!("{name}({})", prefix / mb)
+                    }
+                })
+                .collect();
+            let name = crate::frm::ident(ix.name.as_bytes());
+            let what = if ix.kind & 1 != 0 && ix.name == "PRIMARY" {
+                "PRIMARY KEY".to_owned()
+            } else if ix.kind & 2 != 0 {
+                format!("UNIQUE KEY {name}")
+            } else if ix.kind & 64 != 0 {
+                format!("SPATIAL KEY {name}")
+            } else {
+                format!("KEY {name}")
+            };
+            lines.push(format!("  {what} ({})", parts.join(",")));
+        }
+        // DYNAMIC, the default, is left unsaid: saying it changes the server's row image
+        // of a table without VARCHAR or BLOB columns, and so its CHECKSUM TABLE.
+        let row_format = match (table.n_cols, table.flags) {
+            (Some(n), _) if n & 0x8000_0000 == 0 => " ROW_FORMAT=REDUNDANT".to_owned(),
+            (_, Some(f)) if (f >> 1) & 0xf != 0 => format!(
+                " ROW_FORMAT=COMPRESSED KEY_BLOCK_SIZE={}",
+                (512u32 << ((f >> 1) & 0xf)) / 1024
+            ),
+            (_, Some(f)) if f & 0x20 != 0 => String::new(),
+            (Some(_), Some(_)) => " ROW_FORMAT=COMPACT".to_owned(),
+            // No SYS_TABLES record left to tell.
+            _ => String::new(),
+        };
+        let name = db_slash_name.split_once('/').map_or(db_slash_name, |p| p.1);
+        let create_sql = format!(
+            "CREATE TABLE {} (\n{}\n) ENGINE=InnoDB{row_format}",
+            crate::frm::ident(name.as_bytes()),
+            lines.join(",\n")
+        );
+        Ok(Definition {
+            table_id: table.id,
+            dropped: table.deleted,
+            create_sql,
+            notes,
+        })
+    }
+}
+
+/// A table definition rebuilt from dictionary records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Definition {
+    /// The table id whose records were used.
+    pub table_id: u64,
+    /// Those records were delete-marked or freed: a dropped table's.
+    pub dropped: bool,
+    /// The rebuilt statement.
+    pub create_sql: String,
+    /// Columns whose type could only be partly rebuilt, and how they were kept.
+    pub notes: Vec<String>,
+}
+
+/// Why a definition could not be rebuilt from the dictionary.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("dictionary: {0}")]
+pub struct DictError(pub String);
+
+const DATA_NOT_NULL: u32 = 0x100;
+const DATA_UNSIGNED: u32 = 0x200;
+const DATA_VIRTUAL: u32 = 0x2000;
+
+/// A column's SQL type from its SYS_COLUMNS record: the type, its character set's longest
+/// character in bytes (1 for non-character types), and what could not be rebuilt.
+fn column_type(c: &SysColumn) -> Result<(String, u8, Option<String>), String> {
+    let code = c.prtype & 0xff;
+    let unsigned = if c.prtype & DATA_UNSIGNED != 0 {
+        " unsigned"
+    } else {
+        ""
+    };
+    let len = c.len;
+    let coll = ((c.prtype >> 16) & 0x7fff) as u16;
+    let charset = || -> Result<(&'static str, &'static str, u8), String> {
+        let (cs, name) =
+            crate::collations::by_id(coll).ok_or_else(|| format!("unknown collation id {coll}"))?;
+        let mb = crate::collations::maxlen(cs).unwrap_or(1).max(1);
+        Ok((cs, name, mb))
+    };
+    let ints = |len: u32| match len {
+        1 => Some("tinyint"),
+        2 => Some("smallint"),
+        3 => Some("mediumint"),
+        4 => Some("int"),
+        8 => Some("bigint"),
+        _ => None,
+    };
+    let frac = |extra: u32| match extra {
+        0 => Some(""),
+        1 => Some("(2)"),
+        2 => Some("(4)"),
+        3 => Some("(6)"),
+        _ => None,
+    };
+    let raw = |what: &str| {
+        Ok((
+            format!("binary({len})"),
+            1,
+            Some(format!("{what}; kept as its {len} stored bytes")),
+        ))
+    };
+    let bad = || {
+        format!(
+            "MTYPE {} PRTYPE {:#x} LEN {len} is not a type lifeboat knows",
+            c.mtype, c.prtype
+        )
+    };
+    match c.mtype {
+        // Integers, DATE, YEAR, ENUM/SET and the old temporal formats.
+        6 => match code {
+            10 if len == 3 => Ok(("date".into(), 1, None)),
+            13 if len == 1 => Ok(("year".into(), 1, None)),
+            254 | 247 | 248 => {
+                let t = ints(len).ok_or_else(bad)?;
+                Ok((
+                    format!("{t} unsigned"),
+                    1,
+                    Some("ENUM or SET (values not in the dictionary); kept as its number".into()),
+                ))
+            }
+            7 | 11 | 12 => {
+                let t = ints(len).ok_or_else(bad)?;
+                Ok((
+                    format!("{t} unsigned"),
+                    1,
+                    Some(
+                        "a temporal column in the pre-5.6 format; kept as its stored number".into(),
+                    ),
+                ))
+            }
+            _ => Ok((format!("{}{unsigned}", ints(len).ok_or_else(bad)?), 1, None)),
+        },
+        9 => Ok((format!("float{unsigned}"), 1, None)),
+        10 => Ok((format!("double{unsigned}"), 1, None)),
+        3 => match code {
+            246 => raw("DECIMAL of unknown precision and scale"),
+            11 => Ok((
+                format!("time{}", frac(len.wrapping_sub(3)).ok_or_else(bad)?),
+                1,
+                None,
+            )),
+            12 => Ok((
+                format!("datetime{}", frac(len.wrapping_sub(5)).ok_or_else(bad)?),
+                1,
+                None,
+            )),
+            7 => Ok((
+                format!("timestamp{}", frac(len.wrapping_sub(4)).ok_or_else(bad)?),
+                1,
+                None,
+            )),
+            16 if (1..=8).contains(&len) => Ok((format!("bit({})", len * 8), 1, None)),
+            254 if coll != 63 => raw("a fixed 16-byte type (UUID or INET6)"),
+            _ => Ok((format!("binary({len})"), 1, None)),
+        },
+        4 => Ok((format!("varbinary({len})"), 1, None)),
+        1 | 2 | 12 | 13 => {
+            let (cs, name, mb) = charset()?;
+            let kind = if matches!(c.mtype, 1 | 12) {
+                "varchar"
+            } else {
+                "char"
+            };
+            Ok((
+                format!(
+                    "{kind}({}) CHARACTER SET {cs} COLLATE {name}",
+                    len / u32::from(mb)
+                ),
+                mb,
+                None,
+            ))
+        }
+        5 if code == 255 => Ok(("geometry".into(), 1, None)),
+        5 => {
+            let size = match len.checked_sub(8) {
+                Some(1) => "tiny",
+                Some(2) => "",
+                Some(3) => "medium",
+                Some(4) => "long",
+                _ => return Err(bad()),
+            };
+            if coll == 63 || coll == 0 {
+                Ok((format!("{size}blob"), 1, None))
+            } else {
+                let (cs, name, mb) = charset()?;
+                Ok((
+                    format!("{size}text CHARACTER SET {cs} COLLATE {name}"),
+                    mb,
+                    None,
+                ))
+            }
+        }
+        14 => Ok(("geometry".into(), 1, None)),
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::parse_create_table;
+
+    fn column(pos: u32, name: &str, mtype: u32, prtype: u32, len: u32) -> SysColumn {
+        SysColumn {
+            table_id: 18,
+            pos,
+            name: name.into(),
+            mtype,
+            prtype,
+            len,
+            deleted: true,
+        }
+    }
+
+    /// MTYPE, PRTYPE and LEN as MariaDB 10.11's INNODB_SYS_COLUMNS showed them for a table
+    /// of every column type.
+    fn every_type() -> Dictionary {
+        let cols = [
+            ("a", 6, 1025, 1),
+            ("b", 6, 1793, 1),
+            ("d", 6, 1545, 3),
+            ("e", 6, 1283, 4),
+            ("i", 3, 525558, 6),
+            ("k", 6, 1034, 3),
+            ("m", 3, 525323, 5),
+            ("o", 3, 525324, 8),
+            ("q", 3, 525831, 5),
+            ("r", 6, 1549, 1),
+            ("s", 13, 2949374, 40),
+            ("u", 12, 14684431, 400),
+            ("v", 1, 528399, 300),
+            ("x", 4, 4129807, 200),
+            ("aa", 5, 4130044, 11),
+            ("ad", 5, 2949372, 10),
+            ("ah", 6, 766, 1),
+            ("aj", 3, 4130320, 3),
+            ("ak", 14, 1279, 12),
+            ("am", 3, 525054, 16),
+            ("at", 12, 2293775, 6),
+            ("ao", 6, 9219, 4),
+        ];
+        let mut d = Dictionary::default();
+        for (k, (name, mtype, prtype, len)) in cols.into_iter().enumerate() {
+            // The VIRTUAL column's position carries more bits.
+            let pos = if name == "ao" { 65576 } else { k as u32 };
+            d.columns.push(column(pos, name, mtype, prtype, len));
+        }
+        d.tables.push(SysTable {
+            name: "d/t".into(),
+            id: 18,
+            space: Some(5),
+            n_cols: Some(0x8000_0000 | 25),
+            flags: Some(33),
+            deleted: true,
+        });
+        for (id, name, kind) in [(23, "PRIMARY", 3), (25, "k2", 0)] {
+            d.indexes.push(SysIndex {
+                table_id: 18,
+                id,
+                name: name.into(),
+                kind,
+                n_fields: None,
+                root: None,
+                deleted: true,
+            });
+        }
+        for (index_id, pos, column) in [(23, 0, "e"), (25, 20, "x"), (25, 65536, "a")] {
+            d.fields.push(SysField {
+                index_id,
+                pos,
+                column: column.into(),
+                deleted: true,
+            });
+        }
+        d
+    }
+
+    #[test]
+    fn a_dropped_tables_definition_comes_from_its_column_records() {
+        let def = every_type().definition("d/t").unwrap();
+        assert!(def.dropped);
+        let sql = &def.create_sql;
+        for want in [
+            "`a` tinyint NULL DEFAULT NULL",
+            "`b` tinyint unsigned NOT NULL",
+            "`d` mediumint unsigned NULL",
+            "`i` binary(6) NULL DEFAULT NULL COMMENT 'lifeboat: DECIMAL",
+            "`k` date NULL",
+            "`m` time(4) NULL",
+            "`o` datetime(6) NULL",
+            "`q` timestamp(2) NULL",
+            "`r` year NULL",
+            "`s` char(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci",
+            "`u` varchar(100) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+            "`v` varchar(300) CHARACTER SET latin1",
+            "`x` varbinary(200)",
+            "`aa` mediumblob",
+            "`ad` text CHARACTER SET utf8mb4",
+            "`ah` tinyint unsigned NULL DEFAULT NULL COMMENT 'lifeboat: ENUM or SET",
+            "`aj` bit(24)",
+            "`ak` geometry",
+            "`am` binary(16) NULL DEFAULT NULL COMMENT 'lifeboat: a fixed 16-byte type",
+            "`at` varchar(3) CHARACTER SET ucs2",
+            "PRIMARY KEY (`e`)",
+            "KEY `k2` (`x`(20),`a`)",
+        ] {
+            assert!(sql.contains(want), "{want} not in {sql}");
+        }
+        assert!(!sql.contains("`ao`"), "{sql}");
+        assert!(!sql.contains("ROW_FORMAT"), "{sql}");
+        assert_eq!(def.notes.len(), 3, "{:?}", def.notes);
+        let s = parse_create_table(sql).unwrap();
+        assert_eq!(s.columns.len(), 21);
+        assert_eq!(s.clustered, vec![3]);
+    }
+
+    #[test]
+    fn missing_column_records_are_an_error_not_a_guess() {
+        let mut d = every_type();
+        d.columns.retain(|c| c.name != "k");
+        let e = d.definition("d/t").unwrap_err().to_string();
+        assert!(e.contains("incomplete"), "{e}");
+        assert!(every_type().definition("d/other").is_err());
+        // The SYS_TABLES record overwritten by a table created again: the old id still
+        // gives the definition.
+        let mut d = every_type();
+        d.tables.clear();
+        let def = d.definition_of(18, "d/t").unwrap();
+        assert!(def.dropped);
+        assert_eq!(d.table_of_index(23), Some((18, true)));
     }
 }

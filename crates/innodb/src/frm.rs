@@ -68,7 +68,7 @@ fn split_list(b: &[u8]) -> Vec<&[u8]> {
     items
 }
 
-fn ident(name: &[u8]) -> String {
+pub(crate) fn ident(name: &[u8]) -> String {
     format!("`{}`", String::from_utf8_lossy(name).replace('`', "``"))
 }
 
@@ -81,7 +81,7 @@ fn text(bytes: &[u8], charset: &str) -> String {
     }
 }
 
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 

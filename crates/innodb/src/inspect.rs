@@ -197,10 +197,11 @@ impl Inspector {
                 ..IndexSummary::default()
             });
         s.pages += 1;
-        if h.level + 1 > s.levels {
-            s.levels = h.level + 1;
+        let levels = h.level.saturating_add(1);
+        if levels > s.levels {
+            s.levels = levels;
             s.root_page = Some(n);
-        } else if h.level + 1 == s.levels && fil.prev == FIL_NULL && fil.next == FIL_NULL {
+        } else if levels == s.levels && fil.prev == FIL_NULL && fil.next == FIL_NULL {
             s.root_page = Some(n);
         }
         if h.level != 0 {
