@@ -1,6 +1,7 @@
 //! Any bytes as InnoDB pages: tablespace flags, page-size detection, checksum verdicts, page
-//! and record headers, record and free-list walks, page_compressed expansion, dictionary
-//! records and the definitions rebuilt from them. Nothing may panic or loop.
+//! and record headers, record and free-list walks, record decoding (with what an instant
+//! ADD/DROP COLUMN left), page_compressed expansion, dictionary records and the definitions
+//! rebuilt from them. Nothing may panic or loop.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -14,6 +15,11 @@ fuzz_target!(|data: &[u8]| {
         .unwrap_or(4096);
     let mut ins = Inspector::new(size, fsp_header);
     let mut dict = lifeboat_innodb::dict::Dictionary::default();
+    let schema = lifeboat_innodb::schema::parse_create_table(
+        "CREATE TABLE t (id INT PRIMARY KEY, a VARCHAR(300), b BLOB, c CHAR(3) NOT NULL, d INT)",
+    )
+    .expect("a valid definition");
+    let mut page_of = |no: u32| data.chunks(size).nth(no as usize).map(<[u8]>::to_vec);
     for (n, page) in data.chunks(size).enumerate() {
         ins.page(n as u64, page);
         dict.page(page);
@@ -26,6 +32,15 @@ fuzz_target!(|data: &[u8]| {
         if let Some(ip) = IndexPage::new(page) {
             let _ = ip.records().count();
             let _ = ip.free_records().count();
+            let mut layout = lifeboat_innodb::record::Layout::new(&schema);
+            if let Some(n) = lifeboat_innodb::record::instant_core_fields(page) {
+                layout.set_instant_core(n);
+            }
+            let _ = layout.learn_metadata(page, &schema, &mut page_of);
+            for rec in ip.records().take(200).flatten() {
+                let _ = lifeboat_innodb::record::decode_with(page, rec.origin, &schema, &layout);
+            }
+            let _ = lifeboat_innodb::record::fit_with(&ip, &schema, &layout);
         }
     }
     let _ = ins.finish();

@@ -123,6 +123,34 @@ fn page_reader(
     })
 }
 
+/// The layout of `schema`'s records in the index `summary` describes, with what a MariaDB
+/// instant ADD COLUMN left there: the root page's count of the fields older records hold,
+/// and the added columns' defaults from the leftmost leaf's metadata record.
+fn layout_of(
+    schema: &lifeboat_innodb::schema::TableSchema,
+    summary: Option<&lifeboat_innodb::inspect::IndexSummary>,
+    page_of: &mut dyn FnMut(u32) -> Option<Vec<u8>>,
+) -> lifeboat_innodb::record::Layout {
+    let mut layout = lifeboat_innodb::record::Layout::new(schema);
+    let Some(s) = summary else {
+        return layout;
+    };
+    let page = |no: Option<u64>, page_of: &mut dyn FnMut(u32) -> Option<Vec<u8>>| {
+        no.and_then(|n| u32::try_from(n).ok()).and_then(page_of)
+    };
+    if let Some(n_core) = page(s.root_page, page_of)
+        .as_deref()
+        .and_then(lifeboat_innodb::record::instant_core_fields)
+    {
+        layout.set_instant_core(n_core);
+        if let Some(leaf) = page(s.first_leaf, page_of) {
+            // Without it, records that need it fail to decode and are reported.
+            let _ = layout.learn_metadata(&leaf, schema, page_of);
+        }
+    }
+    layout
+}
+
 /// Writes `value` as pretty JSON to `path` (the reports next to recovered SQL).
 fn write_report(path: &Path, value: &impl Serialize) -> Result<(), Error> {
     let json = serde_json::to_vec_pretty(value).unwrap_or_default();
@@ -259,9 +287,8 @@ pub fn undelete(
     format: Format,
     index_id: Option<u64>,
 ) -> Result<Undeleted, Error> {
-    use lifeboat_innodb::record::{Layout, decode_with};
+    use lifeboat_innodb::record::decode_with;
     use std::collections::{BTreeMap, HashMap, HashSet};
-    let layout = Layout::new(schema);
     let report = inspect(ibd)?;
     let page_size = report.page_size;
     let full_crc32 = report.flags.is_some_and(|f| f.full_crc32);
@@ -288,6 +315,8 @@ pub fn undelete(
         format,
     )?;
     let mut page_of = page_reader(ibd, page_size, report.flags)?;
+    let summary = report.indexes.iter().find(|i| i.index_id == index_id);
+    let layout = layout_of(schema, summary, &mut page_of);
     let mut result = Undeleted {
         table: schema.table.clone(),
         index_id,
@@ -347,14 +376,23 @@ pub fn undelete(
                 Err(e) => f.lost.push(e),
             }
         }
-        for rec in ip.free_records().filter_map(Result::ok) {
+        // A freed instant-ALTER metadata record is not a row either.
+        for rec in ip
+            .free_records()
+            .filter_map(Result::ok)
+            .filter(|r| !r.min_rec)
+        {
             finding(&mut findings, no, page);
             let Some(f) = findings.get_mut(&no) else {
                 continue;
             };
             f.free_list += 1;
-            // Free space is reused piecemeal: a record that no longer decodes is gone.
-            if let Ok(row) = decode_with(page, rec.origin, schema, &layout) {
+            // Free space is reused piecemeal: a record that no longer decodes is gone. A
+            // record's roll pointer is never all zero (purge resets it to the insert flag):
+            // such a record's bytes were cleared.
+            if let Ok(row) = decode_with(page, rec.origin, schema, &layout)
+                && row.roll_ptr != 0
+            {
                 let e = candidates.entry(row.key).or_insert((0, no, rec.origin));
                 if row.trx_id >= e.0 {
                     *e = (row.trx_id, no, rec.origin);
@@ -528,7 +566,11 @@ struct Image {
     copy: bool,
 }
 
-fn newer(map: &mut std::collections::HashMap<(u32, u32), Image>, key: (u32, u32), img: Image) {
+fn newer<K: std::hash::Hash + Eq>(
+    map: &mut std::collections::HashMap<K, Image>,
+    key: K,
+    img: Image,
+) {
     let e = map.entry(key).or_insert(img);
     if img.lsn > e.lsn {
         *e = img;
@@ -596,6 +638,12 @@ pub fn undrop(
     let mut leaves: HashMap<(u32, u64), HashMap<(u32, u32), Image>> = HashMap::new();
     let mut blobs: HashMap<(u32, u32), Image> = HashMap::new();
     let mut dict = lifeboat_innodb::dict::Dictionary::default();
+    // What MariaDB's instant ADD COLUMN left, per index: the root's count of the fields
+    // older records hold (and a layout for fitting them), and the leftmost leaf, which
+    // holds the added columns' defaults.
+    let mut cores: HashMap<(u32, u64), usize> = HashMap::new();
+    let mut instant_layouts: HashMap<(u32, u64), Layout> = HashMap::new();
+    let mut first_leaves: HashMap<(u32, u64), Image> = HashMap::new();
     let mut g_hits: Vec<(u32, u64)> = Vec::new();
     let mut handles = Vec::new();
     let mut lens = Vec::new();
@@ -651,13 +699,19 @@ pub fn undrop(
                     continue;
                 };
                 dict.page(page);
+                let key = (fil.space_id, ip.header.index_id);
+                if let Some(n) = lifeboat_innodb::record::instant_core_fields(page) {
+                    cores.insert(key, n);
+                    let mut l = Layout::new(schema);
+                    l.set_instant_core(n);
+                    instant_layouts.insert(key, l.lenient());
+                }
                 if !(fil.page_type == 17855 || fil.page_type == 18)
                     || ip.header.level != 0
                     || !ip.header.compact
                 {
                     continue;
                 }
-                let key = (fil.space_id, ip.header.index_id);
                 let offset = at + start as u64;
                 let img = Image {
                     file: fi,
@@ -671,7 +725,22 @@ pub fn undrop(
                     index_id: ip.header.index_id,
                     ..Candidate::default()
                 });
-                let f = fit_with(&ip, schema, &layout);
+                if fil.prev == lifeboat_innodb::page::FIL_NULL
+                    && ip
+                        .records()
+                        .next()
+                        .is_some_and(|r| r.is_ok_and(|r| r.min_rec))
+                {
+                    let img = Image {
+                        file: fi,
+                        offset,
+                        size,
+                        lsn: fil.lsn,
+                        copy: false,
+                    };
+                    newer(&mut first_leaves, key, img);
+                }
+                let f = fit_with(&ip, schema, instant_layouts.get(&key).unwrap_or(&layout));
                 if let Some(g) = grep
                     && f.consistent
                     && memchr::memmem::find(page, g.as_bytes()).is_some()
@@ -823,11 +892,25 @@ pub fn undrop(
         definition = Some(own);
     }
     let schema = rebuilt.as_ref().unwrap_or(schema);
-    let layout = if rebuilt.is_some() {
+    let key = (chosen.space_id, chosen.index_id);
+    let mut layout = if rebuilt.is_some() {
         Layout::new(schema)
     } else {
         layout
     };
+    if let Some(&n) = cores.get(&key) {
+        layout.set_instant_core(n);
+        if let Some(img) = first_leaves.get(&key)
+            && let Some(f) = handles.get(img.file)
+            && let Ok(page) = read_at(f, img.offset, img.size)
+        {
+            let mut page_of = |no: u32| -> Option<Vec<u8>> {
+                let img = blobs.get(&(chosen.space_id, no))?;
+                read_at(handles.get(img.file)?, img.offset, img.size).ok()
+            };
+            let _ = layout.learn_metadata(&page, schema, &mut page_of);
+        }
+    }
 
     // Pass 2: the chosen index's pages, newest first, each row once.
     let mut sql = TableOut::create(out, schema, &format!("undrop of {table}"), format)?;
@@ -1095,7 +1178,16 @@ pub fn salvage(
     let report = inspect(ibd)?;
     let page_size = report.page_size;
     let full_crc32 = report.flags.is_some_and(|f| f.full_crc32);
-    let layout = Layout::new(schema);
+    let mut page_of = page_reader(ibd, page_size, report.flags)?;
+    // Each index's records as the definition lays them out there (an instant ADD COLUMN
+    // is an index's own history).
+    let layouts: std::collections::HashMap<u64, Layout> = report
+        .indexes
+        .iter()
+        .map(|i| (i.index_id, layout_of(schema, Some(i), &mut page_of)))
+        .collect();
+    let plain = Layout::new(schema);
+    let layout_for = |id: u64| layouts.get(&id).unwrap_or(&plain);
     // Pass 1: which index's leaves fit the definition best.
     let index_id = match index_id {
         Some(i) => i,
@@ -1103,7 +1195,7 @@ pub fn salvage(
             let mut fits: std::collections::HashMap<u64, u64> = Default::default();
             each_page_in_memory(ibd, page_size, report.flags, &mut |_, page| {
                 if let (Some(id), Some(ip)) = (leaf_index(page), IndexPage::new(page))
-                    && fit_with(&ip, schema, &layout).consistent
+                    && fit_with(&ip, schema, layout_for(id)).consistent
                 {
                     *fits.entry(id).or_default() += 1;
                 }
@@ -1128,7 +1220,7 @@ pub fn salvage(
         &format!("salvage of {}", ibd.display()),
         format,
     )?;
-    let mut page_of = page_reader(ibd, page_size, report.flags)?;
+    let layout = layout_for(index_id);
     let mut result = Salvaged {
         file: ibd.to_path_buf(),
         index_id,
@@ -1173,7 +1265,7 @@ pub fn salvage(
             return Ok(());
         };
         finding.records = Some(u64::from(ip.header.n_recs));
-        let f = fit_with(&ip, schema, &layout);
+        let f = fit_with(&ip, schema, layout);
         if !valid && !f.consistent {
             finding.lost = true;
             finding.problem = format!(
@@ -1195,7 +1287,7 @@ pub fn salvage(
             if rec.deleted || rec.min_rec {
                 continue;
             }
-            let row = match decode_with(page, rec.origin, schema, &layout) {
+            let row = match decode_with(page, rec.origin, schema, layout) {
                 Ok(r) => r,
                 Err(e) => {
                     problems.push(e.to_string());

@@ -26,6 +26,10 @@ pub struct IndexSummary {
     pub levels: u16,
     /// The root: the page of the highest level.
     pub root_page: Option<u64>,
+    /// The leftmost leaf (no previous page): where MariaDB keeps an instant ADD COLUMN's
+    /// metadata record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_leaf: Option<u64>,
     /// User records on the leaves, delete-marked ones included.
     pub records: u64,
     /// Of those, delete-marked (deleted, not yet purged).
@@ -208,6 +212,9 @@ impl Inspector {
             return;
         }
         s.leaf_pages += 1;
+        if fil.prev == FIL_NULL && s.first_leaf.is_none() {
+            s.first_leaf = Some(n);
+        }
         let mut broken = false;
         for r in ip.records() {
             match r {

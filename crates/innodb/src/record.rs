@@ -9,6 +9,15 @@
 //! (with a NULL flag, and an off-page flag).
 //! Every length is checked against the page: a record that does not fit its definition is an
 //! error, so that carved or damaged records are never presented as rows.
+//!
+//! MariaDB's instant ADD COLUMN (10.3+) leaves records of two kinds in the clustered index.
+//! Those written before it (status 0) hold the first `n_core` fields only, with a null
+//! bitmap for the nullable ones among them. Later ones (status 4) hold, between the 5 fixed
+//! header bytes and the bitmap, a count of their fields: one byte `n`, or two when `n`
+//! ≥ 0x80 (`n & 0x7f | next << 7`), for `n_core + 1 + n` fields. The added columns of a
+//! record that lacks them have their default values, which the metadata record holds: the
+//! first record of the leftmost leaf, min-rec flag set, status 4, every field present. The
+//! root page (type 18) keeps `n_core` in the upper 13 bits of PAGE_DIRECTION's two bytes.
 
 use lifeboat_binlog::table::column_type as ct;
 use lifeboat_binlog::{Column, Value};
@@ -74,6 +83,35 @@ enum Slot {
     RowId,
     TrxId,
     RollPtr,
+    /// A column an instant DROP COLUMN removed: its bytes stay in the records. `fixed` is
+    /// its size when fixed; else `big` says whether its length may take two bytes.
+    Dropped {
+        nullable: bool,
+        fixed: Option<usize>,
+        big: bool,
+    },
+    /// The pointer to the instant DROP metadata BLOB, in the metadata record only.
+    MetadataBlob,
+}
+
+impl Slot {
+    fn nullable(&self, schema: &TableSchema) -> bool {
+        match self {
+            Slot::Column(c) => schema.columns.get(*c).is_some_and(|c| c.nullable),
+            Slot::Dropped { nullable, .. } => *nullable,
+            _ => false,
+        }
+    }
+}
+
+/// The positions (in `slots`) of the nullable fields, in null-bitmap order.
+fn nullable_slots(slots: &[Slot], schema: &TableSchema) -> Vec<usize> {
+    slots
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.nullable(schema))
+        .map(|(k, _)| k)
+        .collect()
 }
 
 /// The fields of the clustered index in record order.
@@ -193,42 +231,266 @@ pub struct Layout {
     slots: Vec<Slot>,
     /// Positions (in `slots`) of the nullable fields, in bitmap order.
     nullable: Vec<usize>,
+    /// What an instant ADD COLUMN left, when the index had one.
+    instant: Option<Instant>,
+}
+
+/// An index's instant ADD COLUMN state (see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Instant {
+    /// Fields of the records written before the first instant ADD.
+    n_core: usize,
+    /// The metadata record's field values, by slot: the added columns' defaults. `None`
+    /// when it was not found.
+    defaults: Option<Vec<Option<Vec<u8>>>>,
+    /// Without them, take the added columns of older records as NULL rather than fail:
+    /// for telling whether records fit, where only sizes matter.
+    lenient: bool,
+}
+
+/// The number of fields records had before an instant ADD COLUMN, from the root page of a
+/// MariaDB clustered index (a page of type 18); `None` for any other page.
+pub fn instant_core_fields(page: &[u8]) -> Option<usize> {
+    let fil = crate::FilHeader::parse(page)?;
+    let ip = crate::index::IndexPage::new(page)?;
+    if fil.page_type != 18 || !ip.header.compact {
+        return None;
+    }
+    let v = crate::page::be::u16(page, crate::page::FIL_HEADER + 12)?;
+    let n = usize::from(v >> 3);
+    (n > 0).then_some(n)
 }
 
 impl Layout {
     /// The layout of `schema`'s clustered index records.
     pub fn new(schema: &TableSchema) -> Layout {
         let slots = layout(schema);
-        let nullable = slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| match s {
-                Slot::Column(c) => schema.columns.get(*c).is_some_and(|c| c.nullable),
-                _ => false,
-            })
-            .map(|(k, _)| k)
+        let nullable = nullable_slots(&slots, schema);
+        Layout {
+            slots,
+            nullable,
+            instant: None,
+        }
+    }
+
+    /// Records of this index may predate an instant ADD COLUMN: they hold the first
+    /// `n_core` fields (from [`instant_core_fields`] of the root page).
+    pub fn set_instant_core(&mut self, n_core: usize) {
+        // After an instant DROP the records may hold more fields than the definition has.
+        if (1..=1023).contains(&n_core) {
+            self.instant = Some(Instant {
+                n_core,
+                defaults: None,
+                lenient: false,
+            });
+        }
+    }
+
+    /// This layout for [`fit_with`] only: where the added columns' defaults are unknown,
+    /// older records decode with NULL there instead of failing.
+    pub fn lenient(mut self) -> Layout {
+        if let Some(i) = &mut self.instant {
+            i.lenient = true;
+        }
+        self
+    }
+
+    /// Whether the index had an instant ADD COLUMN, as far as known.
+    pub fn instant_core(&self) -> Option<usize> {
+        self.instant.as_ref().map(|i| i.n_core)
+    }
+
+    /// Reads the index's metadata record, if `page` (the index's leftmost leaf) starts with
+    /// one: the added columns' defaults and, after an instant DROP or reordering of columns
+    /// (MariaDB 10.4+), where each column is in the records. `page_of` reads the metadata
+    /// BLOB's pages. `Err` says why a metadata record that is there could not be read.
+    pub fn learn_metadata(
+        &mut self,
+        page: &[u8],
+        schema: &TableSchema,
+        page_of: &mut dyn FnMut(u32) -> Option<Vec<u8>>,
+    ) -> Result<bool, String> {
+        let Some(ip) = crate::index::IndexPage::new(page) else {
+            return Ok(false);
+        };
+        let Some(Ok(first)) = ip.records().next() else {
+            return Ok(false);
+        };
+        if !first.min_rec || ip.header.level != 0 || self.instant.is_none() {
+            return Ok(false);
+        }
+        if first.deleted {
+            // Instant DROP's format: a BLOB pointer after DB_ROLL_PTR leads to the map of
+            // the fields. Where it is depends on the null bitmap's size, which depends on
+            // the map: each possible size is tried, and the map is kept that reads the
+            // record back with that size.
+            let keys = self
+                .slots
+                .iter()
+                .position(|s| *s == Slot::RollPtr)
+                .map_or(0, |p| p + 1);
+            let mut last = String::from("no metadata BLOB pointer found");
+            for null_bytes in 0..=self.slots.len().div_ceil(8) + 8 {
+                let Some(map) = metadata_blob(
+                    page,
+                    first.origin,
+                    schema,
+                    self.slots.get(..keys).unwrap_or_default(),
+                    null_bytes,
+                    page_of,
+                ) else {
+                    continue;
+                };
+                match self.with_field_map(schema, keys, &map) {
+                    Ok(mapped) => {
+                        let mut with_blob = mapped.clone();
+                        with_blob.slots.insert(keys, Slot::MetadataBlob);
+                        with_blob.nullable = nullable_slots(&with_blob.slots, schema);
+                        if with_blob.nullable.len().div_ceil(8) != null_bytes {
+                            continue;
+                        }
+                        if let Ok((raw, _)) = compact_fields(page, first.origin, schema, &with_blob)
+                        {
+                            let mut raw: Vec<Option<Vec<u8>>> = raw
+                                .into_iter()
+                                .map(|f| f.map(|(b, _)| b.to_vec()))
+                                .collect();
+                            raw.remove(keys);
+                            *self = mapped;
+                            if let Some(i) = &mut self.instant {
+                                i.defaults = Some(raw);
+                            }
+                            return Ok(true);
+                        }
+                    }
+                    Err(e) => last = e,
+                }
+            }
+            return Err(format!("instant DROP COLUMN metadata: {last}"));
+        }
+        let got = if ip.header.compact {
+            compact_fields(page, first.origin, schema, self)
+        } else {
+            redundant_fields(page, first.origin, schema, self)
+        };
+        let (raw, _) = got.map_err(|e| format!("instant ADD COLUMN metadata record: {e}"))?;
+        if raw.len() != self.slots.len() {
+            return Ok(false);
+        }
+        let defaults = raw
+            .into_iter()
+            .map(|f| f.map(|(b, _)| b.to_vec()))
             .collect();
-        Layout { slots, nullable }
+        if let Some(i) = &mut self.instant {
+            i.defaults = Some(defaults);
+        }
+        Ok(true)
+    }
+
+    /// This layout with the fields after the first `keys` slots (key, DB_TRX_ID,
+    /// DB_ROLL_PTR) laid out as an instant DROP's field map says: 4 bytes, the count; then
+    /// 2 bytes per field: bit 15 dropped (then bit 14 NOT NULL, and the low 10 bits 0 for
+    /// a variable length up to 255, 1 for a longer one, else 1 + the fixed size), or the
+    /// column's number in the table.
+    fn with_field_map(
+        &self,
+        schema: &TableSchema,
+        keys: usize,
+        map: &[u8],
+    ) -> Result<Layout, String> {
+        let n = map
+            .get(..4)
+            .map(be_uint)
+            .ok_or("field map shorter than its count")? as usize;
+        let entries = map
+            .get(4..4 + 2 * n)
+            .ok_or_else(|| format!("field map of {} bytes for {n} fields", map.len()))?;
+        let mut slots: Vec<Slot> = self.slots.get(..keys).unwrap_or_default().to_vec();
+        for e in entries.chunks_exact(2) {
+            let v = be_uint(e) as u16;
+            let ind = usize::from(v & 0x3ff);
+            if v & 0x8000 != 0 {
+                slots.push(Slot::Dropped {
+                    nullable: v & 0x4000 == 0,
+                    fixed: (ind >= 2).then(|| ind - 1),
+                    big: ind == 1,
+                });
+            } else if ind < schema.columns.len() && !slots.contains(&Slot::Column(ind)) {
+                slots.push(Slot::Column(ind));
+            } else {
+                return Err(format!(
+                    "field map names column {ind}, which the definition does not have (or twice)"
+                ));
+            }
+        }
+        // Every column of the definition is somewhere.
+        if (0..schema.columns.len()).any(|c| !slots.contains(&Slot::Column(c))) {
+            return Err(
+                "the field map leaves out columns of the definition (another definition?)".into(),
+            );
+        }
+        let nullable = nullable_slots(&slots, schema);
+        Ok(Layout {
+            slots,
+            nullable,
+            instant: self.instant.clone(),
+        })
     }
 }
 
-/// Decodes the COMPACT-family record at `origin` of a clustered index leaf `page` with
-/// `schema`.
-pub fn decode_compact<'a>(
-    page: &'a [u8],
+/// The instant DROP field map of the metadata record at `origin`, read through its BLOB
+/// pointer after the `keys` slots, assuming a null bitmap of `null_bytes`; `None` when the
+/// bytes there are not a pointer to a readable map.
+fn metadata_blob(
+    page: &[u8],
     origin: usize,
     schema: &TableSchema,
-) -> Result<Row<'a>, RecordError> {
-    decode_with(page, origin, schema, &Layout::new(schema))
+    keys: &[Slot],
+    null_bytes: usize,
+    page_of: &mut dyn FnMut(u32) -> Option<Vec<u8>>,
+) -> Option<Vec<u8>> {
+    let b = usize::from(*page.get(origin.checked_sub(6)?)?);
+    let count_bytes = if b < 0x80 { 1 } else { 2 };
+    let mut len_at = origin.checked_sub(5 + count_bytes + null_bytes)?;
+    let mut pos = origin;
+    for slot in keys {
+        let size = match slot {
+            Slot::RowId | Slot::TrxId => 6,
+            Slot::RollPtr => 7,
+            Slot::Column(c) => {
+                let col = schema.columns.get(*c)?;
+                match fixed_size(col, schema.mbmaxlen.get(*c).copied().unwrap_or(1)) {
+                    Some(n) => n,
+                    None => var_length(page, &mut len_at, big(col))?.0,
+                }
+            }
+            _ => return None,
+        };
+        pos += size;
+    }
+    let ptr = page.get(pos..pos + 20)?;
+    let length = be_uint(ptr.get(12..20)?) & 0x3fff_ffff_ffff;
+    if !(4..=8 * 1024).contains(&length) {
+        return None;
+    }
+    let map = read_blob(
+        be_uint(ptr.get(4..8)?) as u32,
+        be_uint(ptr.get(8..12)?) as u32,
+        length,
+        page_of,
+    )
+    .ok()?;
+    (map.len() >= 4 && be_uint(map.get(..4)?) as usize * 2 + 4 == map.len()).then_some(map)
 }
 
-/// [`decode_compact`] with the layout worked out beforehand. Records of REDUNDANT pages
-/// (the page header says which) are read through their field-offset array instead.
+/// Decodes the record at `origin` of a clustered index leaf `page` with `schema`, whose
+/// [`Layout`] was worked out beforehand: COMPACT-family records through their header,
+/// REDUNDANT ones (the page header says which) through their field-offset array.
 pub fn decode_with<'a>(
     page: &'a [u8],
     origin: usize,
     schema: &TableSchema,
-    layout: &Layout,
+    layout: &'a Layout,
 ) -> Result<Row<'a>, RecordError> {
     let fail = |reason: String| RecordError { origin, reason };
     // PAGE_N_HEAP's top bit marks the COMPACT family.
@@ -238,7 +500,7 @@ pub fn decode_with<'a>(
     let (raw, span) = if compact {
         compact_fields(page, origin, schema, layout)?
     } else {
-        redundant_fields(page, origin, layout)?
+        redundant_fields(page, origin, schema, layout)?
     };
     let mut fields: Vec<Field<'a>> = vec![Field::Null; schema.columns.len()];
     let mut key = Vec::new();
@@ -251,6 +513,7 @@ pub fn decode_with<'a>(
             Slot::RowId => row_id = Some(be_uint(bytes)),
             Slot::TrxId => trx_id = be_uint(bytes),
             Slot::RollPtr => roll_ptr = be_uint(bytes),
+            Slot::Dropped { .. } | Slot::MetadataBlob => {}
             Slot::Column(c) => {
                 let column = schema
                     .columns
@@ -304,20 +567,65 @@ fn compact_fields<'a>(
     page: &'a [u8],
     origin: usize,
     schema: &TableSchema,
-    layout: &Layout,
+    layout: &'a Layout,
 ) -> Result<RawFields<'a>, RecordError> {
     let fail = |reason: String| RecordError { origin, reason };
     let end = page.len().saturating_sub(FIL_TRAILER);
     let slots = &layout.slots;
-    let nullable = &layout.nullable;
+    let header = |at: usize| {
+        origin
+            .checked_sub(at)
+            .and_then(|a| page.get(a))
+            .copied()
+            .ok_or_else(|| fail("header before the page start".into()))
+    };
+    // How many fields the record holds (see the module doc on instant ADD COLUMN), and the
+    // bytes its field count takes.
+    let status = header(3)? & 7;
+    let (n_fields, count_bytes) = if status == 4 {
+        let b = usize::from(header(6)?);
+        let (n_add, used) = if b < 0x80 {
+            (b, 1)
+        } else {
+            (b & 0x7f | usize::from(header(7)?) << 7, 2)
+        };
+        // Without the root page's word, a record that has fields added is taken to have
+        // them all.
+        let n_core = match &layout.instant {
+            Some(i) => i.n_core,
+            None => slots.len().checked_sub(1 + n_add).ok_or_else(|| {
+                fail(format!(
+                    "{n_add} added fields, more than the definition has"
+                ))
+            })?,
+        };
+        (n_core + 1 + n_add, used)
+    } else {
+        (layout.instant.as_ref().map_or(slots.len(), |i| i.n_core), 0)
+    };
+    if n_fields > slots.len() {
+        return Err(fail(format!(
+            "{n_fields} fields, the definition has {}",
+            slots.len()
+        )));
+    }
+    let nullable: Vec<usize> = layout
+        .nullable
+        .iter()
+        .copied()
+        .filter(|&k| k < n_fields)
+        .collect();
     let null_bytes = nullable.len().div_ceil(8);
-    let header_end = origin
-        .checked_sub(5 + null_bytes)
+    let bitmap_end = origin
+        .checked_sub(5 + count_bytes)
+        .ok_or_else(|| fail("header before the page start".into()))?;
+    let header_end = bitmap_end
+        .checked_sub(null_bytes)
         .ok_or_else(|| fail("header before the page start".into()))?;
     let mut is_null = vec![false; slots.len()];
     for (bit, &k) in nullable.iter().enumerate() {
         let byte = page
-            .get(origin - 5 - 1 - bit / 8)
+            .get(bitmap_end - 1 - bit / 8)
             .ok_or_else(|| fail("null bitmap outside the page".into()))?;
         if let Some(n) = is_null.get_mut(k) {
             *n = byte & (1 << (bit % 8)) != 0;
@@ -328,13 +636,25 @@ fn compact_fields<'a>(
     let mut pos = origin;
     let mut raw = Vec::with_capacity(slots.len());
     for (k, slot) in slots.iter().enumerate() {
+        if k >= n_fields {
+            raw.push(instant_default(layout, schema, k).map_err(fail)?);
+            continue;
+        }
         if is_null.get(k).copied().unwrap_or(false) {
             raw.push(None);
             continue;
         }
+        let lengths = |len_at: &mut usize, big: bool| {
+            var_length(page, len_at, big).ok_or_else(|| fail("lengths outside the page".into()))
+        };
         let (size, external) = match slot {
             Slot::RowId | Slot::TrxId => (6, false),
             Slot::RollPtr => (7, false),
+            Slot::MetadataBlob => (20, true),
+            Slot::Dropped { fixed: Some(n), .. } => (*n, false),
+            Slot::Dropped {
+                fixed: None, big, ..
+            } => lengths(&mut len_at, *big)?,
             Slot::Column(c) => {
                 let column = schema
                     .columns
@@ -343,28 +663,7 @@ fn compact_fields<'a>(
                 let mb = schema.mbmaxlen.get(*c).copied().unwrap_or(1);
                 match fixed_size(column, mb) {
                     Some(n) => (n, false),
-                    None => {
-                        len_at = len_at
-                            .checked_sub(1)
-                            .ok_or_else(|| fail("lengths before the page start".into()))?;
-                        let b1 = *page
-                            .get(len_at)
-                            .ok_or_else(|| fail("length outside the page".into()))?;
-                        if big(column) && b1 & 0x80 != 0 {
-                            len_at = len_at
-                                .checked_sub(1)
-                                .ok_or_else(|| fail("lengths before the page start".into()))?;
-                            let b2 = *page
-                                .get(len_at)
-                                .ok_or_else(|| fail("length outside the page".into()))?;
-                            (
-                                usize::from(b1 & 0x3f) << 8 | usize::from(b2),
-                                b1 & 0x40 != 0,
-                            )
-                        } else {
-                            (usize::from(b1), false)
-                        }
-                    }
+                    None => lengths(&mut len_at, big(column))?,
                 }
             }
         };
@@ -378,13 +677,56 @@ fn compact_fields<'a>(
     Ok((raw, (len_at, pos)))
 }
 
+/// A variable-length field's length from the header bytes before `len_at` (moved past
+/// them): one byte, or two when the column may be long and the first has its top bit set
+/// (then bit 6 says the field ends in a pointer to off-page parts).
+fn var_length(page: &[u8], len_at: &mut usize, big: bool) -> Option<(usize, bool)> {
+    *len_at = len_at.checked_sub(1)?;
+    let b1 = *page.get(*len_at)?;
+    if big && b1 & 0x80 != 0 {
+        *len_at = len_at.checked_sub(1)?;
+        let b2 = *page.get(*len_at)?;
+        Some((
+            usize::from(b1 & 0x3f) << 8 | usize::from(b2),
+            b1 & 0x40 != 0,
+        ))
+    } else {
+        Some((usize::from(b1), false))
+    }
+}
+
+/// The value of field `k` of a record written before the instant ADD COLUMN that added it:
+/// the metadata record's.
+fn instant_default<'a>(
+    layout: &'a Layout,
+    schema: &TableSchema,
+    k: usize,
+) -> Result<Option<(&'a [u8], bool)>, String> {
+    let instant = layout.instant.as_ref();
+    if let Some(d) = instant.and_then(|i| i.defaults.as_ref()) {
+        return Ok(d.get(k).and_then(|v| v.as_deref()).map(|b| (b, false)));
+    }
+    if instant.is_some_and(|i| i.lenient) {
+        return Ok(None);
+    }
+    let name = match layout.slots.get(k) {
+        Some(Slot::Column(c)) => schema.columns.get(*c).and_then(|c| c.name.clone()),
+        _ => None,
+    };
+    Err(format!(
+        "column `{}` was added by an instant ADD COLUMN after the record was written; its value is the default the index's metadata record holds, which was not found",
+        name.as_deref().unwrap_or("?")
+    ))
+}
+
 /// The fields of a REDUNDANT record: before its 6-byte header, one end offset per field
 /// (1 byte each, top bit NULL; or 2 bytes, top bit NULL, next bit stored off the page).
 /// Fixed-size fields keep their size when NULL; the offsets say so.
 fn redundant_fields<'a>(
     page: &'a [u8],
     origin: usize,
-    layout: &Layout,
+    schema: &TableSchema,
+    layout: &'a Layout,
 ) -> Result<RawFields<'a>, RecordError> {
     let fail = |reason: String| RecordError { origin, reason };
     let end = page.len().saturating_sub(FIL_TRAILER);
@@ -394,7 +736,9 @@ fn redundant_fields<'a>(
         .ok_or_else(|| fail("header before the page start".into()))?;
     let nf = be_uint(info) as usize;
     let (n, short) = ((nf >> 1) & 0x3ff, nf & 1 != 0);
-    if n != layout.slots.len() {
+    // Fewer fields: written before an instant ADD COLUMN.
+    let added = layout.instant.is_some() && n < layout.slots.len();
+    if n != layout.slots.len() && !added {
         return Err(fail(format!(
             "{n} fields, the definition has {}",
             layout.slots.len()
@@ -426,6 +770,9 @@ fn redundant_fields<'a>(
         let bytes = page.get(origin + start..origin + stop).unwrap_or_default();
         raw.push((!null).then_some((bytes, external)));
         start = stop;
+    }
+    for k in n..layout.slots.len() {
+        raw.push(instant_default(layout, schema, k).map_err(fail)?);
     }
     Ok((raw, (start_of_header, origin + start)))
 }
@@ -517,14 +864,20 @@ pub fn fit_with(page: &crate::index::IndexPage<'_>, schema: &TableSchema, layout
     });
     let mut last_key: Option<Vec<u8>> = None;
     let mut unordered = false;
+    let mut unaccounted = false;
     for rec in page.records() {
         let Ok(rec) = rec else {
             broken = true;
             break;
         };
         if rec.min_rec {
-            // MariaDB's instant-ALTER metadata record: another layout.
-            broken = true;
+            // MariaDB's instant ADD COLUMN metadata record holds every field: its bytes are
+            // the heap's too. Delete-marked, it is instant DROP's, with a field more: its
+            // bytes are not counted, so the page cannot be an exact fit.
+            match decode_with(page.bytes, rec.origin, schema, layout) {
+                Ok(row) if !rec.deleted => spans.push(row.span),
+                _ => unaccounted = true,
+            }
             continue;
         }
         f.records += 1;
@@ -559,6 +912,6 @@ pub fn fit_with(page: &crate::index::IndexPage<'_>, schema: &TableSchema, layout
         .saturating_sub(usize::from(page.header.garbage));
     f.consistent =
         !broken && f.records > 0 && f.decoded == f.records && !overlap && inside && !unordered;
-    f.exact = f.consistent && used == heap;
+    f.exact = f.consistent && used == heap && !unaccounted;
     f
 }

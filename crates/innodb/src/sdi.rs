@@ -5,7 +5,7 @@
 use std::io::Read;
 
 use crate::index::IndexPage;
-use crate::record::{Field, decode_compact, read_blob};
+use crate::record::{Field, Layout, decode_with, read_blob};
 use crate::schema::{TableSchema, parse_create_table};
 
 /// The SDI index's records: key (type, id), then the lengths and the compressed JSON.
@@ -57,7 +57,8 @@ fn one(
     schema: &TableSchema,
     page_of: &mut dyn FnMut(u32) -> Option<Vec<u8>>,
 ) -> Result<SdiRecord, String> {
-    let row = decode_compact(page, origin, schema).map_err(|e| e.to_string())?;
+    let layout = Layout::new(schema);
+    let row = decode_with(page, origin, schema, &layout).map_err(|e| e.to_string())?;
     let int = |i: usize| -> Result<u64, String> {
         match row.fields.get(i) {
             Some(Field::Value(v)) => schema

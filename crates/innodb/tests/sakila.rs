@@ -151,11 +151,12 @@ fn sakila_schema() -> Vec<(String, lifeboat_innodb::schema::TableSchema)> {
 
 #[test]
 fn sakila_rows_decode_with_the_create_table_statements() {
-    use lifeboat_innodb::record::{Field, decode_compact};
+    use lifeboat_innodb::record::{Field, Layout, decode_with};
     let schemas = sakila_schema();
     for version in ["5.7", "8.0"] {
         for (table, rows) in ROWS {
             let schema = &schemas.iter().find(|(t, _)| t == table).unwrap().1;
+            let layout = Layout::new(schema);
             let (bytes, leaves) = clustered_leaves(version, table);
             let mut decoded = 0u64;
             let mut first: Option<String> = None;
@@ -163,7 +164,7 @@ fn sakila_rows_decode_with_the_create_table_statements() {
                 let (page, ip) = leaf(&bytes, n);
                 for rec in ip.records() {
                     let rec = rec.unwrap();
-                    let row = decode_compact(page, rec.origin, schema)
+                    let row = decode_with(page, rec.origin, schema, &layout)
                         .unwrap_or_else(|e| panic!("{version} {table}: {e}"));
                     assert!(row.trx_id > 0, "{version} {table}");
                     if first.is_none() {
@@ -239,7 +240,7 @@ fn same_layout(a: &str, b: &str) -> bool {
 
 #[test]
 fn mysql_80_tables_decode_from_their_own_sdi() {
-    use lifeboat_innodb::record::decode_compact;
+    use lifeboat_innodb::record::{Layout, decode_with};
     for (table, rows) in ROWS {
         let (bytes, _) = clustered_leaves("8.0", table);
         let mut page_of = |no: u32| -> Option<Vec<u8>> {
@@ -263,12 +264,13 @@ fn mysql_80_tables_decode_from_their_own_sdi() {
         let schema = lifeboat_innodb::schema::parse_create_table(&ddl)
             .unwrap_or_else(|e| panic!("{table}: {e}\n{ddl}"));
         assert_eq!(schema.table, table);
+        let layout = Layout::new(&schema);
         let (bytes, leaves) = clustered_leaves("8.0", table);
         let mut decoded = 0;
         for n in leaves {
             let (page, ip) = leaf(&bytes, n);
             for rec in ip.records() {
-                decode_compact(page, rec.unwrap().origin, &schema)
+                decode_with(page, rec.unwrap().origin, &schema, &layout)
                     .unwrap_or_else(|e| panic!("{table}: {e}\n{ddl}"));
                 decoded += 1;
             }
