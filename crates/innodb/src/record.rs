@@ -18,6 +18,10 @@
 //! record that lacks them have their default values, which the metadata record holds: the
 //! first record of the leftmost leaf, min-rec flag set, status 4, every field present. The
 //! root page (type 18) keeps `n_core` in the upper 13 bits of PAGE_DIRECTION's two bytes.
+//! After an instant DROP COLUMN or a column added elsewhere than at the end (10.4+), the
+//! metadata record is delete-marked too and holds, after DB_ROLL_PTR, a 20-byte pointer to
+//! a BLOB that maps the records' fields to columns ([`Layout::learn_metadata`]): the
+//! dropped columns' bytes stay in the records, and are skipped.
 
 use lifeboat_binlog::table::column_type as ct;
 use lifeboat_binlog::{Column, Value};
