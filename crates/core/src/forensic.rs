@@ -629,9 +629,8 @@ pub fn undrop(
     };
     let schema = &schema;
     let layout = Layout::new(schema);
-    // Pass 1: every INDEX page at any offset, every BLOB page at sector alignment. One
-    // thread reads blocks ahead (into recycled buffers) while this one looks through the
-    // last.
+    // Pass 1: every INDEX and BLOB page at any offset. One thread reads blocks ahead (into
+    // recycled buffers) while this one looks through the last.
     const BLOCK: usize = 64 << 20;
     const OVERLAP: usize = 64 << 10;
     let mut groups: BTreeMap<(u32, u64), Candidate> = BTreeMap::new();
@@ -755,27 +754,28 @@ pub fn undrop(
                 }
                 newer(imgs, (fil.space_id, fil.page_no), img);
             }
-            // BLOB pages carry no fixed strings: looked for at each 512-byte sector.
-            let mut s = 0usize;
-            while s < limit {
-                if buf.get(s + 24..s + 26) == Some(&[0, 10][..]) {
-                    let size = lifeboat_innodb::carve::page_size_at(&buf, s, 0);
-                    if size != 0
-                        && let Some(fil) = buf
-                            .get(s..s + size)
-                            .and_then(lifeboat_innodb::FilHeader::parse)
-                    {
-                        let img = Image {
-                            file: fi,
-                            offset: at + s as u64,
-                            size,
-                            lsn: fil.lsn,
-                            copy: false,
-                        };
-                        newer(&mut blobs, (fil.space_id, fil.page_no), img);
-                    }
+            // BLOB pages, at any byte offset: their type (10) then the 8 bytes only page 0
+            // uses, zero on every other page.
+            const BLOB_AT_24: [u8; 10] = [0, 10, 0, 0, 0, 0, 0, 0, 0, 0];
+            for hit in memchr::memmem::find_iter(&buf, &BLOB_AT_24) {
+                let Some(s) = hit.checked_sub(24).filter(|&s| s < limit) else {
+                    continue;
+                };
+                let size = lifeboat_innodb::carve::page_size_at(&buf, s, 0);
+                if size != 0
+                    && let Some(fil) = buf
+                        .get(s..s + size)
+                        .and_then(lifeboat_innodb::FilHeader::parse)
+                {
+                    let img = Image {
+                        file: fi,
+                        offset: at + s as u64,
+                        size,
+                        lsn: fil.lsn,
+                        copy: false,
+                    };
+                    newer(&mut blobs, (fil.space_id, fil.page_no), img);
                 }
-                s += 512;
             }
             let _ = back_tx.send(buf);
         }

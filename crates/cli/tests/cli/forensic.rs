@@ -552,7 +552,7 @@ async fn undrop_from_an_image_holding_the_unlinked_tablespace() {
     let mut image: Vec<u8> = (0..3_000_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
-    let at = 1_000_448; // 512-byte aligned, not page aligned
+    let at = 1_000_451; // no alignment at all: a page's BLOB pages are found anywhere too
     image.splice(at..at, ibd.iter().copied());
     let img = srv.tmp().join("disk.img");
     std::fs::write(&img, &image).unwrap();
