@@ -407,8 +407,11 @@ enum Command {
     /// dumps every table it can read one by one (a table that fails or crashes the server
     /// does not stop the others), salvages the rest from their pages, and writes
     /// OUT/<db>/<table>.sql per table and OUT/report.json (start attempts with their logs,
-    /// where each table came from, what was lost). Exit 1 when any table was salvaged with
-    /// lost pages or not recovered. Stop the server first: a datadir in use is refused.
+    /// where each table came from, what was lost). With --load or --sandbox, every table
+    /// recovered is then loaded into a database of its original name there. Exit 1 when any
+    /// table was salvaged with lost pages or not recovered. Stop the server first: a
+    /// datadir in use is refused.
+    #[command(disable_help_flag = true)]
     Rescue {
         /// The datadir the server refuses to start from (read only).
         #[arg(long, value_name = "DIR")]
@@ -430,6 +433,12 @@ enum Command {
         /// How the tables are written (in OUT/<db>/).
         #[arg(long, value_enum, default_value_t = Format::Sql)]
         format: Format,
+        #[command(flatten)]
+        to: LoadTo,
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        help: HelpFlag,
     },
     /// Print the audit journal: every action lifeboat took on a server, oldest first.
     Journal {
@@ -565,24 +574,59 @@ struct RecoveredOut {
     /// How the rows are written.
     #[arg(long, value_enum, default_value_t = Format::Sql)]
     format: Format,
-    /// Then load the table into the server the connection options name, as a new table in
-    /// --database (an existing table is refused, never added to). Asks for the server's
-    /// identity, or takes --confirm-server ID when not interactive.
-    #[arg(long, conflicts_with = "sandbox")]
-    load: bool,
-    /// Then load the table into a new side instance started in DIR (left running).
-    #[arg(long, value_name = "DIR")]
-    sandbox: Option<PathBuf>,
+    #[command(flatten)]
+    to: LoadTo,
     /// The database --load / --sandbox put the table in (created if missing).
     #[arg(long, value_name = "DB", default_value = "recovered")]
     database: String,
+}
+
+/// Whether recovered tables are loaded, and where.
+#[derive(clap::Args)]
+struct LoadTo {
+    /// Then load the rows into the server the connection options name, as new tables (an
+    /// existing table is refused, never added to). Asks for the server's identity, or
+    /// takes --confirm-server ID when not interactive.
+    #[arg(long, conflicts_with = "sandbox")]
+    load: bool,
+    /// Then load the rows into a new side instance started in DIR (left running).
+    #[arg(long, value_name = "DIR")]
+    sandbox: Option<PathBuf>,
     /// With --load: the identity `lifeboat check` prints; required when not interactive.
     #[arg(long, value_name = "ID")]
     confirm_server: Option<String>,
 }
 
+impl LoadTo {
+    /// Loads what a recovery wrote, each table into its database, when asked to.
+    async fn run(
+        &self,
+        cli: &Cli,
+        conn: &ConnArgs,
+        argv: Vec<String>,
+        items: &[(String, lifeboat_core::recovered::Written)],
+    ) -> Result<Option<lifeboat_core::recovered::Loaded>, Failure> {
+        if (!self.load && self.sandbox.is_none()) || items.is_empty() {
+            return Ok(None);
+        }
+        let config = load_config(cli)?;
+        let target = restore_target(&self.sandbox, conn, &config)?;
+        let mut audit = audit(cli, &config, argv)?;
+        let names: Vec<String> = items
+            .iter()
+            .map(|(d, w)| format!("{d}.{}", w.table))
+            .collect();
+        let policy = policy(
+            &self.confirm_server,
+            &format!("load recovered rows into {}", names.join(", ")),
+        );
+        let loaded = lifeboat_core::recovered::load(items, target, &policy, &mut audit).await?;
+        Ok(Some(loaded))
+    }
+}
+
 impl RecoveredOut {
-    /// Loads what a recovery wrote, when asked to.
+    /// Loads what a recovery wrote into --database, when asked to.
     async fn load(
         &self,
         cli: &Cli,
@@ -590,28 +634,8 @@ impl RecoveredOut {
         argv: Vec<String>,
         written: &lifeboat_core::recovered::Written,
     ) -> Result<Option<lifeboat_core::recovered::Loaded>, Failure> {
-        if !self.load && self.sandbox.is_none() {
-            return Ok(None);
-        }
-        let config = load_config(cli)?;
-        let target = restore_target(&self.sandbox, conn, &config)?;
-        let mut audit = audit(cli, &config, argv)?;
-        let policy = policy(
-            &self.confirm_server,
-            &format!(
-                "load recovered rows into {}.{}",
-                self.database, written.table
-            ),
-        );
-        let loaded = lifeboat_core::recovered::load(
-            std::slice::from_ref(written),
-            &self.database,
-            target,
-            &policy,
-            &mut audit,
-        )
-        .await?;
-        Ok(Some(loaded))
+        let items = [(self.database.clone(), written.clone())];
+        self.to.run(cli, conn, argv, &items).await
     }
 }
 
@@ -1677,6 +1701,9 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             settings,
             start_timeout,
             format,
+            to,
+            conn,
+            ..
         } => {
             eprintln!("{}\n", lifeboat_core::rescue::FIRST_RESPONSE);
             let opts = lifeboat_core::rescue::RescueOptions {
@@ -1691,10 +1718,30 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             let incomplete = done.tables.iter().any(|t| {
                 t.origin == lifeboat_core::rescue::Origin::Lost || t.pages_lost.unwrap_or(0) > 0
             });
+            // Every table recovered goes into a database of its own name.
+            let items: Vec<(String, lifeboat_core::recovered::Written)> = done
+                .tables
+                .iter()
+                .filter_map(|t| Some((t.database.clone(), t.output.clone()?)))
+                .collect();
+            let loaded = to.run(&cli, conn, argv, &items).await?;
+            #[derive(Serialize)]
+            struct Rescued<'a> {
+                #[serde(flatten)]
+                done: &'a lifeboat_core::rescue::Rescue,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                loaded: Option<&'a lifeboat_core::recovered::Loaded>,
+            }
             if cli.json {
-                print_json(&done);
+                print_json(&Rescued {
+                    done: &done,
+                    loaded: loaded.as_ref(),
+                });
             } else {
                 render::rescue(&done);
+                if let Some(l) = &loaded {
+                    render::load_done(l);
+                }
             }
             Ok(u8::from(incomplete))
         }

@@ -425,20 +425,25 @@ pub fn salvaged(done: &lifeboat_core::forensic::Salvaged) {
 }
 
 /// How to load recovered rows, or where they were loaded.
+/// The tables a load of recovered rows created, and the side instance it started.
+pub fn load_done(l: &lifeboat_core::recovered::Loaded) {
+    for t in &l.tables {
+        println!(
+            "loaded into {} on {}: {} rows (row count checked)",
+            t.table, l.target, t.rows
+        );
+    }
+    if let Some(s) = &l.sandbox {
+        sandbox_started(s);
+    }
+}
+
 pub fn loaded(
     w: &lifeboat_core::recovered::Written,
     loaded: Option<&lifeboat_core::recovered::Loaded>,
 ) {
     if let Some(l) = loaded {
-        for t in &l.tables {
-            println!(
-                "loaded into {} on {}: {} rows (row count checked)",
-                t.table, l.target, t.rows
-            );
-        }
-        if let Some(s) = &l.sandbox {
-            sandbox_started(s);
-        }
+        load_done(l);
         return;
     }
     match &w.script {

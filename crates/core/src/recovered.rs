@@ -363,19 +363,22 @@ pub struct Loaded {
     pub ms: u64,
 }
 
-/// Loads recovered tables into `database` on `target` (created if missing). Every table
-/// must be new there: an existing one is a refusal (exit 3) before anything is written. A
-/// table whose load fails, warns (a value the server changed) or ends with another row
-/// count than was recovered is dropped again, and the load fails naming it. Journaled.
+/// Loads recovered tables, each into its database (created if missing) on `target`. Every
+/// table must be new there: an existing one is a refusal (exit 3) before anything is
+/// written. A table whose load fails, warns (a value the server changed) or ends with
+/// another row count than was recovered is dropped again, and the load fails naming it.
+/// Journaled.
 pub async fn load(
-    items: &[Written],
-    database: &str,
+    items: &[(String, Written)],
     target: Target,
     policy: &Policy<'_>,
     audit: &mut Audit,
 ) -> Result<Loaded, Error> {
     let t0 = Instant::now();
-    if SYSTEM_SCHEMAS.contains(&database.to_ascii_lowercase().as_str()) {
+    if let Some((database, _)) = items
+        .iter()
+        .find(|(d, _)| SYSTEM_SCHEMAS.contains(&d.to_ascii_lowercase().as_str()))
+    {
         return Err(Error::Mismatch(format!(
             "refusing to load recovered rows into the system schema {database}"
         )));
@@ -386,7 +389,7 @@ pub async fn load(
     let endpoint = t.endpoint.clone();
     let conn = t.conn();
     let mut existing = Vec::new();
-    for w in items {
+    for (database, w) in items {
         let n: Option<u64> = conn
             .exec_first(
                 "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
@@ -415,18 +418,23 @@ pub async fn load(
         )?;
         return Err(refusal.into());
     }
-    if items.iter().any(|w| w.format == Format::Tsv)
+    if items.iter().any(|(_, w)| w.format == Format::Tsv)
         && !crate::restore::local_infile_on(conn).await?
     {
         return Err(Error::Mismatch(format!(
             "{ident} has local_infile=OFF, which loading TSV files needs; nothing was changed. Run SET GLOBAL local_infile = 1 on it, or write SQL files (--format sql)"
         )));
     }
-    conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS {}", q(database)))
-        .await
-        .map_err(Error::sql("creating the database"))?;
+    let mut databases: Vec<&String> = items.iter().map(|(d, _)| d).collect();
+    databases.sort();
+    databases.dedup();
+    for database in databases {
+        conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS {}", q(database)))
+            .await
+            .map_err(Error::sql("creating the database"))?;
+    }
     let mut tables = Vec::new();
-    for w in items {
+    for (database, w) in items {
         let name = format!("{database}.{}", w.table);
         let mut created = false;
         let done = load_one(conn, database, w, &mut created).await;

@@ -93,6 +93,9 @@ pub struct RescuedTable {
     /// beside it, `<table>.load.sql`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<PathBuf>,
+    /// What was written, for loading it.
+    #[serde(skip)]
+    pub output: Option<crate::recovered::Written>,
     /// Pages whose rows were (or may have been) lost (salvaged tables).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pages_lost: Option<u64>,
@@ -455,9 +458,13 @@ fn salvage_table(
             let file = beside(&s.output.file);
             let report = dir.join(format!("{name}.salvage.json"));
             if std::fs::rename(&s.output.file, &file).is_ok() {
+                let mut output = s.output.clone();
                 if let Some(script) = &s.output.script {
                     let _ = std::fs::rename(script, beside(script));
+                    output.script = Some(beside(script));
                 }
+                output.file = file.clone();
+                t.output = Some(output);
                 let _ = std::fs::rename(&s.report, &report);
                 let _ = std::fs::remove_dir_all(&work);
                 t.origin = Origin::Pages;
@@ -558,6 +565,7 @@ pub async fn run(opts: &RescueOptions, progress: Arc<dyn Progress>) -> Result<Re
                 origin: Origin::Lost,
                 rows: 0,
                 file: None,
+                output: None,
                 pages_lost: None,
                 problems: Vec::new(),
             };
@@ -565,8 +573,9 @@ pub async fn run(opts: &RescueOptions, progress: Arc<dyn Progress>) -> Result<Re
                 Ok(w) => {
                     entry.origin = Origin::Server;
                     entry.rows = w.rows;
-                    entry.file = Some(w.file);
+                    entry.file = Some(w.file.clone());
                     progress.advance(0, w.rows);
+                    entry.output = Some(w);
                 }
                 Err(e) => {
                     // A server that died, or is dying, is replaced; else only the connection
@@ -629,6 +638,7 @@ pub async fn run(opts: &RescueOptions, progress: Arc<dyn Progress>) -> Result<Re
                     origin: Origin::Lost,
                     rows: 0,
                     file: None,
+                    output: None,
                     pages_lost: None,
                     problems: vec!["the side instance did not start at any level".into()],
                 });
