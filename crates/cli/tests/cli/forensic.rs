@@ -1053,6 +1053,32 @@ async fn page_compressed_tablespaces_decode_with_zlib_and_lz4_in_both_layouts() 
     }
 }
 
+/// Table `shop.<table>`'s exported copy, its .frm beside it, salvaged without --schema
+/// (the definition comes from the .frm): the output directory and the `--json` report.
+async fn salvaged_with_frm(
+    srv: &TestServer,
+    lb: &Lb,
+    table: &str,
+) -> (std::path::PathBuf, serde_json::Value) {
+    let (copy, _) = exported(srv, "shop", table).await;
+    std::fs::copy(
+        srv.sandbox.datadir.join(format!("shop/{table}.frm")),
+        copy.with_extension("frm"),
+    )
+    .unwrap();
+    let out = srv.tmp().join(format!("salvaged-{table}"));
+    let o = lb.run(&[
+        "salvage",
+        "--json",
+        "--ibd",
+        copy.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{table}: {}", stderr(&o));
+    (out, json(&o))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn redundant_row_format_tables_salvage_with_the_definition_from_their_frm() {
     let srv = TestServer::start().await;
@@ -1083,24 +1109,7 @@ async fn redundant_row_format_tables_salvage_with_the_definition_from_their_frm(
         .await
         .unwrap()
         .unwrap();
-    let (copy, _) = exported(&srv, "shop", "old").await;
-    std::fs::copy(
-        srv.sandbox.datadir.join("shop/old.frm"),
-        copy.with_extension("frm"),
-    )
-    .unwrap();
-    let out = srv.tmp().join("salvaged-old");
-    let lb = Lb::new();
-    let o = lb.run(&[
-        "salvage",
-        "--json",
-        "--ibd",
-        copy.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let r = json(&o);
+    let (out, r) = salvaged_with_frm(&srv, &Lb::new(), "old").await;
     assert_eq!(r["rows"], 5000, "{r}");
     let sql = std::fs::read_to_string(out.join("old.sql")).unwrap();
     assert!(sql.contains("ROW_FORMAT=REDUNDANT"), "{}", &sql[..600]);
@@ -1161,23 +1170,7 @@ async fn tables_changed_by_instant_add_and_drop_column_decode() {
             .unwrap()
             .unwrap();
         // Every row, the definition from the .frm beside the file.
-        let (copy, _) = exported(&srv, "shop", t).await;
-        std::fs::copy(
-            srv.sandbox.datadir.join(format!("shop/{t}.frm")),
-            copy.with_extension("frm"),
-        )
-        .unwrap();
-        let out = srv.tmp().join(format!("salvaged-{t}"));
-        let o = lb.run(&[
-            "salvage",
-            "--json",
-            "--ibd",
-            copy.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
-        assert_eq!(code(&o), 0, "{t}: {}", stderr(&o));
-        let r = json(&o);
+        let (out, r) = salvaged_with_frm(&srv, &lb, t).await;
         assert_eq!(r["rows"], rows, "{t}: {r}");
         load_into(&side, "salvaged", &out.join(format!("{t}.sql")));
         let (_, got): (String, Option<u64>) = s
