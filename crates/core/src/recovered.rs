@@ -405,7 +405,7 @@ pub async fn load(
         let refusal = Refusal::Unsafe {
             action: format!("load recovered rows into {ident}"),
             reason: format!(
-                "{} already exists (recovered rows go into new tables only: pick another --database)",
+                "{} already exists (recovered rows go into new tables only: load them into another database or server)",
                 existing.join(", ")
             ),
         };

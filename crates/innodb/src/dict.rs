@@ -329,28 +329,20 @@ impl Dictionary {
         table_id: u64,
         db_slash_name: &str,
     ) -> Result<Definition, DictError> {
+        // The SYS_TABLES record, when still there, tells the row format.
         let record = self.tables.iter().find(|t| t.id == table_id);
-        let table = SysTable {
-            name: db_slash_name.to_owned(),
-            id: table_id,
-            space: record.and_then(|t| t.space),
-            n_cols: record.and_then(|t| t.n_cols),
-            flags: record.and_then(|t| t.flags),
-            deleted: record.is_none_or(|t| t.deleted),
-        };
-        let table = &table;
+        let (n_cols, flags) = (record.and_then(|t| t.n_cols), record.and_then(|t| t.flags));
         let mut cols: Vec<&SysColumn> = self
             .columns
             .iter()
-            .filter(|c| c.table_id == table.id && c.prtype & DATA_VIRTUAL == 0)
+            .filter(|c| c.table_id == table_id && c.prtype & DATA_VIRTUAL == 0)
             .collect();
         cols.sort_by_key(|c| c.pos);
         cols.dedup_by_key(|c| c.pos);
-        let wanted = table.n_cols.map(|n| (n & 0x7fff_ffff) as usize);
+        let wanted = n_cols.map(|n| (n & 0x7fff_ffff) as usize);
         if cols.is_empty() || cols.iter().enumerate().any(|(i, c)| c.pos as usize != i) {
             return Err(DictError(format!(
-                "the column records of {db_slash_name} (table id {}) are gone or incomplete: found {} of {}",
-                table.id,
+                "the column records of {db_slash_name} (table id {table_id}) are gone or incomplete: found {} of {}",
                 cols.len(),
                 wanted.map_or("?".to_owned(), |n| n.to_string())
             )));
@@ -382,7 +374,7 @@ impl Dictionary {
         let mut indexes: Vec<&SysIndex> = self
             .indexes
             .iter()
-            .filter(|i| i.table_id == table.id)
+            .filter(|i| i.table_id == table_id)
             .collect();
         indexes.sort_by_key(|i| (i.kind & 1 == 0, i.id));
         indexes.dedup_by_key(|i| i.id);
@@ -429,7 +421,7 @@ impl Dictionary {
         }
         // DYNAMIC, the default, is left unsaid: saying it changes the server's row image
         // of a table without VARCHAR or BLOB columns, and so its CHECKSUM TABLE.
-        let row_format = match (table.n_cols, table.flags) {
+        let row_format = match (n_cols, flags) {
             (Some(n), _) if n & 0x8000_0000 == 0 => " ROW_FORMAT=REDUNDANT".to_owned(),
             (_, Some(f)) if (f >> 1) & 0xf != 0 => format!(
                 " ROW_FORMAT=COMPRESSED KEY_BLOCK_SIZE={}",
@@ -447,8 +439,8 @@ impl Dictionary {
             lines.join(",\n")
         );
         Ok(Definition {
-            table_id: table.id,
-            dropped: table.deleted,
+            table_id,
+            dropped: record.is_none_or(|t| t.deleted),
             create_sql,
             notes,
         })

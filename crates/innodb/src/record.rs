@@ -334,18 +334,26 @@ impl Layout {
                 .position(|s| *s == Slot::RollPtr)
                 .map_or(0, |p| p + 1);
             let mut last = String::from("no metadata BLOB pointer found");
+            // The map last read, by its pointer: with a fixed-size key every try finds the
+            // same one.
+            let mut read: Option<(Vec<u8>, Option<Vec<u8>>)> = None;
             for null_bytes in 0..=self.slots.len().div_ceil(8) + 8 {
-                let Some(map) = metadata_blob(
+                let Some(ptr) = metadata_pointer(
                     page,
                     first.origin,
                     schema,
                     self.slots.get(..keys).unwrap_or_default(),
                     null_bytes,
-                    page_of,
                 ) else {
                     continue;
                 };
-                match self.with_field_map(schema, keys, &map) {
+                if read.as_ref().is_none_or(|(p, _)| p.as_slice() != ptr) {
+                    read = Some((ptr.to_vec(), field_map(ptr, page_of)));
+                }
+                let Some(map) = read.as_ref().and_then(|(_, m)| m.as_deref()) else {
+                    continue;
+                };
+                match self.with_field_map(schema, keys, map) {
                     Ok(mapped) => {
                         let mut with_blob = mapped.clone();
                         with_blob.slots.insert(keys, Slot::MetadataBlob);
@@ -442,17 +450,15 @@ impl Layout {
     }
 }
 
-/// The instant DROP field map of the metadata record at `origin`, read through its BLOB
-/// pointer after the `keys` slots, assuming a null bitmap of `null_bytes`; `None` when the
-/// bytes there are not a pointer to a readable map.
-fn metadata_blob(
-    page: &[u8],
+/// The 20-byte pointer to the instant DROP field map in the metadata record at `origin`:
+/// after the `keys` slots, assuming a null bitmap of `null_bytes`.
+fn metadata_pointer<'a>(
+    page: &'a [u8],
     origin: usize,
     schema: &TableSchema,
     keys: &[Slot],
     null_bytes: usize,
-    page_of: &mut dyn FnMut(u32) -> Option<Vec<u8>>,
-) -> Option<Vec<u8>> {
+) -> Option<&'a [u8]> {
     let b = usize::from(*page.get(origin.checked_sub(6)?)?);
     let count_bytes = if b < 0x80 { 1 } else { 2 };
     let mut len_at = origin.checked_sub(5 + count_bytes + null_bytes)?;
@@ -472,7 +478,11 @@ fn metadata_blob(
         };
         pos += size;
     }
-    let ptr = page.get(pos..pos + 20)?;
+    page.get(pos..pos + 20)
+}
+
+/// The field map a metadata BLOB pointer leads to; `None` when it leads to no readable map.
+fn field_map(ptr: &[u8], page_of: &mut dyn FnMut(u32) -> Option<Vec<u8>>) -> Option<Vec<u8>> {
     let length = be_uint(ptr.get(12..20)?) & 0x3fff_ffff_ffff;
     if !(4..=8 * 1024).contains(&length) {
         return None;
@@ -613,12 +623,9 @@ fn compact_fields<'a>(
             slots.len()
         )));
     }
-    let nullable: Vec<usize> = layout
-        .nullable
-        .iter()
-        .copied()
-        .filter(|&k| k < n_fields)
-        .collect();
+    // The nullable fields the record holds: a prefix of them all (they are in slot order).
+    let held = layout.nullable.partition_point(|&k| k < n_fields);
+    let nullable = layout.nullable.get(..held).unwrap_or_default();
     let null_bytes = nullable.len().div_ceil(8);
     let bitmap_end = origin
         .checked_sub(5 + count_bytes)
