@@ -1,6 +1,6 @@
 //! Any bytes as InnoDB pages: tablespace flags, page-size detection, checksum verdicts, page
 //! and record headers, record and free-list walks, record decoding (with what an instant
-//! ADD/DROP COLUMN left), page_compressed expansion, dictionary records and the definitions
+//! ADD/DROP COLUMN left), page_compressed and ROW_FORMAT=COMPRESSED expansion, compressed BLOBs, dictionary records and the definitions
 //! rebuilt from them. Nothing may panic or loop.
 #![no_main]
 
@@ -28,6 +28,16 @@ fuzz_target!(|data: &[u8]| {
         for algorithm in [None, Some(1), Some(2)] {
             let _ = lifeboat_innodb::compressed::expand(page, algorithm);
         }
+        // A ROW_FORMAT=COMPRESSED page, expanded whatever it looks like, and its records.
+        if let Ok(p) = lifeboat_innodb::zip::expand(page, 16384)
+            && let Some(ip) = IndexPage::new(&p)
+        {
+            let layout = lifeboat_innodb::record::Layout::new(&schema);
+            for rec in ip.records().chain(ip.free_records()).take(200).flatten() {
+                let _ = lifeboat_innodb::record::decode_with(&p, rec.origin, &schema, &layout);
+            }
+        }
+        let _ = lifeboat_innodb::zip::read_zblob(n as u32, 1 << 20, &mut page_of);
         // Small inputs still reach the record walkers, at a 4 KiB page's scale.
         if let Some(ip) = IndexPage::new(page) {
             let _ = ip.records().count();

@@ -338,6 +338,12 @@ pub fn undeleted(done: &lifeboat_core::forensic::Undeleted) {
         done.free_list,
         done.output.file.display()
     );
+    if done.ambiguous > 0 {
+        println!(
+            "{} of the free-list rows were found in several versions with nothing to tell which is newest (no transaction ids): the one freed last was taken; check them",
+            done.ambiguous
+        );
+    }
     if done.lost > 0 {
         println!(
             "{} records could not be decoded: see {}",
@@ -906,7 +912,12 @@ pub fn innodb_inspect(file: &std::path::Path, r: &lifeboat_innodb::Report) {
     println!("  page types: {}", types.join(", "));
     if r.compressed_pages > 0 {
         println!(
-            "  page_compressed: {} pages stored compressed, read expanded{}",
+            "  {}: {} pages stored compressed, read expanded{}",
+            if r.flags.is_some_and(|f| f.zip_size.is_some()) {
+                "ROW_FORMAT=COMPRESSED"
+            } else {
+                "page_compressed"
+            },
             r.compressed_pages,
             match &r.unexpanded_reason {
                 Some(why) => format!("; {} did not expand ({why})", r.unexpanded_pages),

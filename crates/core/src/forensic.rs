@@ -42,14 +42,16 @@ pub fn page_size_of(path: &Path) -> Result<(usize, Option<FspHeader>), Error> {
     // Page 0's flags are trusted when its checksum holds, or when the page size the other
     // pages show agrees with them; else the page numbers decide alone.
     let detected = fsp::detect_page_size(&head);
+    // Pages of a ROW_FORMAT=COMPRESSED tablespace are stored at the compressed size.
+    let stored = |f: &SpaceFlags| f.zip_size.unwrap_or(f.page_size);
     let fsp = FspHeader::parse(&head).filter(|h| {
         let intact = head
-            .get(..h.flags.page_size)
+            .get(..stored(&h.flags))
             .is_some_and(|p0| checksum::verify(p0, h.flags.full_crc32).is_valid());
-        intact || detected.is_none_or(|d| d == h.flags.page_size)
+        intact || detected.is_none_or(|d| d == stored(&h.flags))
     });
     let page_size = match (fsp, detected) {
-        (Some(h), _) => h.flags.page_size,
+        (Some(h), _) => stored(&h.flags),
         (None, Some(size)) => size,
         (None, None) => {
             return Err(Error::Forensic(format!(
@@ -192,6 +194,10 @@ pub struct Undeleted {
     pub lost: u64,
     /// Records seen again in another page image, counted once.
     pub duplicates: u64,
+    /// Of the free-list rows, keys met in several versions that neither a transaction id
+    /// nor the index's live pages told apart (a compressed page clears the ids of records
+    /// it frees): the version written is the one freed last, which may be an older one.
+    pub ambiguous: u64,
     /// The rows written (the SQL or TSV file).
     pub output: Written,
     /// The report written next to it.
@@ -325,6 +331,7 @@ pub fn undelete(
         free_list: 0,
         lost: 0,
         duplicates: 0,
+        ambiguous: 0,
         output: sql.written(),
         report: out.join("report.json"),
         pages: Vec::new(),
@@ -344,8 +351,16 @@ pub fn undelete(
     // Pass 1: delete-marked records are the rows as they were deleted: written at once.
     // Free-list records are candidates, newest version per key.
     let mut deleted: HashSet<Vec<u8>> = HashSet::new();
-    let mut candidates: HashMap<Vec<u8>, (u64, u64, usize)> = HashMap::new();
+    // Per key, each free-list version: (trx id, page, origin, order met).
+    type Version = (u64, u64, usize, u64);
+    let mut versions: HashMap<Vec<u8>, Vec<Version>> = HashMap::new();
+    let mut met = 0u64;
+    // The leaf chain, to tell the index's live pages from pages it freed.
+    let mut next_leaf: HashMap<u64, u32> = HashMap::new();
     for_each_leaf(ibd, page_size, report.flags, index_id, |no, page, ip| {
+        if let Some(fil) = lifeboat_innodb::FilHeader::parse(page) {
+            next_leaf.insert(no, fil.next);
+        }
         for rec in ip.records().filter_map(Result::ok) {
             if !rec.deleted || rec.min_rec {
                 continue;
@@ -388,19 +403,49 @@ pub fn undelete(
             };
             f.free_list += 1;
             // Free space is reused piecemeal: a record that no longer decodes is gone. A
-            // record's roll pointer is never all zero (purge resets it to the insert flag):
-            // such a record's bytes were cleared.
+            // record whose data bytes are all zero was cleared (a roll pointer is never
+            // zero otherwise; a compressed page clears only the roll pointer of a purged
+            // record, and its data stays readable).
             if let Ok(row) = decode_with(page, rec.origin, schema, &layout)
-                && row.roll_ptr != 0
+                && (row.roll_ptr != 0
+                    || page
+                        .get(rec.origin..row.span.1)
+                        .is_some_and(|b| b.iter().any(|&x| x != 0)))
             {
-                let e = candidates.entry(row.key).or_insert((0, no, rec.origin));
-                if row.trx_id >= e.0 {
-                    *e = (row.trx_id, no, rec.origin);
-                }
+                met += 1;
+                versions
+                    .entry(row.key)
+                    .or_default()
+                    .push((row.trx_id, no, rec.origin, met));
             }
         }
         Ok(())
     })?;
+    // The newest version of each key: by transaction id, then one on a live page (a page
+    // the index freed keeps copies from before splits and merges), then the first met (a
+    // free list starts with the record freed last).
+    let mut live = HashSet::new();
+    let mut at = summary.and_then(|s| s.first_leaf);
+    while let Some(no) = at.filter(|no| live.len() <= next_leaf.len() && live.insert(*no)) {
+        at = next_leaf
+            .get(&no)
+            .filter(|&&n| n != lifeboat_innodb::page::FIL_NULL)
+            .map(|&n| u64::from(n));
+    }
+    let mut candidates: HashMap<Vec<u8>, (u64, usize)> = HashMap::new();
+    let mut ambiguous = HashSet::new();
+    for (key, mut v) in versions {
+        let rank = |&(trx, no, _, met): &Version| (trx, live.contains(&no), std::cmp::Reverse(met));
+        v.sort_by_key(|x| std::cmp::Reverse(rank(x)));
+        if let [best, second, ..] = &v[..]
+            && (best.0, live.contains(&best.1)) == (second.0, live.contains(&second.1))
+        {
+            ambiguous.insert(key.clone());
+        }
+        if let Some(&(_, no, origin, _)) = v.first() {
+            candidates.insert(key, (no, origin));
+        }
+    }
     // Pass 2: a free-list copy of a row that still exists, or that is delete-marked, is a
     // stale copy, not a deleted row.
     candidates.retain(|k, _| !deleted.contains(k));
@@ -414,10 +459,11 @@ pub fn undelete(
             Ok(())
         })?;
     }
+    result.ambiguous = candidates.keys().filter(|k| ambiguous.contains(*k)).count() as u64;
     // Pass 3: the free-list rows that exist nowhere else.
     if !candidates.is_empty() {
         let mut wanted: HashMap<u64, Vec<usize>> = HashMap::new();
-        for (_, (_, no, origin)) in candidates.drain() {
+        for (_, (no, origin)) in candidates.drain() {
             wanted.entry(no).or_default().push(origin);
         }
         for_each_leaf(ibd, page_size, report.flags, index_id, |no, page, _| {

@@ -143,14 +143,20 @@ pub fn expand(page: &[u8], algorithm: Option<u8>) -> Result<Vec<u8>, ExpandError
     Ok(out)
 }
 
-/// `page` as the server has it in memory: expanded when stored page_compressed, as it is
-/// otherwise. An expanded full_crc32 page gets a checksum of its own when the stored one
+/// `page` as the server has it in memory: expanded when stored page_compressed or as a
+/// ROW_FORMAT=COMPRESSED INDEX page ([`crate::zip`]), as it is otherwise. An expanded full_crc32 page gets a checksum of its own when the stored one
 /// held (and keeps a failing one when it did not), so a verdict on the expanded page says
 /// what the verdict on the stored page said. `flags`: the tablespace's, when known.
 pub fn in_memory<'a>(
     page: &'a [u8],
     flags: Option<&crate::SpaceFlags>,
 ) -> Result<std::borrow::Cow<'a, [u8]>, ExpandError> {
+    // ROW_FORMAT=COMPRESSED: INDEX pages are expanded to the tablespace's page size (16
+    // KiB when page 0 is gone: compressed tables need pages of at most 16 KiB).
+    if flags.is_none_or(|f| f.zip_size.is_some()) && crate::zip::is_zip_index(page) {
+        let logical = flags.map_or(16384, |f| f.page_size);
+        return crate::zip::expand(page, logical).map(std::borrow::Cow::Owned);
+    }
     let full_crc32 = flags.map(|f| f.full_crc32);
     if !is_compressed(page, full_crc32) {
         return Ok(std::borrow::Cow::Borrowed(page));

@@ -74,7 +74,8 @@ pub struct Report {
     /// Bytes after the last whole page (a file cut short).
     #[serde(skip_serializing_if = "is_zero")]
     pub trailing_bytes: u64,
-    /// Pages stored page_compressed (MariaDB); they were read expanded.
+    /// Pages stored compressed (MariaDB page_compressed, or ROW_FORMAT=COMPRESSED index
+    /// pages); they were read expanded.
     #[serde(skip_serializing_if = "is_zero")]
     pub compressed_pages: u64,
     /// Of them, pages that did not expand.
@@ -158,7 +159,7 @@ impl Inspector {
                 }
             }
         }
-        // page_compressed pages are read as the server has them in memory.
+        // Compressed pages are read as the server has them in memory.
         let page = match crate::compressed::in_memory(page, self.flags.as_ref()) {
             Ok(p) => {
                 self.compressed += u64::from(matches!(p, std::borrow::Cow::Owned(_)));

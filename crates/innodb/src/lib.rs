@@ -20,7 +20,9 @@
 //! - [`carve`]: INDEX pages found in any bytes at any alignment;
 //! - [`sdi`]: MySQL 8's serialized dictionary information, read into `CREATE TABLE` text;
 //! - [`dict`]: the SYS_TABLES / SYS_INDEXES dictionary of the system tablespace, deleted
-//!   records included.
+//!   records included;
+//! - [`compressed`] and [`zip`]: MariaDB page_compressed pages and ROW_FORMAT=COMPRESSED
+//!   pages, expanded into the pages the server works on.
 //!
 //! ```
 //! use lifeboat_innodb::{checksum, page::FilHeader};
@@ -51,6 +53,7 @@ pub mod page;
 pub mod record;
 pub mod schema;
 pub mod sdi;
+pub mod zip;
 
 pub use fsp::{FspHeader, SpaceFlags};
 pub use inspect::{Inspector, Report};

@@ -797,6 +797,16 @@ pub fn read_blob(
     length: u64,
     page_of: &mut dyn FnMut(u32) -> Option<Vec<u8>>,
 ) -> Result<Vec<u8>, String> {
+    // An off-page value is never empty: an all-zero pointer was cleared (a compressed
+    // table clears the pointers of a purged record).
+    if length == 0 && first_page == 0 {
+        return Err("its BLOB pointer was cleared: the off-page value is lost".into());
+    }
+    // A compressed table's BLOB is one zlib stream over ZBLOB pages.
+    if page_of(first_page).is_some_and(|p| crate::page::be::u16(&p, 24) == Some(crate::zip::ZBLOB))
+    {
+        return crate::zip::read_zblob(first_page, length, page_of);
+    }
     let mut out = Vec::new();
     let (mut page_no, mut at) = (first_page, offset as usize);
     // A cycle or a chain longer than the length says is damage.
