@@ -657,6 +657,15 @@ pub fn undrop(
     if files.is_empty() {
         return Err(Error::Forensic("no InnoDB files to scan".into()));
     }
+    let parse = |sql: &str| {
+        lifeboat_innodb::schema::parse_create_table(sql).map_err(|e| {
+            Error::Internal(format!("the definition rebuilt from the dictionary: {e}"))
+        })
+    };
+    // A table dropped and created again under its name with another definition: the old
+    // table id's own (delete-marked) column records fit its pages, the name's do not.
+    let mut recreated: HashMap<u64, (lifeboat_innodb::schema::TableSchema, Layout)> =
+        HashMap::new();
     let (schema, definition) = match schema {
         Some(s) => (s.clone(), None),
         None => {
@@ -666,11 +675,18 @@ pub fn undrop(
                 .filter(|f| !in_place || !f.to_string_lossy().ends_with(".ibd"))
                 .cloned()
                 .collect();
-            let d = dictionary_definition(&system, table)?;
-            let s = lifeboat_innodb::schema::parse_create_table(&d.create_sql).map_err(|e| {
-                Error::Internal(format!("the definition rebuilt from the dictionary: {e}"))
-            })?;
-            (s, Some(d))
+            let (d, dict) = dictionary_definition(&system, table)?;
+            let name = table.replacen('.', "/", 1);
+            for (tid, index_id) in dict.recreated_from(&name) {
+                if let Ok(own) = dict.definition_of(tid, &name)
+                    && own.create_sql != d.create_sql
+                    && let Ok(s) = parse(&own.create_sql)
+                {
+                    let l = Layout::new(&s);
+                    recreated.insert(index_id, (s, l));
+                }
+            }
+            (parse(&d.create_sql)?, Some(d))
         }
     };
     let schema = &schema;
@@ -745,6 +761,9 @@ pub fn undrop(
                 };
                 dict.page(page);
                 let key = (fil.space_id, ip.header.index_id);
+                let (schema, layout) = recreated
+                    .get(&ip.header.index_id)
+                    .map_or((schema, &layout), |(s, l)| (s, l));
                 if let Some(n) = lifeboat_innodb::record::instant_core_fields(page) {
                     cores.insert(key, n);
                     let mut l = Layout::new(schema);
@@ -785,7 +804,7 @@ pub fn undrop(
                     };
                     newer(&mut first_leaves, key, img);
                 }
-                let f = fit_with(&ip, schema, instant_layouts.get(&key).unwrap_or(&layout));
+                let f = fit_with(&ip, schema, instant_layouts.get(&key).unwrap_or(layout));
                 if let Some(g) = grep
                     && f.consistent
                     && memchr::memmem::find(page, g.as_bytes()).is_some()
@@ -883,6 +902,16 @@ pub fn undrop(
         )
     } else if let Some(c) = candidates
         .iter()
+        .find(|c| recreated.contains_key(&c.index_id))
+    {
+        (
+            c.clone(),
+            format!(
+                "the dictionary's deleted records of a dropped table whose columns match {dict_name}'s (created again with another definition)"
+            ),
+        )
+    } else if let Some(c) = candidates
+        .iter()
         .filter(|c| c.grep_hits > 0)
         .max_by_key(|c| (c.grep_hits, c.exact, c.consistent))
     {
@@ -929,11 +958,7 @@ pub fn undrop(
         && let Ok(own) = dict.definition_of(tid, &dict_name)
     {
         if own.create_sql != d.create_sql {
-            rebuilt = Some(
-                lifeboat_innodb::schema::parse_create_table(&own.create_sql).map_err(|e| {
-                    Error::Internal(format!("the definition rebuilt from the dictionary: {e}"))
-                })?,
-            );
+            rebuilt = Some(parse(&own.create_sql)?);
         }
         definition = Some(own);
     }
@@ -1095,7 +1120,13 @@ pub fn undrop(
 fn dictionary_definition(
     files: &[PathBuf],
     table: &str,
-) -> Result<lifeboat_innodb::dict::Definition, Error> {
+) -> Result<
+    (
+        lifeboat_innodb::dict::Definition,
+        lifeboat_innodb::dict::Dictionary,
+    ),
+    Error,
+> {
     use std::io::Read;
     const BLOCK: usize = 64 << 20;
     const OVERLAP: usize = 64 << 10;
@@ -1132,11 +1163,12 @@ fn dictionary_definition(
             buf.drain(..tail);
         }
     }
-    dict.definition(&table.replacen('.', "/", 1)).map_err(|e| {
+    let d = dict.definition(&table.replacen('.', "/", 1)).map_err(|e| {
         Error::Forensic(format!(
             "{e}; give the definition with --schema DDL_FILE or --schema-from-backup"
         ))
-    })
+    })?;
+    Ok((d, dict))
 }
 
 /// The files of a datadir that hold InnoDB pages: the system tablespace and every .ibd.

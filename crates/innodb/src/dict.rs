@@ -261,6 +261,42 @@ impl Dictionary {
         out
     }
 
+    /// Dropped tables that were probably `db/name` before it was created again with another
+    /// definition: (table id, clustered index id) of each dropped clustered index whose
+    /// table no record names (the CREATE overwrote the name's SYS_TABLES record) and whose
+    /// columns share at least half of their names with the table now named so. Best match
+    /// first.
+    pub fn recreated_from(&self, db_slash_name: &str) -> Vec<(u64, u64)> {
+        let now: std::collections::HashSet<&str> = self
+            .tables
+            .iter()
+            .filter(|t| t.name == db_slash_name && !t.deleted)
+            .flat_map(|t| self.columns.iter().filter(move |c| c.table_id == t.id))
+            .map(|c| c.name.as_str())
+            .collect();
+        let named: std::collections::HashSet<u64> = self.tables.iter().map(|t| t.id).collect();
+        let mut out: Vec<(usize, u64, u64)> = Vec::new();
+        for ix in self.indexes.iter().filter(|i| i.deleted && i.kind & 1 != 0) {
+            if named.contains(&ix.table_id) || out.iter().any(|o| o.2 == ix.id) {
+                continue;
+            }
+            let mut cols: Vec<&str> = self
+                .columns
+                .iter()
+                .filter(|c| c.table_id == ix.table_id)
+                .map(|c| c.name.as_str())
+                .collect();
+            cols.sort_unstable();
+            cols.dedup();
+            let shared = cols.iter().filter(|c| now.contains(*c)).count();
+            if !cols.is_empty() && shared * 2 >= cols.len().max(now.len()) {
+                out.push((shared, ix.table_id, ix.id));
+            }
+        }
+        out.sort_by_key(|o| std::cmp::Reverse(o.0));
+        out.into_iter().map(|(_, t, i)| (t, i)).collect()
+    }
+
     /// The clustered index ids of the tables named `db/name`: (live, dropped).
     pub fn clustered_of(&self, db_slash_name: &str) -> (Vec<u64>, Vec<u64>) {
         let (mut live, mut dropped) = (Vec::new(), Vec::new());

@@ -250,6 +250,9 @@ struct Instant {
     /// Without them, take the added columns of older records as NULL rather than fail:
     /// for telling whether records fit, where only sizes matter.
     lenient: bool,
+    /// Why a metadata record that is there could not be read (see
+    /// [`Layout::learn_metadata`]).
+    unreadable: Option<String>,
 }
 
 /// The number of fields records had before an instant ADD COLUMN, from the root page of a
@@ -286,6 +289,7 @@ impl Layout {
                 n_core,
                 defaults: None,
                 lenient: false,
+                unreadable: None,
             });
         }
     }
@@ -309,6 +313,20 @@ impl Layout {
     /// (MariaDB 10.4+), where each column is in the records. `page_of` reads the metadata
     /// BLOB's pages. `Err` says why a metadata record that is there could not be read.
     pub fn learn_metadata(
+        &mut self,
+        page: &[u8],
+        schema: &TableSchema,
+        page_of: &mut dyn FnMut(u32) -> Option<Vec<u8>>,
+    ) -> Result<bool, String> {
+        let got = self.read_metadata(page, schema, page_of);
+        // Records that need the defaults then say why they are missing.
+        if let (Err(e), Some(i)) = (&got, &mut self.instant) {
+            i.unreadable = Some(e.clone());
+        }
+        got
+    }
+
+    fn read_metadata(
         &mut self,
         page: &[u8],
         schema: &TableSchema,
@@ -724,8 +742,15 @@ fn instant_default<'a>(
         Some(Slot::Column(c)) => schema.columns.get(*c).and_then(|c| c.name.clone()),
         _ => None,
     };
+    let why = match instant.and_then(|i| i.unreadable.as_deref()) {
+        Some(e) => format!("which could not be read ({e})"),
+        None => {
+            "which was not found (the index's leftmost leaf is missing or does not start with it)"
+                .to_owned()
+        }
+    };
     Err(format!(
-        "column `{}` was added by an instant ADD COLUMN after the record was written; its value is the default the index's metadata record holds, which was not found",
+        "column `{}` was added by an instant ADD COLUMN after the record was written; its value is the default the index's metadata record holds, {why}",
         name.as_deref().unwrap_or("?")
     ))
 }

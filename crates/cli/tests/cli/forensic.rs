@@ -768,6 +768,67 @@ async fn undrop_after_drop_and_create_again_recovers_the_old_rows() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn undrop_after_drop_and_create_with_another_definition() {
+    let srv = TestServer::start_with(|o| {
+        o.server_settings.push("innodb_file_per_table=0".into());
+    })
+    .await;
+    srv.exec(
+        "CREATE DATABASE shop;
+         CREATE TABLE shop.people (id INT PRIMARY KEY, name VARCHAR(60) CHARACTER SET utf8mb4 NOT NULL,
+           born DATE, score SMALLINT) ENGINE=InnoDB;
+         INSERT INTO shop.people SELECT seq, CONCAT('old person ', seq), '1950-01-01' + INTERVAL seq DAY,
+           seq % 1000 FROM shop.seq_1_to_3000;
+         CREATE TABLE shop.report (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO shop.report VALUES (1);",
+    )
+    .await;
+    flush_all(&srv).await;
+    // Created again at once with wider, reordered and new columns.
+    let reader = delete_holding_purge(
+        &srv,
+        "shop.report",
+        "DROP TABLE shop.people;
+         CREATE TABLE shop.people (id BIGINT PRIMARY KEY, email VARCHAR(100), name VARCHAR(200) NOT NULL,
+           born DATE) ENGINE=InnoDB;
+         INSERT INTO shop.people SELECT seq, CONCAT('p', seq, '@x'), CONCAT('new person ', seq), NULL
+           FROM shop.seq_1_to_50;",
+    )
+    .await;
+    flush_all(&srv).await;
+    let out = srv.tmp().join("undrop");
+    let o = Lb::new().run(&[
+        "undrop",
+        "--json",
+        "--datadir",
+        srv.sandbox.datadir.to_str().unwrap(),
+        "--table",
+        "shop.people",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r = json(&o);
+    // The old table id's own columns, not the name's new ones, fit and decode the pages.
+    let by = r["chosen_by"].as_str().unwrap();
+    assert!(by.contains("another definition"), "{r}");
+    assert_eq!(r["definition"]["dropped"], true, "{r}");
+    let sql = r["definition"]["create_sql"].as_str().unwrap();
+    assert!(sql.contains("`score` smallint"), "{sql}");
+    assert!(!sql.contains("email"), "{sql}");
+    let rows = r["rows"].as_u64().unwrap();
+    assert!((2600..=3000).contains(&rows), "{r}");
+    drop(reader);
+    let mut c = srv.conn().await;
+    c.query_drop("CREATE DATABASE back").await.unwrap();
+    load_into(&srv, "back", &out.join("people.sql"));
+    let exact: Option<u64> = c
+        .query_first("SELECT COUNT(*) FROM back.people WHERE name = CONCAT('old person ', id) AND born = '1950-01-01' + INTERVAL id DAY AND score = id % 1000")
+        .await
+        .unwrap();
+    assert_eq!(exact, Some(rows), "{r}");
+}
+
 #[tokio::test]
 async fn salvage_reads_a_mysql_8_file_with_the_definition_from_its_sdi() {
     let srv = TestServer::start().await;
