@@ -47,6 +47,46 @@ async fn exported(
     (copy, schema)
 }
 
+/// CHECKSUM TABLE of `table`.
+async fn checksum_of(c: &mut mysql_async::Conn, table: &str) -> Option<u64> {
+    let (_, sum): (String, Option<u64>) = c
+        .query_first(format!("CHECKSUM TABLE {table}"))
+        .await
+        .unwrap()
+        .unwrap();
+    sum
+}
+
+/// Keeps the rows of `shop.<t>` with `id % 10 = 0` in `shop.<t>_gone`, deletes them while
+/// a read view holds purge back, and exports the file: the kept rows' CHECKSUM TABLE, the
+/// read view's connection, the copy and its `SHOW CREATE TABLE`.
+async fn delete_tenth(
+    srv: &TestServer,
+    t: &str,
+) -> (
+    Option<u64>,
+    mysql_async::Conn,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let mut c = srv.conn().await;
+    c.query_drop(format!(
+        "CREATE TABLE shop.{t}_gone LIKE shop.{t};
+         INSERT INTO shop.{t}_gone SELECT * FROM shop.{t} WHERE id % 10 = 0"
+    ))
+    .await
+    .unwrap();
+    let gone = checksum_of(&mut c, &format!("shop.{t}_gone")).await;
+    let reader = delete_holding_purge(
+        srv,
+        "shop.report",
+        &format!("DELETE FROM shop.{t} WHERE id % 10 = 0"),
+    )
+    .await;
+    let (copy, schema) = exported(srv, "shop", t).await;
+    (gone, reader, copy, schema)
+}
+
 #[tokio::test]
 async fn inspect_sees_rows_and_delete_marked_rows_of_a_mariadb_tablespace() {
     let srv = TestServer::start().await;
@@ -1242,24 +1282,7 @@ async fn tables_changed_by_instant_add_and_drop_column_decode() {
         assert_eq!(got, want, "{t}: {r}");
 
         // The deleted rows, old and new forms mixed; the metadata record is not one.
-        c.query_drop(format!(
-            "CREATE TABLE shop.{t}_gone LIKE shop.{t};
-             INSERT INTO shop.{t}_gone SELECT * FROM shop.{t} WHERE id % 10 = 0"
-        ))
-        .await
-        .unwrap();
-        let (_, want): (String, Option<u64>) = c
-            .query_first(checksum(format!("shop.{t}_gone")))
-            .await
-            .unwrap()
-            .unwrap();
-        let reader = delete_holding_purge(
-            &srv,
-            "shop.report",
-            &format!("DELETE FROM shop.{t} WHERE id % 10 = 0"),
-        )
-        .await;
-        let (copy, schema) = exported(&srv, "shop", t).await;
+        let (want, reader, copy, schema) = delete_tenth(&srv, t).await;
         drop(reader);
         let out = srv.tmp().join(format!("undeleted-{t}"));
         let o = lb.run(&[
@@ -1328,13 +1351,8 @@ async fn row_format_compressed_tables_salvage_and_undelete() {
     let mut c = srv.conn().await;
     let mut s = side.conn().await;
     let lb = Lb::new();
-    let checksum = |t: String| format!("CHECKSUM TABLE {t}");
     for (t, kbs) in [("z8", 8192), ("z4", 4096)] {
-        let (_, want): (String, Option<u64>) = c
-            .query_first(checksum(format!("shop.{t}")))
-            .await
-            .unwrap()
-            .unwrap();
+        let want = checksum_of(&mut c, &format!("shop.{t}")).await;
         let (copy, _) = exported(&srv, "shop", t).await;
         let o = lb.run(&["innodb", "inspect", "--json", copy.to_str().unwrap()]);
         assert_eq!(code(&o), 0, "{t}: {}", stderr(&o));
@@ -1357,33 +1375,11 @@ async fn row_format_compressed_tables_salvage_and_undelete() {
         let (out, r) = salvaged_with_frm(&srv, &lb, t).await;
         assert_eq!(r["rows"], 4000, "{t}: {r}");
         load_into(&side, "salvaged", &out.join(format!("{t}.sql")));
-        let (_, got): (String, Option<u64>) = s
-            .query_first(checksum(format!("salvaged.{t}")))
-            .await
-            .unwrap()
-            .unwrap();
+        let got = checksum_of(&mut s, &format!("salvaged.{t}")).await;
         assert_eq!(got, want, "{t}: {r}");
 
         // Deleted while purge is held back: delete-marked, exactly the deleted rows.
-        c.query_drop(format!(
-            "CREATE TABLE shop.{t}_gone LIKE shop.{t};
-             INSERT INTO shop.{t}_gone SELECT * FROM shop.{t} WHERE id % 10 = 0;
-"
-        ))
-        .await
-        .unwrap();
-        let (_, gone): (String, Option<u64>) = c
-            .query_first(checksum(format!("shop.{t}_gone")))
-            .await
-            .unwrap()
-            .unwrap();
-        let reader = delete_holding_purge(
-            &srv,
-            "shop.report",
-            &format!("DELETE FROM shop.{t} WHERE id % 10 = 0"),
-        )
-        .await;
-        let (copy, schema) = exported(&srv, "shop", t).await;
+        let (gone, reader, copy, schema) = delete_tenth(&srv, t).await;
         let undelete = |copy: &std::path::Path, out: &std::path::Path| {
             let o = lb.run(&[
                 "undelete",
@@ -1404,17 +1400,13 @@ async fn row_format_compressed_tables_salvage_and_undelete() {
         assert_eq!(r["delete_marked"], 400, "{t}: {r}");
         assert_eq!(r["lost"], 0, "{t}: {r}");
         load_into(&side, "undeleted", &out.join(format!("{t}.sql")));
-        let (_, got): (String, Option<u64>) = s
-            .query_first(checksum(format!("undeleted.{t}")))
-            .await
-            .unwrap()
-            .unwrap();
+        let got = checksum_of(&mut s, &format!("undeleted.{t}")).await;
         assert_eq!(got, gone, "{t}: {r}");
 
         // After purge: the records are on the free list, their data still in the
         // compressed stream unless the page was compressed again since (pages merged away
-        // keep them delete-marked). Their BLOB pointers
-        // were cleared: those rows are reported lost, never written with an empty value.
+        // keep them delete-marked). Their BLOB pointers were cleared: those rows are
+        // reported lost, never written with an empty value.
         reader.disconnect().await.unwrap();
         purged(&srv).await;
         let (copy, _) = exported(&srv, "shop", t).await;
@@ -1443,16 +1435,8 @@ async fn row_format_compressed_tables_salvage_and_undelete() {
         ))
         .await
         .unwrap();
-        let (_, want): (String, Option<u64>) = c
-            .query_first(checksum(format!("shop.{t}_back")))
-            .await
-            .unwrap()
-            .unwrap();
-        let (_, got): (String, Option<u64>) = s
-            .query_first(checksum(format!("purged.{t}")))
-            .await
-            .unwrap()
-            .unwrap();
+        let want = checksum_of(&mut c, &format!("shop.{t}_back")).await;
+        let got = checksum_of(&mut s, &format!("purged.{t}")).await;
         assert_eq!(got, want, "{t}: {r}");
     }
 }
