@@ -702,6 +702,23 @@ async fn salvage_takes_every_row_of_the_intact_pages_and_names_the_lost_ones() {
     assert_eq!(same, Some(rows));
 }
 
+/// `undrop --json --datadir` of `shop.people` from `srv`'s datadir into `out`, with no
+/// definition given: the report.
+fn undrop_people(srv: &TestServer, lb: &Lb, out: &std::path::Path) -> serde_json::Value {
+    let o = lb.run(&[
+        "undrop",
+        "--json",
+        "--datadir",
+        srv.sandbox.datadir.to_str().unwrap(),
+        "--table",
+        "shop.people",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    json(&o)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn undrop_after_drop_and_create_again_recovers_the_old_rows() {
     let srv = TestServer::start_with(|o| {
@@ -741,18 +758,7 @@ async fn undrop_after_drop_and_create_again_recovers_the_old_rows() {
     let out = srv.tmp().join("undrop");
     let lb = Lb::new();
     // No definition given: the dropped table's own column records give it.
-    let o = lb.run(&[
-        "undrop",
-        "--json",
-        "--datadir",
-        srv.sandbox.datadir.to_str().unwrap(),
-        "--table",
-        "shop.people",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let r = json(&o);
+    let r = undrop_people(&srv, &lb, &out);
     // The CREATE overwrote the name's SYS_TABLES record; the old table id's column and
     // index records are still there, delete-marked.
     assert_eq!(r["definition"]["dropped"], true, "{r}");
@@ -837,18 +843,7 @@ async fn undrop_after_drop_and_create_with_another_definition() {
     .await;
     flush_all(&srv).await;
     let out = srv.tmp().join("undrop");
-    let o = Lb::new().run(&[
-        "undrop",
-        "--json",
-        "--datadir",
-        srv.sandbox.datadir.to_str().unwrap(),
-        "--table",
-        "shop.people",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let r = json(&o);
+    let r = undrop_people(&srv, &Lb::new(), &out);
     // The old table id's own columns, not the name's new ones, fit and decode the pages.
     let by = r["chosen_by"].as_str().unwrap();
     assert!(by.contains("another definition"), "{r}");
