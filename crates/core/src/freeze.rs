@@ -244,16 +244,7 @@ async fn open(
     let id = info.identity.id();
     match guard::check(conn, info, conn_opts, policy) {
         Ok(t) => Ok(Access::Write(t)),
-        Err(refusal) => {
-            audit.record(
-                command,
-                &id,
-                &endpoint,
-                "refused",
-                Some(refusal.to_string()),
-            )?;
-            Err(refusal.into())
-        }
+        Err(refusal) => Err(audit.refuse(command, &id, &endpoint, refusal)),
     }
 }
 
@@ -399,8 +390,7 @@ pub async fn thaw(
                         .into(),
             };
             let (id, ep) = (t.info.identity.id(), t.endpoint.clone());
-            audit.record("thaw", &id, &ep, "refused", Some(refusal.to_string()))?;
-            return Err(refusal.into());
+            return Err(audit.refuse("thaw", &id, &ep, refusal));
         }
         if let Err(e) = set_read_only(t, false, 10).await {
             let (id, ep) = (t.info.identity.id(), t.endpoint.clone());

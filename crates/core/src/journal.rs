@@ -198,6 +198,26 @@ impl Audit {
             detail,
         })
     }
+
+    /// Journals `refusal` of `command` on `server` and returns it as the command's error.
+    pub fn refuse(
+        &mut self,
+        command: &str,
+        server: &str,
+        endpoint: &str,
+        refusal: crate::guard::Refusal,
+    ) -> crate::error::Error {
+        match self.record(
+            command,
+            server,
+            endpoint,
+            "refused",
+            Some(refusal.to_string()),
+        ) {
+            Ok(()) => refusal.into(),
+            Err(e) => e.into(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -409,14 +409,7 @@ pub async fn load(
                 existing.join(", ")
             ),
         };
-        audit.record(
-            "load",
-            &ident,
-            &endpoint,
-            "refused",
-            Some(refusal.to_string()),
-        )?;
-        return Err(refusal.into());
+        return Err(audit.refuse("load", &ident, &endpoint, refusal));
     }
     if items.iter().any(|(_, w)| w.format == Format::Tsv)
         && !crate::restore::local_infile_on(conn).await?

@@ -624,14 +624,7 @@ pub async fn run(
                 action: format!("restore into {ident}"),
                 reason: format!("{} (pass --force if this is intended)", reasons.join("; ")),
             };
-            audit.record(
-                "restore",
-                &ident,
-                &endpoint,
-                "refused",
-                Some(refusal.to_string()),
-            )?;
-            return Err(refusal.into());
+            return Err(audit.refuse("restore", &ident, &endpoint, refusal));
         }
     }
 
@@ -1080,10 +1073,7 @@ pub(crate) async fn open_target(
             let (ident, ep) = (info.identity.id(), o.endpoint.to_string());
             match guard::check(conn, info, &o, policy) {
                 Ok(t) => (t, o, None),
-                Err(r) => {
-                    audit.record(command, &ident, &ep, "refused", Some(r.to_string()))?;
-                    return Err(r.into());
-                }
+                Err(r) => return Err(audit.refuse(command, &ident, &ep, r)),
             }
         }
     })

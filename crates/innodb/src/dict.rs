@@ -173,45 +173,38 @@ impl Dictionary {
                     .flatten()
                     .map(|b| String::from_utf8_lossy(b).into_owned())
             };
+            // Field `i` as an unsigned integer.
+            let int = |i: usize| uint(f.get(i).copied().flatten());
+            let num = |i: usize| int(i).map(|n| n as u32);
             if h.index_id == SYS_TABLES && f.len() >= 10 {
-                let (Some(name), Some(id)) = (text(0), uint(f.get(3).copied().flatten())) else {
+                let (Some(name), Some(id)) = (text(0), int(3)) else {
                     continue;
                 };
                 self.tables.push(SysTable {
                     name,
                     id,
-                    space: uint(f.get(9).copied().flatten()).map(|s| s as u32),
-                    n_cols: uint(f.get(4).copied().flatten()).map(|n| n as u32),
-                    flags: uint(f.get(5).copied().flatten()).map(|n| n as u32),
+                    space: num(9),
+                    n_cols: num(4),
+                    flags: num(5),
                     deleted,
                 });
             } else if h.index_id == SYS_INDEXES && f.len() >= 9 {
-                let (Some(table_id), Some(id), Some(name)) = (
-                    uint(f.first().copied().flatten()),
-                    uint(f.get(1).copied().flatten()),
-                    text(4),
-                ) else {
+                let (Some(table_id), Some(id), Some(name)) = (int(0), int(1), text(4)) else {
                     continue;
                 };
                 self.indexes.push(SysIndex {
                     table_id,
                     id,
                     name,
-                    kind: uint(f.get(6).copied().flatten()).unwrap_or(0) as u32,
-                    n_fields: uint(f.get(5).copied().flatten()).map(|n| n as u32),
-                    root: uint(f.get(8).copied().flatten()).map(|p| p as u32),
+                    kind: num(6).unwrap_or(0),
+                    n_fields: num(5),
+                    root: num(8),
                     deleted,
                 });
             } else if h.index_id == SYS_COLUMNS && f.len() >= 8 {
-                let num = |i: usize| uint(f.get(i).copied().flatten()).map(|n| n as u32);
-                let (Some(table_id), Some(pos), Some(name), Some(mtype), Some(prtype), Some(len)) = (
-                    uint(f.first().copied().flatten()),
-                    num(1),
-                    text(4),
-                    num(5),
-                    num(6),
-                    num(7),
-                ) else {
+                let (Some(table_id), Some(pos), Some(name), Some(mtype), Some(prtype), Some(len)) =
+                    (int(0), num(1), text(4), num(5), num(6), num(7))
+                else {
                     continue;
                 };
                 self.columns.push(SysColumn {
@@ -224,16 +217,12 @@ impl Dictionary {
                     deleted,
                 });
             } else if h.index_id == SYS_FIELDS && f.len() >= 5 {
-                let (Some(index_id), Some(pos), Some(column)) = (
-                    uint(f.first().copied().flatten()),
-                    uint(f.get(1).copied().flatten()),
-                    text(4),
-                ) else {
+                let (Some(index_id), Some(pos), Some(column)) = (int(0), num(1), text(4)) else {
                     continue;
                 };
                 self.fields.push(SysField {
                     index_id,
-                    pos: pos as u32,
+                    pos,
                     column,
                     deleted,
                 });

@@ -47,6 +47,22 @@ async fn exported(
     (copy, schema)
 }
 
+/// `lifeboat COMMAND --json --ibd IBD [--schema DDL] --out OUT`.
+fn on_ibd(
+    lb: &Lb,
+    command: &str,
+    ibd: &std::path::Path,
+    schema: Option<&std::path::Path>,
+    out: &std::path::Path,
+) -> std::process::Output {
+    let mut args = vec![command, "--json", "--ibd", ibd.to_str().unwrap()];
+    if let Some(s) = schema {
+        args.extend(["--schema", s.to_str().unwrap()]);
+    }
+    args.extend(["--out", out.to_str().unwrap()]);
+    lb.run(&args)
+}
+
 /// CHECKSUM TABLE of `table`.
 async fn checksum_of(c: &mut mysql_async::Conn, table: &str) -> Option<u64> {
     let (_, sum): (String, Option<u64>) = c
@@ -210,16 +226,7 @@ async fn undelete_returns_exactly_the_deleted_rows() {
     let out = srv.tmp().join("recovered");
 
     let lb = Lb::new();
-    let o = lb.run(&[
-        "undelete",
-        "--json",
-        "--ibd",
-        copy.to_str().unwrap(),
-        "--schema",
-        schema.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = on_ibd(&lb, "undelete", &copy, Some(&schema), &out);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let r = json(&o);
     assert_eq!(r["rows"], 300, "{r}");
@@ -579,11 +586,7 @@ async fn undrop_from_an_image_holding_the_unlinked_tablespace() {
         .await
         .unwrap()
         .unwrap();
-    let (_, want): (String, Option<u64>) = c
-        .query_first("CHECKSUM TABLE shop.items")
-        .await
-        .unwrap()
-        .unwrap();
+    let want = checksum_of(&mut c, "shop.items").await;
     flush_all(&srv).await;
     // The blocks of the file as a disk would keep them after the unlink: inside an image,
     // at an offset that is no multiple of the page size, with other data around.
@@ -618,11 +621,7 @@ async fn undrop_from_an_image_holding_the_unlinked_tablespace() {
     assert_eq!(r["lost"], 0, "{r}");
     c.query_drop("CREATE DATABASE back").await.unwrap();
     load_into(&srv, "back", &out.join("items.sql"));
-    let (_, got): (String, Option<u64>) = c
-        .query_first("CHECKSUM TABLE back.items")
-        .await
-        .unwrap()
-        .unwrap();
+    let got = checksum_of(&mut c, "back.items").await;
     assert_eq!(got, want, "{r}");
 }
 
@@ -640,16 +639,7 @@ async fn salvage_takes_every_row_of_the_intact_pages_and_names_the_lost_ones() {
     let mut c = srv.conn().await;
     let lb = Lb::new();
     let run = |file: &std::path::Path, out: &str| {
-        lb.run(&[
-            "salvage",
-            "--json",
-            "--ibd",
-            file.to_str().unwrap(),
-            "--schema",
-            schema.to_str().unwrap(),
-            "--out",
-            srv.tmp().join(out).to_str().unwrap(),
-        ])
+        on_ibd(&lb, "salvage", file, Some(&schema), &srv.tmp().join(out))
     };
     // The intact file: every row, nothing damaged.
     let o = run(&good, "good");
@@ -732,11 +722,7 @@ async fn undrop_after_drop_and_create_again_recovers_the_old_rows() {
     ))
     .await;
     let mut c = srv.conn().await;
-    let (_, want): (String, Option<u64>) = c
-        .query_first("CHECKSUM TABLE shop.people")
-        .await
-        .unwrap()
-        .unwrap();
+    let want = checksum_of(&mut c, "shop.people").await;
     flush_all(&srv).await;
     // The classic: dropped, and at once created again under the same name by a script;
     // purge has not reached the dictionary's delete-marked records yet (a long report query
@@ -805,11 +791,7 @@ async fn undrop_after_drop_and_create_again_recovers_the_old_rows() {
         .unwrap();
     assert_eq!(exact, Some(rows), "{r}");
     if rows == 3000 {
-        let (_, got): (String, Option<u64>) = c
-            .query_first("CHECKSUM TABLE back.people")
-            .await
-            .unwrap()
-            .unwrap();
+        let got = checksum_of(&mut c, "back.people").await;
         assert_eq!(got, want, "{r}");
     }
 }
@@ -875,14 +857,7 @@ async fn salvage_reads_a_mysql_8_file_with_the_definition_from_its_sdi() {
             .join("../innodb/tests/data/innodb_ruby-sakila/8.0")
             .join(format!("{table}.ibd"));
         let out = srv.tmp().join(format!("salvage-{table}"));
-        let o = lb.run(&[
-            "salvage",
-            "--json",
-            "--ibd",
-            ibd.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let o = on_ibd(&lb, "salvage", &ibd, None, &out);
         assert_eq!(code(&o), 0, "{table}: {}", stderr(&o));
         let r = json(&o);
         assert_eq!(r["rows"], rows, "{table}: {r}");
@@ -1073,37 +1048,20 @@ async fn compressed_table(srv: &TestServer, table: &str, options: &str) {
 /// must be the original's. Returns the inspect report.
 async fn salvage_equals(srv: &TestServer, side: &TestServer, table: &str) -> serde_json::Value {
     let mut c = srv.conn().await;
-    let (_, want): (String, Option<u64>) = c
-        .query_first(format!("CHECKSUM TABLE shop.{table}"))
-        .await
-        .unwrap()
-        .unwrap();
+    let want = checksum_of(&mut c, &format!("shop.{table}")).await;
     let (copy, schema) = exported(srv, "shop", table).await;
     let lb = Lb::new();
     let o = lb.run(&["innodb", "inspect", "--json", copy.to_str().unwrap()]);
     assert_eq!(code(&o), 0, "{table}: {}", stderr(&o));
     let report = json(&o);
     let out = srv.tmp().join(format!("salvaged-{table}"));
-    let o = lb.run(&[
-        "salvage",
-        "--json",
-        "--ibd",
-        copy.to_str().unwrap(),
-        "--schema",
-        schema.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = on_ibd(&lb, "salvage", &copy, Some(&schema), &out);
     assert_eq!(code(&o), 0, "{table}: {}", stderr(&o));
     let r = json(&o);
     assert_eq!(r["rows"], 6000, "{table}: {r}");
     load_into(side, "back", &out.join(format!("{table}.sql")));
     let mut s = side.conn().await;
-    let (_, got): (String, Option<u64>) = s
-        .query_first(format!("CHECKSUM TABLE back.{table}"))
-        .await
-        .unwrap()
-        .unwrap();
+    let got = checksum_of(&mut s, &format!("back.{table}")).await;
     assert_eq!(got, want, "{table}: {r}");
     report
 }
@@ -1163,14 +1121,7 @@ async fn salvaged_with_frm(
     )
     .unwrap();
     let out = srv.tmp().join(format!("salvaged-{table}"));
-    let o = lb.run(&[
-        "salvage",
-        "--json",
-        "--ibd",
-        copy.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = on_ibd(lb, "salvage", &copy, None, &out);
     assert_eq!(code(&o), 0, "{table}: {}", stderr(&o));
     (out, json(&o))
 }
@@ -1200,22 +1151,14 @@ async fn redundant_row_format_tables_salvage_with_the_definition_from_their_frm(
     )
     .await;
     let mut c = srv.conn().await;
-    let (_, want): (String, Option<u64>) = c
-        .query_first("CHECKSUM TABLE shop.old")
-        .await
-        .unwrap()
-        .unwrap();
+    let want = checksum_of(&mut c, "shop.old").await;
     let (out, r) = salvaged_with_frm(&srv, &Lb::new(), "old").await;
     assert_eq!(r["rows"], 5000, "{r}");
     let sql = std::fs::read_to_string(out.join("old.sql")).unwrap();
     assert!(sql.contains("ROW_FORMAT=REDUNDANT"), "{}", &sql[..600]);
     c.query_drop("CREATE DATABASE back").await.unwrap();
     load_into(&srv, "back", &out.join("old.sql"));
-    let (_, got): (String, Option<u64>) = c
-        .query_first("CHECKSUM TABLE back.old")
-        .await
-        .unwrap()
-        .unwrap();
+    let got = checksum_of(&mut c, "back.old").await;
     assert_eq!(got, want, "{r}");
 }
 
@@ -1258,48 +1201,26 @@ async fn tables_changed_by_instant_add_and_drop_column_decode() {
     let mut c = srv.conn().await;
     let mut s = side.conn().await;
     let lb = Lb::new();
-    let checksum = |t: String| format!("CHECKSUM TABLE {t}");
     for (t, rows) in [("added", 4000), ("dropped", 5000)] {
-        let (_, want): (String, Option<u64>) = c
-            .query_first(checksum(format!("shop.{t}")))
-            .await
-            .unwrap()
-            .unwrap();
+        let want = checksum_of(&mut c, &format!("shop.{t}")).await;
         // Every row, the definition from the .frm beside the file.
         let (out, r) = salvaged_with_frm(&srv, &lb, t).await;
         assert_eq!(r["rows"], rows, "{t}: {r}");
         load_into(&side, "salvaged", &out.join(format!("{t}.sql")));
-        let (_, got): (String, Option<u64>) = s
-            .query_first(checksum(format!("salvaged.{t}")))
-            .await
-            .unwrap()
-            .unwrap();
+        let got = checksum_of(&mut s, &format!("salvaged.{t}")).await;
         assert_eq!(got, want, "{t}: {r}");
 
         // The deleted rows, old and new forms mixed; the metadata record is not one.
         let (want, reader, copy, schema) = delete_tenth(&srv, t).await;
         drop(reader);
         let out = srv.tmp().join(format!("undeleted-{t}"));
-        let o = lb.run(&[
-            "undelete",
-            "--json",
-            "--ibd",
-            copy.to_str().unwrap(),
-            "--schema",
-            schema.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let o = on_ibd(&lb, "undelete", &copy, Some(&schema), &out);
         assert_eq!(code(&o), 0, "{t}: {}", stderr(&o));
         let r = json(&o);
         assert_eq!(r["rows"], rows / 10, "{t}: {r}");
         assert_eq!(r["lost"], 0, "{t}: {r}");
         load_into(&side, "undeleted", &out.join(format!("{t}.sql")));
-        let (_, got): (String, Option<u64>) = s
-            .query_first(checksum(format!("undeleted.{t}")))
-            .await
-            .unwrap()
-            .unwrap();
+        let got = checksum_of(&mut s, &format!("undeleted.{t}")).await;
         assert_eq!(got, want, "{t}: {r}");
     }
 }
@@ -1376,16 +1297,7 @@ async fn row_format_compressed_tables_salvage_and_undelete() {
         // Deleted while purge is held back: delete-marked, exactly the deleted rows.
         let (gone, reader, copy, schema) = delete_tenth(&srv, t).await;
         let undelete = |copy: &std::path::Path, out: &std::path::Path| {
-            let o = lb.run(&[
-                "undelete",
-                "--json",
-                "--ibd",
-                copy.to_str().unwrap(),
-                "--schema",
-                schema.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ]);
+            let o = on_ibd(&lb, "undelete", copy, Some(&schema), out);
             assert!(code(&o) <= 1, "{t}: {}", stderr(&o));
             json(&o)
         };
