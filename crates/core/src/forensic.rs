@@ -666,8 +666,8 @@ pub fn undrop(
     // table id's own (delete-marked) column records fit its pages, the name's do not.
     let mut recreated: HashMap<u64, (lifeboat_innodb::schema::TableSchema, Layout)> =
         HashMap::new();
-    let (schema, definition) = match schema {
-        Some(s) => (s.clone(), None),
+    let (schema, definition, prescanned) = match schema {
+        Some(s) => (s.clone(), None, None),
         None => {
             // The dictionary lives in the system tablespace: in a datadir, its ibdata files.
             let system: Vec<PathBuf> = files
@@ -686,7 +686,7 @@ pub fn undrop(
                     recreated.insert(index_id, (s, l));
                 }
             }
-            (parse(&d.create_sql)?, Some(d))
+            (parse(&d.create_sql)?, Some(d), Some(dict))
         }
     };
     let schema = &schema;
@@ -698,7 +698,10 @@ pub fn undrop(
     let mut groups: BTreeMap<(u32, u64), Candidate> = BTreeMap::new();
     let mut leaves: HashMap<(u32, u64), HashMap<(u32, u32), Image>> = HashMap::new();
     let mut blobs: HashMap<(u32, u32), Image> = HashMap::new();
-    let mut dict = lifeboat_innodb::dict::Dictionary::default();
+    // The dictionary: read already when it gave the definition (it lives in the system
+    // tablespace, which that scan covered), else gathered by this pass.
+    let gather_dict = prescanned.is_none();
+    let mut dict = prescanned.unwrap_or_default();
     // What MariaDB's instant ADD COLUMN left, per index: the root's count of the fields
     // older records hold (and a layout for fitting them), and the leftmost leaf, which
     // holds the added columns' defaults.
@@ -759,7 +762,9 @@ pub fn undrop(
                 ) else {
                     continue;
                 };
-                dict.page(page);
+                if gather_dict {
+                    dict.page(page);
+                }
                 let key = (fil.space_id, ip.header.index_id);
                 let (schema, layout) = recreated
                     .get(&ip.header.index_id)

@@ -827,10 +827,18 @@ pub fn read_blob(
     if length == 0 && first_page == 0 {
         return Err("its BLOB pointer was cleared: the off-page value is lost".into());
     }
+    // The first page is read once: it also says which format the chain has.
+    let mut first = page_of(first_page).map(|p| (first_page, p));
+    let zblob = first
+        .as_ref()
+        .is_some_and(|(_, p)| crate::page::be::u16(p, 24) == Some(crate::zip::ZBLOB));
+    let mut page_of = |no: u32| match first.take() {
+        Some((n, p)) if n == no => Some(p),
+        _ => page_of(no),
+    };
     // A compressed table's BLOB is one zlib stream over ZBLOB pages.
-    if page_of(first_page).is_some_and(|p| crate::page::be::u16(&p, 24) == Some(crate::zip::ZBLOB))
-    {
-        return crate::zip::read_zblob(first_page, length, page_of);
+    if zblob {
+        return crate::zip::read_zblob(first_page, length, &mut page_of);
     }
     let mut out = Vec::new();
     let (mut page_no, mut at) = (first_page, offset as usize);

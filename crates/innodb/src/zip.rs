@@ -433,7 +433,7 @@ fn inflate(
             continue;
         };
         let mut stream = vec![0u8; logical];
-        let before = (z.total_in(), z.total_out());
+        let desc_len = z.total_out();
         let status = z
             .decompress(
                 body.get(end..).unwrap_or_default(),
@@ -444,7 +444,7 @@ fn inflate(
         if status != flate2::Status::StreamEnd {
             return Err(corrupt("the compressed stream does not end".into()));
         }
-        stream.truncate((z.total_out() - before.1) as usize);
+        stream.truncate((z.total_out() - desc_len) as usize);
         let log_at = PAGE_DATA + z.total_in() as usize;
         return Ok((fields, stream, log_at));
     }
