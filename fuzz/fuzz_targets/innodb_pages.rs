@@ -1,7 +1,7 @@
 //! Any bytes as InnoDB pages: tablespace flags, page-size detection, checksum verdicts, page
 //! and record headers, record and free-list walks, record decoding (with what an instant
-//! ADD/DROP COLUMN left), page_compressed and ROW_FORMAT=COMPRESSED expansion, compressed BLOBs, dictionary records and the definitions
-//! rebuilt from them. Nothing may panic or loop.
+//! ADD/DROP COLUMN left), page_compressed and ROW_FORMAT=COMPRESSED expansion, compressed
+//! BLOBs, MySQL 8 LOBs, dictionary records and the definitions rebuilt from them. Nothing may panic or loop.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -38,6 +38,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         let _ = lifeboat_innodb::zip::read_zblob(n as u32, 1 << 20, &mut page_of);
+        let _ = lifeboat_innodb::lob::read(n as u32, page, 1, 1 << 20, &mut page_of);
         // Small inputs still reach the record walkers, at a 4 KiB page's scale.
         if let Some(ip) = IndexPage::new(page) {
             let _ = ip.records().count();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use lifeboat_innodb::{FspHeader, Inspector, Report, SpaceFlags, checksum, fsp};
+use lifeboat_innodb::{FspHeader, Inspector, Report, SpaceFlags, carve, checksum, fsp};
 
 use crate::error::Error;
 use crate::recovered::{self, Format, TableOut, Written};
@@ -610,6 +610,22 @@ struct Image {
     /// A copy away from the page's own place in a tablespace file (the doublewrite buffer,
     /// say): the page itself was overwritten, and this image may be older than its last state.
     copy: bool,
+    /// A ROW_FORMAT=COMPRESSED INDEX page, expanded when read ([`load`]).
+    zip: bool,
+}
+
+/// The logical page size compressed pages found without their tablespace expand to: the
+/// default innodb_page_size (the only one MariaDB allows compression with, in practice).
+const ZIP_LOGICAL: usize = 16384;
+
+/// The page `img` holds, as the server works on it (expanded when compressed).
+fn load(f: &std::fs::File, img: &Image) -> std::io::Result<Vec<u8>> {
+    let page = read_at(f, img.offset, img.size)?;
+    if !img.zip {
+        return Ok(page);
+    }
+    lifeboat_innodb::zip::expand(&page, ZIP_LOGICAL)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
 }
 
 fn newer<K: std::hash::Hash + Eq>(
@@ -745,104 +761,114 @@ pub fn undrop(
                 }
             }
         });
+        // One INDEX page found in a block (expanded when the table is compressed): its
+        // dictionary records, MariaDB's instant-ALTER marks, and, for a leaf that fits, its
+        // place in its index's group.
+        let mut consider = |page: &[u8], fi: usize, offset: u64, size: usize, zip: bool| {
+            let (Some(fil), Some(ip)) = (
+                lifeboat_innodb::FilHeader::parse(page),
+                IndexPage::new(page),
+            ) else {
+                return;
+            };
+            if gather_dict {
+                dict.page(page);
+            }
+            let key = (fil.space_id, ip.header.index_id);
+            let (schema, layout) = recreated
+                .get(&ip.header.index_id)
+                .map_or((schema, &layout), |(s, l)| (s, l));
+            if let Some(n) = lifeboat_innodb::record::instant_core_fields(page) {
+                cores.insert(key, n);
+                let mut l = Layout::new(schema);
+                l.set_instant_core(n);
+                instant_layouts.insert(key, l.lenient());
+            }
+            if !(fil.page_type == 17855 || fil.page_type == 18)
+                || ip.header.level != 0
+                || !ip.header.compact
+            {
+                return;
+            }
+            let img = Image {
+                file: fi,
+                offset,
+                size,
+                lsn: fil.lsn,
+                copy: in_place && offset != u64::from(fil.page_no) * size as u64,
+                zip,
+            };
+            let g = groups.entry(key).or_insert_with(|| Candidate {
+                space_id: fil.space_id,
+                index_id: ip.header.index_id,
+                ..Candidate::default()
+            });
+            if fil.prev == lifeboat_innodb::page::FIL_NULL
+                && ip
+                    .records()
+                    .next()
+                    .is_some_and(|r| r.is_ok_and(|r| r.min_rec))
+            {
+                newer(&mut first_leaves, key, Image { copy: false, ..img });
+            }
+            let f = fit_with(&ip, schema, instant_layouts.get(&key).unwrap_or(layout));
+            if let Some(g) = grep
+                && f.consistent
+                && memchr::memmem::find(page, g.as_bytes()).is_some()
+            {
+                g_hits.push(key);
+            }
+            let imgs = leaves.entry(key).or_default();
+            if !imgs.contains_key(&(fil.space_id, fil.page_no)) {
+                g.pages += 1;
+                g.consistent += u64::from(f.consistent);
+                g.exact += u64::from(f.exact);
+            }
+            newer(imgs, (fil.space_id, fil.page_no), img);
+        };
         for block in rx {
             let (fi, at, buf) = block?;
             let limit = BLOCK.min(buf.len());
-            for start in lifeboat_innodb::carve::index_pages(&buf) {
+            for start in carve::index_pages(&buf) {
                 if start >= limit {
                     continue;
                 }
-                let size = lifeboat_innodb::carve::page_size_at(&buf, start, 16384);
-                let Some(page) = buf.get(start..start + size) else {
-                    continue;
-                };
-                let (Some(fil), Some(ip)) = (
-                    lifeboat_innodb::FilHeader::parse(page),
-                    IndexPage::new(page),
-                ) else {
-                    continue;
-                };
-                if gather_dict {
-                    dict.page(page);
+                let size = carve::page_size_at(&buf, start, 16384);
+                if let Some(page) = buf.get(start..start + size) {
+                    consider(page, fi, at + start as u64, size, false);
                 }
-                let key = (fil.space_id, ip.header.index_id);
-                let (schema, layout) = recreated
-                    .get(&ip.header.index_id)
-                    .map_or((schema, &layout), |(s, l)| (s, l));
-                if let Some(n) = lifeboat_innodb::record::instant_core_fields(page) {
-                    cores.insert(key, n);
-                    let mut l = Layout::new(schema);
-                    l.set_instant_core(n);
-                    instant_layouts.insert(key, l.lenient());
-                }
-                if !(fil.page_type == 17855 || fil.page_type == 18)
-                    || ip.header.level != 0
-                    || !ip.header.compact
-                {
-                    continue;
-                }
-                let offset = at + start as u64;
-                let img = Image {
-                    file: fi,
-                    offset,
-                    size,
-                    lsn: fil.lsn,
-                    copy: in_place && offset != u64::from(fil.page_no) * size as u64,
-                };
-                let g = groups.entry(key).or_insert_with(|| Candidate {
-                    space_id: fil.space_id,
-                    index_id: ip.header.index_id,
-                    ..Candidate::default()
-                });
-                if fil.prev == lifeboat_innodb::page::FIL_NULL
-                    && ip
-                        .records()
-                        .next()
-                        .is_some_and(|r| r.is_ok_and(|r| r.min_rec))
-                {
-                    let img = Image {
-                        file: fi,
-                        offset,
-                        size,
-                        lsn: fil.lsn,
-                        copy: false,
-                    };
-                    newer(&mut first_leaves, key, img);
-                }
-                let f = fit_with(&ip, schema, instant_layouts.get(&key).unwrap_or(layout));
-                if let Some(g) = grep
-                    && f.consistent
-                    && memchr::memmem::find(page, g.as_bytes()).is_some()
-                {
-                    g_hits.push(key);
-                }
-                let imgs = leaves.entry(key).or_default();
-                if !imgs.contains_key(&(fil.space_id, fil.page_no)) {
-                    g.pages += 1;
-                    g.consistent += u64::from(f.consistent);
-                    g.exact += u64::from(f.exact);
-                }
-                newer(imgs, (fil.space_id, fil.page_no), img);
             }
-            // BLOB pages, at any byte offset: their type (10) then the 8 bytes only page 0
-            // uses, zero on every other page.
-            const BLOB_AT_24: [u8; 10] = [0, 10, 0, 0, 0, 0, 0, 0, 0, 0];
-            for hit in memchr::memmem::find_iter(&buf, &BLOB_AT_24) {
-                let Some(s) = hit.checked_sub(24).filter(|&s| s < limit) else {
+            // ROW_FORMAT=COMPRESSED pages, expanded to the page the server works on.
+            for start in carve::zip_index_pages(&buf) {
+                if start >= limit {
+                    continue;
+                }
+                let Some(size) = carve::zip_size_at(&buf, start, ZIP_LOGICAL) else {
                     continue;
                 };
-                let size = lifeboat_innodb::carve::page_size_at(&buf, s, 0);
-                if size != 0
-                    && let Some(fil) = buf
-                        .get(s..s + size)
-                        .and_then(lifeboat_innodb::FilHeader::parse)
+                if let Some(Ok(page)) = buf
+                    .get(start..start + size)
+                    .map(|p| lifeboat_innodb::zip::expand(p, ZIP_LOGICAL))
+                {
+                    consider(&page, fi, at + start as u64, size, true);
+                }
+            }
+            // Pages of off-page columns (BLOB, ZBLOB, LOB), read as stored.
+            for (start, size) in carve::off_page_pages(&buf) {
+                if start >= limit {
+                    continue;
+                }
+                if let Some(fil) = buf
+                    .get(start..start + size)
+                    .and_then(lifeboat_innodb::FilHeader::parse)
                 {
                     let img = Image {
                         file: fi,
-                        offset: at + s as u64,
+                        offset: at + start as u64,
                         size,
                         lsn: fil.lsn,
                         copy: false,
+                        zip: false,
                     };
                     newer(&mut blobs, (fil.space_id, fil.page_no), img);
                 }
@@ -978,7 +1004,7 @@ pub fn undrop(
         layout.set_instant_core(n);
         if let Some(img) = first_leaves.get(&key)
             && let Some(f) = handles.get(img.file)
-            && let Ok(page) = read_at(f, img.offset, img.size)
+            && let Ok(page) = load(f, img)
         {
             let mut page_of = |no: u32| -> Option<Vec<u8>> {
                 let img = blobs.get(&(chosen.space_id, no))?;
@@ -1039,7 +1065,7 @@ pub fn undrop(
                 let Some(f) = handles.get(img.file) else {
                     continue;
                 };
-                let page = match read_at(f, img.offset, img.size) {
+                let page = match load(f, img) {
                     Ok(p) => p,
                     Err(e) => {
                         let _ = tx.send(Err(Error::Forensic(format!(
@@ -1155,8 +1181,8 @@ fn dictionary_definition(
                 }
             }
             buf.truncate(kept + got);
-            for start in lifeboat_innodb::carve::index_pages(&buf) {
-                let size = lifeboat_innodb::carve::page_size_at(&buf, start, 16384);
+            for start in carve::index_pages(&buf) {
+                let size = carve::page_size_at(&buf, start, 16384);
                 if let Some(page) = buf.get(start..start + size) {
                     dict.page(page);
                 }

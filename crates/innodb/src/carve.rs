@@ -1,6 +1,8 @@
 //! Finding InnoDB pages in any bytes (a disk image, free blocks, a damaged file), at any
 //! byte alignment: every INDEX page carries its infimum and supremum records at fixed
-//! offsets, which a fast substring search finds.
+//! offsets, which a fast substring search finds. A ROW_FORMAT=COMPRESSED page keeps no such
+//! literal: it is found by its header (the INDEX type, then the eight bytes only page 0
+//! fills) and the zlib header its records start with.
 
 use crate::checksum;
 use crate::index::{COMPACT_INFIMUM, COMPACT_SUPREMUM, REDUNDANT_INFIMUM, REDUNDANT_SUPREMUM};
@@ -25,6 +27,77 @@ pub fn index_pages(hay: &[u8]) -> Vec<usize> {
             out.push(p - COMPACT_INFIMUM);
         } else if redundant {
             out.push(p - REDUNDANT_INFIMUM);
+        }
+    }
+    out
+}
+
+/// The INDEX page type and the flush LSN field after it, zero on every page but page 0.
+const ZIP_INDEX_AT_24: [u8; 10] = [0x45, 0xbf, 0, 0, 0, 0, 0, 0, 0, 0];
+
+/// Offsets in `hay` where ROW_FORMAT=COMPRESSED INDEX pages start (see the module doc). A
+/// page is found if its first 96 bytes are in `hay`.
+pub fn zip_index_pages(hay: &[u8]) -> Vec<usize> {
+    memchr::memmem::find_iter(hay, &ZIP_INDEX_AT_24)
+        .filter_map(|hit| hit.checked_sub(24))
+        .filter(|&s| {
+            let (Some(&cmf), Some(&flg)) = (hay.get(s + 94), hay.get(s + 95)) else {
+                return false;
+            };
+            cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0
+        })
+        .collect()
+}
+
+/// The sizes a compressed page may have (KEY_BLOCK_SIZE 1 to 16).
+pub const ZIP_SIZES: [usize; 5] = [1024, 2048, 4096, 8192, 16384];
+
+/// The size of the compressed page (INDEX or BLOB) starting at `start` of `hay`: the size
+/// whose checksum (CRC-32C or Adler-32 over the compressed page's ranges) holds.
+pub fn zip_checksum_size(hay: &[u8], start: usize) -> Option<usize> {
+    let stored = be::u32(hay, start)?;
+    ZIP_SIZES.iter().copied().find(|&size| {
+        hay.get(start..start + size)
+            .is_some_and(|p| stored == checksum::zip_crc32(p) || stored == checksum::zip_adler32(p))
+    })
+}
+
+/// The size of the compressed INDEX page starting at `start` of `hay`: the size its
+/// checksum gives, else the smallest that expands to a `logical`-byte page (a page written
+/// without checksums, or damaged).
+pub fn zip_size_at(hay: &[u8], start: usize, logical: usize) -> Option<usize> {
+    zip_checksum_size(hay, start).or_else(|| {
+        ZIP_SIZES.iter().copied().find(|&size| {
+            hay.get(start..start + size)
+                .is_some_and(|p| crate::zip::expand(p, logical).is_ok())
+        })
+    })
+}
+
+/// Types of the pages that hold off-page columns: the old BLOB chain (10), a compressed
+/// table's chain (11 and 12), MySQL 8's LOB index, data and first pages (22 to 24).
+pub const OFF_PAGE_TYPES: [u16; 6] = [10, 11, 12, 22, 23, 24];
+
+/// Where pages of [`OFF_PAGE_TYPES`] start in `hay`, and their sizes: their type, then the
+/// eight bytes only page 0 fills. A page counts when it is whole in `hay` and its size is
+/// known: its trailer repeats its LSN, or (compressed tables) its checksum holds.
+pub fn off_page_pages(hay: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for ty in OFF_PAGE_TYPES {
+        let [hi, lo] = ty.to_be_bytes();
+        let needle = [hi, lo, 0, 0, 0, 0, 0, 0, 0, 0];
+        for hit in memchr::memmem::find_iter(hay, &needle) {
+            let Some(start) = hit.checked_sub(24) else {
+                continue;
+            };
+            let size = if crate::zip::is_zblob_type(ty) {
+                zip_checksum_size(hay, start)
+            } else {
+                Some(page_size_at(hay, start, 0)).filter(|&n| n != 0)
+            };
+            if let Some(size) = size {
+                out.push((start, size));
+            }
         }
     }
     out

@@ -131,7 +131,7 @@ pub fn zip_crc32(page: &[u8]) -> u32 {
 }
 
 /// The `innodb` checksum of a ROW_FORMAT=COMPRESSED page: Adler-32 over its ranges.
-fn zip_adler32(page: &[u8]) -> u32 {
+pub(crate) fn zip_adler32(page: &[u8]) -> u32 {
     const MOD: u32 = 65521;
     let (mut a, mut b) = (1u32, 0u32);
     for r in zip_ranges(page) {

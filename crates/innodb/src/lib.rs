@@ -17,6 +17,7 @@
 //! - [`schema`]: a table definition from `CREATE TABLE` text ([`schema::TableSchema`]);
 //! - [`record`]: clustered index records decoded into rows with it, every length checked,
 //!   and how well a page fits a definition ([`record::fit`]);
+//! - [`lob`]: MySQL 8's LOB pages, which hold its off-page columns;
 //! - [`carve`]: INDEX pages found in any bytes at any alignment;
 //! - [`sdi`]: MySQL 8's serialized dictionary information, read into `CREATE TABLE` text;
 //! - [`dict`]: the SYS_TABLES / SYS_INDEXES dictionary of the system tablespace, deleted
@@ -49,6 +50,7 @@ pub mod frm;
 pub mod fsp;
 pub mod index;
 pub mod inspect;
+pub mod lob;
 pub mod page;
 pub mod record;
 pub mod schema;

@@ -813,9 +813,11 @@ fn redundant_fields<'a>(
     Ok((raw, (start_of_header, origin + start)))
 }
 
-/// Reads an externally stored column of the old BLOB format (pages of type BLOB, as MariaDB
-/// and MySQL 5.7 write them): each page holds a part length and the next page number after
-/// its FIL header. `page_of` gives a page of the tablespace by number.
+/// Reads an externally stored column. The old BLOB format (pages of type BLOB, as MariaDB
+/// and MySQL 5.7 write them) holds a part length and the next page number after each page's
+/// FIL header; a compressed table's chain is one zlib stream ([`crate::zip::read_zblob`]);
+/// MySQL 8 indexes its pages from the first ([`crate::lob`]). `page_of` gives a page of the
+/// tablespace by number.
 pub fn read_blob(
     first_page: u32,
     offset: u32,
@@ -829,9 +831,10 @@ pub fn read_blob(
     }
     // The first page is read once: it also says which format the chain has.
     let mut first = page_of(first_page).map(|p| (first_page, p));
-    let zblob = first
+    let first_type = first
         .as_ref()
-        .is_some_and(|(_, p)| crate::page::be::u16(p, 24) == Some(crate::zip::ZBLOB));
+        .and_then(|(_, p)| crate::page::be::u16(p, 24));
+    let zblob = first_type == Some(crate::zip::ZBLOB);
     let mut page_of = |no: u32| match first.take() {
         Some((n, p)) if n == no => Some(p),
         _ => page_of(no),
@@ -839,6 +842,19 @@ pub fn read_blob(
     // A compressed table's BLOB is one zlib stream over ZBLOB pages.
     if zblob {
         return crate::zip::read_zblob(first_page, length, &mut page_of);
+    }
+    // MySQL 8's LOB: `offset` holds the LOB version the record refers to.
+    match first_type {
+        Some(crate::lob::LOB_FIRST) => {
+            let page = page_of(first_page).unwrap_or_default();
+            return crate::lob::read(first_page, &page, offset, length, &mut page_of);
+        }
+        Some(t) if (crate::lob::ZLOB_FIRST..=29).contains(&t) => {
+            return Err(format!(
+                "page {first_page} starts a LOB of a compressed MySQL 8 table (ZLOB), which is not decoded yet"
+            ));
+        }
+        _ => {}
     }
     let mut out = Vec::new();
     let (mut page_no, mut at) = (first_page, offset as usize);

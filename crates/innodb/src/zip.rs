@@ -40,6 +40,11 @@ use crate::page::{FIL_HEADER, be};
 pub const ZBLOB: u16 = 11;
 /// Page type of the further pages of a compressed BLOB.
 pub const ZBLOB2: u16 = 12;
+
+/// Whether pages of type `ty` are a compressed table's BLOB pages.
+pub fn is_zblob_type(ty: u16) -> bool {
+    ty == ZBLOB || ty == ZBLOB2
+}
 /// Where the first user record's extra bytes start in the uncompressed page.
 const ZIP_START: usize = COMPACT_SUPREMUM + 8;
 /// Dense directory entry: the record's address.

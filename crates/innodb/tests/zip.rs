@@ -115,3 +115,39 @@ fn damaged_compressed_pages_fail_cleanly() {
         }
     }
 }
+
+/// In any bytes, at any offset: every compressed INDEX page is found by its header and zlib
+/// stream and sized by its checksum, and every ZBLOB page is found and sized too.
+#[test]
+fn compressed_pages_are_carved_from_any_bytes() {
+    use lifeboat_innodb::carve;
+    let bytes = file();
+    let mut hay: Vec<u8> = (0..300_001u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let at = hay.len() - 1000;
+    hay.splice(at..at, bytes.iter().copied());
+    let typed = |ty: u16| -> Vec<usize> {
+        bytes
+            .chunks(8192)
+            .enumerate()
+            .filter(|(_, p)| u16::from_be_bytes([p[24], p[25]]) == ty)
+            .map(|(n, _)| at + n * 8192)
+            .collect()
+    };
+    let index = typed(17855);
+    assert!(index.len() > 5);
+    assert_eq!(carve::zip_index_pages(&hay), index);
+    for &s in &index {
+        assert_eq!(carve::zip_size_at(&hay, s, 16384), Some(8192));
+    }
+    // None of them is an uncompressed page's infimum.
+    assert!(carve::index_pages(&hay).is_empty());
+    let mut blobs = typed(11);
+    blobs.extend(typed(12));
+    blobs.sort();
+    assert!(blobs.len() >= 6);
+    let mut found = carve::off_page_pages(&hay);
+    found.sort();
+    assert_eq!(found, blobs.iter().map(|&s| (s, 8192)).collect::<Vec<_>>());
+}

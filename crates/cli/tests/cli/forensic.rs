@@ -1347,3 +1347,70 @@ async fn row_format_compressed_tables_salvage_and_undelete() {
         assert_eq!(got, want, "{t}: {r}");
     }
 }
+
+/// ROW_FORMAT=COMPRESSED pages keep no infimum literal to search for: `undrop --image`
+/// finds them by their header and zlib stream, at any offset, sizes them by their checksum,
+/// and follows the ZBLOB chains of their off-page columns.
+#[tokio::test(flavor = "multi_thread")]
+async fn undrop_finds_compressed_pages_in_an_image() {
+    let compressed = |o: &mut lifeboat_server::sandbox::SandboxOptions| {
+        o.server_settings
+            .push("innodb_read_only_compressed=OFF".into());
+    };
+    let srv = TestServer::start_with(compressed).await;
+    let side = TestServer::start_with(compressed).await;
+    srv.exec("CREATE DATABASE shop").await;
+    side.exec("CREATE DATABASE back").await;
+    let mut c = srv.conn().await;
+    let mut s = side.conn().await;
+    let lb = Lb::new();
+    for (t, kbs) in [("z8", 8), ("z4", 4)] {
+        srv.exec(&format!(
+            "CREATE TABLE shop.{t} (id INT PRIMARY KEY, name VARCHAR(60) CHARACTER SET utf8mb4,
+               qty INT NOT NULL, at DATETIME(3), body MEDIUMBLOB)
+               ENGINE=InnoDB ROW_FORMAT=COMPRESSED KEY_BLOCK_SIZE={kbs};
+             INSERT INTO shop.{t} SELECT seq, CONCAT('name ', seq, ' ', REPEAT('ü', seq % 20)),
+               seq * 3, '2024-01-01' + INTERVAL seq SECOND,
+               IF(seq % 250 = 0, REPEAT(UNHEX(SHA2(seq, 256)), 600), NULL) FROM shop.seq_1_to_5000;
+             UPDATE shop.{t} SET qty = qty + 1 WHERE id % 7 = 0;"
+        ))
+        .await;
+        let (_, ddl): (String, String) = c
+            .query_first(format!("SHOW CREATE TABLE shop.{t}"))
+            .await
+            .unwrap()
+            .unwrap();
+        let want = checksum_of(&mut c, &format!("shop.{t}")).await;
+        flush_all(&srv).await;
+        let ibd = std::fs::read(srv.sandbox.datadir.join(format!("shop/{t}.ibd"))).unwrap();
+        c.query_drop(format!("DROP TABLE shop.{t}")).await.unwrap();
+        let mut image: Vec<u8> = (0..2_000_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        image.splice(700_001..700_001, ibd.iter().copied());
+        let img = srv.tmp().join(format!("{t}.img"));
+        std::fs::write(&img, &image).unwrap();
+        let schema = srv.tmp().join(format!("{t}.ddl"));
+        std::fs::write(&schema, &ddl).unwrap();
+        let out = srv.tmp().join(format!("undrop-{t}"));
+        let o = lb.run(&[
+            "undrop",
+            "--json",
+            "--image",
+            img.to_str().unwrap(),
+            "--table",
+            &format!("shop.{t}"),
+            "--schema",
+            schema.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&o), 0, "{t}: {}", stderr(&o));
+        let r = json(&o);
+        assert_eq!(r["rows"], 5000, "{t}: {r}");
+        assert_eq!(r["lost"], 0, "{t}: {r}");
+        load_into(&side, "back", &out.join(format!("{t}.sql")));
+        let got = checksum_of(&mut s, &format!("back.{t}")).await;
+        assert_eq!(got, want, "{t}: {r}");
+    }
+}
