@@ -961,13 +961,15 @@ pub fn undrop(
         };
         (c.clone(), by)
     } else {
-        // Only the index the dictionary still lists fits: the DROP had not reached the
-        // data files (a server stopped right after it).
+        // Only the index the dictionary lists fits. Either the DROP had not reached the
+        // data files (a server stopped right after it), or the table was created again and
+        // the old rows never reached them (their pages were freed before being flushed):
+        // then these are the new table's rows, which the user must be told.
         let c = plausible.first().cloned().cloned().ok_or_else(none)?;
         (
             c,
             format!(
-                "the index the dictionary in the files still lists for {dict_name} (the DROP had not reached them)"
+                "the only index that fits is the one the dictionary in the files lists for {dict_name}: the DROP had not reached the files, or the table was created again and these are the new table's rows (the old ones never reached the data files; look for a copy of the files from before the drop)"
             ),
         )
     };
@@ -1146,18 +1148,9 @@ pub fn undrop(
     Ok(result)
 }
 
-/// Table `db.name`'s definition rebuilt from the dictionary records (live, delete-marked or
-/// freed) found anywhere in `files`.
-fn dictionary_definition(
-    files: &[PathBuf],
-    table: &str,
-) -> Result<
-    (
-        lifeboat_innodb::dict::Definition,
-        lifeboat_innodb::dict::Dictionary,
-    ),
-    Error,
-> {
+/// The dictionary records (SYS_TABLES, SYS_COLUMNS, SYS_INDEXES, SYS_FIELDS: live,
+/// delete-marked or freed) found anywhere in `files`.
+pub fn read_dictionary(files: &[PathBuf]) -> Result<lifeboat_innodb::dict::Dictionary, Error> {
     use std::io::Read;
     const BLOCK: usize = 64 << 20;
     const OVERLAP: usize = 64 << 10;
@@ -1194,6 +1187,22 @@ fn dictionary_definition(
             buf.drain(..tail);
         }
     }
+    Ok(dict)
+}
+
+/// Table `db.name`'s definition rebuilt from the dictionary records found anywhere in
+/// `files`, and the dictionary.
+fn dictionary_definition(
+    files: &[PathBuf],
+    table: &str,
+) -> Result<
+    (
+        lifeboat_innodb::dict::Definition,
+        lifeboat_innodb::dict::Dictionary,
+    ),
+    Error,
+> {
+    let dict = read_dictionary(files)?;
     let d = dict.definition(&table.replacen('.', "/", 1)).map_err(|e| {
         Error::Forensic(format!(
             "{e}; give the definition with --schema DDL_FILE or --schema-from-backup"

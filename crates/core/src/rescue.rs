@@ -428,49 +428,71 @@ fn definition(
     })
 }
 
-/// Salvages one table from its .ibd in the copy into `dir/<table>.sql`.
+/// Salvages one table from its pages in the copy into `dir/<table>.sql`: from its .ibd, or
+/// (file_per_table=OFF) from the system tablespace, where the dictionary names its index.
 fn salvage_table(
     t: &mut RescuedTable,
-    ibd: &Path,
+    copy: &Path,
     schema: Result<lifeboat_innodb::schema::TableSchema, String>,
+    system: &mut Option<Result<lifeboat_innodb::dict::Dictionary, String>>,
     dir: &Path,
     format: Format,
 ) {
-    let schema = match schema {
-        Ok(s) => s,
-        Err(e) => {
-            t.problems.push(e);
-            return;
+    let ibd = table_file(copy, &t.database, &t.table);
+    let work = dir.join(format!(".salvage-{}", file_name(&t.table)));
+    let done = if ibd.is_file() {
+        let schema = match schema {
+            Ok(s) => s,
+            Err(e) => {
+                t.problems.push(e);
+                return;
+            }
+        };
+        crate::forensic::salvage(&ibd, &schema, &work, format, None).map(|s| {
+            let lost = s.damaged.iter().filter(|p| p.lost).count() as u64;
+            (s.output, s.report, s.rows, Some(lost))
+        })
+    } else {
+        let dict = system.get_or_insert_with(|| {
+            crate::forensic::read_dictionary(&system_files(copy)).map_err(|e| e.to_string())
+        });
+        match from_system_tablespace(t, copy, schema, dict, &work, format) {
+            Ok(u) => {
+                if u.lost > 0 {
+                    t.problems.push(format!(
+                        "{} rows on its pages did not decode: {}",
+                        u.lost,
+                        u.lost_examples.join("; ")
+                    ));
+                }
+                Ok((u.output, u.report, u.rows, None))
+            }
+            Err(e) => {
+                t.problems.push(e);
+                let _ = std::fs::remove_dir_all(&work);
+                return;
+            }
         }
     };
-    if !ibd.is_file() {
-        t.problems.push(format!(
-            "{} does not exist: the table lives in the system tablespace; try `lifeboat undrop --datadir`",
-            ibd.display()
-        ));
-        return;
-    }
-    let work = dir.join(format!(".salvage-{}", file_name(&t.table)));
-    match crate::forensic::salvage(ibd, &schema, &work, format, None) {
-        Ok(s) => {
-            let name = file_name(&schema.table);
+    match done {
+        Ok((output, report, rows, pages_lost)) => {
             let beside = |p: &Path| dir.join(p.file_name().unwrap_or_default());
-            let file = beside(&s.output.file);
-            let report = dir.join(format!("{name}.salvage.json"));
-            if std::fs::rename(&s.output.file, &file).is_ok() {
-                let mut output = s.output.clone();
-                if let Some(script) = &s.output.script {
+            let file = beside(&output.file);
+            if std::fs::rename(&output.file, &file).is_ok() {
+                let mut output = output.clone();
+                if let Some(script) = &output.script {
                     let _ = std::fs::rename(script, beside(script));
                     output.script = Some(beside(script));
                 }
                 output.file = file.clone();
                 t.output = Some(output);
-                let _ = std::fs::rename(&s.report, &report);
+                let name = file_name(&t.table);
+                let _ = std::fs::rename(&report, dir.join(format!("{name}.salvage.json")));
                 let _ = std::fs::remove_dir_all(&work);
                 t.origin = Origin::Pages;
-                t.rows = s.rows;
+                t.rows = rows;
                 t.file = Some(file);
-                t.pages_lost = Some(s.damaged.iter().filter(|p| p.lost).count() as u64);
+                t.pages_lost = pages_lost;
             }
         }
         Err(e) => {
@@ -478,6 +500,100 @@ fn salvage_table(
             t.problems.push(format!("salvage: {e}"));
         }
     }
+}
+
+/// The system tablespace's files in a datadir (ibdata1, and more when
+/// innodb_data_file_path names them).
+fn system_files(datadir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(datadir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("ibdata"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Tables the system tablespace's dictionary lists as living in it (space 0), as
+/// (database, table).
+fn system_tablespace_tables(dict: &lifeboat_innodb::dict::Dictionary) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = dict
+        .tables
+        .iter()
+        .filter(|t| !t.deleted && t.space == Some(0))
+        .filter_map(|t| t.name.split_once('/'))
+        .map(|(db, name)| (decode_file_name(db), decode_file_name(name)))
+        .filter(|(db, _)| !SYSTEM.contains(&db.as_str()))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Reads a table of the system tablespace from its clustered index's pages, which the live
+/// dictionary names; the definition is the one given, else the dictionary's.
+fn from_system_tablespace(
+    t: &RescuedTable,
+    copy: &Path,
+    schema: Result<lifeboat_innodb::schema::TableSchema, String>,
+    dict: &Result<lifeboat_innodb::dict::Dictionary, String>,
+    work: &Path,
+    format: Format,
+) -> Result<crate::forensic::Undropped, String> {
+    let dict = dict
+        .as_ref()
+        .map_err(|e| format!("the system tablespace's dictionary cannot be read: {e}"))?;
+    let name = format!(
+        "{}/{}",
+        encode_file_name(&t.database),
+        encode_file_name(&t.table)
+    );
+    let live = dict
+        .tables
+        .iter()
+        .find(|x| x.name == name && !x.deleted && x.space == Some(0))
+        .ok_or_else(|| {
+            format!(
+                "{} does not exist and the system tablespace's dictionary does not list the table",
+                table_file(copy, &t.database, &t.table).display()
+            )
+        })?;
+    let index_id = dict.clustered_of(&name).0.first().copied().ok_or_else(|| {
+        format!(
+            "the dictionary lists no clustered index of {name} (table id {})",
+            live.id
+        )
+    })?;
+    let schema = match schema {
+        Ok(s) => s,
+        Err(given) => {
+            let d = dict
+                .definition_of(live.id, &name)
+                .map_err(|e| format!("{given}; and the dictionary's records: {e}"))?;
+            lifeboat_innodb::schema::parse_create_table(&d.create_sql)
+                .map_err(|e| format!("the definition rebuilt from the dictionary: {e}"))?
+        }
+    };
+    let ibdata = system_files(copy)
+        .into_iter()
+        .next()
+        .ok_or("the copy has no system tablespace file")?;
+    crate::forensic::undrop(
+        &crate::forensic::Source::Image(ibdata),
+        &name.replacen('/', ".", 1),
+        Some(&schema),
+        work,
+        format,
+        Some(index_id),
+        None,
+    )
+    .map_err(|e| format!("salvage from the system tablespace: {e}"))
 }
 
 /// Runs the rescue.
@@ -548,6 +664,8 @@ pub async fn run(opts: &RescueOptions, progress: Arc<dyn Progress>) -> Result<Re
         }
     }
     let started_with = server.as_ref().map(|(_, l)| *l);
+    // The system tablespace's dictionary, read when first needed.
+    let mut system: Option<Result<lifeboat_innodb::dict::Dictionary, String>> = None;
     let mut tables: Vec<RescuedTable> = Vec::new();
     let mut creates: Vec<Option<String>> = Vec::new();
     if let Some((mut sb, level)) = server {
@@ -612,6 +730,7 @@ pub async fn run(opts: &RescueOptions, progress: Arc<dyn Progress>) -> Result<Re
         let _ = sb.stop(Duration::from_secs(120)).await;
     } else {
         // No server: every tablespace in the copy's database directories.
+        let mut found: Vec<(String, String)> = Vec::new();
         let mut dbs: Vec<_> = std::fs::read_dir(&copy)
             .map_err(io(&copy))?
             .flatten()
@@ -632,18 +751,31 @@ pub async fn run(opts: &RescueOptions, progress: Arc<dyn Progress>) -> Result<Re
                 .collect();
             files.sort();
             for f in files {
-                tables.push(RescuedTable {
-                    database: decoded.clone(),
-                    table: decode_file_name(&f),
-                    origin: Origin::Lost,
-                    rows: 0,
-                    file: None,
-                    output: None,
-                    pages_lost: None,
-                    problems: vec!["the side instance did not start at any level".into()],
-                });
-                creates.push(None);
+                found.push((decoded.clone(), decode_file_name(&f)));
             }
+        }
+        // Tables of the system tablespace (file_per_table=OFF) have no file of their own:
+        // its dictionary names them.
+        let dict = system.get_or_insert_with(|| {
+            crate::forensic::read_dictionary(&system_files(&copy)).map_err(|e| e.to_string())
+        });
+        if let Ok(dict) = dict {
+            found.extend(system_tablespace_tables(dict));
+        }
+        found.sort();
+        found.dedup();
+        for (database, table) in found {
+            tables.push(RescuedTable {
+                database,
+                table,
+                origin: Origin::Lost,
+                rows: 0,
+                file: None,
+                output: None,
+                pages_lost: None,
+                problems: vec!["the side instance did not start at any level".into()],
+            });
+            creates.push(None);
         }
     }
 
@@ -656,7 +788,7 @@ pub async fn run(opts: &RescueOptions, progress: Arc<dyn Progress>) -> Result<Re
         let ibd = table_file(&copy, &t.database, &t.table);
         let schema = definition(create.as_deref(), &given, &t.table, &ibd);
         let dir = out.join(file_name(&t.database));
-        salvage_table(t, &ibd, schema, &dir, opts.format);
+        salvage_table(t, &copy, schema, &mut system, &dir, opts.format);
     }
 
     let rescue = Rescue {
@@ -674,20 +806,23 @@ pub async fn run(opts: &RescueOptions, progress: Arc<dyn Progress>) -> Result<Re
 
 /// The .ibd of `db.table` in a datadir, under the file-name encoding the server uses.
 fn table_file(datadir: &Path, db: &str, table: &str) -> PathBuf {
-    let encode = |s: &str| {
-        s.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' {
-                    c.to_string()
-                } else {
-                    format!("@{:04x}", c as u32)
-                }
-            })
-            .collect::<String>()
-    };
     datadir
-        .join(encode(db))
-        .join(format!("{}.ibd", encode(table)))
+        .join(encode_file_name(db))
+        .join(format!("{}.ibd", encode_file_name(table)))
+}
+
+/// A database or table name in the server's file-name encoding (the inverse of
+/// [`decode_file_name`]).
+fn encode_file_name(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c.to_string()
+            } else {
+                format!("@{:04x}", c as u32)
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1414,3 +1414,71 @@ async fn undrop_finds_compressed_pages_in_an_image() {
         assert_eq!(got, want, "{t}: {r}");
     }
 }
+
+/// A datadir no innodb_force_recovery level starts (page 0 of ibdata1 destroyed): every
+/// table comes back from its pages, the ones in their own .ibd and, named by the system
+/// tablespace's dictionary, the ones file_per_table=OFF put in ibdata1.
+#[tokio::test(flavor = "multi_thread")]
+async fn rescue_salvages_system_tablespace_tables_when_no_level_starts() {
+    let mut srv = TestServer::start().await;
+    srv.exec(
+        "CREATE DATABASE shop;
+         CREATE TABLE shop.own (id INT PRIMARY KEY, v VARCHAR(20), at DATETIME) ENGINE=InnoDB;
+         INSERT INTO shop.own SELECT seq, CONCAT('own ', seq), '2021-03-04' + INTERVAL seq HOUR FROM shop.seq_1_to_2000;
+         SET GLOBAL innodb_file_per_table = 0;
+         CREATE TABLE shop.shared (id INT PRIMARY KEY, name VARCHAR(40) CHARACTER SET utf8mb4 NOT NULL,
+           n DECIMAL(6,2), note TEXT, KEY (name)) ENGINE=InnoDB;
+         INSERT INTO shop.shared SELECT seq, CONCAT('shared ', seq, IF(seq % 9 = 0, ' ✓', '')), seq / 3,
+           IF(seq % 4 = 0, NULL, REPEAT('x', seq % 300)) FROM shop.seq_1_to_5000;
+         CREATE TABLE shop.`odd-name` (k VARCHAR(10) PRIMARY KEY, v INT) ENGINE=InnoDB;
+         INSERT INTO shop.`odd-name` SELECT CONCAT('k', seq), seq FROM shop.seq_1_to_300;
+         SET GLOBAL innodb_file_per_table = 1;",
+    )
+    .await;
+    let want = super::backup::checksums(&srv.connect_options(), "shop").await;
+    flush_all(&srv).await;
+    srv.sandbox.kill();
+    let datadir = srv.sandbox.datadir.clone();
+    assert!(!datadir.join("shop/shared.ibd").exists());
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(datadir.join("ibdata1"))
+            .unwrap();
+        f.seek(SeekFrom::Start(38)).unwrap();
+        f.write_all(&[0xa5; 200]).unwrap();
+    }
+    let out = srv.tmp().join("rescue");
+    let lb = Lb::new();
+    let side_dir = lb.home.path().join("side");
+    let r = lb.run(&[
+        "rescue",
+        "--datadir",
+        datadir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--sandbox",
+        side_dir.to_str().unwrap(),
+        "--json",
+    ]);
+    let _stop = super::StopOnDrop(side_dir.clone());
+    let report = json(&r);
+    assert!(report["started_with"].is_null(), "{report:#}");
+    assert_eq!(
+        report["attempts"].as_array().unwrap().len(),
+        7,
+        "{report:#}"
+    );
+    let tables = report["tables"].as_array().unwrap();
+    for (name, rows) in [("own", 2000), ("shared", 5000), ("odd-name", 300)] {
+        let t = tables
+            .iter()
+            .find(|t| t["table"] == name)
+            .unwrap_or_else(|| panic!("{name} missing: {report:#}"));
+        assert_eq!(t["origin"], "pages", "{t:#}");
+        assert_eq!(t["rows"], rows, "{t:#}");
+    }
+    let got = super::backup::checksums(&super::backup::sandbox_socket(&side_dir), "shop").await;
+    assert_eq!(got, want, "{report:#}");
+}
