@@ -1,7 +1,8 @@
 //! Any bytes as InnoDB pages: tablespace flags, page-size detection, checksum verdicts, page
 //! and record headers, record and free-list walks, record decoding (with what an instant
 //! ADD/DROP COLUMN left), page_compressed and ROW_FORMAT=COMPRESSED expansion, compressed
-//! BLOBs, MySQL 8 LOBs, dictionary records and the definitions rebuilt from them. Nothing may panic or loop.
+//! BLOBs, MySQL 8 LOBs, the carver's page searches, dictionary records and the definitions
+//! rebuilt from them. Nothing may panic or loop.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -54,6 +55,11 @@ fuzz_target!(|data: &[u8]| {
             let _ = lifeboat_innodb::record::fit_with(&ip, &schema, &layout);
         }
     }
+    // The carver's searches over the whole input, every page it finds sized.
+    for start in lifeboat_innodb::carve::zip_index_pages(data) {
+        let _ = lifeboat_innodb::carve::zip_size_at(data, start, 16384);
+    }
+    let _ = lifeboat_innodb::carve::off_page_pages(data);
     let _ = ins.finish();
     for t in dict.tables.clone() {
         if let Ok(d) = dict.definition(&t.name) {

@@ -725,6 +725,9 @@ pub fn undrop(
     let mut instant_layouts: HashMap<(u32, u64), Layout> = HashMap::new();
     let mut first_leaves: HashMap<(u32, u64), Image> = HashMap::new();
     let mut g_hits: Vec<(u32, u64)> = Vec::new();
+    // What undo logs kept of DROPs of the name: table ids and their index ids.
+    let dict_name = table.replacen('.', "/", 1);
+    let mut undo_drops: Vec<lifeboat_innodb::undo::DroppedTable> = Vec::new();
     let mut handles = Vec::new();
     let mut lens = Vec::new();
     for path in &files {
@@ -853,6 +856,16 @@ pub fn undrop(
                     consider(&page, fi, at + start as u64, size, true);
                 }
             }
+            for d in lifeboat_innodb::undo::dropped_tables(&buf, &dict_name) {
+                match undo_drops.iter_mut().find(|u| u.table_id == d.table_id) {
+                    Some(u) => {
+                        u.index_ids.extend(d.index_ids);
+                        u.index_ids.sort_unstable();
+                        u.index_ids.dedup();
+                    }
+                    None => undo_drops.push(d),
+                }
+            }
             // Pages of off-page columns (BLOB, ZBLOB, LOB), read as stored.
             for (start, size) in carve::off_page_pages(&buf) {
                 if start >= limit {
@@ -892,7 +905,6 @@ pub fn undrop(
     // Which index: the one asked for; else a dropped index of that name the dictionary's
     // deleted records name; else pages holding the --grep value; else the best fit that is
     // not the index of a live table of that name (a table dropped and created again).
-    let dict_name = table.replacen('.', "/", 1);
     let (live, dropped) = dict.clustered_of(&dict_name);
     // Pages of the other live tables are never this table's, however well they fit.
     let elsewhere = dict.live_elsewhere(&dict_name);
@@ -930,6 +942,19 @@ pub fn undrop(
         (
             c.clone(),
             format!("the dictionary's deleted records of {dict_name}"),
+        )
+    } else if let Some((c, d)) = candidates.iter().find_map(|c| {
+        undo_drops
+            .iter()
+            .find(|d| d.index_ids.contains(&c.index_id) && !live.contains(&c.index_id))
+            .map(|d| (c, d))
+    }) {
+        (
+            c.clone(),
+            format!(
+                "the undo log's records of the DROP of {dict_name} (table id {})",
+                d.table_id
+            ),
         )
     } else if let Some(c) = candidates
         .iter()
@@ -1211,7 +1236,8 @@ fn dictionary_definition(
     Ok((d, dict))
 }
 
-/// The files of a datadir that hold InnoDB pages: the system tablespace and every .ibd.
+/// The files of a datadir that hold InnoDB pages: the system tablespace, the undo
+/// tablespaces (their records name what a DROP removed) and every .ibd.
 fn datadir_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let err = |p: &Path, e: std::io::Error| Error::Forensic(format!("{}: {e}", p.display()));
     let mut out = Vec::new();
@@ -1225,13 +1251,25 @@ fn datadir_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
                 .unwrap_or_default();
             if path.is_dir() {
                 stack.push(path);
-            } else if name.starts_with("ibdata") || name.ends_with(".ibd") {
+            } else if name.starts_with("ibdata")
+                || is_undo_tablespace(&name)
+                || name.ends_with(".ibd")
+            {
                 out.push(path);
             }
         }
     }
     out.sort();
     Ok(out)
+}
+
+/// An undo tablespace's file name: MariaDB's `undo001`, MySQL 8's `undo_001` or `*.ibu`.
+fn is_undo_tablespace(name: &str) -> bool {
+    name.ends_with(".ibu")
+        || name.strip_prefix("undo").is_some_and(|n| {
+            let n = n.strip_prefix('_').unwrap_or(n);
+            !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+        })
 }
 
 /// One page of a tablespace as `salvage` found it, when something was wrong or lost there.
@@ -1566,5 +1604,15 @@ mod tests {
             "/var/lib/mysql/we@0020ird/t@002d1.ibd",
         ));
         assert_eq!(t, Some(("we ird".into(), "t-1".into())));
+    }
+
+    #[test]
+    fn undo_tablespaces_are_told_by_name() {
+        for yes in ["undo001", "undo_002", "extra.ibu"] {
+            assert!(super::is_undo_tablespace(yes), "{yes}");
+        }
+        for no in ["undo", "undo_", "undo.frm", "undone.ibd", "ibdata1"] {
+            assert!(!super::is_undo_tablespace(no), "{no}");
+        }
     }
 }

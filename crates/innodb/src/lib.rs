@@ -18,10 +18,12 @@
 //! - [`record`]: clustered index records decoded into rows with it, every length checked,
 //!   and how well a page fits a definition ([`record::fit`]);
 //! - [`lob`]: MySQL 8's LOB pages, which hold its off-page columns;
-//! - [`carve`]: INDEX pages found in any bytes at any alignment;
+//! - [`carve`]: INDEX pages (compressed ones too) and off-page column pages found in any
+//!   bytes at any alignment;
 //! - [`sdi`]: MySQL 8's serialized dictionary information, read into `CREATE TABLE` text;
 //! - [`dict`]: the SYS_TABLES / SYS_INDEXES dictionary of the system tablespace, deleted
 //!   records included;
+//! - [`undo`]: the table and index ids a DROP TABLE left in undo records;
 //! - [`compressed`] and [`zip`]: MariaDB page_compressed pages and ROW_FORMAT=COMPRESSED
 //!   pages, expanded into the pages the server works on.
 //!
@@ -55,6 +57,7 @@ pub mod page;
 pub mod record;
 pub mod schema;
 pub mod sdi;
+pub mod undo;
 pub mod zip;
 
 pub use fsp::{FspHeader, SpaceFlags};

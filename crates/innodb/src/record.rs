@@ -194,6 +194,11 @@ fn value<'a>(col: &Column, b: &'a [u8]) -> Result<Value<'a>, String> {
     let unsigned = col.unsigned.unwrap_or(false);
     Ok(match col.real_type {
         ct::TINY | ct::SHORT | ct::INT24 | ct::LONG | ct::LONGLONG => {
+            // REDUNDANT records give every field its own length: a damaged one may give an
+            // integer any length.
+            if b.is_empty() || b.len() > 8 {
+                return Err(format!("an integer of {} bytes", b.len()));
+            }
             Value::Int(int_value(b, unsigned))
         }
         ct::DATE => {

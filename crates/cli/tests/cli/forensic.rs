@@ -1482,3 +1482,48 @@ async fn rescue_salvages_system_tablespace_tables_when_no_level_starts() {
     let got = super::backup::checksums(&super::backup::sandbox_socket(&side_dir), "shop").await;
     assert_eq!(got, want, "{report:#}");
 }
+
+/// DROP TABLE, CREATE TABLE under the same name, and purge done: the dictionary no longer
+/// names the old index (the CREATE's records took the freed space), but the DROP's undo
+/// records still do, and the old rows come back from that index.
+#[tokio::test(flavor = "multi_thread")]
+async fn undrop_after_purge_finds_the_old_index_in_the_undo_log() {
+    let srv = TestServer::start_with(|o| {
+        o.server_settings.push("innodb_file_per_table=0".into());
+    })
+    .await;
+    let ddl = "CREATE TABLE shop.people (id INT PRIMARY KEY, name VARCHAR(60) CHARACTER SET utf8mb4 NOT NULL, born DATE) ENGINE=InnoDB";
+    srv.exec(&format!(
+        "CREATE DATABASE shop; {ddl};
+         INSERT INTO shop.people SELECT seq, CONCAT('old person ', seq), '1950-01-01' + INTERVAL seq DAY FROM shop.seq_1_to_3000;"
+    ))
+    .await;
+    let mut c = srv.conn().await;
+    let want = checksum_of(&mut c, "shop.people").await;
+    let old: Option<u64> = c
+        .query_first(
+            "SELECT i.index_id FROM information_schema.innodb_sys_indexes i
+               JOIN information_schema.innodb_sys_tables t USING (table_id)
+             WHERE t.name = 'shop/people' AND i.name = 'PRIMARY'",
+        )
+        .await
+        .unwrap();
+    flush_all(&srv).await;
+    srv.exec(&format!(
+        "DROP TABLE shop.people; {ddl};
+         INSERT INTO shop.people SELECT seq, CONCAT('new person ', seq), NULL FROM shop.seq_1_to_50;"
+    ))
+    .await;
+    purged(&srv).await;
+    flush_all(&srv).await;
+    let out = srv.tmp().join("undrop");
+    let r = undrop_people(&srv, &Lb::new(), &out);
+    let by = r["chosen_by"].as_str().unwrap();
+    assert!(by.contains("undo log"), "{r}");
+    assert_eq!(r["chosen"]["index_id"].as_u64(), old, "{r}");
+    assert_eq!(r["rows"], 3000, "{r}");
+    c.query_drop("CREATE DATABASE back").await.unwrap();
+    load_into(&srv, "back", &out.join("people.sql"));
+    let got = checksum_of(&mut c, "back.people").await;
+    assert_eq!(got, want, "{r}");
+}
