@@ -1,8 +1,8 @@
 //! Any bytes as InnoDB pages: tablespace flags, page-size detection, checksum verdicts, page
 //! and record headers, record and free-list walks, record decoding (with what an instant
 //! ADD/DROP COLUMN left), page_compressed and ROW_FORMAT=COMPRESSED expansion, compressed
-//! BLOBs, MySQL 8 LOBs, the carver's page searches, dictionary records and the definitions
-//! rebuilt from them. Nothing may panic or loop.
+//! BLOBs, MySQL 8 LOBs, the carver's page searches, DROPs in undo records, dictionary
+//! records and the definitions rebuilt from them. Nothing may panic or loop.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -60,6 +60,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = lifeboat_innodb::carve::zip_size_at(data, start, 16384);
     }
     let _ = lifeboat_innodb::carve::off_page_pages(data);
+    let _ = lifeboat_innodb::undo::dropped_tables(data, "shop/people");
     let _ = ins.finish();
     for t in dict.tables.clone() {
         if let Ok(d) = dict.definition(&t.name) {

@@ -257,22 +257,16 @@ fn row_values(
         match field {
             Field::Null => recovered::push_null(out, format),
             Field::Value(v) => recovered::push_value(out, v, col, format),
-            Field::External {
-                prefix,
-                page_no,
-                offset,
-                length,
-                ..
-            } => {
-                let rest = lifeboat_innodb::record::read_blob(*page_no, *offset, *length, page_of)
+            Field::External { .. } => {
+                let all = field
+                    .read_external(page_of)
+                    .unwrap_or_else(|| Ok(Vec::new()))
                     .map_err(|e| {
                         format!(
                             "record at {origin}: column `{}`: {e}",
                             col.name.as_deref().unwrap_or("?")
                         )
                     })?;
-                let mut all = prefix.to_vec();
-                all.extend_from_slice(&rest);
                 recovered::push_value(out, &lifeboat_binlog::Value::Bytes(&all), col, format);
             }
         }

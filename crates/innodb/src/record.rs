@@ -52,6 +52,27 @@ pub enum Field<'a> {
     },
 }
 
+impl Field<'_> {
+    /// The whole value of an [`Field::External`] column: the bytes in the record, then the
+    /// rest read with [`read_blob`]. `None` for the other fields.
+    pub fn read_external(
+        &self,
+        page_of: &mut dyn FnMut(u32) -> Option<Vec<u8>>,
+    ) -> Option<Result<Vec<u8>, String>> {
+        let Field::External {
+            prefix,
+            page_no,
+            offset,
+            length,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        Some(read_blob(*page_no, *offset, *length, page_of).map(|rest| [*prefix, &rest].concat()))
+    }
+}
+
 /// A decoded clustered index record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row<'a> {

@@ -709,20 +709,30 @@ fn undrop_people(srv: &TestServer, lb: &Lb, out: &std::path::Path) -> serde_json
     json(&o)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn undrop_after_drop_and_create_again_recovers_the_old_rows() {
+/// `shop.people` as the tests that drop and create it again define it.
+const PEOPLE: &str = "CREATE TABLE shop.people (id INT PRIMARY KEY, name VARCHAR(60) CHARACTER SET utf8mb4 NOT NULL, born DATE) ENGINE=InnoDB";
+
+/// A server with file_per_table=OFF and `shop.people` holding 3,000 old rows, and their
+/// CHECKSUM TABLE.
+async fn old_people() -> (TestServer, Option<u64>) {
     let srv = TestServer::start_with(|o| {
         o.server_settings.push("innodb_file_per_table=0".into());
     })
     .await;
-    let ddl = "CREATE TABLE shop.people (id INT PRIMARY KEY, name VARCHAR(60) CHARACTER SET utf8mb4 NOT NULL, born DATE) ENGINE=InnoDB";
     srv.exec(&format!(
-        "CREATE DATABASE shop; {ddl};
+        "CREATE DATABASE shop; {PEOPLE};
          INSERT INTO shop.people SELECT seq, CONCAT('old person ', seq), '1950-01-01' + INTERVAL seq DAY FROM shop.seq_1_to_3000;"
     ))
     .await;
+    let want = checksum_of(&mut srv.conn().await, "shop.people").await;
+    (srv, want)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn undrop_after_drop_and_create_again_recovers_the_old_rows() {
+    let (srv, want) = old_people().await;
+    let ddl = PEOPLE;
     let mut c = srv.conn().await;
-    let want = checksum_of(&mut c, "shop.people").await;
     flush_all(&srv).await;
     // The classic: dropped, and at once created again under the same name by a script;
     // purge has not reached the dictionary's delete-marked records yet (a long report query
@@ -1488,18 +1498,9 @@ async fn rescue_salvages_system_tablespace_tables_when_no_level_starts() {
 /// records still do, and the old rows come back from that index.
 #[tokio::test(flavor = "multi_thread")]
 async fn undrop_after_purge_finds_the_old_index_in_the_undo_log() {
-    let srv = TestServer::start_with(|o| {
-        o.server_settings.push("innodb_file_per_table=0".into());
-    })
-    .await;
-    let ddl = "CREATE TABLE shop.people (id INT PRIMARY KEY, name VARCHAR(60) CHARACTER SET utf8mb4 NOT NULL, born DATE) ENGINE=InnoDB";
-    srv.exec(&format!(
-        "CREATE DATABASE shop; {ddl};
-         INSERT INTO shop.people SELECT seq, CONCAT('old person ', seq), '1950-01-01' + INTERVAL seq DAY FROM shop.seq_1_to_3000;"
-    ))
-    .await;
+    let (srv, want) = old_people().await;
+    let ddl = PEOPLE;
     let mut c = srv.conn().await;
-    let want = checksum_of(&mut c, "shop.people").await;
     let old: Option<u64> = c
         .query_first(
             "SELECT i.index_id FROM information_schema.innodb_sys_indexes i
