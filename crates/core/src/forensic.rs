@@ -719,6 +719,8 @@ pub fn undrop(
     let mut instant_layouts: HashMap<(u32, u64), Layout> = HashMap::new();
     let mut first_leaves: HashMap<(u32, u64), Image> = HashMap::new();
     let mut g_hits: Vec<(u32, u64)> = Vec::new();
+    let blobs_needed = layout.may_store_off_page(schema)
+        || recreated.values().any(|(s, l)| l.may_store_off_page(s));
     // What undo logs kept of DROPs of the name: table ids and their index ids.
     let dict_name = table.replacen('.', "/", 1);
     let mut undo_drops: Vec<lifeboat_innodb::undo::DroppedTable> = Vec::new();
@@ -860,8 +862,14 @@ pub fn undrop(
                     None => undo_drops.push(d),
                 }
             }
-            // Pages of off-page columns (BLOB, ZBLOB, LOB), read as stored.
-            for (start, size) in carve::off_page_pages(&buf) {
+            // Pages of off-page columns (BLOB, ZBLOB, LOB), read as stored, when the table
+            // has columns that may be stored there.
+            let off_page = if blobs_needed {
+                carve::off_page_pages(&buf)
+            } else {
+                Vec::new()
+            };
+            for (start, size) in off_page {
                 if start >= limit {
                     continue;
                 }

@@ -111,7 +111,9 @@ pub fn page_size_at(hay: &[u8], start: usize, default: usize) -> usize {
         let Some(p) = hay.get(start..start + size) else {
             continue;
         };
-        let lsn_low = be::u32(p, 20);
+        // A page written has an LSN: zeros there are free space (where a stray byte can look
+        // like a page type), so no checksum is computed over them.
+        let lsn_low = be::u32(p, 20).filter(|&l| l != 0);
         // crc32/innodb pages repeat the LSN's low half in their last 4 bytes; full_crc32
         // pages keep it in the 4 bytes before the checksum. A cheap test before the sums.
         let full = lsn_low.is_some() && be::u32(p, size - FIL_TRAILER) == lsn_low;
@@ -121,7 +123,7 @@ pub fn page_size_at(hay: &[u8], start: usize, default: usize) -> usize {
         {
             return size;
         }
-        if (full || old) && lsn_low != Some(0) && lsn_fits.is_none() {
+        if (full || old) && lsn_fits.is_none() {
             lsn_fits = Some(size);
         }
     }

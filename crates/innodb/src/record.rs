@@ -320,6 +320,33 @@ impl Layout {
         }
     }
 
+    /// Whether records of this layout may keep a column off the page: a BLOB, TEXT, JSON or
+    /// GEOMETRY column, or columns whose longest values add up to more than a record may
+    /// hold on the smallest pages (InnoDB moves long columns out only then). Only then are
+    /// BLOB pages needed.
+    pub fn may_store_off_page(&self, schema: &TableSchema) -> bool {
+        const SMALLEST_RECORD_LIMIT: usize = 1900;
+        let mut longest = 0usize;
+        for slot in &self.slots {
+            match slot {
+                Slot::Column(c) => {
+                    let Some(col) = schema.columns.get(*c) else {
+                        continue;
+                    };
+                    if matches!(col.real_type, ct::BLOB | ct::GEOMETRY | ct::JSON) {
+                        return true;
+                    }
+                    let mb = schema.mbmaxlen.get(*c).copied().unwrap_or(1);
+                    longest += fixed_size(col, mb).unwrap_or(usize::from(col.meta));
+                }
+                Slot::Dropped { big: true, .. } => return true,
+                Slot::Dropped { fixed, .. } => longest += fixed.unwrap_or(255),
+                _ => {}
+            }
+        }
+        longest > SMALLEST_RECORD_LIMIT
+    }
+
     /// This layout for [`fit_with`] only: where the added columns' defaults are unknown,
     /// older records decode with NULL there instead of failing.
     pub fn lenient(mut self) -> Layout {
@@ -1010,4 +1037,26 @@ pub fn fit_with(page: &crate::index::IndexPage<'_>, schema: &TableSchema, layout
         !broken && f.records > 0 && f.decoded == f.records && !overlap && inside && !unordered;
     f.exact = f.consistent && used == heap && !unaccounted;
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn off_page(ddl: &str) -> bool {
+        let s = crate::schema::parse_create_table(ddl).unwrap();
+        Layout::new(&s).may_store_off_page(&s)
+    }
+
+    #[test]
+    fn only_long_records_need_blob_pages() {
+        assert!(off_page("CREATE TABLE t (id INT PRIMARY KEY, b TEXT)"));
+        assert!(off_page("CREATE TABLE t (id INT PRIMARY KEY, j JSON)"));
+        assert!(off_page(
+            "CREATE TABLE t (id INT PRIMARY KEY, a VARCHAR(300), b VARCHAR(300)) CHARSET=utf8mb4"
+        ));
+        assert!(!off_page(
+            "CREATE TABLE t (id BIGINT PRIMARY KEY, n VARCHAR(120) CHARACTER SET utf8mb4, d DECIMAL(12,2), t DATETIME(3))"
+        ));
+    }
 }
