@@ -60,6 +60,11 @@ fuzz_target!(|data: &[u8]| {
         let _ = lifeboat_innodb::carve::zip_size_at(data, start, 16384);
     }
     let _ = lifeboat_innodb::carve::off_page_pages(data);
+    for (start, size) in lifeboat_innodb::carve::page_compressed_pages(data) {
+        if let Some(p) = data.get(start..start + size) {
+            let _ = lifeboat_innodb::compressed::expand(p, None);
+        }
+    }
     let _ = lifeboat_innodb::undo::dropped_tables(data, "shop/people");
     let _ = ins.finish();
     for t in dict.tables.clone() {

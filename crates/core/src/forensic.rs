@@ -604,22 +604,43 @@ struct Image {
     /// A copy away from the page's own place in a tablespace file (the doublewrite buffer,
     /// say): the page itself was overwritten, and this image may be older than its last state.
     copy: bool,
-    /// A ROW_FORMAT=COMPRESSED INDEX page, expanded when read ([`load`]).
-    zip: bool,
+    /// How the page is stored.
+    stored: Stored,
+}
+
+/// How a page image is stored, and so how [`load`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    /// As the server works on it.
+    Plain,
+    /// A ROW_FORMAT=COMPRESSED INDEX page.
+    Zip,
+    /// A MariaDB page_compressed page (`size` is what it stores).
+    PageCompressed,
 }
 
 /// The logical page size compressed pages found without their tablespace expand to: the
 /// default innodb_page_size (the only one MariaDB allows compression with, in practice).
-const ZIP_LOGICAL: usize = 16384;
+const LOGICAL: usize = 16384;
 
 /// The page `img` holds, as the server works on it (expanded when compressed).
 fn load(f: &std::fs::File, img: &Image) -> std::io::Result<Vec<u8>> {
     let page = read_at(f, img.offset, img.size)?;
-    if !img.zip {
-        return Ok(page);
+    expand(&page, img.stored).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// `stored` bytes as the server works on them.
+fn expand(stored: &[u8], how: Stored) -> Result<Vec<u8>, String> {
+    match how {
+        Stored::Plain => Ok(stored.to_vec()),
+        Stored::Zip => lifeboat_innodb::zip::expand(stored, LOGICAL).map_err(|e| e.to_string()),
+        Stored::PageCompressed => {
+            // The stored bytes, then the hole the file had there.
+            let mut page = stored.to_vec();
+            page.resize(LOGICAL.max(page.len()), 0);
+            lifeboat_innodb::compressed::expand(&page, None).map_err(|e| e.to_string())
+        }
     }
-    lifeboat_innodb::zip::expand(&page, ZIP_LOGICAL)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
 }
 
 fn newer<K: std::hash::Hash + Eq>(
@@ -763,7 +784,7 @@ pub fn undrop(
         // One INDEX page found in a block (expanded when the table is compressed): its
         // dictionary records, MariaDB's instant-ALTER marks, and, for a leaf that fits, its
         // place in its index's group.
-        let mut consider = |page: &[u8], fi: usize, offset: u64, size: usize, zip: bool| {
+        let mut consider = |page: &[u8], fi: usize, offset: u64, size: usize, stored: Stored| {
             let (Some(fil), Some(ip)) = (
                 lifeboat_innodb::FilHeader::parse(page),
                 IndexPage::new(page),
@@ -789,13 +810,20 @@ pub fn undrop(
             {
                 return;
             }
+            // A page_compressed page keeps its whole page's place in the file (the rest of
+            // it a hole); a compressed table's page is its stored size.
+            let slot = if stored == Stored::PageCompressed {
+                page.len()
+            } else {
+                size
+            };
             let img = Image {
                 file: fi,
                 offset,
                 size,
                 lsn: fil.lsn,
-                copy: in_place && offset != u64::from(fil.page_no) * size as u64,
-                zip,
+                copy: in_place && offset != u64::from(fil.page_no) * slot as u64,
+                stored,
             };
             let g = groups.entry(key).or_insert_with(|| Candidate {
                 space_id: fil.space_id,
@@ -834,22 +862,42 @@ pub fn undrop(
                 }
                 let size = carve::page_size_at(&buf, start, 16384);
                 if let Some(page) = buf.get(start..start + size) {
-                    consider(page, fi, at + start as u64, size, false);
+                    consider(page, fi, at + start as u64, size, Stored::Plain);
                 }
             }
-            // ROW_FORMAT=COMPRESSED pages, expanded to the page the server works on.
-            for start in carve::zip_index_pages(&buf) {
+            // Compressed pages, expanded to the page the server works on: ROW_FORMAT=
+            // COMPRESSED INDEX pages, and MariaDB page_compressed pages.
+            let zipped = carve::zip_index_pages(&buf)
+                .into_iter()
+                .filter_map(|start| {
+                    let size = carve::zip_size_at(&buf, start, LOGICAL)?;
+                    Some((start, size, Stored::Zip))
+                });
+            let page_compressed = carve::page_compressed_pages(&buf)
+                .into_iter()
+                .map(|(start, size)| (start, size, Stored::PageCompressed));
+            for (start, size, how) in zipped.chain(page_compressed) {
                 if start >= limit {
                     continue;
                 }
-                let Some(size) = carve::zip_size_at(&buf, start, ZIP_LOGICAL) else {
+                let Some(Ok(page)) = buf.get(start..start + size).map(|p| expand(p, how)) else {
                     continue;
                 };
-                if let Some(Ok(page)) = buf
-                    .get(start..start + size)
-                    .map(|p| lifeboat_innodb::zip::expand(p, ZIP_LOGICAL))
-                {
-                    consider(&page, fi, at + start as u64, size, true);
+                let fil = lifeboat_innodb::FilHeader::parse(&page);
+                match fil {
+                    // A page_compressed table compresses its BLOB pages too.
+                    Some(fil) if carve::OFF_PAGE_TYPES.contains(&fil.page_type) => {
+                        let img = Image {
+                            file: fi,
+                            offset: at + start as u64,
+                            size,
+                            lsn: fil.lsn,
+                            copy: false,
+                            stored: how,
+                        };
+                        newer(&mut blobs, (fil.space_id, fil.page_no), img);
+                    }
+                    _ => consider(&page, fi, at + start as u64, size, how),
                 }
             }
             for d in lifeboat_innodb::undo::dropped_tables(&buf, &dict_name) {
@@ -883,7 +931,7 @@ pub fn undrop(
                         size,
                         lsn: fil.lsn,
                         copy: false,
-                        zip: false,
+                        stored: Stored::Plain,
                     };
                     newer(&mut blobs, (fil.space_id, fil.page_no), img);
                 }
@@ -1037,7 +1085,7 @@ pub fn undrop(
         {
             let mut page_of = |no: u32| -> Option<Vec<u8>> {
                 let img = blobs.get(&(chosen.space_id, no))?;
-                read_at(handles.get(img.file)?, img.offset, img.size).ok()
+                load(handles.get(img.file)?, img).ok()
             };
             let _ = layout.learn_metadata(&page, schema, &mut page_of);
         }
@@ -1086,7 +1134,7 @@ pub fn undrop(
                      tx: std::sync::mpsc::SyncSender<Result<Vec<PageRows>, Error>>| {
         let mut page_of = |no: u32| -> Option<Vec<u8>> {
             let img = blobs.get(&(space, no))?;
-            read_at(handles.get(img.file)?, img.offset, img.size).ok()
+            load(handles.get(img.file)?, img).ok()
         };
         for chunk in chunks.iter().skip(first).step_by(2) {
             let mut done = Vec::with_capacity(chunk.len());

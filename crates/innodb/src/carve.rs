@@ -2,7 +2,9 @@
 //! byte alignment: every INDEX page carries its infimum and supremum records at fixed
 //! offsets, which a fast substring search finds. A ROW_FORMAT=COMPRESSED page keeps no such
 //! literal: it is found by its header (the INDEX type, then the eight bytes only page 0
-//! fills) and the zlib header its records start with.
+//! fills) and the zlib header its records start with. A MariaDB page_compressed page is
+//! found by its header too: the older layout's page type and algorithm, or (full_crc32) the
+//! stored-size marker in the page-type field, a zlib header after it and its checksum.
 
 use crate::checksum;
 use crate::index::{COMPACT_INFIMUM, COMPACT_SUPREMUM, REDUNDANT_INFIMUM, REDUNDANT_SUPREMUM};
@@ -100,6 +102,50 @@ pub fn off_page_pages(hay: &[u8]) -> Vec<(usize, usize)> {
             }
         }
     }
+    out
+}
+
+/// The page type and the algorithm field's first seven bytes of a page_compressed page in
+/// the older layout.
+const PAGE_COMPRESSED_AT_24: [u8; 9] = [0x86, 0x32, 0, 0, 0, 0, 0, 0, 0];
+
+/// Where MariaDB page_compressed pages start in `hay` (see the module doc), and how many
+/// bytes each stores (the rest of its page is a hole in the file). The full_crc32 layout is
+/// found when its stream is zlib's (the default algorithm); lz4 and the others leave no mark
+/// to search for.
+pub fn page_compressed_pages(hay: &[u8]) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = memchr::memmem::find_iter(hay, &PAGE_COMPRESSED_AT_24)
+        .filter_map(|hit| hit.checked_sub(24))
+        .filter(|&s| hay.get(s + 33).is_some_and(|&a| (1..=6).contains(&a)))
+        .filter_map(|s| {
+            let stored = 40 + usize::from(be::u16(hay, s + 38)?);
+            (s + stored <= hay.len()).then_some((s, stored))
+        })
+        .collect();
+    // zlib's header for each compression level class.
+    for flg in [0x01, 0x5e, 0x9c, 0xda] {
+        for hit in memchr::memmem::find_iter(hay, &[0x78, flg]) {
+            let Some(s) = hit.checked_sub(26) else {
+                continue;
+            };
+            let Some(t) = be::u16(hay, s + 24) else {
+                continue;
+            };
+            let size = usize::from(t & 0x7fff) * 256;
+            if t & 0x8000 == 0 || size < 256 {
+                continue;
+            }
+            let Some(stored) = hay.get(s..s + size) else {
+                continue;
+            };
+            let (body, tail) = stored.split_at(size - 4);
+            if be::u32(tail, 0) == Some(crc32c::crc32c(body)) {
+                out.push((s, size));
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
     out
 }
 

@@ -1389,38 +1389,8 @@ async fn undrop_finds_compressed_pages_in_an_image() {
              UPDATE shop.{t} SET qty = qty + 1 WHERE id % 7 = 0;"
         ))
         .await;
-        let (_, ddl): (String, String) = c
-            .query_first(format!("SHOW CREATE TABLE shop.{t}"))
-            .await
-            .unwrap()
-            .unwrap();
         let want = checksum_of(&mut c, &format!("shop.{t}")).await;
-        flush_all(&srv).await;
-        let ibd = std::fs::read(srv.sandbox.datadir.join(format!("shop/{t}.ibd"))).unwrap();
-        c.query_drop(format!("DROP TABLE shop.{t}")).await.unwrap();
-        let mut image: Vec<u8> = (0..2_000_000u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-            .collect();
-        image.splice(700_001..700_001, ibd.iter().copied());
-        let img = srv.tmp().join(format!("{t}.img"));
-        std::fs::write(&img, &image).unwrap();
-        let schema = srv.tmp().join(format!("{t}.ddl"));
-        std::fs::write(&schema, &ddl).unwrap();
-        let out = srv.tmp().join(format!("undrop-{t}"));
-        let o = lb.run(&[
-            "undrop",
-            "--json",
-            "--image",
-            img.to_str().unwrap(),
-            "--table",
-            &format!("shop.{t}"),
-            "--schema",
-            schema.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
-        assert_eq!(code(&o), 0, "{t}: {}", stderr(&o));
-        let r = json(&o);
+        let (r, out) = undrop_from_image(&srv, &lb, t).await;
         assert_eq!(r["rows"], 5000, "{t}: {r}");
         assert_eq!(r["lost"], 0, "{t}: {r}");
         load_into(&side, "back", &out.join(format!("{t}.sql")));
@@ -1531,4 +1501,76 @@ async fn undrop_after_purge_finds_the_old_index_in_the_undo_log() {
     load_into(&srv, "back", &out.join("people.sql"));
     let got = checksum_of(&mut c, "back.people").await;
     assert_eq!(got, want, "{r}");
+}
+
+/// Builds a disk image holding `table`'s .ibd (read after a flush, as the dropped file's
+/// blocks would be) at an odd offset in other bytes, drops the table, and runs `undrop
+/// --image` with its CREATE TABLE: the `--json` report, the output directory.
+async fn undrop_from_image(
+    srv: &TestServer,
+    lb: &Lb,
+    table: &str,
+) -> (serde_json::Value, std::path::PathBuf) {
+    let mut c = srv.conn().await;
+    let (_, ddl): (String, String) = c
+        .query_first(format!("SHOW CREATE TABLE shop.{table}"))
+        .await
+        .unwrap()
+        .unwrap();
+    flush_all(srv).await;
+    let ibd = std::fs::read(srv.sandbox.datadir.join(format!("shop/{table}.ibd"))).unwrap();
+    c.query_drop(format!("DROP TABLE shop.{table}"))
+        .await
+        .unwrap();
+    let mut image: Vec<u8> = (0..2_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    image.splice(700_001..700_001, ibd.iter().copied());
+    let img = srv.tmp().join(format!("{table}.img"));
+    std::fs::write(&img, &image).unwrap();
+    let schema = srv.tmp().join(format!("{table}.ddl"));
+    std::fs::write(&schema, &ddl).unwrap();
+    let out = srv.tmp().join(format!("undrop-{table}"));
+    let o = lb.run(&[
+        "undrop",
+        "--json",
+        "--image",
+        img.to_str().unwrap(),
+        "--table",
+        &format!("shop.{table}"),
+        "--schema",
+        schema.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{table}: {}", stderr(&o));
+    (json(&o), out)
+}
+
+/// page_compressed pages keep no infimum literal either: `undrop --image` finds them by
+/// their headers (full_crc32 with zlib, and the older layout), expands them, and follows
+/// BLOB chains whose pages are compressed as well.
+#[tokio::test(flavor = "multi_thread")]
+async fn undrop_finds_page_compressed_pages_in_an_image() {
+    let srv = TestServer::start().await;
+    let old = TestServer::start_with(|o| {
+        o.server_settings
+            .push("innodb_checksum_algorithm=crc32".into());
+    })
+    .await;
+    let side = TestServer::start().await;
+    side.exec("CREATE DATABASE back").await;
+    let mut s = side.conn().await;
+    let lb = Lb::new();
+    for (server, table) in [(&srv, "pz"), (&old, "po")] {
+        server.exec("CREATE DATABASE shop").await;
+        compressed_table(server, table, "").await;
+        let want = checksum_of(&mut server.conn().await, &format!("shop.{table}")).await;
+        let (r, out) = undrop_from_image(server, &lb, table).await;
+        assert_eq!(r["rows"], 6000, "{table}: {r}");
+        assert_eq!(r["lost"], 0, "{table}: {r}");
+        load_into(&side, "back", &out.join(format!("{table}.sql")));
+        let got = checksum_of(&mut s, &format!("back.{table}")).await;
+        assert_eq!(got, want, "{table}: {r}");
+    }
 }
