@@ -105,6 +105,12 @@ pub struct RecordError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
     Column(usize),
+    /// The first bytes of a column the PRIMARY KEY takes a prefix of: `fixed` when the
+    /// column is fixed-size (the prefix then is too). The whole value follows as a column.
+    KeyPrefix {
+        col: usize,
+        fixed: Option<usize>,
+    },
     RowId,
     TrxId,
     RollPtr,
@@ -141,15 +147,39 @@ fn nullable_slots(slots: &[Slot], schema: &TableSchema) -> Vec<usize> {
 
 /// The fields of the clustered index in record order.
 fn layout(s: &TableSchema) -> Vec<Slot> {
-    let mut out: Vec<Slot> = s.clustered.iter().map(|&c| Slot::Column(c)).collect();
+    let prefix = |i: usize| s.key_prefix.get(i).copied().flatten();
+    let mut out: Vec<Slot> = s
+        .clustered
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| match prefix(i) {
+            Some(len) => Slot::KeyPrefix {
+                col: c,
+                fixed: s
+                    .columns
+                    .get(c)
+                    .and_then(|col| fixed_size(col, s.mbmaxlen.get(c).copied().unwrap_or(1)))
+                    .map(|n| n.min(len)),
+            },
+            None => Slot::Column(c),
+        })
+        .collect();
     if out.is_empty() {
         out.push(Slot::RowId);
     }
     out.push(Slot::TrxId);
     out.push(Slot::RollPtr);
+    // Every column not wholly in the key, in table order (a prefix key column again).
+    let whole: Vec<usize> = s
+        .clustered
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| prefix(*i).is_none())
+        .map(|(_, &c)| c)
+        .collect();
     out.extend(
         (0..s.columns.len())
-            .filter(|c| !s.clustered.contains(c))
+            .filter(|c| !whole.contains(c))
             .map(Slot::Column),
     );
     out
@@ -295,6 +325,14 @@ pub fn instant_core_fields(page: &[u8]) -> Option<usize> {
 }
 
 impl Layout {
+    /// How many fields make the key: those before DB_TRX_ID.
+    fn keys(&self) -> usize {
+        self.slots
+            .iter()
+            .position(|s| *s == Slot::TrxId)
+            .unwrap_or(0)
+    }
+
     /// The layout of `schema`'s clustered index records.
     pub fn new(schema: &TableSchema) -> Layout {
         let slots = layout(schema);
@@ -545,6 +583,10 @@ fn metadata_pointer<'a>(
                     None => var_length(page, &mut len_at, big(col))?.0,
                 }
             }
+            Slot::KeyPrefix { fixed: Some(n), .. } => *n,
+            Slot::KeyPrefix { col, fixed: None } => {
+                var_length(page, &mut len_at, big(schema.columns.get(*col)?))?.0
+            }
             _ => return None,
         };
         pos += size;
@@ -599,12 +641,14 @@ pub fn decode_with<'a>(
             Slot::TrxId => trx_id = be_uint(bytes),
             Slot::RollPtr => roll_ptr = be_uint(bytes),
             Slot::Dropped { .. } | Slot::MetadataBlob => {}
+            Slot::KeyPrefix { .. } => key.extend_from_slice(bytes),
             Slot::Column(c) => {
                 let column = schema
                     .columns
                     .get(*c)
                     .ok_or_else(|| fail("column out of range".into()))?;
-                if column.primary_key {
+                // A key column's bytes make the key, unless the key holds only a prefix.
+                if column.primary_key && k < layout.keys() {
                     key.extend_from_slice(bytes);
                 }
                 let f = if external {
@@ -737,6 +781,14 @@ fn compact_fields<'a>(
             Slot::Dropped {
                 fixed: None, big, ..
             } => lengths(&mut len_at, *big)?,
+            Slot::KeyPrefix { fixed: Some(n), .. } => (*n, false),
+            Slot::KeyPrefix { col, fixed: None } => {
+                let column = schema
+                    .columns
+                    .get(*col)
+                    .ok_or_else(|| fail("column out of range".into()))?;
+                lengths(&mut len_at, big(column))?
+            }
             Slot::Column(c) => {
                 let column = schema
                     .columns

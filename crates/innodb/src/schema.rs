@@ -25,6 +25,9 @@ pub struct TableSchema {
     /// Columns of the clustered index key, in key order: the PRIMARY KEY, else the first
     /// UNIQUE key of NOT NULL columns; empty when InnoDB keys rows by a hidden DB_ROW_ID.
     pub clustered: Vec<usize>,
+    /// For each key column, the bytes of it the key holds when the PRIMARY KEY takes only a
+    /// prefix of it (`PRIMARY KEY (code(12))`); `None` for a whole column.
+    pub key_prefix: Vec<Option<usize>>,
     /// ROW_FORMAT when the statement says it.
     pub row_format: Option<String>,
     /// The statement as given.
@@ -401,15 +404,16 @@ pub fn parse_create_table(sql: &str) -> Result<TableSchema, SchemaError> {
     let table_charset = table_charset.unwrap_or((1, 8));
 
     let mut cols: Vec<ColumnInfo> = Vec::new();
-    // Key columns, each with whether only a prefix of it is indexed.
-    let mut primary: Option<Vec<(String, bool)>> = None;
-    let mut uniques: Vec<Vec<(String, bool)>> = Vec::new();
+    // Key columns, each with the prefix length (in characters) when only a prefix of it is
+    // indexed (0 when the length cannot be read).
+    let mut primary: Option<Vec<(String, Option<usize>)>> = None;
+    let mut uniques: Vec<Vec<(String, Option<usize>)>> = Vec::new();
     let mut fulltext = false;
     for def in defs {
         let head = def.first();
-        let key_list = |d: &[Tok]| -> Vec<(String, bool)> {
+        let key_list = |d: &[Tok]| -> Vec<(String, Option<usize>)> {
             let open = d.iter().position(|x| *x == Tok::P('('));
-            let mut names: Vec<(String, bool)> = Vec::new();
+            let mut names: Vec<(String, Option<usize>)> = Vec::new();
             let mut depth = 0;
             let mut expect = true;
             for x in d.get(open.map_or(d.len(), |o| o + 1)..).unwrap_or_default() {
@@ -419,15 +423,20 @@ pub fn parse_create_table(sql: &str) -> Result<TableSchema, SchemaError> {
                             && !expect
                             && let Some(last) = names.last_mut()
                         {
-                            last.1 = true;
+                            last.1 = Some(0);
                         }
                         depth += 1;
+                    }
+                    Tok::Num(n) if depth == 1 => {
+                        if let Some(last) = names.last_mut().filter(|l| l.1 == Some(0)) {
+                            last.1 = n.parse().ok();
+                        }
                     }
                     Tok::P(')') if depth == 0 => break,
                     Tok::P(')') => depth -= 1,
                     Tok::P(',') if depth == 0 => expect = true,
                     Tok::Word(w) | Tok::Quoted(w) if depth == 0 && expect => {
-                        names.push((w.clone(), false));
+                        names.push((w.clone(), None));
                         expect = false;
                     }
                     _ => {}
@@ -498,15 +507,25 @@ pub fn parse_create_table(sql: &str) -> Result<TableSchema, SchemaError> {
         .filter(|(_, c)| c.primary)
         .map(|(k, _)| k)
         .collect();
-    if let Some(p) = primary.iter().flatten().find(|k| k.1) {
-        // Its records hold the prefix in the key and the whole value again after it.
+    if let Some(p) = primary.iter().flatten().find(|k| k.1 == Some(0)) {
         return Err(SchemaError(format!(
-            "a column prefix in the PRIMARY KEY (`{}`) is not supported yet",
+            "the prefix length of `{}` in the PRIMARY KEY cannot be read",
             p.0
         )));
     }
+    // A prefix key column's records hold the prefix in the key and the whole value again
+    // among the other columns; its length counts bytes there.
+    let mut key_prefix: Vec<Option<usize>> = Vec::new();
     let mut clustered: Vec<usize> = match &primary {
-        Some(names) => names.iter().filter_map(|n| index_of(&n.0)).collect(),
+        Some(names) => names
+            .iter()
+            .filter_map(|n| {
+                let k = index_of(&n.0)?;
+                let mb = cols.get(k).map_or(1, |c| usize::from(c.mbmaxlen));
+                key_prefix.push(n.1.map(|chars| chars * mb));
+                Some(k)
+            })
+            .collect(),
         None => inline_pk,
     };
     if clustered.is_empty() {
@@ -517,7 +536,7 @@ pub fn parse_create_table(sql: &str) -> Result<TableSchema, SchemaError> {
             .map(|(k, _)| vec![k]);
         let listed = uniques
             .iter()
-            .filter(|names| names.iter().all(|n| !n.1))
+            .filter(|names| names.iter().all(|n| n.1.is_none()))
             .map(|names| {
                 names
                     .iter()
@@ -546,6 +565,11 @@ pub fn parse_create_table(sql: &str) -> Result<TableSchema, SchemaError> {
         table,
         mbmaxlen: cols.iter().map(|c| c.mbmaxlen).collect(),
         columns: cols.into_iter().map(|c| c.col).collect(),
+        key_prefix: clustered
+            .iter()
+            .enumerate()
+            .map(|(i, _)| key_prefix.get(i).copied().flatten())
+            .collect(),
         clustered,
         row_format,
         create_sql,
@@ -806,16 +830,20 @@ mod tests {
         assert_eq!(s.clustered, vec![1]);
         let s = parse_create_table("create table t (a int, b int)").unwrap();
         assert!(s.clustered.is_empty());
-        // A UNIQUE key on a prefix is not the clustered index; a PRIMARY KEY on one is not
-        // decoded yet, and says so.
+        // A UNIQUE key on a prefix is not the clustered index; a PRIMARY KEY on one is, with
+        // the prefix's length in bytes.
         let s = parse_create_table(
             "create table t (a varchar(9) not null, b int not null, unique key (a(3)), unique key (b))",
         )
         .unwrap();
         assert_eq!(s.clustered, vec![1]);
-        let e =
-            parse_create_table("create table t (a varchar(9), primary key (a(3)))").unwrap_err();
-        assert!(e.to_string().contains("prefix"), "{e}");
+        assert_eq!(s.key_prefix, vec![None]);
+        let s = parse_create_table(
+            "create table t (a varchar(9) charset utf8mb4, b int, primary key (b, a(3)))",
+        )
+        .unwrap();
+        assert_eq!(s.clustered, vec![1, 0]);
+        assert_eq!(s.key_prefix, vec![None, Some(12)]);
         let s = parse_create_table("CREATE TABLE IF NOT EXISTS `my db`.`t(1)` (a int)").unwrap();
         assert_eq!(s.database.as_deref(), Some("my db"));
         assert_eq!(s.create_sql, "CREATE TABLE `t(1)` (a int)");

@@ -1574,3 +1574,63 @@ async fn undrop_finds_page_compressed_pages_in_an_image() {
         assert_eq!(got, want, "{table}: {r}");
     }
 }
+
+/// A PRIMARY KEY on a column prefix: its records hold the prefix as the key and the whole
+/// value again among the other columns. `salvage` reads every row, `undelete` exactly the
+/// deleted ones; REDUNDANT records too.
+#[tokio::test(flavor = "multi_thread")]
+async fn tables_keyed_by_a_column_prefix_salvage_and_undelete() {
+    let srv = TestServer::start().await;
+    srv.exec(
+        "CREATE DATABASE shop;
+         CREATE TABLE shop.report (id INT PRIMARY KEY) ENGINE=InnoDB;
+         INSERT INTO shop.report VALUES (1);",
+    )
+    .await;
+    for (t, options) in [("pk", ""), ("pkr", "ROW_FORMAT=REDUNDANT")] {
+        srv.exec(&format!(
+            "CREATE TABLE shop.{t} (code VARCHAR(60) CHARACTER SET utf8mb4 NOT NULL, id INT NOT NULL,
+               tag CHAR(6) CHARACTER SET latin1 NOT NULL, note TEXT, PRIMARY KEY (code(10), tag(3)))
+               ENGINE=InnoDB {options};
+             INSERT INTO shop.{t} SELECT CONCAT(LPAD(seq, 8, '0'), '-é', REPEAT('x', seq % 40)), seq,
+               CONCAT('t', seq % 7, 'zz'), IF(seq % 3 = 0, NULL, REPEAT('n', seq % 200))
+               FROM shop.seq_1_to_4000;"
+        ))
+        .await;
+    }
+    let side = TestServer::start().await;
+    side.exec("CREATE DATABASE salvaged; CREATE DATABASE undeleted")
+        .await;
+    let mut c = srv.conn().await;
+    let mut s = side.conn().await;
+    let lb = Lb::new();
+    for t in ["pk", "pkr"] {
+        let want = checksum_of(&mut c, &format!("shop.{t}")).await;
+        let (copy, schema) = exported(&srv, "shop", t).await;
+        let out = srv.tmp().join(format!("salvaged-{t}"));
+        let o = on_ibd(&lb, "salvage", &copy, Some(&schema), &out);
+        assert_eq!(code(&o), 0, "{t}: {}", stderr(&o));
+        let r = json(&o);
+        assert_eq!(r["rows"], 4000, "{t}: {r}");
+        load_into(&side, "salvaged", &out.join(format!("{t}.sql")));
+        assert_eq!(
+            checksum_of(&mut s, &format!("salvaged.{t}")).await,
+            want,
+            "{t}: {r}"
+        );
+
+        let (gone, reader, copy, schema) = delete_tenth(&srv, t).await;
+        let out = srv.tmp().join(format!("undeleted-{t}"));
+        let o = on_ibd(&lb, "undelete", &copy, Some(&schema), &out);
+        assert_eq!(code(&o), 0, "{t}: {}", stderr(&o));
+        let r = json(&o);
+        assert_eq!(r["rows"], 400, "{t}: {r}");
+        load_into(&side, "undeleted", &out.join(format!("{t}.sql")));
+        assert_eq!(
+            checksum_of(&mut s, &format!("undeleted.{t}")).await,
+            gone,
+            "{t}: {r}"
+        );
+        drop(reader);
+    }
+}
