@@ -1400,8 +1400,8 @@ async fn undrop_finds_compressed_pages_in_an_image() {
 }
 
 /// A datadir no innodb_force_recovery level starts (page 0 of ibdata1 destroyed): every
-/// table comes back from its pages, the ones in their own .ibd and, named by the system
-/// tablespace's dictionary, the ones file_per_table=OFF put in ibdata1.
+/// table comes back from its pages, the ones in their own .ibd (compressed ones too) and,
+/// named by the system tablespace's dictionary, the ones file_per_table=OFF put in ibdata1.
 #[tokio::test(flavor = "multi_thread")]
 async fn rescue_salvages_system_tablespace_tables_when_no_level_starts() {
     let mut srv = TestServer::start().await;
@@ -1416,7 +1416,13 @@ async fn rescue_salvages_system_tablespace_tables_when_no_level_starts() {
            IF(seq % 4 = 0, NULL, REPEAT('x', seq % 300)) FROM shop.seq_1_to_5000;
          CREATE TABLE shop.`odd-name` (k VARCHAR(10) PRIMARY KEY, v INT) ENGINE=InnoDB;
          INSERT INTO shop.`odd-name` SELECT CONCAT('k', seq), seq FROM shop.seq_1_to_300;
-         SET GLOBAL innodb_file_per_table = 1;",
+         SET GLOBAL innodb_file_per_table = 1;
+         CREATE TABLE shop.zipped (id INT PRIMARY KEY, v VARCHAR(50), b MEDIUMBLOB) ENGINE=InnoDB
+           ROW_FORMAT=COMPRESSED KEY_BLOCK_SIZE=8;
+         INSERT INTO shop.zipped SELECT seq, CONCAT('zipped ', seq), IF(seq % 100 = 0, REPEAT(UNHEX(SHA2(seq, 256)), 500), NULL)
+           FROM shop.seq_1_to_3000;
+         CREATE TABLE shop.squeezed (id INT PRIMARY KEY, v VARCHAR(50)) ENGINE=InnoDB PAGE_COMPRESSED=1;
+         INSERT INTO shop.squeezed SELECT seq, CONCAT('squeezed ', seq) FROM shop.seq_1_to_3000;",
     )
     .await;
     let want = super::backup::checksums(&srv.connect_options(), "shop").await;
@@ -1455,7 +1461,13 @@ async fn rescue_salvages_system_tablespace_tables_when_no_level_starts() {
         "{report:#}"
     );
     let tables = report["tables"].as_array().unwrap();
-    for (name, rows) in [("own", 2000), ("shared", 5000), ("odd-name", 300)] {
+    for (name, rows) in [
+        ("own", 2000),
+        ("shared", 5000),
+        ("odd-name", 300),
+        ("zipped", 3000),
+        ("squeezed", 3000),
+    ] {
         let t = tables
             .iter()
             .find(|t| t["table"] == name)
