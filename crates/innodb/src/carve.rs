@@ -196,4 +196,21 @@ mod tests {
         assert_eq!(page_size_at(&hay, 1001, 16384), 4096);
         assert!(index_pages(b"infimum\0 no supremum here").is_empty());
     }
+
+    #[test]
+    fn random_bytes_hold_no_pages() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let hay: Vec<u8> = (0..4 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        assert!(index_pages(&hay).is_empty());
+        assert!(zip_index_pages(&hay).is_empty());
+        assert!(page_compressed_pages(&hay).is_empty());
+        assert!(off_page_pages(&hay).is_empty());
+    }
 }
