@@ -643,6 +643,27 @@ fn expand(stored: &[u8], how: Stored) -> Result<Vec<u8>, String> {
     }
 }
 
+/// Keeps an off-page column's page found at `offset` of file `file` (the newest image of
+/// each page number wins).
+fn keep_blob(
+    blobs: &mut std::collections::HashMap<(u32, u32), Image>,
+    fil: &lifeboat_innodb::FilHeader,
+    file: usize,
+    offset: u64,
+    size: usize,
+    stored: Stored,
+) {
+    let img = Image {
+        file,
+        offset,
+        size,
+        lsn: fil.lsn,
+        copy: false,
+        stored,
+    };
+    newer(blobs, (fil.space_id, fil.page_no), img);
+}
+
 fn newer<K: std::hash::Hash + Eq>(
     map: &mut std::collections::HashMap<K, Image>,
     key: K,
@@ -883,19 +904,10 @@ pub fn undrop(
                 let Some(Ok(page)) = buf.get(start..start + size).map(|p| expand(p, how)) else {
                     continue;
                 };
-                let fil = lifeboat_innodb::FilHeader::parse(&page);
-                match fil {
+                match lifeboat_innodb::FilHeader::parse(&page) {
                     // A page_compressed table compresses its BLOB pages too.
                     Some(fil) if carve::OFF_PAGE_TYPES.contains(&fil.page_type) => {
-                        let img = Image {
-                            file: fi,
-                            offset: at + start as u64,
-                            size,
-                            lsn: fil.lsn,
-                            copy: false,
-                            stored: how,
-                        };
-                        newer(&mut blobs, (fil.space_id, fil.page_no), img);
+                        keep_blob(&mut blobs, &fil, fi, at + start as u64, size, how);
                     }
                     _ => consider(&page, fi, at + start as u64, size, how),
                 }
@@ -925,15 +937,7 @@ pub fn undrop(
                     .get(start..start + size)
                     .and_then(lifeboat_innodb::FilHeader::parse)
                 {
-                    let img = Image {
-                        file: fi,
-                        offset: at + start as u64,
-                        size,
-                        lsn: fil.lsn,
-                        copy: false,
-                        stored: Stored::Plain,
-                    };
-                    newer(&mut blobs, (fil.space_id, fil.page_no), img);
+                    keep_blob(&mut blobs, &fil, fi, at + start as u64, size, Stored::Plain);
                 }
             }
             let _ = back_tx.send(buf);

@@ -22,6 +22,17 @@ async fn delete_holding_purge(srv: &TestServer, table: &str, delete: &str) -> my
     reader
 }
 
+/// Database `shop` with `shop.report`, the table [`delete_holding_purge`]'s read view
+/// reads.
+async fn shop_with_report(srv: &TestServer) {
+    srv.exec(
+        "CREATE DATABASE shop;
+         CREATE TABLE shop.report (id INT PRIMARY KEY) ENGINE=InnoDB;
+         INSERT INTO shop.report VALUES (1);",
+    )
+    .await;
+}
+
 /// The table's tablespace with every page written (FLUSH TABLES … FOR EXPORT, as a
 /// checkpoint on a server that ran for days would), copied to `tmp/<name>.ibd`, and the file
 /// with its `SHOW CREATE TABLE`.
@@ -1179,12 +1190,7 @@ async fn redundant_row_format_tables_salvage_with_the_definition_from_their_frm(
 #[tokio::test(flavor = "multi_thread")]
 async fn tables_changed_by_instant_add_and_drop_column_decode() {
     let srv = TestServer::start().await;
-    srv.exec(
-        "CREATE DATABASE shop;
-         CREATE TABLE shop.report (id INT PRIMARY KEY) ENGINE=InnoDB;
-         INSERT INTO shop.report VALUES (1);",
-    )
-    .await;
+    shop_with_report(&srv).await;
     // Rows from before and after each change; some updated since (rewritten in the newest
     // form), some with text stored off the page.
     for t in ["added", "dropped"] {
@@ -1251,12 +1257,7 @@ async fn row_format_compressed_tables_salvage_and_undelete() {
             .push("innodb_read_only_compressed=OFF".into());
     })
     .await;
-    srv.exec(
-        "CREATE DATABASE shop;
-         CREATE TABLE shop.report (id INT PRIMARY KEY) ENGINE=InnoDB;
-         INSERT INTO shop.report VALUES (1);",
-    )
-    .await;
+    shop_with_report(&srv).await;
     // 8 KiB and 4 KiB compressed pages; rows inserted since a page was last compressed
     // live in its modification log, some updated in place, some text off the page.
     for (t, kbs) in [("z8", 8), ("z4", 4)] {
@@ -1375,8 +1376,6 @@ async fn undrop_finds_compressed_pages_in_an_image() {
     let side = TestServer::start_with(compressed).await;
     srv.exec("CREATE DATABASE shop").await;
     side.exec("CREATE DATABASE back").await;
-    let mut c = srv.conn().await;
-    let mut s = side.conn().await;
     let lb = Lb::new();
     for (t, kbs) in [("z8", 8), ("z4", 4)] {
         srv.exec(&format!(
@@ -1389,13 +1388,7 @@ async fn undrop_finds_compressed_pages_in_an_image() {
              UPDATE shop.{t} SET qty = qty + 1 WHERE id % 7 = 0;"
         ))
         .await;
-        let want = checksum_of(&mut c, &format!("shop.{t}")).await;
-        let (r, out) = undrop_from_image(&srv, &lb, t).await;
-        assert_eq!(r["rows"], 5000, "{t}: {r}");
-        assert_eq!(r["lost"], 0, "{t}: {r}");
-        load_into(&side, "back", &out.join(format!("{t}.sql")));
-        let got = checksum_of(&mut s, &format!("back.{t}")).await;
-        assert_eq!(got, want, "{t}: {r}");
+        undrop_from_image_equals(&srv, &side, &lb, t, 5000).await;
     }
 }
 
@@ -1524,15 +1517,19 @@ async fn undrop_after_purge_finds_the_old_index_in_the_undo_log() {
     assert_eq!(got, want, "{r}");
 }
 
-/// Builds a disk image holding `table`'s .ibd (read after a flush, as the dropped file's
-/// blocks would be) at an odd offset in other bytes, drops the table, and runs `undrop
-/// --image` with its CREATE TABLE: the `--json` report, the output directory.
-async fn undrop_from_image(
+/// Builds a disk image holding `shop.<table>`'s .ibd (read after a flush, as the dropped
+/// file's blocks would be) at an odd offset in other bytes, drops the table, runs `undrop
+/// --image` with its CREATE TABLE, and loads the result into `back` on `side`: every one
+/// of `rows` rows, CHECKSUM TABLE equal to the original's.
+async fn undrop_from_image_equals(
     srv: &TestServer,
+    side: &TestServer,
     lb: &Lb,
     table: &str,
-) -> (serde_json::Value, std::path::PathBuf) {
+    rows: u64,
+) {
     let mut c = srv.conn().await;
+    let want = checksum_of(&mut c, &format!("shop.{table}")).await;
     let (_, ddl): (String, String) = c
         .query_first(format!("SHOW CREATE TABLE shop.{table}"))
         .await
@@ -1565,7 +1562,12 @@ async fn undrop_from_image(
         out.to_str().unwrap(),
     ]);
     assert_eq!(code(&o), 0, "{table}: {}", stderr(&o));
-    (json(&o), out)
+    let r = json(&o);
+    assert_eq!(r["rows"], rows, "{table}: {r}");
+    assert_eq!(r["lost"], 0, "{table}: {r}");
+    load_into(side, "back", &out.join(format!("{table}.sql")));
+    let got = checksum_of(&mut side.conn().await, &format!("back.{table}")).await;
+    assert_eq!(got, want, "{table}: {r}");
 }
 
 /// page_compressed pages keep no infimum literal either: `undrop --image` finds them by
@@ -1581,18 +1583,11 @@ async fn undrop_finds_page_compressed_pages_in_an_image() {
     .await;
     let side = TestServer::start().await;
     side.exec("CREATE DATABASE back").await;
-    let mut s = side.conn().await;
     let lb = Lb::new();
     for (server, table) in [(&srv, "pz"), (&old, "po")] {
         server.exec("CREATE DATABASE shop").await;
         compressed_table(server, table, "").await;
-        let want = checksum_of(&mut server.conn().await, &format!("shop.{table}")).await;
-        let (r, out) = undrop_from_image(server, &lb, table).await;
-        assert_eq!(r["rows"], 6000, "{table}: {r}");
-        assert_eq!(r["lost"], 0, "{table}: {r}");
-        load_into(&side, "back", &out.join(format!("{table}.sql")));
-        let got = checksum_of(&mut s, &format!("back.{table}")).await;
-        assert_eq!(got, want, "{table}: {r}");
+        undrop_from_image_equals(server, &side, &lb, table, 6000).await;
     }
 }
 
@@ -1602,12 +1597,7 @@ async fn undrop_finds_page_compressed_pages_in_an_image() {
 #[tokio::test(flavor = "multi_thread")]
 async fn tables_keyed_by_a_column_prefix_salvage_and_undelete() {
     let srv = TestServer::start().await;
-    srv.exec(
-        "CREATE DATABASE shop;
-         CREATE TABLE shop.report (id INT PRIMARY KEY) ENGINE=InnoDB;
-         INSERT INTO shop.report VALUES (1);",
-    )
-    .await;
+    shop_with_report(&srv).await;
     for (t, options) in [("pk", ""), ("pkr", "ROW_FORMAT=REDUNDANT")] {
         srv.exec(&format!(
             "CREATE TABLE shop.{t} (code VARCHAR(60) CHARACTER SET utf8mb4 NOT NULL, id INT NOT NULL,
