@@ -933,6 +933,30 @@ fn tree_digest(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::P
     out
 }
 
+/// `lifeboat rescue --datadir DATADIR --out OUT --sandbox <home>/side --json EXTRA...`: its
+/// output, the side instance's directory, and a guard that stops that instance.
+fn rescue_into_sandbox(
+    lb: &Lb,
+    datadir: &std::path::Path,
+    out: &std::path::Path,
+    extra: &[&str],
+) -> (std::process::Output, std::path::PathBuf, super::StopOnDrop) {
+    let side_dir = lb.home.path().join("side");
+    let mut args = vec![
+        "rescue",
+        "--datadir",
+        datadir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--sandbox",
+        side_dir.to_str().unwrap(),
+        "--json",
+    ];
+    args.extend(extra);
+    let r = lb.run(&args);
+    (r, side_dir.clone(), super::StopOnDrop(side_dir))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn rescue_recovers_every_intact_table_from_a_datadir_that_will_not_start() {
     // Dirty pages stay in memory: the redo log is what holds the last changes when the
@@ -988,20 +1012,7 @@ async fn rescue_recovers_every_intact_table_from_a_datadir_that_will_not_start()
     let out = srv.tmp().join("rescue");
     let lb = Lb::new();
     // As LOAD DATA files, loaded at once into a new side instance.
-    let side_dir = lb.home.path().join("side");
-    let r = lb.run(&[
-        "rescue",
-        "--datadir",
-        datadir.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--format",
-        "tsv",
-        "--sandbox",
-        side_dir.to_str().unwrap(),
-        "--json",
-    ]);
-    let _stop = super::StopOnDrop(side_dir.clone());
+    let (r, side_dir, _stop) = rescue_into_sandbox(&lb, &datadir, &out, &["--format", "tsv"]);
     let report = json(&r);
     assert!(
         stderr(&r).contains("First response"),
@@ -1434,18 +1445,7 @@ async fn rescue_salvages_system_tablespace_tables_when_no_level_starts() {
     }
     let out = srv.tmp().join("rescue");
     let lb = Lb::new();
-    let side_dir = lb.home.path().join("side");
-    let r = lb.run(&[
-        "rescue",
-        "--datadir",
-        datadir.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--sandbox",
-        side_dir.to_str().unwrap(),
-        "--json",
-    ]);
-    let _stop = super::StopOnDrop(side_dir.clone());
+    let (r, side_dir, _stop) = rescue_into_sandbox(&lb, &datadir, &out, &[]);
     let report = json(&r);
     assert!(report["started_with"].is_null(), "{report:#}");
     assert_eq!(
