@@ -405,11 +405,12 @@ enum Command {
     /// original files: copies the datadir to OUT/server/data, starts a side instance on the
     /// copy with innodb_force_recovery raised step by step (0, then 1 to 6) until it starts,
     /// dumps every table it can read one by one (a table that fails or crashes the server
-    /// does not stop the others), salvages the rest from their pages, and writes
+    /// does not stop the others), salvages the rest from their pages (their .ibd, or for
+    /// tables in the system tablespace the pages its dictionary names), and writes
     /// OUT/<db>/<table>.sql per table and OUT/report.json (start attempts with their logs,
     /// where each table came from, what was lost). With --load or --sandbox, every table
     /// recovered is then loaded into a database of its original name there. Exit 1 when any
-    /// table was salvaged with lost pages or not recovered. Stop the server first: a
+    /// table was salvaged with lost pages or records, or not recovered. Stop the server first: a
     /// datadir in use is refused.
     #[command(disable_help_flag = true)]
     Rescue {
@@ -1716,7 +1717,9 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             };
             let done = lifeboat_core::rescue::run(&opts, progress::sink(cli.json)).await?;
             let incomplete = done.tables.iter().any(|t| {
-                t.origin == lifeboat_core::rescue::Origin::Lost || t.pages_lost.unwrap_or(0) > 0
+                t.origin == lifeboat_core::rescue::Origin::Lost
+                    || t.pages_lost.unwrap_or(0) > 0
+                    || t.rows_lost > 0
             });
             // Every table recovered goes into a database of its own name.
             let items: Vec<(String, lifeboat_core::recovered::Written)> = done

@@ -1030,6 +1030,9 @@ pub fn rescue(r: &lifeboat_core::rescue::Rescue) {
         if let Some(n) = t.pages_lost.filter(|&n| n > 0) {
             note = format!("{n} pages lost; {note}");
         }
+        if t.rows_lost > 0 {
+            note = format!("{} records lost; {note}", t.rows_lost);
+        }
         table.add_row([
             format!("{}.{}", t.database, t.table),
             from.to_string(),

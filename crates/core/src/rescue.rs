@@ -99,9 +99,17 @@ pub struct RescuedTable {
     /// Pages whose rows were (or may have been) lost (salvaged tables).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pages_lost: Option<u64>,
+    /// Records found on its pages that did not decode (tables of the system tablespace,
+    /// read like a dropped table).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub rows_lost: u64,
     /// Why the server could not give it, or why nothing came back.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What a rescue did.
@@ -459,8 +467,9 @@ fn salvage_table(
         match from_system_tablespace(t, copy, schema, dict, &work, format) {
             Ok(u) => {
                 if u.lost > 0 {
+                    t.rows_lost = u.lost;
                     t.problems.push(format!(
-                        "{} rows on its pages did not decode: {}",
+                        "{} records on its pages did not decode: {}",
                         u.lost,
                         u.lost_examples.join("; ")
                     ));
@@ -685,6 +694,7 @@ pub async fn run(opts: &RescueOptions, progress: Arc<dyn Progress>) -> Result<Re
                 file: None,
                 output: None,
                 pages_lost: None,
+                rows_lost: 0,
                 problems: Vec::new(),
             };
             match dump_table(&mut conn, t, &dir, opts.format).await {
@@ -773,6 +783,7 @@ pub async fn run(opts: &RescueOptions, progress: Arc<dyn Progress>) -> Result<Re
                 file: None,
                 output: None,
                 pages_lost: None,
+                rows_lost: 0,
                 problems: vec!["the side instance did not start at any level".into()],
             });
             creates.push(None);
