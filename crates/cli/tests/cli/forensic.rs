@@ -1447,6 +1447,7 @@ async fn rescue_salvages_system_tablespace_tables_when_no_level_starts() {
     let lb = Lb::new();
     let (r, side_dir, _stop) = rescue_into_sandbox(&lb, &datadir, &out, &[]);
     let report = json(&r);
+    assert_eq!(code(&r), 0, "nothing was lost: {report:#}");
     assert!(report["started_with"].is_null(), "{report:#}");
     assert_eq!(
         report["attempts"].as_array().unwrap().len(),
