@@ -35,7 +35,7 @@ pub struct Started {
     pub port: u16,
     /// Socket.
     pub socket: PathBuf,
-    /// Option file with a [client] group.
+    /// Option file with a `[client]` group.
     pub defaults_file: PathBuf,
     /// Binary log on.
     pub binlog: bool,

@@ -108,7 +108,7 @@ pub enum Kind {
     DropTable,
     /// DROP DATABASE / SCHEMA.
     DropDatabase,
-    /// TRUNCATE [TABLE].
+    /// `TRUNCATE [TABLE]`.
     Truncate,
     /// DELETE without a WHERE clause.
     DeleteWithoutWhere,
@@ -118,7 +118,7 @@ pub enum Kind {
     Delete,
     /// UPDATE with a WHERE clause.
     Update,
-    /// ALTER TABLE … DROP [COLUMN] col.
+    /// `ALTER TABLE … DROP [COLUMN] col`.
     DropColumn,
     /// RENAME TABLE where a target name is also a source: a table replaced by another.
     RenameOntoExisting,

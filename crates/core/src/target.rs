@@ -66,7 +66,7 @@ pub struct ConnArgs {
         arg(long, value_name = "FILE", help_heading = "Connection")
     )]
     pub defaults_extra_file: Option<PathBuf>,
-    /// Also read groups with this suffix, e.g. _prod reads [client_prod] and [lifeboat_prod].
+    /// Also read groups with this suffix, e.g. _prod reads `[client_prod]` and `[lifeboat_prod]`.
     #[cfg_attr(
         feature = "clap",
         arg(long, value_name = "SUFFIX", help_heading = "Connection")

@@ -4,7 +4,7 @@
 //! The layout, measured on MariaDB 10.11 files (the format is shared with MySQL):
 //! - bytes `0..94`, the FIL and page headers, are stored as they are;
 //! - a zlib stream starts at byte 94. It holds first a description of the index's fields
-//!   (see [`Fields`]), ended by a full flush (an empty stored block, `00 00 ff ff`), then each
+//!   (see `Fields`), ended by a full flush (an empty stored block, `00 00 ff ff`), then each
 //!   record in heap order (ascending address): the bytes between the previous record's end
 //!   and this record's 5-byte header (its null bitmap and lengths), then its data, less the
 //!   parts stored uncompressed (below). Infimum, supremum and the 5-byte headers are not

@@ -10,7 +10,7 @@
 //! - [`ServerInfo`]: flavor, version, identity, GTID/binlog state, storage settings;
 //! - [`Sandbox`]: a throwaway server lifeboat starts itself (restores, tests, demos).
 //!
-//! Feature `test-support` adds [`testing::TestServer`] for integration tests.
+//! Feature `test-support` adds `testing::TestServer` for integration tests.
 //!
 //! ```
 //! use lifeboat_server::mycnf::{parse, Line};

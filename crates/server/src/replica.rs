@@ -8,7 +8,7 @@
 //! asks for ANNOTATE_ROWS events (without it the server skips them, and an archive would have
 //! holes). So the dump connection speaks the client protocol itself: handshake,
 //! authentication (mysql_native_password, caching_sha2_password, client_ed25519,
-//! unix_socket), TLS after the handshake as `--ssl-mode` asks (see [`crate::tls`]), a few
+//! unix_socket), TLS after the handshake as `--ssl-mode` asks (see the `tls` module), a few
 //! `SET`s, COM_REGISTER_SLAVE and COM_BINLOG_DUMP.
 
 use std::time::Duration;
