@@ -111,8 +111,9 @@ const PAGE_COMPRESSED_AT_24: [u8; 9] = [0x86, 0x32, 0, 0, 0, 0, 0, 0, 0];
 
 /// Where MariaDB page_compressed pages start in `hay` (see the module doc), and how many
 /// bytes each stores (the rest of its page is a hole in the file). The full_crc32 layout is
-/// found when its stream is zlib's (the default algorithm); lz4 and the others leave no mark
-/// to search for.
+/// found at any offset when its stream is zlib's (the default algorithm); lz4 and the others
+/// leave no mark to search for, so they are found where pages sit on a disk: at offsets of
+/// `hay` that are multiples of 512.
 pub fn page_compressed_pages(hay: &[u8]) -> Vec<(usize, usize)> {
     let mut out: Vec<(usize, usize)> = memchr::memmem::find_iter(hay, &PAGE_COMPRESSED_AT_24)
         .filter_map(|hit| hit.checked_sub(24))
@@ -122,28 +123,32 @@ pub fn page_compressed_pages(hay: &[u8]) -> Vec<(usize, usize)> {
             (s + stored <= hay.len()).then_some((s, stored))
         })
         .collect();
-    // zlib's header for each compression level class.
+    // A full_crc32 page_compressed page at `s`: its stored size, when its checksum holds.
+    let full_crc32 = |s: usize| -> Option<usize> {
+        let t = be::u16(hay, s + 24)?;
+        // A stored page is shorter than the page (the logical 16 KiB the carver expands
+        // to); random bytes rarely pass this, so few checksums are computed.
+        let size = usize::from(t & 0x7fff) * 256;
+        if t & 0x8000 == 0 || !(256..16384).contains(&size) {
+            return None;
+        }
+        let (body, tail) = hay.get(s..s + size)?.split_at(size - 4);
+        (be::u32(tail, 0) == Some(crc32c::crc32c(body))).then_some(size)
+    };
+    // zlib's header for each compression level class, at any offset.
     for flg in [0x01, 0x5e, 0x9c, 0xda] {
         for hit in memchr::memmem::find_iter(hay, &[0x78, flg]) {
-            let Some(s) = hit.checked_sub(26) else {
-                continue;
-            };
-            let Some(t) = be::u16(hay, s + 24) else {
-                continue;
-            };
-            // A stored page is shorter than the page (the logical 16 KiB the carver expands
-            // to); random bytes rarely pass this, so few checksums are computed.
-            let size = usize::from(t & 0x7fff) * 256;
-            if t & 0x8000 == 0 || !(256..16384).contains(&size) {
-                continue;
-            }
-            let Some(stored) = hay.get(s..s + size) else {
-                continue;
-            };
-            let (body, tail) = stored.split_at(size - 4);
-            if be::u32(tail, 0) == Some(crc32c::crc32c(body)) {
+            if let Some(s) = hit.checked_sub(26)
+                && let Some(size) = full_crc32(s)
+            {
                 out.push((s, size));
             }
+        }
+    }
+    // Any algorithm, at sector boundaries.
+    for s in (0..hay.len()).step_by(512) {
+        if let Some(size) = full_crc32(s) {
+            out.push((s, size));
         }
     }
     out.sort_unstable();

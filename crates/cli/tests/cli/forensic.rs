@@ -1399,7 +1399,7 @@ async fn undrop_finds_compressed_pages_in_an_image() {
              UPDATE shop.{t} SET qty = qty + 1 WHERE id % 7 = 0;"
         ))
         .await;
-        undrop_from_image_equals(&srv, &side, &lb, t, 5000).await;
+        undrop_from_image_equals(&srv, &side, &lb, (t, 700_001), 5000).await;
     }
 }
 
@@ -1519,14 +1519,14 @@ async fn undrop_after_purge_finds_the_old_index_in_the_undo_log() {
 }
 
 /// Builds a disk image holding `shop.<table>`'s .ibd (read after a flush, as the dropped
-/// file's blocks would be) at an odd offset in other bytes, drops the table, runs `undrop
+/// file's blocks would be) at offset `at` in other bytes, drops the table, runs `undrop
 /// --image` with its CREATE TABLE, and loads the result into `back` on `side`: every one
 /// of `rows` rows, CHECKSUM TABLE equal to the original's.
 async fn undrop_from_image_equals(
     srv: &TestServer,
     side: &TestServer,
     lb: &Lb,
-    table: &str,
+    (table, at): (&str, usize),
     rows: u64,
 ) {
     let mut c = srv.conn().await;
@@ -1544,7 +1544,7 @@ async fn undrop_from_image_equals(
     let mut image: Vec<u8> = (0..2_000_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
-    image.splice(700_001..700_001, ibd.iter().copied());
+    image.splice(at..at, ibd.iter().copied());
     let img = srv.tmp().join(format!("{table}.img"));
     std::fs::write(&img, &image).unwrap();
     let schema = srv.tmp().join(format!("{table}.ddl"));
@@ -1572,11 +1572,15 @@ async fn undrop_from_image_equals(
 }
 
 /// page_compressed pages keep no infimum literal either: `undrop --image` finds them by
-/// their headers (full_crc32 with zlib, and the older layout), expands them, and follows
-/// BLOB chains whose pages are compressed as well.
+/// their headers (full_crc32 with zlib at any offset, with lz4 at sector boundaries, and the
+/// older layout), expands them, and follows BLOB chains whose pages are compressed as well.
 #[tokio::test(flavor = "multi_thread")]
 async fn undrop_finds_page_compressed_pages_in_an_image() {
-    let srv = TestServer::start().await;
+    let srv = TestServer::start_with(|o| {
+        o.server_settings
+            .push("plugin_load_add=provider_lz4".into());
+    })
+    .await;
     let old = TestServer::start_with(|o| {
         o.server_settings
             .push("innodb_checksum_algorithm=crc32".into());
@@ -1585,10 +1589,19 @@ async fn undrop_finds_page_compressed_pages_in_an_image() {
     let side = TestServer::start().await;
     side.exec("CREATE DATABASE back").await;
     let lb = Lb::new();
-    for (server, table) in [(&srv, "pz"), (&old, "po")] {
-        server.exec("CREATE DATABASE shop").await;
+    srv.exec("CREATE DATABASE shop").await;
+    old.exec("CREATE DATABASE shop").await;
+    for (server, table, at) in [
+        (&srv, "pz", 700_001),
+        (&old, "po", 700_001),
+        (&srv, "p4", 1 << 20),
+    ] {
+        if table == "p4" {
+            srv.exec("SET GLOBAL innodb_compression_algorithm = lz4")
+                .await;
+        }
         compressed_table(server, table, "").await;
-        undrop_from_image_equals(server, &side, &lb, table, 6000).await;
+        undrop_from_image_equals(server, &side, &lb, (table, at), 6000).await;
     }
 }
 
