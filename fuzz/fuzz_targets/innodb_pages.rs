@@ -66,6 +66,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = lifeboat_innodb::undo::dropped_tables(data, "shop/people");
+    let _ = lifeboat_innodb::carve::Scanner::new(Some("shop/people")).scan(data);
     let _ = ins.finish();
     for t in dict.tables.clone() {
         if let Ok(d) = dict.definition(&t.name) {

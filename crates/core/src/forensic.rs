@@ -766,6 +766,8 @@ pub fn undrop(
     // What undo logs kept of DROPs of the name: table ids and their index ids.
     let dict_name = table.replacen('.', "/", 1);
     let mut undo_drops: Vec<lifeboat_innodb::undo::DroppedTable> = Vec::new();
+    let undo_field = lifeboat_innodb::undo::name_field(&dict_name);
+    let scanner = carve::Scanner::new(Some(&dict_name));
     let mut handles = Vec::new();
     let mut lens = Vec::new();
     for path in &files {
@@ -877,7 +879,20 @@ pub fn undrop(
         for block in rx {
             let (fi, at, buf) = block?;
             let limit = BLOCK.min(buf.len());
-            for start in carve::index_pages(&buf) {
+            // The searches over the block: every page mark and the table's name in undo
+            // records in one pass; the off-page page types (marks starting with a zero byte,
+            // which the one pass leaves out) on the other core, when needed.
+            let (found, off_page) = std::thread::scope(|s| {
+                let other = s.spawn(|| {
+                    if blobs_needed {
+                        carve::off_page_pages(&buf)
+                    } else {
+                        Vec::new()
+                    }
+                });
+                (scanner.scan(&buf), other.join().unwrap_or_default())
+            });
+            for start in found.index {
                 if start >= limit {
                     continue;
                 }
@@ -888,13 +903,12 @@ pub fn undrop(
             }
             // Compressed pages, expanded to the page the server works on: ROW_FORMAT=
             // COMPRESSED INDEX pages, and MariaDB page_compressed pages.
-            let zipped = carve::zip_index_pages(&buf)
-                .into_iter()
-                .filter_map(|start| {
-                    let size = carve::zip_size_at(&buf, start, LOGICAL)?;
-                    Some((start, size, Stored::Zip))
-                });
-            let page_compressed = carve::page_compressed_pages(&buf)
+            let zipped = found.zip_index.into_iter().filter_map(|start| {
+                let size = carve::zip_size_at(&buf, start, LOGICAL)?;
+                Some((start, size, Stored::Zip))
+            });
+            let page_compressed = found
+                .page_compressed
                 .into_iter()
                 .map(|(start, size)| (start, size, Stored::PageCompressed));
             for (start, size, how) in zipped.chain(page_compressed) {
@@ -912,23 +926,15 @@ pub fn undrop(
                     _ => consider(&page, fi, at + start as u64, size, how),
                 }
             }
-            for d in lifeboat_innodb::undo::dropped_tables(&buf, &dict_name) {
-                match undo_drops.iter_mut().find(|u| u.table_id == d.table_id) {
-                    Some(u) => {
-                        u.index_ids.extend(d.index_ids);
-                        u.index_ids.sort_unstable();
-                        u.index_ids.dedup();
-                    }
-                    None => undo_drops.push(d),
+            for at in found.undo_names {
+                if let Some(field) = &undo_field
+                    && let Some(d) = lifeboat_innodb::undo::dropped_table_at(&buf, at, field)
+                {
+                    lifeboat_innodb::undo::merge(&mut undo_drops, d);
                 }
             }
             // Pages of off-page columns (BLOB, ZBLOB, LOB), read as stored, when the table
             // has columns that may be stored there.
-            let off_page = if blobs_needed {
-                carve::off_page_pages(&buf)
-            } else {
-                Vec::new()
-            };
             for (start, size) in off_page {
                 if start >= limit {
                     continue;

@@ -10,44 +10,50 @@ use crate::checksum;
 use crate::index::{COMPACT_INFIMUM, COMPACT_SUPREMUM, REDUNDANT_INFIMUM, REDUNDANT_SUPREMUM};
 use crate::page::{FIL_TRAILER, PAGE_SIZES, be};
 
-/// Offsets in `hay` where INDEX pages start: where "infimum" and "supremum" sit as a COMPACT
-/// or REDUNDANT page holds them. A page is found if its first 130 bytes are in `hay`.
-pub fn index_pages(hay: &[u8]) -> Vec<usize> {
-    let mut out = Vec::new();
-    for p in memchr::memmem::find_iter(hay, b"infimum\0") {
-        let compact = p >= COMPACT_INFIMUM
-            && hay.get(
-                p + (COMPACT_SUPREMUM - COMPACT_INFIMUM)
-                    ..p + (COMPACT_SUPREMUM - COMPACT_INFIMUM) + 8,
-            ) == Some(b"supremum".as_slice());
-        let redundant = p >= REDUNDANT_INFIMUM
-            && hay.get(
-                p + (REDUNDANT_SUPREMUM - REDUNDANT_INFIMUM)
-                    ..p + (REDUNDANT_SUPREMUM - REDUNDANT_INFIMUM) + 8,
-            ) == Some(b"supremum".as_slice());
-        if compact {
-            out.push(p - COMPACT_INFIMUM);
-        } else if redundant {
-            out.push(p - REDUNDANT_INFIMUM);
-        }
+/// The page start an "infimum" at `p` of `hay` belongs to: where "infimum" and "supremum"
+/// sit as a COMPACT or REDUNDANT page holds them.
+fn index_page_of(hay: &[u8], p: usize) -> Option<usize> {
+    let supremum_at = |infimum: usize, supremum: usize| {
+        let at = p + (supremum - infimum);
+        p >= infimum && hay.get(at..at + 8) == Some(b"supremum".as_slice())
+    };
+    if supremum_at(COMPACT_INFIMUM, COMPACT_SUPREMUM) {
+        Some(p - COMPACT_INFIMUM)
+    } else if supremum_at(REDUNDANT_INFIMUM, REDUNDANT_SUPREMUM) {
+        Some(p - REDUNDANT_INFIMUM)
+    } else {
+        None
     }
-    out
 }
+
+/// Offsets in `hay` where INDEX pages start (see [`index_page_of`]). A page is found if its
+/// first 130 bytes are in `hay`.
+pub fn index_pages(hay: &[u8]) -> Vec<usize> {
+    memchr::memmem::find_iter(hay, INFIMUM)
+        .filter_map(|p| index_page_of(hay, p))
+        .collect()
+}
+
+const INFIMUM: &[u8] = b"infimum\0";
 
 /// The INDEX page type and the flush LSN field after it, zero on every page but page 0.
 const ZIP_INDEX_AT_24: [u8; 10] = [0x45, 0xbf, 0, 0, 0, 0, 0, 0, 0, 0];
+
+/// Whether the page starting at `s` of `hay`, whose header has [`ZIP_INDEX_AT_24`], starts
+/// its records with a zlib header.
+fn zip_stream_at(hay: &[u8], s: usize) -> bool {
+    let (Some(&cmf), Some(&flg)) = (hay.get(s + 94), hay.get(s + 95)) else {
+        return false;
+    };
+    cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0
+}
 
 /// Offsets in `hay` where ROW_FORMAT=COMPRESSED INDEX pages start (see the module doc). A
 /// page is found if its first 96 bytes are in `hay`.
 pub fn zip_index_pages(hay: &[u8]) -> Vec<usize> {
     memchr::memmem::find_iter(hay, &ZIP_INDEX_AT_24)
         .filter_map(|hit| hit.checked_sub(24))
-        .filter(|&s| {
-            let (Some(&cmf), Some(&flg)) = (hay.get(s + 94), hay.get(s + 95)) else {
-                return false;
-            };
-            cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0
-        })
+        .filter(|&s| zip_stream_at(hay, s))
         .collect()
 }
 
@@ -109,6 +115,33 @@ pub fn off_page_pages(hay: &[u8]) -> Vec<(usize, usize)> {
 /// the older layout.
 const PAGE_COMPRESSED_AT_24: [u8; 9] = [0x86, 0x32, 0, 0, 0, 0, 0, 0, 0];
 
+/// zlib's stream headers, one per class of compression level.
+const ZLIB_HEADERS: [[u8; 2]; 4] = [[0x78, 0x01], [0x78, 0x5e], [0x78, 0x9c], [0x78, 0xda]];
+
+/// The stored length of the older layout's page_compressed page at `s` of `hay` (its header
+/// has [`PAGE_COMPRESSED_AT_24`]), when its algorithm byte is one and it is whole in `hay`.
+fn old_page_compressed_at(hay: &[u8], s: usize) -> Option<usize> {
+    if !hay.get(s + 33).is_some_and(|&a| (1..=6).contains(&a)) {
+        return None;
+    }
+    let stored = 40 + usize::from(be::u16(hay, s + 38)?);
+    (s + stored <= hay.len()).then_some(stored)
+}
+
+/// The stored length of a full_crc32 page_compressed page at `s` of `hay`, when its
+/// page-type field holds a stored size and its checksum over that size holds.
+fn full_crc32_page_compressed_at(hay: &[u8], s: usize) -> Option<usize> {
+    let t = be::u16(hay, s + 24)?;
+    // A stored page is shorter than the page (the logical 16 KiB the carver expands to);
+    // random bytes rarely pass this, so few checksums are computed.
+    let size = usize::from(t & 0x7fff) * 256;
+    if t & 0x8000 == 0 || !(256..16384).contains(&size) {
+        return None;
+    }
+    let (body, tail) = hay.get(s..s + size)?.split_at(size - 4);
+    (be::u32(tail, 0) == Some(crc32c::crc32c(body))).then_some(size)
+}
+
 /// Where MariaDB page_compressed pages start in `hay` (see the module doc), and how many
 /// bytes each stores (the rest of its page is a hole in the file). The full_crc32 layout is
 /// found at any offset when its stream is zlib's (the default algorithm); lz4 and the others
@@ -117,43 +150,113 @@ const PAGE_COMPRESSED_AT_24: [u8; 9] = [0x86, 0x32, 0, 0, 0, 0, 0, 0, 0];
 pub fn page_compressed_pages(hay: &[u8]) -> Vec<(usize, usize)> {
     let mut out: Vec<(usize, usize)> = memchr::memmem::find_iter(hay, &PAGE_COMPRESSED_AT_24)
         .filter_map(|hit| hit.checked_sub(24))
-        .filter(|&s| hay.get(s + 33).is_some_and(|&a| (1..=6).contains(&a)))
-        .filter_map(|s| {
-            let stored = 40 + usize::from(be::u16(hay, s + 38)?);
-            (s + stored <= hay.len()).then_some((s, stored))
-        })
+        .filter_map(|s| Some((s, old_page_compressed_at(hay, s)?)))
         .collect();
-    // A full_crc32 page_compressed page at `s`: its stored size, when its checksum holds.
-    let full_crc32 = |s: usize| -> Option<usize> {
-        let t = be::u16(hay, s + 24)?;
-        // A stored page is shorter than the page (the logical 16 KiB the carver expands
-        // to); random bytes rarely pass this, so few checksums are computed.
-        let size = usize::from(t & 0x7fff) * 256;
-        if t & 0x8000 == 0 || !(256..16384).contains(&size) {
-            return None;
-        }
-        let (body, tail) = hay.get(s..s + size)?.split_at(size - 4);
-        (be::u32(tail, 0) == Some(crc32c::crc32c(body))).then_some(size)
-    };
-    // zlib's header for each compression level class, at any offset.
-    for flg in [0x01, 0x5e, 0x9c, 0xda] {
-        for hit in memchr::memmem::find_iter(hay, &[0x78, flg]) {
+    for header in ZLIB_HEADERS {
+        for hit in memchr::memmem::find_iter(hay, &header) {
             if let Some(s) = hit.checked_sub(26)
-                && let Some(size) = full_crc32(s)
+                && let Some(size) = full_crc32_page_compressed_at(hay, s)
             {
                 out.push((s, size));
             }
         }
     }
-    // Any algorithm, at sector boundaries.
-    for s in (0..hay.len()).step_by(512) {
-        if let Some(size) = full_crc32(s) {
-            out.push((s, size));
-        }
-    }
+    sector_page_compressed(hay, &mut out);
     out.sort_unstable();
     out.dedup();
     out
+}
+
+/// Adds the full_crc32 page_compressed pages at 512-byte boundaries of `hay` (any algorithm).
+fn sector_page_compressed(hay: &[u8], out: &mut Vec<(usize, usize)>) {
+    for s in (0..hay.len()).step_by(512) {
+        if let Some(size) = full_crc32_page_compressed_at(hay, s) {
+            out.push((s, size));
+        }
+    }
+}
+
+/// What one [`Scanner::scan`] found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// Starts of INDEX pages ([`index_pages`]).
+    pub index: Vec<usize>,
+    /// Starts of ROW_FORMAT=COMPRESSED INDEX pages ([`zip_index_pages`]).
+    pub zip_index: Vec<usize>,
+    /// page_compressed pages and their stored lengths ([`page_compressed_pages`]).
+    pub page_compressed: Vec<(usize, usize)>,
+    /// Where the table name the scanner was made for occurs as an undo record's field
+    /// (see [`crate::undo::dropped_table_at`]).
+    pub undo_names: Vec<usize>,
+}
+
+/// The searches above, and the one for a table name in undo records, in one pass: a SIMD
+/// multi-pattern search over marks that all start with a non-zero byte (so runs of zeros
+/// cost nothing), each hit then checked as its own search checks it. The marks cannot
+/// overlap one another, so taking the leftmost match at each place misses none.
+pub struct Scanner {
+    marks: aho_corasick::AhoCorasick,
+    undo_field: Option<Vec<u8>>,
+}
+
+/// Pattern ids of [`Scanner`]'s marks, in the order given to the automaton.
+const MARK_INFIMUM: usize = 0;
+const MARK_ZIP_INDEX: usize = 1;
+const MARK_PAGE_COMPRESSED: usize = 2;
+const MARK_ZLIB: std::ops::Range<usize> = 3..7;
+const MARK_UNDO_NAME: usize = 7;
+
+impl Scanner {
+    /// A scanner for pages, and for undo records naming `undo_name` (`db/table`) when given.
+    pub fn new(undo_name: Option<&str>) -> Scanner {
+        let undo_field = undo_name.and_then(crate::undo::name_field);
+        let mut marks: Vec<&[u8]> = vec![INFIMUM, &ZIP_INDEX_AT_24, &PAGE_COMPRESSED_AT_24];
+        marks.extend(ZLIB_HEADERS.iter().map(|h| h.as_slice()));
+        if let Some(f) = &undo_field {
+            marks.push(f);
+        }
+        let marks = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+            .build(marks)
+            .expect("a handful of short patterns always builds");
+        Scanner { marks, undo_field }
+    }
+
+    /// Everything found in `hay`.
+    pub fn scan(&self, hay: &[u8]) -> Found {
+        let mut f = Found::default();
+        for m in self.marks.find_iter(hay) {
+            let (id, at) = (m.pattern().as_usize(), m.start());
+            match id {
+                MARK_INFIMUM => f.index.extend(index_page_of(hay, at)),
+                MARK_ZIP_INDEX => {
+                    if let Some(s) = at.checked_sub(24).filter(|&s| zip_stream_at(hay, s)) {
+                        f.zip_index.push(s);
+                    }
+                }
+                MARK_PAGE_COMPRESSED => {
+                    if let Some(s) = at.checked_sub(24)
+                        && let Some(n) = old_page_compressed_at(hay, s)
+                    {
+                        f.page_compressed.push((s, n));
+                    }
+                }
+                id if MARK_ZLIB.contains(&id) => {
+                    if let Some(s) = at.checked_sub(26)
+                        && let Some(n) = full_crc32_page_compressed_at(hay, s)
+                    {
+                        f.page_compressed.push((s, n));
+                    }
+                }
+                MARK_UNDO_NAME if self.undo_field.is_some() => f.undo_names.push(at),
+                _ => {}
+            }
+        }
+        sector_page_compressed(hay, &mut f.page_compressed);
+        f.page_compressed.sort_unstable();
+        f.page_compressed.dedup();
+        f
+    }
 }
 
 /// The size of the page starting at `start` of `hay`: the size whose trailer repeats the
@@ -198,6 +301,7 @@ mod tests {
         hay.extend_from_slice(&page);
         hay.extend_from_slice(&[0x44; 77]);
         assert_eq!(index_pages(&hay), vec![1001]);
+        assert_eq!(Scanner::new(None).scan(&hay).index, vec![1001]);
         assert_eq!(page_size_at(&hay, 1001, 16384), 4096);
         assert!(index_pages(b"infimum\0 no supremum here").is_empty());
     }
@@ -217,5 +321,6 @@ mod tests {
         assert!(zip_index_pages(&hay).is_empty());
         assert!(page_compressed_pages(&hay).is_empty());
         assert!(off_page_pages(&hay).is_empty());
+        assert_eq!(Scanner::new(Some("db/t")).scan(&hay), Found::default());
     }
 }

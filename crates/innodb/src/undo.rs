@@ -38,60 +38,81 @@ fn compressed_len(n: usize) -> Option<Vec<u8>> {
     }
 }
 
+/// A table name as an undo record's field holds it: its length, then its bytes. `None`
+/// for names too long to be a table's.
+pub fn name_field(db_slash_name: &str) -> Option<Vec<u8>> {
+    let name = db_slash_name.as_bytes();
+    Some([compressed_len(name.len())?.as_slice(), name].concat())
+}
+
 /// The tables named `db_slash_name` whose DROP left undo records in `hay`.
 pub fn dropped_tables(hay: &[u8], db_slash_name: &str) -> Vec<DroppedTable> {
-    let name = db_slash_name.as_bytes();
-    let Some(len) = compressed_len(name.len()) else {
+    let Some(field) = name_field(db_slash_name) else {
         return Vec::new();
     };
-    let field: Vec<u8> = [len.as_slice(), name].concat();
-    // The ordering fields: `00 len NAME 03 08 ID`, after their 2-byte total length.
-    let ordering_len = 1 + field.len() + 2 + 8;
     let mut out: Vec<DroppedTable> = Vec::new();
     for at in memchr::memmem::find_iter(hay, &field) {
-        let rest = at + field.len();
-        if crate::page::be::u16(hay, rest).map(usize::from) != Some(2 + ordering_len) {
-            continue;
+        if let Some(t) = dropped_table_at(hay, at, &field) {
+            merge(&mut out, t);
         }
-        let o = rest + 2;
-        if hay.get(o) != Some(&0)
-            || hay.get(o + 1..o + 1 + field.len()) != Some(field.as_slice())
-            || hay.get(o + 1 + field.len()..o + 3 + field.len()) != Some([3u8, 8].as_slice())
-        {
-            continue;
-        }
-        let id_at = o + 3 + field.len();
-        let Some(table_id) = hay
-            .get(id_at..id_at + 8)
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map(u64::from_be_bytes)
-        else {
-            continue;
-        };
-        if table_id == 0 || out.iter().any(|t| t.table_id == table_id) {
-            continue;
-        }
-        let mut key = vec![8u8];
-        key.extend_from_slice(&table_id.to_be_bytes());
-        key.push(8);
-        let window = hay
-            .get(id_at..(id_at + WINDOW).min(hay.len()))
-            .unwrap_or_default();
-        let mut index_ids: Vec<u64> = memchr::memmem::find_iter(window, &key)
-            .filter_map(|k| window.get(k + key.len()..k + key.len() + 8))
-            .filter_map(|b| <[u8; 8]>::try_from(b).ok())
-            .map(u64::from_be_bytes)
-            // Index ids are small; eight bytes that only look like a key are not.
-            .filter(|&id| id != 0 && id < 1 << 48)
-            .collect();
-        index_ids.sort_unstable();
-        index_ids.dedup();
-        out.push(DroppedTable {
-            table_id,
-            index_ids,
-        });
     }
     out
+}
+
+/// Adds `t` to `tables`, its index ids to those of the same table id already there.
+pub fn merge(tables: &mut Vec<DroppedTable>, t: DroppedTable) {
+    match tables.iter_mut().find(|u| u.table_id == t.table_id) {
+        Some(u) => {
+            u.index_ids.extend(t.index_ids);
+            u.index_ids.sort_unstable();
+            u.index_ids.dedup();
+        }
+        None => tables.push(t),
+    }
+}
+
+/// The table a SYS_TABLES delete-mark undo record names, when `field` ([`name_field`]) at
+/// `at` of `hay` is that record's key, with the index ids the same DROP's SYS_INDEXES
+/// records after it name.
+pub fn dropped_table_at(hay: &[u8], at: usize, field: &[u8]) -> Option<DroppedTable> {
+    // The ordering fields: `00 len NAME 03 08 ID`, after their 2-byte total length.
+    let ordering_len = 1 + field.len() + 2 + 8;
+    let rest = at + field.len();
+    if crate::page::be::u16(hay, rest).map(usize::from) != Some(2 + ordering_len) {
+        return None;
+    }
+    let o = rest + 2;
+    if hay.get(o) != Some(&0)
+        || hay.get(o + 1..o + 1 + field.len()) != Some(field)
+        || hay.get(o + 1 + field.len()..o + 3 + field.len()) != Some([3u8, 8].as_slice())
+    {
+        return None;
+    }
+    let id_at = o + 3 + field.len();
+    let table_id = hay
+        .get(id_at..id_at + 8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_be_bytes)
+        .filter(|&id| id != 0)?;
+    let mut key = vec![8u8];
+    key.extend_from_slice(&table_id.to_be_bytes());
+    key.push(8);
+    let window = hay
+        .get(id_at..(id_at + WINDOW).min(hay.len()))
+        .unwrap_or_default();
+    let mut index_ids: Vec<u64> = memchr::memmem::find_iter(window, &key)
+        .filter_map(|k| window.get(k + key.len()..k + key.len() + 8))
+        .filter_map(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_be_bytes)
+        // Index ids are small; eight bytes that only look like a key are not.
+        .filter(|&id| id != 0 && id < 1 << 48)
+        .collect();
+    index_ids.sort_unstable();
+    index_ids.dedup();
+    Some(DroppedTable {
+        table_id,
+        index_ids,
+    })
 }
 
 #[cfg(test)]

@@ -27,4 +27,13 @@ fn a_purged_drop_still_names_its_table_and_index_in_the_undo_log() {
     hay.extend_from_slice(&page);
     assert_eq!(dropped_tables(&hay, "shop/people").len(), 1);
     assert!(dropped_tables(&page, "shop/persons").is_empty());
+    // The carver's one-pass scanner points at the same record.
+    let found = lifeboat_innodb::carve::Scanner::new(Some("shop/people")).scan(&hay);
+    let field = lifeboat_innodb::undo::name_field("shop/people").unwrap();
+    let tables: Vec<DroppedTable> = found
+        .undo_names
+        .iter()
+        .filter_map(|&at| lifeboat_innodb::undo::dropped_table_at(&hay, at, &field))
+        .collect();
+    assert_eq!(tables, dropped_tables(&hay, "shop/people"));
 }

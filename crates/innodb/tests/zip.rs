@@ -138,6 +138,10 @@ fn compressed_pages_are_carved_from_any_bytes() {
     let index = typed(17855);
     assert!(index.len() > 5);
     assert_eq!(carve::zip_index_pages(&hay), index);
+    // The one-pass scanner finds the same.
+    let found = carve::Scanner::new(Some("db/t")).scan(&hay);
+    assert_eq!(found.zip_index, index);
+    assert!(found.index.is_empty() && found.page_compressed.is_empty());
     for &s in &index {
         assert_eq!(carve::zip_size_at(&hay, s, 16384), Some(8192));
     }
