@@ -108,6 +108,23 @@ pub struct RescuedTable {
     pub problems: Vec<String>,
 }
 
+impl RescuedTable {
+    /// A table nothing has been recovered of yet, and why.
+    fn lost(database: &str, table: &str, problems: Vec<String>) -> RescuedTable {
+        RescuedTable {
+            database: database.to_owned(),
+            table: table.to_owned(),
+            origin: Origin::Lost,
+            rows: 0,
+            file: None,
+            output: None,
+            pages_lost: None,
+            rows_lost: 0,
+            problems,
+        }
+    }
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
@@ -686,17 +703,7 @@ pub async fn run(opts: &RescueOptions, progress: Arc<dyn Progress>) -> Result<Re
         for t in &found {
             progress.status(&format!("{}.{}", t.database, t.table));
             let dir = out.join(file_name(&t.database));
-            let mut entry = RescuedTable {
-                database: t.database.clone(),
-                table: t.table.clone(),
-                origin: Origin::Lost,
-                rows: 0,
-                file: None,
-                output: None,
-                pages_lost: None,
-                rows_lost: 0,
-                problems: Vec::new(),
-            };
+            let mut entry = RescuedTable::lost(&t.database, &t.table, Vec::new());
             match dump_table(&mut conn, t, &dir, opts.format).await {
                 Ok(w) => {
                     entry.origin = Origin::Server;
@@ -775,17 +782,11 @@ pub async fn run(opts: &RescueOptions, progress: Arc<dyn Progress>) -> Result<Re
         found.sort();
         found.dedup();
         for (database, table) in found {
-            tables.push(RescuedTable {
-                database,
-                table,
-                origin: Origin::Lost,
-                rows: 0,
-                file: None,
-                output: None,
-                pages_lost: None,
-                rows_lost: 0,
-                problems: vec!["the side instance did not start at any level".into()],
-            });
+            tables.push(RescuedTable::lost(
+                &database,
+                &table,
+                vec!["the side instance did not start at any level".into()],
+            ));
             creates.push(None);
         }
     }

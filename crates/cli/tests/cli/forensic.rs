@@ -1627,35 +1627,31 @@ async fn tables_keyed_by_a_column_prefix_salvage_and_undelete() {
     side.exec("CREATE DATABASE salvaged; CREATE DATABASE undeleted")
         .await;
     let mut c = srv.conn().await;
-    let mut s = side.conn().await;
     let lb = Lb::new();
+    // `command` on `copy` brings back `rows` rows whose CHECKSUM TABLE, loaded into `db` on
+    // the side instance, is `want`.
+    let equals = async |command: &str,
+                        copy: &std::path::Path,
+                        schema: &std::path::Path,
+                        db: &str,
+                        t: &str,
+                        rows: u64,
+                        want: Option<u64>| {
+        let out = srv.tmp().join(format!("{db}-{t}"));
+        let o = on_ibd(&lb, command, copy, Some(schema), &out);
+        assert_eq!(code(&o), 0, "{t}: {}", stderr(&o));
+        let r = json(&o);
+        assert_eq!(r["rows"], rows, "{t}: {r}");
+        load_into(&side, db, &out.join(format!("{t}.sql")));
+        let got = checksum_of(&mut side.conn().await, &format!("{db}.{t}")).await;
+        assert_eq!(got, want, "{t}: {r}");
+    };
     for t in ["pk", "pkr"] {
         let want = checksum_of(&mut c, &format!("shop.{t}")).await;
         let (copy, schema) = exported(&srv, "shop", t).await;
-        let out = srv.tmp().join(format!("salvaged-{t}"));
-        let o = on_ibd(&lb, "salvage", &copy, Some(&schema), &out);
-        assert_eq!(code(&o), 0, "{t}: {}", stderr(&o));
-        let r = json(&o);
-        assert_eq!(r["rows"], 4000, "{t}: {r}");
-        load_into(&side, "salvaged", &out.join(format!("{t}.sql")));
-        assert_eq!(
-            checksum_of(&mut s, &format!("salvaged.{t}")).await,
-            want,
-            "{t}: {r}"
-        );
-
+        equals("salvage", &copy, &schema, "salvaged", t, 4000, want).await;
         let (gone, reader, copy, schema) = delete_tenth(&srv, t).await;
-        let out = srv.tmp().join(format!("undeleted-{t}"));
-        let o = on_ibd(&lb, "undelete", &copy, Some(&schema), &out);
-        assert_eq!(code(&o), 0, "{t}: {}", stderr(&o));
-        let r = json(&o);
-        assert_eq!(r["rows"], 400, "{t}: {r}");
-        load_into(&side, "undeleted", &out.join(format!("{t}.sql")));
-        assert_eq!(
-            checksum_of(&mut s, &format!("undeleted.{t}")).await,
-            gone,
-            "{t}: {r}"
-        );
+        equals("undelete", &copy, &schema, "undeleted", t, 400, gone).await;
         drop(reader);
     }
 }
