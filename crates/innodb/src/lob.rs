@@ -249,6 +249,35 @@ mod tests {
         (first, data)
     }
 
+    /// A partial update rewrote page 4's part as page 5 (LOB version 2) and kept the old
+    /// entry in the new one's versions list: version 1 reads page 4, version 2 page 5.
+    #[test]
+    fn an_older_version_reads_the_pages_it_wrote() {
+        let (mut first, data) = lob(100, 50);
+        // Entry 2 (at 156) becomes version 2's, on page 5; entry 3 (at 216) keeps version
+        // 1's page 4 and hangs from entry 2's versions list.
+        put_entry(&mut first, 156, None, 5, 50);
+        first[156 + 56..156 + 60].copy_from_slice(&2u32.to_be_bytes());
+        first[156 + 12..156 + 16].copy_from_slice(&1u32.to_be_bytes());
+        put_addr(&mut first, 156 + 16, Some((3, 216)));
+        put_entry(&mut first, 216, None, 4, 50);
+        let mut newer = data.clone();
+        newer[49..99].fill(b'c');
+        let mut page_of = |n: u32| match n {
+            4 => Some(data.clone()),
+            5 => Some(newer.clone()),
+            _ => None,
+        };
+        let v1 = read(3, &first, 1, 150, &mut page_of).unwrap();
+        assert_eq!(&v1[100..], vec![b'b'; 50].as_slice());
+        let v2 = read(3, &first, 2, 150, &mut page_of).unwrap();
+        assert_eq!(&v2[100..], vec![b'c'; 50].as_slice());
+        // A version older than every copy kept is an error that says so.
+        first[216 + 56..216 + 60].copy_from_slice(&2u32.to_be_bytes());
+        let e = read(3, &first, 1, 150, &mut page_of).unwrap_err();
+        assert!(e.contains("is gone"), "{e}");
+    }
+
     #[test]
     fn reads_the_index_list_in_order() {
         let (first, data) = lob(3000, 100);
