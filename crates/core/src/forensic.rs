@@ -718,6 +718,8 @@ pub fn undrop(
     // table id's own (delete-marked) column records fit its pages, the name's do not.
     let mut recreated: HashMap<u64, (lifeboat_innodb::schema::TableSchema, Layout)> =
         HashMap::new();
+    // The clustered index the SDI of a MySQL 8 table names.
+    let mut sdi_index: Option<u64> = None;
     let (schema, definition, prescanned) = match schema {
         Some(s) => (s.clone(), None, None),
         None => {
@@ -727,18 +729,38 @@ pub fn undrop(
                 .filter(|f| !in_place || !f.to_string_lossy().ends_with(".ibd"))
                 .cloned()
                 .collect();
-            let (d, dict) = dictionary_definition(&system, table)?;
-            let name = table.replacen('.', "/", 1);
-            for (tid, index_id) in dict.recreated_from(&name) {
-                if let Ok(own) = dict.definition_of(tid, &name)
-                    && own.create_sql != d.create_sql
-                    && let Ok(s) = parse(&own.create_sql)
-                {
-                    let l = Layout::new(&s);
-                    recreated.insert(index_id, (s, l));
+            match dictionary_definition(&system, table) {
+                Ok((d, dict)) => {
+                    let name = table.replacen('.', "/", 1);
+                    for (tid, index_id) in dict.recreated_from(&name) {
+                        if let Ok(own) = dict.definition_of(tid, &name)
+                            && own.create_sql != d.create_sql
+                            && let Ok(s) = parse(&own.create_sql)
+                        {
+                            let l = Layout::new(&s);
+                            recreated.insert(index_id, (s, l));
+                        }
+                    }
+                    (parse(&d.create_sql)?, Some(d), Some(dict))
+                }
+                // No SYS_ tables (MySQL 8): the SDI the dropped tablespace carried, when an
+                // image holds its pages (in a datadir, SDI pages are live tables').
+                Err(e) => {
+                    let from_sdi = if in_place {
+                        None
+                    } else {
+                        sdi_definition(&files, table)?
+                    };
+                    let Some((sql, index)) = from_sdi else {
+                        return Err(e);
+                    };
+                    sdi_index = index;
+                    let s = lifeboat_innodb::schema::parse_create_table(&sql).map_err(|e| {
+                        Error::Forensic(format!("the definition in the SDI of {table}: {e}"))
+                    })?;
+                    (s, None, None)
                 }
             }
-            (parse(&d.create_sql)?, Some(d), Some(dict))
         }
     };
     let schema = &schema;
@@ -998,6 +1020,11 @@ pub fn undrop(
                 ))
             })?;
         (c, "--index-id".to_owned())
+    } else if let Some(c) = sdi_index.and_then(|id| candidates.iter().find(|c| c.index_id == id)) {
+        (
+            c.clone(),
+            format!("the SDI of {table}'s dropped tablespace, which names its clustered index"),
+        )
     } else if let Some(c) = candidates.iter().find(|c| dropped.contains(&c.index_id)) {
         (
             c.clone(),
@@ -1236,13 +1263,19 @@ pub fn undrop(
 /// The dictionary records (SYS_TABLES, SYS_COLUMNS, SYS_INDEXES, SYS_FIELDS: live,
 /// delete-marked or freed) found anywhere in `files`.
 pub fn read_dictionary(files: &[PathBuf]) -> Result<lifeboat_innodb::dict::Dictionary, Error> {
+    let mut dict = lifeboat_innodb::dict::Dictionary::default();
+    each_index_page(files, &mut |page| dict.page(page))?;
+    Ok(dict)
+}
+
+/// Calls `f` with every INDEX page found anywhere in `files`, at any offset.
+fn each_index_page(files: &[PathBuf], f: &mut dyn FnMut(&[u8])) -> Result<(), Error> {
     use std::io::Read;
     const BLOCK: usize = 64 << 20;
     const OVERLAP: usize = 64 << 10;
-    let mut dict = lifeboat_innodb::dict::Dictionary::default();
     for path in files {
         let err = |e: std::io::Error| Error::Forensic(format!("{}: {e}", path.display()));
-        let mut f = std::fs::File::open(path).map_err(err)?;
+        let mut file = std::fs::File::open(path).map_err(err)?;
         // Each block starts with the last OVERLAP bytes of the one before: a page cut by
         // the block's end is whole in the next.
         let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + OVERLAP);
@@ -1251,7 +1284,7 @@ pub fn read_dictionary(files: &[PathBuf]) -> Result<lifeboat_innodb::dict::Dicti
             buf.resize(kept + BLOCK, 0);
             let mut got = 0;
             while got < BLOCK {
-                match f.read(&mut buf[kept + got..]) {
+                match file.read(&mut buf[kept + got..]) {
                     Ok(0) => break,
                     Ok(n) => got += n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -1262,7 +1295,7 @@ pub fn read_dictionary(files: &[PathBuf]) -> Result<lifeboat_innodb::dict::Dicti
             for start in carve::index_pages(&buf) {
                 let size = carve::page_size_at(&buf, start, 16384);
                 if let Some(page) = buf.get(start..start + size) {
-                    dict.page(page);
+                    f(page);
                 }
             }
             if got < BLOCK {
@@ -1272,7 +1305,37 @@ pub fn read_dictionary(files: &[PathBuf]) -> Result<lifeboat_innodb::dict::Dicti
             buf.drain(..tail);
         }
     }
-    Ok(dict)
+    Ok(())
+}
+
+/// MySQL 8 keeps no SYS_ tables: a dropped table's definition and clustered index id are
+/// in the SDI its tablespace carried, whose pages may still be in `files`. The `CREATE
+/// TABLE` statement and the index id of table `db.name`, when an SDI page names it (a
+/// document too long for one page, kept in SDI BLOB pages, is not read here).
+fn sdi_definition(files: &[PathBuf], table: &str) -> Result<Option<(String, Option<u64>)>, Error> {
+    let (db, name) = table.split_once('.').unwrap_or(("", table));
+    let mut found = None;
+    each_index_page(files, &mut |page| {
+        let sdi = lifeboat_innodb::FilHeader::parse(page).is_some_and(|h| h.page_type == 17853);
+        if found.is_some() || !sdi {
+            return;
+        }
+        for r in lifeboat_innodb::sdi::records(page, &mut |_| None)
+            .into_iter()
+            .flatten()
+            .filter(|r| r.kind == lifeboat_innodb::sdi::SDI_TYPE_TABLE)
+        {
+            if let Ok(t) = lifeboat_innodb::sdi::table_of(&r.json)
+                && t.schema == db
+                && t.name == name
+                && let Ok(sql) = lifeboat_innodb::sdi::create_table(&r.json)
+            {
+                found = Some((sql, t.clustered_index));
+                return;
+            }
+        }
+    })?;
+    Ok(found)
 }
 
 /// Table `db.name`'s definition rebuilt from the dictionary records found anywhere in

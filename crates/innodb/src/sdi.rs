@@ -127,6 +127,47 @@ fn charset_of(collation: u64) -> Option<&'static str> {
     })
 }
 
+/// Who an SDI table document describes: enough to tell a dropped table's tablespace among
+/// others and to name its clustered index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdiTable {
+    /// Its database (`schema_ref`).
+    pub schema: String,
+    /// Its name.
+    pub name: String,
+    /// The clustered index's id (the PRIMARY KEY's, else the first index's), from its
+    /// `se_private_data`.
+    pub clustered_index: Option<u64>,
+}
+
+/// The [`SdiTable`] of a table document.
+pub fn table_of(json: &str) -> Result<SdiTable, String> {
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("SDI JSON: {e}"))?;
+    let t = v.get("dd_object").ok_or("SDI JSON without dd_object")?;
+    let text = |k: &str| t.get(k).and_then(|n| n.as_str()).unwrap_or("").to_owned();
+    let indexes = t.get("indexes").and_then(|i| i.as_array());
+    let id_of = |ix: &serde_json::Value| {
+        ix.get("se_private_data")
+            .and_then(|d| d.as_str())?
+            .split(';')
+            .find_map(|kv| kv.strip_prefix("id="))?
+            .parse()
+            .ok()
+    };
+    // Index type 1 is the PRIMARY KEY; without one, InnoDB clusters on the first index.
+    let clustered_index = indexes.and_then(|ixs| {
+        ixs.iter()
+            .find(|ix| ix.get("type").and_then(|k| k.as_u64()) == Some(1))
+            .or_else(|| ixs.first())
+            .and_then(id_of)
+    });
+    Ok(SdiTable {
+        schema: text("schema_ref"),
+        name: text("name"),
+        clustered_index,
+    })
+}
+
 /// The `CREATE TABLE` statement an SDI table document describes (visible columns in order,
 /// their types as MySQL spells them, character sets, nullability, the primary key, and
 /// FULLTEXT keys, which add InnoDB's hidden FTS_DOC_ID column).

@@ -349,3 +349,30 @@ fn the_staff_picture_reads_from_blob_and_lob_pages() {
         }
     }
 }
+
+/// The SDI of MySQL 8's film.ibd names the table and its clustered index.
+#[test]
+fn the_sdi_names_the_table_and_its_clustered_index() {
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/innodb_ruby-sakila/8.0/film.ibd"
+    ))
+    .unwrap();
+    let mut page_of = |no: u32| bytes.chunks(16384).nth(no as usize).map(<[u8]>::to_vec);
+    let tables: Vec<_> = bytes
+        .chunks(16384)
+        .filter(|p| u16::from_be_bytes([p[24], p[25]]) == 17853)
+        .flat_map(|p| lifeboat_innodb::sdi::records(p, &mut page_of))
+        .filter_map(Result::ok)
+        .filter(|r| r.kind == lifeboat_innodb::sdi::SDI_TYPE_TABLE)
+        .map(|r| lifeboat_innodb::sdi::table_of(&r.json).unwrap())
+        .collect();
+    assert_eq!(
+        tables,
+        vec![lifeboat_innodb::sdi::SdiTable {
+            schema: "sakila".into(),
+            name: "film".into(),
+            clustered_index: Some(167),
+        }]
+    );
+}

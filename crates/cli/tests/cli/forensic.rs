@@ -1655,3 +1655,60 @@ async fn tables_keyed_by_a_column_prefix_salvage_and_undelete() {
         drop(reader);
     }
 }
+
+/// MySQL 8 keeps no SYS_ tables: `undrop --image` without a definition takes the dropped
+/// tables' own SDI pages from the image, their CREATE TABLE and the clustered index they
+/// name. The rows equal what `salvage` reads from the files themselves.
+#[tokio::test(flavor = "multi_thread")]
+async fn undrop_of_mysql_8_tables_takes_definition_and_index_from_their_sdi() {
+    let srv = TestServer::start().await;
+    let lb = Lb::new();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../innodb/tests/data/innodb_ruby-sakila/8.0");
+    let mut image: Vec<u8> = (0..1_500_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    for (at, table) in [(900_007, "film"), (400_001, "actor")] {
+        let ibd = std::fs::read(dir.join(format!("{table}.ibd"))).unwrap();
+        image.splice(at..at, ibd);
+    }
+    let img = srv.tmp().join("mysql8.img");
+    std::fs::write(&img, &image).unwrap();
+    srv.exec("CREATE DATABASE undropped; CREATE DATABASE salvaged")
+        .await;
+    let mut c = srv.conn().await;
+    for (table, rows, index) in [("film", 1000, 167), ("actor", 200, 154)] {
+        let out = srv.tmp().join(format!("undrop-{table}"));
+        let o = lb.run(&[
+            "undrop",
+            "--json",
+            "--image",
+            img.to_str().unwrap(),
+            "--table",
+            &format!("sakila.{table}"),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&o), 0, "{table}: {}", stderr(&o));
+        let r = json(&o);
+        assert_eq!(r["rows"], rows, "{table}: {r}");
+        assert_eq!(r["chosen"]["index_id"], index, "{table}: {r}");
+        assert!(r["chosen_by"].as_str().unwrap().contains("SDI"), "{r}");
+        load_into(&srv, "undropped", &out.join(format!("{table}.sql")));
+        let salvaged = srv.tmp().join(format!("salvage-{table}"));
+        let o = on_ibd(
+            &lb,
+            "salvage",
+            &dir.join(format!("{table}.ibd")),
+            None,
+            &salvaged,
+        );
+        assert_eq!(code(&o), 0, "{table}: {}", stderr(&o));
+        load_into(&srv, "salvaged", &salvaged.join(format!("{table}.sql")));
+        let (a, b) = (
+            checksum_of(&mut c, &format!("undropped.{table}")).await,
+            checksum_of(&mut c, &format!("salvaged.{table}")).await,
+        );
+        assert!(a.is_some() && a == b, "{table}: {a:?} {b:?}");
+    }
+}
