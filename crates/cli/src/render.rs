@@ -344,13 +344,7 @@ pub fn undeleted(done: &lifeboat_core::forensic::Undeleted) {
             done.ambiguous
         );
     }
-    if done.lost > 0 {
-        println!(
-            "{} records could not be decoded: see {}",
-            done.lost,
-            done.report.display()
-        );
-    }
+    lost_records(done.lost, &done.report);
     if done.duplicates > 0 {
         println!(
             "{} copies of rows already recovered were skipped",
@@ -397,13 +391,7 @@ pub fn undropped(done: &lifeboat_core::forensic::Undropped) {
             done.rows_from_copies
         );
     }
-    if done.lost > 0 {
-        println!(
-            "{} records could not be decoded: see {}",
-            done.lost,
-            done.report.display()
-        );
-    }
+    lost_records(done.lost, &done.report);
 }
 
 /// What `salvage` recovered, and the damaged pages.
@@ -1043,4 +1031,14 @@ pub fn rescue(r: &lifeboat_core::rescue::Rescue) {
     println!("{table}");
     println!("copy: {}", r.copy.display());
     println!("report: {}", r.report.display());
+}
+
+/// The line saying how many records did not decode, and where the report lists them.
+fn lost_records(lost: u64, report: &std::path::Path) {
+    if lost > 0 {
+        println!(
+            "{lost} records could not be decoded: see {}",
+            report.display()
+        );
+    }
 }

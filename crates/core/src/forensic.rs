@@ -258,15 +258,12 @@ fn row_values(
             Field::Null => recovered::push_null(out, format),
             Field::Value(v) => recovered::push_value(out, v, col, format),
             Field::External { .. } => {
-                let all = field
-                    .read_external(page_of)
-                    .unwrap_or_else(|| Ok(Vec::new()))
-                    .map_err(|e| {
-                        format!(
-                            "record at {origin}: column `{}`: {e}",
-                            col.name.as_deref().unwrap_or("?")
-                        )
-                    })?;
+                let all = field.read_external(page_of).map_err(|e| {
+                    format!(
+                        "record at {origin}: column `{}`: {e}",
+                        col.name.as_deref().unwrap_or("?")
+                    )
+                })?;
                 recovered::push_value(out, &lifeboat_binlog::Value::Bytes(&all), col, format);
             }
         }
@@ -729,9 +726,11 @@ pub fn undrop(
                 .filter(|f| !in_place || !f.to_string_lossy().ends_with(".ibd"))
                 .cloned()
                 .collect();
-            match dictionary_definition(&system, table) {
-                Ok((d, dict)) => {
-                    let name = table.replacen('.', "/", 1);
+            // In an image, the SDI too (in a datadir, SDI pages are live tables').
+            let (dict, sdi) = scan_dictionary(&system, (!in_place).then_some(table))?;
+            let name = table.replacen('.', "/", 1);
+            match dict.definition(&name) {
+                Ok(d) => {
                     for (tid, index_id) in dict.recreated_from(&name) {
                         if let Ok(own) = dict.definition_of(tid, &name)
                             && own.create_sql != d.create_sql
@@ -743,22 +742,18 @@ pub fn undrop(
                     }
                     (parse(&d.create_sql)?, Some(d), Some(dict))
                 }
-                // No SYS_ tables (MySQL 8): the SDI the dropped tablespace carried, when an
-                // image holds its pages (in a datadir, SDI pages are live tables').
+                // No SYS_ tables (MySQL 8): the SDI the dropped tablespace carried.
                 Err(e) => {
-                    let from_sdi = if in_place {
-                        None
-                    } else {
-                        sdi_definition(&files, table)?
-                    };
-                    let Some((sql, index)) = from_sdi else {
-                        return Err(e);
+                    let Some((sql, index)) = sdi else {
+                        return Err(Error::Forensic(format!(
+                            "{e}; give the definition with --schema DDL_FILE or --schema-from-backup"
+                        )));
                     };
                     sdi_index = index;
                     let s = lifeboat_innodb::schema::parse_create_table(&sql).map_err(|e| {
                         Error::Forensic(format!("the definition in the SDI of {table}: {e}"))
                     })?;
-                    (s, None, None)
+                    (s, None, Some(dict))
                 }
             }
         }
@@ -1263,9 +1258,44 @@ pub fn undrop(
 /// The dictionary records (SYS_TABLES, SYS_COLUMNS, SYS_INDEXES, SYS_FIELDS: live,
 /// delete-marked or freed) found anywhere in `files`.
 pub fn read_dictionary(files: &[PathBuf]) -> Result<lifeboat_innodb::dict::Dictionary, Error> {
+    Ok(scan_dictionary(files, None)?.0)
+}
+
+/// A table's `CREATE TABLE` statement and clustered index id, from its SDI.
+type SdiDefinition = (String, Option<u64>);
+
+/// The dictionary records found anywhere in `files`, and, when `sdi_of` names a table
+/// (`db.name`), its definition from an SDI page found there: MySQL 8 keeps no SYS_ tables,
+/// and a dropped table's tablespace carried its definition and clustered index id in its
+/// SDI. One read of the files serves both. (A document too long for one page, kept in SDI
+/// BLOB pages, is not read here.)
+fn scan_dictionary(
+    files: &[PathBuf],
+    sdi_of: Option<&str>,
+) -> Result<(lifeboat_innodb::dict::Dictionary, Option<SdiDefinition>), Error> {
     let mut dict = lifeboat_innodb::dict::Dictionary::default();
-    each_index_page(files, &mut |page| dict.page(page))?;
-    Ok(dict)
+    let mut sdi: Option<SdiDefinition> = None;
+    let wanted = sdi_of.map(|t| t.split_once('.').unwrap_or(("", t)));
+    each_index_page(files, &mut |page| {
+        dict.page(page);
+        let Some((db, name)) = wanted else {
+            return;
+        };
+        let is_sdi = lifeboat_innodb::FilHeader::parse(page).is_some_and(|h| h.page_type == 17853);
+        if sdi.is_some() || !is_sdi {
+            return;
+        }
+        sdi = lifeboat_innodb::sdi::records(page, &mut |_| None)
+            .into_iter()
+            .flatten()
+            .filter(|r| r.kind == lifeboat_innodb::sdi::SDI_TYPE_TABLE)
+            .find_map(|r| {
+                let t = lifeboat_innodb::sdi::table_of(&r.json).ok()?;
+                let sql = lifeboat_innodb::sdi::create_table(&r.json).ok()?;
+                (t.schema == db && t.name == name).then_some((sql, t.clustered_index))
+            });
+    })?;
+    Ok((dict, sdi))
 }
 
 /// Calls `f` with every INDEX page found anywhere in `files`, at any offset.
@@ -1306,57 +1336,6 @@ fn each_index_page(files: &[PathBuf], f: &mut dyn FnMut(&[u8])) -> Result<(), Er
         }
     }
     Ok(())
-}
-
-/// MySQL 8 keeps no SYS_ tables: a dropped table's definition and clustered index id are
-/// in the SDI its tablespace carried, whose pages may still be in `files`. The `CREATE
-/// TABLE` statement and the index id of table `db.name`, when an SDI page names it (a
-/// document too long for one page, kept in SDI BLOB pages, is not read here).
-fn sdi_definition(files: &[PathBuf], table: &str) -> Result<Option<(String, Option<u64>)>, Error> {
-    let (db, name) = table.split_once('.').unwrap_or(("", table));
-    let mut found = None;
-    each_index_page(files, &mut |page| {
-        let sdi = lifeboat_innodb::FilHeader::parse(page).is_some_and(|h| h.page_type == 17853);
-        if found.is_some() || !sdi {
-            return;
-        }
-        for r in lifeboat_innodb::sdi::records(page, &mut |_| None)
-            .into_iter()
-            .flatten()
-            .filter(|r| r.kind == lifeboat_innodb::sdi::SDI_TYPE_TABLE)
-        {
-            if let Ok(t) = lifeboat_innodb::sdi::table_of(&r.json)
-                && t.schema == db
-                && t.name == name
-                && let Ok(sql) = lifeboat_innodb::sdi::create_table(&r.json)
-            {
-                found = Some((sql, t.clustered_index));
-                return;
-            }
-        }
-    })?;
-    Ok(found)
-}
-
-/// Table `db.name`'s definition rebuilt from the dictionary records found anywhere in
-/// `files`, and the dictionary.
-fn dictionary_definition(
-    files: &[PathBuf],
-    table: &str,
-) -> Result<
-    (
-        lifeboat_innodb::dict::Definition,
-        lifeboat_innodb::dict::Dictionary,
-    ),
-    Error,
-> {
-    let dict = read_dictionary(files)?;
-    let d = dict.definition(&table.replacen('.', "/", 1)).map_err(|e| {
-        Error::Forensic(format!(
-            "{e}; give the definition with --schema DDL_FILE or --schema-from-backup"
-        ))
-    })?;
-    Ok((d, dict))
 }
 
 /// The files of a datadir that hold InnoDB pages: the system tablespace, the undo

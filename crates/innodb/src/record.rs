@@ -54,11 +54,11 @@ pub enum Field<'a> {
 
 impl Field<'_> {
     /// The whole value of an [`Field::External`] column: the bytes in the record, then the
-    /// rest read with [`read_blob`]. `None` for the other fields.
+    /// rest read with [`read_blob`]. Any other field is an error.
     pub fn read_external(
         &self,
         page_of: &mut dyn FnMut(u32) -> Option<Vec<u8>>,
-    ) -> Option<Result<Vec<u8>, String>> {
+    ) -> Result<Vec<u8>, String> {
         let Field::External {
             prefix,
             page_no,
@@ -67,9 +67,9 @@ impl Field<'_> {
             ..
         } = self
         else {
-            return None;
+            return Err("not stored off the page".into());
         };
-        Some(read_blob(*page_no, *offset, *length, page_of).map(|rest| [*prefix, &rest].concat()))
+        read_blob(*page_no, *offset, *length, page_of).map(|rest| [*prefix, &rest].concat())
     }
 }
 
@@ -632,6 +632,9 @@ pub fn decode_with<'a>(
     let mut fields: Vec<Field<'a>> = vec![Field::Null; schema.columns.len()];
     let mut key = Vec::new();
     let (mut trx_id, mut roll_ptr, mut row_id) = (0u64, 0u64, None);
+    // The key fields: a key column's bytes make the key only there (a prefix key column
+    // comes again, whole, after them).
+    let keys = layout.keys();
     for (k, (slot, raw)) in layout.slots.iter().zip(raw).enumerate() {
         let Some((bytes, external)) = raw else {
             continue;
@@ -647,8 +650,7 @@ pub fn decode_with<'a>(
                     .columns
                     .get(*c)
                     .ok_or_else(|| fail("column out of range".into()))?;
-                // A key column's bytes make the key, unless the key holds only a prefix.
-                if column.primary_key && k < layout.keys() {
+                if column.primary_key && k < keys {
                     key.extend_from_slice(bytes);
                 }
                 let f = if external {

@@ -45,6 +45,7 @@ pub const ZBLOB2: u16 = 12;
 pub fn is_zblob_type(ty: u16) -> bool {
     ty == ZBLOB || ty == ZBLOB2
 }
+
 /// Where the first user record's extra bytes start in the uncompressed page.
 const ZIP_START: usize = COMPACT_SUPREMUM + 8;
 /// Dense directory entry: the record's address.

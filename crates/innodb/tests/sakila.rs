@@ -328,7 +328,7 @@ fn the_staff_picture_reads_from_blob_and_lob_pages() {
                 if *field == Field::Null {
                     continue;
                 }
-                let all = field.read_external(&mut page_of).unwrap().unwrap();
+                let all = field.read_external(&mut page_of).unwrap();
                 assert!(all == want, "{version}: {} bytes", all.len());
                 read += 1;
             }

@@ -614,20 +614,14 @@ async fn undrop_from_an_image_holding_the_unlinked_tablespace() {
     std::fs::write(&schema, &ddl).unwrap();
     let out = srv.tmp().join("undrop");
     let lb = Lb::new();
-    let o = lb.run(&[
-        "undrop",
-        "--json",
-        "--image",
-        img.to_str().unwrap(),
-        "--table",
+    let schema = schema.to_str().unwrap();
+    let r = undrop(
+        &lb,
+        ("--image", &img),
         "shop.items",
-        "--schema",
-        schema.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let r = json(&o);
+        &["--schema", schema],
+        &out,
+    );
     assert_eq!(r["rows"], 20000, "{r}");
     assert_eq!(r["lost"], 0, "{r}");
     c.query_drop("CREATE DATABASE back").await.unwrap();
@@ -703,21 +697,39 @@ async fn salvage_takes_every_row_of_the_intact_pages_and_names_the_lost_ones() {
     assert_eq!(same, Some(rows));
 }
 
-/// `undrop --json --datadir` of `shop.people` from `srv`'s datadir into `out`, with no
-/// definition given: the report.
-fn undrop_people(srv: &TestServer, lb: &Lb, out: &std::path::Path) -> serde_json::Value {
-    let o = lb.run(&[
+/// `lifeboat undrop --json SOURCE PATH --table TABLE EXTRA... --out OUT`, which must
+/// succeed (`SOURCE`: `--datadir` or `--image`): its report.
+fn undrop(
+    lb: &Lb,
+    (source, path): (&str, &std::path::Path),
+    table: &str,
+    extra: &[&str],
+    out: &std::path::Path,
+) -> serde_json::Value {
+    let mut args = vec![
         "undrop",
         "--json",
-        "--datadir",
-        srv.sandbox.datadir.to_str().unwrap(),
+        source,
+        path.to_str().unwrap(),
         "--table",
-        "shop.people",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+        table,
+    ];
+    args.extend(extra);
+    args.extend(["--out", out.to_str().unwrap()]);
+    let o = lb.run(&args);
+    assert_eq!(code(&o), 0, "{table}: {}", stderr(&o));
     json(&o)
+}
+
+/// `undrop` of `shop.people` from `srv`'s datadir into `out`, with no definition given.
+fn undrop_people(srv: &TestServer, lb: &Lb, out: &std::path::Path) -> serde_json::Value {
+    undrop(
+        lb,
+        ("--datadir", &srv.sandbox.datadir),
+        "shop.people",
+        &[],
+        out,
+    )
 }
 
 /// `shop.people` as the tests that drop and create it again define it.
@@ -783,22 +795,18 @@ async fn undrop_after_drop_and_create_again_recovers_the_old_rows() {
     assert!(by.contains("deleted records"), "{r}");
     // --grep picks the index whose pages hold a value known to be in the lost table.
     let out2 = srv.tmp().join("undrop-grep");
-    let o = lb.run(&[
-        "undrop",
-        "--json",
-        "--datadir",
-        srv.sandbox.datadir.to_str().unwrap(),
-        "--table",
+    let g = undrop(
+        &lb,
+        ("--datadir", &srv.sandbox.datadir),
         "other.name",
-        "--schema",
-        schema.to_str().unwrap(),
-        "--out",
-        out2.to_str().unwrap(),
-        "--grep",
-        "old person 1234",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let g = json(&o);
+        &[
+            "--schema",
+            schema.to_str().unwrap(),
+            "--grep",
+            "old person 1234",
+        ],
+        &out2,
+    );
     assert_eq!(g["chosen"]["index_id"], r["chosen"]["index_id"], "{g}");
     assert_eq!(g["rows"], rows, "{g}");
     // Loaded only now: loading writes to the same system tablespace and reuses the freed
@@ -1550,20 +1558,13 @@ async fn undrop_from_image_equals(
     let schema = srv.tmp().join(format!("{table}.ddl"));
     std::fs::write(&schema, &ddl).unwrap();
     let out = srv.tmp().join(format!("undrop-{table}"));
-    let o = lb.run(&[
-        "undrop",
-        "--json",
-        "--image",
-        img.to_str().unwrap(),
-        "--table",
+    let r = undrop(
+        lb,
+        ("--image", &img),
         &format!("shop.{table}"),
-        "--schema",
-        schema.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(code(&o), 0, "{table}: {}", stderr(&o));
-    let r = json(&o);
+        &["--schema", schema.to_str().unwrap()],
+        &out,
+    );
     assert_eq!(r["rows"], rows, "{table}: {r}");
     assert_eq!(r["lost"], 0, "{table}: {r}");
     load_into(side, "back", &out.join(format!("{table}.sql")));
@@ -1679,18 +1680,13 @@ async fn undrop_of_mysql_8_tables_takes_definition_and_index_from_their_sdi() {
     let mut c = srv.conn().await;
     for (table, rows, index) in [("film", 1000, 167), ("actor", 200, 154)] {
         let out = srv.tmp().join(format!("undrop-{table}"));
-        let o = lb.run(&[
-            "undrop",
-            "--json",
-            "--image",
-            img.to_str().unwrap(),
-            "--table",
+        let r = undrop(
+            &lb,
+            ("--image", &img),
             &format!("sakila.{table}"),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
-        assert_eq!(code(&o), 0, "{table}: {}", stderr(&o));
-        let r = json(&o);
+            &[],
+            &out,
+        );
         assert_eq!(r["rows"], rows, "{table}: {r}");
         assert_eq!(r["chosen"]["index_id"], index, "{table}: {r}");
         assert!(r["chosen_by"].as_str().unwrap().contains("SDI"), "{r}");
