@@ -1,13 +1,14 @@
-//! A local directory store whose large writes bypass the page cache.
+//! A local directory store whose large writes and reads bypass the page cache.
 //!
 //! Why: on this project's machine a buffered write costs about 4 ms of CPU per MiB (the
 //! kernel copies into the page cache; `dd` of 512 MiB: 1.5–2.3 s of system time), against
-//! 0.2 ms per MiB with `O_DIRECT`. A backup is CPU-bound on the same cores as the server, so
-//! writing its 500 MiB of chunks directly saves about two seconds of CPU. Everything else
-//! (reads, lists, deletes, conditional creates, small objects) is `LocalFileSystem`'s own
-//! code; only whole-object overwrites of at least [`DIRECT_MIN`] bytes take the direct path,
-//! with the same publication rule (a staged `name#digits` file, which listings skip, renamed
-//! into place).
+//! 0.2 ms per MiB with `O_DIRECT`; a buffered read pays the copy out of the page cache too.
+//! Backups and restores are CPU-bound on the same cores as the server, so moving their
+//! 500 MiB of chunks directly saves seconds of CPU. Everything else (lists, deletes,
+//! conditional creates, ranges, small objects) is `LocalFileSystem`'s own code; only
+//! whole-object overwrites and whole-object reads of at least [`DIRECT_MIN`] bytes take the
+//! direct path. Writes keep the same publication rule (a staged `name#digits` file, which
+//! listings skip, renamed into place).
 
 use std::fmt;
 use std::io::Write;
@@ -16,12 +17,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
+    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions,
+    Result,
 };
 
 /// Objects smaller than this are written through the page cache (`O_DIRECT` pays a
@@ -139,6 +142,53 @@ fn write_direct(file: &mut std::fs::File, payload: &PutPayload) -> std::io::Resu
     })
 }
 
+/// Reads a whole file of `size` bytes with `O_DIRECT` into one aligned buffer; `Ok(None)`
+/// when the file system does not do direct I/O, or the file is no longer `size` bytes (the
+/// caller then takes the ordinary path, which reports what it finds).
+fn read_direct(path: &std::path::Path, size: u64) -> Result<Option<Bytes>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let einval =
+        |e: &std::io::Error| e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error());
+    let mut file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if einval(&e) => return Ok(None),
+        Err(e) => return Err(io_error(path, e)),
+    };
+    let Ok(size) = usize::try_from(size) else {
+        return Ok(None);
+    };
+    // One block more than the file, so that reaching its end shows as a short read.
+    let cap = (size / ALIGN + 1) * ALIGN;
+    let mut raw = vec![0u8; cap + ALIGN];
+    let start = raw.as_ptr().align_offset(ALIGN);
+    let buf = &mut raw[start..start + cap];
+    let mut filled = 0;
+    loop {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                filled += n;
+                // Reads stay aligned until the end of the file; a short one is the end.
+                if n % ALIGN != 0 || filled == cap {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if einval(&e) => return Ok(None),
+            Err(e) => return Err(io_error(path, e)),
+        }
+    }
+    if filled != size {
+        return Ok(None);
+    }
+    Ok(Some(Bytes::from(raw).slice(start..start + size)))
+}
+
 /// The direct path of `put_opts` for `PutMode::Overwrite`; `Ok(None)` when the file system
 /// does not do direct I/O (the caller falls back to the ordinary path).
 fn put_direct(dest: std::path::PathBuf, payload: PutPayload) -> Result<Option<PutResult>> {
@@ -201,6 +251,41 @@ impl ObjectStore for DirectFs {
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        let whole = options.if_match.is_none()
+            && options.if_none_match.is_none()
+            && options.if_modified_since.is_none()
+            && options.if_unmodified_since.is_none()
+            && options.range.is_none()
+            && options.version.is_none()
+            && !options.head;
+        if whole {
+            let head = GetOptions {
+                head: true,
+                ..GetOptions::default()
+            };
+            let meta = self.inner.get_opts(location, head).await?.meta;
+            if meta.size >= DIRECT_MIN as u64 {
+                let path = self.inner.path_to_filesystem(location)?;
+                let size = meta.size;
+                let read = tokio::task::spawn_blocking(move || read_direct(&path, size))
+                    .await
+                    .map_err(|e| object_store::Error::Generic {
+                        store: "local",
+                        source: Box::new(e),
+                    })??;
+                if let Some(bytes) = read {
+                    return Ok(GetResult {
+                        payload: GetResultPayload::Stream(
+                            futures::stream::once(async move { Ok(bytes) }).boxed(),
+                        ),
+                        range: 0..size,
+                        meta,
+                        attributes: Default::default(),
+                        extensions: Default::default(),
+                    });
+                }
+            }
+        }
         self.inner.get_opts(location, options).await
     }
 
@@ -261,6 +346,13 @@ mod tests {
             let back = store.get(&path).await.unwrap().bytes().await.unwrap();
             assert_eq!(back.len(), len);
             assert!(back == data, "content differs at length {len}");
+        }
+        // A file that is not the size its listing said is left to the ordinary path.
+        let file = dir.path().join("a/b").join(DIRECT_MIN.to_string());
+        if let Some(whole) = read_direct(&file, DIRECT_MIN as u64).unwrap() {
+            assert_eq!(whole.len(), DIRECT_MIN);
+            assert!(read_direct(&file, DIRECT_MIN as u64 + 1).unwrap().is_none());
+            assert!(read_direct(&file, DIRECT_MIN as u64 - 1).unwrap().is_none());
         }
         // Staged files never show in listings.
         let listed: Vec<_> = futures::StreamExt::collect::<Vec<_>>(store.list(None)).await;
