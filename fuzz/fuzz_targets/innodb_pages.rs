@@ -1,8 +1,9 @@
 //! Any bytes as InnoDB pages: tablespace flags, page-size detection, checksum verdicts, page
 //! and record headers, record and free-list walks, record decoding (with what an instant
 //! ADD/DROP COLUMN left), page_compressed and ROW_FORMAT=COMPRESSED expansion, compressed
-//! BLOBs, MySQL 8 LOBs, the carver's page searches, DROPs in undo records, dictionary
-//! records and the definitions rebuilt from them. Nothing may panic or loop.
+//! BLOBs, MySQL 8 LOBs, the carver's page searches, DROPs in undo records (also as a
+//! block-framed redo log), dictionary records and the definitions rebuilt from them.
+//! Nothing may panic or loop.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -66,6 +67,8 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = lifeboat_innodb::undo::dropped_tables(data, "shop/people");
+    let log = lifeboat_innodb::redo::unframe(data);
+    let _ = lifeboat_innodb::undo::dropped_tables(&log, "shop/people");
     let _ = lifeboat_innodb::carve::Scanner::new(Some("shop/people")).scan(data);
     let _ = ins.finish();
     for t in dict.tables.clone() {

@@ -967,6 +967,16 @@ pub fn undrop(
         }
         Ok(())
     })?;
+    // The redo log keeps the undo records of a DROP whose undo page never reached the disk.
+    let mut redo_only: HashMap<u64, PathBuf> = HashMap::new();
+    if let (Source::Datadir(d), None) = (source, index_id) {
+        for (t, path) in undo_drops_in_redo(&redo_files(d), &dict_name)? {
+            if !undo_drops.iter().any(|u| u.table_id == t.table_id) {
+                redo_only.insert(t.table_id, path);
+            }
+            lifeboat_innodb::undo::merge(&mut undo_drops, t);
+        }
+    }
     let scan_ms = started.elapsed().as_millis() as u64;
     let mut candidates: Vec<Candidate> =
         groups.into_values().filter(|c| c.consistent > 0).collect();
@@ -1033,10 +1043,17 @@ pub fn undrop(
     }) {
         (
             c.clone(),
-            format!(
-                "the undo log's records of the DROP of {dict_name} (table id {})",
-                d.table_id
-            ),
+            match redo_only.get(&d.table_id) {
+                Some(log) => format!(
+                    "the undo log's records of the DROP of {dict_name} (table id {}), as the redo log {} kept them",
+                    d.table_id,
+                    log.display()
+                ),
+                None => format!(
+                    "the undo log's records of the DROP of {dict_name} (table id {})",
+                    d.table_id
+                ),
+            },
         )
     } else if let Some(c) = candidates
         .iter()
@@ -1363,6 +1380,75 @@ fn datadir_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     }
     out.sort();
     Ok(out)
+}
+
+/// The redo log files of a datadir: `ib_logfile*` (MariaDB, MySQL before 8.0.30) and
+/// `#innodb_redo/#ib_redo*` (MySQL 8.0.30 and later). A log kept elsewhere
+/// (innodb_log_group_home_dir) is not found.
+fn redo_files(dir: &Path) -> Vec<PathBuf> {
+    let named = |d: &Path, prefix: &str| -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(d) else {
+            return Vec::new();
+        };
+        let mut v: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_file()
+                    && p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let mut files = named(dir, "ib_logfile");
+    files.extend(named(&dir.join("#innodb_redo"), "#ib_redo"));
+    files
+}
+
+/// The DROPs of `dict_name` (`db/name`) whose undo records the redo log `files` hold (see
+/// [`lifeboat_innodb::redo`]), each with the file it was found in. Reads each file in
+/// blocks, so memory stays bounded whatever the log's size.
+fn undo_drops_in_redo(
+    files: &[PathBuf],
+    dict_name: &str,
+) -> Result<Vec<(lifeboat_innodb::undo::DroppedTable, PathBuf)>, Error> {
+    use lifeboat_innodb::redo::{self, Framing};
+    use std::os::unix::fs::FileExt;
+    // Both multiples of the log block; the overlap exceeds the span the undo search reads
+    // past a name.
+    const READ: usize = 64 << 20;
+    const OVERLAP: usize = 64 << 10;
+    let mut found: Vec<(lifeboat_innodb::undo::DroppedTable, PathBuf)> = Vec::new();
+    for path in files {
+        let err = |e: std::io::Error| Error::Forensic(format!("{}: {e}", path.display()));
+        let f = std::fs::File::open(path).map_err(err)?;
+        let len = f.metadata().map_err(err)?.len();
+        let mut head = [0u8; 4];
+        if len < head.len() as u64 {
+            continue;
+        }
+        f.read_exact_at(&mut head, 0).map_err(err)?;
+        let framing = Framing::of(&head);
+        let mut at = framing.start();
+        let mut buf = Vec::new();
+        while at < len {
+            buf.resize((READ + OVERLAP).min((len - at) as usize), 0);
+            f.read_exact_at(&mut buf, at).map_err(err)?;
+            let stream = match framing {
+                Framing::Stream => std::borrow::Cow::Borrowed(buf.as_slice()),
+                Framing::Blocks => std::borrow::Cow::Owned(redo::unframe(&buf)),
+            };
+            for t in lifeboat_innodb::undo::dropped_tables(&stream, dict_name) {
+                match found.iter_mut().find(|(u, _)| u.table_id == t.table_id) {
+                    Some((u, _)) => u.absorb(t),
+                    None => found.push((t, path.clone())),
+                }
+            }
+            at += READ as u64;
+        }
+    }
+    Ok(found)
 }
 
 /// An undo tablespace's file name: MariaDB's `undo001`, MySQL 8's `undo_001` or `*.ibu`.

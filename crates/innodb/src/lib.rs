@@ -55,6 +55,7 @@ pub mod inspect;
 pub mod lob;
 pub mod page;
 pub mod record;
+pub mod redo;
 pub mod schema;
 pub mod sdi;
 pub mod undo;

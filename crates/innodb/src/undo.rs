@@ -25,6 +25,15 @@ pub struct DroppedTable {
     pub index_ids: Vec<u64>,
 }
 
+impl DroppedTable {
+    /// Adds the index ids another find of the same table named.
+    pub fn absorb(&mut self, other: DroppedTable) {
+        self.index_ids.extend(other.index_ids);
+        self.index_ids.sort_unstable();
+        self.index_ids.dedup();
+    }
+}
+
 /// How far past the SYS_TABLES record the same DROP's SYS_INDEXES records are looked for
 /// (a table's column records come between).
 const WINDOW: usize = 32 << 10;
@@ -62,11 +71,7 @@ pub fn dropped_tables(hay: &[u8], db_slash_name: &str) -> Vec<DroppedTable> {
 /// Adds `t` to `tables`, its index ids to those of the same table id already there.
 pub fn merge(tables: &mut Vec<DroppedTable>, t: DroppedTable) {
     match tables.iter_mut().find(|u| u.table_id == t.table_id) {
-        Some(u) => {
-            u.index_ids.extend(t.index_ids);
-            u.index_ids.sort_unstable();
-            u.index_ids.dedup();
-        }
+        Some(u) => u.absorb(t),
         None => tables.push(t),
     }
 }
@@ -159,6 +164,22 @@ mod tests {
         for cut in 0..records.len() {
             let _ = dropped_tables(&records[..cut], "shop/people");
         }
+    }
+
+    #[test]
+    fn finds_a_drop_in_a_block_framed_redo_log() {
+        // The records cut by a block boundary, as MySQL and MariaDB before 10.8 log them.
+        let mut stream = vec![0x5au8; 470];
+        stream.extend(drop_records());
+        let blocks = crate::redo::framed(&stream);
+        assert!(dropped_tables(&blocks, "shop/people").is_empty());
+        assert_eq!(
+            dropped_tables(&crate::redo::unframe(&blocks), "shop/people"),
+            vec![DroppedTable {
+                table_id: 18,
+                index_ids: vec![23]
+            }]
+        );
     }
 
     #[test]

@@ -1483,9 +1483,10 @@ async fn rescue_salvages_system_tablespace_tables_when_no_level_starts() {
 
 /// DROP TABLE, CREATE TABLE under the same name, and purge done: the dictionary no longer
 /// names the old index (the CREATE's records took the freed space), but the DROP's undo
-/// records still do, and the old rows come back from that index.
+/// records still do, on the undo pages and in the redo log, and the old rows come back
+/// from that index.
 #[tokio::test(flavor = "multi_thread")]
-async fn undrop_after_purge_finds_the_old_index_in_the_undo_log() {
+async fn undrop_after_purge_finds_the_old_index_in_the_undo_or_redo_log() {
     let (srv, want) = old_people().await;
     let ddl = PEOPLE;
     let mut c = srv.conn().await;
@@ -1517,13 +1518,59 @@ async fn undrop_after_purge_finds_the_old_index_in_the_undo_log() {
     let out = srv.tmp().join("undrop");
     let r = undrop_people(&srv, &Lb::new(), &out);
     let by = r["chosen_by"].as_str().unwrap();
-    assert!(by.contains("undo log"), "{r}");
+    assert!(by.contains("undo log") && !by.contains("redo"), "{r}");
     assert_eq!(r["chosen"]["index_id"].as_u64(), old, "{r}");
     assert_eq!(r["rows"], 3000, "{r}");
-    c.query_drop("CREATE DATABASE back").await.unwrap();
-    load_into(&srv, "back", &out.join("people.sql"));
-    let got = checksum_of(&mut c, "back.people").await;
-    assert_eq!(got, want, "{r}");
+
+    // An undo page that purge freed before it was ever written, or that was reused since,
+    // keeps nothing; the redo log got the undo records at commit. A copy of the datadir
+    // with the DROP's undo records scrubbed from every tablespace, not from the log (taken
+    // before anything is loaded, which could reuse the dropped table's free pages):
+    let copy = srv.tmp().join("scrubbed");
+    std::fs::create_dir_all(&copy).unwrap();
+    let key = b"\x00\x0bshop/people\x03\x08";
+    let mut scrubbed = 0;
+    for entry in std::fs::read_dir(&srv.sandbox.datadir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let log = name.starts_with("ib_logfile");
+        if !(log || name.starts_with("ibdata") || name.starts_with("undo")) {
+            continue;
+        }
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mut from = 0;
+        while let Some(i) = (!log)
+            .then(|| bytes[from..].windows(key.len()).position(|w| w == key))
+            .flatten()
+        {
+            bytes[from + i..from + i + key.len()].fill(0);
+            from += i + key.len();
+            scrubbed += 1;
+        }
+        std::fs::write(copy.join(&name), bytes).unwrap();
+    }
+    assert!(
+        scrubbed > 0,
+        "no undo records of the DROP on the undo pages"
+    );
+    let redo_out = srv.tmp().join("undrop-redo");
+    let r = undrop(
+        &Lb::new(),
+        ("--datadir", &copy),
+        "shop.people",
+        &[],
+        &redo_out,
+    );
+    let by = r["chosen_by"].as_str().unwrap();
+    assert!(by.contains("undo log") && by.contains("ib_logfile0"), "{r}");
+    assert_eq!(r["chosen"]["index_id"].as_u64(), old, "{r}");
+    assert_eq!(r["rows"], 3000, "{r}");
+    for (db, dir) in [("back", &out), ("back_redo", &redo_out)] {
+        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+        load_into(&srv, db, &dir.join("people.sql"));
+        let got = checksum_of(&mut c, &format!("{db}.people")).await;
+        assert_eq!(got, want, "{db}: {r}");
+    }
 }
 
 /// Builds a disk image holding `shop.<table>`'s .ibd (read after a flush, as the dropped
