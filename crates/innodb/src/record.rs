@@ -710,6 +710,20 @@ fn compact_fields<'a>(
             .copied()
             .ok_or_else(|| fail("header before the page start".into()))
     };
+    // MySQL 8 marks the records it wrote after an instant ADD COLUMN (0x80: a field count
+    // follows) or ADD/DROP COLUMN with row versions (0x40: a version byte follows); MariaDB
+    // uses neither bit. Their layout is not decoded: an error, never a wrong row.
+    let info = header(5)? & 0xf0;
+    if info & 0xc0 != 0 {
+        return Err(fail(format!(
+            "a record MySQL 8 wrote after an instant {} (info bits {info:#04x}): not decoded yet",
+            if info & 0x40 != 0 {
+                "ADD/DROP COLUMN (row versions, 8.0.29+)"
+            } else {
+                "ADD COLUMN (8.0.12+)"
+            }
+        )));
+    }
     // How many fields the record holds (see the module doc on instant ADD COLUMN), and the
     // bytes its field count takes.
     let status = header(3)? & 7;

@@ -279,6 +279,36 @@ fn mysql_80_tables_decode_from_their_own_sdi() {
     }
 }
 
+/// Records MySQL 8 wrote after an instant ADD/DROP COLUMN carry a flag and a field count or
+/// row version that is not decoded: they fail with a reason, never decode as a wrong row.
+#[test]
+fn mysql_8_instant_records_are_refused_by_name() {
+    use lifeboat_innodb::record::{Layout, decode_with};
+    let schema = sakila_schema()
+        .into_iter()
+        .find(|(t, _)| t == "actor")
+        .unwrap()
+        .1;
+    let layout = Layout::new(&schema);
+    let (mut bytes, leaves) = clustered_leaves("8.0", "actor");
+    let n = leaves[0];
+    let origin = {
+        let (_, ip) = leaf(&bytes, n);
+        ip.records().next().unwrap().unwrap().origin
+    };
+    for (flag, what) in [(0x80u8, "ADD COLUMN (8.0.12+)"), (0x40, "row versions")] {
+        let at = n * 16384 + origin - 5;
+        let kept = bytes[at];
+        bytes[at] |= flag;
+        let (page, _) = leaf(&bytes, n);
+        let e = decode_with(page, origin, &schema, &layout).unwrap_err();
+        assert!(e.reason.contains("MySQL 8") && e.reason.contains(what), "{e:?}");
+        bytes[at] = kept;
+    }
+    let (page, _) = leaf(&bytes, n);
+    assert!(decode_with(page, origin, &schema, &layout).is_ok());
+}
+
 /// Sakila's one off-page value, the staff picture (Mike Hillyer's PNG), as its data file
 /// writes it in hex.
 fn staff_picture() -> Vec<u8> {
