@@ -1293,16 +1293,33 @@ fn scan_dictionary(
     let mut dict = lifeboat_innodb::dict::Dictionary::default();
     let mut sdi: Option<SdiDefinition> = None;
     let wanted = sdi_of.map(|t| t.split_once('.').unwrap_or(("", t)));
-    each_index_page(files, &mut |page| {
+    each_index_page(files, &mut |block, start, size| {
+        let Some(page) = block.get(start..start + size) else {
+            return;
+        };
         dict.page(page);
         let Some((db, name)) = wanted else {
             return;
         };
-        let is_sdi = lifeboat_innodb::FilHeader::parse(page).is_some_and(|h| h.page_type == 17853);
-        if sdi.is_some() || !is_sdi {
+        let Some(fil) = lifeboat_innodb::FilHeader::parse(page).filter(|h| h.page_type == 17853)
+        else {
+            return;
+        };
+        if sdi.is_some() {
             return;
         }
-        sdi = lifeboat_innodb::sdi::records(page, &mut |_| None)
+        // A long document continues on SDI BLOB pages of the same tablespace: found where
+        // they lie when the tablespace sits whole in the block (a file's blocks in order).
+        let mut page_of = |no: u32| -> Option<Vec<u8>> {
+            let at = (start as u64 + u64::from(no) * size as u64)
+                .checked_sub(u64::from(fil.page_no) * size as u64)?;
+            let at = usize::try_from(at).ok()?;
+            let p = block.get(at..at + size)?;
+            lifeboat_innodb::FilHeader::parse(p)
+                .filter(|h| h.page_no == no && h.space_id == fil.space_id)
+                .map(|_| p.to_vec())
+        };
+        sdi = lifeboat_innodb::sdi::records(page, &mut page_of)
             .into_iter()
             .flatten()
             .filter(|r| r.kind == lifeboat_innodb::sdi::SDI_TYPE_TABLE)
@@ -1315,8 +1332,9 @@ fn scan_dictionary(
     Ok((dict, sdi))
 }
 
-/// Calls `f` with every INDEX page found anywhere in `files`, at any offset.
-fn each_index_page(files: &[PathBuf], f: &mut dyn FnMut(&[u8])) -> Result<(), Error> {
+/// Calls `f` with every INDEX page found anywhere in `files`, at any offset, as the block
+/// read, the page's start in it and its size.
+fn each_index_page(files: &[PathBuf], f: &mut dyn FnMut(&[u8], usize, usize)) -> Result<(), Error> {
     use std::io::Read;
     const BLOCK: usize = 64 << 20;
     const OVERLAP: usize = 64 << 10;
@@ -1341,9 +1359,7 @@ fn each_index_page(files: &[PathBuf], f: &mut dyn FnMut(&[u8])) -> Result<(), Er
             buf.truncate(kept + got);
             for start in carve::index_pages(&buf) {
                 let size = carve::page_size_at(&buf, start, 16384);
-                if let Some(page) = buf.get(start..start + size) {
-                    f(page);
-                }
+                f(&buf, start, size);
             }
             if got < BLOCK {
                 break;

@@ -302,7 +302,10 @@ fn mysql_8_instant_records_are_refused_by_name() {
         bytes[at] |= flag;
         let (page, _) = leaf(&bytes, n);
         let e = decode_with(page, origin, &schema, &layout).unwrap_err();
-        assert!(e.reason.contains("MySQL 8") && e.reason.contains(what), "{e:?}");
+        assert!(
+            e.reason.contains("MySQL 8") && e.reason.contains(what),
+            "{e:?}"
+        );
         bytes[at] = kept;
     }
     let (page, _) = leaf(&bytes, n);
