@@ -451,36 +451,38 @@ pub fn undelete(
         })?;
     }
     result.ambiguous = candidates.keys().filter(|k| ambiguous.contains(*k)).count() as u64;
-    // Pass 3: the free-list rows that exist nowhere else.
-    if !candidates.is_empty() {
-        let mut wanted: HashMap<u64, Vec<usize>> = HashMap::new();
-        for (_, (no, origin)) in candidates.drain() {
-            wanted.entry(no).or_default().push(origin);
-        }
-        for_each_leaf(ibd, page_size, report.flags, index_id, |no, page, _| {
-            let Some(origins) = wanted.get(&no) else {
-                return Ok(());
+    // Then the free-list rows that exist nowhere else, read from their pages alone (in
+    // page order, as the passes write), not from another pass over the file.
+    let mut wanted: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    for (_, (no, origin)) in candidates.drain() {
+        wanted.entry(no).or_default().push(origin);
+    }
+    for (no, mut origins) in wanted {
+        origins.sort_unstable();
+        let page = u32::try_from(no)
+            .ok()
+            .and_then(&mut page_of)
+            .ok_or_else(|| {
+                Error::Forensic(format!("{}: page {no} read again is gone", ibd.display()))
+            })?;
+        let Some(f) = findings.get_mut(&no) else {
+            continue;
+        };
+        for origin in origins {
+            let Ok(row) = decode_with(&page, origin, schema, &layout) else {
+                continue;
             };
-            for &origin in origins {
-                let Ok(row) = decode_with(page, origin, schema, &layout) else {
-                    continue;
-                };
-                let Some(f) = findings.get_mut(&no) else {
-                    continue;
-                };
-                let mut v = Vec::new();
-                match row_values(&row, schema, origin, &mut page_of, format, &mut v) {
-                    Ok(()) => {
-                        sql.row(&v)?;
-                        f.recovered += 1;
-                        result.rows += 1;
-                        result.free_list += 1;
-                    }
-                    Err(e) => f.lost.push(e),
+            let mut v = Vec::new();
+            match row_values(&row, schema, origin, &mut page_of, format, &mut v) {
+                Ok(()) => {
+                    sql.row(&v)?;
+                    f.recovered += 1;
+                    result.rows += 1;
+                    result.free_list += 1;
                 }
+                Err(e) => f.lost.push(e),
             }
-            Ok(())
-        })?;
+        }
     }
     result.output = sql.finish()?;
     result.pages = findings.into_values().collect();
