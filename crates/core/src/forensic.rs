@@ -618,25 +618,28 @@ enum Stored {
     PageCompressed,
 }
 
-/// The logical page size compressed pages found without their tablespace expand to: the
-/// default innodb_page_size (the only one MariaDB allows compression with, in practice).
+/// The logical page size compressed pages found without their tablespace expand to, when
+/// nothing tells it: the default innodb_page_size. In a datadir, the system tablespace's
+/// page size is every tablespace's.
 const LOGICAL: usize = 16384;
 
-/// The page `img` holds, as the server works on it (expanded when compressed).
-fn load(f: &std::fs::File, img: &Image) -> std::io::Result<Vec<u8>> {
+/// The page `img` holds, as the server works on it (expanded to `logical` bytes when
+/// compressed).
+fn load(f: &std::fs::File, img: &Image, logical: usize) -> std::io::Result<Vec<u8>> {
     let page = read_at(f, img.offset, img.size)?;
-    expand(&page, img.stored).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    expand(&page, img.stored, logical)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// `stored` bytes as the server works on them.
-fn expand(stored: &[u8], how: Stored) -> Result<Vec<u8>, String> {
+fn expand(stored: &[u8], how: Stored, logical: usize) -> Result<Vec<u8>, String> {
     match how {
         Stored::Plain => Ok(stored.to_vec()),
-        Stored::Zip => lifeboat_innodb::zip::expand(stored, LOGICAL).map_err(|e| e.to_string()),
+        Stored::Zip => lifeboat_innodb::zip::expand(stored, logical).map_err(|e| e.to_string()),
         Stored::PageCompressed => {
             // The stored bytes, then the hole the file had there.
             let mut page = stored.to_vec();
-            page.resize(LOGICAL.max(page.len()), 0);
+            page.resize(logical.max(page.len()), 0);
             lifeboat_innodb::compressed::expand(&page, None).map_err(|e| e.to_string())
         }
     }
@@ -705,6 +708,12 @@ pub fn undrop(
     };
     // In a datadir's files each page has its place (page number × size); in an image not.
     let in_place = matches!(source, Source::Datadir(_));
+    // What compressed pages expand to: the server's page size, which its system tablespace
+    // records.
+    let logical = match source {
+        Source::Datadir(d) => page_size_of(&d.join("ibdata1")).map_or(LOGICAL, |(size, _)| size),
+        Source::Image(_) => LOGICAL,
+    };
     if files.is_empty() {
         return Err(Error::Forensic("no InnoDB files to scan".into()));
     }
@@ -923,7 +932,7 @@ pub fn undrop(
             // Compressed pages, expanded to the page the server works on: ROW_FORMAT=
             // COMPRESSED INDEX pages, and MariaDB page_compressed pages.
             let zipped = found.zip_index.into_iter().filter_map(|start| {
-                let size = carve::zip_size_at(&buf, start, LOGICAL)?;
+                let size = carve::zip_size_at(&buf, start, logical)?;
                 Some((start, size, Stored::Zip))
             });
             let page_compressed = found
@@ -934,7 +943,10 @@ pub fn undrop(
                 if start >= limit {
                     continue;
                 }
-                let Some(Ok(page)) = buf.get(start..start + size).map(|p| expand(p, how)) else {
+                let Some(Ok(page)) = buf
+                    .get(start..start + size)
+                    .map(|p| expand(p, how, logical))
+                else {
                     continue;
                 };
                 match lifeboat_innodb::FilHeader::parse(&page) {
@@ -1132,11 +1144,11 @@ pub fn undrop(
         layout.set_instant_core(n);
         if let Some(img) = first_leaves.get(&key)
             && let Some(f) = handles.get(img.file)
-            && let Ok(page) = load(f, img)
+            && let Ok(page) = load(f, img, logical)
         {
             let mut page_of = |no: u32| -> Option<Vec<u8>> {
                 let img = blobs.get(&(chosen.space_id, no))?;
-                load(handles.get(img.file)?, img).ok()
+                load(handles.get(img.file)?, img, logical).ok()
             };
             let _ = layout.learn_metadata(&page, schema, &mut page_of);
         }
@@ -1185,7 +1197,7 @@ pub fn undrop(
                      tx: std::sync::mpsc::SyncSender<Result<Vec<PageRows>, Error>>| {
         let mut page_of = |no: u32| -> Option<Vec<u8>> {
             let img = blobs.get(&(space, no))?;
-            load(handles.get(img.file)?, img).ok()
+            load(handles.get(img.file)?, img, logical).ok()
         };
         for chunk in chunks.iter().skip(first).step_by(2) {
             let mut done = Vec::with_capacity(chunk.len());
@@ -1193,7 +1205,7 @@ pub fn undrop(
                 let Some(f) = handles.get(img.file) else {
                     continue;
                 };
-                let page = match load(f, img) {
+                let page = match load(f, img, logical) {
                     Ok(p) => p,
                     Err(e) => {
                         let _ = tx.send(Err(Error::Forensic(format!(

@@ -405,7 +405,7 @@ impl Sandbox {
         let flavor = flavor_of(&version);
         let datadir = dir.join("data");
         if !datadir.join("mysql").is_dir() {
-            initialize(&binary, flavor, &datadir, &dir)?;
+            initialize(&binary, flavor, &datadir, &dir, &opts.server_settings)?;
         }
         let mut socket = dir.join("mysqld.sock");
         if socket.as_os_str().len() > MAX_SOCKET_PATH {
@@ -658,6 +658,7 @@ fn initialize(
     flavor: Flavor,
     datadir: &Path,
     dir: &Path,
+    settings: &[String],
 ) -> Result<(), SandboxError> {
     let log = dir.join("init.log");
     let log_file = std::fs::File::create(&log).map_err(io_err(&log))?;
@@ -689,6 +690,16 @@ fn initialize(
     }
     if is_root() {
         cmd.arg("--user=root");
+    }
+    // The page size is fixed when the system tablespace is created: a setting of it must
+    // reach the bootstrap too.
+    for s in settings {
+        let s = s.trim_start_matches("--");
+        if let Some((k, v)) = s.split_once('=')
+            && k.trim().replace('-', "_") == "innodb_page_size"
+        {
+            cmd.arg(format!("--innodb-page-size={}", v.trim()));
+        }
     }
     // A private tmpdir: parallel bootstraps in a shared /tmp collide on internal temp-table
     // names and fail with "Unknown table 'mysql.tmp_user_nopasswd,...'".
