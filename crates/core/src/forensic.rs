@@ -637,10 +637,24 @@ fn expand(stored: &[u8], how: Stored, logical: usize) -> Result<Vec<u8>, String>
         Stored::Plain => Ok(stored.to_vec()),
         Stored::Zip => lifeboat_innodb::zip::expand(stored, logical).map_err(|e| e.to_string()),
         Stored::PageCompressed => {
-            // The stored bytes, then the hole the file had there.
-            let mut page = stored.to_vec();
-            page.resize(logical.max(page.len()), 0);
-            lifeboat_innodb::compressed::expand(&page, None).map_err(|e| e.to_string())
+            // The stored bytes, then the hole the file had there. Nothing in the page says
+            // its size, and it expands only to its own: the expected size first, then the
+            // others.
+            let sizes = std::iter::once(logical).chain(
+                lifeboat_innodb::page::PAGE_SIZES
+                    .into_iter()
+                    .filter(|&s| s != logical),
+            );
+            let mut why = String::from("larger than any page size");
+            for size in sizes.filter(|&s| s >= stored.len()) {
+                let mut page = stored.to_vec();
+                page.resize(size, 0);
+                match lifeboat_innodb::compressed::expand(&page, None) {
+                    Ok(p) => return Ok(p),
+                    Err(e) => why = e.to_string(),
+                }
+            }
+            Err(why)
         }
     }
 }

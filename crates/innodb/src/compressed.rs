@@ -118,8 +118,16 @@ pub fn expand(page: &[u8], algorithm: Option<u8>) -> Result<Vec<u8>, ExpandError
     match algo {
         1 => {
             let mut z = flate2::Decompress::new(true);
-            z.decompress(stream, &mut out, flate2::FlushDecompress::Finish)
+            let status = z
+                .decompress(stream, &mut out, flate2::FlushDecompress::Finish)
                 .map_err(|e| corrupt(&format!("zlib: {e}")))?;
+            // A stream that fills the page before its end is a larger page's.
+            if status != flate2::Status::StreamEnd {
+                return Err(corrupt(&format!(
+                    "zlib gives more than the page's {} bytes",
+                    out.len()
+                )));
+            }
             if z.total_out() != out.len() as u64 {
                 return Err(corrupt(&format!(
                     "zlib gave {} bytes, the page has {}",
@@ -242,6 +250,26 @@ mod tests {
         // lzo: named, not guessed at.
         old[26..34].copy_from_slice(&3u64.to_be_bytes());
         assert_eq!(expand(&old, None), Err(ExpandError::Unsupported("lzo")));
+    }
+
+    #[test]
+    fn a_page_expands_only_to_its_own_size() {
+        use std::io::Write;
+        // An 8 KiB page found without its tablespace, tried at each page size.
+        let p = page(8192);
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&p).unwrap();
+        let zs = z.finish().unwrap();
+        let ls = lz4_flex::block::compress(&p);
+        for (stream, algo, with_len) in [(&zs, 1, false), (&ls, 2, true)] {
+            let stored = full_crc32(&p, stream, with_len);
+            for size in [4096, 16384] {
+                let mut other = stored.clone();
+                other.resize(size, 0);
+                assert!(expand(&other, Some(algo)).is_err(), "{algo} at {size}");
+            }
+            assert_eq!(expand(&stored, Some(algo)).unwrap(), p);
+        }
     }
 
     #[test]

@@ -1444,6 +1444,38 @@ async fn undrop_finds_compressed_pages_in_an_image() {
     }
 }
 
+/// The same on a server with 8 KiB pages (ROW_FORMAT=COMPRESSED and page_compressed), where
+/// nothing in the image says the logical page size.
+#[tokio::test(flavor = "multi_thread")]
+async fn undrop_finds_compressed_pages_of_8k_servers_in_an_image() {
+    let settings = |o: &mut lifeboat_server::sandbox::SandboxOptions| {
+        o.server_settings
+            .push("innodb_read_only_compressed=OFF".into());
+        o.server_settings.push("innodb_page_size=8k".into());
+    };
+    let srv = TestServer::start_with(settings).await;
+    let side = TestServer::start_with(settings).await;
+    srv.exec("CREATE DATABASE shop").await;
+    side.exec("CREATE DATABASE back").await;
+    srv.exec(
+        "CREATE TABLE shop.z (id INT PRIMARY KEY, name VARCHAR(60) CHARACTER SET utf8mb4,
+           qty INT NOT NULL, at DATETIME(3), body MEDIUMBLOB)
+           ENGINE=InnoDB ROW_FORMAT=COMPRESSED KEY_BLOCK_SIZE=4;
+         INSERT INTO shop.z SELECT seq, CONCAT('name ', seq, ' ', REPEAT('ü', seq % 20)),
+           seq * 3, '2024-01-01' + INTERVAL seq SECOND,
+           IF(seq % 250 = 0, REPEAT(UNHEX(SHA2(seq, 256)), 600), NULL) FROM shop.seq_1_to_5000;
+         UPDATE shop.z SET qty = qty + 1 WHERE id % 7 = 0;
+         CREATE TABLE shop.pc (id INT PRIMARY KEY, name VARCHAR(60) CHARACTER SET utf8mb4,
+           qty INT NOT NULL, body MEDIUMBLOB) ENGINE=InnoDB PAGE_COMPRESSED=1;
+         INSERT INTO shop.pc SELECT seq, CONCAT('name ', seq), seq * 3,
+           IF(seq % 250 = 0, REPEAT(UNHEX(SHA2(seq, 256)), 600), NULL) FROM shop.seq_1_to_6000;",
+    )
+    .await;
+    let lb = Lb::new();
+    undrop_from_image_equals(&srv, &side, &lb, ("z", 300_007), 5000).await;
+    undrop_from_image_equals(&srv, &side, &lb, ("pc", 300_007), 6000).await;
+}
+
 /// A datadir no innodb_force_recovery level starts (page 0 of ibdata1 destroyed): every
 /// table comes back from its pages, the ones in their own .ibd (compressed ones too) and,
 /// named by the system tablespace's dictionary, the ones file_per_table=OFF put in ibdata1.
