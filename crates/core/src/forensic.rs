@@ -463,7 +463,10 @@ pub fn undelete(
             .ok()
             .and_then(&mut page_of)
             .ok_or_else(|| {
-                Error::Forensic(format!("{}: page {no} read again is gone", ibd.display()))
+                Error::Forensic(format!(
+                    "{}: page {no} could not be read again",
+                    ibd.display()
+                ))
             })?;
         let Some(f) = findings.get_mut(&no) else {
             continue;
