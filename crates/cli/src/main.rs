@@ -1868,6 +1868,17 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` ends quietly when the reader leaves, as Unix tools do. Rust
+    // ignores SIGPIPE (which keeps a write to a closed server socket an error, not a silent
+    // death), so printing to a closed pipe panics: that one panic becomes exit 141.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info.payload_as_str().unwrap_or_default();
+        if msg.starts_with("failed printing to std") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        hook(info);
+    }));
     let argv: Vec<String> = std::env::args().collect();
     if let Err(msg) = reject_password_on_argv(&argv) {
         eprintln!("error: {msg}");

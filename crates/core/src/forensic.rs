@@ -18,6 +18,7 @@ const PROBE: u64 = 1 << 20;
 /// their record counts. A damaged page 0 is survived: the page size is then found from the
 /// page numbers the other pages carry.
 pub fn inspect(path: &Path) -> Result<Report, Error> {
+    not_a_redo_log(path)?;
     let (page_size, fsp) = page_size_of(path)?;
     let mut ins = Inspector::new(page_size, fsp);
     let trailing = each_page(path, page_size, &mut |n, page| {
@@ -27,6 +28,26 @@ pub fn inspect(path: &Path) -> Result<Report, Error> {
     let mut report = ins.finish();
     report.trailing_bytes = trailing;
     Ok(report)
+}
+
+/// Refuses a redo log by name: its bytes read as pages would make a report of nonsense.
+fn not_a_redo_log(path: &Path) -> Result<(), Error> {
+    let mut head = Vec::new();
+    if let Ok(f) = std::fs::File::open(path) {
+        let _ = f.take(512).read_to_end(&mut head);
+    }
+    match lifeboat_innodb::redo::Header::parse(&head) {
+        Some(h) => Err(Error::Forensic(format!(
+            "{} is an InnoDB redo log written by {} ({}), not a tablespace: `innodb inspect` reads ibdata*, undo* and .ibd files; `undrop --datadir` reads the redo log for the undo records of DROP TABLE",
+            path.display(),
+            h.creator,
+            match h.framing {
+                lifeboat_innodb::redo::Framing::Stream => "MariaDB 10.8+ format",
+                lifeboat_innodb::redo::Framing::Blocks => "512-byte block format",
+            }
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// A tablespace's page size (and page 0's header when it can be trusted), from the start of

@@ -56,6 +56,41 @@ impl Framing {
     }
 }
 
+/// What the first bytes of a redo log file say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// How its records are framed.
+    pub framing: Framing,
+    /// The server (or backup tool) that created it, e.g. `MariaDB 10.11.19`.
+    pub creator: String,
+}
+
+impl Header {
+    /// The header of a redo log file, or `None` when `head` is not one: the creator field
+    /// (32 bytes at byte 16, in every format) names a server or backup tool that writes
+    /// InnoDB logs.
+    pub fn parse(head: &[u8]) -> Option<Header> {
+        let field = head.get(16..48)?;
+        let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+        let creator = std::str::from_utf8(field.get(..end)?).ok()?.trim();
+        let known = [
+            "MariaDB",
+            "MySQL",
+            "ibbackup",
+            "xtrabkup",
+            "mariabackup",
+            "Percona",
+        ];
+        known
+            .iter()
+            .any(|k| creator.starts_with(k))
+            .then(|| Header {
+                framing: Framing::of(head),
+                creator: creator.to_owned(),
+            })
+    }
+}
+
 /// The stream bytes of `blocks`, which start at a block boundary: each block's payload, in
 /// file order. A block's own data length cuts a block that was not filled; a length that
 /// makes no sense (a block never written, or damaged) keeps the whole payload, since these
@@ -106,6 +141,28 @@ pub(crate) fn framed(stream: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn headers_name_their_creator() {
+        let mut head = vec![0u8; 512];
+        head[..4].copy_from_slice(b"Phys");
+        head[16..32].copy_from_slice(b"MariaDB 10.11.19");
+        assert_eq!(
+            Header::parse(&head),
+            Some(Header {
+                framing: Framing::Stream,
+                creator: "MariaDB 10.11.19".into()
+            })
+        );
+        head[..4].copy_from_slice(&[0, 0, 0, 1]);
+        head[16..32].fill(0);
+        head[16..28].copy_from_slice(b"MySQL 5.7.44");
+        assert_eq!(Header::parse(&head).unwrap().framing, Framing::Blocks);
+        // A tablespace's page 0 has no creator there.
+        head[16..48].fill(0);
+        assert_eq!(Header::parse(&head), None);
+        assert_eq!(Header::parse(b"short"), None);
+    }
 
     #[test]
     fn framing_is_told_by_the_format_tag() {

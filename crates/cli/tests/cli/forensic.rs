@@ -1870,3 +1870,37 @@ async fn undrop_of_mysql_8_tables_takes_definition_and_index_from_their_sdi() {
         assert!(a.is_some() && a == b, "{table}: {a:?} {b:?}");
     }
 }
+
+/// A redo log given to `innodb inspect` is named for what it is, not read as pages; output
+/// cut short by a closed pipe (`| head`) ends quietly with 141, as Unix tools do, not with
+/// a panic.
+#[test]
+fn inspect_names_a_redo_log_and_stops_quietly_on_a_closed_pipe() {
+    let lb = Lb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("ib_logfile0");
+    let mut head = vec![0u8; 64 << 10];
+    head[..4].copy_from_slice(b"Phys");
+    head[16..32].copy_from_slice(b"MariaDB 10.11.19");
+    std::fs::write(&log, &head).unwrap();
+    let o = lb.run(&["innodb", "inspect", log.to_str().unwrap()]);
+    assert_ne!(code(&o), 0);
+    let e = stderr(&o);
+    assert!(
+        e.contains("is an InnoDB redo log written by MariaDB 10.11.19") && e.lines().count() <= 2,
+        "{e}"
+    );
+
+    let ibd = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../innodb/tests/data/innodb_ruby-sakila/8.0/film.ibd");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = lb
+        .cmd(&["innodb", "inspect", ibd.to_str().unwrap()])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 141, "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
