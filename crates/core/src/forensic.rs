@@ -18,7 +18,6 @@ const PROBE: u64 = 1 << 20;
 /// their record counts. A damaged page 0 is survived: the page size is then found from the
 /// page numbers the other pages carry.
 pub fn inspect(path: &Path) -> Result<Report, Error> {
-    not_a_redo_log(path)?;
     let (page_size, fsp) = page_size_of(path)?;
     let mut ins = Inspector::new(page_size, fsp);
     let trailing = each_page(path, page_size, &mut |n, page| {
@@ -30,24 +29,18 @@ pub fn inspect(path: &Path) -> Result<Report, Error> {
     Ok(report)
 }
 
-/// Refuses a redo log by name: its bytes read as pages would make a report of nonsense.
-fn not_a_redo_log(path: &Path) -> Result<(), Error> {
-    let mut head = Vec::new();
-    if let Ok(f) = std::fs::File::open(path) {
-        let _ = f.take(512).read_to_end(&mut head);
-    }
-    match lifeboat_innodb::redo::Header::parse(&head) {
-        Some(h) => Err(Error::Forensic(format!(
-            "{} is an InnoDB redo log written by {} ({}), not a tablespace: `innodb inspect` reads ibdata*, undo* and .ibd files; `undrop --datadir` reads the redo log for the undo records of DROP TABLE",
-            path.display(),
-            h.creator,
-            match h.framing {
-                lifeboat_innodb::redo::Framing::Stream => "MariaDB 10.8+ format",
-                lifeboat_innodb::redo::Framing::Blocks => "512-byte block format",
-            }
-        ))),
-        None => Ok(()),
-    }
+/// A redo log given where a tablespace belongs: named, since its bytes read as pages would
+/// make a report of nonsense.
+fn redo_log_given(path: &Path, h: &lifeboat_innodb::redo::Header) -> Error {
+    Error::Forensic(format!(
+        "{} is an InnoDB redo log written by {} ({}), not a tablespace: `innodb inspect`, `salvage` and `undelete` read ibdata*, undo* and .ibd files; `undrop --datadir` reads the redo log for the undo records of DROP TABLE",
+        path.display(),
+        h.creator,
+        match h.framing {
+            lifeboat_innodb::redo::Framing::Stream => "MariaDB 10.8+ format",
+            lifeboat_innodb::redo::Framing::Blocks => "512-byte block format",
+        }
+    ))
 }
 
 /// A tablespace's page size (and page 0's header when it can be trusted), from the start of
@@ -60,6 +53,9 @@ pub fn page_size_of(path: &Path) -> Result<(usize, Option<FspHeader>), Error> {
         .take(PROBE)
         .read_to_end(&mut head)
         .map_err(err)?;
+    if let Some(h) = lifeboat_innodb::redo::Header::parse(&head) {
+        return Err(redo_log_given(path, &h));
+    }
     // Page 0's flags are trusted when its checksum holds, or when the page size the other
     // pages show agrees with them; else the page numbers decide alone.
     let detected = fsp::detect_page_size(&head);
@@ -1742,6 +1738,14 @@ pub fn salvage(
 /// The definition of the table whose tablespace is `ibd`, from the files themselves: the
 /// .frm file beside it (MariaDB; MySQL 5.7 writes the same format, untested), else the SDI inside it (MySQL 8).
 pub fn schema_of(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Error> {
+    // A redo log is said to be one before anything is looked for beside it.
+    let mut head = Vec::new();
+    if let Ok(f) = std::fs::File::open(ibd) {
+        let _ = f.take(512).read_to_end(&mut head);
+    }
+    if let Some(h) = lifeboat_innodb::redo::Header::parse(&head) {
+        return Err(redo_log_given(ibd, &h));
+    }
     let frm = ibd.with_extension("frm");
     if !frm.is_file() {
         return schema_from_sdi(ibd).map_err(|e| {

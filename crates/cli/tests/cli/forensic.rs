@@ -1871,7 +1871,8 @@ async fn undrop_of_mysql_8_tables_takes_definition_and_index_from_their_sdi() {
     }
 }
 
-/// A redo log given to `innodb inspect` is named for what it is, not read as pages; output
+/// A redo log given to `innodb inspect` or `salvage` is named for what it is, not read as
+/// pages; output
 /// cut short by a closed pipe (`| head`) ends quietly with 141, as Unix tools do, not with
 /// a panic.
 #[test]
@@ -1883,13 +1884,26 @@ fn inspect_names_a_redo_log_and_stops_quietly_on_a_closed_pipe() {
     head[..4].copy_from_slice(b"Phys");
     head[16..32].copy_from_slice(b"MariaDB 10.11.19");
     std::fs::write(&log, &head).unwrap();
-    let o = lb.run(&["innodb", "inspect", log.to_str().unwrap()]);
-    assert_ne!(code(&o), 0);
-    let e = stderr(&o);
-    assert!(
-        e.contains("is an InnoDB redo log written by MariaDB 10.11.19") && e.lines().count() <= 2,
-        "{e}"
-    );
+    let out = dir.path().join("out");
+    for args in [
+        vec!["innodb", "inspect", log.to_str().unwrap()],
+        vec![
+            "salvage",
+            "--ibd",
+            log.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    ] {
+        let o = lb.run(&args);
+        assert_ne!(code(&o), 0);
+        let e = stderr(&o);
+        assert!(
+            e.contains("is an InnoDB redo log written by MariaDB 10.11.19")
+                && e.lines().count() <= 2,
+            "{args:?}: {e}"
+        );
+    }
 
     let ibd = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../innodb/tests/data/innodb_ruby-sakila/8.0/film.ibd");
