@@ -1872,9 +1872,8 @@ async fn undrop_of_mysql_8_tables_takes_definition_and_index_from_their_sdi() {
 }
 
 /// A redo log given to `innodb inspect` or `salvage` is named for what it is, not read as
-/// pages; output
-/// cut short by a closed pipe (`| head`) ends quietly with 141, as Unix tools do, not with
-/// a panic.
+/// pages; output cut short by a closed pipe (`| head`) ends quietly with 141, as Unix tools
+/// do, not with a panic.
 #[test]
 fn inspect_names_a_redo_log_and_stops_quietly_on_a_closed_pipe() {
     let lb = Lb::new();
