@@ -67,6 +67,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = lifeboat_innodb::undo::dropped_tables(data, "shop/people");
+    let _ = lifeboat_innodb::redo::Header::parse(data);
     let log = lifeboat_innodb::redo::unframe(data);
     let _ = lifeboat_innodb::undo::dropped_tables(&log, "shop/people");
     let _ = lifeboat_innodb::carve::Scanner::new(Some("shop/people")).scan(data);
