@@ -749,7 +749,14 @@ pub fn undrop(
         Source::Image(_) => LOGICAL,
     };
     if files.is_empty() {
-        return Err(Error::Forensic("no InnoDB files to scan".into()));
+        let what = match source {
+            Source::Datadir(d) => format!(
+                "{}: no InnoDB files (ibdata*, undo*, *.ibd) in it",
+                d.display()
+            ),
+            Source::Image(p) => format!("{}: nothing to scan", p.display()),
+        };
+        return Err(Error::Forensic(what));
     }
     let parse = |sql: &str| {
         lifeboat_innodb::schema::parse_create_table(sql).map_err(|e| {
@@ -1738,6 +1745,12 @@ pub fn salvage(
 /// The definition of the table whose tablespace is `ibd`, from the files themselves: the
 /// .frm file beside it (MariaDB; MySQL 5.7 writes the same format, untested), else the SDI inside it (MySQL 8).
 pub fn schema_of(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Error> {
+    if ibd.is_dir() {
+        return Err(Error::Forensic(format!(
+            "{} is a directory: give a tablespace file (.ibd, ibdata1)",
+            ibd.display()
+        )));
+    }
     // A redo log is said to be one before anything is looked for beside it.
     let mut head = Vec::new();
     if let Ok(f) = std::fs::File::open(ibd) {
@@ -1750,7 +1763,7 @@ pub fn schema_of(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Err
     if !frm.is_file() {
         return schema_from_sdi(ibd).map_err(|e| {
             Error::Forensic(format!(
-                "{e}; and there is no {} beside it (MariaDB and MySQL 5.7 keep the definition there): give --schema",
+                "{e}, and no {} beside it (MariaDB and MySQL 5.7 keep the definition there): give --schema DDL_FILE",
                 frm.display()
             ))
         });
@@ -1844,7 +1857,7 @@ pub fn schema_from_sdi(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchem
         Some(Err(e)) => return Err(Error::Forensic(format!("{}: {e}", ibd.display()))),
         None => {
             return Err(Error::Forensic(format!(
-                "{}: no table definition in the file's SDI{}: give --schema (MariaDB and MySQL 5.7 keep definitions outside the .ibd)",
+                "{}: no table definition in the file's SDI{}",
                 ibd.display(),
                 problems
                     .first()
