@@ -624,6 +624,13 @@ fn verify_one(path: &Path, carried: Option<GtidSet>) -> (Verdict, Option<GtidSet
             "incomplete event at offset {offset} ({have} of {need} bytes): a crash or a file still being written; complete transactions end at {trx_end}"
         ));
     }
+    // A server writes the format description right after the magic: a file without one was
+    // cut short (or caught before the server wrote it).
+    if w.v.events == 0 && w.v.problems.is_empty() {
+        w.v.problems.push(
+            "no format description event after the 4-byte header: the file was cut short".into(),
+        );
+    }
     if let (Some(prev), Some(before)) = (&carried, &w.before)
         && prev != before
     {
@@ -975,5 +982,22 @@ fn read_ahead(
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_binlog_without_its_format_description_is_cut_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let magic_only = dir.path().join("binlog.000001");
+        std::fs::write(&magic_only, b"\xfebin").unwrap();
+        let v = super::verify(&[magic_only]);
+        assert!(!v[0].ok, "{:?}", v[0]);
+        assert!(
+            v[0].problems[0].contains("no format description event"),
+            "{:?}",
+            v[0]
+        );
     }
 }

@@ -62,6 +62,10 @@ pub fn page_size_of(path: &Path) -> Result<(usize, Option<FspHeader>), Error> {
     // Pages of a ROW_FORMAT=COMPRESSED tablespace are stored at the compressed size.
     let stored = |f: &SpaceFlags| f.zip_size.unwrap_or(f.page_size);
     let fsp = FspHeader::parse(&head).filter(|h| {
+        // A page 0 cut short is no evidence of anything.
+        if head.len() < stored(&h.flags) {
+            return false;
+        }
         let intact = head
             .get(..stored(&h.flags))
             .is_some_and(|p0| checksum::verify(p0, h.flags.full_crc32).is_valid());
