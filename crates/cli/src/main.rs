@@ -107,7 +107,7 @@ enum Command {
     /// Side instances: throwaway servers on 127.0.0.1 for restores, drills and experiments.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
-    /// Manage a backup repository (a local directory).
+    /// Manage a backup repository (a local directory, or s3://BUCKET/PREFIX on any S3-compatible store).
     #[command(subcommand)]
     Repo(RepoCommand),
     /// Take a consistent, parallel, compressed logical backup into the repository. DDL is
@@ -452,7 +452,8 @@ enum Command {
 /// `--repo`, shared by repository commands.
 #[derive(Args)]
 struct RepoArg {
-    /// Repository location: a local directory [env: LIFEBOAT_REPO, or `repo` in the config].
+    /// Repository location: a local directory, or s3://BUCKET/PREFIX (endpoint, region and
+    /// credentials from the config or the usual AWS_* variables); else `repo` in the config.
     #[arg(long, value_name = "LOCATION", env = "LIFEBOAT_REPO")]
     repo: Option<String>,
     /// Encrypted repositories: file whose first line is the passphrase (else the
