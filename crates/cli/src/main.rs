@@ -363,7 +363,9 @@ enum Command {
     /// stop the server or image the disk first, new writes overwrite free pages.
     #[command(disable_help_flag = true, after_help = RECOVERED_HELP)]
     Undrop {
-        /// A datadir: its ibdata files and .ibd files are scanned.
+        /// A datadir: its ibdata files, undo tablespaces and .ibd files are scanned, and its
+        /// redo log (ib_logfile*, #innodb_redo) is read for the DROP's undo records, which name
+        /// the dropped table's index after purge.
         #[arg(
             long,
             value_name = "DIR",
