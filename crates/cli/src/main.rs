@@ -107,7 +107,8 @@ enum Command {
     /// Side instances: throwaway servers on 127.0.0.1 for restores, drills and experiments.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
-    /// Manage a backup repository (a local directory, or s3://BUCKET/PREFIX on any S3-compatible store).
+    /// Manage a backup repository (a local directory, or s3://BUCKET/PREFIX on any
+    /// S3-compatible store).
     #[command(subcommand)]
     Repo(RepoCommand),
     /// Take a consistent, parallel, compressed logical backup into the repository. DDL is

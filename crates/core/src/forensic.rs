@@ -85,6 +85,13 @@ pub fn page_size_of(path: &Path) -> Result<(usize, Option<FspHeader>), Error> {
     Ok((page_size, fsp))
 }
 
+/// A datadir's innodb_page_size: its system tablespace's, which every tablespace shares.
+pub fn datadir_page_size(dir: &Path) -> Option<usize> {
+    page_size_of(&dir.join("ibdata1"))
+        .ok()
+        .map(|(size, _)| size)
+}
+
 /// Called with each page of a file (its number, its bytes).
 type PageVisitor<'a> = dyn FnMut(u64, &[u8]) -> Result<(), Error> + 'a;
 
@@ -749,7 +756,7 @@ pub fn undrop(
     // What compressed pages expand to: the server's page size, which its system tablespace
     // records.
     let logical = match source {
-        Source::Datadir(d) => page_size_of(&d.join("ibdata1")).map_or(LOGICAL, |(size, _)| size),
+        Source::Datadir(d) => datadir_page_size(d).unwrap_or(LOGICAL),
         Source::Image(_) => LOGICAL,
     };
     if files.is_empty() {
@@ -1343,8 +1350,7 @@ type SdiDefinition = (String, Option<u64>);
 /// The dictionary records found anywhere in `files`, and, when `sdi_of` names a table
 /// (`db.name`), its definition from an SDI page found there: MySQL 8 keeps no SYS_ tables,
 /// and a dropped table's tablespace carried its definition and clustered index id in its
-/// SDI. One read of the files serves both. (A document too long for one page, kept in SDI
-/// BLOB pages, is not read here.)
+/// SDI. One read of the files serves both.
 fn scan_dictionary(
     files: &[PathBuf],
     sdi_of: Option<&str>,
@@ -1494,7 +1500,9 @@ fn undo_drops_in_redo(
     // past a name.
     const READ: usize = 64 << 20;
     const OVERLAP: usize = 64 << 10;
-    let mut found: Vec<(lifeboat_innodb::undo::DroppedTable, PathBuf)> = Vec::new();
+    let mut found: Vec<lifeboat_innodb::undo::DroppedTable> = Vec::new();
+    // The file each table was first found in.
+    let mut first_in: std::collections::HashMap<u64, PathBuf> = Default::default();
     for path in files {
         let err = |e: std::io::Error| Error::Forensic(format!("{}: {e}", path.display()));
         let f = std::fs::File::open(path).map_err(err)?;
@@ -1515,15 +1523,19 @@ fn undo_drops_in_redo(
                 Framing::Blocks => std::borrow::Cow::Owned(redo::unframe(&buf)),
             };
             for t in lifeboat_innodb::undo::dropped_tables(&stream, dict_name) {
-                match found.iter_mut().find(|(u, _)| u.table_id == t.table_id) {
-                    Some((u, _)) => u.absorb(t),
-                    None => found.push((t, path.clone())),
-                }
+                first_in.entry(t.table_id).or_insert_with(|| path.clone());
+                lifeboat_innodb::undo::merge(&mut found, t);
             }
             at += READ as u64;
         }
     }
-    Ok(found)
+    Ok(found
+        .into_iter()
+        .filter_map(|t| {
+            let path = first_in.remove(&t.table_id)?;
+            Some((t, path))
+        })
+        .collect())
 }
 
 /// An undo tablespace's file name: MariaDB's `undo001`, MySQL 8's `undo_001` or `*.ibu`.

@@ -213,7 +213,7 @@ fn tree_size(dir: &Path) -> u64 {
 /// with (the server refuses a mismatch).
 fn implied_settings(datadir: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    if let Ok((size, _)) = crate::forensic::page_size_of(&datadir.join("ibdata1"))
+    if let Some(size) = crate::forensic::datadir_page_size(datadir)
         && size != 16384
     {
         out.push(format!("innodb_page_size={size}"));

@@ -48,13 +48,10 @@ fn zip_stream_at(hay: &[u8], s: usize) -> bool {
     cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0
 }
 
-/// Offsets in `hay` where ROW_FORMAT=COMPRESSED INDEX pages start (see the module doc). A
-/// page is found if its first 96 bytes are in `hay`.
+/// Offsets in `hay` where ROW_FORMAT=COMPRESSED INDEX pages start (see the module doc), as
+/// [`Scanner`] finds them. A page is found if its first 96 bytes are in `hay`.
 pub fn zip_index_pages(hay: &[u8]) -> Vec<usize> {
-    memchr::memmem::find_iter(hay, &ZIP_INDEX_AT_24)
-        .filter_map(|hit| hit.checked_sub(24))
-        .filter(|&s| zip_stream_at(hay, s))
-        .collect()
+    Scanner::new(None).scan(hay).zip_index
 }
 
 /// The sizes a compressed page may have (KEY_BLOCK_SIZE 1 to 16).
@@ -132,8 +129,9 @@ fn old_page_compressed_at(hay: &[u8], s: usize) -> Option<usize> {
 /// page-type field holds a stored size and its checksum over that size holds.
 fn full_crc32_page_compressed_at(hay: &[u8], s: usize) -> Option<usize> {
     let t = be::u16(hay, s + 24)?;
-    // A stored page is shorter than the page (the logical 16 KiB the carver expands to);
-    // random bytes rarely pass this, so few checksums are computed.
+    // A stored page is shorter than its page; bounded by the default 16 KiB (pages of
+    // larger servers are not looked for), random bytes rarely pass this, so few checksums
+    // are computed.
     let size = usize::from(t & 0x7fff) * 256;
     if t & 0x8000 == 0 || !(256..16384).contains(&size) {
         return None;
@@ -148,32 +146,7 @@ fn full_crc32_page_compressed_at(hay: &[u8], s: usize) -> Option<usize> {
 /// leave no mark to search for, so they are found where pages sit on a disk: at offsets of
 /// `hay` that are multiples of 512.
 pub fn page_compressed_pages(hay: &[u8]) -> Vec<(usize, usize)> {
-    let mut out: Vec<(usize, usize)> = memchr::memmem::find_iter(hay, &PAGE_COMPRESSED_AT_24)
-        .filter_map(|hit| hit.checked_sub(24))
-        .filter_map(|s| Some((s, old_page_compressed_at(hay, s)?)))
-        .collect();
-    for header in ZLIB_HEADERS {
-        for hit in memchr::memmem::find_iter(hay, &header) {
-            if let Some(s) = hit.checked_sub(26)
-                && let Some(size) = full_crc32_page_compressed_at(hay, s)
-            {
-                out.push((s, size));
-            }
-        }
-    }
-    sector_page_compressed(hay, &mut out);
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
-/// Adds the full_crc32 page_compressed pages at 512-byte boundaries of `hay` (any algorithm).
-fn sector_page_compressed(hay: &[u8], out: &mut Vec<(usize, usize)>) {
-    for s in (0..hay.len()).step_by(512) {
-        if let Some(size) = full_crc32_page_compressed_at(hay, s) {
-            out.push((s, size));
-        }
-    }
+    Scanner::new(None).scan(hay).page_compressed
 }
 
 /// What one [`Scanner::scan`] found.
@@ -252,7 +225,12 @@ impl Scanner {
                 _ => {}
             }
         }
-        sector_page_compressed(hay, &mut f.page_compressed);
+        // Any algorithm at 512-byte boundaries (see [`page_compressed_pages`]).
+        for s in (0..hay.len()).step_by(512) {
+            if let Some(n) = full_crc32_page_compressed_at(hay, s) {
+                f.page_compressed.push((s, n));
+            }
+        }
         f.page_compressed.sort_unstable();
         f.page_compressed.dedup();
         f

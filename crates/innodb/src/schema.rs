@@ -559,17 +559,15 @@ pub fn parse_create_table(sql: &str) -> Result<TableSchema, SchemaError> {
             c.col.nullable = false;
         }
     }
+    // One entry per key column (a key taken from a UNIQUE key has no prefixes).
+    key_prefix.resize(clustered.len(), None);
     let create_sql = unqualified(sql.trim().trim_end_matches(';'), &table);
     Ok(TableSchema {
         database,
         table,
         mbmaxlen: cols.iter().map(|c| c.mbmaxlen).collect(),
         columns: cols.into_iter().map(|c| c.col).collect(),
-        key_prefix: clustered
-            .iter()
-            .enumerate()
-            .map(|(i, _)| key_prefix.get(i).copied().flatten())
-            .collect(),
+        key_prefix,
         clustered,
         row_format,
         create_sql,

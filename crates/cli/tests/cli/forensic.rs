@@ -1582,19 +1582,21 @@ async fn undrop_after_purge_finds_the_old_index_in_the_undo_or_redo_log() {
     flush_all(&srv).await;
     let out = srv.tmp().join("undrop");
     let r = undrop_people(&srv, &Lb::new(), &out);
+    // On the undo pages, or (when the freed undo page was reused by the CREATE's writes
+    // since: it varies from run to run) in the redo log.
     let by = r["chosen_by"].as_str().unwrap();
-    assert!(by.contains("undo log") && !by.contains("redo"), "{r}");
+    assert!(by.contains("the undo log's records of the DROP"), "{r}");
     assert_eq!(r["chosen"]["index_id"].as_u64(), old, "{r}");
     assert_eq!(r["rows"], 3000, "{r}");
 
     // An undo page that purge freed before it was ever written, or that was reused since,
     // keeps nothing; the redo log got the undo records at commit. A copy of the datadir
     // with the DROP's undo records scrubbed from every tablespace, not from the log (taken
-    // before anything is loaded, which could reuse the dropped table's free pages):
+    // before anything is loaded, which could reuse the dropped table's free pages). Its
+    // `chosen_by` names the log only when no tablespace held the records.
     let copy = srv.tmp().join("scrubbed");
     std::fs::create_dir_all(&copy).unwrap();
     let key = b"\x00\x0bshop/people\x03\x08";
-    let mut scrubbed = 0;
     for entry in std::fs::read_dir(&srv.sandbox.datadir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -1610,14 +1612,9 @@ async fn undrop_after_purge_finds_the_old_index_in_the_undo_or_redo_log() {
         {
             bytes[from + i..from + i + key.len()].fill(0);
             from += i + key.len();
-            scrubbed += 1;
         }
         std::fs::write(copy.join(&name), bytes).unwrap();
     }
-    assert!(
-        scrubbed > 0,
-        "no undo records of the DROP on the undo pages"
-    );
     let redo_out = srv.tmp().join("undrop-redo");
     let r = undrop(
         &Lb::new(),
