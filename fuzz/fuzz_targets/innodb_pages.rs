@@ -2,8 +2,9 @@
 //! and record headers, record and free-list walks, record decoding (with what an instant
 //! ADD/DROP COLUMN left), page_compressed and ROW_FORMAT=COMPRESSED expansion, compressed
 //! BLOBs, MySQL 8 LOBs, the carver's page searches, DROPs in undo records (also as a
-//! block-framed redo log), dictionary records and the definitions rebuilt from them.
-//! Nothing may panic or loop.
+//! block-framed redo log), dictionary records and the definitions rebuilt from them, MySQL
+//! 8 records under instant ADD/DROP COLUMN (row versions and field counts) and SDI
+//! documents. Nothing may panic or loop.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -21,6 +22,12 @@ fuzz_target!(|data: &[u8]| {
         "CREATE TABLE t (id INT PRIMARY KEY, a VARCHAR(300), b BLOB, c CHAR(3) NOT NULL, d INT)",
     )
     .expect("a valid definition");
+    // MySQL 8: row versions (a column dropped in 1, one added in 2), and 8.0.12's count.
+    let versioned = lifeboat_innodb::sdi::table_schema(VERSIONED).expect("a valid SDI");
+    let counted = lifeboat_innodb::sdi::table_schema(COUNTED).expect("a valid SDI");
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = lifeboat_innodb::sdi::table_schema(text);
+    }
     let mut page_of = |no: u32| data.chunks(size).nth(no as usize).map(<[u8]>::to_vec);
     for (n, page) in data.chunks(size).enumerate() {
         ins.page(n as u64, page);
@@ -54,6 +61,12 @@ fuzz_target!(|data: &[u8]| {
                 let _ = lifeboat_innodb::record::decode_with(page, rec.origin, &schema, &layout);
             }
             let _ = lifeboat_innodb::record::fit_with(&ip, &schema, &layout);
+            for s in [&versioned, &counted] {
+                let layout = lifeboat_innodb::record::Layout::new(s);
+                for rec in ip.records().take(200).flatten() {
+                    let _ = lifeboat_innodb::record::decode_with(page, rec.origin, s, &layout);
+                }
+            }
         }
     }
     // The carver's searches over the whole input, every page it finds sized.
@@ -78,3 +91,18 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
+
+/// A MySQL 8 table document: `a` dropped in row version 1, `late` added in 2.
+const VERSIONED: &str = r#"{"dd_object":{"name":"t","se_private_data":"","columns":[
+{"name":"id","column_type_utf8":"int","hidden":1,"is_nullable":false,"se_private_data":"physical_pos=0;"},
+{"name":"late","column_type_utf8":"int","hidden":1,"is_nullable":true,"se_private_data":"default=80000007;physical_pos=5;version_added=2;"},
+{"name":"b","column_type_utf8":"varchar(300)","hidden":1,"is_nullable":true,"collation_id":255,"se_private_data":"physical_pos=4;"},
+{"name":"!hidden!_dropped_v1_p3_a","column_type_utf8":"char(4)","hidden":2,"is_nullable":false,"se_private_data":"physical_pos=3;version_dropped=1;"}],
+"indexes":[{"type":1,"elements":[{"hidden":false,"column_opx":0}]}]}}"#;
+
+/// A MySQL 8.0.12–8.0.28 table document: `c` added by an instant ADD COLUMN.
+const COUNTED: &str = r#"{"dd_object":{"name":"t","se_private_data":"instant_col=2;","columns":[
+{"name":"id","column_type_utf8":"int","hidden":1,"is_nullable":false,"se_private_data":""},
+{"name":"b","column_type_utf8":"varchar(300)","hidden":1,"is_nullable":true,"collation_id":255,"se_private_data":""},
+{"name":"c","column_type_utf8":"varchar(3)","hidden":1,"is_nullable":true,"collation_id":255,"se_private_data":"default_null=1;"}],
+"indexes":[{"type":1,"elements":[{"hidden":false,"column_opx":0}]}]}}"#;

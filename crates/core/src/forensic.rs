@@ -807,13 +807,13 @@ pub fn undrop(
                 }
                 // No SYS_ tables (MySQL 8): the SDI the dropped tablespace carried.
                 Err(e) => {
-                    let Some((sql, index)) = sdi else {
+                    let Some((json, index)) = sdi else {
                         return Err(Error::Forensic(format!(
                             "{e}; give the definition with --schema DDL_FILE or --schema-from-backup"
                         )));
                     };
                     sdi_index = index;
-                    let s = lifeboat_innodb::schema::parse_create_table(&sql).map_err(|e| {
+                    let s = lifeboat_innodb::sdi::table_schema(&json).map_err(|e| {
                         Error::Forensic(format!("the definition in the SDI of {table}: {e}"))
                     })?;
                     (s, None, Some(dict))
@@ -1344,7 +1344,7 @@ pub fn read_dictionary(files: &[PathBuf]) -> Result<lifeboat_innodb::dict::Dicti
     Ok(scan_dictionary(files, None)?.0)
 }
 
-/// A table's `CREATE TABLE` statement and clustered index id, from its SDI.
+/// A table's SDI document and clustered index id.
 type SdiDefinition = (String, Option<u64>);
 
 /// The dictionary records found anywhere in `files`, and, when `sdi_of` names a table
@@ -1390,8 +1390,7 @@ fn scan_dictionary(
             .filter(|r| r.kind == lifeboat_innodb::sdi::SDI_TYPE_TABLE)
             .find_map(|r| {
                 let t = lifeboat_innodb::sdi::table_of(&r.json).ok()?;
-                let sql = lifeboat_innodb::sdi::create_table(&r.json).ok()?;
-                (t.schema == db && t.name == name).then_some((sql, t.clustered_index))
+                (t.schema == db && t.name == name).then_some((r.json, t.clustered_index))
             });
     })?;
     Ok((dict, sdi))
@@ -1624,11 +1623,20 @@ pub fn salvage(
         Some(i) => i,
         None => {
             let mut fits: std::collections::HashMap<u64, u64> = Default::default();
-            each_page_in_memory(ibd, page_size, report.flags, &mut |_, page| {
-                if let (Some(id), Some(ip)) = (leaf_index(page), IndexPage::new(page))
-                    && fit_with(&ip, schema, layout_for(id)).consistent
-                {
-                    *fits.entry(id).or_default() += 1;
+            // Why the first leaf that did not fit failed: the error's hint.
+            let mut why: Option<String> = None;
+            each_page_in_memory(ibd, page_size, report.flags, &mut |no, page| {
+                if let (Some(id), Some(ip)) = (leaf_index(page), IndexPage::new(page)) {
+                    let layout = layout_for(id);
+                    if fit_with(&ip, schema, layout).consistent {
+                        *fits.entry(id).or_default() += 1;
+                    } else if why.is_none() {
+                        why = ip.records().flatten().find_map(|r| {
+                            decode_with(page, r.origin, schema, layout)
+                                .err()
+                                .map(|e| format!(" (page {no}, index {id}: {e})"))
+                        });
+                    }
                 }
                 Ok(())
             })?;
@@ -1637,9 +1645,10 @@ pub fn salvage(
                 .map(|(id, _)| id)
                 .ok_or_else(|| {
                     Error::Forensic(format!(
-                        "{}: no page's records fit the definition of {}",
+                        "{}: no page's records fit the definition of {}{}",
                         ibd.display(),
-                        schema.table
+                        schema.table,
+                        why.unwrap_or_default()
                     ))
                 })?
         }
@@ -1860,7 +1869,7 @@ pub fn schema_from_sdi(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchem
         for r in lifeboat_innodb::sdi::records(page, &mut page_of) {
             match r {
                 Ok(r) if r.kind == lifeboat_innodb::sdi::SDI_TYPE_TABLE => {
-                    found = Some(lifeboat_innodb::sdi::create_table(&r.json));
+                    found = Some(lifeboat_innodb::sdi::table_schema(&r.json));
                 }
                 Ok(_) => {}
                 Err(e) => problems.push(e),
@@ -1868,21 +1877,17 @@ pub fn schema_from_sdi(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchem
         }
         Ok(())
     })?;
-    let ddl = match found {
-        Some(Ok(ddl)) => ddl,
-        Some(Err(e)) => return Err(Error::Forensic(format!("{}: {e}", ibd.display()))),
-        None => {
-            return Err(Error::Forensic(format!(
-                "{}: no table definition in the file's SDI{}",
-                ibd.display(),
-                problems
-                    .first()
-                    .map_or(String::new(), |p| format!(" ({p})"))
-            )));
-        }
-    };
-    lifeboat_innodb::schema::parse_create_table(&ddl)
-        .map_err(|e| Error::Forensic(format!("{}: SDI: {e}", ibd.display())))
+    match found {
+        Some(Ok(schema)) => Ok(schema),
+        Some(Err(e)) => Err(Error::Forensic(format!("{}: SDI: {e}", ibd.display()))),
+        None => Err(Error::Forensic(format!(
+            "{}: no table definition in the file's SDI{}",
+            ibd.display(),
+            problems
+                .first()
+                .map_or(String::new(), |p| format!(" ({p})"))
+        ))),
+    }
 }
 
 #[cfg(test)]

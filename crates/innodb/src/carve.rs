@@ -26,7 +26,7 @@ fn index_page_of(hay: &[u8], p: usize) -> Option<usize> {
     }
 }
 
-/// Offsets in `hay` where INDEX pages start (see [`index_page_of`]). A page is found if its
+/// Offsets in `hay` where INDEX pages start (see `index_page_of`). A page is found if its
 /// first 130 bytes are in `hay`.
 pub fn index_pages(hay: &[u8]) -> Vec<usize> {
     memchr::memmem::find_iter(hay, INFIMUM)

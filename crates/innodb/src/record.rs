@@ -22,6 +22,16 @@
 //! metadata record is delete-marked too and holds, after DB_ROLL_PTR, a 20-byte pointer to
 //! a BLOB that maps the records' fields to columns ([`Layout::learn_metadata`]): the
 //! dropped columns' bytes stay in the records, and are skipped.
+//!
+//! MySQL 8 does it otherwise, and keeps what records need in the table's SDI
+//! ([`crate::schema::RowVersions`]). 8.0.12–8.0.28: records written before the first
+//! instant ADD COLUMN hold the first `instant_col` columns' fields; later ones have info bit
+//! 0x80 and, before the null bitmap, their field count (one byte, or two big-endian with the
+//! top bit set). 8.0.29+: later records have info bit 0x40 and a row version byte there
+//! (also before the field offsets of REDUNDANT records); they hold the fields of that
+//! version, in physical order: an added column goes last wherever the table shows it, a
+//! dropped one stays where it was in the records older than its drop. The null bitmap
+//! covers the nullable fields the record holds. Missing added columns take their defaults.
 
 use lifeboat_binlog::table::column_type as ct;
 use lifeboat_binlog::{Column, Value};
@@ -177,12 +187,106 @@ fn layout(s: &TableSchema) -> Vec<Slot> {
         .filter(|(i, _)| prefix(*i).is_none())
         .map(|(_, &c)| c)
         .collect();
-    out.extend(
-        (0..s.columns.len())
-            .filter(|c| !whole.contains(c))
-            .map(Slot::Column),
-    );
+    // After a MySQL 8.0.29+ instant ADD/DROP COLUMN, records hold the fields in their
+    // physical order, dropped ones too (added columns go last, wherever the table shows
+    // them). A column the SDI did not place follows.
+    let physical = s.row_versions.iter().flat_map(|v| &v.fields);
+    for f in physical {
+        match &f.column {
+            Ok(c) if whole.contains(c) || out.contains(&Slot::Column(*c)) => {}
+            Ok(c) => out.push(Slot::Column(*c)),
+            Err((col, mb)) => out.push(Slot::Dropped {
+                nullable: col.nullable,
+                fixed: fixed_size(col, *mb),
+                big: big(col),
+            }),
+        }
+    }
+    for c in 0..s.columns.len() {
+        if !whole.contains(&c) && !out.contains(&Slot::Column(c)) {
+            out.push(Slot::Column(c));
+        }
+    }
     out
+}
+
+/// What MySQL 8's instant ADD/DROP COLUMN means for each field of a layout: see
+/// [`crate::schema::RowVersions`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MysqlInstant {
+    /// Per slot, the row versions that added and dropped it (0: none), when the SDI gave
+    /// physical positions (8.0.29+).
+    versions: Option<Vec<(u8, u8)>>,
+    /// The highest row version of the table.
+    newest: u8,
+    /// Per slot, the value records that lack the field take (`Some(None)`: NULL).
+    defaults: Vec<Option<Option<Vec<u8>>>>,
+    /// Fields of the records written before the first 8.0.12–8.0.28 instant ADD COLUMN.
+    n_core: Option<usize>,
+}
+
+impl MysqlInstant {
+    fn new(schema: &TableSchema, slots: &[Slot]) -> Option<MysqlInstant> {
+        let rv = schema.row_versions.as_ref()?;
+        let default_of = |slot: &Slot| match slot {
+            Slot::Column(c) => rv.defaults.get(*c).cloned().flatten(),
+            _ => None,
+        };
+        let versions = (!rv.fields.is_empty()).then(|| {
+            // Dropped slots are in the order of the dropped fields.
+            let mut dropped = rv.fields.iter().filter(|f| f.column.is_err());
+            slots
+                .iter()
+                .map(|slot| {
+                    let f = match slot {
+                        Slot::Column(c) => rv.fields.iter().find(|f| f.column == Ok(*c)),
+                        Slot::Dropped { .. } => dropped.next(),
+                        _ => None,
+                    };
+                    f.map_or((0, 0), |f| (f.added, f.dropped))
+                })
+                .collect::<Vec<_>>()
+        });
+        let newest = versions
+            .iter()
+            .flatten()
+            .map(|&(a, d)| a.max(d))
+            .max()
+            .unwrap_or(0);
+        // The key, DB_TRX_ID, DB_ROLL_PTR, then the other columns of the first ones.
+        let n_core = rv.instant_cols.map(|n| {
+            let keys = slots.iter().position(|s| *s == Slot::TrxId).unwrap_or(0);
+            let whole_keys = (0..n)
+                .filter(|c| {
+                    schema.clustered.iter().enumerate().any(|(i, k)| {
+                        k == c && schema.key_prefix.get(i).copied().flatten().is_none()
+                    })
+                })
+                .count();
+            (keys + 2 + n - whole_keys).min(slots.len())
+        });
+        Some(MysqlInstant {
+            versions,
+            newest,
+            defaults: slots.iter().map(default_of).collect(),
+            n_core,
+        })
+    }
+
+    /// Whether a record of row version `v` holds slot `k`.
+    fn holds(&self, k: usize, v: u8) -> bool {
+        self.versions
+            .as_ref()
+            .and_then(|vs| vs.get(k))
+            .is_none_or(|&(a, d)| a <= v && (d == 0 || v < d))
+    }
+}
+
+/// Which fields a record holds: the first `n`, or those of a MySQL 8.0.29+ row version.
+#[derive(Debug, Clone, Copy)]
+enum Held {
+    First(usize),
+    Version(u8),
 }
 
 /// Bytes of the fractional seconds of a temporal with `fsp` digits.
@@ -291,8 +395,11 @@ pub struct Layout {
     slots: Vec<Slot>,
     /// Positions (in `slots`) of the nullable fields, in bitmap order.
     nullable: Vec<usize>,
-    /// What an instant ADD COLUMN left, when the index had one.
+    /// What an instant ADD COLUMN left, when the index had one (MariaDB).
     instant: Option<Instant>,
+    /// What MySQL 8's instant ADD/DROP COLUMN left, when the definition came from an SDI
+    /// that says.
+    mysql: Option<MysqlInstant>,
 }
 
 /// An index's instant ADD COLUMN state (see the module doc).
@@ -337,10 +444,12 @@ impl Layout {
     pub fn new(schema: &TableSchema) -> Layout {
         let slots = layout(schema);
         let nullable = nullable_slots(&slots, schema);
+        let mysql = MysqlInstant::new(schema, &slots);
         Layout {
             slots,
             nullable,
             instant: None,
+            mysql,
         }
     }
 
@@ -555,6 +664,7 @@ impl Layout {
             slots,
             nullable,
             instant: self.instant.clone(),
+            mysql: None,
         })
     }
 }
@@ -710,24 +820,44 @@ fn compact_fields<'a>(
             .copied()
             .ok_or_else(|| fail("header before the page start".into()))
     };
-    // MySQL 8 marks the records it wrote after an instant ADD COLUMN (0x80: a field count
-    // follows) or ADD/DROP COLUMN with row versions (0x40: a version byte follows); MariaDB
-    // uses neither bit. Their layout is not decoded: an error, never a wrong row.
+    // Which fields the record holds, and the bytes its count or version takes between the
+    // 5 fixed header bytes and the null bitmap. MySQL 8 marks the records it wrote after an
+    // instant ADD COLUMN (info bit 0x80: the record's field count follows, one byte, or
+    // two big-endian with the top bit set) or after 8.0.29's instant ADD/DROP COLUMN (0x40:
+    // the row version follows); MariaDB marks its own with status 4 (see the module doc).
     let info = header(5)? & 0xf0;
-    if info & 0xc0 != 0 {
-        return Err(fail(format!(
-            "a record MySQL 8 wrote after an instant {} (info bits {info:#04x}): not decoded yet",
-            if info & 0x40 != 0 {
-                "ADD/DROP COLUMN (row versions, 8.0.29+)"
-            } else {
-                "ADD COLUMN (8.0.12+)"
-            }
-        )));
-    }
-    // How many fields the record holds (see the module doc on instant ADD COLUMN), and the
-    // bytes its field count takes.
     let status = header(3)? & 7;
-    let (n_fields, count_bytes) = if status == 4 {
+    let mysql = layout.mysql.as_ref();
+    let (held, count_bytes) = if info & 0xc0 == 0xc0 {
+        return Err(fail(format!(
+            "info bits {info:#04x}: both of MySQL's instant flags"
+        )));
+    } else if info & 0x40 != 0 {
+        let v = header(6)?;
+        match mysql {
+            Some(m) if m.versions.is_some() && v <= m.newest => {}
+            Some(m) if m.versions.is_some() => {
+                return Err(fail(format!(
+                    "row version {v}; the table's SDI knows versions up to {}",
+                    m.newest
+                )));
+            }
+            _ => {
+                return Err(fail(format!(
+                    "a record MySQL 8.0.29+ wrote after an instant ADD/DROP COLUMN (row version {v}): which columns it holds is in the table's SDI, not in a CREATE TABLE statement (read the definition from the tablespace rather than --schema)"
+                )));
+            }
+        }
+        (Held::Version(v), 1)
+    } else if info & 0x80 != 0 {
+        let b = header(6)?;
+        if b & 0x80 == 0 {
+            (Held::First(usize::from(b)), 1)
+        } else {
+            let n = usize::from(b & 0x7f) << 8 | usize::from(header(7)?);
+            (Held::First(n), 2)
+        }
+    } else if status == 4 {
         let b = usize::from(header(6)?);
         let (n_add, used) = if b < 0x80 {
             (b, 1)
@@ -744,19 +874,41 @@ fn compact_fields<'a>(
                 ))
             })?,
         };
-        (n_core + 1 + n_add, used)
+        (Held::First(n_core + 1 + n_add), used)
+    } else if let Some(n) = mysql.and_then(|m| m.n_core) {
+        (Held::First(n), 0)
+    } else if mysql.is_some_and(|m| m.versions.is_some()) {
+        (Held::Version(0), 0)
     } else {
-        (layout.instant.as_ref().map_or(slots.len(), |i| i.n_core), 0)
+        let n = layout.instant.as_ref().map_or(slots.len(), |i| i.n_core);
+        (Held::First(n), 0)
     };
-    if n_fields > slots.len() {
+    if let Held::First(n) = held
+        && n > slots.len()
+    {
         return Err(fail(format!(
-            "{n_fields} fields, the definition has {}",
+            "{n} fields, the definition has {}",
             slots.len()
         )));
     }
-    // The nullable fields the record holds: a prefix of them all (they are in slot order).
-    let held = layout.nullable.partition_point(|&k| k < n_fields);
-    let nullable = layout.nullable.get(..held).unwrap_or_default();
+    let holds = |k: usize| match held {
+        Held::First(n) => k < n,
+        Held::Version(v) => mysql.is_none_or(|m| m.holds(k, v)),
+    };
+    // The nullable fields the record holds, in bitmap order.
+    let nullable: std::borrow::Cow<'_, [usize]> = match held {
+        Held::First(n) => {
+            let held = layout.nullable.partition_point(|&k| k < n);
+            layout.nullable.get(..held).unwrap_or_default().into()
+        }
+        Held::Version(_) => layout
+            .nullable
+            .iter()
+            .copied()
+            .filter(|&k| holds(k))
+            .collect::<Vec<_>>()
+            .into(),
+    };
     let null_bytes = nullable.len().div_ceil(8);
     let bitmap_end = origin
         .checked_sub(5 + count_bytes)
@@ -778,8 +930,13 @@ fn compact_fields<'a>(
     let mut pos = origin;
     let mut raw = Vec::with_capacity(slots.len());
     for (k, slot) in slots.iter().enumerate() {
-        if k >= n_fields {
-            raw.push(instant_default(layout, schema, k).map_err(fail)?);
+        if !holds(k) {
+            // A field dropped before the record's version is not there at all.
+            if matches!(held, Held::Version(_)) && matches!(slot, Slot::Dropped { .. }) {
+                raw.push(None);
+            } else {
+                raw.push(instant_default(layout, schema, k).map_err(fail)?);
+            }
             continue;
         }
         if is_null.get(k).copied().unwrap_or(false) {
@@ -852,6 +1009,20 @@ fn instant_default<'a>(
     schema: &TableSchema,
     k: usize,
 ) -> Result<Option<(&'a [u8], bool)>, String> {
+    let name = match layout.slots.get(k) {
+        Some(Slot::Column(c)) => schema.columns.get(*c).and_then(|c| c.name.clone()),
+        _ => None,
+    };
+    // MySQL 8 keeps the defaults in the table's SDI.
+    if let Some(m) = &layout.mysql {
+        return match m.defaults.get(k) {
+            Some(Some(d)) => Ok(d.as_deref().map(|b| (b, false))),
+            _ => Err(format!(
+                "column `{}` was added by an instant ADD COLUMN after the record was written, and the table's SDI gives no default for it",
+                name.as_deref().unwrap_or("?")
+            )),
+        };
+    }
     let instant = layout.instant.as_ref();
     if let Some(d) = instant.and_then(|i| i.defaults.as_ref()) {
         return Ok(d.get(k).and_then(|v| v.as_deref()).map(|b| (b, false)));
@@ -859,10 +1030,12 @@ fn instant_default<'a>(
     if instant.is_some_and(|i| i.lenient) {
         return Ok(None);
     }
-    let name = match layout.slots.get(k) {
-        Some(Slot::Column(c)) => schema.columns.get(*c).and_then(|c| c.name.clone()),
-        _ => None,
-    };
+    if instant.is_none() {
+        return Err(format!(
+            "column `{}` is not in the record (written before an instant ADD COLUMN added it); its default is in the index's metadata record (MariaDB) or the table's SDI (MySQL 8), neither of which was read",
+            name.as_deref().unwrap_or("?")
+        ));
+    }
     let why = match instant.and_then(|i| i.unreadable.as_deref()) {
         Some(e) => format!("which could not be read ({e})"),
         None => {
@@ -893,22 +1066,55 @@ fn redundant_fields<'a>(
         .ok_or_else(|| fail("header before the page start".into()))?;
     let nf = be_uint(info) as usize;
     let (n, short) = ((nf >> 1) & 0x3ff, nf & 1 != 0);
+    // MySQL 8.0.29+ after an instant ADD/DROP COLUMN: info bit 0x40, then the row version
+    // before the field offsets; the record holds the fields of that version.
+    let bits = *page
+        .get(origin.saturating_sub(6))
+        .ok_or_else(|| fail("header before the page start".into()))?
+        & 0xf0;
+    let mysql = layout.mysql.as_ref();
+    let version = if bits & 0x40 != 0 {
+        let v = *origin
+            .checked_sub(7)
+            .and_then(|at| page.get(at))
+            .ok_or_else(|| fail("header before the page start".into()))?;
+        match mysql {
+            Some(m) if m.versions.is_some() && v <= m.newest => Some(v),
+            _ => {
+                return Err(fail(format!(
+                    "a record MySQL 8.0.29+ wrote after an instant ADD/DROP COLUMN (row version {v}), which the definition does not describe (the table's SDI does)"
+                )));
+            }
+        }
+    } else {
+        None
+    };
+    // The slots whose fields the record holds, in order.
+    let held: Vec<usize> = match (version, mysql) {
+        (Some(v), Some(m)) => (0..layout.slots.len()).filter(|&k| m.holds(k, v)).collect(),
+        _ => (0..n.min(layout.slots.len())).collect(),
+    };
     // Fewer fields: written before an instant ADD COLUMN.
-    let added = layout.instant.is_some() && n < layout.slots.len();
-    if n != layout.slots.len() && !added {
+    let added = (layout.instant.is_some() || mysql.is_some()) && n < layout.slots.len();
+    if n != held.len() || (version.is_none() && n != layout.slots.len() && !added) {
         return Err(fail(format!(
             "{n} fields, the definition has {}",
-            layout.slots.len()
+            if version.is_some() {
+                held.len()
+            } else {
+                layout.slots.len()
+            }
         )));
     }
     let size = if short { 1 } else { 2 };
+    let base = 6 + usize::from(version.is_some());
     let start_of_header = origin
-        .checked_sub(6 + n * size)
+        .checked_sub(base + n * size)
         .ok_or_else(|| fail("field offsets before the page start".into()))?;
-    let mut raw = Vec::with_capacity(n);
+    let mut fields: Vec<Option<(&[u8], bool)>> = Vec::with_capacity(n);
     let mut start = 0usize;
     for i in 0..n {
-        let at = origin - 6 - (i + 1) * size;
+        let at = origin - base - (i + 1) * size;
         let (stop, null, external) = if short {
             let b = *page
                 .get(at)
@@ -925,11 +1131,19 @@ fn redundant_fields<'a>(
             return Err(fail(format!("field {i} ends at {stop}, after {start}")));
         }
         let bytes = page.get(origin + start..origin + stop).unwrap_or_default();
-        raw.push((!null).then_some((bytes, external)));
+        fields.push((!null).then_some((bytes, external)));
         start = stop;
     }
-    for k in n..layout.slots.len() {
-        raw.push(instant_default(layout, schema, k).map_err(fail)?);
+    let mut fields = fields.into_iter();
+    let mut raw = Vec::with_capacity(layout.slots.len());
+    for (k, slot) in layout.slots.iter().enumerate() {
+        if held.binary_search(&k).is_ok() {
+            raw.push(fields.next().flatten());
+        } else if version.is_some() && matches!(slot, Slot::Dropped { .. }) {
+            raw.push(None);
+        } else {
+            raw.push(instant_default(layout, schema, k).map_err(fail)?);
+        }
     }
     Ok((raw, (start_of_header, origin + start)))
 }
@@ -1114,6 +1328,113 @@ mod tests {
     fn off_page(ddl: &str) -> bool {
         let s = crate::schema::parse_create_table(ddl).unwrap();
         Layout::new(&s).may_store_off_page(&s)
+    }
+
+    /// A table with MySQL 8.0.29+ row versions: `a` dropped in version 1, `late` added in
+    /// version 2 (default 7).
+    fn versioned() -> TableSchema {
+        let col = |name: &str, ty: &str, hidden: u8, nullable: bool, private: &str| {
+            format!(
+                r#"{{"name":"{name}","column_type_utf8":"{ty}","hidden":{hidden},"is_nullable":{nullable},"is_virtual":false,"collation_id":255,"se_private_data":"{private}"}}"#
+            )
+        };
+        let cols = [
+            col("id", "int", 1, false, "physical_pos=0;"),
+            col(
+                "late",
+                "int",
+                1,
+                false,
+                "default=80000007;physical_pos=5;version_added=2;",
+            ),
+            col("b", "varchar(9)", 1, true, "physical_pos=4;"),
+            col(
+                "!hidden!_dropped_v1_p3_a",
+                "char(4)",
+                2,
+                false,
+                "physical_pos=3;version_dropped=1;",
+            ),
+        ]
+        .join(",");
+        let doc = format!(
+            r#"{{"dd_object":{{"name":"t","columns":[{cols}],"indexes":[{{"type":1,"elements":[{{"hidden":false,"column_opx":0}}]}}]}}}}"#
+        );
+        crate::sdi::table_schema(&doc).unwrap()
+    }
+
+    /// A REDUNDANT record at 200 of an empty page: info bits, an optional version byte,
+    /// the fields (None: NULL).
+    fn redundant(info: u8, version: Option<u8>, fields: &[Option<&[u8]>]) -> Vec<u8> {
+        let mut page = vec![0u8; 16384];
+        let origin = 200;
+        let mut end = 0;
+        let mut at = origin - 6 - usize::from(version.is_some());
+        for f in fields {
+            end += f.map_or(0, <[u8]>::len);
+            at -= 1;
+            page[at] = end as u8 | if f.is_none() { 0x80 } else { 0 };
+            page[origin + end - f.map_or(0, <[u8]>::len)..origin + end]
+                .copy_from_slice(f.unwrap_or_default());
+        }
+        if let Some(v) = version {
+            page[origin - 7] = v;
+        }
+        page[origin - 6] = info;
+        let nf = (fields.len() as u16) << 1 | 1;
+        page[origin - 4..origin - 2].copy_from_slice(&nf.to_be_bytes());
+        page
+    }
+
+    #[test]
+    fn redundant_records_of_each_row_version_decode() {
+        let s = versioned();
+        let layout = Layout::new(&s);
+        let (id, sys) = ([0x80, 0, 0, 1], [0u8; 13]);
+        let (trx, roll) = sys.split_at(6);
+        let int = |f: &Field<'_>| match f {
+            Field::Value(Value::Int(n)) => *n as u32 as i32,
+            other => panic!("{other:?}"),
+        };
+        // Version 0 (no flag): the dropped column's bytes are there; `late` is not.
+        let page = redundant(
+            0,
+            None,
+            &[
+                Some(&id),
+                Some(trx),
+                Some(roll),
+                Some(b"aaaa"),
+                Some(b"bee"),
+            ],
+        );
+        let row = decode_with(&page, 200, &s, &layout).unwrap();
+        assert_eq!(int(&row.fields[0]), 1);
+        assert_eq!(int(&row.fields[1]), 7);
+        assert_eq!(row.fields[2], Field::Value(Value::Bytes(b"bee")));
+        // Version 2: no dropped column, `late` stored; `b` NULL.
+        let late = [0x80, 0, 0, 42];
+        let page = redundant(
+            0x40,
+            Some(2),
+            &[Some(&id), Some(trx), Some(roll), None, Some(&late)],
+        );
+        let row = decode_with(&page, 200, &s, &layout).unwrap();
+        assert_eq!(int(&row.fields[1]), 42);
+        assert_eq!(row.fields[2], Field::Null);
+        // A version the SDI does not know, or a field count that does not match it.
+        let page = redundant(
+            0x40,
+            Some(3),
+            &[Some(&id), Some(trx), Some(roll), None, Some(&late)],
+        );
+        assert!(decode_with(&page, 200, &s, &layout).is_err());
+        let page = redundant(
+            0x40,
+            Some(1),
+            &[Some(&id), Some(trx), Some(roll), None, Some(&late)],
+        );
+        assert!(decode_with(&page, 200, &s, &layout).is_err());
     }
 
     #[test]

@@ -32,6 +32,45 @@ pub struct TableSchema {
     pub row_format: Option<String>,
     /// The statement as given.
     pub create_sql: String,
+    /// What MySQL 8's instant ADD/DROP COLUMN left in the records, when the definition came
+    /// from a table's SDI that says (a `CREATE TABLE` statement cannot).
+    pub row_versions: Option<RowVersions>,
+}
+
+/// MySQL 8's instant ADD/DROP COLUMN history of a table, from its SDI: which fields each
+/// record holds. 8.0.12–8.0.28 add columns at the end only; older records hold the first
+/// `instant_cols` columns. 8.0.29+ number the table's versions: records carry theirs, and
+/// each field says the versions it was added and dropped in (a dropped column's bytes stay
+/// in older records).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowVersions {
+    /// The columns the table had before its first 8.0.12–8.0.28 instant ADD COLUMN.
+    pub instant_cols: Option<usize>,
+    /// The fields after the key, DB_TRX_ID and DB_ROLL_PTR, in the order records hold them
+    /// (8.0.29+'s physical positions); empty when the SDI gives no positions.
+    pub fields: Vec<VersionedField>,
+    /// For each column (table order), the value records written before its instant ADD
+    /// take: `Some(None)` is NULL; `None` when the SDI gives none.
+    pub defaults: Vec<Option<Option<Vec<u8>>>>,
+}
+
+/// One field of [`RowVersions::fields`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionedField {
+    /// The column of the definition, or the definition of a dropped column (and its
+    /// maximum bytes per character): what its bytes take in the records that hold it.
+    pub column: Result<usize, (Column, u8)>,
+    /// The row version that added it (0: it was there from the start).
+    pub added: u8,
+    /// The row version that dropped it (0: never).
+    pub dropped: u8,
+}
+
+impl VersionedField {
+    /// Whether records of row version `v` hold the field.
+    pub fn held_in(&self, v: u8) -> bool {
+        self.added <= v && (self.dropped == 0 || v < self.dropped)
+    }
 }
 
 /// Why a `CREATE TABLE` statement could not be used.
@@ -571,6 +610,7 @@ pub fn parse_create_table(sql: &str) -> Result<TableSchema, SchemaError> {
         clustered,
         row_format,
         create_sql,
+        row_versions: None,
     })
 }
 

@@ -6,7 +6,7 @@ use std::io::Read;
 
 use crate::index::IndexPage;
 use crate::record::{Field, Layout, decode_with, read_blob};
-use crate::schema::{TableSchema, parse_create_table};
+use crate::schema::{RowVersions, TableSchema, VersionedField, parse_create_table};
 
 /// The SDI index's records: key (type, id), then the lengths and the compressed JSON.
 const SDI_TABLE: &str = "CREATE TABLE sdi (type INT UNSIGNED NOT NULL, id BIGINT UNSIGNED NOT NULL, uncompressed_len INT UNSIGNED NOT NULL, compressed_len INT UNSIGNED NOT NULL, data LONGBLOB NOT NULL, PRIMARY KEY (type, id))";
@@ -168,9 +168,10 @@ pub fn table_of(json: &str) -> Result<SdiTable, String> {
     })
 }
 
-/// The `CREATE TABLE` statement an SDI table document describes (visible columns in order,
-/// their types as MySQL spells them, character sets, nullability, the primary key, and
-/// FULLTEXT keys, which add InnoDB's hidden FTS_DOC_ID column).
+/// The `CREATE TABLE` statement an SDI table document describes (stored columns in order,
+/// visible and INVISIBLE, their types as MySQL spells them, character sets, nullability,
+/// generated columns' expressions, the primary key, and FULLTEXT keys, which add InnoDB's
+/// hidden FTS_DOC_ID column).
 pub fn create_table(json: &str) -> Result<String, String> {
     let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("SDI JSON: {e}"))?;
     let t = v.get("dd_object").ok_or("SDI JSON without dd_object")?;
@@ -182,44 +183,20 @@ pub fn create_table(json: &str) -> Result<String, String> {
         .get("columns")
         .and_then(|c| c.as_array())
         .ok_or("SDI table without columns")?;
-    let q = |s: &str| format!("`{}`", s.replace('`', "``"));
     let mut defs = Vec::new();
     let mut names = Vec::new();
     for c in cols {
         let cname = c.get("name").and_then(|n| n.as_str()).unwrap_or("");
         names.push(cname.to_owned());
-        // 1: visible; 2: hidden by the engine (DB_TRX_ID, DB_ROLL_PTR, DB_ROW_ID, FTS_DOC_ID).
-        if c.get("hidden").and_then(|h| h.as_u64()) != Some(1) {
+        // 1: visible; 4: INVISIBLE; 2: hidden by the engine (DB_TRX_ID, DB_ROLL_PTR,
+        // DB_ROW_ID, FTS_DOC_ID, instantly dropped columns); 3: hidden by the server.
+        let hidden = c.get("hidden").and_then(|h| h.as_u64());
+        if hidden != Some(1) && hidden != Some(4) {
             continue;
         }
-        let ty = c
-            .get("column_type_utf8")
-            .and_then(|t| t.as_str())
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| format!("SDI column `{cname}` without a type"))?;
-        let mut d = format!("{} {ty}", q(cname));
-        let textual = [
-            "char",
-            "varchar",
-            "text",
-            "tinytext",
-            "mediumtext",
-            "longtext",
-            "enum",
-            "set",
-        ]
-        .iter()
-        .any(|p| ty.starts_with(p));
-        if textual
-            && let Some(cs) = c
-                .get("collation_id")
-                .and_then(|i| i.as_u64())
-                .and_then(charset_of)
-        {
-            d.push_str(&format!(" CHARACTER SET {cs}"));
-        }
-        if c.get("is_nullable").and_then(|n| n.as_bool()) == Some(false) {
-            d.push_str(" NOT NULL");
+        let mut d = column_definition(c)?;
+        if hidden == Some(4) {
+            d.push_str(" INVISIBLE");
         }
         defs.push(d);
     }
@@ -237,7 +214,7 @@ pub fn create_table(json: &str) -> Result<String, String> {
             .flatten()
             .filter(|e| e.get("hidden").and_then(|h| h.as_bool()) == Some(false))
             .filter_map(|e| e.get("column_opx").and_then(|o| o.as_u64()))
-            .filter_map(|o| names.get(o as usize).map(|n| q(n)))
+            .filter_map(|o| names.get(o as usize).map(|n| quoted(n)))
             .collect();
         match kind {
             1 if !parts.is_empty() => defs.push(format!("PRIMARY KEY ({})", parts.join(", "))),
@@ -248,7 +225,330 @@ pub fn create_table(json: &str) -> Result<String, String> {
     }
     Ok(format!(
         "CREATE TABLE {} (\n  {}\n)",
-        q(name),
+        quoted(name),
         defs.join(",\n  ")
     ))
+}
+
+fn quoted(s: &str) -> String {
+    format!("`{}`", s.replace('`', "``"))
+}
+
+/// A column's definition in a `CREATE TABLE` statement.
+fn column_definition(c: &serde_json::Value) -> Result<String, String> {
+    let cname = c.get("name").and_then(|n| n.as_str()).unwrap_or("");
+    let ty = c
+        .get("column_type_utf8")
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| format!("SDI column `{cname}` without a type"))?;
+    let mut d = format!("{} {ty}", quoted(cname));
+    let textual = [
+        "char",
+        "varchar",
+        "text",
+        "tinytext",
+        "mediumtext",
+        "longtext",
+        "enum",
+        "set",
+    ]
+    .iter()
+    .any(|p| ty.starts_with(p));
+    if textual
+        && let Some(cs) = c
+            .get("collation_id")
+            .and_then(|i| i.as_u64())
+            .and_then(charset_of)
+    {
+        d.push_str(&format!(" CHARACTER SET {cs}"));
+    }
+    let expr = c
+        .get("generation_expression_utf8")
+        .and_then(|e| e.as_str())
+        .filter(|e| !e.is_empty());
+    if let Some(expr) = expr {
+        let virt = c.get("is_virtual").and_then(|v| v.as_bool()) == Some(true);
+        d.push_str(&format!(
+            " GENERATED ALWAYS AS ({expr}) {}",
+            if virt { "VIRTUAL" } else { "STORED" }
+        ));
+    }
+    if c.get("is_nullable").and_then(|n| n.as_bool()) == Some(false) {
+        d.push_str(" NOT NULL");
+    }
+    Ok(d)
+}
+
+/// The definition an SDI table document describes ([`create_table`]), with what MySQL 8's
+/// instant ADD/DROP COLUMN left in the records: the table's `instant_col`, and each
+/// column's `physical_pos`, `version_added`, `version_dropped` and `default` (the field's
+/// bytes in hex) or `default_null` from their `se_private_data`. Instantly dropped columns
+/// are kept, engine-hidden, under a new name: their definitions size their bytes.
+pub fn table_schema(json: &str) -> Result<TableSchema, String> {
+    let sql = create_table(json)?;
+    let mut schema = parse_create_table(&sql).map_err(|e| e.to_string())?;
+    schema.row_versions = row_versions(json, &schema)?;
+    Ok(schema)
+}
+
+/// `key=value;` pairs.
+fn private_data(v: &serde_json::Value) -> Vec<(&str, &str)> {
+    v.get("se_private_data")
+        .and_then(|d| d.as_str())
+        .unwrap_or("")
+        .split(';')
+        .filter_map(|kv| kv.split_once('='))
+        .collect()
+}
+
+fn row_versions(json: &str, schema: &TableSchema) -> Result<Option<RowVersions>, String> {
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("SDI JSON: {e}"))?;
+    let t = v.get("dd_object").ok_or("SDI JSON without dd_object")?;
+    let get = |d: &[(&str, &str)], k: &str| {
+        d.iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| v.to_string())
+    };
+    let instant_cols = get(&private_data(t), "instant_col")
+        .map(|n| {
+            n.parse::<usize>()
+                .map_err(|_| format!("SDI instant_col={n}"))
+        })
+        .transpose()?;
+    let mut fields: Vec<(Option<u32>, VersionedField)> = Vec::new();
+    let mut defaults = vec![None; schema.columns.len()];
+    let mut versioned = false;
+    for c in t
+        .get("columns")
+        .and_then(|c| c.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let name = c.get("name").and_then(|n| n.as_str()).unwrap_or("");
+        if c.get("is_virtual").and_then(|v| v.as_bool()) == Some(true)
+            || matches!(name, "DB_TRX_ID" | "DB_ROLL_PTR" | "DB_ROW_ID")
+        {
+            continue;
+        }
+        let d = private_data(c);
+        let version = |k: &str| -> Result<u8, String> {
+            get(&d, k).map_or(Ok(0), |n| {
+                n.parse()
+                    .map_err(|_| format!("SDI column `{name}`: {k}={n}"))
+            })
+        };
+        let (added, dropped) = (version("version_added")?, version("version_dropped")?);
+        let position = get(&d, "physical_pos")
+            .map(|n| {
+                n.parse::<u32>()
+                    .map_err(|_| format!("SDI column `{name}`: physical_pos={n}"))
+            })
+            .transpose()?;
+        versioned |= added > 0 || dropped > 0;
+        let column = if dropped > 0 {
+            let sql = format!("CREATE TABLE d ({})", column_definition(c)?);
+            let one = parse_create_table(&sql)
+                .map_err(|e| format!("SDI dropped column `{name}`: {e}"))?;
+            let (Some(col), Some(&mb)) = (one.columns.into_iter().next(), one.mbmaxlen.first())
+            else {
+                return Err(format!("SDI dropped column `{name}`: no definition"));
+            };
+            Err((col, mb))
+        } else {
+            match schema
+                .columns
+                .iter()
+                .position(|k| k.name.as_deref() == Some(name))
+            {
+                Some(i) => Ok(i),
+                // Not stored (hidden by the server).
+                None => continue,
+            }
+        };
+        if let Ok(i) = column {
+            let default = if get(&d, "default_null").is_some() {
+                Some(None)
+            } else if let Some(h) = get(&d, "default") {
+                Some(Some(hex::decode(&h).map_err(|_| {
+                    format!("SDI column `{name}`: default={h} is not hex")
+                })?))
+            } else {
+                None
+            };
+            if let Some(slot) = defaults.get_mut(i) {
+                *slot = default;
+            }
+        }
+        fields.push((
+            position,
+            VersionedField {
+                column,
+                added,
+                dropped,
+            },
+        ));
+    }
+    if instant_cols.is_none() && !versioned {
+        return Ok(None);
+    }
+    let fields = if versioned {
+        if fields.iter().any(|(p, _)| p.is_none()) {
+            return Err("SDI: columns added or dropped by row version, but not every column has its physical_pos".into());
+        }
+        fields.sort_by_key(|(p, _)| *p);
+        fields.into_iter().map(|(_, f)| f).collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Some(RowVersions {
+        instant_cols,
+        fields,
+        defaults,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn col(name: &str, ty: &str, hidden: u64, nullable: bool, private: &str) -> serde_json::Value {
+        json!({"name": name, "column_type_utf8": ty, "hidden": hidden, "is_nullable": nullable,
+               "is_virtual": false, "collation_id": 255, "se_private_data": private})
+    }
+
+    fn doc(table_private: &str, cols: Vec<serde_json::Value>) -> String {
+        json!({"dd_object": {"name": "t", "schema_ref": "d", "se_private_data": table_private,
+            "columns": cols,
+            "indexes": [{"type": 1, "se_private_data": "id=9;", "elements": [
+                {"hidden": false, "column_opx": 0}]}]}})
+        .to_string()
+    }
+
+    #[test]
+    fn instant_add_of_8012_gives_the_first_columns_and_the_defaults() {
+        let s = table_schema(&doc(
+            "instant_col=2;",
+            vec![
+                col("id", "int", 1, false, ""),
+                col("a", "varchar(10)", 1, true, ""),
+                col("b", "int", 1, false, "default=80000005;"),
+                col("c", "varchar(3)", 1, true, "default_null=1;"),
+                col("DB_TRX_ID", "", 2, false, ""),
+                col("DB_ROLL_PTR", "", 2, false, ""),
+            ],
+        ))
+        .unwrap();
+        let rv = s.row_versions.unwrap();
+        assert_eq!(rv.instant_cols, Some(2));
+        assert!(rv.fields.is_empty());
+        assert_eq!(
+            rv.defaults,
+            vec![None, None, Some(Some(vec![0x80, 0, 0, 5])), Some(None)]
+        );
+    }
+
+    #[test]
+    fn row_versions_put_fields_in_physical_order_with_the_dropped_ones() {
+        let s = table_schema(&doc(
+            "",
+            vec![
+                col("id", "int", 1, false, "physical_pos=0;"),
+                col(
+                    "late",
+                    "int",
+                    1,
+                    false,
+                    "default=80000007;physical_pos=5;version_added=2;",
+                ),
+                col("b", "varchar(9)", 1, true, "physical_pos=4;"),
+                col("DB_TRX_ID", "", 2, false, "physical_pos=1;"),
+                col("DB_ROLL_PTR", "", 2, false, "physical_pos=2;"),
+                col(
+                    "!hidden!_dropped_v1_p3_a",
+                    "char(4)",
+                    2,
+                    false,
+                    "physical_pos=3;version_dropped=1;",
+                ),
+            ],
+        ))
+        .unwrap();
+        assert_eq!(
+            s.columns
+                .iter()
+                .map(|c| c.name.clone().unwrap())
+                .collect::<Vec<_>>(),
+            ["id", "late", "b"]
+        );
+        let rv = s.row_versions.unwrap();
+        let order: Vec<_> = rv
+            .fields
+            .iter()
+            .map(|f| {
+                (
+                    f.column
+                        .as_ref()
+                        .map_err(|(c, _)| c.name.clone().unwrap())
+                        .copied(),
+                    f.added,
+                    f.dropped,
+                )
+            })
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (Ok(0), 0, 0),
+                (Err("!hidden!_dropped_v1_p3_a".into()), 0, 1),
+                (Ok(2), 0, 0),
+                (Ok(1), 2, 0)
+            ]
+        );
+        assert!(rv.fields[1].held_in(0) && !rv.fields[1].held_in(1));
+        assert!(!rv.fields[3].held_in(1) && rv.fields[3].held_in(2));
+        // Versions without positions cannot be laid out.
+        let e = table_schema(&doc(
+            "",
+            vec![
+                col("id", "int", 1, false, ""),
+                col("late", "int", 1, false, "default=80000007;version_added=1;"),
+            ],
+        ))
+        .unwrap_err();
+        assert!(e.contains("physical_pos"), "{e}");
+    }
+
+    #[test]
+    fn invisible_and_generated_columns_keep_their_kind() {
+        let mut v = col("v", "int", 1, true, "");
+        v["generation_expression_utf8"] = json!("`id` + 1");
+        v["is_virtual"] = json!(true);
+        let mut g = col("g", "int", 1, true, "");
+        g["generation_expression_utf8"] = json!("`id` * 2");
+        let sql = create_table(&doc(
+            "",
+            vec![
+                col("id", "int", 1, false, ""),
+                col("inv", "int", 4, true, ""),
+                v,
+                g,
+            ],
+        ))
+        .unwrap();
+        assert!(sql.contains("`inv` int INVISIBLE"), "{sql}");
+        assert!(
+            sql.contains("GENERATED ALWAYS AS (`id` + 1) VIRTUAL"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("GENERATED ALWAYS AS (`id` * 2) STORED"),
+            "{sql}"
+        );
+        // The virtual column is not in the records; the others are.
+        let s = parse_create_table(&sql).unwrap();
+        let stored: Vec<_> = s.columns.iter().map(|c| c.name.clone().unwrap()).collect();
+        assert_eq!(stored, ["id", "inv", "g"]);
+    }
 }

@@ -75,7 +75,7 @@ fn on_ibd(
 }
 
 /// CHECKSUM TABLE of `table`.
-async fn checksum_of(c: &mut mysql_async::Conn, table: &str) -> Option<u64> {
+pub async fn checksum_of(c: &mut mysql_async::Conn, table: &str) -> Option<u64> {
     let (_, sum): (String, Option<u64>) = c
         .query_first(format!("CHECKSUM TABLE {table}"))
         .await
@@ -439,7 +439,7 @@ fn sakila_ddl(table: &str) -> String {
 }
 
 /// Loads `sql` into database `db` of `srv` with the stock client.
-fn load_into(srv: &TestServer, db: &str, sql: &std::path::Path) {
+pub fn load_into(srv: &TestServer, db: &str, sql: &std::path::Path) {
     let o = std::process::Command::new("mariadb")
         .arg(format!(
             "--defaults-file={}",
@@ -699,7 +699,7 @@ async fn salvage_takes_every_row_of_the_intact_pages_and_names_the_lost_ones() {
 
 /// `lifeboat undrop --json SOURCE PATH --table TABLE EXTRA... --out OUT`, which must
 /// succeed (`SOURCE`: `--datadir` or `--image`): its report.
-fn undrop(
+pub fn undrop(
     lb: &Lb,
     (source, path): (&str, &std::path::Path),
     table: &str,
@@ -1766,49 +1766,6 @@ async fn tables_keyed_by_a_column_prefix_salvage_and_undelete() {
     }
 }
 
-/// Moves the table document of a MySQL 8 tablespace's SDI (the record at origin 419 of
-/// page 3 in Sakila's 8.0 film.ibd, 1,913 compressed bytes) to an SDI BLOB page appended to
-/// the file, as MySQL stores a document too long for the SDI page: the record keeps a
-/// 20-byte pointer (space, page, offset, length), its length bytes say "external".
-fn move_sdi_to_a_blob_page(ibd: &mut Vec<u8>) {
-    const PAGE: usize = 16384;
-    let (sdi_page, origin, len) = (3, 419, 1913usize);
-    let rec = sdi_page * PAGE + origin;
-    // The data field's two length bytes, read backwards from the header: 0x87 0x79.
-    assert_eq!(
-        (ibd[rec - 6], ibd[rec - 7]),
-        (0x87, 0x79),
-        "not the fixture expected"
-    );
-    let data_at = rec + 4 + 8 + 6 + 7 + 4 + 4;
-    let data = ibd[data_at..data_at + len].to_vec();
-    let space = ibd[34..38].to_vec();
-    let blob_no = (ibd.len() / PAGE) as u32;
-    let mut blob = vec![0u8; PAGE];
-    blob[4..8].copy_from_slice(&blob_no.to_be_bytes());
-    blob[8..16].fill(0xff); // no previous, no next page
-    blob[24..26].copy_from_slice(&18u16.to_be_bytes()); // FIL_PAGE_SDI_BLOB
-    blob[34..38].copy_from_slice(&space);
-    blob[38..42].copy_from_slice(&(len as u32).to_be_bytes());
-    blob[42..46].fill(0xff); // the last part
-    blob[46..46 + len].copy_from_slice(&data);
-    ibd.extend(blob);
-    ibd[rec - 6] = 0xc0; // two bytes, external
-    ibd[rec - 7] = 20;
-    let mut ptr = space;
-    ptr.extend(blob_no.to_be_bytes());
-    ptr.extend(38u32.to_be_bytes());
-    ptr.extend((len as u64).to_be_bytes());
-    ibd[data_at..data_at + 20].copy_from_slice(&ptr);
-    // Both pages checksummed as MySQL writes them (crc32 in the header and the trailer).
-    for no in [sdi_page, blob_no as usize] {
-        let page = &mut ibd[no * PAGE..(no + 1) * PAGE];
-        let sum = lifeboat_innodb::checksum::crc32(page).to_be_bytes();
-        page[..4].copy_from_slice(&sum);
-        page[PAGE - 8..PAGE - 4].copy_from_slice(&sum);
-    }
-}
-
 /// MySQL 8 keeps no SYS_ tables: `undrop --image` without a definition takes the dropped
 /// tables' own SDI pages from the image (film's document on an SDI BLOB page), their
 /// CREATE TABLE and the clustered index they name. The rows equal what `salvage` reads from
@@ -1827,7 +1784,8 @@ async fn undrop_of_mysql_8_tables_takes_definition_and_index_from_their_sdi() {
         let mut ibd = std::fs::read(dir.join(format!("{table}.ibd"))).unwrap();
         // film's document as a wide table's would be stored: on an SDI BLOB page.
         if table == "film" {
-            move_sdi_to_a_blob_page(&mut ibd);
+            let doc = super::mysql8::sdi_json(&ibd);
+            super::mysql8::replace_sdi(&mut ibd, &doc);
         }
         std::fs::write(srv_tmp.join(format!("{table}.ibd")), &ibd).unwrap();
         image.splice(at..at, ibd);
