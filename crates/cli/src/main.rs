@@ -374,6 +374,11 @@ enum Command {
             required_unless_present = "image"
         )]
         datadir: Option<PathBuf>,
+        /// A directory outside the datadir where the server kept some of its InnoDB files:
+        /// the redo log (innodb_log_group_home_dir), undo tablespaces
+        /// (innodb_undo_directory) or ibdata files (innodb_data_home_dir). Repeatable.
+        #[arg(long, value_name = "DIR", requires = "datadir")]
+        innodb_dir: Vec<PathBuf>,
         /// Any file holding the pages.
         #[arg(long, value_name = "FILE")]
         image: Option<PathBuf>,
@@ -1643,6 +1648,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
         }
         Command::Undrop {
             datadir,
+            innodb_dir,
             image,
             table,
             schema,
@@ -1662,7 +1668,9 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 }
             };
             let source = match (datadir, image) {
-                (Some(d), _) => lifeboat_core::forensic::Source::Datadir(d.clone()),
+                (Some(d), _) => {
+                    lifeboat_core::forensic::Source::Datadir(d.clone(), innodb_dir.clone())
+                }
                 (None, Some(i)) => lifeboat_core::forensic::Source::Image(i.clone()),
                 (None, None) => return Err(usage("give --datadir or --image".into())),
             };

@@ -559,9 +559,11 @@ impl std::hash::Hasher for FastHasher {
 /// Where `undrop` looks for a dropped table's pages.
 #[derive(Debug, Clone)]
 pub enum Source {
-    /// A datadir: its system tablespace (the table lived there with file_per_table=OFF)
-    /// and its .ibd files.
-    Datadir(PathBuf),
+    /// A datadir: its system tablespace (the table lived there with file_per_table=OFF),
+    /// undo tablespaces, .ibd files and redo log; then the directories outside it where the
+    /// server kept some of them (innodb_data_home_dir, innodb_undo_directory,
+    /// innodb_log_group_home_dir).
+    Datadir(PathBuf, Vec<PathBuf>),
     /// Any file: a raw disk or partition image, free blocks dumped with a tool, a copy.
     Image(PathBuf),
 }
@@ -749,19 +751,30 @@ pub fn undrop(
     let started = std::time::Instant::now();
     let files: Vec<PathBuf> = match source {
         Source::Image(p) => vec![p.clone()],
-        Source::Datadir(d) => datadir_files(d)?,
+        Source::Datadir(d, elsewhere) => {
+            let mut files = datadir_files(d)?;
+            for e in elsewhere {
+                files.extend(datadir_files(e)?);
+            }
+            files.sort();
+            files.dedup();
+            files
+        }
     };
     // In a datadir's files each page has its place (page number × size); in an image not.
-    let in_place = matches!(source, Source::Datadir(_));
+    let in_place = matches!(source, Source::Datadir(..));
     // What compressed pages expand to: the server's page size, which its system tablespace
     // records.
     let logical = match source {
-        Source::Datadir(d) => datadir_page_size(d).unwrap_or(LOGICAL),
+        Source::Datadir(d, elsewhere) => std::iter::once(d)
+            .chain(elsewhere)
+            .find_map(|d| datadir_page_size(d))
+            .unwrap_or(LOGICAL),
         Source::Image(_) => LOGICAL,
     };
     if files.is_empty() {
         let what = match source {
-            Source::Datadir(d) => format!(
+            Source::Datadir(d, _) => format!(
                 "{}: no InnoDB files (ibdata*, undo*, *.ibd) in it",
                 d.display()
             ),
@@ -1035,8 +1048,12 @@ pub fn undrop(
     })?;
     // The redo log keeps the undo records of a DROP whose undo page never reached the disk.
     let mut redo_only: HashMap<u64, PathBuf> = HashMap::new();
-    if let (Source::Datadir(d), None) = (source, index_id) {
-        for (t, path) in undo_drops_in_redo(&redo_files(d), &dict_name)? {
+    if let (Source::Datadir(d, elsewhere), None) = (source, index_id) {
+        let logs: Vec<PathBuf> = std::iter::once(d)
+            .chain(elsewhere)
+            .flat_map(|d| redo_files(d))
+            .collect();
+        for (t, path) in undo_drops_in_redo(&logs, &dict_name)? {
             if !undo_drops.iter().any(|u| u.table_id == t.table_id) {
                 redo_only.insert(t.table_id, path);
             }
@@ -1463,8 +1480,7 @@ fn datadir_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 }
 
 /// The redo log files of a datadir: `ib_logfile*` (MariaDB, MySQL before 8.0.30) and
-/// `#innodb_redo/#ib_redo*` (MySQL 8.0.30 and later). A log kept elsewhere
-/// (innodb_log_group_home_dir) is not found.
+/// `#innodb_redo/#ib_redo*` (MySQL 8.0.30 and later).
 fn redo_files(dir: &Path) -> Vec<PathBuf> {
     let named = |d: &Path, prefix: &str| -> Vec<PathBuf> {
         let Ok(entries) = std::fs::read_dir(d) else {

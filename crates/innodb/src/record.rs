@@ -1330,37 +1330,9 @@ mod tests {
         Layout::new(&s).may_store_off_page(&s)
     }
 
-    /// A table with MySQL 8.0.29+ row versions: `a` dropped in version 1, `late` added in
-    /// version 2 (default 7).
+    /// [`crate::sdi`]'s table with row versions: `a` dropped in 1, `late` added in 2.
     fn versioned() -> TableSchema {
-        let col = |name: &str, ty: &str, hidden: u8, nullable: bool, private: &str| {
-            format!(
-                r#"{{"name":"{name}","column_type_utf8":"{ty}","hidden":{hidden},"is_nullable":{nullable},"is_virtual":false,"collation_id":255,"se_private_data":"{private}"}}"#
-            )
-        };
-        let cols = [
-            col("id", "int", 1, false, "physical_pos=0;"),
-            col(
-                "late",
-                "int",
-                1,
-                false,
-                "default=80000007;physical_pos=5;version_added=2;",
-            ),
-            col("b", "varchar(9)", 1, true, "physical_pos=4;"),
-            col(
-                "!hidden!_dropped_v1_p3_a",
-                "char(4)",
-                2,
-                false,
-                "physical_pos=3;version_dropped=1;",
-            ),
-        ]
-        .join(",");
-        let doc = format!(
-            r#"{{"dd_object":{{"name":"t","columns":[{cols}],"indexes":[{{"type":1,"elements":[{{"hidden":false,"column_opx":0}}]}}]}}}}"#
-        );
-        crate::sdi::table_schema(&doc).unwrap()
+        crate::sdi::table_schema(&crate::sdi::tests::versioned()).unwrap()
     }
 
     /// A REDUNDANT record at 200 of an empty page: info bits, an optional version byte,

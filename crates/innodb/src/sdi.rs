@@ -409,7 +409,7 @@ fn row_versions(json: &str, schema: &TableSchema) -> Result<Option<RowVersions>,
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
@@ -449,9 +449,10 @@ mod tests {
         );
     }
 
-    #[test]
-    fn row_versions_put_fields_in_physical_order_with_the_dropped_ones() {
-        let s = table_schema(&doc(
+    /// A table with MySQL 8.0.29+ row versions: `a` dropped in version 1, `late` added in
+    /// version 2 (default 7), placed last in the records.
+    pub(crate) fn versioned() -> String {
+        doc(
             "",
             vec![
                 col("id", "int", 1, false, "physical_pos=0;"),
@@ -473,8 +474,12 @@ mod tests {
                     "physical_pos=3;version_dropped=1;",
                 ),
             ],
-        ))
-        .unwrap();
+        )
+    }
+
+    #[test]
+    fn row_versions_put_fields_in_physical_order_with_the_dropped_ones() {
+        let s = table_schema(&versioned()).unwrap();
         assert_eq!(
             s.columns
                 .iter()

@@ -1627,7 +1627,50 @@ async fn undrop_after_purge_finds_the_old_index_in_the_undo_or_redo_log() {
     assert!(by.contains("undo log") && by.contains("ib_logfile0"), "{r}");
     assert_eq!(r["chosen"]["index_id"].as_u64(), old, "{r}");
     assert_eq!(r["rows"], 3000, "{r}");
-    for (db, dir) in [("back", &out), ("back_redo", &redo_out)] {
+
+    // The same datadir with its redo log and undo tablespaces kept elsewhere
+    // (innodb_log_group_home_dir, innodb_undo_directory): found there when named.
+    let (logs, undo) = (srv.tmp().join("logs"), srv.tmp().join("undo"));
+    for dir in [&logs, &undo] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    for entry in std::fs::read_dir(&copy).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let to = if name.starts_with("ib_logfile") {
+            &logs
+        } else if name.starts_with("undo") {
+            &undo
+        } else {
+            continue;
+        };
+        std::fs::rename(&path, to.join(&name)).unwrap();
+    }
+    let elsewhere_out = srv.tmp().join("undrop-elsewhere");
+    let r = undrop(
+        &Lb::new(),
+        ("--datadir", &copy),
+        "shop.people",
+        &[
+            "--innodb-dir",
+            logs.to_str().unwrap(),
+            "--innodb-dir",
+            undo.to_str().unwrap(),
+        ],
+        &elsewhere_out,
+    );
+    let by = r["chosen_by"].as_str().unwrap();
+    assert!(
+        by.contains("undo log") && by.contains("logs/ib_logfile0"),
+        "{r}"
+    );
+    assert_eq!(r["chosen"]["index_id"].as_u64(), old, "{r}");
+    assert_eq!(r["rows"], 3000, "{r}");
+    for (db, dir) in [
+        ("back", &out),
+        ("back_redo", &redo_out),
+        ("back_elsewhere", &elsewhere_out),
+    ] {
         c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
         load_into(&srv, db, &dir.join("people.sql"));
         let got = checksum_of(&mut c, &format!("{db}.people")).await;

@@ -53,10 +53,20 @@ pub fn sdi_json(ibd: &[u8]) -> Value {
     serde_json::from_str(&r.json).unwrap()
 }
 
-/// Stores `doc` as the table's SDI document, compressed on a new SDI BLOB page (where MySQL
-/// keeps a wide table's), and checksums the pages as MySQL does.
+/// Stores `doc` as the table's SDI document, its columns numbered in order, compressed on a
+/// new SDI BLOB page (where MySQL keeps a wide table's), and checksums the pages as MySQL
+/// does.
 pub fn replace_sdi(ibd: &mut Vec<u8>, doc: &Value) {
-    let text = serde_json::to_string(doc).unwrap();
+    let mut doc = doc.clone();
+    for (i, c) in doc["dd_object"]["columns"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        c["ordinal_position"] = json!(i + 1);
+    }
+    let text = serde_json::to_string(&doc).unwrap();
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
     z.write_all(text.as_bytes()).unwrap();
     let data = z.finish().unwrap();
@@ -239,9 +249,6 @@ fn instant_add_8012(ibd: &[u8]) -> (Vec<u8>, Vec<(u16, Option<String>)>) {
         &format!("default=78;{}", tid.as_str().unwrap()),
     );
     cols.insert(4, nick);
-    for (i, c) in cols.iter_mut().enumerate() {
-        c["ordinal_position"] = json!(i + 1);
-    }
     replace_sdi(&mut ibd, &doc);
     let leaf = &mut ibd[LEAF * PAGE..(LEAF + 1) * PAGE];
     let mut changed = Vec::new();
@@ -305,7 +312,7 @@ fn row_versions_8029(ibd: &[u8]) -> (Vec<u8>, Vec<(u16, u8, Option<String>, i32)
     score["column_key"] = json!(1);
     // The table's order: the key, then score (AFTER actor_id), last_name, last_update,
     // nick; the engine's hidden columns after them.
-    let mut new_cols = vec![
+    let new_cols = vec![
         at(named("actor_id"), 0, ""),
         score,
         at(named("last_name"), 4, ""),
@@ -315,9 +322,6 @@ fn row_versions_8029(ibd: &[u8]) -> (Vec<u8>, Vec<(u16, u8, Option<String>, i32)
         at(named("DB_ROLL_PTR"), 2, ""),
         first,
     ];
-    for (i, c) in new_cols.iter_mut().enumerate() {
-        c["ordinal_position"] = json!(i + 1);
-    }
     t["columns"] = json!(new_cols);
     replace_sdi(&mut ibd, &doc);
     let leaf = &mut ibd[LEAF * PAGE..(LEAF + 1) * PAGE];
