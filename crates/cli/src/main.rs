@@ -377,7 +377,7 @@ enum Command {
         /// A directory outside the datadir where the server kept some of its InnoDB files:
         /// the redo log (innodb_log_group_home_dir), undo tablespaces
         /// (innodb_undo_directory) or ibdata files (innodb_data_home_dir). Repeatable.
-        #[arg(long, value_name = "DIR", requires = "datadir")]
+        #[arg(long, value_name = "DIR")]
         innodb_dir: Vec<PathBuf>,
         /// Any file holding the pages.
         #[arg(long, value_name = "FILE")]
@@ -1659,6 +1659,12 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             backup,
             ..
         } => {
+            if datadir.is_none() && !innodb_dir.is_empty() {
+                return Err(usage(
+                    "--innodb-dir names a datadir's files kept elsewhere: give --datadir too"
+                        .into(),
+                ));
+            }
             // Without either, undrop rebuilds it from the dictionary records in the sources.
             let def = match schema {
                 Some(s) => Some(read_schema(s)?),
