@@ -112,19 +112,17 @@ fn one(
     })
 }
 
-/// The character set of a MySQL 8 collation id, else `None`.
+/// The character set of a MySQL 8 collation id, else `None`. Ids below 248 are the ones
+/// MySQL and MariaDB share; 255 and up are MySQL 8's utf8mb4 (and utf8mb3) 0900 collations.
 fn charset_of(collation: u64) -> Option<&'static str> {
-    Some(match collation {
-        5 | 8 | 15 | 31 | 47 | 48 | 49 | 94 => "latin1",
-        63 => "binary",
-        11 | 65 => "ascii",
-        33 | 76 | 83 | 192..=215 | 223 => "utf8mb3",
-        45 | 46 | 224..=247 | 255..=323 => "utf8mb4",
-        35 | 90 | 128..=151 | 159 => "ucs2",
-        54 | 55 | 101..=124 => "utf16",
-        60 | 61 | 160..=183 => "utf32",
-        _ => return None,
-    })
+    match collation {
+        255..=323 => Some("utf8mb4"),
+        // utf8mb3_tolower_ci, MySQL's own.
+        76 => Some("utf8mb3"),
+        // gb18030, which MariaDB does not have.
+        248..=250 => None,
+        id => crate::collations::by_id(u16::try_from(id).ok()?).map(|(cs, _)| cs),
+    }
 }
 
 /// Who an SDI table document describes: enough to tell a dropped table's tablespace among
@@ -523,6 +521,24 @@ pub(crate) mod tests {
         ))
         .unwrap_err();
         assert!(e.contains("physical_pos"), "{e}");
+    }
+
+    #[test]
+    fn collation_ids_name_their_character_sets() {
+        for (id, cs) in [
+            (8, Some("latin1")),
+            (28, Some("gbk")),
+            (33, Some("utf8mb3")),
+            (45, Some("utf8mb4")),
+            (63, Some("binary")),
+            (95, Some("cp932")),
+            (255, Some("utf8mb4")),
+            (309, Some("utf8mb4")),
+            (248, None),
+            (5000, None),
+        ] {
+            assert_eq!(charset_of(id), cs, "{id}");
+        }
     }
 
     #[test]
