@@ -483,6 +483,49 @@ async fn mysql_8_tables_after_instant_add_and_drop_column_salvage_from_their_sdi
     let got = checksum_of(&mut c, "undropped.actor").await;
     assert!(got.is_some() && got == want, "undrop: {got:?} {want:?}");
 
+    // Rows deleted while purge waits: delete-marked records of versions 0, 1 and 3 come
+    // back from `undelete`, with the values their version implies.
+    let mut deleted = ibd.clone();
+    let gone = [1u16, 23, 150];
+    let version_of = |id: u16| changed.iter().find(|c| c.0 == id).map_or(0, |c| c.1);
+    assert_eq!(gone.map(version_of), [1, 3, 0]);
+    {
+        let leaf = &mut deleted[LEAF * PAGE..(LEAF + 1) * PAGE];
+        for a in actors(leaf) {
+            if gone.contains(&a.id) {
+                leaf[a.origin - 5] |= 0x20;
+            }
+        }
+    }
+    checksum(&mut deleted, LEAF);
+    let file = srv.tmp().join("deleted.ibd");
+    std::fs::write(&file, &deleted).unwrap();
+    let out = srv.tmp().join("undelete-v2");
+    let o = lb.run(&[
+        "undelete",
+        "--json",
+        "--ibd",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json(&o)["rows"], 3, "{}", json(&o));
+    c.query_drop("CREATE DATABASE undeleted").await.unwrap();
+    load_into(&srv, "undeleted", &out.join("actor.sql"));
+    let got: Vec<(u16, i32, Option<String>)> = c
+        .query("SELECT actor_id, score, nick FROM undeleted.actor ORDER BY actor_id")
+        .await
+        .unwrap();
+    let want: Vec<(u16, i32, Option<String>)> = gone
+        .iter()
+        .map(|id| match changed.iter().find(|c| c.0 == *id) {
+            Some((_, _, nick, score)) => (*id, *score, nick.clone()),
+            None => (*id, 7, Some("x".into())),
+        })
+        .collect();
+    assert_eq!(got, want);
+
     // Given a CREATE TABLE instead of the SDI, a versioned record is refused by name.
     let ddl = srv.tmp().join("actor.ddl");
     std::fs::write(
