@@ -749,12 +749,20 @@ pub fn undrop(
     use lifeboat_innodb::record::{Layout, decode_with, fit_with};
     use std::collections::{BTreeMap, HashMap, HashSet};
     let started = std::time::Instant::now();
+    // A datadir's directories: its own, then those the server kept files in elsewhere.
+    let dirs: Vec<&Path> = match source {
+        Source::Datadir(d, elsewhere) => std::iter::once(d)
+            .chain(elsewhere)
+            .map(PathBuf::as_path)
+            .collect(),
+        Source::Image(_) => Vec::new(),
+    };
     let files: Vec<PathBuf> = match source {
         Source::Image(p) => vec![p.clone()],
-        Source::Datadir(d, elsewhere) => {
-            let mut files = datadir_files(d)?;
-            for e in elsewhere {
-                files.extend(datadir_files(e)?);
+        Source::Datadir(..) => {
+            let mut files = Vec::new();
+            for d in &dirs {
+                files.extend(datadir_files(d)?);
             }
             files.sort();
             files.dedup();
@@ -765,13 +773,10 @@ pub fn undrop(
     let in_place = matches!(source, Source::Datadir(..));
     // What compressed pages expand to: the server's page size, which its system tablespace
     // records.
-    let logical = match source {
-        Source::Datadir(d, elsewhere) => std::iter::once(d)
-            .chain(elsewhere)
-            .find_map(|d| datadir_page_size(d))
-            .unwrap_or(LOGICAL),
-        Source::Image(_) => LOGICAL,
-    };
+    let logical = dirs
+        .iter()
+        .find_map(|d| datadir_page_size(d))
+        .unwrap_or(LOGICAL);
     if files.is_empty() {
         let what = match source {
             Source::Datadir(d, _) => format!(
@@ -1048,11 +1053,8 @@ pub fn undrop(
     })?;
     // The redo log keeps the undo records of a DROP whose undo page never reached the disk.
     let mut redo_only: HashMap<u64, PathBuf> = HashMap::new();
-    if let (Source::Datadir(d, elsewhere), None) = (source, index_id) {
-        let logs: Vec<PathBuf> = std::iter::once(d)
-            .chain(elsewhere)
-            .flat_map(|d| redo_files(d))
-            .collect();
+    if index_id.is_none() {
+        let logs: Vec<PathBuf> = dirs.iter().flat_map(|d| redo_files(d)).collect();
         for (t, path) in undo_drops_in_redo(&logs, &dict_name)? {
             if !undo_drops.iter().any(|u| u.table_id == t.table_id) {
                 redo_only.insert(t.table_id, path);

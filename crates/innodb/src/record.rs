@@ -37,7 +37,7 @@ use lifeboat_binlog::table::column_type as ct;
 use lifeboat_binlog::{Column, Value};
 
 use crate::page::FIL_TRAILER;
-use crate::schema::TableSchema;
+use crate::schema::{Lifetime, TableSchema};
 
 /// One field of a decoded record.
 #[derive(Debug, Clone, PartialEq)]
@@ -214,9 +214,9 @@ fn layout(s: &TableSchema) -> Vec<Slot> {
 /// [`crate::schema::RowVersions`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct MysqlInstant {
-    /// Per slot, the row versions that added and dropped it (0: none), when the SDI gave
-    /// physical positions (8.0.29+).
-    versions: Option<Vec<(u8, u8)>>,
+    /// Per slot, the row versions that hold it, when the SDI gave physical positions
+    /// (8.0.29+).
+    versions: Option<Vec<Lifetime>>,
     /// The highest row version of the table.
     newest: u8,
     /// Per slot, the value records that lack the field take (`Some(None)`: NULL).
@@ -243,14 +243,14 @@ impl MysqlInstant {
                         Slot::Dropped { .. } => dropped.next(),
                         _ => None,
                     };
-                    f.map_or((0, 0), |f| (f.added, f.dropped))
+                    f.map_or(Lifetime::default(), |f| f.lifetime)
                 })
                 .collect::<Vec<_>>()
         });
         let newest = versions
             .iter()
             .flatten()
-            .map(|&(a, d)| a.max(d))
+            .map(|l| l.newest())
             .max()
             .unwrap_or(0);
         // The key, DB_TRX_ID, DB_ROLL_PTR, then the other columns of the first ones.
@@ -278,7 +278,22 @@ impl MysqlInstant {
         self.versions
             .as_ref()
             .and_then(|vs| vs.get(k))
-            .is_none_or(|&(a, d)| a <= v && (d == 0 || v < d))
+            .is_none_or(|l| l.holds(v))
+    }
+}
+
+/// The row version `v` a record says it has, checked against what `mysql` (the table's SDI)
+/// knows: a definition without versions cannot lay the record out.
+fn row_version(mysql: Option<&MysqlInstant>, v: u8) -> Result<u8, String> {
+    match mysql {
+        Some(m) if m.versions.is_some() && v <= m.newest => Ok(v),
+        Some(m) if m.versions.is_some() => Err(format!(
+            "row version {v}; the table's SDI knows versions up to {}",
+            m.newest
+        )),
+        _ => Err(format!(
+            "a record MySQL 8.0.29+ wrote after an instant ADD/DROP COLUMN (row version {v}): which columns it holds is in the table's SDI, not in a CREATE TABLE statement (read the definition from the tablespace rather than --schema)"
+        )),
     }
 }
 
@@ -833,21 +848,7 @@ fn compact_fields<'a>(
             "info bits {info:#04x}: both of MySQL's instant flags"
         )));
     } else if info & 0x40 != 0 {
-        let v = header(6)?;
-        match mysql {
-            Some(m) if m.versions.is_some() && v <= m.newest => {}
-            Some(m) if m.versions.is_some() => {
-                return Err(fail(format!(
-                    "row version {v}; the table's SDI knows versions up to {}",
-                    m.newest
-                )));
-            }
-            _ => {
-                return Err(fail(format!(
-                    "a record MySQL 8.0.29+ wrote after an instant ADD/DROP COLUMN (row version {v}): which columns it holds is in the table's SDI, not in a CREATE TABLE statement (read the definition from the tablespace rather than --schema)"
-                )));
-            }
-        }
+        let v = row_version(mysql, header(6)?).map_err(fail)?;
         (Held::Version(v), 1)
     } else if info & 0x80 != 0 {
         let b = header(6)?;
@@ -1078,14 +1079,7 @@ fn redundant_fields<'a>(
             .checked_sub(7)
             .and_then(|at| page.get(at))
             .ok_or_else(|| fail("header before the page start".into()))?;
-        match mysql {
-            Some(m) if m.versions.is_some() && v <= m.newest => Some(v),
-            _ => {
-                return Err(fail(format!(
-                    "a record MySQL 8.0.29+ wrote after an instant ADD/DROP COLUMN (row version {v}), which the definition does not describe (the table's SDI does)"
-                )));
-            }
-        }
+        Some(row_version(mysql, v).map_err(fail)?)
     } else {
         None
     };

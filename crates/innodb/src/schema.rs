@@ -60,16 +60,29 @@ pub struct VersionedField {
     /// The column of the definition, or the definition of a dropped column (and its
     /// maximum bytes per character): what its bytes take in the records that hold it.
     pub column: Result<usize, (Column, u8)>,
-    /// The row version that added it (0: it was there from the start).
+    /// The row versions whose records hold it.
+    pub lifetime: Lifetime,
+}
+
+/// The row versions a field is in: from the one that added it (0: there from the start)
+/// to the one before the one that dropped it (0: never dropped).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lifetime {
+    /// The row version that added it.
     pub added: u8,
-    /// The row version that dropped it (0: never).
+    /// The row version that dropped it.
     pub dropped: u8,
 }
 
-impl VersionedField {
+impl Lifetime {
     /// Whether records of row version `v` hold the field.
-    pub fn held_in(&self, v: u8) -> bool {
+    pub fn holds(self, v: u8) -> bool {
         self.added <= v && (self.dropped == 0 || v < self.dropped)
+    }
+
+    /// The newest row version it names.
+    pub fn newest(self) -> u8 {
+        self.added.max(self.dropped)
     }
 }
 

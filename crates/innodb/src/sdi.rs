@@ -6,7 +6,7 @@ use std::io::Read;
 
 use crate::index::IndexPage;
 use crate::record::{Field, Layout, decode_with, read_blob};
-use crate::schema::{RowVersions, TableSchema, VersionedField, parse_create_table};
+use crate::schema::{Lifetime, RowVersions, TableSchema, VersionedField, parse_create_table};
 
 /// The SDI index's records: key (type, id), then the lengths and the compressed JSON.
 const SDI_TABLE: &str = "CREATE TABLE sdi (type INT UNSIGNED NOT NULL, id BIGINT UNSIGNED NOT NULL, uncompressed_len INT UNSIGNED NOT NULL, compressed_len INT UNSIGNED NOT NULL, data LONGBLOB NOT NULL, PRIMARY KEY (type, id))";
@@ -140,8 +140,7 @@ pub struct SdiTable {
 
 /// The [`SdiTable`] of a table document.
 pub fn table_of(json: &str) -> Result<SdiTable, String> {
-    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("SDI JSON: {e}"))?;
-    let t = v.get("dd_object").ok_or("SDI JSON without dd_object")?;
+    let t = &dd_object(json)?;
     let text = |k: &str| t.get(k).and_then(|n| n.as_str()).unwrap_or("").to_owned();
     let indexes = t.get("indexes").and_then(|i| i.as_array());
     let id_of = |ix: &serde_json::Value| {
@@ -171,8 +170,19 @@ pub fn table_of(json: &str) -> Result<SdiTable, String> {
 /// generated columns' expressions, the primary key, and FULLTEXT keys, which add InnoDB's
 /// hidden FTS_DOC_ID column).
 pub fn create_table(json: &str) -> Result<String, String> {
-    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("SDI JSON: {e}"))?;
-    let t = v.get("dd_object").ok_or("SDI JSON without dd_object")?;
+    create_table_of(&dd_object(json)?)
+}
+
+/// A table document's `dd_object`.
+fn dd_object(json: &str) -> Result<serde_json::Value, String> {
+    let mut v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("SDI JSON: {e}"))?;
+    v.get_mut("dd_object")
+        .map(serde_json::Value::take)
+        .ok_or_else(|| "SDI JSON without dd_object".into())
+}
+
+fn create_table_of(t: &serde_json::Value) -> Result<String, String> {
     let name = t
         .get("name")
         .and_then(|n| n.as_str())
@@ -284,10 +294,15 @@ fn column_definition(c: &serde_json::Value) -> Result<String, String> {
 /// bytes in hex) or `default_null` from their `se_private_data`. Instantly dropped columns
 /// are kept, engine-hidden, under a new name: their definitions size their bytes.
 pub fn table_schema(json: &str) -> Result<TableSchema, String> {
-    let sql = create_table(json)?;
-    let mut schema = parse_create_table(&sql).map_err(|e| e.to_string())?;
-    schema.row_versions = row_versions(json, &schema)?;
+    let t = dd_object(json)?;
+    let mut schema = parse_create_table(&create_table_of(&t)?).map_err(|e| e.to_string())?;
+    schema.row_versions = row_versions(&t, &schema)?;
     Ok(schema)
+}
+
+/// The value of `key` among `key=value` pairs.
+fn get<'a>(pairs: &[(&'a str, &'a str)], key: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
 }
 
 /// `key=value;` pairs.
@@ -300,14 +315,10 @@ fn private_data(v: &serde_json::Value) -> Vec<(&str, &str)> {
         .collect()
 }
 
-fn row_versions(json: &str, schema: &TableSchema) -> Result<Option<RowVersions>, String> {
-    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("SDI JSON: {e}"))?;
-    let t = v.get("dd_object").ok_or("SDI JSON without dd_object")?;
-    let get = |d: &[(&str, &str)], k: &str| {
-        d.iter()
-            .find(|(key, _)| *key == k)
-            .map(|(_, v)| v.to_string())
-    };
+fn row_versions(
+    t: &serde_json::Value,
+    schema: &TableSchema,
+) -> Result<Option<RowVersions>, String> {
     let instant_cols = get(&private_data(t), "instant_col")
         .map(|n| {
             n.parse::<usize>()
@@ -368,7 +379,7 @@ fn row_versions(json: &str, schema: &TableSchema) -> Result<Option<RowVersions>,
             let default = if get(&d, "default_null").is_some() {
                 Some(None)
             } else if let Some(h) = get(&d, "default") {
-                Some(Some(hex::decode(&h).map_err(|_| {
+                Some(Some(hex::decode(h).map_err(|_| {
                     format!("SDI column `{name}`: default={h} is not hex")
                 })?))
             } else {
@@ -382,8 +393,7 @@ fn row_versions(json: &str, schema: &TableSchema) -> Result<Option<RowVersions>,
             position,
             VersionedField {
                 column,
-                added,
-                dropped,
+                lifetime: Lifetime { added, dropped },
             },
         ));
     }
@@ -495,8 +505,8 @@ pub(crate) mod tests {
                         .as_ref()
                         .map_err(|(c, _)| c.name.clone().unwrap())
                         .copied(),
-                    f.added,
-                    f.dropped,
+                    f.lifetime.added,
+                    f.lifetime.dropped,
                 )
             })
             .collect();
@@ -509,8 +519,8 @@ pub(crate) mod tests {
                 (Ok(1), 2, 0)
             ]
         );
-        assert!(rv.fields[1].held_in(0) && !rv.fields[1].held_in(1));
-        assert!(!rv.fields[3].held_in(1) && rv.fields[3].held_in(2));
+        assert!(rv.fields[1].lifetime.holds(0) && !rv.fields[1].lifetime.holds(1));
+        assert!(!rv.fields[3].lifetime.holds(1) && rv.fields[3].lifetime.holds(2));
         // Versions without positions cannot be laid out.
         let e = table_schema(&doc(
             "",

@@ -311,7 +311,8 @@ fn mysql_8_instant_records_need_the_sdi() {
     }
     bytes[at] = kept | 0xc0;
     let (page, _) = leaf(&bytes, n);
-    assert!(decode_with(page, origin, &schema, &layout).is_err());
+    let e = decode_with(page, origin, &schema, &layout).unwrap_err();
+    assert!(e.reason.contains("both of MySQL's instant flags"), "{e:?}");
     bytes[at] = kept;
     let (page, _) = leaf(&bytes, n);
     assert!(decode_with(page, origin, &schema, &layout).is_ok());

@@ -59,7 +59,7 @@ async fn exported(
 }
 
 /// `lifeboat COMMAND --json --ibd IBD [--schema DDL] --out OUT`.
-fn on_ibd(
+pub fn on_ibd(
     lb: &Lb,
     command: &str,
     ibd: &std::path::Path,

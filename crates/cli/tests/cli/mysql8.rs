@@ -13,7 +13,7 @@ use lifeboat_server::testing::TestServer;
 use mysql_async::prelude::Queryable;
 use serde_json::{Value, json};
 
-use super::forensic::{checksum_of, load_into, undrop};
+use super::forensic::{checksum_of, load_into, on_ibd, undrop};
 use super::{Lb, code, json, stderr};
 
 const PAGE: usize = 16384;
@@ -375,14 +375,7 @@ fn salvage_into(srv: &TestServer, lb: &Lb, ibd: &[u8], db: &str) -> Value {
     let file = srv.tmp().join(format!("{db}.ibd"));
     std::fs::write(&file, ibd).unwrap();
     let out = srv.tmp().join(format!("salvage-{db}"));
-    let o = lb.run(&[
-        "salvage",
-        "--json",
-        "--ibd",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = on_ibd(lb, "salvage", &file, None, &out);
     assert_eq!(code(&o), 0, "{db}: {}", stderr(&o));
     load_into(srv, db, &out.join("actor.sql"));
     json(&o)
@@ -501,14 +494,7 @@ async fn mysql_8_tables_after_instant_add_and_drop_column_salvage_from_their_sdi
     let file = srv.tmp().join("deleted.ibd");
     std::fs::write(&file, &deleted).unwrap();
     let out = srv.tmp().join("undelete-v2");
-    let o = lb.run(&[
-        "undelete",
-        "--json",
-        "--ibd",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = on_ibd(&lb, "undelete", &file, None, &out);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(json(&o)["rows"], 3, "{}", json(&o));
     c.query_drop("CREATE DATABASE undeleted").await.unwrap();
@@ -536,20 +522,8 @@ async fn mysql_8_tables_after_instant_add_and_drop_column_salvage_from_their_sdi
     )
     .unwrap();
     let out = srv.tmp().join("salvage-ddl");
-    let o = lb.run(&[
-        "salvage",
-        "--json",
-        "--ibd",
-        srv.tmp().join("v2.ibd").to_str().unwrap(),
-        "--schema",
-        ddl.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let report = std::fs::read_to_string(out.join("report.json")).unwrap_or_default();
-    assert!(
-        report.contains("row version") || stderr(&o).contains("row version"),
-        "{}\n{report}",
-        stderr(&o)
-    );
+    let o = on_ibd(&lb, "salvage", &srv.tmp().join("v2.ibd"), Some(&ddl), &out);
+    assert_ne!(code(&o), 0);
+    let e = stderr(&o);
+    assert!(e.contains("row version") && e.contains("SDI"), "{e}");
 }
