@@ -80,8 +80,15 @@ pub fn zip_size_at(hay: &[u8], start: usize, logical: usize) -> Option<usize> {
 }
 
 /// Types of the pages that hold off-page columns: the old BLOB chain (10), a compressed
-/// table's chain (11 and 12), MySQL 8's LOB index, data and first pages (22 to 24).
-pub const OFF_PAGE_TYPES: [u16; 6] = [10, 11, 12, 22, 23, 24];
+/// table's chain (11 and 12), MySQL 8's LOB index, data and first pages (22 to 24) and its
+/// compressed tables' ZLOB first, data, index and fragment pages (25 to 28).
+pub const OFF_PAGE_TYPES: [u16; 10] = [10, 11, 12, 22, 23, 24, 25, 26, 27, 28];
+
+/// Whether pages of type `ty` exist only in compressed tablespaces, at the compressed page
+/// size, with a compressed page's checksum (and no LSN in a trailer).
+fn zip_sized(ty: u16) -> bool {
+    crate::zip::is_zblob_type(ty) || (crate::lob::ZLOB_FIRST..=crate::lob::ZLOB_FRAG).contains(&ty)
+}
 
 /// Where pages of [`OFF_PAGE_TYPES`] start in `hay`, and their sizes: their type, then the
 /// eight bytes only page 0 fills. A page counts when it is whole in `hay` and its size is
@@ -95,7 +102,7 @@ pub fn off_page_pages(hay: &[u8]) -> Vec<(usize, usize)> {
             let Some(start) = hit.checked_sub(24) else {
                 continue;
             };
-            let size = if crate::zip::is_zblob_type(ty) {
+            let size = if zip_sized(ty) {
                 zip_checksum_size(hay, start)
             } else {
                 Some(page_size_at(hay, start, 0)).filter(|&n| n != 0)

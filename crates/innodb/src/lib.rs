@@ -17,7 +17,7 @@
 //! - [`schema`]: a table definition from `CREATE TABLE` text ([`schema::TableSchema`]);
 //! - [`record`]: clustered index records decoded into rows with it, every length checked,
 //!   and how well a page fits a definition ([`record::fit`]);
-//! - [`lob`]: MySQL 8's LOB pages, which hold its off-page columns;
+//! - [`lob`]: MySQL 8's LOB and ZLOB pages, which hold its off-page columns;
 //! - [`carve`]: INDEX pages (compressed ones too) and off-page column pages found in any
 //!   bytes at any alignment;
 //! - [`sdi`]: MySQL 8's serialized dictionary information, read into `CREATE TABLE` text;
@@ -26,6 +26,9 @@
 //! - [`undo`]: the table and index ids a DROP TABLE left in undo records;
 //! - [`compressed`] and [`zip`]: MariaDB page_compressed pages and ROW_FORMAT=COMPRESSED
 //!   pages, expanded into the pages the server works on.
+//!
+//! Feature `test-support` adds `testing`: writers of formats no server on a test machine
+//! writes (MySQL 8's ZLOB), for tests that put them into real tablespaces.
 //!
 //! ```
 //! use lifeboat_innodb::{checksum, page::FilHeader};
@@ -58,6 +61,8 @@ pub mod record;
 pub mod redo;
 pub mod schema;
 pub mod sdi;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod undo;
 pub mod zip;
 

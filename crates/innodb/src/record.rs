@@ -1145,7 +1145,8 @@ fn redundant_fields<'a>(
 /// Reads an externally stored column. The old BLOB format (pages of type BLOB, as MariaDB
 /// and MySQL 5.7 write them) holds a part length and the next page number after each page's
 /// FIL header; a compressed table's chain is one zlib stream ([`crate::zip::read_zblob`]);
-/// MySQL 8 indexes its pages from the first ([`crate::lob`]). `page_of` gives a page of the
+/// MySQL 8 indexes its pages from the first ([`crate::lob`]), a compressed table's in
+/// 128 KiB zlib streams ([`crate::lob::read_z`]). `page_of` gives a page of the
 /// tablespace by number.
 pub fn read_blob(
     first_page: u32,
@@ -1178,9 +1179,13 @@ pub fn read_blob(
             let page = page_of(first_page).unwrap_or_default();
             return crate::lob::read(first_page, &page, offset, length, &mut page_of);
         }
-        Some(t) if (crate::lob::ZLOB_FIRST..=29).contains(&t) => {
+        Some(crate::lob::ZLOB_FIRST) => {
+            let page = page_of(first_page).unwrap_or_default();
+            return crate::lob::read_z(first_page, &page, offset, length, &mut page_of);
+        }
+        Some(t @ (crate::lob::LOB_INDEX | crate::lob::LOB_DATA | 26..=29)) => {
             return Err(format!(
-                "page {first_page} starts a LOB of a compressed MySQL 8 table (ZLOB), which is not decoded yet"
+                "page {first_page} is a LOB page of type {t} but not the LOB's first page"
             ));
         }
         _ => {}
