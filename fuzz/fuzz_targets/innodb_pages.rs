@@ -1,7 +1,7 @@
 //! Any bytes as InnoDB pages: tablespace flags, page-size detection, checksum verdicts, page
 //! and record headers, record and free-list walks, record decoding (with what an instant
 //! ADD/DROP COLUMN left), page_compressed and ROW_FORMAT=COMPRESSED expansion, compressed
-//! BLOBs, MySQL 8 LOBs, the carver's page searches, DROPs in undo records (also as a
+//! BLOBs, MySQL 8 LOBs and ZLOBs, the carver's page searches, DROPs in undo records (also as a
 //! block-framed redo log), dictionary records and the definitions rebuilt from them, MySQL
 //! 8 records under instant ADD/DROP COLUMN (row versions and field counts) and SDI
 //! documents. Nothing may panic or loop.
@@ -48,6 +48,7 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = lifeboat_innodb::zip::read_zblob(n as u32, 1 << 20, &mut page_of);
         let _ = lifeboat_innodb::lob::read(n as u32, page, 1, 1 << 20, &mut page_of);
+        let _ = lifeboat_innodb::lob::read_z(n as u32, page, 1, 1 << 20, &mut page_of);
         // Small inputs still reach the record walkers, at a 4 KiB page's scale.
         if let Some(ip) = IndexPage::new(page) {
             let _ = ip.records().count();

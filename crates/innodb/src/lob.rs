@@ -438,7 +438,7 @@ fn z_stream(
             Some(ZLOB_FRAG) => Some(fragment(page, page_no, entry.frag_id)?),
             t => {
                 return Err(format!(
-                    "page {page_no} of a ZLOB stream has type {}",
+                    "page {page_no} of a ZLOB stream has page type {}, not a ZLOB data or fragment page's",
                     t.unwrap_or_default()
                 ));
             }

@@ -36,7 +36,7 @@ async fn shop_with_report(srv: &TestServer) {
 /// The table's tablespace with every page written (FLUSH TABLES … FOR EXPORT, as a
 /// checkpoint on a server that ran for days would), copied to `tmp/<name>.ibd`, and the file
 /// with its `SHOW CREATE TABLE`.
-async fn exported(
+pub async fn exported(
     srv: &TestServer,
     db: &str,
     table: &str,

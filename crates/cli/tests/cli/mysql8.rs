@@ -5,6 +5,9 @@
 //! new one at the heap top). `salvage` must read every row with the table's current
 //! columns: CHECKSUM TABLE equal to the rows the history implies, built in MariaDB from the
 //! untouched file's rows.
+//!
+//! Also the ZLOBs in which MySQL 8 keeps a compressed table's long values, written into a
+//! MariaDB compressed table's file in place of its ZBLOB chains.
 
 use std::io::Write;
 
@@ -526,4 +529,154 @@ async fn mysql_8_tables_after_instant_add_and_drop_column_salvage_from_their_sdi
     assert_ne!(code(&o), 0);
     let e = stderr(&o);
     assert!(e.contains("row version") && e.contains("SDI"), "{e}");
+}
+
+/// The ZBLOB chains (one zlib stream) that `ibd`, a tablespace of `zip`-byte compressed
+/// pages, keeps for values longer than 128 KiB, rewritten as MySQL 8 stores those: a ZLOB
+/// in pages appended to the file, the record's BLOB pointer (kept uncompressed at the end
+/// of its compressed page) turned to its first page and LOB version 1. The pages get the
+/// compressed pages' CRC-32 checksum. Returns the new file and how many values moved.
+fn zlobs_for_long_values(ibd: &[u8], zip: usize) -> (Vec<u8>, usize) {
+    use lifeboat_innodb::checksum::zip_crc32;
+    let page = |no: usize| &ibd[no * zip..(no + 1) * zip];
+    let ty = |p: &[u8]| u16::from_be_bytes([p[24], p[25]]);
+    let space_id = &ibd[34..38];
+    let mut out = ibd.to_vec();
+    let mut moved = 0;
+    let seal = |p: &mut [u8]| {
+        let sum = zip_crc32(p);
+        p[..4].copy_from_slice(&sum.to_be_bytes());
+    };
+    for first in 0..ibd.len() / zip {
+        if ty(page(first)) != lifeboat_innodb::zip::ZBLOB {
+            continue;
+        }
+        // The pointer: space id, first page, offset 12 (FIL_PAGE_NEXT), then the length.
+        let mut needle = space_id.to_vec();
+        needle.extend((first as u32).to_be_bytes());
+        needle.extend(12u32.to_be_bytes());
+        let (leaf, at) = (0..ibd.len() / zip)
+            .filter(|&no| ty(page(no)) == 17855)
+            .find_map(|no| {
+                let p = page(no);
+                p.windows(12).position(|w| w == needle).map(|at| (no, at))
+            })
+            .expect("the record pointing to the chain");
+        let len = u32::from_be_bytes(page(leaf)[at + 16..at + 20].try_into().unwrap());
+        if (len as usize) <= 128 * 1024 {
+            continue;
+        }
+        let value = lifeboat_innodb::zip::read_zblob(first as u32, u64::from(len), &mut |n| {
+            ibd.get(n as usize * zip..(n as usize + 1) * zip)
+                .map(<[u8]>::to_vec)
+        })
+        .unwrap();
+        let first_no = (out.len() / zip) as u32;
+        for (no, mut p) in lifeboat_innodb::testing::zlob(zip, first_no, &value) {
+            assert_eq!(no as usize * zip, out.len());
+            p[34..38].copy_from_slice(space_id);
+            seal(&mut p);
+            out.extend(p);
+        }
+        let p = &mut out[leaf * zip..(leaf + 1) * zip];
+        p[at + 4..at + 8].copy_from_slice(&first_no.to_be_bytes());
+        p[at + 8..at + 12].copy_from_slice(&1u32.to_be_bytes());
+        seal(p);
+        moved += 1;
+    }
+    (out, moved)
+}
+
+/// MySQL 8 stores a compressed table's values longer than 128 KiB as ZLOBs (no MySQL here:
+/// a MariaDB compressed table's long values are rewritten so, see
+/// [`zlobs_for_long_values`]). `salvage` and `undrop --image` read them: CHECKSUM TABLE
+/// equal to the server's table. Shorter values stay ZBLOB chains in the same file.
+#[tokio::test(flavor = "multi_thread")]
+async fn compressed_tables_long_values_in_zlobs_salvage_and_undrop() {
+    let compressed = |o: &mut lifeboat_server::sandbox::SandboxOptions| {
+        o.server_settings
+            .push("innodb_read_only_compressed=OFF".into());
+    };
+    let srv = TestServer::start_with(compressed).await;
+    let lb = Lb::new();
+    let mut c = srv.conn().await;
+    // Hex text deflates to about half: streams over several data pages. Lengths just past
+    // one chunk (a one-byte second chunk), several chunks, and short ones that stay ZBLOBs.
+    c.query_drop(
+        "SET SESSION group_concat_max_len = 16777216;
+         CREATE DATABASE shop; CREATE DATABASE salvaged; CREATE DATABASE undropped;
+         CREATE TABLE shop.docs (id INT PRIMARY KEY, name VARCHAR(40), body LONGBLOB)
+           ENGINE=InnoDB ROW_FORMAT=COMPRESSED KEY_BLOCK_SIZE=8;
+         INSERT INTO shop.docs SELECT seq, CONCAT('doc ', seq), NULL FROM shop.seq_1_to_60;
+         CREATE TEMPORARY TABLE shop.sizes (id INT, n INT);
+         INSERT INTO shop.sizes VALUES (5, 131073), (10, 300000), (15, 700001), (20, 100000),
+           (25, 131072), (30, 2000);
+         UPDATE shop.docs d JOIN shop.sizes s USING (id) SET d.body = (SELECT SUBSTRING(
+           GROUP_CONCAT(SHA2(CONCAT(s.id, '-', seq), 256) SEPARATOR ''), 1, s.n)
+           FROM shop.seq_1_to_12000);",
+    )
+    .await
+    .unwrap();
+    let lens: Vec<u64> = c
+        .query("SELECT LENGTH(body) FROM shop.docs WHERE body IS NOT NULL ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(lens, [131073, 300000, 700001, 100000, 131072, 2000]);
+    let want = checksum_of(&mut c, "shop.docs").await;
+    let (copy, schema) = super::forensic::exported(&srv, "shop", "docs").await;
+    let (ibd, moved) = zlobs_for_long_values(&std::fs::read(&copy).unwrap(), 8192);
+    assert_eq!(moved, 3, "the three values longer than 128 KiB");
+    std::fs::write(&copy, &ibd).unwrap();
+
+    let out = srv.tmp().join("salvage-docs");
+    let o = on_ibd(&lb, "salvage", &copy, Some(&schema), &out);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["rows"], 60, "{r}");
+    assert_eq!(r["damaged"], json!([]), "{r}");
+    load_into(&srv, "salvaged", &out.join("docs.sql"));
+    assert_eq!(checksum_of(&mut c, "salvaged.docs").await, want, "{r}");
+
+    // In a disk image, at an odd offset among other bytes: the carver keeps the ZLOB pages
+    // (by their compressed pages' checksum) along with the table's.
+    let mut image: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    image.splice(1_234_567..1_234_567, ibd.iter().copied());
+    let img = srv.tmp().join("docs.img");
+    std::fs::write(&img, &image).unwrap();
+    let out = srv.tmp().join("undrop-docs");
+    let r = undrop(
+        &lb,
+        ("--image", &img),
+        "shop.docs",
+        &["--schema", schema.to_str().unwrap()],
+        &out,
+    );
+    assert_eq!(
+        (r["rows"].as_u64(), r["lost"].as_u64()),
+        (Some(60), Some(0)),
+        "{r}"
+    );
+    load_into(&srv, "undropped", &out.join("docs.sql"));
+    assert_eq!(checksum_of(&mut c, "undropped.docs").await, want, "{r}");
+
+    // A ZLOB data page zeroed in the file: its row is reported lost, never written wrong.
+    let first_zlob = ibd
+        .chunks(8192)
+        .position(|p| u16::from_be_bytes([p[24], p[25]]) == lifeboat_innodb::lob::ZLOB_DATA)
+        .unwrap();
+    let mut damaged = ibd.clone();
+    damaged[first_zlob * 8192..(first_zlob + 1) * 8192].fill(0);
+    std::fs::write(&copy, &damaged).unwrap();
+    let out = srv.tmp().join("salvage-damaged");
+    let o = on_ibd(&lb, "salvage", &copy, Some(&schema), &out);
+    assert!(code(&o) <= 1, "{}", stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["rows"], 59, "{r}");
+    let problem = r["damaged"][0]["problem"].as_str().unwrap_or_default();
+    assert!(
+        problem.contains(&format!("page {first_zlob} of a ZLOB stream")),
+        "{r}"
+    );
 }
