@@ -139,24 +139,7 @@ pub fn read(
     length: u64,
     page_of: &mut dyn FnMut(u32) -> Option<Vec<u8>>,
 ) -> Result<Vec<u8>, String> {
-    if be::u16(first, 24) != Some(LOB_FIRST) {
-        return Err(format!("page {first_no} is not a LOB first page"));
-    }
-    if first.get(38) != Some(&0) {
-        return Err(format!(
-            "LOB first page {first_no}: unknown format version {}",
-            first.get(38).copied().unwrap_or_default()
-        ));
-    }
-    let cap = usize::try_from(length).map_err(|_| format!("LOB of {length} bytes"))?;
-    let mut out = Vec::with_capacity(cap.min(1 << 26));
-    let mut index = Index {
-        format: Format::Lob,
-        first_no,
-        first,
-        cached: None,
-        seen: HashSet::new(),
-    };
+    let (mut index, mut out) = Index::open(Format::Lob, first_no, first, length)?;
     let mut at = addr(first, INDEX_LIST + 4)?;
     while let Some((no, off)) = at {
         let (entry, next) = index.visible(no, off, version, page_of)?;
@@ -190,17 +173,9 @@ pub fn read(
                 .to_vec()
         };
         out.extend_from_slice(&data);
-        if out.len() as u64 > length {
-            return Err(format!("LOB holds more than its {length} bytes"));
-        }
+        too_long(&out, length)?;
     }
-    if out.len() as u64 != length {
-        return Err(format!(
-            "LOB index ends after {} of its {length} bytes",
-            out.len()
-        ));
-    }
-    Ok(out)
+    whole(out, length, "LOB")
 }
 
 /// A LOB's or ZLOB's index: its entries live on the first page and on index pages.
@@ -214,7 +189,39 @@ struct Index<'a> {
     seen: HashSet<(u32, usize)>,
 }
 
-impl Index<'_> {
+impl<'a> Index<'a> {
+    /// The index of the LOB (or ZLOB) whose first page `first` is page `first_no`, checked
+    /// to be one, and a buffer for its `length` bytes.
+    fn open(
+        format: Format,
+        first_no: u32,
+        first: &'a [u8],
+        length: u64,
+    ) -> Result<(Self, Vec<u8>), String> {
+        let (ty, name) = match format {
+            Format::Lob => (LOB_FIRST, "LOB"),
+            Format::Zlob => (ZLOB_FIRST, "ZLOB"),
+        };
+        if be::u16(first, 24) != Some(ty) {
+            return Err(format!("page {first_no} is not a {name} first page"));
+        }
+        if first.get(38) != Some(&0) {
+            return Err(format!(
+                "{name} first page {first_no}: unknown format version {}",
+                first.get(38).copied().unwrap_or_default()
+            ));
+        }
+        let cap = usize::try_from(length).map_err(|_| format!("LOB of {length} bytes"))?;
+        let index = Index {
+            format,
+            first_no,
+            first,
+            cached: None,
+            seen: HashSet::new(),
+        };
+        Ok((index, Vec::with_capacity(cap.min(1 << 26))))
+    }
+
     /// The entry at (`no`, `off`), or the newest of its older versions that LOB version
     /// `version` may see; and the next entry's address.
     fn visible(
@@ -307,6 +314,25 @@ impl Index<'_> {
     }
 }
 
+/// An error once `out` holds more than the record's `length` says.
+fn too_long(out: &[u8], length: u64) -> Result<(), String> {
+    if out.len() as u64 > length {
+        return Err(format!("LOB holds more than its {length} bytes"));
+    }
+    Ok(())
+}
+
+/// `out`, when it holds the whole `length` bytes.
+fn whole(out: Vec<u8>, length: u64, name: &str) -> Result<Vec<u8>, String> {
+    if out.len() as u64 != length {
+        return Err(format!(
+            "{name} index ends after {} of its {length} bytes",
+            out.len()
+        ));
+    }
+    Ok(out)
+}
+
 /// Index and fragment entries on a ZLOB first page of `size` bytes.
 pub(crate) fn z_first_entries(size: usize) -> Option<(usize, usize)> {
     Some(match size {
@@ -332,15 +358,7 @@ pub fn read_z(
     length: u64,
     page_of: &mut dyn FnMut(u32) -> Option<Vec<u8>>,
 ) -> Result<Vec<u8>, String> {
-    if be::u16(first, 24) != Some(ZLOB_FIRST) {
-        return Err(format!("page {first_no} is not a ZLOB first page"));
-    }
-    if first.get(38) != Some(&0) {
-        return Err(format!(
-            "ZLOB first page {first_no}: unknown format version {}",
-            first.get(38).copied().unwrap_or_default()
-        ));
-    }
+    let (mut index, mut out) = Index::open(Format::Zlob, first_no, first, length)?;
     let (n_index, n_frag) = z_first_entries(first.len()).ok_or_else(|| {
         format!(
             "ZLOB first page {first_no} is {} bytes, not a compressed page size",
@@ -348,15 +366,6 @@ pub fn read_z(
         )
     })?;
     let data_at = Z_ENTRIES + n_index * Z_ENTRY + n_frag * Z_FRAG_ENTRY;
-    let cap = usize::try_from(length).map_err(|_| format!("LOB of {length} bytes"))?;
-    let mut out = Vec::with_capacity(cap.min(1 << 26));
-    let mut index = Index {
-        format: Format::Zlob,
-        first_no,
-        first,
-        cached: None,
-        seen: HashSet::new(),
-    };
     let mut at = addr(first, Z_INDEX_LIST + 4)?;
     while let Some((no, off)) = at {
         let (entry, next) = index.visible(no, off, version, page_of)?;
@@ -386,17 +395,9 @@ pub fn read_z(
                 entry.data_len
             ));
         }
-        if out.len() as u64 > length {
-            return Err(format!("LOB holds more than its {length} bytes"));
-        }
+        too_long(&out, length)?;
     }
-    if out.len() as u64 != length {
-        return Err(format!(
-            "ZLOB index ends after {} of its {length} bytes",
-            out.len()
-        ));
-    }
-    Ok(out)
+    whole(out, length, "ZLOB")
 }
 
 /// The zlib stream of `entry`: from its start page through data pages to its end, which

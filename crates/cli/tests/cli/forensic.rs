@@ -74,6 +74,20 @@ pub fn on_ibd(
     lb.run(&args)
 }
 
+/// `n` bytes that hold no page: what surrounds a tablespace's blocks in a test's image.
+pub fn noise(n: u32) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect()
+}
+
+/// Writes `path`: `n` bytes of [`noise`] with `ibd` inserted at `at`.
+pub fn write_image(path: &std::path::Path, n: u32, at: usize, ibd: &[u8]) {
+    let mut image = noise(n);
+    image.splice(at..at, ibd.iter().copied());
+    std::fs::write(path, &image).unwrap();
+}
+
 /// CHECKSUM TABLE of `table`.
 pub async fn checksum_of(c: &mut mysql_async::Conn, table: &str) -> Option<u64> {
     let (_, sum): (String, Option<u64>) = c
@@ -603,13 +617,9 @@ async fn undrop_from_an_image_holding_the_unlinked_tablespace() {
     // at an offset that is no multiple of the page size, with other data around.
     let ibd = std::fs::read(srv.sandbox.datadir.join("shop/items.ibd")).unwrap();
     c.query_drop("DROP TABLE shop.items").await.unwrap();
-    let mut image: Vec<u8> = (0..3_000_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
-    let at = 1_000_451; // no alignment at all: a page's BLOB pages are found anywhere too
-    image.splice(at..at, ibd.iter().copied());
     let img = srv.tmp().join("disk.img");
-    std::fs::write(&img, &image).unwrap();
+    // No alignment at all: a page's BLOB pages are found anywhere too.
+    write_image(&img, 3_000_000, 1_000_451, &ibd);
     let schema = srv.tmp().join("items.ddl");
     std::fs::write(&schema, &ddl).unwrap();
     let out = srv.tmp().join("undrop");
@@ -1302,13 +1312,15 @@ async fn purged(srv: &TestServer) {
     srv.exec("SET GLOBAL innodb_max_purge_lag_wait = 0").await;
 }
 
+/// Server settings that let MariaDB 10.6+ write ROW_FORMAT=COMPRESSED tables.
+pub fn compressed(o: &mut lifeboat_server::sandbox::SandboxOptions) {
+    o.server_settings
+        .push("innodb_read_only_compressed=OFF".into());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn row_format_compressed_tables_salvage_and_undelete() {
-    let srv = TestServer::start_with(|o| {
-        o.server_settings
-            .push("innodb_read_only_compressed=OFF".into());
-    })
-    .await;
+    let srv = TestServer::start_with(compressed).await;
     shop_with_report(&srv).await;
     // 8 KiB and 4 KiB compressed pages; rows inserted since a page was last compressed
     // live in its modification log, some updated in place, some text off the page.
@@ -1324,11 +1336,7 @@ async fn row_format_compressed_tables_salvage_and_undelete() {
         ))
         .await;
     }
-    let side = TestServer::start_with(|o| {
-        o.server_settings
-            .push("innodb_read_only_compressed=OFF".into());
-    })
-    .await;
+    let side = TestServer::start_with(compressed).await;
     side.exec("CREATE DATABASE salvaged; CREATE DATABASE undeleted; CREATE DATABASE purged")
         .await;
     let mut c = srv.conn().await;
@@ -1420,10 +1428,6 @@ async fn row_format_compressed_tables_salvage_and_undelete() {
 /// and follows the ZBLOB chains of their off-page columns.
 #[tokio::test(flavor = "multi_thread")]
 async fn undrop_finds_compressed_pages_in_an_image() {
-    let compressed = |o: &mut lifeboat_server::sandbox::SandboxOptions| {
-        o.server_settings
-            .push("innodb_read_only_compressed=OFF".into());
-    };
     let srv = TestServer::start_with(compressed).await;
     let side = TestServer::start_with(compressed).await;
     srv.exec("CREATE DATABASE shop").await;
@@ -1449,8 +1453,7 @@ async fn undrop_finds_compressed_pages_in_an_image() {
 #[tokio::test(flavor = "multi_thread")]
 async fn undrop_finds_compressed_pages_of_8k_servers_in_an_image() {
     let settings = |o: &mut lifeboat_server::sandbox::SandboxOptions| {
-        o.server_settings
-            .push("innodb_read_only_compressed=OFF".into());
+        compressed(o);
         o.server_settings.push("innodb_page_size=8k".into());
     };
     let srv = TestServer::start_with(settings).await;
@@ -1701,12 +1704,8 @@ async fn undrop_from_image_equals(
     c.query_drop(format!("DROP TABLE shop.{table}"))
         .await
         .unwrap();
-    let mut image: Vec<u8> = (0..2_000_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
-    image.splice(at..at, ibd.iter().copied());
     let img = srv.tmp().join(format!("{table}.img"));
-    std::fs::write(&img, &image).unwrap();
+    write_image(&img, 2_000_000, at, &ibd);
     let schema = srv.tmp().join(format!("{table}.ddl"));
     std::fs::write(&schema, &ddl).unwrap();
     let out = srv.tmp().join(format!("undrop-{table}"));
@@ -1820,9 +1819,7 @@ async fn undrop_of_mysql_8_tables_takes_definition_and_index_from_their_sdi() {
     let lb = Lb::new();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../innodb/tests/data/innodb_ruby-sakila/8.0");
-    let mut image: Vec<u8> = (0..1_500_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
+    let mut image = noise(1_500_000);
     for (at, table) in [(900_007, "film"), (400_001, "actor")] {
         let mut ibd = std::fs::read(dir.join(format!("{table}.ibd"))).unwrap();
         // film's document as a wide table's would be stored: on an SDI BLOB page.
@@ -1904,10 +1901,7 @@ fn inspect_names_a_redo_log_and_stops_quietly_on_a_closed_pipe() {
 
     // Less than a page whose first bytes happen to make plausible flags: no report.
     let short = dir.path().join("short.ibd");
-    let bytes: Vec<u8> = (0..1000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
-    std::fs::write(&short, bytes).unwrap();
+    std::fs::write(&short, noise(1000)).unwrap();
     let o = lb.run(&["innodb", "inspect", short.to_str().unwrap()]);
     assert_ne!(code(&o), 0);
     assert!(

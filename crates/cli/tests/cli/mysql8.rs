@@ -16,7 +16,7 @@ use lifeboat_server::testing::TestServer;
 use mysql_async::prelude::Queryable;
 use serde_json::{Value, json};
 
-use super::forensic::{checksum_of, load_into, on_ibd, undrop};
+use super::forensic::{checksum_of, load_into, on_ibd, undrop, write_image};
 use super::{Lb, code, json, stderr};
 
 const PAGE: usize = 16384;
@@ -465,12 +465,8 @@ async fn mysql_8_tables_after_instant_add_and_drop_column_salvage_from_their_sdi
 
     // The same file's blocks in a disk image: undrop reads the definition and the index
     // from its SDI there, and the same rows come back.
-    let mut image: Vec<u8> = (0..400_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
-    image.splice(200_003..200_003, ibd.iter().copied());
     let img = srv.tmp().join("v2.img");
-    std::fs::write(&img, &image).unwrap();
+    write_image(&img, 400_000, 200_003, &ibd);
     let out = srv.tmp().join("undrop-v2");
     let r = undrop(&lb, ("--image", &img), "sakila.actor", &[], &out);
     assert_eq!(r["rows"], 200, "{r}");
@@ -593,11 +589,7 @@ fn zlobs_for_long_values(ibd: &[u8], zip: usize) -> (Vec<u8>, usize) {
 /// equal to the server's table. Shorter values stay ZBLOB chains in the same file.
 #[tokio::test(flavor = "multi_thread")]
 async fn compressed_tables_long_values_in_zlobs_salvage_and_undrop() {
-    let compressed = |o: &mut lifeboat_server::sandbox::SandboxOptions| {
-        o.server_settings
-            .push("innodb_read_only_compressed=OFF".into());
-    };
-    let srv = TestServer::start_with(compressed).await;
+    let srv = TestServer::start_with(super::forensic::compressed).await;
     let lb = Lb::new();
     let mut c = srv.conn().await;
     // Hex text deflates to about half: streams over several data pages. Lengths just past
@@ -639,12 +631,8 @@ async fn compressed_tables_long_values_in_zlobs_salvage_and_undrop() {
 
     // In a disk image, at an odd offset among other bytes: the carver keeps the ZLOB pages
     // (by their compressed pages' checksum) along with the table's.
-    let mut image: Vec<u8> = (0..3_000_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
-    image.splice(1_234_567..1_234_567, ibd.iter().copied());
     let img = srv.tmp().join("docs.img");
-    std::fs::write(&img, &image).unwrap();
+    write_image(&img, 3_000_000, 1_234_567, &ibd);
     let out = srv.tmp().join("undrop-docs");
     let r = undrop(
         &lb,
