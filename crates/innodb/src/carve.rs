@@ -136,11 +136,11 @@ fn old_page_compressed_at(hay: &[u8], s: usize) -> Option<usize> {
 /// page-type field holds a stored size and its checksum over that size holds.
 fn full_crc32_page_compressed_at(hay: &[u8], s: usize) -> Option<usize> {
     let t = be::u16(hay, s + 24)?;
-    // A stored page is shorter than its page; bounded by the default 16 KiB (pages of
-    // larger servers are not looked for), random bytes rarely pass this, so few checksums
-    // are computed.
+    // A stored page is shorter than its page, at most 64 KiB: random bytes rarely pass
+    // this (after the zlib header the search found, about 500 places per GiB), so few
+    // checksums are computed.
     let size = usize::from(t & 0x7fff) * 256;
-    if t & 0x8000 == 0 || !(256..16384).contains(&size) {
+    if t & 0x8000 == 0 || !(256..65536).contains(&size) {
         return None;
     }
     let (body, tail) = hay.get(s..s + size)?.split_at(size - 4);

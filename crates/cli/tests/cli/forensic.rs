@@ -1479,6 +1479,32 @@ async fn undrop_finds_compressed_pages_of_8k_servers_in_an_image() {
     undrop_from_image_equals(&srv, &side, &lb, ("pc", 300_007), 6000).await;
 }
 
+/// And on a server with 64 KiB pages: plain pages, and page_compressed pages that store
+/// more than 16 KiB.
+#[tokio::test(flavor = "multi_thread")]
+async fn undrop_finds_pages_of_64k_servers_in_an_image() {
+    let settings = |o: &mut lifeboat_server::sandbox::SandboxOptions| {
+        o.server_settings.push("innodb_page_size=64k".into());
+    };
+    let srv = TestServer::start_with(settings).await;
+    let side = TestServer::start_with(settings).await;
+    srv.exec("CREATE DATABASE shop").await;
+    side.exec("CREATE DATABASE back").await;
+    srv.exec(
+        "CREATE TABLE shop.plain (id INT PRIMARY KEY, name VARCHAR(200) CHARACTER SET utf8mb4,
+           qty INT NOT NULL, body MEDIUMBLOB) ENGINE=InnoDB;
+         INSERT INTO shop.plain SELECT seq, CONCAT('name ', seq), seq * 3,
+           IF(seq % 250 = 0, REPEAT(UNHEX(SHA2(seq, 256)), 3000), NULL) FROM shop.seq_1_to_6000;
+         CREATE TABLE shop.pc LIKE shop.plain;
+         ALTER TABLE shop.pc PAGE_COMPRESSED=1;
+         INSERT INTO shop.pc SELECT id, CONCAT(name, ' ', SHA2(id, 512)), qty, body FROM shop.plain;",
+    )
+    .await;
+    let lb = Lb::new();
+    undrop_from_image_equals(&srv, &side, &lb, ("plain", 300_007), 6000).await;
+    undrop_from_image_equals(&srv, &side, &lb, ("pc", 300_007), 6000).await;
+}
+
 /// A datadir no innodb_force_recovery level starts (page 0 of ibdata1 destroyed): every
 /// table comes back from its pages, the ones in their own .ibd (compressed ones too) and,
 /// named by the system tablespace's dictionary, the ones file_per_table=OFF put in ibdata1.
