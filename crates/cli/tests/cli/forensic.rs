@@ -1423,15 +1423,24 @@ async fn row_format_compressed_tables_salvage_and_undelete() {
     }
 }
 
+/// A server started with `settings` holding an empty database `shop`, and a side server
+/// like it with an empty database `back` to load what comes back into.
+async fn shop_and_side(
+    settings: impl Fn(&mut lifeboat_server::sandbox::SandboxOptions),
+) -> (TestServer, TestServer) {
+    let srv = TestServer::start_with(&settings).await;
+    let side = TestServer::start_with(&settings).await;
+    srv.exec("CREATE DATABASE shop").await;
+    side.exec("CREATE DATABASE back").await;
+    (srv, side)
+}
+
 /// ROW_FORMAT=COMPRESSED pages keep no infimum literal to search for: `undrop --image`
 /// finds them by their header and zlib stream, at any offset, sizes them by their checksum,
 /// and follows the ZBLOB chains of their off-page columns.
 #[tokio::test(flavor = "multi_thread")]
 async fn undrop_finds_compressed_pages_in_an_image() {
-    let srv = TestServer::start_with(compressed).await;
-    let side = TestServer::start_with(compressed).await;
-    srv.exec("CREATE DATABASE shop").await;
-    side.exec("CREATE DATABASE back").await;
+    let (srv, side) = shop_and_side(compressed).await;
     let lb = Lb::new();
     for (t, kbs) in [("z8", 8), ("z4", 4)] {
         srv.exec(&format!(
@@ -1452,14 +1461,11 @@ async fn undrop_finds_compressed_pages_in_an_image() {
 /// nothing in the image says the logical page size.
 #[tokio::test(flavor = "multi_thread")]
 async fn undrop_finds_compressed_pages_of_8k_servers_in_an_image() {
-    let settings = |o: &mut lifeboat_server::sandbox::SandboxOptions| {
+    let (srv, side) = shop_and_side(|o| {
         compressed(o);
         o.server_settings.push("innodb_page_size=8k".into());
-    };
-    let srv = TestServer::start_with(settings).await;
-    let side = TestServer::start_with(settings).await;
-    srv.exec("CREATE DATABASE shop").await;
-    side.exec("CREATE DATABASE back").await;
+    })
+    .await;
     srv.exec(
         "CREATE TABLE shop.z (id INT PRIMARY KEY, name VARCHAR(60) CHARACTER SET utf8mb4,
            qty INT NOT NULL, at DATETIME(3), body MEDIUMBLOB)
@@ -1483,13 +1489,8 @@ async fn undrop_finds_compressed_pages_of_8k_servers_in_an_image() {
 /// more than 16 KiB.
 #[tokio::test(flavor = "multi_thread")]
 async fn undrop_finds_pages_of_64k_servers_in_an_image() {
-    let settings = |o: &mut lifeboat_server::sandbox::SandboxOptions| {
-        o.server_settings.push("innodb_page_size=64k".into());
-    };
-    let srv = TestServer::start_with(settings).await;
-    let side = TestServer::start_with(settings).await;
-    srv.exec("CREATE DATABASE shop").await;
-    side.exec("CREATE DATABASE back").await;
+    let (srv, side) =
+        shop_and_side(|o| o.server_settings.push("innodb_page_size=64k".into())).await;
     srv.exec(
         "CREATE TABLE shop.plain (id INT PRIMARY KEY, name VARCHAR(200) CHARACTER SET utf8mb4,
            qty INT NOT NULL, body MEDIUMBLOB) ENGINE=InnoDB;
