@@ -252,27 +252,46 @@ fn instant_add_8012(ibd: &[u8]) -> (Vec<u8>, Vec<(u16, Option<String>)>) {
         &format!("default=78;{}", tid.as_str().unwrap()),
     );
     cols.insert(4, nick);
-    replace_sdi(&mut ibd, &doc);
-    let leaf = &mut ibd[LEAF * PAGE..(LEAF + 1) * PAGE];
     let mut changed = Vec::new();
-    let mut new = Vec::new();
-    for a in actors(leaf)
-        .into_iter()
-        .filter(|a| a.id <= 15 && !a.owns_slot)
-    {
+    rewrite_actors(&mut ibd, &doc, 15, |a| {
         let nick = (a.id % 4 != 0).then(|| format!("n{}", a.id));
-        let mut data = [a.key_sys, a.first.clone(), a.last.clone(), a.update].concat();
+        let mut data = [
+            a.key_sys.clone(),
+            a.first.clone(),
+            a.last.clone(),
+            a.update.clone(),
+        ]
+        .concat();
         let mut lens = vec![a.first.len() as u8, a.last.len() as u8];
         if let Some(n) = &nick {
             data.extend(n.as_bytes());
             lens.push(n.len() as u8);
         }
-        new.push((a.origin, record(&lens, &[nick.is_none()], 7, 0x80, &data)));
+        let rec = record(&lens, &[nick.is_none()], 7, 0x80, &data);
         changed.push((a.id, nick));
-    }
-    replace_records(leaf, new);
-    checksum(&mut ibd, LEAF);
+        rec
+    });
     (ibd, changed)
+}
+
+/// Writes `doc` as `ibd`'s SDI and rewrites the rows of actors with ids up to `max_id` as
+/// `rewrite` makes them (each the new record an UPDATE puts at the heap top, the old one
+/// freed), then checksums the leaf.
+fn rewrite_actors(
+    ibd: &mut Vec<u8>,
+    doc: &Value,
+    max_id: u16,
+    mut rewrite: impl FnMut(&Actor) -> (Vec<u8>, usize),
+) {
+    replace_sdi(ibd, doc);
+    let leaf = &mut ibd[LEAF * PAGE..(LEAF + 1) * PAGE];
+    let new = actors(leaf)
+        .iter()
+        .filter(|a| a.id <= max_id && !a.owns_slot)
+        .map(|a| (a.origin, rewrite(a)))
+        .collect();
+    replace_records(leaf, new);
+    checksum(ibd, LEAF);
 }
 
 /// MySQL 8.0.29+: row version 1 `ADD COLUMN nick VARCHAR(20) DEFAULT 'x'`, 2 `DROP COLUMN
@@ -326,14 +345,8 @@ fn row_versions_8029(ibd: &[u8]) -> (Vec<u8>, Vec<(u16, u8, Option<String>, i32)
         first,
     ];
     t["columns"] = json!(new_cols);
-    replace_sdi(&mut ibd, &doc);
-    let leaf = &mut ibd[LEAF * PAGE..(LEAF + 1) * PAGE];
     let mut changed = Vec::new();
-    let mut new = Vec::new();
-    for a in actors(leaf)
-        .into_iter()
-        .filter(|a| a.id <= 30 && !a.owns_slot)
-    {
+    rewrite_actors(&mut ibd, &doc, 30, |a| {
         let version = (a.id as u8 - 1) / 10 + 1;
         let (nick, score) = match version {
             1 => ((a.id % 2 == 0).then(|| format!("n{}", a.id)), 7),
@@ -349,7 +362,7 @@ fn row_versions_8029(ibd: &[u8]) -> (Vec<u8>, Vec<(u16, u8, Option<String>, i32)
             data.extend(&a.first);
             lens.push(a.first.len() as u8);
         }
-        data.extend([a.last.clone(), a.update].concat());
+        data.extend([a.last.clone(), a.update.clone()].concat());
         lens.push(a.last.len() as u8);
         if let Some(n) = &nick {
             data.extend(n.as_bytes());
@@ -358,14 +371,10 @@ fn row_versions_8029(ibd: &[u8]) -> (Vec<u8>, Vec<(u16, u8, Option<String>, i32)
         if version == 3 {
             data.extend(int(score));
         }
-        new.push((
-            a.origin,
-            record(&lens, &[nick.is_none()], version, 0x40, &data),
-        ));
+        let rec = record(&lens, &[nick.is_none()], version, 0x40, &data);
         changed.push((a.id, version, nick, score));
-    }
-    replace_records(leaf, new);
-    checksum(&mut ibd, LEAF);
+        rec
+    });
     (ibd, changed)
 }
 
