@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lifeboat_binlog::{BinlogPos, Flavor};
-use lifeboat_repo::{BackupId, Manifest, ObjectRef, Repository};
+use lifeboat_repo::{BackupId, Manifest, ObjectRef, ObjectWriter, Repository};
 use lifeboat_server::replica::ReplicaConn;
 use lifeboat_server::{ConnectOptions, ServerInfo, Version, connect};
 use mysql_async::prelude::Queryable;
@@ -786,10 +786,30 @@ fn lock_poisoned<T>(_: T) -> Error {
     Error::Internal("a backup worker panicked while holding shared state".into())
 }
 
+/// Rows are escaped into a buffer of about this size, then compressed while still in the
+/// CPU cache (see [`ObjectWriter`]).
+const PIECE: usize = 1 << 20;
+
+/// What a worker writes chunks with: a piece buffer and its chunk's compressor, both reused
+/// for the whole backup.
+struct ChunkWriter {
+    piece: Vec<u8>,
+    object: ObjectWriter,
+}
+
+impl ChunkWriter {
+    fn new(repo: &Repository) -> Result<Self, Error> {
+        Ok(ChunkWriter {
+            piece: Vec::with_capacity(PIECE + 64 * 1024),
+            object: repo.object_writer()?,
+        })
+    }
+}
+
 async fn dump(
     conn: &mut ReplicaConn,
     sh: &Shared,
-    buf: &mut Vec<u8>,
+    w: &mut ChunkWriter,
     table: usize,
     range: Option<KeyRange>,
     part: usize,
@@ -830,58 +850,61 @@ async fn dump(
             plan.columns.len()
         )));
     }
-    buf.clear();
-    let (mut reported, mut rows_reported) = (0usize, 0u64);
-    let mut rows_in_buf = 0u64;
-    let mut total = 0u64;
+    w.piece.clear();
+    w.object.abandon();
+    let mut rows_in_chunk = 0u64;
+    let (mut total, mut rows_reported) = (0u64, 0u64);
     let mut seq = 0usize;
+    // Hands the piece to the compressor and reports it.
+    let compress = |w: &mut ChunkWriter, total: u64, rows_reported: &mut u64| {
+        w.object
+            .write(&w.piece)
+            .map_err(|e| Error::Internal(format!("{what}: compressing a chunk failed: {e}")))?;
+        sh.progress
+            .advance(w.piece.len() as u64, total - *rows_reported);
+        *rows_reported = total;
+        w.piece.clear();
+        Ok::<_, Error>(())
+    };
     while let Some(row) = conn.next_row().await.map_err(Error::query(what.clone()))? {
-        if !tsv::encode_text_row(row, columns, buf) {
+        if !tsv::encode_text_row(row, columns, &mut w.piece) {
             return Err(Error::Internal(format!(
                 "{what}: row {} from the server is cut short",
                 total + 1
             )));
         }
-        rows_in_buf += 1;
+        rows_in_chunk += 1;
         total += 1;
-        if buf.len() - reported >= 1 << 20 {
-            sh.progress
-                .advance((buf.len() - reported) as u64, total - rows_reported);
-            reported = buf.len();
-            rows_reported = total;
-        }
-        if buf.len() >= sh.chunk_bytes {
-            sh.progress
-                .advance((buf.len() - reported) as u64, total - rows_reported);
-            rows_reported = total;
-            reported = 0;
-            // Stored before reading on: memory stays at about one chunk per worker.
-            *buf = store(sh, table, part, seq, std::mem::take(buf), rows_in_buf).await?;
-            seq += 1;
-            rows_in_buf = 0;
+        if w.piece.len() >= PIECE {
+            compress(w, total, &mut rows_reported)?;
+            if w.object.raw_len() >= sh.chunk_bytes as u64 {
+                store(sh, table, part, seq, &mut w.object, rows_in_chunk).await?;
+                seq += 1;
+                rows_in_chunk = 0;
+            }
         }
     }
-    sh.progress
-        .advance((buf.len() - reported) as u64, total - rows_reported);
-    if rows_in_buf > 0 {
-        *buf = store(sh, table, part, seq, std::mem::take(buf), rows_in_buf).await?;
+    if !w.piece.is_empty() {
+        compress(w, total, &mut rows_reported)?;
+    }
+    if rows_in_chunk > 0 {
+        store(sh, table, part, seq, &mut w.object, rows_in_chunk).await?;
     }
     let mut res = sh.results.lock().map_err(lock_poisoned)?;
     *res.rows.entry(table).or_default() += total;
     Ok(())
 }
 
-/// Stores one chunk; returns the emptied buffer for reuse (a fresh 64 MiB buffer per chunk
-/// costs measurable page faults).
+/// Stores the chunk `object` holds.
 async fn store(
     sh: &Shared,
     table: usize,
     part: usize,
     seq: usize,
-    data: Vec<u8>,
+    object: &mut ObjectWriter,
     rows: u64,
-) -> Result<Vec<u8>, Error> {
-    let (obj, buf) = sh.repo.put_object_reuse(&sh.id, data).await?;
+) -> Result<(), Error> {
+    let obj = sh.repo.put_written(&sh.id, object).await?;
     let chunk = Chunk {
         object: obj.path.clone(),
         rows,
@@ -891,7 +914,7 @@ async fn store(
         .map_err(lock_poisoned)?
         .chunks
         .push((table, part, seq, chunk, obj));
-    Ok(buf)
+    Ok(())
 }
 
 async fn split(conn: &mut ReplicaConn, sh: &Shared, table: usize) -> Result<Vec<Task>, Error> {
@@ -1008,8 +1031,7 @@ async fn split_int(
 }
 
 async fn worker(mut conn: ReplicaConn, sh: Arc<Shared>) -> Result<(), Error> {
-    // One chunk buffer per worker for the whole backup.
-    let mut buf: Vec<u8> = Vec::with_capacity(sh.chunk_bytes + 64 * 1024);
+    let mut w = ChunkWriter::new(&sh.repo)?;
     loop {
         let task = sh.queue.lock().map_err(lock_poisoned)?.pop_front();
         let Some(task) = task else { break };
@@ -1022,7 +1044,7 @@ async fn worker(mut conn: ReplicaConn, sh: Arc<Shared>) -> Result<(), Error> {
                 }
             }
             Task::Data { table, range, part } => {
-                dump(&mut conn, &sh, &mut buf, table, range, part).await?
+                dump(&mut conn, &sh, &mut w, table, range, part).await?
             }
             Task::Checksum { table } => {
                 let plan = &sh.plans[table];
@@ -1290,7 +1312,15 @@ async fn snapshot(
             .first_mut()
             .ok_or_else(|| Error::Internal("no reader connection".into()))?;
         for &t in &non_transactional {
-            dump(first, &shared, &mut Vec::new(), t, None, 0).await?;
+            dump(
+                first,
+                &shared,
+                &mut ChunkWriter::new(&shared.repo)?,
+                t,
+                None,
+                0,
+            )
+            .await?;
         }
     }
     if lock_start.is_none() {

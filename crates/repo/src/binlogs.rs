@@ -130,7 +130,7 @@ impl Repository {
     ) -> Result<Segment, Error> {
         let end = start + bytes.len() as u64;
         let dir = format!("binlogs/{server}/{file}");
-        let (object, _) = self.put_blob(&format!("{dir}/data"), bytes).await?;
+        let object = self.put_blob(&format!("{dir}/data"), bytes).await?;
         let seg = Segment {
             server: server.to_owned(),
             file: file.to_owned(),

@@ -30,6 +30,7 @@ mod direct;
 mod error;
 mod format;
 mod repository;
+mod writer;
 
 pub use binlogs::{FileIndex, Gap, Segment, server_key};
 pub use error::Error;
@@ -37,3 +38,4 @@ pub use format::{BackupId, FORMAT_VERSION, LockInfo, Manifest, ObjectRef, RepoCo
 pub use repository::{
     BackupListing, LockGuard, ObjectPieces, ObjectProblem, Repository, StoreOptions, VerifyReport,
 };
+pub use writer::ObjectWriter;
