@@ -804,16 +804,29 @@ impl ChunkWriter {
             object: repo.object_writer()?,
         })
     }
+
+    /// Compresses the piece as the next frame of the chunk, on the blocking pool: the
+    /// runtime thread goes on reading the other workers' rows meanwhile.
+    async fn compress(mut self) -> std::io::Result<Self> {
+        tokio::task::spawn_blocking(move || {
+            self.object.write(&self.piece)?;
+            self.piece.clear();
+            Ok(self)
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
 }
 
+/// Reads one table (or one key range of it) into chunks; hands the writer back for the next.
 async fn dump(
     conn: &mut ReplicaConn,
     sh: &Shared,
-    w: &mut ChunkWriter,
+    mut w: ChunkWriter,
     table: usize,
     range: Option<KeyRange>,
     part: usize,
-) -> Result<(), Error> {
+) -> Result<ChunkWriter, Error> {
     let plan = &sh.plans[table];
     let mut sql = format!("SELECT {} FROM {}", plan.select, plan.fq());
     if let (Some(range), Some(k)) = (range, &plan.split_key) {
@@ -856,15 +869,15 @@ async fn dump(
     let (mut total, mut rows_reported) = (0u64, 0u64);
     let mut seq = 0usize;
     // Hands the piece to the compressor and reports it.
-    let compress = |w: &mut ChunkWriter, total: u64, rows_reported: &mut u64| {
-        w.object
-            .write(&w.piece)
+    let compress = async |w: ChunkWriter, total: u64, rows_reported: &mut u64| {
+        let len = w.piece.len() as u64;
+        let w = w
+            .compress()
+            .await
             .map_err(|e| Error::Internal(format!("{what}: compressing a chunk failed: {e}")))?;
-        sh.progress
-            .advance(w.piece.len() as u64, total - *rows_reported);
+        sh.progress.advance(len, total - *rows_reported);
         *rows_reported = total;
-        w.piece.clear();
-        Ok::<_, Error>(())
+        Ok::<_, Error>(w)
     };
     while let Some(row) = conn.next_row().await.map_err(Error::query(what.clone()))? {
         if !tsv::encode_text_row(row, columns, &mut w.piece) {
@@ -876,7 +889,7 @@ async fn dump(
         rows_in_chunk += 1;
         total += 1;
         if w.piece.len() >= PIECE {
-            compress(w, total, &mut rows_reported)?;
+            w = compress(w, total, &mut rows_reported).await?;
             if w.object.raw_len() >= sh.chunk_bytes as u64 {
                 store(sh, table, part, seq, &mut w.object, rows_in_chunk).await?;
                 seq += 1;
@@ -885,14 +898,14 @@ async fn dump(
         }
     }
     if !w.piece.is_empty() {
-        compress(w, total, &mut rows_reported)?;
+        w = compress(w, total, &mut rows_reported).await?;
     }
     if rows_in_chunk > 0 {
         store(sh, table, part, seq, &mut w.object, rows_in_chunk).await?;
     }
     let mut res = sh.results.lock().map_err(lock_poisoned)?;
     *res.rows.entry(table).or_default() += total;
-    Ok(())
+    Ok(w)
 }
 
 /// Stores the chunk `object` holds.
@@ -1044,7 +1057,7 @@ async fn worker(mut conn: ReplicaConn, sh: Arc<Shared>) -> Result<(), Error> {
                 }
             }
             Task::Data { table, range, part } => {
-                dump(&mut conn, &sh, &mut w, table, range, part).await?
+                w = dump(&mut conn, &sh, w, table, range, part).await?;
             }
             Task::Checksum { table } => {
                 let plan = &sh.plans[table];
@@ -1312,15 +1325,7 @@ async fn snapshot(
             .first_mut()
             .ok_or_else(|| Error::Internal("no reader connection".into()))?;
         for &t in &non_transactional {
-            dump(
-                first,
-                &shared,
-                &mut ChunkWriter::new(&shared.repo)?,
-                t,
-                None,
-                0,
-            )
-            .await?;
+            dump(first, &shared, ChunkWriter::new(&shared.repo)?, t, None, 0).await?;
         }
     }
     if lock_start.is_none() {
