@@ -731,12 +731,15 @@ pub(crate) async fn row_key(
 ) -> Result<Vec<String>, Error> {
     let rows: Vec<(String, String, String)> = conn
         .exec(
+            // Both sides name the table: MariaDB does not carry the constants across the
+            // join, and an unnamed COLUMNS side reads every column of every table (20 ms per
+            // table with a handful of tables, while DDL is blocked).
             "SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE FROM information_schema.STATISTICS s \
-             JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA \
-             AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME \
-             WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0 \
+             JOIN information_schema.COLUMNS c ON c.COLUMN_NAME = s.COLUMN_NAME \
+             WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND c.TABLE_SCHEMA = ? AND c.TABLE_NAME = ? \
+             AND s.NON_UNIQUE = 0 \
              ORDER BY s.INDEX_NAME <> 'PRIMARY', s.INDEX_NAME, s.SEQ_IN_INDEX",
-            (schema, table),
+            (schema, table, schema, table),
         )
         .await
         .map_err(Error::sql(format!("reading the keys of {schema}.{table}")))?;
@@ -790,31 +793,69 @@ fn lock_poisoned<T>(_: T) -> Error {
 /// CPU cache (see [`ObjectWriter`]).
 const PIECE: usize = 1 << 20;
 
-/// What a worker writes chunks with: a piece buffer and its chunk's compressor, both reused
-/// for the whole backup.
+/// What a worker writes chunks with: the piece rows are escaped into, and the chunk's
+/// compressor, which works on the previous piece on the blocking pool meanwhile (so the
+/// worker's connection keeps flowing). Buffers and compressor are reused for the whole backup.
 struct ChunkWriter {
     piece: Vec<u8>,
-    object: ObjectWriter,
+    compressor: Option<Compressor>,
+    /// Raw bytes handed to the current chunk, the piece in flight included.
+    raw: u64,
+}
+
+enum Compressor {
+    Idle {
+        object: Box<ObjectWriter>,
+        spare: Vec<u8>,
+    },
+    /// Compressing a piece; hands the compressor and the emptied buffer back.
+    Busy(tokio::task::JoinHandle<std::io::Result<(Box<ObjectWriter>, Vec<u8>)>>),
 }
 
 impl ChunkWriter {
     fn new(repo: &Repository) -> Result<Self, Error> {
         Ok(ChunkWriter {
             piece: Vec::with_capacity(PIECE + 64 * 1024),
-            object: repo.object_writer()?,
+            compressor: Some(Compressor::Idle {
+                object: Box::new(repo.object_writer()?),
+                spare: Vec::with_capacity(PIECE + 64 * 1024),
+            }),
+            raw: 0,
         })
     }
 
-    /// Compresses the piece as the next frame of the chunk, on the blocking pool: the
-    /// runtime thread goes on reading the other workers' rows meanwhile.
-    async fn compress(mut self) -> std::io::Result<Self> {
-        tokio::task::spawn_blocking(move || {
-            self.object.write(&self.piece)?;
-            self.piece.clear();
-            Ok(self)
-        })
-        .await
-        .map_err(std::io::Error::other)?
+    /// Waits for the piece in flight; the compressor then holds every piece handed over.
+    async fn settle(&mut self) -> std::io::Result<&mut ObjectWriter> {
+        if let Some(Compressor::Busy(h)) = &mut self.compressor {
+            let done = h.await.map_err(std::io::Error::other);
+            self.compressor = None;
+            let (object, spare) = done??;
+            self.compressor = Some(Compressor::Idle { object, spare });
+        }
+        match &mut self.compressor {
+            Some(Compressor::Idle { object, .. }) => Ok(object),
+            _ => Err(std::io::Error::other("the compressor failed earlier")),
+        }
+    }
+
+    /// Hands the piece over as the chunk's next frame and starts a new piece.
+    async fn submit(&mut self) -> std::io::Result<()> {
+        self.settle().await?;
+        let Some(Compressor::Idle {
+            mut object,
+            mut spare,
+        }) = self.compressor.take()
+        else {
+            return Err(std::io::Error::other("the compressor failed earlier"));
+        };
+        std::mem::swap(&mut self.piece, &mut spare);
+        self.raw += spare.len() as u64;
+        self.compressor = Some(Compressor::Busy(tokio::task::spawn_blocking(move || {
+            object.write(&spare)?;
+            spare.clear();
+            Ok((object, spare))
+        })));
+        Ok(())
     }
 }
 
@@ -863,21 +904,21 @@ async fn dump(
             plan.columns.len()
         )));
     }
+    let failed =
+        |e: std::io::Error| Error::Internal(format!("{what}: compressing a chunk failed: {e}"));
+    w.settle().await.map_err(failed)?.abandon();
     w.piece.clear();
-    w.object.abandon();
+    w.raw = 0;
     let mut rows_in_chunk = 0u64;
     let (mut total, mut rows_reported) = (0u64, 0u64);
     let mut seq = 0usize;
     // Hands the piece to the compressor and reports it.
-    let compress = async |w: ChunkWriter, total: u64, rows_reported: &mut u64| {
+    let submit = async |w: &mut ChunkWriter, total: u64, rows_reported: &mut u64| {
         let len = w.piece.len() as u64;
-        let w = w
-            .compress()
-            .await
-            .map_err(|e| Error::Internal(format!("{what}: compressing a chunk failed: {e}")))?;
+        w.submit().await.map_err(failed)?;
         sh.progress.advance(len, total - *rows_reported);
         *rows_reported = total;
-        Ok::<_, Error>(w)
+        Ok::<_, Error>(())
     };
     while let Some(row) = conn.next_row().await.map_err(Error::query(what.clone()))? {
         if !tsv::encode_text_row(row, columns, &mut w.piece) {
@@ -889,19 +930,23 @@ async fn dump(
         rows_in_chunk += 1;
         total += 1;
         if w.piece.len() >= PIECE {
-            w = compress(w, total, &mut rows_reported).await?;
-            if w.object.raw_len() >= sh.chunk_bytes as u64 {
-                store(sh, table, part, seq, &mut w.object, rows_in_chunk).await?;
+            submit(&mut w, total, &mut rows_reported).await?;
+            if w.raw >= sh.chunk_bytes as u64 {
+                let object = w.settle().await.map_err(failed)?;
+                store(sh, table, part, seq, object, rows_in_chunk).await?;
+                w.raw = 0;
                 seq += 1;
                 rows_in_chunk = 0;
             }
         }
     }
     if !w.piece.is_empty() {
-        w = compress(w, total, &mut rows_reported).await?;
+        submit(&mut w, total, &mut rows_reported).await?;
     }
     if rows_in_chunk > 0 {
-        store(sh, table, part, seq, &mut w.object, rows_in_chunk).await?;
+        let object = w.settle().await.map_err(failed)?;
+        store(sh, table, part, seq, object, rows_in_chunk).await?;
+        w.raw = 0;
     }
     let mut res = sh.results.lock().map_err(lock_poisoned)?;
     *res.rows.entry(table).or_default() += total;
