@@ -189,6 +189,26 @@ fn read_direct(path: &std::path::Path, size: u64) -> Result<Option<Bytes>> {
     Ok(Some(Bytes::from(raw).slice(start..start + size)))
 }
 
+/// Makes the directory entries leading to a written file durable: its directory, and that
+/// directory's parent (a backup's `data/` directory and the backup's own directory are
+/// created by its first object). Why at all: a manifest is the commit point only if it and
+/// the objects it lists survive a power loss, not just a killed process.
+fn sync_dirs(path: &std::path::Path) -> std::io::Result<()> {
+    let mut dir = path.parent();
+    for _ in 0..2 {
+        let Some(d) = dir else { break };
+        std::fs::File::open(d)?.sync_all()?;
+        dir = d.parent();
+    }
+    Ok(())
+}
+
+/// Makes a file `LocalFileSystem` wrote durable, with its directory entries.
+fn sync_written(path: &std::path::Path) -> std::io::Result<()> {
+    std::fs::File::open(path)?.sync_all()?;
+    sync_dirs(path)
+}
+
 /// The direct path of `put_opts` for `PutMode::Overwrite`; `Ok(None)` when the file system
 /// does not do direct I/O (the caller falls back to the ordinary path).
 fn put_direct(dest: std::path::PathBuf, payload: PutPayload) -> Result<Option<PutResult>> {
@@ -196,8 +216,11 @@ fn put_direct(dest: std::path::PathBuf, payload: PutPayload) -> Result<Option<Pu
         return Ok(None);
     };
     let written = write_direct(&mut file, &payload).and_then(|()| {
+        // Durable before it is visible under its name.
+        file.sync_all()?;
         drop(file);
-        std::fs::rename(&staged, &dest)
+        std::fs::rename(&staged, &dest)?;
+        sync_dirs(&dest)
     });
     if let Err(e) = written {
         let _ = std::fs::remove_file(&staged);
@@ -239,7 +262,18 @@ impl ObjectStore for DirectFs {
                 return Ok(r);
             }
         }
-        self.inner.put_opts(location, payload, opts).await
+        let r = self.inner.put_opts(location, payload, opts).await?;
+        // LocalFileSystem does not sync: its file is made durable right after (a power loss
+        // in between can leave it torn, never a manifest listing objects that are not there:
+        // those were synced before it was written).
+        let path = self.inner.path_to_filesystem(location)?;
+        tokio::task::spawn_blocking(move || sync_written(&path).map_err(|e| io_error(&path, e)))
+            .await
+            .map_err(|e| object_store::Error::Generic {
+                store: "local",
+                source: Box::new(e),
+            })??;
+        Ok(r)
     }
 
     async fn put_multipart_opts(
