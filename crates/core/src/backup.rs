@@ -812,6 +812,11 @@ enum Compressor {
     Busy(tokio::task::JoinHandle<std::io::Result<(Box<ObjectWriter>, Vec<u8>)>>),
 }
 
+/// A compression that failed took the compressor with it; the backup stops at that error.
+fn compressor_lost() -> std::io::Error {
+    std::io::Error::other("the compressor failed earlier")
+}
+
 impl ChunkWriter {
     fn new(repo: &Repository) -> Result<Self, Error> {
         Ok(ChunkWriter {
@@ -834,7 +839,7 @@ impl ChunkWriter {
         }
         match &mut self.compressor {
             Some(Compressor::Idle { object, .. }) => Ok(object),
-            _ => Err(std::io::Error::other("the compressor failed earlier")),
+            _ => Err(compressor_lost()),
         }
     }
 
@@ -846,7 +851,7 @@ impl ChunkWriter {
             mut spare,
         }) = self.compressor.take()
         else {
-            return Err(std::io::Error::other("the compressor failed earlier"));
+            return Err(compressor_lost());
         };
         std::mem::swap(&mut self.piece, &mut spare);
         self.raw += spare.len() as u64;
@@ -859,15 +864,15 @@ impl ChunkWriter {
     }
 }
 
-/// Reads one table (or one key range of it) into chunks; hands the writer back for the next.
+/// Reads one table (or one key range of it) into chunks.
 async fn dump(
     conn: &mut ReplicaConn,
     sh: &Shared,
-    mut w: ChunkWriter,
+    w: &mut ChunkWriter,
     table: usize,
     range: Option<KeyRange>,
     part: usize,
-) -> Result<ChunkWriter, Error> {
+) -> Result<(), Error> {
     let plan = &sh.plans[table];
     let mut sql = format!("SELECT {} FROM {}", plan.select, plan.fq());
     if let (Some(range), Some(k)) = (range, &plan.split_key) {
@@ -930,7 +935,7 @@ async fn dump(
         rows_in_chunk += 1;
         total += 1;
         if w.piece.len() >= PIECE {
-            submit(&mut w, total, &mut rows_reported).await?;
+            submit(w, total, &mut rows_reported).await?;
             if w.raw >= sh.chunk_bytes as u64 {
                 let object = w.settle().await.map_err(failed)?;
                 store(sh, table, part, seq, object, rows_in_chunk).await?;
@@ -941,7 +946,7 @@ async fn dump(
         }
     }
     if !w.piece.is_empty() {
-        submit(&mut w, total, &mut rows_reported).await?;
+        submit(w, total, &mut rows_reported).await?;
     }
     if rows_in_chunk > 0 {
         let object = w.settle().await.map_err(failed)?;
@@ -950,7 +955,7 @@ async fn dump(
     }
     let mut res = sh.results.lock().map_err(lock_poisoned)?;
     *res.rows.entry(table).or_default() += total;
-    Ok(w)
+    Ok(())
 }
 
 /// Stores the chunk `object` holds.
@@ -1102,7 +1107,7 @@ async fn worker(mut conn: ReplicaConn, sh: Arc<Shared>) -> Result<(), Error> {
                 }
             }
             Task::Data { table, range, part } => {
-                w = dump(&mut conn, &sh, w, table, range, part).await?;
+                dump(&mut conn, &sh, &mut w, table, range, part).await?
             }
             Task::Checksum { table } => {
                 let plan = &sh.plans[table];
@@ -1369,8 +1374,9 @@ async fn snapshot(
         let first = workers
             .first_mut()
             .ok_or_else(|| Error::Internal("no reader connection".into()))?;
+        let mut w = ChunkWriter::new(&shared.repo)?;
         for &t in &non_transactional {
-            dump(first, &shared, ChunkWriter::new(&shared.repo)?, t, None, 0).await?;
+            dump(first, &shared, &mut w, t, None, 0).await?;
         }
     }
     if lock_start.is_none() {

@@ -115,6 +115,22 @@ fn process_alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Runs CPU work on an object under `dir` on the blocking pool; `what` names it in errors.
+async fn blocking<T: Send + 'static>(
+    dir: &str,
+    what: &str,
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, Error> {
+    let corrupt = |reason: String| Error::Corrupt {
+        object: dir.to_owned(),
+        reason,
+    };
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| corrupt(format!("{what} task failed: {e}")))?
+        .map_err(|e| corrupt(format!("{what} failed: {e}")))
+}
+
 /// Stored bytes that hand their buffer back once the store has let go of them.
 struct Reclaim(Arc<Vec<u8>>);
 
@@ -471,16 +487,7 @@ impl Repository {
     /// (`<dir>/<sha256>.zst[.age]`).
     pub(crate) async fn put_blob(&self, dir: &str, raw: Vec<u8>) -> Result<ObjectRef, Error> {
         let hash = !self.is_encrypted();
-        let finished = tokio::task::spawn_blocking(move || compress_whole(&raw, hash))
-            .await
-            .map_err(|e| Error::Corrupt {
-                object: dir.to_owned(),
-                reason: format!("compression task failed: {e}"),
-            })?
-            .map_err(|e| Error::Corrupt {
-                object: dir.to_owned(),
-                reason: format!("compression failed: {e}"),
-            })?;
+        let finished = blocking(dir, "compression", move || compress_whole(&raw, hash)).await?;
         Ok(self.store_finished(dir, finished).await?.0)
     }
 
@@ -497,23 +504,15 @@ impl Repository {
             (recipient, _) => {
                 let recipient = recipient.clone();
                 let compressed = f.compressed;
-                tokio::task::spawn_blocking(move || {
+                blocking(dir, "encryption", move || {
                     let stored = match &recipient {
                         Some(r) => age::encrypt(r, &compressed).map_err(std::io::Error::other)?,
                         None => compressed,
                     };
                     let sha = sha256_hex(&stored);
-                    Ok::<_, std::io::Error>((stored, sha))
+                    Ok((stored, sha))
                 })
-                .await
-                .map_err(|e| Error::Corrupt {
-                    object: dir.to_owned(),
-                    reason: format!("encryption task failed: {e}"),
-                })?
-                .map_err(|e| Error::Corrupt {
-                    object: dir.to_owned(),
-                    reason: format!("encryption failed: {e}"),
-                })?
+                .await?
             }
         };
         let suffix = if self.is_encrypted() {
