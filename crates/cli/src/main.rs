@@ -1906,7 +1906,8 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let cli = Cli::parse();
-    // A thread per core: backup workers compress their chunks on the runtime's threads.
+    // A thread per core: a backup's or restore's connections are served in parallel (their
+    // compression and decompression run on the blocking pool either way).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
         .enable_all()
