@@ -1219,6 +1219,16 @@ mod tests {
         assert!(repo.locks().await.unwrap().is_empty());
     }
 
+    /// An object's bytes as its streaming reader hands them out.
+    async fn streamed(repo: &Repository, r: &ObjectRef) -> Vec<u8> {
+        repo.open_object(r)
+            .await
+            .unwrap()
+            .map(Result::unwrap)
+            .flat_map(|b| b.to_vec())
+            .collect()
+    }
+
     #[tokio::test]
     async fn objects_stream_in_checked_pieces() {
         let dir = tempfile::tempdir().unwrap();
@@ -1229,14 +1239,7 @@ mod tests {
         // Several pieces, the last one partial; and an empty object.
         let raw: Vec<u8> = (0..(2 * PIECE + 12345)).map(|i| (i % 251) as u8).collect();
         let a = repo.put_object(&id, raw.clone()).await.unwrap();
-        let got: Vec<u8> = repo
-            .open_object(&a)
-            .await
-            .unwrap()
-            .map(Result::unwrap)
-            .flat_map(|b| b.to_vec())
-            .collect();
-        assert_eq!(got, raw);
+        assert_eq!(streamed(&repo, &a).await, raw);
         let empty = repo.put_object(&id, Vec::new()).await.unwrap();
         assert_eq!(repo.open_object(&empty).await.unwrap().count(), 0);
 
@@ -1279,14 +1282,7 @@ mod tests {
                 let r = repo.put_written(&id, &mut w).await.unwrap();
                 assert_eq!(r.raw_size, raw.len() as u64);
                 assert_eq!(repo.get_object(&r).await.unwrap(), raw);
-                let streamed: Vec<u8> = repo
-                    .open_object(&r)
-                    .await
-                    .unwrap()
-                    .map(Result::unwrap)
-                    .flat_map(|b| b.to_vec())
-                    .collect();
-                assert_eq!(streamed, raw);
+                assert_eq!(streamed(&repo, &r).await, raw);
                 refs.push(r);
             }
             assert_ne!(refs[0].path, refs[1].path);
