@@ -189,6 +189,18 @@ fn read_direct(path: &std::path::Path, size: u64) -> Result<Option<Bytes>> {
     Ok(Some(Bytes::from(raw).slice(start..start + size)))
 }
 
+/// Runs file work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| object_store::Error::Generic {
+            store: "local",
+            source: Box::new(e),
+        })?
+}
+
 /// Makes the directory entries leading to a written file durable: its directory, and that
 /// directory's parent (a backup's `data/` directory and the backup's own directory are
 /// created by its first object). Why at all: a manifest is the commit point only if it and
@@ -252,12 +264,7 @@ impl ObjectStore for DirectFs {
         if plain {
             let dest = self.inner.path_to_filesystem(location)?;
             let p = payload.clone();
-            let done = tokio::task::spawn_blocking(move || put_direct(dest, p))
-                .await
-                .map_err(|e| object_store::Error::Generic {
-                    store: "local",
-                    source: Box::new(e),
-                })??;
+            let done = blocking(move || put_direct(dest, p)).await?;
             if let Some(r) = done {
                 return Ok(r);
             }
@@ -267,12 +274,7 @@ impl ObjectStore for DirectFs {
         // in between can leave it torn, never a manifest listing objects that are not there:
         // those were synced before it was written).
         let path = self.inner.path_to_filesystem(location)?;
-        tokio::task::spawn_blocking(move || sync_written(&path).map_err(|e| io_error(&path, e)))
-            .await
-            .map_err(|e| object_store::Error::Generic {
-                store: "local",
-                source: Box::new(e),
-            })??;
+        blocking(move || sync_written(&path).map_err(|e| io_error(&path, e))).await?;
         Ok(r)
     }
 
@@ -301,12 +303,7 @@ impl ObjectStore for DirectFs {
             if meta.size >= DIRECT_MIN as u64 {
                 let path = self.inner.path_to_filesystem(location)?;
                 let size = meta.size;
-                let read = tokio::task::spawn_blocking(move || read_direct(&path, size))
-                    .await
-                    .map_err(|e| object_store::Error::Generic {
-                        store: "local",
-                        source: Box::new(e),
-                    })??;
+                let read = blocking(move || read_direct(&path, size)).await?;
                 if let Some(bytes) = read {
                     return Ok(GetResult {
                         payload: GetResultPayload::Stream(
