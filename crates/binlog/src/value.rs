@@ -172,13 +172,8 @@ pub(crate) fn decimal_from(b: &[u8], precision: u8, scale: u8) -> Result<(String
     Ok((text, size))
 }
 
-/// Encodes DECIMAL text (as [`decimal_from`] renders it) in binary form.
-pub(crate) fn decimal_to(
-    text: &str,
-    precision: u8,
-    scale: u8,
-    out: &mut Vec<u8>,
-) -> Result<(), String> {
+/// Encodes DECIMAL text (`-12.50`, as the server prints it) in its binary storage form.
+pub fn decimal_to(text: &str, precision: u8, scale: u8, out: &mut Vec<u8>) -> Result<(), String> {
     check_decimal(precision, scale)?;
     let (negative, digits) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),

@@ -27,6 +27,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 use serde::{Deserialize, Serialize};
 
+use crate::checksum::{ColumnFacts, RowChecksum};
 use crate::error::Error;
 use crate::tsv;
 
@@ -75,7 +76,10 @@ pub struct BackupOptions {
     /// over.
     #[cfg_attr(feature = "clap", arg(long))]
     pub resume: bool,
-    /// Capture CHECKSUM TABLE for tables up to this many MiB (0: never).
+    /// Capture each table's CHECKSUM TABLE value, so a restore can prove itself: computed by
+    /// lifeboat from the rows it reads where it can (common column types, MariaDB InnoDB; any
+    /// size), else run on the server for tables up to this many MiB (a second scan of the
+    /// table). 0: no checksums.
     #[cfg_attr(
         feature = "clap",
         arg(long, value_name = "MIB", default_value_t = 1024)
@@ -168,6 +172,10 @@ pub struct TableEntry {
     pub rows: u64,
     /// `CHECKSUM TABLE` inside the snapshot, when captured.
     pub checksum: Option<u64>,
+    /// `checksum` was computed by lifeboat from the rows it read (the server's algorithm,
+    /// see `docs/repository-format.md`), not by the server.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub checksum_computed: bool,
     /// Chunks in key order.
     pub chunks: Vec<Chunk>,
 }
@@ -375,10 +383,23 @@ struct TablePlan {
     pk: Vec<String>,
     /// The server's row estimate (sizes the steps of a key walk).
     rows_estimate: u64,
+    /// How to compute `CHECKSUM TABLE` from the rows read, when lifeboat can.
+    row_checksum: Option<RowChecksum>,
 }
 
-/// Name, EXTRA, DATA_TYPE, CHARACTER_SET_NAME, COLLATION_NAME from information_schema.
-type ColumnInfo = (String, String, String, Option<String>, Option<String>);
+/// Name, EXTRA, DATA_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, IS_NULLABLE,
+/// CHARACTER_OCTET_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE from information_schema.
+type ColumnInfo = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<u64>,
+    Option<u64>,
+    Option<u64>,
+);
 
 /// The column a table's chunks are ranges of.
 struct SplitKey {
@@ -497,9 +518,11 @@ fn selected(opts: &BackupOptions, schema: &str, table: Option<&str>) -> bool {
     }
 }
 
+/// `compute_checksums`: whether [`RowChecksum`] may stand in for the server's `CHECKSUM TABLE`.
 async fn discover(
     conn: &mut Conn,
     opts: &BackupOptions,
+    compute_checksums: bool,
     skipped: &mut Vec<String>,
 ) -> Result<(Vec<SchemaEntry>, Vec<TablePlan>), Error> {
     let schemas: Vec<String> = conn
@@ -518,9 +541,10 @@ async fn discover(
             .await
             .map_err(Error::sql(format!("SHOW CREATE DATABASE {s}")))?;
         let create = row.and_then(|r| r.get::<String, _>(1)).unwrap_or_default();
-        let tables: Vec<(String, String, String, u64, u64)> = conn
+        let tables: Vec<(String, String, String, u64, u64, String)> = conn
             .exec(
-                "SELECT TABLE_NAME, TABLE_TYPE, COALESCE(ENGINE,''), COALESCE(DATA_LENGTH,0), COALESCE(TABLE_ROWS,0) \
+                "SELECT TABLE_NAME, TABLE_TYPE, COALESCE(ENGINE,''), COALESCE(DATA_LENGTH,0), COALESCE(TABLE_ROWS,0), \
+                 COALESCE(CREATE_OPTIONS,'') \
                  FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME",
                 (s,),
             )
@@ -535,7 +559,7 @@ async fn discover(
             routines: Vec::new(),
             events: Vec::new(),
         };
-        for (t, kind, engine, data_bytes, rows_estimate) in tables {
+        for (t, kind, engine, data_bytes, rows_estimate, create_options) in tables {
             if kind == "VIEW" {
                 // With --tables, a view is in when it is named there (its tables need not be).
                 if selected(opts, s, Some(&t)) {
@@ -567,7 +591,8 @@ async fn discover(
             }
             let cols: Vec<ColumnInfo> = conn
                 .exec(
-                    "SELECT COLUMN_NAME, COALESCE(EXTRA,''), DATA_TYPE, CHARACTER_SET_NAME, COLLATION_NAME \
+                    "SELECT COLUMN_NAME, COALESCE(EXTRA,''), DATA_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, \
+                     IS_NULLABLE, CHARACTER_OCTET_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE \
                      FROM information_schema.COLUMNS \
                      WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
                     (s, &t),
@@ -576,12 +601,12 @@ async fn discover(
                 .map_err(Error::sql(format!("reading columns of {s}.{t}")))?;
             let types: HashMap<String, String> = cols
                 .iter()
-                .map(|(c, _, ty, _, _)| (c.clone(), ty.clone()))
+                .map(|col| (col.0.clone(), col.2.clone()))
                 .collect();
             let columns: Vec<String> = cols
                 .iter()
-                .filter(|(_, extra, _, _, _)| !is_generated(extra))
-                .map(|(c, _, _, _, _)| c.clone())
+                .filter(|col| !is_generated(&col.1))
+                .map(|col| col.0.clone())
                 .collect();
             let text_columns: Vec<String> = columns
                 .iter()
@@ -596,10 +621,10 @@ async fn discover(
             // Ranges on the key's leading column partition the table whatever the other
             // key columns are.
             let split_key = pk.first().and_then(|c| {
-                let (_, _, ty, cs, coll) = cols.iter().find(|col| &col.0 == c)?;
+                let col = cols.iter().find(|col| &col.0 == c)?;
                 Some(SplitKey {
                     column: c.clone(),
-                    kind: KeyKind::of(ty, cs.as_deref(), coll.as_deref())?,
+                    kind: KeyKind::of(&col.2, col.3.as_deref(), col.4.as_deref())?,
                 })
             });
             let r: Option<Row> = conn
@@ -615,6 +640,7 @@ async fn discover(
                 text_columns,
                 rows: 0,
                 checksum: None,
+                checksum_computed: false,
                 chunks: Vec::new(),
             });
             let select = columns
@@ -625,6 +651,21 @@ async fn discover(
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
+            let facts: Vec<ColumnFacts> = cols
+                .iter()
+                .map(|col| ColumnFacts {
+                    data_type: col.2.clone(),
+                    nullable: col.5 == "YES",
+                    charset: col.3.clone(),
+                    octets: col.6,
+                    precision: col.7,
+                    scale: col.8,
+                    generated: is_generated(&col.1),
+                })
+                .collect();
+            let row_checksum = (compute_checksums && engine.eq_ignore_ascii_case("InnoDB"))
+                .then(|| RowChecksum::of(&facts, &create_options))
+                .flatten();
             plans.push(TablePlan {
                 schema: s.clone(),
                 name: t,
@@ -635,6 +676,7 @@ async fn discover(
                 split_key,
                 pk,
                 rows_estimate,
+                row_checksum,
             });
         }
         // Triggers, routines, events: with the session settings they were created under.
@@ -772,7 +814,12 @@ struct Results {
     /// (table, part, seq) -> chunk
     chunks: Vec<(usize, usize, usize, Chunk, ObjectRef)>,
     rows: HashMap<usize, u64>,
+    /// `CHECKSUM TABLE` from the server.
     checksums: HashMap<usize, u64>,
+    /// Sums of [`RowChecksum`] over the ranges read so far.
+    computed: HashMap<usize, u32>,
+    /// Tables with a row lifeboat could not checksum: the server's value is asked instead.
+    uncomputable: std::collections::HashSet<usize>,
 }
 
 struct Shared {
@@ -916,6 +963,8 @@ async fn dump(
     w.raw = 0;
     let mut rows_in_chunk = 0u64;
     let (mut total, mut rows_reported) = (0u64, 0u64);
+    let mut crc_sum = plan.row_checksum.as_ref().map(|_| 0u32);
+    let mut bitmap = Vec::new();
     let mut seq = 0usize;
     // Hands the piece to the compressor and reports it.
     let submit = async |w: &mut ChunkWriter, total: u64, rows_reported: &mut u64| {
@@ -926,6 +975,12 @@ async fn dump(
         Ok::<_, Error>(())
     };
     while let Some(row) = conn.next_row().await.map_err(Error::query(what.clone()))? {
+        if let (Some(sum), Some(rc)) = (&mut crc_sum, &plan.row_checksum) {
+            match rc.row(row, &mut bitmap) {
+                Some(crc) => *sum = sum.wrapping_add(crc),
+                None => crc_sum = None,
+            }
+        }
         if !tsv::encode_text_row(row, columns, &mut w.piece) {
             return Err(Error::Internal(format!(
                 "{what}: row {} from the server is cut short",
@@ -955,6 +1010,23 @@ async fn dump(
     }
     let mut res = sh.results.lock().map_err(lock_poisoned)?;
     *res.rows.entry(table).or_default() += total;
+    if plan.row_checksum.is_some() {
+        match crc_sum {
+            Some(sum) => {
+                let e = res.computed.entry(table).or_default();
+                *e = e.wrapping_add(sum);
+            }
+            // The server computes it instead, still in this snapshot.
+            None if res.uncomputable.insert(table) => {
+                drop(res);
+                sh.queue
+                    .lock()
+                    .map_err(lock_poisoned)?
+                    .push_front(Task::Checksum { table });
+            }
+            None => {}
+        }
+    }
     Ok(())
 }
 
@@ -1308,6 +1380,28 @@ struct Snapshot {
 /// Blocks DDL, reads the schema, reads non-transactional tables, blocks commits briefly to
 /// open every worker's snapshot and read the binlog position and GTID state, and releases
 /// the commit lock. The caller releases the DDL guard whatever this returns.
+/// Whether this server's `CHECKSUM TABLE` is the one [`RowChecksum`] computes: MariaDB
+/// 10.5 or later, without the 5.1-compatible checksum (`old_mode=COMPAT_5_1_CHECKSUM` or
+/// `old=ON`, which also sum NULL columns' bytes).
+async fn computes_checksums(conn: &mut Conn, info: &ServerInfo) -> bool {
+    if info.flavor != Flavor::MariaDb || info.version < Version::new(10, 5, 0) {
+        return false;
+    }
+    let mode: Option<String> = conn
+        .query_first("SELECT @@SESSION.old_mode")
+        .await
+        .ok()
+        .flatten();
+    // `old` is gone from newer servers: an error there means it is off.
+    let old: Option<i64> = conn
+        .query_first("SELECT @@SESSION.old")
+        .await
+        .ok()
+        .flatten();
+    mode.is_some_and(|m| !m.to_ascii_uppercase().contains("COMPAT_5_1_CHECKSUM"))
+        && old.unwrap_or(0) == 0
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn snapshot(
     main: &mut Conn,
@@ -1320,6 +1414,7 @@ async fn snapshot(
     id: BackupId,
     progress: &Arc<dyn crate::progress::Progress>,
 ) -> Result<Snapshot, Error> {
+    let compute = computes_checksums(main, info).await;
     let ddl_start = Instant::now();
     match guard {
         DdlGuard::BackupStage => {
@@ -1343,7 +1438,7 @@ async fn snapshot(
         lock_start = Some(Instant::now());
     }
     let mut skipped = Vec::new();
-    let (schemas, plans) = discover(main, opts, &mut skipped).await?;
+    let (schemas, plans) = discover(main, opts, compute, &mut skipped).await?;
     let users = if opts.users {
         discover_users(main, info.flavor).await?
     } else {
@@ -1525,8 +1620,12 @@ async fn run_locked(
         // A table's checksum right behind its ranges (a split puts them in front of it):
         // it scans the table while the dump does. Measured against all checksums last,
         // 8 alternated runs each: 3.49-3.65 s against 3.58-3.78 s.
+        // Tables whose checksum lifeboat computes from the rows it reads need no scan.
         let max = opts.checksum_max_mib * 1024 * 1024;
-        let checksum = |i: usize| opts.checksum_max_mib > 0 && shared.plans[i].data_bytes <= max;
+        let checksum = |i: usize| {
+            let p = &shared.plans[i];
+            opts.checksum_max_mib > 0 && p.row_checksum.is_none() && p.data_bytes <= max
+        };
         for &i in &order {
             q.push_back(Task::Split { table: i });
             if checksum(i) {
@@ -1573,7 +1672,15 @@ async fn run_locked(
             let i = table_index;
             table_index += 1;
             table.rows = results.rows.get(&i).copied().unwrap_or(0);
-            table.checksum = results.checksums.get(&i).copied();
+            let computed = shared.plans[i].row_checksum.is_some()
+                && opts.checksum_max_mib > 0
+                && !results.uncomputable.contains(&i);
+            table.checksum = if computed {
+                Some(u64::from(results.computed.get(&i).copied().unwrap_or(0)))
+            } else {
+                results.checksums.get(&i).copied()
+            };
+            table.checksum_computed = computed;
             total_rows += table.rows;
             for (_, _, _, chunk, obj) in results.chunks.iter().filter(|c| c.0 == i) {
                 table.chunks.push(chunk.clone());

@@ -20,6 +20,7 @@ pub mod archive;
 pub mod backup;
 pub mod binlog;
 pub mod check;
+mod checksum;
 pub mod config;
 pub mod demo;
 pub mod diff;

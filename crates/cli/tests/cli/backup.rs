@@ -1341,3 +1341,194 @@ async fn backup_resume_finishes_an_interrupted_backup_only_if_nothing_changed() 
         "{err}"
     );
 }
+
+/// Tables whose `CHECKSUM TABLE` lifeboat computes from the rows it reads (true) or leaves to
+/// the server (false): every covered type at its edges, NULLs across bitmap bytes, packed and
+/// fixed records, row formats, character sets.
+const COMPUTED_CHECKSUMS: &str = r#"
+SET SESSION sql_mode = '';
+CREATE DATABASE ck CHARACTER SET latin1;
+USE ck;
+CREATE TABLE ints (
+  id INT PRIMARY KEY,
+  t TINYINT, tu TINYINT UNSIGNED, s SMALLINT, su SMALLINT UNSIGNED, m MEDIUMINT,
+  mu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED, b BIGINT, bu BIGINT UNSIGNED NOT NULL
+);
+INSERT INTO ints VALUES
+  (1, -128, 0, -32768, 0, -8388608, 0, -2147483648, 0, -9223372036854775808, 0),
+  (2, 127, 255, 32767, 65535, 8388607, 16777215, 2147483647, 4294967295, 9223372036854775807, 18446744073709551615),
+  (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1),
+  (4, 0, 1, -1, 2, -3, 4, -5, 6, -7, 8);
+CREATE TABLE fixed_strings (
+  id INT NOT NULL, c1 CHAR(1), c5 CHAR(5) CHARACTER SET utf8mb4, c3 CHAR(3) CHARACTER SET utf8mb3,
+  cw CHAR(4) CHARACTER SET cp1251, cg CHAR(6) CHARACTER SET gbk, ca CHAR(255) CHARACTER SET ascii,
+  b4 BINARY(4), b0 BINARY(1) NOT NULL, c0 CHAR(0), cn CHAR(2) NOT NULL, PRIMARY KEY (id)
+);
+INSERT INTO fixed_strings VALUES
+  (1, 'a', '😀é', 'ü', 'Ж', '中文', REPEAT('z', 255), 'ab', 'x', '', 'q'),
+  (2, '', '  ', 'a  ', '', '', ' x', '', '', NULL, ''),
+  (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0x00, NULL, 'zz'),
+  (4, ' ', 'abcde', 'tab', 'x\tz', 'a', 'line\nbreak', 0x00ff00ff, 0xff, '', ' ');
+CREATE TABLE var_strings (
+  id INT PRIMARY KEY, v VARCHAR(20), vb VARBINARY(300), vu VARCHAR(10) CHARACTER SET ucs2,
+  v16 VARCHAR(10) CHARACTER SET utf16, tt TINYTEXT, t TEXT CHARACTER SET utf8mb4,
+  mt MEDIUMTEXT, lt LONGTEXT, tb TINYBLOB, bl BLOB, mb MEDIUMBLOB, lb LONGBLOB, j JSON,
+  c CHAR(4) CHARACTER SET utf8mb4 NOT NULL DEFAULT ''
+);
+INSERT INTO var_strings VALUES
+  (1, 'x', REPEAT(0x00, 300), 'ab', 'cd', 't', '😀 emoji', REPEAT('m', 70000), 'lt', 0x00, 0xdeadbeef, '', REPEAT('L', 100000), '{"a": [1, 2.5, "x"]}', 'ok'),
+  (2, '', '', '', '', '', '', '', '', '', '', '', '', NULL, ''),
+  (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'n'),
+  (4, 'trail  ', 'a\\b\tc', 'é', '😀', '\r\n', 'N', '\\N', NULL, 'x', NULL, 'y', NULL, '[]', '');
+CREATE TABLE numbers (
+  id INT PRIMARY KEY, f FLOAT, fd FLOAT(7,3), d DOUBLE, du DOUBLE UNSIGNED, d2 REAL,
+  dec1 DECIMAL(65,30), dec2 DECIMAL(10,0), dec3 DECIMAL(5,5) NOT NULL, dec4 DECIMAL(12,3) UNSIGNED,
+  dt DATE, y YEAR
+);
+INSERT INTO numbers VALUES
+  (1, 0.1234567, 1234.567, 1.7976931348623157e308, 0, 123456.7891, '12345678901234567890123456789012345.123456789012345678901234567891', -9999999999, 0.99999, 999999999.999, '2024-02-29', 2024),
+  (2, -3.4e38, -9999.999, -2.2250738585072014e-308, 1e-300, -0.0001, '-0.000000000000000000000000000001', 0, -0.99999, 0, '0000-00-00', 0),
+  (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL),
+  (4, 1e-45, 0, -0.0, 5e-324, 0, 0, 1, 0.00001, 0.001, '9999-12-31', 1901),
+  (5, 3.0, 1, 1e22, 123.456, 1, -1, -1, 0, 1.5, '1000-01-00', 2155);
+CREATE TABLE wide_nulls (
+  id INT PRIMARY KEY, n1 INT, n2 INT, n3 INT, n4 INT, n5 INT, n6 INT, n7 INT, n8 INT, n9 INT,
+  n10 INT, n11 INT, n12 INT, n13 INT, n14 INT, n15 INT, n16 INT, n17 INT
+);
+INSERT INTO wide_nulls (id, n1, n8, n9, n16, n17) VALUES (1, 1, 8, 9, 16, 17), (2, NULL, NULL, NULL, NULL, NULL);
+INSERT INTO wide_nulls VALUES (3, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17);
+CREATE TABLE wide_nulls_packed LIKE wide_nulls;
+ALTER TABLE wide_nulls_packed ADD v VARCHAR(3);
+INSERT INTO wide_nulls_packed SELECT *, 'v' FROM wide_nulls;
+CREATE TABLE seven_nulls (id INT PRIMARY KEY, a INT, b INT, c INT, d INT, e INT, f INT, g INT);
+INSERT INTO seven_nulls VALUES (1, NULL, 2, NULL, 4, NULL, 6, NULL), (2, 1, 2, 3, 4, 5, 6, 7);
+CREATE TABLE rf_dynamic (id INT PRIMARY KEY, c CHAR(3), n INT) ROW_FORMAT=DYNAMIC;
+CREATE TABLE rf_compact (id INT PRIMARY KEY, c CHAR(3), n INT) ROW_FORMAT=COMPACT;
+CREATE TABLE rf_redundant (id INT PRIMARY KEY, c CHAR(3), n INT) ROW_FORMAT=REDUNDANT;
+CREATE TABLE rf_compressed (id INT PRIMARY KEY, c CHAR(3), n INT, v VARCHAR(5)) ROW_FORMAT=COMPRESSED;
+INSERT INTO rf_dynamic VALUES (1, 'a', NULL), (2, NULL, 2);
+INSERT INTO rf_compact SELECT * FROM rf_dynamic;
+INSERT INTO rf_redundant SELECT * FROM rf_dynamic;
+INSERT INTO rf_compressed SELECT *, 'v' FROM rf_dynamic;
+-- InnoDB stores it as DYNAMIC, but the server's record keeps FIXED's layout (not packed).
+SET SESSION innodb_strict_mode = 0;
+CREATE TABLE rf_fixed (id INT PRIMARY KEY, v VARCHAR(5), n INT) ROW_FORMAT=FIXED;
+SET SESSION innodb_strict_mode = DEFAULT;
+INSERT INTO rf_fixed VALUES (1, 'ab', NULL), (2, NULL, 3);
+CREATE TABLE long_unique (id INT PRIMARY KEY, b BLOB, UNIQUE (b));
+INSERT INTO long_unique VALUES (1, 'x'), (2, NULL), (3, REPEAT('y', 5000));
+CREATE TABLE hidden (id INT PRIMARY KEY, h INT INVISIBLE, c CHAR(2));
+INSERT INTO hidden (id, h, c) VALUES (1, 5, 'a'), (2, NULL, NULL);
+CREATE TABLE no_key (a INT, c CHAR(10));
+INSERT INTO no_key VALUES (1, 'x'), (1, 'x'), (NULL, NULL);
+CREATE TABLE empty (id INT PRIMARY KEY, c CHAR(3));
+CREATE TABLE big (id INT PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT NULL, pad CHAR(60) NOT NULL);
+INSERT INTO big SELECT seq, seq * 7 % 1000, REPEAT(CHAR(48 + seq % 10), 119), REPEAT('p', seq % 61)
+  FROM seq_1_to_40000;
+CREATE TABLE by_name (name VARCHAR(40) CHARACTER SET utf8mb4 PRIMARY KEY, n INT);
+INSERT INTO by_name SELECT CONCAT('name-', seq), seq FROM seq_1_to_20000;
+-- Left to the server: a DATETIME, an ENUM, a DOUBLE(M,D), a generated column, a MyISAM table.
+CREATE TABLE has_double_md (id INT PRIMARY KEY, d DOUBLE(10,4));
+INSERT INTO has_double_md VALUES (1, 123456.7891), (2, -0.0001);
+CREATE TABLE has_datetime (id INT PRIMARY KEY, t DATETIME(3));
+INSERT INTO has_datetime VALUES (1, '2024-01-02 03:04:05.678'), (2, NULL);
+CREATE TABLE has_enum (id INT PRIMARY KEY, e ENUM('a', 'b'));
+INSERT INTO has_enum VALUES (1, 'b'), (2, NULL);
+CREATE TABLE has_generated (id INT PRIMARY KEY, g INT AS (id * 2) VIRTUAL);
+INSERT INTO has_generated (id) VALUES (1), (2);
+CREATE TABLE myisam (id INT PRIMARY KEY, c CHAR(3)) ENGINE=MyISAM;
+INSERT INTO myisam VALUES (1, 'a');
+"#;
+
+#[tokio::test]
+async fn computed_checksums_equal_the_servers() {
+    let srv = TestServer::start().await;
+    let sql = srv.tmp().join("ck.sql");
+    std::fs::write(&sql, COMPUTED_CHECKSUMS).unwrap();
+    load_sql(&srv, &sql);
+    let lb = Lb::new();
+    let repo = repo_init(&lb);
+    // 1 MiB chunks and 3 workers: `big` and `by_name` are read in several ranges, whose
+    // sums add up across workers.
+    let b = backup(&lb, &repo, &srv, &["--threads", "3", "--chunk-mib", "1"]);
+    let id = b["id"].as_str().unwrap().to_owned();
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(
+            Path::new(&repo)
+                .join("backups")
+                .join(&id)
+                .join("manifest.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let tables: Vec<&Value> = manifest["body"]["schemas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["name"] == "ck")
+        .flat_map(|s| s["tables"].as_array().unwrap())
+        .collect();
+    let server = checksums(&srv.connect_options(), "ck").await;
+    assert_eq!(tables.len(), server.len());
+    let by_server = [
+        "has_datetime",
+        "has_double_md",
+        "has_enum",
+        "has_generated",
+        "myisam",
+    ];
+    for t in &tables {
+        let name = t["name"].as_str().unwrap();
+        assert_eq!(
+            t["checksum"].as_u64(),
+            server[name],
+            "{name}: lifeboat's checksum differs from the server's"
+        );
+        assert_eq!(
+            t["checksum_computed"].as_bool().unwrap_or(false),
+            !by_server.contains(&name),
+            "{name}: computed by the wrong side"
+        );
+    }
+    let big = tables.iter().find(|t| t["name"] == "big").unwrap();
+    assert!(big["chunks"].as_array().unwrap().len() >= 3, "{big}");
+    // A restore proves itself against them.
+    let dst = restore_sandbox(&lb, &repo, &id, "restored", &["--verify"]);
+    let all: usize = manifest["body"]["schemas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["tables"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(dst.report["checksums_matched"], all);
+    assert_eq!(checksums(&dst.socket(), "ck").await, server);
+
+    // A server summing NULL columns' bytes the 5.1 way is left to compute its own.
+    let mut c = connect(&srv.connect_options()).await.unwrap();
+    c.query_drop("SET GLOBAL old_mode = 'COMPAT_5_1_CHECKSUM'")
+        .await
+        .unwrap();
+    let b = backup(&lb, &repo, &srv, &["--databases", "ck"]);
+    let id = b["id"].as_str().unwrap();
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(
+            Path::new(&repo)
+                .join("backups")
+                .join(id)
+                .join("manifest.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let old = checksums(&srv.connect_options(), "ck").await;
+    assert_ne!(
+        old["ints"], server["ints"],
+        "the old mode changes NULL rows' sums"
+    );
+    for t in manifest["body"]["schemas"][0]["tables"].as_array().unwrap() {
+        let name = t["name"].as_str().unwrap();
+        assert_eq!(t["checksum"].as_u64(), old[name], "{name}");
+        assert!(t.get("checksum_computed").is_none(), "{name}");
+    }
+}
