@@ -250,7 +250,11 @@ enum Command {
         #[command(flatten)]
         repo: RepoArg,
         /// Backup id [default: all committed backups].
+        #[arg(conflicts_with = "all")]
         id: Option<String>,
+        /// Every committed backup (the default without an ID; for scripts that say so).
+        #[arg(long)]
+        all: bool,
         /// Read and check every object's content.
         #[arg(long)]
         read_data: bool,
@@ -1468,6 +1472,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
         Command::Verify {
             repo,
             id,
+            all: _,
             read_data,
         } => {
             let r = open_repo(&cli, repo).await?;

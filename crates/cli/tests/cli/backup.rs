@@ -442,10 +442,13 @@ async fn bit_rot_is_named_and_nothing_loads_silently_wrong() {
     std::fs::write(&obj, bytes).unwrap();
     let name = obj.file_name().unwrap().to_string_lossy().into_owned();
 
-    let o = lb.run(&["verify", "--repo", &repo, "--read-data"]);
+    let o = lb.run(&["verify", "--all", "--repo", &repo, "--read-data"]);
     assert_eq!(code(&o), 1);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains(&name) && out.contains("SHA-256"), "{out}");
+    let o = lb.run(&["verify", &id, "--repo", &repo, "--read-data"]);
+    assert_eq!(code(&o), 1);
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&name));
 
     let dst = lb.home.path().join("restored");
     let _stop = StopOnDrop(dst.clone());
