@@ -27,6 +27,22 @@ pub(crate) fn load_sql(srv: &TestServer, file: &Path) {
     assert!(o.status.success(), "{}: {}", file.display(), stderr(&o));
 }
 
+/// The manifest of backup `id` in the unencrypted local repository `repo`.
+fn read_manifest(repo: &str, id: &str) -> Value {
+    let path = Path::new(repo)
+        .join("backups")
+        .join(id)
+        .join("manifest.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Loads SQL text with the stock client (see [`load_sql`]).
+fn load_sql_text(srv: &TestServer, name: &str, text: &str) {
+    let file = srv.tmp().join(name);
+    std::fs::write(&file, text).unwrap();
+    load_sql(srv, &file);
+}
+
 /// The base tables of `db`, by name.
 async fn base_tables(c: &mut mysql_async::Conn, db: &str) -> Vec<String> {
     c.exec(
@@ -330,9 +346,7 @@ DELETE FROM big WHERE id BETWEEN 10000 AND 12000;
 #[tokio::test]
 async fn every_type_and_awkward_values_survive() {
     let srv = TestServer::start().await;
-    let sql = srv.tmp().join("types.sql");
-    std::fs::write(&sql, EVERY_TYPE).unwrap();
-    load_sql(&srv, &sql);
+    load_sql_text(&srv, "types.sql", EVERY_TYPE);
     let lb = Lb::new();
     let repo = repo_init(&lb);
     // 1 MiB chunks: the 30k-row table spans several chunks and key ranges.
@@ -365,16 +379,7 @@ async fn every_type_and_awkward_values_survive() {
     let id = b["id"].as_str().unwrap().to_owned();
 
     // The walked keys were cut into several ranges.
-    let manifest: Value = serde_json::from_slice(
-        &std::fs::read(
-            Path::new(&repo)
-                .join("backups")
-                .join(&id)
-                .join("manifest.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let manifest = read_manifest(&repo, &id);
     for t in ["by_name", "by_day"] {
         let entry = manifest["body"]["schemas"]
             .as_array()
@@ -1446,25 +1451,14 @@ INSERT INTO myisam VALUES (1, 'a');
 #[tokio::test]
 async fn computed_checksums_equal_the_servers() {
     let srv = TestServer::start().await;
-    let sql = srv.tmp().join("ck.sql");
-    std::fs::write(&sql, COMPUTED_CHECKSUMS).unwrap();
-    load_sql(&srv, &sql);
+    load_sql_text(&srv, "ck.sql", COMPUTED_CHECKSUMS);
     let lb = Lb::new();
     let repo = repo_init(&lb);
     // 1 MiB chunks and 3 workers: `big` and `by_name` are read in several ranges, whose
     // sums add up across workers.
     let b = backup(&lb, &repo, &srv, &["--threads", "3", "--chunk-mib", "1"]);
     let id = b["id"].as_str().unwrap().to_owned();
-    let manifest: Value = serde_json::from_slice(
-        &std::fs::read(
-            Path::new(&repo)
-                .join("backups")
-                .join(&id)
-                .join("manifest.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let manifest = read_manifest(&repo, &id);
     let tables: Vec<&Value> = manifest["body"]["schemas"]
         .as_array()
         .unwrap()
@@ -1514,16 +1508,7 @@ async fn computed_checksums_equal_the_servers() {
         .unwrap();
     let b = backup(&lb, &repo, &srv, &["--databases", "ck"]);
     let id = b["id"].as_str().unwrap();
-    let manifest: Value = serde_json::from_slice(
-        &std::fs::read(
-            Path::new(&repo)
-                .join("backups")
-                .join(id)
-                .join("manifest.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let manifest = read_manifest(&repo, id);
     let old = checksums(&srv.connect_options(), "ck").await;
     assert_ne!(
         old["ints"], server["ints"],
