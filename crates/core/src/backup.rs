@@ -387,9 +387,9 @@ struct TablePlan {
     row_checksum: Option<RowChecksum>,
 }
 
-/// Name, EXTRA, DATA_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, IS_NULLABLE,
-/// CHARACTER_OCTET_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE from information_schema.
-type ColumnInfo = (
+/// A row of `information_schema.COLUMNS`: name, EXTRA, DATA_TYPE, CHARACTER_SET_NAME,
+/// COLLATION_NAME, IS_NULLABLE, CHARACTER_OCTET_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE.
+type ColumnRow = (
     String,
     String,
     String,
@@ -400,6 +400,21 @@ type ColumnInfo = (
     Option<u64>,
     Option<u64>,
 );
+
+fn column_facts(r: ColumnRow) -> ColumnFacts {
+    let (name, extra, data_type, charset, collation, nullable, octets, precision, scale) = r;
+    ColumnFacts {
+        generated: is_generated(&extra),
+        name,
+        data_type,
+        nullable: nullable == "YES",
+        charset,
+        collation,
+        octets,
+        precision,
+        scale,
+    }
+}
 
 /// The column a table's chunks are ranges of.
 struct SplitKey {
@@ -589,7 +604,7 @@ async fn discover(
                 skipped.push(format!("{s}.{t} ({kind}): not backed up by this version"));
                 continue;
             }
-            let cols: Vec<ColumnInfo> = conn
+            let cols: Vec<ColumnRow> = conn
                 .exec(
                     "SELECT COLUMN_NAME, COALESCE(EXTRA,''), DATA_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, \
                      IS_NULLABLE, CHARACTER_OCTET_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE \
@@ -599,14 +614,15 @@ async fn discover(
                 )
                 .await
                 .map_err(Error::sql(format!("reading columns of {s}.{t}")))?;
+            let cols: Vec<ColumnFacts> = cols.into_iter().map(column_facts).collect();
             let types: HashMap<String, String> = cols
                 .iter()
-                .map(|col| (col.0.clone(), col.2.clone()))
+                .map(|col| (col.name.clone(), col.data_type.clone()))
                 .collect();
             let columns: Vec<String> = cols
                 .iter()
-                .filter(|col| !is_generated(&col.1))
-                .map(|col| col.0.clone())
+                .filter(|col| !col.generated)
+                .map(|col| col.name.clone())
                 .collect();
             let text_columns: Vec<String> = columns
                 .iter()
@@ -621,10 +637,14 @@ async fn discover(
             // Ranges on the key's leading column partition the table whatever the other
             // key columns are.
             let split_key = pk.first().and_then(|c| {
-                let col = cols.iter().find(|col| &col.0 == c)?;
+                let col = cols.iter().find(|col| &col.name == c)?;
                 Some(SplitKey {
                     column: c.clone(),
-                    kind: KeyKind::of(&col.2, col.3.as_deref(), col.4.as_deref())?,
+                    kind: KeyKind::of(
+                        &col.data_type,
+                        col.charset.as_deref(),
+                        col.collation.as_deref(),
+                    )?,
                 })
             });
             let r: Option<Row> = conn
@@ -651,20 +671,8 @@ async fn discover(
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
-            let facts: Vec<ColumnFacts> = cols
-                .iter()
-                .map(|col| ColumnFacts {
-                    data_type: col.2.clone(),
-                    nullable: col.5 == "YES",
-                    charset: col.3.clone(),
-                    octets: col.6,
-                    precision: col.7,
-                    scale: col.8,
-                    generated: is_generated(&col.1),
-                })
-                .collect();
             let row_checksum = (compute_checksums && engine.eq_ignore_ascii_case("InnoDB"))
-                .then(|| RowChecksum::of(&facts, &create_options))
+                .then(|| RowChecksum::of(&cols, &create_options))
                 .flatten();
             plans.push(TablePlan {
                 schema: s.clone(),
@@ -966,7 +974,7 @@ async fn dump(
     let mut rows_in_chunk = 0u64;
     let (mut total, mut rows_reported) = (0u64, 0u64);
     let mut crc_sum = plan.row_checksum.as_ref().map(|_| 0u32);
-    let mut bitmap = Vec::new();
+    let mut image = Vec::new();
     let mut seq = 0usize;
     // Hands the piece to the compressor and reports it.
     let submit = async |w: &mut ChunkWriter, total: u64, rows_reported: &mut u64| {
@@ -978,7 +986,7 @@ async fn dump(
     };
     while let Some(row) = conn.next_row().await.map_err(Error::query(what.clone()))? {
         if let (Some(sum), Some(rc)) = (&mut crc_sum, &plan.row_checksum) {
-            match rc.row(row, &mut bitmap) {
+            match rc.row(row, &mut image) {
                 Some(crc) => *sum = sum.wrapping_add(crc),
                 None => crc_sum = None,
             }

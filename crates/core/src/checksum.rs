@@ -27,19 +27,23 @@ use lifeboat_server::replica::fields;
 /// What `information_schema.COLUMNS` says of one column.
 #[derive(Debug, Clone)]
 pub(crate) struct ColumnFacts {
+    /// `COLUMN_NAME`.
+    pub name: String,
     /// `DATA_TYPE`.
     pub data_type: String,
     /// `IS_NULLABLE = 'YES'`.
     pub nullable: bool,
     /// `CHARACTER_SET_NAME`.
     pub charset: Option<String>,
+    /// `COLLATION_NAME`.
+    pub collation: Option<String>,
     /// `CHARACTER_OCTET_LENGTH`.
     pub octets: Option<u64>,
     /// `NUMERIC_PRECISION`.
     pub precision: Option<u64>,
     /// `NUMERIC_SCALE`.
     pub scale: Option<u64>,
-    /// A generated column (not in the SELECT).
+    /// A generated column (`EXTRA`; not in the SELECT).
     pub generated: bool,
 }
 
@@ -74,9 +78,8 @@ static ZEROS: [u8; MAX_PAD] = [0; MAX_PAD];
 /// One table's checksum recipe.
 #[derive(Debug, Clone)]
 pub(crate) struct RowChecksum {
-    images: Vec<Image>,
-    /// Each column's bit in the null bitmap (nullable columns only).
-    null_bits: Vec<Option<usize>>,
+    /// Per column: its image, and its bit in the null bitmap when it is nullable.
+    columns: Vec<(Image, Option<usize>)>,
     /// The null bitmap with only the bits set in every row (reserved, unused).
     base: Vec<u8>,
 }
@@ -140,13 +143,15 @@ impl RowChecksum {
             images.push(image);
         }
         let mut next = usize::from(!packed);
-        let null_bits: Vec<Option<usize>> = columns
-            .iter()
-            .map(|c| {
-                c.nullable.then(|| {
+        let columns: Vec<(Image, Option<usize>)> = images
+            .into_iter()
+            .zip(columns)
+            .map(|(image, c)| {
+                let bit = c.nullable.then(|| {
                     next += 1;
                     next - 1
-                })
+                });
+                (image, bit)
             })
             .collect();
         let mut base = vec![0u8; next.div_ceil(8)];
@@ -158,11 +163,7 @@ impl RowChecksum {
         {
             *last |= 0xffu8 << (next % 8);
         }
-        Some(RowChecksum {
-            images,
-            null_bits,
-            base,
-        })
+        Some(RowChecksum { columns, base })
     }
 
     /// The CRC of one text-protocol row (its packet payload), or `None` when a value is not
@@ -174,8 +175,7 @@ impl RowChecksum {
         image.extend_from_slice(&self.base);
         let mut n = 0;
         for f in fields(row) {
-            let kind = *self.images.get(n)?;
-            let bit = self.null_bits.get(n).copied().flatten();
+            let (kind, bit) = *self.columns.get(n)?;
             n += 1;
             let Some(v) = f.ok()? else {
                 let bit = bit?; // NULL in a NOT NULL column: not the table we know
@@ -241,7 +241,7 @@ impl RowChecksum {
                 }
             }
         }
-        (n == self.images.len()).then(|| crc32fast::hash(image))
+        (n == self.columns.len()).then(|| crc32fast::hash(image))
     }
 }
 
@@ -284,9 +284,11 @@ mod tests {
 
     fn col(data_type: &str, nullable: bool) -> ColumnFacts {
         ColumnFacts {
+            name: data_type.into(),
             data_type: data_type.into(),
             nullable,
             charset: Some("latin1".into()),
+            collation: None,
             octets: Some(5),
             precision: Some(10),
             scale: Some(2),
@@ -360,7 +362,7 @@ mod tests {
         let cols: Vec<ColumnFacts> = (0..8).map(|_| col("tinyint", true)).collect();
         let t = RowChecksum::of(&cols, "").unwrap();
         assert_eq!(t.base, vec![0x01, 0xfe]);
-        assert_eq!(t.null_bits[7], Some(8));
+        assert_eq!(t.columns[7].1, Some(8));
     }
 
     proptest::proptest! {
