@@ -1454,7 +1454,7 @@ async fn computed_checksums_equal_the_servers() {
     load_sql_text(&srv, "ck.sql", COMPUTED_CHECKSUMS);
     let lb = Lb::new();
     let repo = repo_init(&lb);
-    // 1 MiB chunks and 3 workers: `big` and `by_name` are read in several ranges, whose
+    // 1 MiB chunks and 3 workers: `big` (about 8 MiB) is read in several key ranges, whose
     // sums add up across workers.
     let b = backup(&lb, &repo, &srv, &["--threads", "3", "--chunk-mib", "1"]);
     let id = b["id"].as_str().unwrap().to_owned();
@@ -1477,6 +1477,7 @@ async fn computed_checksums_equal_the_servers() {
     ];
     for t in &tables {
         let name = t["name"].as_str().unwrap();
+        assert!(t["checksum"].as_u64().is_some(), "{name}: no checksum");
         assert_eq!(
             t["checksum"].as_u64(),
             server[name],
@@ -1516,6 +1517,7 @@ async fn computed_checksums_equal_the_servers() {
     );
     for t in manifest["body"]["schemas"][0]["tables"].as_array().unwrap() {
         let name = t["name"].as_str().unwrap();
+        assert!(t["checksum"].as_u64().is_some(), "{name}: no checksum");
         assert_eq!(t["checksum"].as_u64(), old[name], "{name}");
         assert!(t.get("checksum_computed").is_none(), "{name}");
     }
