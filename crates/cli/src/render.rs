@@ -136,6 +136,9 @@ pub fn sandbox_started(s: &Started) {
     println!("  tcp:     127.0.0.1:{}", s.port);
     println!("  socket:  {}", s.socket.display());
     println!("  binlog:  {}", if s.binlog { "on" } else { "off" });
+    if !s.settings.is_empty() {
+        println!("  set:     {}", s.settings.join(" "));
+    }
     println!("connect:");
     for c in &s.connect {
         println!("  {c}");

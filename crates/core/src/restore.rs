@@ -69,6 +69,51 @@ pub struct RestoreOptions {
     /// refuse the source's sequence numbers after its own)
     #[cfg_attr(feature = "clap", arg(long))]
     pub new_gtids: bool,
+    /// A server setting for the side instance --sandbox starts (repeatable), e.g.
+    /// --sandbox-set innodb_buffer_pool_size=8G. Without one, its buffer pool is sized for the
+    /// backup: the rows' logical size and a quarter more, at most a quarter of the memory
+    /// this host has available, at least the server's 128 MiB.
+    #[cfg_attr(
+        feature = "clap",
+        arg(long = "sandbox-set", value_name = "NAME=VALUE", requires = "sandbox")
+    )]
+    pub sandbox_set: Vec<String>,
+}
+
+/// The buffer pool for a side instance that will hold `logical` bytes of rows: room for them
+/// and their indexes (a quarter more), in the server's 128 MiB steps, and at most a quarter of
+/// the memory the host has `available` so that a side instance on a busy host leaves it room.
+/// `None` when the server's default of 128 MiB is as much, or the host's memory is unknown.
+fn side_buffer_pool(logical: u64, available: Option<u64>) -> Option<u64> {
+    const STEP: u64 = 128 << 20;
+    let want = logical
+        .saturating_add(logical / 4)
+        .div_ceil(STEP)
+        .saturating_mul(STEP);
+    let size = want.min(available? / 4 / STEP * STEP);
+    (size > STEP).then_some(size)
+}
+
+/// The memory this host has available (Linux's `MemAvailable`), in bytes.
+fn memory_available() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib = info.lines().find_map(|l| l.strip_prefix("MemAvailable:"))?;
+    kib.trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(1024)
+}
+
+/// The settings of a side instance started for a restore of `logical` bytes: the sizing,
+/// then the user's (a later line of the option file wins).
+fn side_settings(logical: u64, given: &[String]) -> Vec<String> {
+    side_buffer_pool(logical, memory_available())
+        .map(|b| format!("innodb_buffer_pool_size={}M", b >> 20))
+        .into_iter()
+        .chain(given.iter().cloned())
+        .collect()
 }
 
 /// Where to restore.
@@ -588,9 +633,17 @@ pub async fn run(
         }
     }
 
-    // The target, through the guard.
+    // The target, through the guard; a side instance sized for the rows.
+    let logical: u64 = selection
+        .iter()
+        .flat_map(|(s, _)| &s.tables)
+        .flat_map(|tb| &tb.chunks)
+        .filter_map(|c| manifest.object(&c.object))
+        .map(|o| o.raw_size)
+        .sum();
+    let side = side_settings(logical, &opts.sandbox_set);
     let (mut t, conn_opts, sandbox) =
-        open_target(target, opts.resume, policy, audit, "restore").await?;
+        open_target(target, &side, opts.resume, policy, audit, "restore").await?;
     let ident = t.info.identity.id();
     let endpoint = t.endpoint.clone();
     let target_dbs: Vec<String> = selection.iter().map(|(_, n)| n.clone()).collect();
@@ -1049,6 +1102,7 @@ pub(crate) async fn local_infile_on(conn: &mut Conn) -> Result<bool, Error> {
 /// `command`).
 pub(crate) async fn open_target(
     target: Target,
+    settings: &[String],
     reuse_running: bool,
     policy: &Policy<'_>,
     audit: &mut Audit,
@@ -1056,18 +1110,25 @@ pub(crate) async fn open_target(
 ) -> Result<(GuardedTarget, ConnectOptions, Option<Started>), Error> {
     Ok(match target {
         Target::Sandbox(dir) => {
-            let sb = match Sandbox::open(&dir) {
+            let (sb, applied) = match Sandbox::open(&dir) {
                 Ok(sb) if reuse_running && sb.is_running() => {
                     sb.await_ready(std::time::Duration::from_secs(120)).await?;
-                    sb
+                    (sb, Vec::new())
                 }
-                _ => Sandbox::start(&SandboxOptions::new(dir)).await?,
+                _ => {
+                    let mut o = SandboxOptions::new(dir);
+                    o.server_settings = settings.to_vec();
+                    (Sandbox::start(&o).await?, o.server_settings)
+                }
             };
             crate::sandbox::registry().add(&sb)?;
             let o = sb.connect_options();
             let mut conn = connect(&o).await?;
             let info = ServerInfo::probe(&mut conn).await?;
-            let started = Started::from(&sb);
+            let started = Started {
+                settings: applied,
+                ..Started::from(&sb)
+            };
             (
                 guard::own_sandbox(conn, info, o.endpoint.to_string()),
                 o,
@@ -1192,4 +1253,38 @@ async fn verify_table(
         *matched += 1;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::side_buffer_pool;
+
+    const MIB: u64 = 1 << 20;
+    const GIB: u64 = 1 << 30;
+
+    #[test]
+    fn side_buffer_pool_fits_the_rows_within_a_quarter_of_the_memory() {
+        // Small backups keep the server's default.
+        assert_eq!(side_buffer_pool(0, Some(16 * GIB)), None);
+        assert_eq!(side_buffer_pool(100 * MIB, Some(16 * GIB)), None);
+        // The rows and a quarter more, in 128 MiB steps.
+        assert_eq!(
+            side_buffer_pool(1109 * MIB, Some(16 * GIB)),
+            Some(1408 * MIB)
+        );
+        assert_eq!(
+            side_buffer_pool(1024 * MIB, Some(16 * GIB)),
+            Some(1280 * MIB)
+        );
+        // At most a quarter of the available memory, in whole steps.
+        assert_eq!(side_buffer_pool(100 * GIB, Some(16 * GIB)), Some(4 * GIB));
+        assert_eq!(side_buffer_pool(100 * GIB, Some(3 * GIB)), Some(768 * MIB));
+        // Too little memory for more than the default, or memory unknown.
+        assert_eq!(side_buffer_pool(100 * GIB, Some(512 * MIB)), None);
+        assert_eq!(side_buffer_pool(100 * GIB, None), None);
+        assert_eq!(
+            side_buffer_pool(u64::MAX, Some(u64::MAX)),
+            Some(u64::MAX / 4 / (128 * MIB) * (128 * MIB))
+        );
+    }
 }

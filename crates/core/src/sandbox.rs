@@ -39,6 +39,10 @@ pub struct Started {
     pub defaults_file: PathBuf,
     /// Binary log on.
     pub binlog: bool,
+    /// Server settings it was started with beyond the sandbox's own (`--set`, or those a
+    /// restore chose for it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<String>,
     /// Ready-to-paste commands.
     pub connect: Vec<String>,
 }
@@ -53,6 +57,7 @@ impl From<&Sandbox> for Started {
             socket: s.socket.clone(),
             defaults_file: s.defaults_file.clone(),
             binlog: s.binlog,
+            settings: Vec::new(),
             connect: vec![
                 format!("mariadb --defaults-file={}", s.defaults_file.display()),
                 format!("mariadb -uroot -h127.0.0.1 -P{}", s.port),
@@ -69,7 +74,10 @@ impl From<&Sandbox> for Started {
 pub async fn start(opts: &SandboxOptions) -> Result<Started, Error> {
     let sb = Sandbox::start(opts).await?;
     registry().add(&sb)?;
-    Ok(Started::from(&sb))
+    Ok(Started {
+        settings: opts.server_settings.clone(),
+        ..Started::from(&sb)
+    })
 }
 
 /// What `stop` did.

@@ -165,10 +165,21 @@ async fn sakila_round_trip_equals_the_source() {
     assert!(b["binlog"]["file"].as_str().unwrap().starts_with("binlog."));
     let id = b["id"].as_str().unwrap().to_owned();
 
-    let dst = restore_sandbox(&lb, &repo, &id, "restored", &["--verify"]);
+    // A setting for the side instance reaches it (Sakila is too small to size it).
+    let dst = restore_sandbox(
+        &lb,
+        &repo,
+        &id,
+        "restored",
+        &["--verify", "--sandbox-set", "innodb_buffer_pool_size=256M"],
+    );
     let r = &dst.report;
     assert_eq!(r["checksums_matched"], 16);
     assert_eq!(r["rows"], b["rows"]);
+    assert_eq!(
+        r["sandbox"]["settings"],
+        serde_json::json!(["innodb_buffer_pool_size=256M"])
+    );
 
     // Independently of the manifest: every table equals the source.
     let src = checksums(&srv.connect_options(), "sakila").await;
@@ -183,6 +194,11 @@ async fn sakila_round_trip_equals_the_source() {
 
     // Views, routines and triggers exist and work.
     let mut c = connect(&dst.socket()).await.unwrap();
+    let pool: Option<u64> = c
+        .query_first("SELECT @@innodb_buffer_pool_size")
+        .await
+        .unwrap();
+    assert_eq!(pool, Some(256 << 20));
     let n: Option<u64> = c
         .query_first("SELECT COUNT(*) FROM sakila.actor_info")
         .await
