@@ -1436,7 +1436,7 @@ INSERT INTO rf_redundant SELECT * FROM rf_dynamic;
 INSERT INTO rf_compressed SELECT *, 'v' FROM rf_dynamic;
 -- InnoDB stores it as DYNAMIC, but the server's record keeps FIXED's layout (not packed).
 SET SESSION innodb_strict_mode = 0;
-CREATE TABLE rf_fixed (id INT PRIMARY KEY, v VARCHAR(5), n INT) ROW_FORMAT=FIXED;
+CREATE TABLE rf_fixed (id INT PRIMARY KEY, v VARCHAR(5), n INT, KEY (n)) ROW_FORMAT=FIXED;
 SET SESSION innodb_strict_mode = DEFAULT;
 INSERT INTO rf_fixed VALUES (1, 'ab', NULL), (2, NULL, 3);
 CREATE TABLE long_unique (id INT PRIMARY KEY, b BLOB, UNIQUE (b));
@@ -1446,6 +1446,11 @@ INSERT INTO hidden (id, h, c) VALUES (1, 5, 'a'), (2, NULL, NULL);
 CREATE TABLE no_key (a INT, c CHAR(10));
 INSERT INTO no_key VALUES (1, 'x'), (1, 'x'), (NULL, NULL);
 CREATE TABLE empty (id INT PRIMARY KEY, c CHAR(3));
+-- The restore turns automatic statistics off while it loads, then back to these.
+CREATE TABLE stats_on (id INT PRIMARY KEY, n INT, KEY (n)) STATS_AUTO_RECALC=1;
+CREATE TABLE stats_off (id INT PRIMARY KEY, n INT) STATS_AUTO_RECALC=0 COMMENT 'STATS_AUTO_RECALC=1';
+INSERT INTO stats_on VALUES (1, 1), (2, NULL);
+INSERT INTO stats_off SELECT * FROM stats_on;
 CREATE TABLE big (id INT PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT NULL, pad CHAR(60) NOT NULL);
 INSERT INTO big SELECT seq, seq * 7 % 1000, REPEAT(CHAR(48 + seq % 10), 119), REPEAT('p', seq % 61)
   FROM seq_1_to_40000;
@@ -1517,6 +1522,22 @@ async fn computed_checksums_equal_the_servers() {
         .sum();
     assert_eq!(dst.report["checksums_matched"], all);
     assert_eq!(checksums(&dst.socket(), "ck").await, server);
+    // Every table as it was defined, options included.
+    assert_eq!(
+        definitions(&dst.socket(), "ck").await,
+        definitions(&srv.connect_options(), "ck").await
+    );
+    // And with statistics (an estimate from sampled pages), although none were computed
+    // during the load.
+    let rows: Option<u64> = connect(&dst.socket())
+        .await
+        .unwrap()
+        .query_first(
+            "SELECT n_rows FROM mysql.innodb_table_stats WHERE database_name = 'ck' AND table_name = 'big'",
+        )
+        .await
+        .unwrap();
+    assert!(rows.is_some_and(|n| n > 30000), "{rows:?}");
 
     // A server summing NULL columns' bytes the 5.1 way is left to compute its own.
     let mut c = connect(&srv.connect_options()).await.unwrap();
