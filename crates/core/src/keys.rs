@@ -60,39 +60,6 @@ pub fn referenced_by_foreign_key<'a>(table: &str, creates: impl Iterator<Item = 
     })
 }
 
-/// The `STATS_AUTO_RECALC` table option of `create` (a `SHOW CREATE TABLE` text): `0`, `1`,
-/// or `DEFAULT` when the table does not set it. Read from the table options line, outside
-/// quoted strings (a COMMENT may hold anything).
-pub fn stats_auto_recalc(create: &str) -> &'static str {
-    let options = create
-        .lines()
-        .rev()
-        .find(|l| l.starts_with(") "))
-        .unwrap_or("");
-    let mut unquoted = String::with_capacity(options.len());
-    let mut quote = None;
-    let mut chars = options.chars();
-    while let Some(c) = chars.next() {
-        match quote {
-            Some(_) if c == '\\' => {
-                chars.next();
-            }
-            Some(q) if c == q => quote = None, // a doubled quote closes and reopens
-            Some(_) => {}
-            None if matches!(c, '\'' | '"' | '`') => quote = Some(c),
-            None => unquoted.push(c),
-        }
-    }
-    unquoted
-        .split_whitespace()
-        .find_map(|w| match w {
-            "STATS_AUTO_RECALC=0" => Some("0"),
-            "STATS_AUTO_RECALC=1" => Some("1"),
-            _ => None,
-        })
-        .unwrap_or("DEFAULT")
-}
-
 /// Parses a leading backquoted identifier; returns it unescaped and the rest.
 fn backquoted(s: &str) -> Option<(String, &str)> {
     let mut chars = s.strip_prefix('`')?.char_indices().peekable();
@@ -145,18 +112,5 @@ mod tests {
         assert!(!referenced_by_foreign_key("a", [fk].into_iter()));
         let cross = fk.replace("REFERENCES `b`", "REFERENCES `other`.`c`");
         assert!(referenced_by_foreign_key("c", [cross.as_str()].into_iter()));
-    }
-
-    #[test]
-    fn stats_auto_recalc_is_read_from_the_options_outside_quotes() {
-        assert_eq!(stats_auto_recalc(SBTEST), "DEFAULT");
-        let set = "CREATE TABLE `t` (\n  `a` int(11) DEFAULT NULL COMMENT ') STATS_AUTO_RECALC=1'\n) ENGINE=InnoDB DEFAULT CHARSET=latin1 STATS_AUTO_RECALC=0";
-        assert_eq!(stats_auto_recalc(set), "0");
-        let on = "CREATE TABLE `t` (\n  `a` int(11)\n) ENGINE=InnoDB STATS_PERSISTENT=1 STATS_AUTO_RECALC=1 COMMENT='x'";
-        assert_eq!(stats_auto_recalc(on), "1");
-        let in_comment = "CREATE TABLE `t` (\n  `a` int(11)\n) ENGINE=InnoDB COMMENT='it''s STATS_AUTO_RECALC=0 \\' STATS_AUTO_RECALC=1'";
-        assert_eq!(stats_auto_recalc(in_comment), "DEFAULT");
-        let partitioned = "CREATE TABLE `t` (\n  `a` int(11)\n) ENGINE=InnoDB STATS_AUTO_RECALC=0\n PARTITION BY HASH (`a`)\nPARTITIONS 2";
-        assert_eq!(stats_auto_recalc(partitioned), "0");
     }
 }

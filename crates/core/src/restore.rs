@@ -11,10 +11,8 @@
 //! the loading sessions); every object's SHA-256 is checked before its bytes are used, then
 //! the chunk is decompressed piece by piece into the load; a load that warns or loads a
 //! different row count fails; secondary keys are built once a table's rows are in (see
-//! [`crate::keys`]), and InnoDB's automatic statistics, off during the load, are put back and
-//! computed once; then triggers, views, routines and events are created; row counts are
-//! compared with the manifest, and with `--verify` CHECKSUM TABLE with the values captured in
-//! the backup's snapshot.
+//! [`crate::keys`]); then triggers, views, routines and events are created; row counts are compared with the manifest, and with `--verify` CHECKSUM TABLE
+//! with the values captured in the backup's snapshot.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -185,28 +183,6 @@ struct TableWork {
 }
 
 type WorkMap = Arc<Mutex<BTreeMap<(String, String), TableWork>>>;
-
-/// Puts InnoDB's automatic statistics of a loaded table back as the backup had them, and
-/// computes its statistics once. The load ran with them off: while a transaction fills an
-/// empty table (InnoDB's bulk insert), the background statistics task keeps retrying the
-/// table, which cost the server more CPU than the load itself (MariaDB 10.11: 10.6–12.7 s
-/// against 4.6–5.0 s for 1,000,000 sysbench rows).
-async fn statistics_back(conn: &mut Conn, db: &str, tb: &TableEntry) -> Result<(), Error> {
-    if !tb.engine.eq_ignore_ascii_case("InnoDB") {
-        return Ok(());
-    }
-    let table = format!("{}.{}", q(db), q(&tb.name));
-    let what = format!("restoring the statistics settings of {db}.{}", tb.name);
-    conn.query_drop(format!(
-        "ALTER TABLE {table} STATS_AUTO_RECALC={}",
-        crate::keys::stats_auto_recalc(&tb.create)
-    ))
-    .await
-    .map_err(Error::sql(what.clone()))?;
-    conn.query_drop(format!("ANALYZE TABLE {table}"))
-        .await
-        .map_err(Error::sql(what))
-}
 
 /// `ALTER TABLE … ADD <key>, …` for the keys of `table` that it does not have yet.
 async fn add_missing_keys(
@@ -598,7 +574,6 @@ async fn loader(
         if let Some((keys, entry)) = finished {
             add_missing_keys(&mut conn, &job.schema, &job.table, &keys).await?;
             if let Some((tb, fresh, loaded)) = entry {
-                statistics_back(&mut conn, &job.schema, &tb).await?;
                 // A table created empty by this run whose every chunk loaded its recorded
                 // count (checked in the chunk's transaction) needs no COUNT(*).
                 let count = !(fresh && loaded == tb.rows);
@@ -685,7 +660,7 @@ pub async fn run(
         )
         .await
         .map_err(Error::sql("preparing a loading session"))?;
-        // Loaders alter the tables they finish (keys, statistics): as in the DDL session.
+        // The loader that finishes a table adds its keys back: as in the DDL session.
         let _ = c.query_drop("SET SESSION innodb_strict_mode = 0").await;
         binlog_logged |= !binlog_off(&mut c).await;
         loaders.push(c);
@@ -840,18 +815,6 @@ pub async fn run(
                             ));
                         }
                     }
-                    // Statistics off during the load (see `statistics_back`); refused, the
-                    // load is only slower.
-                    if tb.engine.eq_ignore_ascii_case("InnoDB") {
-                        let _ = t
-                            .conn()
-                            .query_drop(format!(
-                                "ALTER TABLE {}.{} STATS_AUTO_RECALC=0",
-                                q(name),
-                                q(&tb.name)
-                            ))
-                            .await;
-                    }
                     work.entry((name.clone(), tb.name.clone())).or_default().fresh = true;
                 } else if !tb.engine.eq_ignore_ascii_case("InnoDB") && !already_complete {
                     // Non-transactional: a chunk may be half in. Reload the table whole.
@@ -975,7 +938,6 @@ pub async fn run(
             for tb in s.tables.iter().filter(|tb| !finished(name, tb)) {
                 let keys = deferred_keys(&selection, tb);
                 add_missing_keys(t.conn(), name, &tb.name, &keys).await?;
-                statistics_back(t.conn(), name, tb).await?;
             }
         }
         ddl_session(t.conn()).await?;
