@@ -397,11 +397,17 @@ async fn ddl_session(conn: &mut Conn) -> Result<(), Error> {
     )
     .await
     .map_err(Error::sql("preparing the DDL session"))?;
-    // The source's tables exist with their options: InnoDB's strict mode refuses some that
-    // it accepted then with a warning (ROW_FORMAT=FIXED: "Wrong create options"). Best
-    // effort: a server without the variable has no such check.
-    let _ = conn.query_drop("SET SESSION innodb_strict_mode = 0").await;
+    strict_mode_off(conn).await;
     Ok(())
+}
+
+/// For a session that creates or alters the backup's tables (the DDL session, and loaders,
+/// which add deferred keys back): the source's tables exist with their options, and InnoDB's
+/// strict mode refuses some that it accepted then with a warning (ROW_FORMAT=FIXED: "Wrong
+/// create options", also when a key is added to such a table). Best effort: a server
+/// without the variable has no such check.
+async fn strict_mode_off(conn: &mut Conn) {
+    let _ = conn.query_drop("SET SESSION innodb_strict_mode = 0").await;
 }
 
 /// Turns the binlog off for a session; false when not allowed (then loads are logged).
@@ -660,8 +666,7 @@ pub async fn run(
         )
         .await
         .map_err(Error::sql("preparing a loading session"))?;
-        // The loader that finishes a table adds its keys back: as in the DDL session.
-        let _ = c.query_drop("SET SESSION innodb_strict_mode = 0").await;
+        strict_mode_off(&mut c).await;
         binlog_logged |= !binlog_off(&mut c).await;
         loaders.push(c);
     }
