@@ -1529,6 +1529,53 @@ async fn computed_checksums_equal_the_servers() {
         definitions(&srv.connect_options(), "ck").await
     );
 
+    // A table whose rows cannot be summed (no real value does that, so a debug-build hook
+    // says so; `big` is read in several ranges by several workers) falls back to the
+    // server's CHECKSUM TABLE in the same snapshot; above `--checksum-max-mib` it gets none.
+    for (max, server_sum) in [("1024", server["big"]), ("1", None)] {
+        let o = lb
+            .cmd(&[
+                "backup",
+                "--json",
+                "--repo",
+                &repo,
+                "--defaults-file",
+                srv.sandbox.defaults_file.to_str().unwrap(),
+                "--databases",
+                "ck",
+                "--threads",
+                "3",
+                "--chunk-mib",
+                "1",
+                "--checksum-max-mib",
+                max,
+            ])
+            .env("LIFEBOAT_TEST_UNCOMPUTABLE", "ck.big")
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let id = json(&o)["id"].as_str().unwrap().to_owned();
+        let manifest = read_manifest(&repo, &id);
+        for t in manifest["body"]["schemas"][0]["tables"].as_array().unwrap() {
+            let name = t["name"].as_str().unwrap();
+            if name == "big" {
+                assert_eq!(t["checksum"].as_u64(), server_sum, "max {max}: {t}");
+                assert!(t.get("checksum_computed").is_none(), "max {max}: {t}");
+            } else {
+                assert_eq!(t["checksum"].as_u64(), server[name], "max {max}: {name}");
+            }
+        }
+        // Either way the restore proves what it can and loads every row.
+        let dst = restore_sandbox(&lb, &repo, &id, &format!("fallback-{max}"), &["--verify"]);
+        assert_eq!(
+            dst.report["checksums_matched"],
+            tables.len() - usize::from(server_sum.is_none()),
+            "max {max}: {}",
+            dst.report
+        );
+        assert_eq!(checksums(&dst.socket(), "ck").await, server);
+    }
+
     // A server summing NULL columns' bytes the 5.1 way is left to compute its own.
     let mut c = connect(&srv.connect_options()).await.unwrap();
     c.query_drop("SET GLOBAL old_mode = 'COMPAT_5_1_CHECKSUM'")
