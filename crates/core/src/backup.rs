@@ -842,6 +842,14 @@ struct Shared {
     checksum_max_bytes: u64,
 }
 
+impl Shared {
+    /// Whether the server may scan this table for its `CHECKSUM TABLE` (`--checksum-max-mib`:
+    /// 0 never, else tables up to that size).
+    fn server_may_checksum(&self, plan: &TablePlan) -> bool {
+        self.checksum_max_bytes > 0 && plan.data_bytes <= self.checksum_max_bytes
+    }
+}
+
 fn lock_poisoned<T>(_: T) -> Error {
     Error::Internal("a backup worker panicked while holding shared state".into())
 }
@@ -1036,7 +1044,7 @@ async fn dump(
             }
             // The server computes it instead, still in this snapshot, if the table is
             // small enough for a second scan.
-            None if res.uncomputable.insert(table) && plan.data_bytes <= sh.checksum_max_bytes => {
+            None if res.uncomputable.insert(table) && sh.server_may_checksum(plan) => {
                 drop(res);
                 sh.queue
                     .lock()
@@ -1643,9 +1651,7 @@ async fn run_locked(
         // Tables whose checksum lifeboat computes from the rows it reads need no scan.
         let checksum = |i: usize| {
             let p = &shared.plans[i];
-            opts.checksum_max_mib > 0
-                && p.row_checksum.is_none()
-                && p.data_bytes <= shared.checksum_max_bytes
+            p.row_checksum.is_none() && shared.server_may_checksum(p)
         };
         for &i in &order {
             q.push_back(Task::Split { table: i });
