@@ -307,9 +307,8 @@ enum Command {
         dry_run: bool,
         #[command(flatten)]
         repo: RepoArg,
-        /// Restore into a new side instance in this directory (left running).
-        #[arg(long, value_name = "DIR")]
-        sandbox: Option<PathBuf>,
+        #[command(flatten)]
+        side: SideArgs,
         #[command(flatten)]
         opts: lifeboat_core::restore::RestoreOptions,
         /// The identity `lifeboat check` prints; required for a server when not interactive.
@@ -595,6 +594,19 @@ struct RecoveredOut {
     database: String,
 }
 
+/// A side instance lifeboat starts for the data (`--sandbox DIR`), and its server binary.
+#[derive(clap::Args)]
+struct SideArgs {
+    /// Into a new side instance started in DIR (left running).
+    #[arg(long, value_name = "DIR")]
+    sandbox: Option<PathBuf>,
+    /// The server binary of the servers this command starts [default: $LIFEBOAT_MYSQLD, else
+    /// a mysqld or mariadbd of the data's flavor and major version from PATH, /usr/sbin or
+    /// lifeboat's own installs; refused when none fits].
+    #[arg(long, value_name = "PATH")]
+    mysqld: Option<PathBuf>,
+}
+
 /// Whether recovered tables are loaded, and where.
 #[derive(clap::Args)]
 struct LoadTo {
@@ -603,9 +615,8 @@ struct LoadTo {
     /// takes --confirm-server ID when not interactive.
     #[arg(long, conflicts_with = "sandbox")]
     load: bool,
-    /// Then load the rows into a new side instance started in DIR (left running).
-    #[arg(long, value_name = "DIR")]
-    sandbox: Option<PathBuf>,
+    #[command(flatten)]
+    side: SideArgs,
     /// With --load: the identity `lifeboat check` prints; required when not interactive.
     #[arg(long, value_name = "ID")]
     confirm_server: Option<String>,
@@ -620,11 +631,11 @@ impl LoadTo {
         argv: Vec<String>,
         items: &[(String, lifeboat_core::recovered::Written)],
     ) -> Result<Option<lifeboat_core::recovered::Loaded>, Failure> {
-        if (!self.load && self.sandbox.is_none()) || items.is_empty() {
+        if (!self.load && self.side.sandbox.is_none()) || items.is_empty() {
             return Ok(None);
         }
         let config = load_config(cli)?;
-        let target = restore_target(&self.sandbox, conn, &config)?;
+        let target = restore_target(&self.side, conn, &config)?;
         let mut audit = audit(cli, &config, argv)?;
         let names: Vec<String> = items
             .iter()
@@ -865,12 +876,17 @@ async fn materialize(
 
 /// Where a restore goes: a new side instance, or the server the connection options name.
 fn restore_target(
-    sandbox: &Option<PathBuf>,
+    side: &SideArgs,
     conn: &ConnArgs,
     config: &lifeboat_core::config::Config,
 ) -> Result<lifeboat_core::restore::Target, Failure> {
-    Ok(match sandbox {
-        Some(dir) => lifeboat_core::restore::Target::Sandbox(dir.clone()),
+    Ok(match &side.sandbox {
+        Some(dir) => {
+            lifeboat_core::restore::Target::Sandbox(lifeboat_core::restore::SideInstance {
+                dir: dir.clone(),
+                mysqld: side.mysqld.clone(),
+            })
+        }
         None => lifeboat_core::restore::Target::Server(resolve(conn, config)?),
     })
 }
@@ -1511,7 +1527,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             archived_server,
             dry_run,
             repo,
-            sandbox,
+            side,
             opts,
             confirm_server,
             conn,
@@ -1546,9 +1562,9 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             let r = open_repo(&cli, repo).await?;
             let server = archived_server.as_deref().map(lifeboat_repo::server_key);
             let config = load_config(&cli)?;
-            let target = restore_target(sandbox, conn, &config)?;
+            let target = restore_target(side, conn, &config)?;
             // Staged binlogs go next to the side instance, else in the temporary directory.
-            let parent = match sandbox {
+            let parent = match &side.sandbox {
                 Some(dir) => dir
                     .parent()
                     .filter(|p| !p.as_os_str().is_empty())
@@ -1595,7 +1611,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
         Command::Restore {
             id,
             repo,
-            sandbox,
+            side,
             opts,
             confirm_server,
             conn,
@@ -1604,7 +1620,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             let id = id.as_deref().unwrap_or_default();
             let r = open_repo(&cli, repo).await?;
             let config = load_config(&cli)?;
-            let target = restore_target(sandbox, conn, &config)?;
+            let target = restore_target(side, conn, &config)?;
             let mut audit = audit(&cli, &config, argv)?;
             let policy = policy(confirm_server, "restore into the server");
             let outcome = lifeboat_core::restore::run(
@@ -1737,6 +1753,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 settings: settings.clone(),
                 start_timeout: std::time::Duration::from_secs(*start_timeout),
                 format: *format,
+                mysqld: to.side.mysqld.clone(),
             };
             let done = lifeboat_core::rescue::run(&opts, progress::sink(cli.json)).await?;
             let incomplete = done.tables.iter().any(|t| {

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use base64::Engine;
 use lifeboat_binlog::{
-    BinlogPos, Event, EventType, FileReader, Flavor, RawEvent, UserValue, UserVar,
+    BinlogPos, Event, EventType, FileReader, Flavor, GtidSet, RawEvent, UserValue, UserVar,
 };
 use lifeboat_server::ConnectOptions;
 use lifeboat_server::replica::ReplicaConn;
@@ -253,12 +253,17 @@ impl Applier<'_> {
                 .event(raw.offset, raw.end(), raw.header.timestamp, &ev)
                 .is_some()
             {
+                // The transaction's COMMIT (or XA PREPARE) goes alone, only after every
+                // statement before it succeeded: pipelined with them, it would commit a
+                // partial transaction under the source's GTID after a failed statement, and
+                // a retry would skip that GTID as done.
+                self.flush(true).await?;
+                // Queued: it goes ahead of the next transaction's statements.
                 self.end_gtid_next(Origin {
                     file: file.clone(),
                     offset: raw.offset,
                     event: t.name(),
                 });
-                self.flush(true).await?;
                 self.transactions += 1;
                 self.reached = BinlogPos::new(name, raw.end());
                 self.last_gtid = self.gtid.clone();
@@ -774,8 +779,11 @@ async fn target_state(
     ))
 }
 
-/// Before anything is written: whether the target would refuse the replay's first GTID
-/// (MariaDB gtid_strict_mode with its own binlog ahead of the source's sequence).
+/// Before anything is written: whether the target would refuse or skip the replay's GTIDs.
+/// MariaDB under gtid_strict_mode refuses a GTID not after its binlog's; MySQL silently
+/// skips a transaction whose GTID it executed already (DESIGN.md trap), so a target holding
+/// any GTID of the range (the source itself, a second replay into one target) is refused:
+/// the replay would be short without a word.
 pub async fn preflight(
     target: &ConnectOptions,
     staging: &Path,
@@ -787,32 +795,78 @@ pub async fn preflight(
         return Ok(());
     }
     let (state, _) = target_state(target).await?;
-    if !state.strict {
-        return Ok(());
-    }
-    let Some((name, len)) = files.first() else {
-        return Ok(());
+    let executed = match state.flavor {
+        Flavor::MariaDb if !state.strict => return Ok(()),
+        Flavor::MariaDb => None,
+        Flavor::MySql => {
+            let mut c = lifeboat_server::connect(target).await?;
+            let text: Option<String> = mysql_async::prelude::Queryable::query_first(
+                &mut c,
+                "SELECT @@GLOBAL.gtid_executed",
+            )
+            .await
+            .map_err(Error::sql("gtid_executed"))?;
+            let _ = c.disconnect().await;
+            let set = GtidSet::parse(Flavor::MySql, &text.unwrap_or_default().replace('\n', ""))
+                .map_err(|e| Error::Mismatch(format!("the target's gtid_executed: {e}")))?;
+            if set.is_empty() {
+                return Ok(());
+            }
+            Some(set)
+        }
     };
-    let path = staging.join(name);
-    let f = std::fs::File::open(&path)
-        .map_err(|e| Error::Binlog(format!("{}: {e}", path.display())))?;
-    let mut reader =
-        FileReader::new(f, name.to_owned()).map_err(|e| Error::Binlog(e.to_string()))?;
-    while let Some((raw, fde)) = reader
-        .next_with_format()
-        .map_err(|e| Error::Binlog(e.to_string()))?
-    {
-        if raw.offset >= *len {
-            break;
-        }
-        if raw.offset < start.pos || raw.event_type() != EventType::MariadbGtid {
-            continue;
-        }
-        if let Ok(Event::MariadbGtid(g)) = Event::decode(fde, raw.event_type(), raw.data) {
-            return strict_order(&state, g.domain_id, raw.header.server_id, g.seq_no);
+    let mut held: Option<(String, u64)> = None;
+    let mut count = 0u64;
+    for (i, (name, len)) in files.iter().enumerate() {
+        let path = staging.join(name);
+        let f = std::fs::File::open(&path)
+            .map_err(|e| Error::Binlog(format!("{}: {e}", path.display())))?;
+        let mut reader =
+            FileReader::new(f, name.to_owned()).map_err(|e| Error::Binlog(e.to_string()))?;
+        let from = if i == 0 { start.pos } else { 0 };
+        while let Some((raw, fde)) = reader
+            .next_with_format()
+            .map_err(|e| Error::Binlog(e.to_string()))?
+        {
+            if raw.offset >= *len {
+                break;
+            }
+            let t = raw.event_type();
+            if raw.offset < from || !matches!(t, EventType::Gtid | EventType::MariadbGtid) {
+                continue;
+            }
+            let ev = Event::decode(fde, t, raw.data)
+                .map_err(|e| Error::Binlog(format!("{name}: offset {}: {e}", raw.offset)))?;
+            match (&executed, ev) {
+                (None, Event::MariadbGtid(g)) => {
+                    return strict_order(&state, g.domain_id, raw.header.server_id, g.seq_no);
+                }
+                (Some(set), Event::Gtid(g)) if g.sid != [0; 16] => {
+                    let gtid = lifeboat_binlog::Gtid::MySql(lifeboat_binlog::MySqlGtid {
+                        sid: lifeboat_binlog::MySqlSid {
+                            uuid: g.sid,
+                            tag: g.tag.clone(),
+                        },
+                        gno: g.gno,
+                    });
+                    if set.contains(&gtid) {
+                        count += 1;
+                        held.get_or_insert((gtid.to_string(), raw.offset));
+                    }
+                }
+                _ => {}
+            }
         }
     }
-    Ok(())
+    match held {
+        Some((gtid, _)) => Err(Error::Refused(crate::guard::Refusal::Unsafe {
+            action: "replay the binlogs into this server".into(),
+            reason: format!(
+                "it has executed {count} of the range's transactions already (the first: {gtid}), and MySQL skips a transaction whose GTID it holds without a word, so the result would be short; add --new-gtids (the target gives the replayed transactions its own GTIDs), or restore into a server that holds none of them (a side instance with --sandbox)"
+            ),
+        })),
+        None => Ok(()),
+    }
 }
 
 /// Under gtid_strict_mode, MariaDB refuses a GTID not after the last one of its domain in

@@ -357,10 +357,15 @@ pub fn q(ident: &str) -> String {
 }
 
 /// Whether information_schema.COLUMNS.EXTRA marks a generated column (its values are derived,
-/// never stored or compared).
+/// never stored or compared): `VIRTUAL GENERATED`, `STORED GENERATED` (MySQL, MariaDB 10.2+),
+/// `VIRTUAL`/`PERSISTENT` (older MariaDB). MySQL's `DEFAULT_GENERATED` marks an expression
+/// default (`DEFAULT CURRENT_TIMESTAMP`): a stored column like any other (DESIGN.md trap).
 pub(crate) fn is_generated(extra: &str) -> bool {
-    let e = extra.to_ascii_uppercase();
-    e.contains("GENERATED") || e == "VIRTUAL" || e == "PERSISTENT" || e == "STORED"
+    extra.split_ascii_whitespace().any(|word| {
+        ["GENERATED", "VIRTUAL", "STORED", "PERSISTENT"]
+            .iter()
+            .any(|k| word.eq_ignore_ascii_case(k))
+    })
 }
 
 /// Quotes a string literal.
@@ -1774,6 +1779,30 @@ async fn run_locked(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expression_defaults_are_not_generated_columns() {
+        for extra in [
+            "VIRTUAL GENERATED",
+            "STORED GENERATED",
+            "VIRTUAL GENERATED INVISIBLE",
+            "PERSISTENT",
+            "VIRTUAL",
+        ] {
+            assert!(is_generated(extra), "{extra}");
+        }
+        // MySQL's EXTRA for `DEFAULT CURRENT_TIMESTAMP`, `DEFAULT (expr)`, ON UPDATE.
+        for extra in [
+            "DEFAULT_GENERATED",
+            "DEFAULT_GENERATED on update CURRENT_TIMESTAMP",
+            "on update CURRENT_TIMESTAMP",
+            "auto_increment",
+            "INVISIBLE",
+            "",
+        ] {
+            assert!(!is_generated(extra), "{extra}");
+        }
+    }
 
     #[test]
     fn selection() {

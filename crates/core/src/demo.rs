@@ -379,7 +379,7 @@ async fn story(
         &repo,
         plan,
         staging.path(),
-        crate::restore::Target::Sandbox(side_dir.to_path_buf()),
+        crate::restore::Target::Sandbox(crate::restore::SideInstance::new(side_dir)),
         &policy,
         &crate::restore::RestoreOptions {
             threads: 2,

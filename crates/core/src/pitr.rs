@@ -176,17 +176,29 @@ impl Scan {
             if at < from {
                 continue;
             }
-            let ev = dec
-                .decode(fde, &raw)
-                .map_err(|e| Error::Binlog(format!("{name}: offset {at}: {e}")))?;
-            let Some(o) = groups.event(at, raw.end(), raw.header.timestamp, &ev) else {
+            // A compressed transaction (TRANSACTION_PAYLOAD) holds the group's BEGIN ... XID:
+            // its inner events close the group, at the end of the payload event.
+            let end = raw.end();
+            let mut closed = None;
+            dec.decode_each(
+                fde,
+                &raw,
+                |e| Error::Binlog(format!("{name}: offset {at}: {e}")),
+                |dec, inner, ev| {
+                    if let Some(o) = groups.event(at, end, inner.header.timestamp, ev) {
+                        closed = Some((o, dec.gtid_text().map(str::to_owned)));
+                    }
+                    Ok(())
+                },
+            )?;
+            let Some((o, gtid)) = closed else {
                 continue;
             };
             let time_us = o.time_us;
             let t = Transaction {
                 start: BinlogPos::new(name, o.start),
                 end: o.end,
-                gtid: dec.gtid_text().map(str::to_owned),
+                gtid,
                 time: crate::binlog::time_text_us(time_us, o.exact),
             };
             let stop_before = match stop {
@@ -410,8 +422,22 @@ pub async fn run(
         tables: opts.tables.clone(),
         new_gtids: opts.new_gtids,
     };
-    if let crate::restore::Target::Server(server) = &target {
-        crate::apply::preflight(server, staging, &plan.files, &plan.start, &apply_opts).await?;
+    if let crate::restore::Target::Server(server) = &target
+        && let Err(e) =
+            crate::apply::preflight(server, staging, &plan.files, &plan.start, &apply_opts).await
+    {
+        let Error::Refused(refusal) = e else {
+            return Err(e);
+        };
+        let mut conn = connect(server).await?;
+        let info = lifeboat_server::ServerInfo::probe(&mut conn).await?;
+        let _ = conn.disconnect().await;
+        return Err(audit.refuse(
+            "restore",
+            &info.identity.id(),
+            &server.endpoint.to_string(),
+            refusal,
+        ));
     }
     let restored = crate::restore::run(
         repo,
@@ -423,7 +449,6 @@ pub async fn run(
         progress.clone(),
     )
     .await?;
-    let t0 = Instant::now();
     let mut outcome = Outcome {
         plan,
         restore: Some(restored),
@@ -435,32 +460,81 @@ pub async fn run(
     if outcome.plan.stop <= outcome.plan.start {
         return Ok(outcome);
     }
-    let dir = match target {
-        crate::restore::Target::Sandbox(dir) => dir,
+    let ident = outcome
+        .restore
+        .as_ref()
+        .map_or_else(String::new, |r| r.target.clone());
+    let endpoint = match &target {
+        crate::restore::Target::Sandbox(side) => side.dir.display().to_string(),
+        crate::restore::Target::Server(o) => o.endpoint.to_string(),
+    };
+    let t0 = Instant::now();
+    let result = match target {
+        crate::restore::Target::Sandbox(side) => {
+            replay_relay(&mut outcome, &side.dir, staging, opts, progress).await
+        }
         crate::restore::Target::Server(server) => {
-            let applied = crate::apply::replay(
-                &server,
-                staging,
-                &outcome.plan.files,
-                &outcome.plan.start,
-                &apply_opts,
-                progress,
-            )
-            .await?;
-            outcome.replay_ms = t0.elapsed().as_millis() as u64;
-            if applied.reached != outcome.plan.stop {
-                return Err(Error::Mismatch(format!(
-                    "the replay ended at {}, not at the planned stop {}",
-                    applied.reached, outcome.plan.stop
-                )));
-            }
-            outcome.reached = Some(applied.reached.clone());
-            outcome.gtid = applied.last_gtid.clone();
-            outcome.applied = Some(applied);
-            return Ok(outcome);
+            replay_session(&mut outcome, &server, staging, &apply_opts, progress).await
         }
     };
-    let sb = lifeboat_server::Sandbox::open(&dir)?;
+    outcome.replay_ms = t0.elapsed().as_millis() as u64;
+    // The journal says what the replay really did: the restore before it was journaled as
+    // its own action.
+    match &result {
+        Ok(()) => audit.record(
+            "replay",
+            &ident,
+            &endpoint,
+            "ok",
+            Some(format!(
+                "{} transactions from {} to {}",
+                outcome.plan.transactions, outcome.plan.start, outcome.plan.stop
+            )),
+        )?,
+        Err(e) => audit.record("replay", &ident, &endpoint, "failed", Some(e.to_string()))?,
+    }
+    result.map(|()| outcome)
+}
+
+/// Replays into a named server through one client session ([`crate::apply`]).
+async fn replay_session(
+    outcome: &mut Outcome,
+    server: &lifeboat_server::ConnectOptions,
+    staging: &Path,
+    apply_opts: &crate::apply::ApplyOptions,
+    progress: Arc<dyn crate::progress::Progress>,
+) -> Result<(), Error> {
+    let applied = crate::apply::replay(
+        server,
+        staging,
+        &outcome.plan.files,
+        &outcome.plan.start,
+        apply_opts,
+        progress,
+    )
+    .await?;
+    if applied.reached != outcome.plan.stop {
+        return Err(Error::Mismatch(format!(
+            "the replay ended at {}, not at the planned stop {}",
+            applied.reached, outcome.plan.stop
+        )));
+    }
+    outcome.reached = Some(applied.reached.clone());
+    outcome.gtid = applied.last_gtid.clone();
+    outcome.applied = Some(applied);
+    Ok(())
+}
+
+/// Replays into a side instance through its own replication SQL thread, the staged files
+/// handed to it as relay logs.
+async fn replay_relay(
+    outcome: &mut Outcome,
+    dir: &Path,
+    staging: &Path,
+    opts: &crate::restore::RestoreOptions,
+    progress: Arc<dyn crate::progress::Progress>,
+) -> Result<(), Error> {
+    let sb = lifeboat_server::Sandbox::open(dir)?;
     // The staged files become the side instance's relay logs: each its own format
     // description, then a ROTATE naming the source file and position (as relay logs
     // written by a replica's I/O thread have; the SQL thread keeps the source position
@@ -637,7 +711,6 @@ pub async fn run(
         .ok()
         .flatten()
         .flatten();
-    outcome.replay_ms = t0.elapsed().as_millis() as u64;
     if reached.pos != stop.pos {
         return Err(Error::Mismatch(format!(
             "the replay ended at {reached}, not at the planned stop {stop}"
@@ -645,7 +718,7 @@ pub async fn run(
     }
     outcome.reached = Some(reached);
     let _ = c.disconnect().await;
-    Ok(outcome)
+    Ok(())
 }
 
 /// Writes the relay log `dst` from the source binlog `src` (named `name`): magic, the

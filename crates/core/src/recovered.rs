@@ -384,7 +384,7 @@ pub async fn load(
         )));
     }
     let (mut t, _, sandbox) =
-        crate::restore::open_target(target, &[], false, policy, audit, "load").await?;
+        crate::restore::open_target(target, None, &[], false, policy, audit, "load").await?;
     let ident = t.info.identity.id();
     let endpoint = t.endpoint.clone();
     let conn = t.conn();

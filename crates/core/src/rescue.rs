@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lifeboat_binlog::Flavor;
 use lifeboat_server::replica::{ReplicaConn, fields};
-use lifeboat_server::{Sandbox, SandboxOptions};
+use lifeboat_server::{Sandbox, SandboxOptions, WantedServer};
 use serde::Serialize;
 
 use crate::error::Error;
@@ -50,6 +51,8 @@ pub struct RescueOptions {
     pub start_timeout: Duration,
     /// How the tables are written.
     pub format: Format,
+    /// The server binary (else `LIFEBOAT_MYSQLD`, else one of the datadir's flavor).
+    pub mysqld: Option<PathBuf>,
 }
 
 /// One start of the side instance.
@@ -221,6 +224,29 @@ fn implied_settings(datadir: &Path) -> Vec<String> {
     out
 }
 
+/// The server that wrote a datadir: MySQL 8+ keeps its dictionary in `mysql.ibd`; MariaDB
+/// writes its version into `mariadb_upgrade_info` (`mysql_upgrade_info` before 10.5) and
+/// keeps Aria's control file. Unknown (an old MySQL) when neither is there.
+fn datadir_server(datadir: &Path) -> Option<WantedServer> {
+    for name in ["mariadb_upgrade_info", "mysql_upgrade_info"] {
+        if let Ok(text) = std::fs::read_to_string(datadir.join(name))
+            && text.to_ascii_lowercase().contains("mariadb")
+        {
+            return Some(WantedServer::from_version(text.trim()));
+        }
+    }
+    if datadir.join("aria_log_control").exists() {
+        return Some(WantedServer {
+            flavor: Flavor::MariaDb,
+            version: None,
+        });
+    }
+    datadir.join("mysql.ibd").exists().then_some(WantedServer {
+        flavor: Flavor::MySql,
+        version: None,
+    })
+}
+
 async fn start(
     opts: &RescueOptions,
     dir: &Path,
@@ -229,15 +255,21 @@ async fn start(
 ) -> Result<Sandbox, lifeboat_server::SandboxError> {
     let mut so = SandboxOptions::new(dir);
     so.start_timeout = opts.start_timeout;
+    let wanted = datadir_server(&opts.datadir);
     so.server_settings = vec![
         // The copy's own users and passwords are not needed, nor trusted.
         "skip-grant-tables".into(),
         "event-scheduler=OFF".into(),
-        // MariaDB starts without a storage engine that fails to initialise: that is no
-        // start here.
-        "innodb=FORCE".into(),
         "innodb-buffer-pool-size=256M".into(),
     ];
+    if wanted.as_ref().is_none_or(|w| w.flavor == Flavor::MariaDb) {
+        // MariaDB starts without a storage engine that fails to initialise: that is no
+        // start here. (MySQL has no such option and refuses to start with it; InnoDB is
+        // not optional there.)
+        so.server_settings.push("innodb=FORCE".into());
+    }
+    so.wanted = wanted;
+    so.server_binary = opts.mysqld.clone();
     if level > 0 {
         so.server_settings
             .push(format!("innodb-force-recovery={level}"));

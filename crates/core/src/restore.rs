@@ -119,10 +119,30 @@ fn side_settings(logical: u64, given: &[String]) -> Vec<String> {
 /// Where to restore.
 #[derive(Debug, Clone)]
 pub enum Target {
-    /// A new side instance in this directory, left running.
-    Sandbox(PathBuf),
+    /// A new side instance, left running.
+    Sandbox(SideInstance),
     /// An existing server.
     Server(ConnectOptions),
+}
+
+/// A side instance to start: its directory and, when the caller names it, its server binary
+/// (else `LIFEBOAT_MYSQLD`, else one of the data's flavor and major version).
+#[derive(Debug, Clone)]
+pub struct SideInstance {
+    /// The sandbox directory.
+    pub dir: PathBuf,
+    /// The server binary (`--mysqld`).
+    pub mysqld: Option<PathBuf>,
+}
+
+impl SideInstance {
+    /// A side instance in `dir` running the server lifeboat picks.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            mysqld: None,
+        }
+    }
 }
 
 /// What `restore` did.
@@ -648,8 +668,18 @@ pub async fn run(
         .map(|o| o.raw_size)
         .sum();
     let side = side_settings(logical, &opts.sandbox_set);
-    let (mut t, conn_opts, sandbox) =
-        open_target(target, &side, opts.resume, policy, audit, "restore").await?;
+    let (mut t, conn_opts, sandbox) = open_target(
+        target,
+        Some(lifeboat_server::WantedServer::from_version(
+            &body.server.version,
+        )),
+        &side,
+        opts.resume,
+        policy,
+        audit,
+        "restore",
+    )
+    .await?;
     let ident = t.info.identity.id();
     let endpoint = t.endpoint.clone();
     let target_dbs: Vec<String> = selection.iter().map(|(_, n)| n.clone()).collect();
@@ -1109,6 +1139,7 @@ pub(crate) async fn local_infile_on(conn: &mut Conn) -> Result<bool, Error> {
 /// `command`).
 pub(crate) async fn open_target(
     target: Target,
+    wanted: Option<lifeboat_server::WantedServer>,
     settings: &[String],
     reuse_running: bool,
     policy: &Policy<'_>,
@@ -1116,7 +1147,8 @@ pub(crate) async fn open_target(
     command: &str,
 ) -> Result<(GuardedTarget, ConnectOptions, Option<Started>), Error> {
     Ok(match target {
-        Target::Sandbox(dir) => {
+        Target::Sandbox(side) => {
+            let dir = side.dir;
             let (sb, applied) = match Sandbox::open(&dir) {
                 Ok(sb) if reuse_running && sb.is_running() => {
                     sb.await_ready(std::time::Duration::from_secs(120)).await?;
@@ -1124,6 +1156,8 @@ pub(crate) async fn open_target(
                 }
                 _ => {
                     let mut o = SandboxOptions::new(dir);
+                    o.server_binary = side.mysqld;
+                    o.wanted = wanted;
                     o.server_settings = settings.to_vec();
                     (Sandbox::start(&o).await?, o.server_settings)
                 }

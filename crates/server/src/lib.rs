@@ -34,4 +34,6 @@ pub use connect::{ConnectError, ConnectOptions, Endpoint, SslMode, connect};
 pub use credentials::Password;
 pub use info::{ServerIdentity, ServerInfo, Version};
 pub use lifeboat_binlog::{BinlogPos, Flavor, GtidSet};
-pub use sandbox::{Registry, Sandbox, SandboxError, SandboxOptions};
+pub use sandbox::{
+    Registry, Sandbox, SandboxError, SandboxOptions, WantedServer, choose_server_binary,
+};

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use lifeboat_binlog::Flavor;
 use serde::{Deserialize, Serialize};
 
+use mysql_async::prelude::Queryable;
+
 use crate::connect::{ConnectOptions, connect};
 use crate::info::flavor_of;
 
@@ -27,8 +29,12 @@ pub struct SandboxOptions {
     pub dir: PathBuf,
     /// TCP port on 127.0.0.1; a free one is picked when absent.
     pub port: Option<u16>,
-    /// The server binary; found on PATH and in the usual places when absent.
+    /// The server binary; when absent, `LIFEBOAT_MYSQLD`, else one of the wanted flavor and
+    /// major version found on PATH and in the usual places ([`choose_server_binary`]).
     pub server_binary: Option<PathBuf>,
+    /// The server the data comes from (a backup's, a datadir's), when known: the binary chosen
+    /// must be of its flavor and major version.
+    pub wanted: Option<WantedServer>,
     /// Enable the binary log (ROW, FULL images, full metadata, sync_binlog=1).
     pub binlog: bool,
     /// `server_id`; derived from the port when absent, so sandboxes differ.
@@ -46,6 +52,7 @@ impl SandboxOptions {
             dir: dir.into(),
             port: None,
             server_binary: None,
+            wanted: None,
             binlog: false,
             server_id: None,
             server_settings: Vec::new(),
@@ -94,6 +101,14 @@ pub enum SandboxError {
     NoServerBinary {
         /// Where it looked.
         looked: String,
+    },
+    /// Server binaries were found, none of the wanted flavor and major version.
+    #[error("no {wanted} server binary found (found: {found})")]
+    NoFittingServer {
+        /// What was wanted.
+        wanted: WantedServer,
+        /// The binaries found, with their versions.
+        found: String,
     },
     /// The given server binary does not exist or does not run.
     #[error("server binary {path} cannot be run: {reason}")]
@@ -181,6 +196,9 @@ impl SandboxError {
             SandboxError::NoServerBinary { .. } => {
                 "install the server (Debian/Ubuntu: apt-get install mariadb-server-core mariadb-client) or pass --mysqld PATH"
             }
+            SandboxError::NoFittingServer { .. } => {
+                "name the server binary with --mysqld PATH (or LIFEBOAT_MYSQLD); a server of another flavor or major version cannot read this data safely"
+            }
             SandboxError::NoInstallDb { .. } => {
                 "install mariadb-server-core, which ships mariadb-install-db"
             }
@@ -222,26 +240,153 @@ fn on_path(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Finds a server binary: `mariadbd` or `mysqld` on PATH, then the usual locations.
-pub fn find_server_binary() -> Result<PathBuf, SandboxError> {
-    find_server_binary_in(std::env::var_os("PATH"), SERVER_LOCATIONS)
+/// The server some data comes from: a sandbox for it must run the same flavor and major
+/// version (a datadir is only readable by its own series; a dump may use its features).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WantedServer {
+    /// MySQL or MariaDB.
+    pub flavor: Flavor,
+    /// The source's version text (`9.7.4`, `10.11.19-MariaDB-log`), when known.
+    pub version: Option<String>,
 }
 
-fn find_server_binary_in(
-    path: Option<std::ffi::OsString>,
-    locations: &[&str],
-) -> Result<PathBuf, SandboxError> {
-    let dirs: Vec<PathBuf> = path
+impl WantedServer {
+    /// A wanted server from a version text as `SELECT VERSION()` or `--version` print it.
+    pub fn from_version(version: &str) -> Self {
+        Self {
+            flavor: flavor_of(version),
+            version: Some(version.to_owned()),
+        }
+    }
+
+    /// Whether a binary of `flavor` and `version` fits: same flavor and same major version.
+    pub fn fits(&self, flavor: Flavor, version: &str) -> bool {
+        flavor == self.flavor
+            && self
+                .version
+                .as_deref()
+                .is_none_or(|v| major_version(v) == major_version(version))
+    }
+}
+
+impl std::fmt::Display for WantedServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.version.as_deref().and_then(major_version) {
+            Some(m) => write!(f, "{} {m}.x", self.flavor),
+            None => write!(f, "{}", self.flavor),
+        }
+    }
+}
+
+/// The first number of a version text (`10` of `10.11.19-MariaDB`).
+fn major_version(version: &str) -> Option<u32> {
+    version
+        .trim_start_matches(|c: char| !c.is_ascii_digit())
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Where lifeboat's own install script puts the servers Debian/Ubuntu do not ship
+/// (`scripts/install-servers`): `<dir>/<name>/prefix/usr/sbin/<server>`.
+fn installed_servers_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("LIFEBOAT_SERVERS_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(cache.join("lifeboat").join("servers"))
+}
+
+/// Every server binary lifeboat can find: `mariadbd` and `mysqld` on PATH, the usual places,
+/// then the servers lifeboat's install script put in its cache; each once, in that order.
+fn server_candidates() -> Vec<PathBuf> {
+    let dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
-    ["mariadbd", "mysqld"]
-        .iter()
-        .flat_map(|name| dirs.iter().map(move |d| d.join(name)))
-        .chain(locations.iter().map(PathBuf::from))
-        .find(|p| p.is_file())
-        .ok_or_else(|| SandboxError::NoServerBinary {
-            looked: format!("mariadbd and mysqld on PATH, {}", locations.join(", ")),
-        })
+    let mut installed = Vec::new();
+    if let Some(root) = installed_servers_dir()
+        && let Ok(entries) = std::fs::read_dir(&root)
+    {
+        let mut names: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        names.sort();
+        for n in names {
+            for b in ["mariadbd", "mysqld"] {
+                installed.push(n.join("prefix/usr/sbin").join(b));
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    dirs.iter()
+        .flat_map(|d| [d.join("mariadbd"), d.join("mysqld")])
+        .chain(SERVER_LOCATIONS.iter().map(PathBuf::from))
+        .chain(installed)
+        .filter(|p| p.is_file())
+        .filter(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())))
+        .collect()
+}
+
+/// Picks the server binary for a sandbox: `explicit` (`--mysqld`), else `LIFEBOAT_MYSQLD`,
+/// else the first binary found of the wanted flavor and major version (any server when
+/// nothing is wanted). Refuses when none fits rather than start the wrong server: MariaDB
+/// cannot open a MySQL 8+ datadir, and each side's dumps use its own features.
+pub fn choose_server_binary(
+    explicit: Option<&Path>,
+    wanted: Option<&WantedServer>,
+) -> Result<PathBuf, SandboxError> {
+    let named = explicit
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("LIFEBOAT_MYSQLD").map(PathBuf::from));
+    if let Some(p) = named {
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(SandboxError::BadServerBinary {
+                path: p,
+                reason: "no such file".into(),
+            })
+        };
+    }
+    let candidates = server_candidates();
+    let Some(wanted) = wanted else {
+        return candidates
+            .into_iter()
+            .next()
+            .ok_or_else(|| SandboxError::NoServerBinary {
+                looked: looked_text(),
+            });
+    };
+    let mut found = Vec::new();
+    for c in candidates {
+        let Ok(version) = binary_version(&c) else {
+            continue;
+        };
+        if wanted.fits(flavor_of(&version), &version) {
+            return Ok(c);
+        }
+        found.push(format!("{} {version}", c.display()));
+    }
+    if found.is_empty() {
+        return Err(SandboxError::NoServerBinary {
+            looked: looked_text(),
+        });
+    }
+    Err(SandboxError::NoFittingServer {
+        wanted: wanted.clone(),
+        found: found.join(", "),
+    })
+}
+
+fn looked_text() -> String {
+    let installed = installed_servers_dir().map_or_else(String::new, |d| {
+        format!(", {}/*/prefix/usr/sbin", d.display())
+    });
+    format!(
+        "mariadbd and mysqld on PATH, {}{installed}",
+        SERVER_LOCATIONS.join(", ")
+    )
 }
 
 fn find_install_db(server: &Path) -> Result<PathBuf, SandboxError> {
@@ -339,8 +484,8 @@ pub fn log_tail(path: &Path, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Whether `pid` is a live (not zombie) server process.
-fn process_alive(pid: u32) -> bool {
+/// Whether `pid` is a live (not zombie) server process started with `defaults_file`.
+fn process_alive(pid: u32, defaults_file: &Path) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };
@@ -351,12 +496,11 @@ fn process_alive(pid: u32) -> bool {
     if state == Some('Z') {
         return false;
     }
-    // Guard against pid reuse: only a server binary counts.
-    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-        let first = c.split(|b| *b == 0).next().unwrap_or_default();
-        let s = String::from_utf8_lossy(first);
-        s.contains("mysqld") || s.contains("mariadbd")
-    })
+    // Guard against pid reuse: only the process started on this sandbox's my.cnf counts
+    // (not the process name: a server may run through a loader or under another name).
+    let want = format!("--defaults-file={}", defaults_file.display());
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == want.as_bytes()))
 }
 
 fn signal(pid: u32, sig: rustix::process::Signal) {
@@ -391,18 +535,23 @@ impl Sandbox {
                 pid: old.pid,
             });
         }
-        let binary = match &opts.server_binary {
-            Some(p) if p.is_file() => p.clone(),
-            Some(p) => {
-                return Err(SandboxError::BadServerBinary {
-                    path: p.clone(),
-                    reason: "no such file".into(),
-                });
-            }
-            None => find_server_binary()?,
-        };
+        // A restart runs the binary the sandbox was made with, unless told otherwise.
+        let recorded = Sandbox::open(&dir).ok().map(|old| old.binary);
+        let explicit = opts.server_binary.as_deref().or(recorded.as_deref());
+        let binary = choose_server_binary(explicit, opts.wanted.as_ref())?;
         let version = binary_version(&binary)?;
         let flavor = flavor_of(&version);
+        // A binary named by the caller is checked for its flavor (the caller may mean another
+        // major version: a logical backup loads into a newer server): MariaDB on a MySQL 8
+        // datadir would "upgrade" a dictionary it cannot read.
+        if let Some(w) = &opts.wanted
+            && w.flavor != flavor
+        {
+            return Err(SandboxError::NoFittingServer {
+                wanted: w.clone(),
+                found: format!("{} {version}", binary.display()),
+            });
+        }
         let datadir = dir.join("data");
         if !datadir.join("mysql").is_dir() {
             initialize(&binary, flavor, &datadir, &dir, &opts.server_settings)?;
@@ -466,7 +615,18 @@ impl Sandbox {
                 return Err(e);
             }
             match sb.wait_ready(opts.start_timeout, log_start).await {
-                Ok(()) => return Ok(sb),
+                Ok(()) => {
+                    // What the server really does: MySQL logs by default, and a --set may
+                    // have turned the log on or off.
+                    if let Ok(mut conn) = connect(&sb.connect_options()).await {
+                        if let Ok(Some(on)) = conn.query_first::<u8, _>("SELECT @@log_bin").await {
+                            sb.binlog = on == 1;
+                            let _ = sb.save();
+                        }
+                        let _ = conn.disconnect().await;
+                    }
+                    return Ok(sb);
+                }
                 Err(e) => {
                     sb.kill();
                     let port_taken = std::fs::read_to_string(&error_log).is_ok_and(|t| {
@@ -568,7 +728,7 @@ impl Sandbox {
 
     /// Whether the server process is alive.
     pub fn is_running(&self) -> bool {
-        process_alive(self.pid)
+        process_alive(self.pid, &self.defaults_file)
     }
 
     /// How to connect as root (socket, no password).
@@ -745,7 +905,11 @@ fn render_cnf(
     );
     let _ = writeln!(
         s,
-        "# Client:        mariadb --defaults-file={}/my.cnf\n",
+        "# Client:        {} --defaults-file={}/my.cnf\n",
+        match flavor {
+            Flavor::MariaDb => "mariadb",
+            Flavor::MySql => "mysql",
+        },
         dir.display()
     );
     let _ = writeln!(s, "[mysqld]");
@@ -764,9 +928,18 @@ fn render_cnf(
     // Point-in-time recovery hands archived binlogs to a side instance as relay logs: a
     // known relay log name, and replication only when lifeboat starts it.
     let _ = writeln!(s, "relay-log=relay-bin");
-    let _ = writeln!(s, "skip-slave-start");
-    if flavor == Flavor::MySql {
-        let _ = writeln!(s, "mysqlx=OFF");
+    match flavor {
+        Flavor::MariaDb => {
+            let _ = writeln!(s, "skip-slave-start");
+        }
+        Flavor::MySql => {
+            let _ = writeln!(s, "skip-replica-start");
+            let _ = writeln!(s, "mysqlx=OFF");
+            // Packaged builds default to a directory only the package creates
+            // (/var/lib/mysql-files) and refuse to start without it; MariaDB's default is
+            // empty too.
+            let _ = writeln!(s, "secure-file-priv=");
+        }
     }
     if is_root() {
         let _ = writeln!(s, "user=root");
@@ -875,19 +1048,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn no_server_binary_is_a_clear_error() {
-        let e = find_server_binary_in(Some("/nonexistent-dir".into()), &["/nonexistent/mariadbd"])
-            .unwrap_err();
-        let text = e.to_string();
-        assert!(
-            text.starts_with("no MariaDB or MySQL server binary found"),
-            "{text}"
+    fn wanted_server_is_flavor_and_major_version() {
+        let mysql = WantedServer::from_version("9.7.4-2");
+        assert_eq!(mysql.flavor, Flavor::MySql);
+        assert!(mysql.fits(Flavor::MySql, "9.1.0"));
+        assert!(!mysql.fits(Flavor::MySql, "8.4.3"));
+        assert!(!mysql.fits(Flavor::MariaDb, "9.7.4-MariaDB"));
+        let maria = WantedServer::from_version("10.11.19-MariaDB-0+deb12u1-log");
+        assert_eq!(maria.flavor, Flavor::MariaDb);
+        assert!(maria.fits(Flavor::MariaDb, "10.11.6-MariaDB"));
+        assert!(!maria.fits(Flavor::MariaDb, "11.8.9-MariaDB-0+deb13u1"));
+        assert_eq!(maria.to_string(), "MariaDB 10.x");
+        let e = SandboxError::NoFittingServer {
+            wanted: mysql,
+            found: "/usr/sbin/mariadbd 10.11.19-MariaDB".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "no MySQL 9.x server binary found (found: /usr/sbin/mariadbd 10.11.19-MariaDB)"
         );
-        assert!(text.contains("/nonexistent/mariadbd"), "{text}");
-        assert!(
-            e.hint()
-                .is_some_and(|h| h.contains("apt-get install mariadb-server-core"))
-        );
+        assert!(e.hint().is_some_and(|h| h.contains("--mysqld")));
     }
 
     #[test]

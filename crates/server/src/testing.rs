@@ -2,12 +2,19 @@
 //! its own datadir, port and socket, killed and deleted when the value drops — also when the
 //! test panics. A watchdog process kills the server if the test process dies without
 //! unwinding (a timeout kill), so no test leaves a server behind.
+//!
+//! Which server: `LIFEBOAT_TEST_MYSQLD` (a path; `scripts/test` sets it for each server of
+//! `LIFEBOAT_TEST_SERVERS`), else the first one lifeboat finds. A test that cannot apply to a
+//! flavor says so in its name (`..._mariadb_only`, `..._mysql_only`); `scripts/test` leaves
+//! it out of the other flavor's run, and [`TestServer`] refuses to start the wrong one.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
+
+use lifeboat_binlog::Flavor;
 
 use crate::connect::{ConnectOptions, connect};
 use crate::sandbox::{Sandbox, SandboxOptions};
@@ -33,13 +40,44 @@ impl TestServer {
             .tempdir_in("/tmp")
             .expect("creating a temp dir in /tmp");
         let mut opts = SandboxOptions::new(dir.path().join("sb"));
+        opts.server_binary = std::env::var_os("LIFEBOAT_TEST_MYSQLD").map(Into::into);
         configure(&mut opts);
         let sandbox = match Sandbox::start(&opts).await {
             Ok(s) => s,
             Err(e) => panic!("test server failed to start: {e}"),
         };
         spawn_watchdog(sandbox.pid, dir.path());
-        Self { sandbox, dir }
+        // The test harness names each test's thread after the test.
+        let test = std::thread::current().name().unwrap_or_default().to_owned();
+        let wrong = match sandbox.flavor {
+            Flavor::MySql => test.contains("mariadb_only"),
+            Flavor::MariaDb => test.contains("mysql_only"),
+        };
+        assert!(
+            !wrong,
+            "{test} does not apply to {} {}",
+            sandbox.flavor, sandbox.version
+        );
+        let srv = Self { sandbox, dir };
+        if srv.is_mysql() {
+            // Fixtures make up to 100,000 rows with a recursive CTE (see `exec`), and create
+            // functions with the binlog on (MySQL logs by default) as MariaDB tests do.
+            srv.exec(
+                "SET GLOBAL cte_max_recursion_depth = 1000000; SET GLOBAL log_bin_trust_function_creators = 1",
+            )
+            .await;
+        }
+        srv
+    }
+
+    /// The server's flavor.
+    pub fn flavor(&self) -> Flavor {
+        self.sandbox.flavor
+    }
+
+    /// Whether it is MySQL (tests whose expectations differ by flavor).
+    pub fn is_mysql(&self) -> bool {
+        self.sandbox.flavor == Flavor::MySql
     }
 
     /// Root over the socket.
@@ -54,13 +92,56 @@ impl TestServer {
             .expect("connecting to the test server")
     }
 
-    /// Runs statements as root.
+    /// Runs statements as root. On MySQL, MariaDB's sequence tables (`seq_1_to_N`, which
+    /// fixtures use to make rows) are written as the recursive CTE that gives the same rows.
     pub async fn exec(&self, sql: &str) {
+        let sql = self.portable(sql);
         let mut c = self.conn().await;
-        if let Err(e) = c.query_drop(sql).await {
+        if let Err(e) = c.query_drop(&sql).await {
             panic!("test SQL failed: {e}\n{sql}");
         }
         let _ = c.disconnect().await;
+    }
+
+    /// `sql` for this server's flavor (see [`TestServer::exec`]).
+    pub fn portable(&self, sql: &str) -> String {
+        if !self.is_mysql() {
+            return sql.to_owned();
+        }
+        let mut out = String::with_capacity(sql.len());
+        let mut rest = sql;
+        while let Some(i) = rest.find("seq_1_to_") {
+            // An optional `db.` before the name belongs to it.
+            let head = &rest[..i];
+            let start = head
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+                .map_or(0, |j| j + 1);
+            let digits: String = rest[i + 9..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            out.push_str(&rest[..start]);
+            out.push_str(&format!(
+                "(WITH RECURSIVE lb_seq(seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM lb_seq WHERE seq < {digits}) SELECT seq FROM lb_seq) AS seq_1_to_{digits}"
+            ));
+            rest = &rest[i + 9 + digits.len()..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// The stock command-line client of this server's flavor (`mysql` or `mariadb`, from
+    /// PATH), connected as root through the sandbox's my.cnf.
+    pub fn client(&self) -> Command {
+        let mut c = Command::new(match self.sandbox.flavor {
+            Flavor::MySql => "mysql",
+            Flavor::MariaDb => "mariadb",
+        });
+        c.arg(format!(
+            "--defaults-file={}",
+            self.sandbox.defaults_file.display()
+        ));
+        c
     }
 
     /// The temporary directory holding the sandbox (for extra files a test writes).

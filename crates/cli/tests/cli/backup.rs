@@ -15,15 +15,12 @@ pub(crate) fn fixture(name: &str) -> PathBuf {
 
 /// Loads an SQL file with the stock client (it understands DELIMITER).
 pub(crate) fn load_sql(srv: &TestServer, file: &Path) {
-    let o = Command::new("mariadb")
-        .arg(format!(
-            "--defaults-file={}",
-            srv.sandbox.defaults_file.display()
-        ))
+    let o = srv
+        .client()
         .arg("--default-character-set=utf8mb4")
         .stdin(std::fs::File::open(file).unwrap())
         .output()
-        .expect("the mariadb client");
+        .expect("the stock client");
     assert!(o.status.success(), "{}: {}", file.display(), stderr(&o));
 }
 

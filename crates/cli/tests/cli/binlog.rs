@@ -15,10 +15,8 @@ use super::{Lb, code, stderr};
 const SCRIPT: &str = include_str!("data/binlog-types.sql");
 
 fn mariadb(srv: &TestServer, sql: &str) {
-    let mut child = Command::new("mariadb")
-        .args(["--no-defaults", "--socket"])
-        .arg(&srv.sandbox.socket)
-        .args(["--user", "root"])
+    let mut child = srv
+        .client()
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -454,11 +454,8 @@ fn sakila_ddl(table: &str) -> String {
 
 /// Loads `sql` into database `db` of `srv` with the stock client.
 pub fn load_into(srv: &TestServer, db: &str, sql: &std::path::Path) {
-    let o = std::process::Command::new("mariadb")
-        .arg(format!(
-            "--defaults-file={}",
-            srv.sandbox.defaults_file.display()
-        ))
+    let o = srv
+        .client()
         .arg(db)
         .stdin(std::fs::File::open(sql).unwrap())
         .output()
