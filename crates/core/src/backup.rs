@@ -165,7 +165,8 @@ pub struct TableEntry {
     /// Columns in the chunk files (generated columns excluded).
     pub columns: Vec<String>,
     /// Columns that must be loaded as character data: MariaDB's UUID and INET types read a
-    /// binary-charset string as their 16-byte internal form.
+    /// binary-charset string as their 16-byte internal form; MySQL refuses JSON text in the
+    /// binary character set (ERROR 3144).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub text_columns: Vec<String>,
     /// Rows backed up.
@@ -632,9 +633,9 @@ async fn discover(
             let text_columns: Vec<String> = columns
                 .iter()
                 .filter(|c| {
-                    types
-                        .get(*c)
-                        .is_some_and(|ty| matches!(ty.as_str(), "uuid" | "inet6" | "inet4"))
+                    types.get(*c).is_some_and(|ty| {
+                        matches!(ty.as_str(), "uuid" | "inet6" | "inet4" | "json")
+                    })
                 })
                 .cloned()
                 .collect();

@@ -587,21 +587,15 @@ async fn replay_relay(
         .await
         .map_err(sql("SET GLOBAL server_id"))?;
     }
-    let flavor = sb.flavor;
+    let r = Replication::of(sb.flavor);
     let threads = opts.threads.clamp(1, 64);
-    if flavor == Flavor::MariaDb {
-        c.query_drop(format!("SET GLOBAL slave_parallel_threads = {threads}"))
-            .await
-            .map_err(sql("SET GLOBAL slave_parallel_threads"))?;
-    }
-    if !opts.tables.is_empty() {
-        let list = opts.tables.join(",");
-        c.query_drop(format!(
-            "SET GLOBAL replicate_do_table = {}",
-            crate::backup::lit(&list)
-        ))
+    c.query_drop(format!("SET GLOBAL {} = {threads}", r.workers))
         .await
-        .map_err(sql("SET GLOBAL replicate_do_table"))?;
+        .map_err(sql("SET GLOBAL (parallel replication workers)"))?;
+    if !opts.tables.is_empty() {
+        c.query_drop(r.filter(&opts.tables))
+            .await
+            .map_err(sql("replication filter (--tables)"))?;
     }
     // The side instance is being rebuilt: a crash during the replay means replaying again,
     // so commits need not reach the disk one by one. Put back afterwards.
@@ -614,33 +608,29 @@ async fn replay_relay(
         .map_err(sql("SET GLOBAL innodb_flush_log_at_trx_commit"))?;
     let start = &outcome.plan.start;
     let stop = outcome.plan.stop.clone();
-    let change = format!(
-        "CHANGE MASTER TO MASTER_HOST = 'lifeboat.invalid', MASTER_USER = 'lifeboat', MASTER_USE_GTID = no, \
-         RELAY_LOG_FILE = '{}', RELAY_LOG_POS = {}",
-        relay_name(0),
-        relay_start
-    );
-    c.query_drop(&change)
+    c.query_drop(r.change(&relay_name(0), relay_start))
         .await
-        .map_err(sql("CHANGE MASTER TO (relay logs)"))?;
+        .map_err(sql("CHANGE MASTER/REPLICATION SOURCE TO (relay logs)"))?;
     c.query_drop(format!(
-        "START SLAVE SQL_THREAD UNTIL RELAY_LOG_FILE = '{last_relay}', RELAY_LOG_POS = {relay_stop}"
+        "{} SQL_THREAD UNTIL RELAY_LOG_FILE = '{last_relay}', RELAY_LOG_POS = {relay_stop}",
+        r.start
     ))
     .await
-    .map_err(sql("START SLAVE SQL_THREAD"))?;
+    .map_err(sql("START SLAVE/REPLICA SQL_THREAD"))?;
 
     progress.start("replay", outcome.plan.bytes);
     let (mut file_no, mut reported_pos) = (0usize, start.pos);
     let result = loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let row: Option<mysql_async::Row> = c
-            .query_first("SHOW SLAVE STATUS")
+            .query_first(r.status)
             .await
-            .map_err(sql("SHOW SLAVE STATUS"))?;
+            .map_err(sql("SHOW SLAVE/REPLICA STATUS"))?;
         let Some(row) = row else {
-            break Err(Error::Internal(
-                "SHOW SLAVE STATUS is empty during the replay".into(),
-            ));
+            break Err(Error::Internal(format!(
+                "{} is empty during the replay",
+                r.status
+            )));
         };
         let get = |name: &str| -> Option<String> {
             let i = row
@@ -649,14 +639,12 @@ async fn replay_relay(
                 .position(|c| c.name_str() == name)?;
             row.get::<Option<String>, _>(i).flatten()
         };
-        let running = get("Slave_SQL_Running").unwrap_or_default();
+        let running = get(r.sql_running).unwrap_or_default();
         let errno: u64 = get("Last_SQL_Errno")
             .and_then(|e| e.parse().ok())
             .unwrap_or(0);
-        let exec_pos: u64 = get("Exec_Master_Log_Pos")
-            .and_then(|e| e.parse().ok())
-            .unwrap_or(0);
-        let master_file = get("Relay_Master_Log_File").unwrap_or_default();
+        let exec_pos: u64 = get(r.exec_pos).and_then(|e| e.parse().ok()).unwrap_or(0);
+        let master_file = get(r.exec_file).unwrap_or_default();
         // Progress: bytes of the files before the current one, plus the offset in it.
         if let Some(n) = outcome
             .plan
@@ -693,20 +681,20 @@ async fn replay_relay(
         }
     };
     progress.finish();
-    let _ = c.query_drop("STOP SLAVE").await;
+    let _ = c.query_drop(r.stop).await;
     if let Some(v) = flush {
         let _ = c
             .query_drop(format!("SET GLOBAL innodb_flush_log_at_trx_commit = {v}"))
             .await;
     }
-    // On failure the replication state stays for inspection (SHOW SLAVE STATUS).
+    // On failure the replication state stays for inspection (SHOW SLAVE/REPLICA STATUS).
     let reached = result?;
-    let _ = c.query_drop("RESET SLAVE ALL").await;
+    let _ = c.query_drop(r.reset).await;
     if !opts.tables.is_empty() {
-        let _ = c.query_drop("SET GLOBAL replicate_do_table = ''").await;
+        let _ = c.query_drop(r.filter(&[])).await;
     }
     outcome.gtid = c
-        .query_first::<Option<String>, _>("SELECT @@gtid_slave_pos")
+        .query_first::<Option<String>, _>(r.gtid_state)
         .await
         .ok()
         .flatten()
@@ -719,6 +707,91 @@ async fn replay_relay(
     outcome.reached = Some(reached);
     let _ = c.disconnect().await;
     Ok(())
+}
+
+/// The statements and status columns of a side instance's replication applier: MariaDB
+/// keeps the MASTER/SLAVE words, MySQL 8.0.22+ has only SOURCE/REPLICA forms of some.
+struct Replication {
+    workers: &'static str,
+    start: &'static str,
+    status: &'static str,
+    sql_running: &'static str,
+    exec_pos: &'static str,
+    exec_file: &'static str,
+    stop: &'static str,
+    reset: &'static str,
+    gtid_state: &'static str,
+    flavor: Flavor,
+}
+
+impl Replication {
+    fn of(flavor: Flavor) -> Self {
+        match flavor {
+            Flavor::MariaDb => Self {
+                workers: "slave_parallel_threads",
+                start: "START SLAVE",
+                status: "SHOW SLAVE STATUS",
+                sql_running: "Slave_SQL_Running",
+                exec_pos: "Exec_Master_Log_Pos",
+                exec_file: "Relay_Master_Log_File",
+                stop: "STOP SLAVE",
+                reset: "RESET SLAVE ALL",
+                gtid_state: "SELECT @@gtid_slave_pos",
+                flavor,
+            },
+            Flavor::MySql => Self {
+                workers: "replica_parallel_workers",
+                start: "START REPLICA",
+                status: "SHOW REPLICA STATUS",
+                sql_running: "Replica_SQL_Running",
+                exec_pos: "Exec_Source_Log_Pos",
+                exec_file: "Relay_Source_Log_File",
+                stop: "STOP REPLICA",
+                reset: "RESET REPLICA ALL",
+                gtid_state: "SELECT @@GLOBAL.gtid_executed",
+                flavor,
+            },
+        }
+    }
+
+    /// Points the applier at the relay logs lifeboat wrote. The source is a name that
+    /// resolves nowhere: only the SQL thread runs.
+    fn change(&self, relay_file: &str, relay_pos: u64) -> String {
+        match self.flavor {
+            Flavor::MariaDb => format!(
+                "CHANGE MASTER TO MASTER_HOST = 'lifeboat.invalid', MASTER_USER = 'lifeboat', MASTER_USE_GTID = no, \
+                 RELAY_LOG_FILE = '{relay_file}', RELAY_LOG_POS = {relay_pos}"
+            ),
+            // Positions, not auto-positioning: the relay logs say where each event is.
+            Flavor::MySql => format!(
+                "CHANGE REPLICATION SOURCE TO SOURCE_HOST = 'lifeboat.invalid', SOURCE_USER = 'lifeboat', SOURCE_AUTO_POSITION = 0, \
+                 RELAY_LOG_FILE = '{relay_file}', RELAY_LOG_POS = {relay_pos}"
+            ),
+        }
+    }
+
+    /// Only these tables are replayed (`db.table`); none: the filter is cleared.
+    fn filter(&self, tables: &[String]) -> String {
+        match self.flavor {
+            Flavor::MariaDb => format!(
+                "SET GLOBAL replicate_do_table = {}",
+                crate::backup::lit(&tables.join(","))
+            ),
+            Flavor::MySql => {
+                let list: Vec<String> = tables
+                    .iter()
+                    .map(|t| match t.split_once('.') {
+                        Some((d, n)) => format!("{}.{}", crate::backup::q(d), crate::backup::q(n)),
+                        None => crate::backup::q(t),
+                    })
+                    .collect();
+                format!(
+                    "CHANGE REPLICATION FILTER REPLICATE_DO_TABLE = ({})",
+                    list.join(", ")
+                )
+            }
+        }
+    }
 }
 
 /// Writes the relay log `dst` from the source binlog `src` (named `name`): magic, the

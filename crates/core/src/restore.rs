@@ -27,7 +27,7 @@ use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 use serde::Serialize;
 
-use crate::backup::{Body, Ddl, SYSTEM_SCHEMAS, SchemaEntry, TableEntry, q};
+use crate::backup::{Body, Ddl, SYSTEM_SCHEMAS, SchemaEntry, TableEntry, lit, q};
 use crate::error::Error;
 use crate::guard::{self, GuardedTarget, Policy, Refusal};
 use crate::journal::Audit;
@@ -1024,34 +1024,18 @@ pub async fn run(
                     "--users: this backup holds no accounts (take it with `backup --users`)".into(),
                 );
             }
-            for u in &body.users {
-                let exists: Option<u64> = t
-                    .conn()
-                    .exec_first(
-                        "SELECT COUNT(*) FROM mysql.user WHERE User = ? AND Host = ?",
-                        (&u.user, &u.host),
-                    )
-                    .await
-                    .map_err(Error::sql("checking accounts"))?;
-                if exists.unwrap_or(0) > 0 {
-                    warnings.push(format!(
-                        "account '{}'@'{}' exists on the target: left unchanged",
-                        u.user, u.host
-                    ));
-                    continue;
-                }
-                let what = format!("restoring account '{}'@'{}'", u.user, u.host);
-                t.conn()
-                    .query_drop(&u.create)
-                    .await
-                    .map_err(Error::sql(what.clone()))?;
-                for g in &u.grants {
-                    t.conn()
-                        .query_drop(g)
-                        .await
-                        .map_err(Error::sql(what.clone()))?;
-                }
-            }
+            restore_accounts(t.conn(), &body.users, &mut warnings).await?;
+        }
+
+        if let Some(w) = cover_backup_gtids(
+            t.conn(),
+            body.gtid.as_deref(),
+            opts.tables.is_empty(),
+            sandbox.is_some(),
+        )
+        .await?
+        {
+            warnings.push(w);
         }
 
         // Row counts always; checksums with --verify. Tables a loader finished are checked
@@ -1121,6 +1105,129 @@ pub async fn run(
             audit.record("restore", &ident, &endpoint, "failed", Some(e.to_string()))?;
             Err(e)
         }
+    }
+}
+
+/// The accounts of `backup --users`: every account first, then every grant, so a role exists
+/// before it is granted or named as a default role (`CREATE USER ... DEFAULT ROLE r` fails
+/// with 3162 until `r` exists), whatever order the names sort in. Accounts the target has
+/// are left alone and reported.
+async fn restore_accounts(
+    conn: &mut Conn,
+    users: &[crate::backup::UserEntry],
+    warnings: &mut Vec<String>,
+) -> Result<(), Error> {
+    let mut new = Vec::new();
+    for u in users {
+        let exists: Option<u64> = conn
+            .exec_first(
+                "SELECT COUNT(*) FROM mysql.user WHERE User = ? AND Host = ?",
+                (&u.user, &u.host),
+            )
+            .await
+            .map_err(Error::sql("checking accounts"))?;
+        if exists.unwrap_or(0) > 0 {
+            warnings.push(format!(
+                "account '{}'@'{}' exists on the target: left unchanged",
+                u.user, u.host
+            ));
+        } else {
+            new.push(u);
+        }
+    }
+    let what =
+        |u: &crate::backup::UserEntry| format!("restoring account '{}'@'{}'", u.user, u.host);
+    // Passes until every account exists: one that names an account not created yet waits.
+    let mut pending = new.clone();
+    while !pending.is_empty() {
+        let mut waiting = Vec::new();
+        let mut last = None;
+        for u in &pending {
+            match conn.query_drop(&u.create).await {
+                Ok(()) => {}
+                Err(mysql_async::Error::Server(e)) if e.code == 3162 => {
+                    waiting.push(*u);
+                    last = Some((*u, mysql_async::Error::Server(e)));
+                }
+                Err(e) => return Err(Error::sql(what(u))(e)),
+            }
+        }
+        if waiting.len() == pending.len()
+            && let Some((u, e)) = last
+        {
+            return Err(Error::sql(what(u))(e));
+        }
+        pending = waiting;
+    }
+    for u in new {
+        for g in &u.grants {
+            conn.query_drop(g).await.map_err(Error::sql(what(u)))?;
+        }
+    }
+    Ok(())
+}
+
+/// After a whole backup is restored, the target's GTID state covers the backup's, so it can
+/// become a replica of the source (auto-positioning starts after the backup) and a replay
+/// continues from it: MySQL gets the GTIDs it lacks added to `gtid_purged`; MariaDB gets
+/// `gtid_slave_pos` on a side instance, or on a server that replicates from nowhere yet.
+/// Returns a warning when the state is left alone.
+async fn cover_backup_gtids(
+    conn: &mut Conn,
+    backup_gtids: Option<&str>,
+    whole: bool,
+    own_sandbox: bool,
+) -> Result<Option<String>, Error> {
+    let Some(gtids) = backup_gtids.map(str::trim).filter(|g| !g.is_empty()) else {
+        return Ok(None);
+    };
+    if !whole {
+        // Some tables only: the others' transactions are not in the target.
+        return Ok(None);
+    }
+    let version: Option<String> = conn
+        .query_first("SELECT VERSION()")
+        .await
+        .map_err(Error::sql("VERSION()"))?;
+    if version.is_some_and(|v| v.to_ascii_lowercase().contains("mariadb")) {
+        let current: Option<String> = conn
+            .query_first("SELECT @@GLOBAL.gtid_slave_pos")
+            .await
+            .map_err(Error::sql("gtid_slave_pos"))?;
+        if !own_sandbox && current.as_deref().is_some_and(|c| !c.trim().is_empty()) {
+            return Ok(Some(format!(
+                "the target's gtid_slave_pos ({}) was left alone; the backup's GTID position is {gtids}",
+                current.unwrap_or_default()
+            )));
+        }
+        conn.query_drop(format!("SET GLOBAL gtid_slave_pos = {}", lit(gtids)))
+            .await
+            .map_err(Error::sql("SET GLOBAL gtid_slave_pos"))?;
+        return Ok(None);
+    }
+    let missing: Option<String> = conn
+        .query_first(format!(
+            "SELECT GTID_SUBTRACT({}, @@GLOBAL.gtid_executed)",
+            lit(gtids)
+        ))
+        .await
+        .map_err(Error::sql("GTID_SUBTRACT"))?;
+    let missing = missing.unwrap_or_default();
+    if missing.trim().is_empty() {
+        return Ok(None);
+    }
+    match conn
+        .query_drop(format!(
+            "SET GLOBAL gtid_purged = {}",
+            lit(&format!("+{missing}"))
+        ))
+        .await
+    {
+        Ok(()) => Ok(None),
+        // gtid_mode=OFF, or GTIDs the server cannot take: the data is restored all the same.
+        Err(e) => Ok(Some(format!(
+            "the backup's GTIDs could not be added to the target's gtid_purged ({e}); to make it a replica, SET GLOBAL gtid_purged = '+{missing}'"
+        ))),
     }
 }
 

@@ -7,6 +7,7 @@ mod demo;
 mod diff;
 mod forensic;
 mod incidents;
+mod mysql;
 mod mysql8;
 mod pitr;
 mod s3;
