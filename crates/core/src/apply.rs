@@ -238,9 +238,53 @@ impl Applier<'_> {
             if raw.offset < from && t != EventType::FormatDescription {
                 continue;
             }
-            let ev = Event::decode(fde, t, raw.data)
-                .map_err(|e| Error::Binlog(format!("{name}: offset {}: {e}", raw.offset)))?;
-            self.event(&file, &raw, &ev).await?;
+            let at = |e: &dyn std::fmt::Display| {
+                Error::Binlog(format!("{name}: offset {}: {e}", raw.offset))
+            };
+            let ev = Event::decode(fde, t, raw.data).map_err(|e| at(&e))?;
+            let mut closed = false;
+            if let Event::TransactionPayload {
+                compression,
+                uncompressed_size,
+                payload,
+            } = &ev
+            {
+                // A compressed transaction (binlog_transaction_compression): its events go
+                // as the server would apply them, each re-framed with the checksum the
+                // format description announces (inside the payload they have none), and
+                // they close the group at the payload's end.
+                let bytes = lifeboat_binlog::events::payload_bytes(
+                    *compression,
+                    *uncompressed_size,
+                    payload,
+                )
+                .map_err(|e| at(&e))?;
+                for item in lifeboat_binlog::events::payload_events(&bytes) {
+                    let (header, data) = item.map_err(|e| at(&e))?;
+                    let it = header.event_type();
+                    let framed = lifeboat_binlog::encode_event(&header, it, data, fde)
+                        .map_err(|e| at(&e))?;
+                    let inner = RawEvent {
+                        offset: raw.offset,
+                        header: lifeboat_binlog::EventHeader {
+                            event_size: u32::try_from(framed.len()).unwrap_or(u32::MAX),
+                            ..header
+                        },
+                        bytes: &framed,
+                        data,
+                    };
+                    let iev = Event::decode(fde, it, data).map_err(|e| at(&e))?;
+                    self.event(&file, &inner, &iev).await?;
+                    closed |= groups
+                        .event(raw.offset, raw.end(), raw.header.timestamp, &iev)
+                        .is_some();
+                }
+            } else {
+                self.event(&file, &raw, &ev).await?;
+                closed = groups
+                    .event(raw.offset, raw.end(), raw.header.timestamp, &ev)
+                    .is_some();
+            }
             if self.batch.len() >= FLUSH_BYTES || self.ends.len() >= FLUSH_STATEMENTS {
                 // A large transaction: sent in parts, its COMMIT at the end.
                 self.flush(false).await?;
@@ -249,10 +293,7 @@ impl Applier<'_> {
                 continue;
             }
             self.events += 1;
-            if groups
-                .event(raw.offset, raw.end(), raw.header.timestamp, &ev)
-                .is_some()
-            {
+            if closed {
                 // The transaction's COMMIT (or XA PREPARE) goes alone, only after every
                 // statement before it succeeded: pipelined with them, it would commit a
                 // partial transaction under the source's GTID after a failed statement, and
@@ -348,7 +389,13 @@ impl Applier<'_> {
                     })
                     .to_string();
                     self.gtid = Some(text.clone());
-                    if !self.opts.new_gtids {
+                    if self.opts.new_gtids {
+                        // The target numbers it. Said each time: a format description applied
+                        // by a BINLOG statement leaves gtid_next "not yet determined", which
+                        // MySQL turns into ANONYMOUS at the next statement, and gtid_mode=ON
+                        // refuses that (error 1782).
+                        self.push(b"SET @@session.gtid_next = 'AUTOMATIC'", origin("Gtid"));
+                    } else {
                         self.push(
                             format!("SET @@session.gtid_next = '{text}'").as_bytes(),
                             origin("Gtid"),
@@ -446,11 +493,6 @@ impl Applier<'_> {
                     format!("XA PREPARE {xid}")
                 };
                 self.push(stmt.as_bytes(), origin("XA_prepare"));
-            }
-            Event::TransactionPayload { .. } => {
-                return Err(at(
-                    "a compressed transaction (binlog_transaction_compression) cannot be replayed into a named server yet; restore into a side instance with --sandbox".into(),
-                ));
             }
             Event::Incident { message, .. } => {
                 return Err(at(format!(

@@ -1200,10 +1200,15 @@ async fn cover_backup_gtids(
                 current.unwrap_or_default()
             )));
         }
-        conn.query_drop(format!("SET GLOBAL gtid_slave_pos = {}", lit(gtids)))
+        // gtid_strict_mode refuses a position behind the target's own binlog: the data is
+        // restored all the same.
+        return Ok(conn
+            .query_drop(format!("SET GLOBAL gtid_slave_pos = {}", lit(gtids)))
             .await
-            .map_err(Error::sql("SET GLOBAL gtid_slave_pos"))?;
-        return Ok(None);
+            .err()
+            .map(|e| {
+                format!("the target's gtid_slave_pos could not be set to the backup's GTID position {gtids} ({e})")
+            }));
     }
     let missing: Option<String> = conn
         .query_first(format!(

@@ -182,3 +182,262 @@ async fn sakila_and_mysql_features_round_trip_with_every_checksum_equal_mysql_on
         .unwrap();
     assert_eq!(missing.as_deref(), Some(""), "backup GTIDs {want}");
 }
+
+/// A point the test captured on the source: its tables, binlog position and last GTID.
+struct Point {
+    sums: std::collections::BTreeMap<String, Option<u64>>,
+    pos: String,
+    gtid: String,
+}
+
+async fn point(srv: &TestServer) -> Point {
+    let mut c = srv.conn().await;
+    let row: mysql_async::Row = c
+        .query_first("SHOW BINARY LOG STATUS")
+        .await
+        .unwrap()
+        .unwrap();
+    let (file, pos): (String, u64) = (row.get(0).unwrap(), row.get(1).unwrap());
+    let (uuid, executed): (String, String) = c
+        .query_first("SELECT @@server_uuid, @@GLOBAL.gtid_executed")
+        .await
+        .unwrap()
+        .unwrap();
+    // One source: `uuid:1-N`; the last transaction is uuid:N.
+    let last = executed
+        .rsplit(['-', ':'])
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned();
+    Point {
+        sums: checksums(&srv.connect_options(), "shop").await,
+        pos: format!("{file}:{pos}"),
+        gtid: format!("{uuid}:{last}"),
+    }
+}
+
+const SHOP: &str = "
+CREATE DATABASE shop CHARACTER SET utf8mb4;
+CREATE TABLE shop.customers (id INT PRIMARY KEY, name VARCHAR(50), city VARCHAR(50) CHARACTER SET latin1,
+  profile JSON, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP) ENGINE=InnoDB;
+CREATE TABLE shop.orders (id INT AUTO_INCREMENT PRIMARY KEY, customer INT NOT NULL, note TEXT, amount DECIMAL(10,2),
+  total DECIMAL(12,2) AS (amount * 2) STORED,
+  FOREIGN KEY (customer) REFERENCES shop.customers (id)) ENGINE=InnoDB;
+INSERT INTO shop.customers (id, name, city, profile) VALUES
+  (1, 'Zoë 😀', 'Zürich', '{\"tier\": \"gold\", \"tags\": [\"a\", \"b\"], \"note\": \"a long enough text to make partial updates worth it\"}'),
+  (2, '山田', 'Köln', '{\"tier\": \"silver\"}'), (3, 'plain', 'Paris', NULL);
+INSERT INTO shop.orders (customer, note, amount) VALUES (1, 'first', 1.50), (2, 'second', 2.50);";
+
+/// `restore` into a named server: its identity from `check`, then the connection options.
+fn named_restore(lb: &Lb, repo: &str, srv: &TestServer, extra: &[&str]) -> std::process::Output {
+    let sock = super::socket_args(srv);
+    let sock: Vec<&str> = sock.iter().map(String::as_str).collect();
+    let o = lb.run(&[&["check", "--json"][..], &sock].concat());
+    let identity = json(&o)["identity"].as_str().unwrap().to_owned();
+    let mut args = vec![
+        "restore",
+        "--json",
+        "--repo",
+        repo,
+        "--confirm-server",
+        identity.as_str(),
+    ];
+    args.extend(&sock);
+    args.extend(extra);
+    lb.run(&args)
+}
+
+/// Findings 2, 4 and 6 of issue 25: point-in-time recovery on MySQL with compressed
+/// transactions, GTIDs and partial JSON updates, to every kind of stop, into a MySQL side
+/// instance (its own replication applier on relay logs), into a named MySQL server (one
+/// client session), and into the source itself after `DROP DATABASE`: refused while it holds
+/// the range's GTIDs (MySQL would skip them silently), exact with --new-gtids.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_stop_kind_into_side_named_and_source_servers_mysql_only() {
+    let srv = mysql_server().await;
+    srv.exec(SHOP).await;
+    let lb = Lb::new();
+    let repo = repo_init(&lb);
+    let r = repo.as_str();
+    super::backup::backup(&lb, r, &srv, &[]);
+
+    srv.exec(
+        "INSERT INTO shop.customers (id, name, city) VALUES (4, 'Ærøskøbing «ü» 中文 🚀', 'Málaga'), (5, 'Łódź', 'Genève');
+         UPDATE shop.customers SET profile = JSON_SET(profile, '$.tier', 'platinum') WHERE id = 1;
+         UPDATE shop.customers SET profile = JSON_REMOVE(profile, '$.tags[0]') WHERE id = 1;
+         FLUSH BINARY LOGS;
+         ALTER TABLE shop.orders ADD COLUMN status VARCHAR(10) DEFAULT 'new';
+         UPDATE shop.orders SET status = 'paid' WHERE id <= 2",
+    )
+    .await;
+    let at_time = super::pitr::next_second().await;
+    let p1 = point(&srv).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    srv.exec(
+        "INSERT INTO shop.orders (customer, note, amount) SELECT 1 + seq % 5, CONCAT('bulk ', seq), seq FROM seq_1_to_3000;
+         UPDATE shop.customers SET city = 'Besançon', profile = JSON_SET(COALESCE(profile, '{}'), '$.moved', true) WHERE id = 3",
+    )
+    .await;
+    let p2 = point(&srv).await;
+    srv.exec(
+        "FLUSH BINARY LOGS; INSERT INTO shop.orders (customer, note, amount) VALUES (2, 'just before', 1)",
+    )
+    .await;
+    let p3 = point(&srv).await;
+    // The accident, then more writes.
+    srv.exec(
+        "BEGIN; INSERT INTO shop.orders (customer, note, amount) VALUES (3, 'in the bad trx', 1);
+         DELETE FROM shop.orders; COMMIT;
+         SET FOREIGN_KEY_CHECKS = 0; DROP TABLE shop.customers; SET FOREIGN_KEY_CHECKS = 1;
+         CREATE TABLE shop.later (a INT PRIMARY KEY); INSERT INTO shop.later VALUES (1)",
+    )
+    .await;
+    let mut args = vec!["archive", "--once", "--repo", r];
+    let sock = super::socket_args(&srv);
+    args.extend(sock.iter().map(String::as_str));
+    let o = lb.run(&args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = lb.run(&["incidents", "--json", "--repo", r]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let incidents = json(&o);
+    let first = incidents["incidents"][0].clone();
+    // A mass delete (MySQL writes the statement text only with binlog_rows_query_log_events).
+    assert_eq!(first["kind"], "delete", "{incidents}");
+    assert_eq!(first["rows"]["shop.orders"], 3004, "{incidents}");
+    let incident = first["id"].as_str().unwrap().to_owned();
+
+    let cases: [(&str, [&str; 2], &Point); 4] = [
+        ("time", ["--until", &at_time.to_string()], &p1),
+        ("gtid", ["--until-gtid", &p2.gtid], &p2),
+        ("position", ["--until-position", &p2.pos], &p2),
+        ("incident", ["--before-incident", &incident], &p3),
+    ];
+    for (name, stop, want) in cases {
+        let dir = srv.tmp().join(format!("pitr-{name}"));
+        let _stop = super::StopOnDrop(dir.clone());
+        let mut args = vec!["restore", "--json", "--repo", r, "--sandbox"];
+        args.push(dir.to_str().unwrap());
+        args.extend(stop);
+        let o = lb.run(&args);
+        assert_eq!(
+            code(&o),
+            0,
+            "{name}: {}\nside instance log:\n{}",
+            stderr(&o),
+            lifeboat_server::sandbox::log_tail(&dir.join("error.log"), 40)
+        );
+        let out = json(&o);
+        assert!(out["plan"]["transactions"].as_u64().unwrap() > 0, "{out}");
+        assert_eq!(
+            checksums(&sandbox_socket(&dir), "shop").await,
+            want.sums,
+            "{name}: recovered tables differ from the captured state; {out}"
+        );
+        assert_eq!(out["plan"]["stop"], out["reached"], "{name}: {out}");
+    }
+
+    // A named MySQL server, through one client session: the source's GTIDs kept.
+    let named = mysql_server().await;
+    let o = named_restore(&lb, r, &named, &["--until-gtid", &p2.gtid]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(checksums(&named.connect_options(), "shop").await, p2.sums);
+    let held: Option<u8> = named
+        .conn()
+        .await
+        .query_first(format!(
+            "SELECT GTID_SUBSET('{}', @@GLOBAL.gtid_executed)",
+            p2.gtid
+        ))
+        .await
+        .unwrap();
+    assert_eq!(held, Some(1));
+
+    // The source itself after DROP DATABASE: it holds every GTID of the range, and MySQL
+    // would skip them without a word. Refused (exit 3) before anything is written.
+    srv.exec("DROP DATABASE shop").await;
+    let o = named_restore(&lb, r, &srv, &["--before-incident", &incident]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--new-gtids"), "{}", stderr(&o));
+    let shop: Option<u64> = srv
+        .conn()
+        .await
+        .query_first("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'shop'")
+        .await
+        .unwrap();
+    assert_eq!(shop, Some(0), "nothing may be restored before the refusal");
+    let journal = std::fs::read_to_string(lb.journal()).unwrap();
+    assert!(
+        journal
+            .lines()
+            .any(|l| l.contains("\"refused\"") && l.contains("restore")),
+        "{journal}"
+    );
+    // With --new-gtids the replay is exact.
+    let o = named_restore(
+        &lb,
+        r,
+        &srv,
+        &["--before-incident", &incident, "--new-gtids"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(checksums(&srv.connect_options(), "shop").await, p3.sums);
+}
+
+/// Findings 3 and 5 of issue 25: a replay that fails inside a transaction leaves nothing of
+/// it behind (its COMMIT is sent only after its statements succeeded), no GTID of it on the
+/// target, and the journal says it failed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_replay_commits_nothing_of_its_transaction_and_is_journaled_mysql_only() {
+    let srv = mysql_server().await;
+    srv.exec(
+        "CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(20));
+         CREATE TABLE shop.audit (id INT PRIMARY KEY); INSERT INTO shop.t VALUES (1, 'one')",
+    )
+    .await;
+    let lb = Lb::new();
+    let repo = repo_init(&lb);
+    let r = repo.as_str();
+    // The backup leaves shop.audit out, so the replay of a transaction that writes both
+    // tables fails at its second statement.
+    super::backup::backup(&lb, r, &srv, &["--exclude", "shop.audit"]);
+    srv.exec("INSERT INTO shop.t VALUES (2, 'two')").await;
+    let good = point(&srv).await;
+    srv.exec(
+        "BEGIN; INSERT INTO shop.t VALUES (3, 'three'); INSERT INTO shop.audit VALUES (3); COMMIT",
+    )
+    .await;
+    let bad = point(&srv).await;
+    let mut args = vec!["archive", "--once", "--repo", r];
+    let sock = super::socket_args(&srv);
+    args.extend(sock.iter().map(String::as_str));
+    assert_eq!(code(&lb.run(&args)), 0);
+
+    let target = mysql_server().await;
+    let o = named_restore(&lb, r, &target, &["--until-gtid", &bad.gtid]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("audit"), "{}", stderr(&o));
+    let mut c = target.conn().await;
+    let ids: Vec<u32> = c.query("SELECT id FROM shop.t ORDER BY id").await.unwrap();
+    assert_eq!(ids, vec![1, 2], "the failed transaction left a row behind");
+    let (has_good, has_bad): (u8, u8) = c
+        .query_first(format!(
+            "SELECT GTID_SUBSET('{}', @@GLOBAL.gtid_executed), GTID_SUBSET('{}', @@GLOBAL.gtid_executed)",
+            good.gtid, bad.gtid
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (has_good, has_bad),
+        (1, 0),
+        "a retry must not skip {}",
+        bad.gtid
+    );
+    let journal = std::fs::read_to_string(lb.journal()).unwrap();
+    let replay = journal
+        .lines()
+        .find(|l| l.contains("\"replay\""))
+        .unwrap_or_else(|| panic!("no replay entry: {journal}"));
+    assert!(replay.contains("\"failed\""), "{replay}");
+}

@@ -35,7 +35,7 @@ async fn point(srv: &TestServer, c: &mut Conn) -> Point {
 }
 
 /// Sleeps into the next second, so that what comes after is stamped later than `now`.
-async fn next_second() -> jiff::Timestamp {
+pub(crate) async fn next_second() -> jiff::Timestamp {
     let now = jiff::Timestamp::now();
     let into = now.subsec_nanosecond() as u64;
     tokio::time::sleep(Duration::from_nanos(1_000_000_000 - into) + Duration::from_millis(150))
