@@ -6,6 +6,10 @@ use crate::types::EventType;
 /// Length of the v4 common header.
 pub const HEADER_LEN: usize = 19;
 
+/// Header flag `LOG_EVENT_ARTIFICIAL_F`: an event made up by a dump thread or a replica (a
+/// ROTATE naming where a dump continues), never in the source's file.
+pub const FLAG_ARTIFICIAL: u16 = 0x20;
+
 /// The four bytes every binlog and relay log file starts with.
 pub const MAGIC: [u8; 4] = [0xfe, b'b', b'i', b'n'];
 

@@ -201,6 +201,10 @@ enum Command {
         /// Work in this directory (kept afterwards) instead of a temporary one.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// The server binary both instances run, e.g. a MySQL 9 mysqld [default:
+        /// $LIFEBOAT_MYSQLD, else the first mariadbd or mysqld found].
+        #[arg(long, value_name = "PATH")]
+        mysqld: Option<PathBuf>,
     },
     /// Compare the tables of two servers: chunked checksums over key ranges, then the rows of
     /// differing chunks by key (missing, extra, changed; the first --max-rows listed, all
@@ -1394,7 +1398,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             }
             Ok(0)
         }
-        Command::Demo { dir } => {
+        Command::Demo { dir, mysqld } => {
             let tmp;
             let work = match dir {
                 Some(d) => {
@@ -1421,8 +1425,14 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                     println!("[{:5.1} s] {s}", t0.elapsed().as_secs_f64());
                 }
             };
-            let timeline =
-                lifeboat_core::demo::run(&work, &sakila, &say, progress::sink(true)).await?;
+            let timeline = lifeboat_core::demo::run(
+                &work,
+                &sakila,
+                mysqld.as_deref(),
+                &say,
+                progress::sink(true),
+            )
+            .await?;
             if cli.json {
                 print_json(&timeline);
             } else {

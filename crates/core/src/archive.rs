@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lifeboat_binlog::{BinlogPos, Decoder, End, EventHeader, FileReader, Flavor};
+use lifeboat_binlog::{BinlogPos, Decoder, End, EventHeader, EventType, FileReader, Flavor};
 use lifeboat_repo::{FileIndex, Gap, Repository, server_key};
 use lifeboat_server::replica::{DumpItem, ReplicaConn};
 use lifeboat_server::{ConnectOptions, ServerInfo, connect};
@@ -30,11 +30,11 @@ use crate::error::Error;
 const MAGIC: [u8; 4] = [0xfe, b'b', b'i', b'n'];
 /// A segment is cut at this size even within the flush interval.
 const SEGMENT_MAX: usize = 8 << 20;
-const TYPE_ROTATE: u8 = 4;
-const TYPE_STOP: u8 = 3;
-const TYPE_INCIDENT: u8 = 26;
-const TYPE_HEARTBEAT: u8 = 27;
-const FLAG_ARTIFICIAL: u16 = 0x20;
+/// Whether an event of this type code ends a binlog file (ROTATE or STOP).
+fn ends_file(type_code: Option<u8>) -> bool {
+    type_code
+        .is_some_and(|c| matches!(EventType::from_code(c), EventType::Rotate | EventType::Stop))
+}
 
 /// How `archive` runs.
 #[derive(Debug, Clone)]
@@ -437,7 +437,7 @@ fn summarize_with_last(
         events: v.events,
         transactions: v.transactions,
         truncated,
-        closed_cleanly: !truncated && matches!(last_type, Some(TYPE_ROTATE | TYPE_STOP)),
+        closed_cleanly: !truncated && ends_file(last_type),
     };
     Ok((idx, last_type))
 }
@@ -683,11 +683,20 @@ async fn receive(
                 ev.len()
             )));
         }
-        if h.type_code == TYPE_HEARTBEAT {
+        let t = EventType::from_code(h.type_code);
+        if matches!(t, EventType::Heartbeat | EventType::HeartbeatV2) {
             continue;
         }
-        let artificial = h.flags & FLAG_ARTIFICIAL != 0 || h.log_pos == 0;
-        if h.type_code == TYPE_ROTATE && artificial {
+        // LOG_EVENT_ARTIFICIAL_F: made up by the dump thread, not in the file.
+        let flagged = h.flags & lifeboat_binlog::frame::FLAG_ARTIFICIAL != 0;
+        // MariaDB 11.x (binlog_legacy_event_pos=OFF) writes end_log_pos 0 for the events
+        // inside a transaction: they follow the one before. A format description or rotate
+        // with position 0 is the dump's own (a repeated header at a resumed dump).
+        let in_place = h.log_pos == 0
+            && !flagged
+            && !matches!(t, EventType::FormatDescription | EventType::Rotate);
+        let artificial = flagged || (h.log_pos == 0 && !in_place);
+        if t == EventType::Rotate && artificial {
             // Where the server continues: maybe a new file.
             let trailer = if checksums { 4 } else { 0 };
             let name_bytes = ev
@@ -714,8 +723,12 @@ async fn receive(
         if artificial {
             continue;
         }
-        let start = u64::from(h.log_pos).saturating_sub(size);
         let end = open.end();
+        let start = if in_place {
+            end
+        } else {
+            u64::from(h.log_pos).saturating_sub(size)
+        };
         if start < end {
             continue; // already archived (a repeated format description)
         }
@@ -731,7 +744,7 @@ async fn receive(
             open.first_buffered = Some(Instant::now());
             open.first_received_ms = jiff::Timestamp::now().as_millisecond();
         }
-        if h.type_code == TYPE_INCIDENT {
+        if t == EventType::Incident {
             flush(repo, server, open, out).await?;
             let gap = Gap {
                 server: server.to_owned(),
@@ -751,7 +764,7 @@ async fn receive(
         if open.buf.len() >= SEGMENT_MAX {
             flush(repo, server, open, out).await?;
         }
-        if matches!(h.type_code, TYPE_ROTATE | TYPE_STOP) {
+        if matches!(t, EventType::Rotate | EventType::Stop) {
             // The file ends with this event.
             flush(repo, server, open, out).await?;
             open.durable = complete(repo, server, &open.file, out, notes).await?;
@@ -818,7 +831,7 @@ async fn import_files(
             std::fs::File::open(p).map_err(|e| Error::Binlog(format!("{}: {e}", p.display())))
         };
         let (idx, last) = summarize_with_last(&server, &name, open_file(path)?)?;
-        if !matches!(last, Some(TYPE_ROTATE | TYPE_STOP)) || idx.truncated {
+        if !ends_file(last) || idx.truncated {
             notes(&format!(
                 "{name}: still open (no ROTATE or STOP at its end); left for `archive --follow`"
             ));
@@ -955,12 +968,12 @@ pub async fn read_archived(
     w: &mut (impl std::io::Write + Send),
 ) -> Result<u64, Error> {
     // The dump sends the format description with its in-use flag cleared; the file on the
-    // server has it set until the server closes the file (ROTATE or STOP): set while open,
-    // and still set in a file a crash cut short.
-    let closed = repo
-        .file_index(server, file)
-        .await?
-        .is_some_and(|i| i.closed_cleanly);
+    // server has it set until the server closes the file (ROTATE or STOP): set while open.
+    // A file a crash cut short (indexed once the server moved on) keeps it on MariaDB;
+    // MySQL clears it when it recovers the file at the restart (seen on 9.7).
+    let closed = repo.file_index(server, file).await?.is_some_and(|i| {
+        i.closed_cleanly || lifeboat_server::info::flavor_of(&i.server_version) == Flavor::MySql
+    });
     let mut at = 0u64;
     for seg in repo.file_segments(server, file).await? {
         if seg.start != at {

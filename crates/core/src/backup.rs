@@ -1519,11 +1519,7 @@ async fn snapshot(
             .map_err(Error::query("opening a consistent snapshot"))?;
     }
     let binlog = if info.binlog.enabled {
-        let stmt = match info.flavor {
-            Flavor::MySql if info.version >= Version::new(8, 2, 0) => "SHOW BINARY LOG STATUS",
-            Flavor::MariaDb if info.version >= Version::new(10, 5, 2) => "SHOW BINLOG STATUS",
-            _ => "SHOW MASTER STATUS",
-        };
+        let stmt = lifeboat_server::info::binlog_status_statement(info.flavor, info.version);
         let row: Option<Row> = main.query_first(stmt).await.map_err(Error::sql(stmt))?;
         row.and_then(|r| Some(BinlogPos::new(r.get::<String, _>(0)?, r.get::<u64, _>(1)?)))
     } else {

@@ -153,15 +153,18 @@ fn application(
 
 /// Runs the demo in `work` (which it fills and leaves to the caller to remove); `say` tells
 /// the story as it goes.
+/// `mysqld` names the server binary of both instances (else `LIFEBOAT_MYSQLD`, else the first
+/// server found).
 pub async fn run(
     work: &Path,
     sakila: &Sakila,
+    mysqld: Option<&Path>,
     say: &(dyn Fn(&str) + Sync),
     progress: Arc<dyn crate::progress::Progress>,
 ) -> Result<Timeline, Error> {
     let prod_dir = work.join("production");
     let side_dir = work.join("recovered");
-    let result = story(work, &prod_dir, &side_dir, sakila, say, progress).await;
+    let result = story(work, &prod_dir, &side_dir, sakila, mysqld, say, progress).await;
     for dir in [&side_dir, &prod_dir] {
         if let Ok(mut sb) = Sandbox::open(dir) {
             let _ = sb.stop(Duration::from_secs(30)).await;
@@ -176,17 +179,19 @@ async fn story(
     prod_dir: &Path,
     side_dir: &Path,
     sakila: &Sakila,
+    mysqld: Option<&Path>,
     say: &(dyn Fn(&str) + Sync),
     progress: Arc<dyn crate::progress::Progress>,
 ) -> Result<Timeline, Error> {
     let mut opts = SandboxOptions::new(prod_dir);
     opts.binlog = true;
+    opts.server_binary = mysqld.map(Path::to_path_buf);
     let prod = Sandbox::start(&opts).await?;
     crate::sandbox::registry().add(&prod)?;
     let target = prod.connect_options();
     say(&format!(
-        "production stand-in: MariaDB {} on port {} with binlogs",
-        prod.version, prod.port
+        "production stand-in: {} {} on port {} with binlogs",
+        prod.flavor, prod.version, prod.port
     ));
     load(&prod.defaults_file, sakila.schema)?;
     load(&prod.defaults_file, sakila.data)?;
@@ -243,26 +248,21 @@ async fn story(
     tokio::time::sleep(Duration::from_millis(50)).await;
     let truth = checksums(&target).await?;
     let mut c = connect(&target).await?;
+    let info = lifeboat_server::ServerInfo::probe(&mut c).await?;
+    let position = async |c: &mut mysql_async::Conn| {
+        lifeboat_server::info::current_binlog_pos(c, info.flavor, info.version)
+            .await
+            .map(|p| (p.file, p.pos))
+            .ok_or_else(|| Error::Internal("the production stand-in has no binlog position".into()))
+    };
     // Where the binlog stands just before the accident: everything up to here committed
     // before it.
-    let before: Option<mysql_async::Row> = c
-        .query_first("SHOW BINLOG STATUS")
-        .await
-        .map_err(Error::sql("SHOW BINLOG STATUS"))?;
-    let (before_file, before_pos): (String, u64) = before
-        .and_then(|r| Some((r.get(0)?, r.get(1)?)))
-        .unwrap_or_default();
+    let (before_file, before_pos) = position(&mut c).await?;
     c.query_drop("DELETE FROM sakila.payment")
         .await
         .map_err(Error::sql("the accident"))?;
     let t_incident = Instant::now();
-    let row: Option<mysql_async::Row> = c
-        .query_first("SHOW BINLOG STATUS")
-        .await
-        .map_err(Error::sql("SHOW BINLOG STATUS"))?;
-    let (file, pos): (String, u64) = row
-        .and_then(|r| Some((r.get(0)?, r.get(1)?)))
-        .unwrap_or_default();
+    let (file, pos) = position(&mut c).await?;
     say("ACCIDENT: `DELETE FROM payment` without WHERE");
     pause.store(false, Ordering::SeqCst);
     // How long until the DELETE is durable in the archive.
@@ -379,7 +379,10 @@ async fn story(
         &repo,
         plan,
         staging.path(),
-        crate::restore::Target::Sandbox(crate::restore::SideInstance::new(side_dir)),
+        crate::restore::Target::Sandbox(crate::restore::SideInstance {
+            dir: side_dir.to_path_buf(),
+            mysqld: mysqld.map(Path::to_path_buf),
+        }),
         &policy,
         &crate::restore::RestoreOptions {
             threads: 2,

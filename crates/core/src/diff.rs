@@ -2,7 +2,7 @@
 //!
 //! Per table, one pass over key ranges of the source (chunks of `--chunk-rows` rows): each
 //! side returns the chunk's row count and an order-independent hash of its rows (XOR of
-//! per-row MD5 prefixes); only chunks that differ are read row by row (key and row hash), to
+//! per-row SHA-256 prefixes: MySQL 9 has no MD5 or SHA1); only chunks that differ are read row by row (key and row hash), to
 //! list missing, extra and changed rows by key. Tables without a usable key are compared
 //! with CHECKSUM TABLE. Values are compared as the bytes `CAST(col AS BINARY)` gives, with
 //! NULL distinct from every value, in UTC.
@@ -175,7 +175,7 @@ fn column_text(c: &str) -> String {
 /// The per-row hash expression over `cols`.
 fn row_hash(cols: &[(String, String)]) -> String {
     let parts: Vec<String> = cols.iter().map(|(c, _)| column_text(c)).collect();
-    format!("MD5(CONCAT_WS('|', {}))", parts.join(", "))
+    format!("SHA2(CONCAT_WS('|', {}), 256)", parts.join(", "))
 }
 
 /// `(k1, k2) > (?, ?)` and friends over the key columns.

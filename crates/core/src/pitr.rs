@@ -553,6 +553,7 @@ async fn replay_relay(
         let (rotate_at, shift) = write_relay(
             &staging.join(file),
             &sb.datadir.join(&name),
+            sb.flavor,
             file,
             from,
             *len,
@@ -802,6 +803,7 @@ impl Replication {
 fn write_relay(
     src: &Path,
     dst: &Path,
+    flavor: Flavor,
     name: &str,
     from: Option<u64>,
     end: u64,
@@ -849,8 +851,8 @@ fn write_relay(
         server_id: fde_header.server_id,
         event_size: 0,
         log_pos: 0,
-        // LOG_EVENT_ARTIFICIAL_F: made by the replica, not by the source.
-        flags: 0x20,
+        // Made by the replica, not by the source.
+        flags: lifeboat_binlog::frame::FLAG_ARTIFICIAL,
     };
     let rotate = lifeboat_binlog::encode_event(&header, t, &data, &fde)
         .map_err(|e| Error::Binlog(e.to_string()))?;
@@ -859,6 +861,28 @@ fn write_relay(
         std::fs::File::create(dst).map_err(|e| err(dst, e))?,
     );
     out.write_all(&fde_bytes).map_err(|e| err(dst, e))?;
+    let mut previous_len = 0u64;
+    if flavor == Flavor::MySql {
+        // MySQL reads the GTIDs a relay log holds from its PREVIOUS_GTIDS event and refuses
+        // one whose first GTID comes without it (error 1866), as a receiver thread writes it
+        // after the format description. Empty: the side instance's own state is what counts.
+        let t = lifeboat_binlog::EventType::PreviousGtids;
+        let (_, data) = Event::PreviousGtids(Vec::new())
+            .encode_data(t, &fde)
+            .map_err(|e| Error::Binlog(e.to_string()))?;
+        let previous = lifeboat_binlog::encode_event(
+            &lifeboat_binlog::EventHeader {
+                type_code: t.code(),
+                ..header.clone()
+            },
+            t,
+            &data,
+            &fde,
+        )
+        .map_err(|e| Error::Binlog(e.to_string()))?;
+        out.write_all(&previous).map_err(|e| err(dst, e))?;
+        previous_len = previous.len() as u64;
+    }
     out.write_all(&rotate).map_err(|e| err(dst, e))?;
     input
         .seek(std::io::SeekFrom::Start(from))
@@ -872,6 +896,6 @@ fn write_relay(
         )));
     }
     out.flush().map_err(|e| err(dst, e))?;
-    let shift = (fde_end + rotate.len() as u64) as i64 - from as i64;
-    Ok((fde_end, shift))
+    let shift = (fde_end + previous_len + rotate.len() as u64) as i64 - from as i64;
+    Ok((fde_end + previous_len, shift))
 }

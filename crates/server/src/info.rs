@@ -314,17 +314,22 @@ impl ServerInfo {
     }
 }
 
-/// `SHOW MASTER STATUS` under its per-version name; `None` without the privilege.
-async fn current_binlog_pos(
+/// `SHOW MASTER STATUS` under its per-version name (MySQL 8.2 removed the old one).
+pub fn binlog_status_statement(flavor: Flavor, version: Version) -> &'static str {
+    match flavor {
+        Flavor::MySql if version >= Version::new(8, 2, 0) => "SHOW BINARY LOG STATUS",
+        Flavor::MariaDb if version >= Version::new(10, 5, 2) => "SHOW BINLOG STATUS",
+        _ => "SHOW MASTER STATUS",
+    }
+}
+
+/// The binlog's write position; `None` without the binlog or the privilege.
+pub async fn current_binlog_pos(
     conn: &mut Conn,
     flavor: Flavor,
     version: Version,
 ) -> Option<BinlogPos> {
-    let stmt = match flavor {
-        Flavor::MySql if version >= Version::new(8, 2, 0) => "SHOW BINARY LOG STATUS",
-        Flavor::MariaDb if version >= Version::new(10, 5, 2) => "SHOW BINLOG STATUS",
-        _ => "SHOW MASTER STATUS",
-    };
+    let stmt = binlog_status_statement(flavor, version);
     let row: Option<mysql_async::Row> = conn.query_first(stmt).await.ok()?;
     let row = row?;
     let file: String = row.get(0)?;

@@ -573,7 +573,9 @@ impl Sandbox {
                 Some(p) => p,
                 None => free_port()?,
             };
-            let cnf = render_cnf(opts, &datadir, &socket, port, &error_log, &dir, flavor);
+            let cnf = render_cnf(
+                &binary, opts, &datadir, &socket, port, &error_log, &dir, flavor,
+            );
             std::fs::write(&defaults_file, cnf).map_err(io_err(&defaults_file))?;
             let log_start = std::fs::metadata(&error_log).map_or(0, |m| m.len());
             let stderr = std::fs::OpenOptions::new()
@@ -882,7 +884,35 @@ fn initialize(
     Ok(())
 }
 
+/// For a server unpacked outside `/usr` (lifeboat's own installs, a tarball): where its
+/// plugins, error messages and character sets are. MariaDB looks for them at the paths it was
+/// compiled with, so a second version beside the system's would load the system's plugins
+/// and message file; MySQL finds them from its own location, which these lines repeat.
+fn install_dirs(binary: &Path) -> Vec<String> {
+    let Some(base) = binary.parent().and_then(Path::parent) else {
+        return Vec::new();
+    };
+    if base == Path::new("/usr") || base == Path::new("/") {
+        return Vec::new();
+    }
+    let mut out = vec![format!("basedir={}", base.display())];
+    let plugins = base.join("lib/mysql/plugin");
+    if plugins.is_dir() {
+        out.push(format!("plugin-dir={}", plugins.display()));
+    }
+    let share = base.join("share/mariadb");
+    if share.join("charsets").is_dir() {
+        out.push(format!("lc-messages-dir={}", share.display()));
+        out.push(format!(
+            "character-sets-dir={}",
+            share.join("charsets").display()
+        ));
+    }
+    out
+}
+
 fn render_cnf(
+    binary: &Path,
     opts: &SandboxOptions,
     datadir: &Path,
     socket: &Path,
@@ -913,6 +943,9 @@ fn render_cnf(
         dir.display()
     );
     let _ = writeln!(s, "[mysqld]");
+    for line in install_dirs(binary) {
+        let _ = writeln!(s, "{line}");
+    }
     let _ = writeln!(s, "datadir={}", datadir.display());
     let _ = writeln!(s, "socket={}", socket.display());
     let _ = writeln!(s, "port={port}");

@@ -105,29 +105,11 @@ impl TestServer {
 
     /// `sql` for this server's flavor (see [`TestServer::exec`]).
     pub fn portable(&self, sql: &str) -> String {
-        if !self.is_mysql() {
-            return sql.to_owned();
+        if self.is_mysql() {
+            sequences_as_cte(sql)
+        } else {
+            sql.to_owned()
         }
-        let mut out = String::with_capacity(sql.len());
-        let mut rest = sql;
-        while let Some(i) = rest.find("seq_1_to_") {
-            // An optional `db.` before the name belongs to it.
-            let head = &rest[..i];
-            let start = head
-                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-                .map_or(0, |j| j + 1);
-            let digits: String = rest[i + 9..]
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect();
-            out.push_str(&rest[..start]);
-            out.push_str(&format!(
-                "(WITH RECURSIVE lb_seq(seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM lb_seq WHERE seq < {digits}) SELECT seq FROM lb_seq) AS seq_1_to_{digits}"
-            ));
-            rest = &rest[i + 9 + digits.len()..];
-        }
-        out.push_str(rest);
-        out
     }
 
     /// The stock command-line client of this server's flavor (`mysql` or `mariadb`, from
@@ -156,6 +138,39 @@ impl Drop for TestServer {
     }
 }
 
+/// MariaDB's sequence tables (`seq_A_to_B`, `db.seq_A_to_B`) as recursive CTEs giving the same
+/// rows, for MySQL (which needs `cte_max_recursion_depth` above the count).
+fn sequences_as_cte(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(i) = rest.find("seq_") {
+        let tail = &rest[i + 4..];
+        let from: String = tail.chars().take_while(char::is_ascii_digit).collect();
+        let Some(after) = tail[from.len()..].strip_prefix("_to_") else {
+            out.push_str(&rest[..i + 4]);
+            rest = tail;
+            continue;
+        };
+        let to: String = after.chars().take_while(char::is_ascii_digit).collect();
+        if from.is_empty() || to.is_empty() {
+            out.push_str(&rest[..i + 4]);
+            rest = tail;
+            continue;
+        }
+        // An optional `db.` before the name belongs to it.
+        let start = rest[..i]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+            .map_or(0, |j| j + 1);
+        out.push_str(&rest[..start]);
+        out.push_str(&format!(
+            "(WITH RECURSIVE lb_seq(seq) AS (SELECT {from} UNION ALL SELECT seq + 1 FROM lb_seq WHERE seq < {to}) SELECT seq FROM lb_seq) AS seq_{from}_to_{to}"
+        ));
+        rest = &after[to.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn spawn_watchdog(server_pid: u32, dir: &Path) {
     let me = std::process::id();
     let script = format!(
@@ -169,4 +184,18 @@ fn spawn_watchdog(server_pid: u32, dir: &Path) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sequence_tables_become_ctes() {
+        let sql =
+            "INSERT INTO t SELECT seq FROM shop.seq_1_to_5; SELECT seq_no FROM seq_3001_to_4000";
+        assert_eq!(
+            super::sequences_as_cte(sql),
+            "INSERT INTO t SELECT seq FROM (WITH RECURSIVE lb_seq(seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM lb_seq WHERE seq < 5) SELECT seq FROM lb_seq) AS seq_1_to_5; \
+             SELECT seq_no FROM (WITH RECURSIVE lb_seq(seq) AS (SELECT 3001 UNION ALL SELECT seq + 1 FROM lb_seq WHERE seq < 4000) SELECT seq FROM lb_seq) AS seq_3001_to_4000"
+        );
+    }
 }

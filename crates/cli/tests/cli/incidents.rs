@@ -135,7 +135,13 @@ async fn every_destructive_event_among_100k_transactions_and_nothing_else() {
 
     let files: Vec<String> = {
         let mut c = srv.conn().await;
-        let logs: Vec<(String, u64)> = c.query("SHOW BINARY LOGS").await.unwrap();
+        let logs: Vec<(String, u64)> = c
+            .query_map("SHOW BINARY LOGS", |r: mysql_async::Row| {
+                // MySQL adds an Encrypted column.
+                (r.get::<String, _>(0).unwrap(), r.get::<u64, _>(1).unwrap())
+            })
+            .await
+            .unwrap();
         logs.into_iter()
             .filter(|(f, _)| *f >= start.0)
             .map(|(f, _)| srv.sandbox.datadir.join(f).display().to_string())
