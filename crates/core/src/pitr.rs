@@ -873,7 +873,7 @@ fn write_relay(
         let previous = lifeboat_binlog::encode_event(
             &lifeboat_binlog::EventHeader {
                 type_code: t.code(),
-                ..header.clone()
+                ..header
             },
             t,
             &data,

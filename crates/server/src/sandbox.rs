@@ -573,9 +573,7 @@ impl Sandbox {
                 Some(p) => p,
                 None => free_port()?,
             };
-            let cnf = render_cnf(
-                &binary, opts, &datadir, &socket, port, &error_log, &dir, flavor,
-            );
+            let cnf = render_cnf(&binary, opts, &dir, &socket, port, flavor);
             std::fs::write(&defaults_file, cnf).map_err(io_err(&defaults_file))?;
             let log_start = std::fs::metadata(&error_log).map_or(0, |m| m.len());
             let stderr = std::fs::OpenOptions::new()
@@ -911,17 +909,17 @@ fn install_dirs(binary: &Path) -> Vec<String> {
     out
 }
 
+/// `my.cnf` of the sandbox in `dir` (datadir `dir/data`, log `dir/error.log`).
 fn render_cnf(
     binary: &Path,
     opts: &SandboxOptions,
-    datadir: &Path,
+    dir: &Path,
     socket: &Path,
     port: u16,
-    error_log: &Path,
-    dir: &Path,
     flavor: Flavor,
 ) -> String {
     use std::fmt::Write as _;
+    let (datadir, error_log) = (dir.join("data"), dir.join("error.log"));
     let server_id = opts.server_id.unwrap_or(u32::from(port));
     let mut s = String::new();
     let _ = writeln!(

@@ -93,7 +93,8 @@ impl TestServer {
     }
 
     /// Runs statements as root. On MySQL, MariaDB's sequence tables (`seq_1_to_N`, which
-    /// fixtures use to make rows) are written as the recursive CTE that gives the same rows.
+    /// fixtures use to make rows) are written as the recursive CTE that gives the same rows,
+    /// and `MD5(x)` (gone from MySQL 9) as 32 hex digits of SHA-256.
     pub async fn exec(&self, sql: &str) {
         let sql = self.portable(sql);
         let mut c = self.conn().await;
@@ -106,7 +107,7 @@ impl TestServer {
     /// `sql` for this server's flavor (see [`TestServer::exec`]).
     pub fn portable(&self, sql: &str) -> String {
         if self.is_mysql() {
-            sequences_as_cte(sql)
+            md5_as_sha2(&sequences_as_cte(sql))
         } else {
             sql.to_owned()
         }
@@ -171,6 +172,37 @@ fn sequences_as_cte(sql: &str) -> String {
     out
 }
 
+/// `MD5(x)` as `LEFT(SHA2(x, 256), 32)`: the same shape of value for fixtures that make
+/// data with it.
+fn md5_as_sha2(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(i) = rest.find("MD5(") {
+        let arg_start = i + 4;
+        let mut depth = 1usize;
+        let mut end = None;
+        for (j, c) in rest[arg_start..].char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(arg_start + j);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(end) = end else { break };
+        out.push_str(&rest[..i]);
+        out.push_str(&format!("LEFT(SHA2({}, 256), 32)", &rest[arg_start..end]));
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn spawn_watchdog(server_pid: u32, dir: &Path) {
     let me = std::process::id();
     let script = format!(
@@ -196,6 +228,10 @@ mod tests {
             super::sequences_as_cte(sql),
             "INSERT INTO t SELECT seq FROM (WITH RECURSIVE lb_seq(seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM lb_seq WHERE seq < 5) SELECT seq FROM lb_seq) AS seq_1_to_5; \
              SELECT seq_no FROM (WITH RECURSIVE lb_seq(seq) AS (SELECT 3001 UNION ALL SELECT seq + 1 FROM lb_seq WHERE seq < 4000) SELECT seq FROM lb_seq) AS seq_3001_to_4000"
+        );
+        assert_eq!(
+            super::md5_as_sha2("SELECT UNHEX(MD5(CONCAT(seq, 'x'))), MD5(1)"),
+            "SELECT UNHEX(LEFT(SHA2(CONCAT(seq, 'x'), 256), 32)), LEFT(SHA2(1, 256), 32)"
         );
     }
 }

@@ -364,7 +364,7 @@ DELETE FROM big WHERE id BETWEEN 10000 AND 12000;
 "#;
 
 #[tokio::test]
-async fn every_type_and_awkward_values_survive() {
+async fn every_type_and_awkward_values_survive_mariadb_only() {
     let srv = TestServer::start().await;
     load_sql_text(&srv, "types.sql", EVERY_TYPE);
     let lb = Lb::new();

@@ -54,6 +54,38 @@ impl Lb {
     }
 }
 
+/// The server's binlog write position and its newest GTID (MariaDB: `gtid_binlog_pos`, one
+/// domain here; MySQL: `uuid:N`, the last transaction of the server's own UUID).
+async fn binlog_position(srv: &TestServer, c: &mut mysql_async::Conn) -> (String, u64, String) {
+    let stmt = if srv.is_mysql() {
+        "SHOW BINARY LOG STATUS"
+    } else {
+        "SHOW BINLOG STATUS"
+    };
+    let row: mysql_async::Row = c.query_first(stmt).await.unwrap().unwrap();
+    let gtid = if srv.is_mysql() {
+        let (uuid, executed): (String, String) = c
+            .query_first("SELECT @@server_uuid, @@GLOBAL.gtid_executed")
+            .await
+            .unwrap()
+            .unwrap();
+        let own = executed
+            .replace('\n', "")
+            .split(',')
+            .find(|s| s.trim().starts_with(&uuid))
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default();
+        let last = own.rsplit(['-', ':']).next().unwrap_or_default().to_owned();
+        format!("{uuid}:{last}")
+    } else {
+        c.query_first("SELECT @@gtid_binlog_pos")
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    (row.get(0).unwrap(), row.get(1).unwrap(), gtid)
+}
+
 fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
@@ -120,22 +152,28 @@ fn write_secret(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 #[tokio::test]
 async fn check_fails_without_binlog() {
-    let srv = TestServer::start().await;
+    // MySQL logs by default.
+    let srv = TestServer::start_with(|o| o.server_settings.push("skip-log-bin".into())).await;
     let lb = Lb::new();
     let extra = socket_args(&srv);
     let o = lb.run(&with(&["check", "--json"], &extra));
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let r = json(&o);
     assert_eq!(level(&r, "binlog"), "FAIL");
-    assert_eq!(r["server"]["flavor"], "mariadb");
-    assert_eq!(
-        r["identity"],
-        format!(
-            "{}:{}",
-            r["server"]["identity"]["hostname"].as_str().unwrap(),
-            srv.sandbox.port
-        )
-    );
+    if srv.is_mysql() {
+        assert_eq!(r["server"]["flavor"], "mysql");
+        assert_eq!(r["identity"], r["server"]["identity"]["server_uuid"]);
+    } else {
+        assert_eq!(r["server"]["flavor"], "mariadb");
+        assert_eq!(
+            r["identity"],
+            format!(
+                "{}:{}",
+                r["server"]["identity"]["hostname"].as_str().unwrap(),
+                srv.sandbox.port
+            )
+        );
+    }
     // The text report names the problem and the fix.
     let o = lb.run(&with(&["check"], &extra));
     let text = String::from_utf8_lossy(&o.stdout);
@@ -184,8 +222,14 @@ async fn check_reports_each_misconfiguration() {
     assert!(summary(&r, "engines").contains("shop.legacy (MyISAM)"));
     assert_eq!(level(&r, "privileges_backup"), "FAIL");
     let missing = summary(&r, "privileges_backup");
+    // The binlog position needs BINLOG MONITOR on MariaDB, REPLICATION CLIENT on MySQL.
+    let monitor = if srv.is_mysql() {
+        "REPLICATION CLIENT"
+    } else {
+        "BINLOG MONITOR"
+    };
     assert!(
-        missing.contains("RELOAD") && missing.contains("BINLOG MONITOR"),
+        missing.contains("RELOAD") && missing.contains(monitor),
         "{missing}"
     );
     assert_eq!(level(&r, "privileges_archive"), "FAIL");
@@ -199,7 +243,9 @@ async fn check_reports_each_misconfiguration() {
         .unwrap()
         .to_owned();
     assert!(
-        fix.starts_with("GRANT RELOAD, BINLOG MONITOR ON *.* TO 'limited'@'127.0.0.1'"),
+        fix.starts_with(&format!(
+            "GRANT RELOAD, {monitor} ON *.* TO 'limited'@'127.0.0.1'"
+        )),
         "{fix}"
     );
     // The suggested GRANT really fixes it.

@@ -597,7 +597,7 @@ fn zlobs_for_long_values(ibd: &[u8], zip: usize) -> (Vec<u8>, usize) {
 /// [`zlobs_for_long_values`]). `salvage` and `undrop --image` read them: CHECKSUM TABLE
 /// equal to the server's table. Shorter values stay ZBLOB chains in the same file.
 #[tokio::test(flavor = "multi_thread")]
-async fn compressed_tables_long_values_in_zlobs_salvage_and_undrop() {
+async fn compressed_tables_long_values_in_zlobs_salvage_and_undrop_mariadb_only() {
     let srv = TestServer::start_with(super::forensic::compressed).await;
     let lb = Lb::new();
     let mut c = srv.conn().await;
