@@ -274,8 +274,8 @@ fn row_values(
 ) -> Result<(), String> {
     use lifeboat_innodb::record::Field;
     let mut first = true;
-    for (field, col) in row.fields.iter().zip(&schema.columns) {
-        if col.visible == Some(false) {
+    for (k, (field, col)) in row.fields.iter().zip(&schema.columns).enumerate() {
+        if !schema.loaded(k) {
             continue;
         }
         if !first {
@@ -292,7 +292,13 @@ fn row_values(
                         col.name.as_deref().unwrap_or("?")
                     )
                 })?;
-                recovered::push_value(out, &lifeboat_binlog::Value::Bytes(&all), col, format);
+                // An off-page value is whole only now: MySQL's binary JSON is decoded too.
+                let v = if col.real_type == lifeboat_binlog::table::column_type::JSON {
+                    lifeboat_binlog::Value::Json(&all)
+                } else {
+                    lifeboat_binlog::Value::Bytes(&all)
+                };
+                recovered::push_value(out, &v, col, format);
             }
         }
     }

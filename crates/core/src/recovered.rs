@@ -86,8 +86,9 @@ impl TableOut {
         let names: Vec<String> = schema
             .columns
             .iter()
-            .filter(|c| c.visible != Some(false))
-            .map(|c| c.name.clone().unwrap_or_default())
+            .enumerate()
+            .filter(|(k, _)| schema.loaded(*k))
+            .map(|(_, c)| c.name.clone().unwrap_or_default())
             .collect();
         Self::create_with(out, &schema.table, &schema.create_sql, &names, what, format)
     }

@@ -35,6 +35,36 @@ pub struct TableSchema {
     /// What MySQL 8's instant ADD/DROP COLUMN left in the records, when the definition came
     /// from a table's SDI that says (a `CREATE TABLE` statement cannot).
     pub row_versions: Option<RowVersions>,
+    /// Per column: a stored generated column (`AS (expr) STORED`/`PERSISTENT`). Its value is
+    /// in the records, but a load must leave it to the server (MySQL refuses a value for it,
+    /// error 3105).
+    pub generated: Vec<bool>,
+    /// Per column: declared `JSON`. MariaDB stores it as LONGTEXT (which it is read as);
+    /// MySQL in its binary form ([`TableSchema::mysql_json`]).
+    pub json: Vec<bool>,
+}
+
+impl TableSchema {
+    /// A MySQL table's JSON columns hold MySQL's binary JSON (off-page like a BLOB): read
+    /// them as such, so they come out as JSON text.
+    pub fn mysql_json(&mut self) {
+        for (c, json) in self.columns.iter_mut().zip(&self.json) {
+            if *json {
+                c.type_code = ct::JSON;
+                c.real_type = ct::JSON;
+                c.collation = None;
+            }
+        }
+    }
+
+    /// Whether rows written for loading carry column `k`: not engine-hidden or invisible,
+    /// not computed by the server.
+    pub fn loaded(&self, k: usize) -> bool {
+        self.columns
+            .get(k)
+            .is_some_and(|c| c.visible != Some(false))
+            && !self.generated.get(k).copied().unwrap_or(false)
+    }
 }
 
 /// MySQL 8's instant ADD/DROP COLUMN history of a table, from its SDI: which fields each
@@ -286,6 +316,10 @@ struct ColumnInfo {
     needs_charset: bool,
     primary: bool,
     unique: bool,
+    /// A stored generated column.
+    generated: bool,
+    /// Declared JSON.
+    json: bool,
 }
 
 /// Where statements end in SQL text, fed one byte at a time (so a stream of any length can
@@ -541,6 +575,8 @@ pub fn parse_create_table(sql: &str) -> Result<TableSchema, SchemaError> {
             needs_charset: false,
             primary: false,
             unique: false,
+            generated: false,
+            json: false,
         });
     }
     for c in &mut cols {
@@ -618,6 +654,8 @@ pub fn parse_create_table(sql: &str) -> Result<TableSchema, SchemaError> {
         database,
         table,
         mbmaxlen: cols.iter().map(|c| c.mbmaxlen).collect(),
+        generated: cols.iter().map(|c| c.generated).collect(),
+        json: cols.iter().map(|c| c.json).collect(),
         columns: cols.into_iter().map(|c| c.col).collect(),
         key_prefix,
         clustered,
@@ -829,6 +867,10 @@ fn column(def: &[Tok]) -> Result<ColumnInfo, SchemaError> {
         needs_charset: needs_charset && !matches!(real_type, ct::ENUM | ct::SET),
         primary,
         unique,
+        generated: def
+            .windows(2)
+            .any(|w| is_word(w.first(), "AS") && w.get(1) == Some(&Tok::P('('))),
+        json: tname == "JSON",
     })
 }
 

@@ -276,6 +276,10 @@ fn column_definition(c: &serde_json::Value) -> Result<String, String> {
         .and_then(|e| e.as_str())
         .filter(|e| !e.is_empty());
     if let Some(expr) = expr {
+        // The dictionary keeps the expression as the server printed it, escaped once more:
+        // `_utf8mb4\'x\'` for `_utf8mb4'x'` (seen in MySQL 9.7's SDI and
+        // information_schema).
+        let expr = unescape_once(expr);
         let virt = c.get("is_virtual").and_then(|v| v.as_bool()) == Some(true);
         d.push_str(&format!(
             " GENERATED ALWAYS AS ({expr}) {}",
@@ -288,6 +292,22 @@ fn column_definition(c: &serde_json::Value) -> Result<String, String> {
     Ok(d)
 }
 
+/// Removes one level of backslash escaping: `\x` becomes `x`.
+fn unescape_once(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The definition an SDI table document describes ([`create_table`]), with what MySQL 8's
 /// instant ADD/DROP COLUMN left in the records: the table's `instant_col`, and each
 /// column's `physical_pos`, `version_added`, `version_dropped` and `default` (the field's
@@ -296,6 +316,8 @@ fn column_definition(c: &serde_json::Value) -> Result<String, String> {
 pub fn table_schema(json: &str) -> Result<TableSchema, String> {
     let t = dd_object(json)?;
     let mut schema = parse_create_table(&create_table_of(&t)?).map_err(|e| e.to_string())?;
+    // An SDI is MySQL's: its JSON columns are binary JSON.
+    schema.mysql_json();
     schema.row_versions = row_versions(&t, &schema)?;
     Ok(schema)
 }
@@ -549,6 +571,14 @@ pub(crate) mod tests {
         ] {
             assert_eq!(charset_of(id), cs, "{id}");
         }
+    }
+
+    #[test]
+    fn generation_expressions_lose_the_dictionary_escaping() {
+        assert_eq!(
+            unescape_once(r"concat(`a`,_utf8mb4\'-it\\\'s \\\\ x\')"),
+            r"concat(`a`,_utf8mb4'-it\'s \\ x')"
+        );
     }
 
     #[test]

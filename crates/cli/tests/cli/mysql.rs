@@ -441,3 +441,60 @@ async fn a_failed_replay_commits_nothing_of_its_transaction_and_is_journaled_mys
         .unwrap_or_else(|| panic!("no replay entry: {journal}"));
     assert!(replay.contains("\"failed\""), "{replay}");
 }
+
+/// Findings 7 and 11 of issue 25: rows read from a MySQL 9 tablespace without a server, the
+/// definition from its SDI: JSON comes out as JSON text (not MySQL's binary form in hex),
+/// a generated column's expression loses the dictionary's escaping, and STORED generated
+/// values are left to the server (MySQL refuses a value for them, error 3105).
+#[tokio::test(flavor = "multi_thread")]
+async fn salvage_of_a_mysql_table_keeps_json_and_generated_columns_mysql_only() {
+    let srv = mysql_server().await;
+    srv.exec(
+        "CREATE DATABASE feat; CREATE DATABASE back;
+         CREATE TABLE feat.docs (
+           id INT PRIMARY KEY,
+           doc JSON,
+           a VARCHAR(20) NOT NULL,
+           label VARCHAR(80) AS (CONCAT(a, '-it''s \\\\ x')) STORED,
+           twice INT AS (id * 2) VIRTUAL,
+           created_at DATETIME DEFAULT CURRENT_TIMESTAMP,
+           secret VARCHAR(10) INVISIBLE DEFAULT 'h'
+         ) ENGINE=InnoDB;
+         INSERT INTO feat.docs (id, doc, a, secret) SELECT seq,
+           CASE seq % 4
+             WHEN 0 THEN JSON_OBJECT('n', seq, 'name', CONCAT('Zoë ', seq), 'tags', JSON_ARRAY(1, 2.5, 'x', NULL, true))
+             WHEN 1 THEN JSON_ARRAY(seq, -seq, 18446744073709551615, 1.5e300)
+             WHEN 2 THEN NULL
+             ELSE JSON_OBJECT('long', REPEAT('j', 9000 + seq))
+           END,
+           CONCAT('a', seq), IF(seq % 3 = 0, 's', 'h')
+         FROM seq_1_to_400;",
+    )
+    .await;
+    let mut c = srv.conn().await;
+    let want = super::forensic::checksum_of(&mut c, "feat.docs").await;
+    let (copy, _) = super::forensic::exported(&srv, "feat", "docs").await;
+    let lb = Lb::new();
+    let out = srv.tmp().join("salvaged");
+    let o = super::forensic::on_ibd(&lb, "salvage", &copy, None, &out);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["rows"], 400, "{r}");
+    let sql = std::fs::read_to_string(out.join("docs.sql")).unwrap();
+    assert!(
+        sql.contains("'-it\\'s \\\\ x'"),
+        "{}",
+        &sql[..sql.len().min(1500)]
+    );
+    super::forensic::load_into(&srv, "back", &out.join("docs.sql"));
+    assert_eq!(
+        super::forensic::checksum_of(&mut c, "back.docs").await,
+        want,
+        "{r}"
+    );
+    let name: Option<String> = c
+        .query_first("SELECT doc->>'$.name' FROM back.docs WHERE id = 4")
+        .await
+        .unwrap();
+    assert_eq!(name.as_deref(), Some("Zoë 4"));
+}
