@@ -262,6 +262,21 @@ fn leaf_index(page: &[u8]) -> Option<u64> {
         .then_some(ip.header.index_id)
 }
 
+/// The definition as the file's server reads it: a MySQL file (its flags say so) keeps its
+/// JSON columns in binary form, whatever the `--schema` text says.
+fn for_vendor(
+    schema: &lifeboat_innodb::schema::TableSchema,
+    vendor: lifeboat_innodb::Vendor,
+) -> std::borrow::Cow<'_, lifeboat_innodb::schema::TableSchema> {
+    if vendor == lifeboat_innodb::Vendor::Mysql && schema.json.contains(&true) {
+        let mut s = schema.clone();
+        s.mysql_json();
+        std::borrow::Cow::Owned(s)
+    } else {
+        std::borrow::Cow::Borrowed(schema)
+    }
+}
+
 /// A record's values encoded for `format`, appended to `out` (BLOB chains followed through
 /// `page_of`), or why not.
 fn row_values(
@@ -321,6 +336,7 @@ pub fn undelete(
     use lifeboat_innodb::record::decode_with;
     use std::collections::{BTreeMap, HashMap, HashSet};
     let report = inspect(ibd)?;
+    let schema = &*for_vendor(schema, report.vendor);
     let page_size = report.page_size;
     let full_crc32 = report.flags.is_some_and(|f| f.full_crc32);
     // The clustered index is the first one created: the lowest root page.
@@ -1630,6 +1646,7 @@ pub fn salvage(
     use lifeboat_innodb::index::IndexPage;
     use lifeboat_innodb::record::{Layout, decode_with, fit_with};
     let report = inspect(ibd)?;
+    let schema = &*for_vendor(schema, report.vendor);
     let page_size = report.page_size;
     let full_crc32 = report.flags.is_some_and(|f| f.full_crc32);
     let mut page_of = page_reader(ibd, page_size, report.flags)?;

@@ -61,6 +61,9 @@ pub struct Written {
     /// The columns each row gives, in order.
     #[serde(skip)]
     pub columns: Vec<String>,
+    /// Those of them that take only character data (JSON).
+    #[serde(skip)]
+    pub text_columns: Vec<String>,
 }
 
 /// Writes one table's recovered rows as `OUT/<table>.sql` or `OUT/<table>.tsv` (+ its load
@@ -83,23 +86,38 @@ impl TableOut {
         what: &str,
         format: Format,
     ) -> Result<TableOut, Error> {
-        let names: Vec<String> = schema
-            .columns
-            .iter()
-            .enumerate()
-            .filter(|(k, _)| schema.loaded(*k))
+        let loaded = || {
+            schema
+                .columns
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| schema.loaded(*k))
+        };
+        let names: Vec<String> = loaded()
             .map(|(_, c)| c.name.clone().unwrap_or_default())
             .collect();
-        Self::create_with(out, &schema.table, &schema.create_sql, &names, what, format)
+        let text: Vec<String> = loaded()
+            .filter(|(k, _)| schema.json.get(*k) == Some(&true))
+            .map(|(_, c)| c.name.clone().unwrap_or_default())
+            .collect();
+        Self::create_with(
+            out,
+            &schema.table,
+            &schema.create_sql,
+            (&names, &text),
+            what,
+            format,
+        )
     }
 
     /// Starts the file for table `table` with the CREATE TABLE `create_sql`, rows giving
     /// `columns` in order.
+    /// `columns`: the names each row gives, and those of them that take only character data.
     pub fn create_with(
         out: &Path,
         table: &str,
         create_sql: &str,
-        columns: &[String],
+        (columns, text_columns): (&[String], &[String]),
         what: &str,
         format: Format,
     ) -> Result<TableOut, Error> {
@@ -128,6 +146,7 @@ impl TableOut {
                 rows: 0,
                 create_sql: create_sql.to_owned(),
                 columns: columns.to_vec(),
+                text_columns: text_columns.to_vec(),
             },
             partial,
             what: what.to_owned(),
@@ -205,7 +224,7 @@ impl TableOut {
                 "{}-- run from this directory: mariadb --local-infile=1 DATABASE < {}\n{};\n",
                 header(&self.what, &w.create_sql),
                 script.file_name().unwrap_or_default().to_string_lossy(),
-                load_data(&string_literal(&data), &q(&w.table), &w.columns)
+                load_data(&string_literal(&data), &q(&w.table), &w)
             );
             std::fs::write(script, text)
                 .map_err(|e| Error::Forensic(format!("{}: {e}", script.display())))?;
@@ -225,12 +244,11 @@ fn header(what: &str, create_sql: &str) -> String {
 
 /// The LOAD DATA statement for a TSV file (`file` an SQL string literal): strings and
 /// BLOBs are the column's own bytes, hence CHARACTER SET binary.
-fn load_data(file: &str, table: &str, columns: &[String]) -> String {
-    let cols: Vec<String> = columns.iter().map(|c| q(c)).collect();
+fn load_data(file: &str, table: &str, w: &Written) -> String {
     format!(
         "LOAD DATA LOCAL INFILE {file} INTO TABLE {table} CHARACTER SET binary \
-         FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({})",
-        cols.join(", ")
+         FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' {}",
+        crate::restore::load_columns(&w.columns, &w.text_columns)
     )
 }
 
@@ -534,7 +552,7 @@ async fn load_one(
                 });
                 Ok(chunks.boxed())
             });
-            conn.query_drop(load_data("'recovered'", &q(&w.table), &w.columns))
+            conn.query_drop(load_data("'recovered'", &q(&w.table), w))
                 .await
                 .map_err(sql_err)?;
             if conn.get_warnings() > 0 {

@@ -286,6 +286,8 @@ struct Found {
     create: Option<String>,
     /// Columns to insert, and what to select for each.
     columns: Vec<(String, String)>,
+    /// Those that take only character data when loaded (see [`crate::restore::load_columns`]).
+    text_columns: Vec<String>,
 }
 
 async fn list_tables(conn: &mut ReplicaConn) -> Result<Vec<Found>, Error> {
@@ -321,6 +323,7 @@ async fn list_tables(conn: &mut ReplicaConn) -> Result<Vec<Found>, Error> {
             .and_then(|r| r.into_iter().nth(1).flatten())
             .map(|v| String::from_utf8_lossy(&v).into_owned());
         let mut columns = Vec::new();
+        let mut text_columns = Vec::new();
         let sql = format!(
             "SELECT COLUMN_NAME, DATA_TYPE, COALESCE(EXTRA, '') FROM information_schema.COLUMNS \
              WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
@@ -341,12 +344,16 @@ async fn list_tables(conn: &mut ReplicaConn) -> Result<Vec<Found>, Error> {
                         crate::backup::q(name)
                     };
                     columns.push((name.clone(), select));
+                    if matches!(ty.as_str(), "json" | "uuid" | "inet4" | "inet6") {
+                        text_columns.push(name.clone());
+                    }
                 }
             }
         }
         tables.push(Found {
             database: db,
             table: t,
+            text_columns,
             create,
             columns,
         });
@@ -390,7 +397,7 @@ async fn dump_table(
         dir,
         &t.table,
         create,
-        &names,
+        (&names, &t.text_columns),
         "rescue, read by the side instance",
         format,
     )

@@ -896,7 +896,7 @@ pub async fn run(
                         Load {
                             schema: name.clone(),
                             table: tb.name.clone(),
-                            columns: load_columns(tb),
+                            columns: load_columns(&tb.columns, &tb.text_columns),
                             object,
                             rows: c.rows,
                             chunk_no,
@@ -1346,12 +1346,14 @@ fn tolerate_existing(
     }
 }
 
-/// `(a, @v1, c) SET b = CONVERT(@v1 USING utf8mb4)`: text-only columns go through a variable.
-fn load_columns(tb: &TableEntry) -> String {
+/// `(a, @v1, c) SET b = CONVERT(@v1 USING utf8mb4)` for LOAD DATA ... CHARACTER SET binary:
+/// columns that take only character data (MySQL's JSON, MariaDB's UUID and INET types) go
+/// through a variable.
+pub(crate) fn load_columns(columns: &[String], text_columns: &[String]) -> String {
     let mut list = Vec::new();
     let mut set = Vec::new();
-    for (i, c) in tb.columns.iter().enumerate() {
-        if tb.text_columns.contains(c) {
+    for (i, c) in columns.iter().enumerate() {
+        if text_columns.contains(c) {
             list.push(format!("@v{i}"));
             set.push(format!("{} = CONVERT(@v{i} USING utf8mb4)", q(c)));
         } else {

@@ -982,6 +982,11 @@ fn render_cnf(
         let _ = writeln!(s, "binlog-row-metadata=FULL");
         let _ = writeln!(s, "sync-binlog=1");
         let _ = writeln!(s, "binlog-expire-logs-seconds=604800");
+        if flavor == Flavor::MySql {
+            // The statement beside its rows, as MariaDB's ANNOTATE_ROWS gives by default:
+            // how `incidents` tells a DELETE without WHERE.
+            let _ = writeln!(s, "binlog-rows-query-log-events=ON");
+        }
     }
     for extra in &opts.server_settings {
         let _ = writeln!(s, "{}", extra.trim_start_matches('-'));
