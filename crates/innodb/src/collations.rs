@@ -1,5 +1,6 @@
 //! Collation ids as MariaDB 10.11 numbers them (information_schema.COLLATIONS), with their
-//! character sets: what a .frm file's one-byte (or two-byte) collation id means.
+//! character sets, and 11.x's UCA 14.0.0 ranges: what a .frm file's one-byte (or two-byte)
+//! collation id means.
 
 /// (id, character set, collation), by id.
 pub const COLLATIONS: &[(u16, &str, &str)] = &[
@@ -378,9 +379,49 @@ pub fn by_id(id: u16) -> Option<(&'static str, &'static str)> {
         .ok()
         .and_then(|i| COLLATIONS.get(i))
         .map(|c| (c.1, c.2))
+        .or_else(|| uca1400(id))
+}
+
+/// MariaDB 10.10+'s UCA 14.0.0 collations, ids 2048..3327 (seen in 11.8's
+/// COLLATION_CHARACTER_SET_APPLICABILITY; COLLATIONS shows them without ids): 256 ids per
+/// character set, the low byte the tailoring and the accent/case flags. The character set
+/// is what decoding needs; the collation is named as the set's `uca1400_ai_ci` (exact for
+/// the low byte 0, the default of 11.x tables), the same bytes sorted another way.
+fn uca1400(id: u16) -> Option<(&'static str, &'static str)> {
+    const SETS: [(&str, &str); 5] = [
+        ("utf8mb3", "utf8mb3_uca1400_ai_ci"),
+        ("utf8mb4", "utf8mb4_uca1400_ai_ci"),
+        ("ucs2", "ucs2_uca1400_ai_ci"),
+        ("utf16", "utf16_uca1400_ai_ci"),
+        ("utf32", "utf32_uca1400_ai_ci"),
+    ];
+    let k = usize::from(id.checked_sub(2048)? >> 8);
+    SETS.get(k).copied()
+}
+
+/// Whether [`by_id`] names `id`'s collation exactly (else only its character set).
+pub fn exact(id: u16) -> bool {
+    COLLATIONS.binary_search_by_key(&id, |c| c.0).is_ok() || (id >= 2048 && id & 0xff == 0)
 }
 
 /// The longest character of character set `charset`, in bytes.
 pub fn maxlen(charset: &str) -> Option<u8> {
     MAXLEN.iter().find(|c| c.0 == charset).map(|c| c.1)
+}
+
+#[cfg(test)]
+mod uca1400_tests {
+    #[test]
+    fn mariadb_11_collation_ids_give_their_character_set() {
+        assert_eq!(
+            super::by_id(2304),
+            Some(("utf8mb4", "utf8mb4_uca1400_ai_ci"))
+        );
+        assert!(super::exact(2304));
+        assert_eq!(super::by_id(2368).map(|c| c.0), Some("utf8mb4"));
+        assert!(!super::exact(2368));
+        assert_eq!(super::by_id(2048).map(|c| c.0), Some("utf8mb3"));
+        assert_eq!(super::by_id(3271).map(|c| c.0), Some("utf32"));
+        assert_eq!(super::by_id(3328), None);
+    }
 }

@@ -314,10 +314,24 @@ fn column_type(
     let decimals = (f.pack >> 8) & 31;
     let coll = collations::by_id(f.collation);
     let binary = f.collation == 63;
-    let charset = |s: &mut String| {
-        if let Some((cs, co)) = coll.filter(|_| !binary) {
-            s.push_str(&format!(" CHARACTER SET {cs} COLLATE {co}"));
+    // A character column whose collation is unknown here cannot be sized or decoded:
+    // refused, never guessed as one byte per character.
+    let charset = |s: &mut String| -> Result<(), FrmError> {
+        if binary {
+            return Ok(());
         }
+        let Some((cs, co)) = coll else {
+            return err(format!(
+                "column `{}`: collation id {} is unknown to this version of lifeboat; give the definition with --schema",
+                String::from_utf8_lossy(f.name),
+                f.collation
+            ));
+        };
+        s.push_str(&format!(" CHARACTER SET {cs} COLLATE {co}"));
+        if !collations::exact(f.collation) {
+            s.push_str(&format!(" /* collation id {} */", f.collation));
+        }
+        Ok(())
     };
     let chars = |bytes: usize| {
         let mb = coll.and_then(|c| collations::maxlen(c.0)).unwrap_or(1);
@@ -375,13 +389,13 @@ fn column_type(
         15 if binary => format!("VARBINARY({})", f.length),
         15 => {
             let mut s = format!("VARCHAR({})", chars(f.length));
-            charset(&mut s);
+            charset(&mut s)?;
             s
         }
         254 if binary => format!("BINARY({})", f.length),
         254 => {
             let mut s = format!("CHAR({})", chars(f.length));
-            charset(&mut s);
+            charset(&mut s)?;
             s
         }
         247 | 248 => {
@@ -402,7 +416,7 @@ fn column_type(
                 if f.ty == 247 { "ENUM" } else { "SET" },
                 values.join(",")
             );
-            charset(&mut s);
+            charset(&mut s)?;
             s
         }
         249..=252 => {
@@ -416,7 +430,7 @@ fn column_type(
                 format!("{size}BLOB")
             } else {
                 let mut s = format!("{size}TEXT");
-                charset(&mut s);
+                charset(&mut s)?;
                 s
             }
         }

@@ -676,18 +676,30 @@ async fn sandbox_commands_start_list_stop() {
         .unwrap();
     let sb_dir = dir.path().join("side");
     let _guard = StopOnDrop(sb_dir.clone());
-    let o = lb.run(&[
+    // The server under test, named as a user would (--mysqld).
+    let mysqld = std::env::var("LIFEBOAT_TEST_MYSQLD").ok();
+    let mut args = vec![
         "sandbox",
         "start",
         "--json",
         "--binlog",
         "--dir",
         sb_dir.to_str().unwrap(),
-    ]);
+    ];
+    if let Some(m) = &mysqld {
+        args.extend(["--mysqld", m.as_str()]);
+    }
+    let o = lb.run(&args);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let started = json(&o);
     let port = started["port"].as_u64().unwrap();
-    assert!(started["version"].as_str().unwrap().starts_with("MariaDB "));
+    let mysql = std::env::var("LIFEBOAT_TEST_SERVER").is_ok_and(|s| s.starts_with("mysql"));
+    let version = started["version"].as_str().unwrap();
+    assert!(
+        version.starts_with(if mysql { "MySQL " } else { "MariaDB " }),
+        "{version}"
+    );
+    assert_eq!(started["binlog"], true, "{started}");
 
     // Reachable as printed, and `check` on it is clean apart from nothing.
     let cnf = started["defaults_file"].as_str().unwrap();
