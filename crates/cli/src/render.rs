@@ -104,8 +104,15 @@ pub fn freeze(o: &Outcome) {
         println!("{t}");
     }
     if !o.write_transactions.is_empty() {
+        // Under super_read_only (MySQL) their COMMIT fails (error 1290); MariaDB's read_only
+        // lets a transaction that was open commit.
+        let fate = if o.super_read_only == Some(true) {
+            "their COMMIT will fail; end them to release their locks"
+        } else {
+            "they can still commit unless ended"
+        };
         println!(
-            "\nopen write transactions ({}) — they can still commit unless ended:",
+            "\nopen write transactions ({}) — {fate}:",
             o.write_transactions.len()
         );
         let mut t = table(&["session", "user", "started", "rows modified", "killed"]);

@@ -64,6 +64,10 @@ pub enum Error {
     /// An InnoDB file that cannot be read (the message names the file).
     #[error("{0}")]
     Forensic(String),
+    /// SIGINT or SIGTERM: the command stopped where it was safe to (locks released; what it
+    /// wrote is resumable).
+    #[error("interrupted ({0})")]
+    Interrupted(&'static str),
     /// A bounded wait ran out.
     #[error("{what}: gave up after {secs} s")]
     Timeout {
@@ -91,6 +95,9 @@ impl Error {
             Error::Sandbox(e) => e.hint().map(str::to_owned),
             Error::Repo(e) => e.hint().map(str::to_owned),
             Error::Timeout { hint, .. } => Some(hint.clone()),
+            Error::Interrupted(_) => {
+                Some("run the same command again: it goes on where this one stopped".into())
+            }
             Error::Internal(_) => Some("nothing was committed; rerun the command".into()),
             // 1148 (MySQL), 3948 (MySQL 8), 4166 (MariaDB): LOAD DATA LOCAL is disabled.
             Error::Sql {

@@ -30,6 +30,7 @@ pub mod freeze;
 mod groups;
 pub mod guard;
 pub mod incidents;
+pub mod interrupt;
 pub mod journal;
 pub mod keys;
 pub mod paths;

@@ -725,6 +725,32 @@ pub async fn run(
         }
     }
 
+    // --force lets the restore into a database the target has, never into a table it has:
+    // the rows would mix with the table's own.
+    if !opts.resume {
+        let mut clash = Vec::new();
+        for (s, name) in &selection {
+            for tb in &s.tables {
+                if table_exists(t.conn(), name, &tb.name)
+                    .await
+                    .map_err(Error::sql("checking tables"))?
+                {
+                    clash.push(format!("{name}.{}", tb.name));
+                }
+            }
+        }
+        if !clash.is_empty() {
+            let refusal = Refusal::Unsafe {
+                action: format!("restore into {ident}"),
+                reason: format!(
+                    "it has table(s) {} already; a restore creates its tables (drop or rename them, or restore under another name with --rename DB=NEWDB)",
+                    clash.join(", ")
+                ),
+            };
+            return Err(audit.refuse("restore", &ident, &endpoint, refusal));
+        }
+    }
+
     let result = async {
         // Pre-flight, before anything is created: the load needs LOAD DATA LOCAL.
         if !local_infile_on(t.conn()).await? {
@@ -804,7 +830,7 @@ pub async fn run(
 
         // Databases and tables (on resume, those already there are kept).
         for (s, name) in &selection {
-            let db_there = opts.resume
+            let db_there = (opts.resume || opts.force)
                 && exists(t.conn(), format!("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {}", crate::backup::lit(name)))
                     .await
                     .map_err(Error::sql("checking databases"))?;

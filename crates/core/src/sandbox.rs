@@ -47,6 +47,14 @@ pub struct Started {
     pub connect: Vec<String>,
 }
 
+/// The stock command-line client of a flavor.
+fn client(flavor: lifeboat_binlog::Flavor) -> &'static str {
+    match flavor {
+        lifeboat_binlog::Flavor::MySql => "mysql",
+        lifeboat_binlog::Flavor::MariaDb => "mariadb",
+    }
+}
+
 impl From<&Sandbox> for Started {
     fn from(s: &Sandbox) -> Self {
         Self {
@@ -59,8 +67,12 @@ impl From<&Sandbox> for Started {
             binlog: s.binlog,
             settings: Vec::new(),
             connect: vec![
-                format!("mariadb --defaults-file={}", s.defaults_file.display()),
-                format!("mariadb -uroot -h127.0.0.1 -P{}", s.port),
+                format!(
+                    "{} --defaults-file={}",
+                    client(s.flavor),
+                    s.defaults_file.display()
+                ),
+                format!("{} -uroot -h127.0.0.1 -P{}", client(s.flavor), s.port),
                 format!(
                     "lifeboat check --defaults-file {}",
                     s.defaults_file.display()

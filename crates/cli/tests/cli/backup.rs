@@ -586,6 +586,26 @@ async fn restore_refuses_a_live_target() {
     let j = lb.run(&["journal", "--json"]);
     let text = String::from_utf8_lossy(&j.stdout);
     assert_eq!(text.matches("\"outcome\":\"refused\"").count(), 3, "{text}");
+    // --force into a database the target has: allowed while it has none of the tables
+    // (it failed with ERROR 1007 before), refused when a table exists (exit 3).
+    srv.exec("CREATE DATABASE shop_empty").await;
+    let mut into_existing = args.clone();
+    into_existing.extend(["--rename", "shop=shop_empty", "--force"]);
+    let o = lb.run(&into_existing);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        checksums(&srv.connect_options(), "shop_empty").await,
+        checksums(&srv.connect_options(), "shop").await
+    );
+    let mut forced = args.clone();
+    forced.push("--force");
+    let o = lb.run(&forced);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("has table(s) shop.t already"),
+        "{}",
+        stderr(&o)
+    );
     // A target with local_infile off: refused before anything is created.
     srv.exec("SET GLOBAL local_infile = 0").await;
     let mut other = args.clone();
