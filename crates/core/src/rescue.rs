@@ -261,6 +261,10 @@ async fn start(
         "skip-grant-tables".into(),
         "event-scheduler=OFF".into(),
         "innodb-buffer-pool-size=256M".into(),
+        // Nothing is replicated from the copy; and MySQL at innodb_force_recovery >= 4
+        // (read-only InnoDB) aborts its start when the binlog makes it write its GTID
+        // table ("Table 'gtid_executed' is read only").
+        "skip-log-bin".into(),
     ];
     if wanted.as_ref().is_none_or(|w| w.flavor == Flavor::MariaDb) {
         // MariaDB starts without a storage engine that fails to initialise: that is no

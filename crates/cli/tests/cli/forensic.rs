@@ -1087,7 +1087,7 @@ async fn rescue_recovers_every_intact_table_from_a_datadir_that_will_not_start()
     );
     let level = report["started_with"]
         .as_u64()
-        .expect("started at some level");
+        .unwrap_or_else(|| panic!("started at no level: {report:#}"));
     assert!(level >= 1, "{report:#}");
 
     // The intact tables came through the side instance and equal the originals.
