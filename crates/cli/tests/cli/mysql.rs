@@ -191,29 +191,11 @@ struct Point {
 }
 
 async fn point(srv: &TestServer) -> Point {
-    let mut c = srv.conn().await;
-    let row: mysql_async::Row = c
-        .query_first("SHOW BINARY LOG STATUS")
-        .await
-        .unwrap()
-        .unwrap();
-    let (file, pos): (String, u64) = (row.get(0).unwrap(), row.get(1).unwrap());
-    let (uuid, executed): (String, String) = c
-        .query_first("SELECT @@server_uuid, @@GLOBAL.gtid_executed")
-        .await
-        .unwrap()
-        .unwrap();
-    // One source: `uuid:1-N`; the last transaction is uuid:N.
-    let last = executed
-        .rsplit(['-', ':'])
-        .next()
-        .unwrap()
-        .trim()
-        .to_owned();
+    let (file, pos, gtid) = super::binlog_position(srv, &mut srv.conn().await).await;
     Point {
         sums: checksums(&srv.connect_options(), "shop").await,
         pos: format!("{file}:{pos}"),
-        gtid: format!("{uuid}:{last}"),
+        gtid,
     }
 }
 
