@@ -255,6 +255,26 @@ pub async fn run(conn: &mut Conn, info: ServerInfo) -> Result<Report, CheckError
         });
     }
 
+    // The statement beside its row events: how a DELETE or UPDATE without WHERE is told
+    // from a large one with a WHERE.
+    if let Some(on) = b.statements {
+        let (var, value) = match info.flavor {
+            lifeboat_binlog::Flavor::MySql => ("binlog_rows_query_log_events", "ON"),
+            lifeboat_binlog::Flavor::MariaDb => ("binlog_annotate_row_events", "ON"),
+        };
+        f.push(if on {
+            finding("binlog_statements", Level::Ok, format!("{var}={value}"), "row events come with the statement that made them", None)
+        } else {
+            finding(
+                "binlog_statements",
+                Level::Warn,
+                format!("{var}=OFF"),
+                "row events come without their statement: `lifeboat incidents` cannot tell a DELETE or UPDATE without WHERE from a large one with a WHERE",
+                Some(format!("SET GLOBAL {var}={value}; and my.cnf [mysqld]: {var} = {value}")),
+            )
+        });
+    }
+
     // Durability.
     f.push(match b.sync_binlog {
         Some(1) => finding("sync_binlog", Level::Ok, "sync_binlog=1", "every commit is on disk in the binlog", None),

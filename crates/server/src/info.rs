@@ -126,6 +126,9 @@ pub struct BinlogSettings {
     pub row_metadata: Option<String>,
     /// `sync_binlog`.
     pub sync_binlog: Option<u64>,
+    /// Whether row events come with their statement: MySQL's
+    /// `binlog_rows_query_log_events`, MariaDB's `binlog_annotate_row_events`.
+    pub statements: Option<bool>,
     /// Retention in seconds (`binlog_expire_logs_seconds`, or `expire_logs_days` × 86400);
     /// 0 means never expire.
     pub expire_seconds: Option<u64>,
@@ -223,6 +226,8 @@ const VARS: &[&str] = &[
     "binlog_format",
     "binlog_row_image",
     "binlog_row_metadata",
+    "binlog_rows_query_log_events",
+    "binlog_annotate_row_events",
     "sync_binlog",
     "binlog_expire_logs_seconds",
     "expire_logs_days",
@@ -299,6 +304,10 @@ impl ServerInfo {
                 row_image: v.get("binlog_row_image").cloned(),
                 row_metadata: v.get("binlog_row_metadata").cloned(),
                 sync_binlog: num("sync_binlog").map(|n| n as u64),
+                statements: v
+                    .get("binlog_rows_query_log_events")
+                    .or_else(|| v.get("binlog_annotate_row_events"))
+                    .map(|s| on(Some(s))),
                 expire_seconds,
                 current,
             },

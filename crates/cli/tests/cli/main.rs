@@ -194,6 +194,13 @@ async fn check_reports_each_misconfiguration() {
          GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON *.* TO limited@'127.0.0.1';",
     )
     .await;
+    // No statement beside the row events.
+    srv.exec(if srv.is_mysql() {
+        "SET GLOBAL binlog_rows_query_log_events = OFF"
+    } else {
+        "SET GLOBAL binlog_annotate_row_events = OFF"
+    })
+    .await;
     let lb = Lb::new();
     let pw = write_secret(lb.home.path(), "pw", "Lim1ted-pw\n");
     let port = srv.sandbox.port.to_string();
@@ -216,6 +223,12 @@ async fn check_reports_each_misconfiguration() {
     assert_eq!(level(&r, "binlog_format"), "FAIL");
     assert_eq!(level(&r, "binlog_row_image"), "WARN");
     assert_eq!(level(&r, "sync_binlog"), "WARN");
+    assert_eq!(level(&r, "binlog_statements"), "WARN");
+    assert!(
+        summary(&r, "binlog_statements").ends_with("=OFF"),
+        "{}",
+        summary(&r, "binlog_statements")
+    );
     assert_eq!(level(&r, "primary_keys"), "WARN");
     assert!(summary(&r, "primary_keys").contains("shop.nopk"));
     assert_eq!(level(&r, "engines"), "WARN");
