@@ -235,18 +235,33 @@ const SYSTEM_ACCOUNTS: &[&str] = &[
 ];
 
 async fn discover_users(conn: &mut Conn, flavor: Flavor) -> Result<Vec<UserEntry>, Error> {
+    // MariaDB's roles are rows of mysql.user too (is_role), without a host and without
+    // SHOW CREATE USER; MySQL's are accounts like any other.
     let list = if flavor == Flavor::MariaDb {
-        "SELECT User, Host FROM mysql.user WHERE is_role = 'N' ORDER BY User, Host"
+        "SELECT User, Host, is_role = 'Y' FROM mysql.user ORDER BY User, Host"
     } else {
-        "SELECT User, Host FROM mysql.user ORDER BY User, Host"
+        "SELECT User, Host, 0 FROM mysql.user ORDER BY User, Host"
     };
-    let accounts: Vec<(String, String)> = conn
+    let accounts: Vec<(String, String, bool)> = conn
         .query(list)
         .await
         .map_err(Error::sql("listing accounts (--users)"))?;
     let mut out = Vec::new();
-    for (user, host) in accounts {
+    for (user, host, role) in accounts {
         if SYSTEM_ACCOUNTS.contains(&user.as_str()) {
+            continue;
+        }
+        if role {
+            let grants: Vec<String> = conn
+                .query(format!("SHOW GRANTS FOR {}", q(&user)))
+                .await
+                .map_err(Error::sql(format!("SHOW GRANTS FOR role {user}")))?;
+            out.push(UserEntry {
+                create: format!("CREATE ROLE {}", q(&user)),
+                user,
+                host,
+                grants,
+            });
             continue;
         }
         let account = format!("{}@{}", lit(&user), lit(&host));

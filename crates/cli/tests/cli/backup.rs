@@ -1088,8 +1088,17 @@ async fn accounts_and_grants_round_trip_with_users() {
     let srv = TestServer::start().await;
     srv.exec(
         "CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY); INSERT INTO shop.t VALUES (1);
-         CREATE USER app@'127.0.0.1' IDENTIFIED BY 'app-pw'; GRANT SELECT, INSERT ON shop.* TO app@'127.0.0.1'",
+         CREATE USER app@'127.0.0.1' IDENTIFIED BY 'app-pw'; GRANT SELECT, INSERT ON shop.* TO app@'127.0.0.1';
+         CREATE ROLE zz_role; GRANT SELECT ON shop.* TO zz_role;
+         CREATE USER aa_reader@'127.0.0.1' IDENTIFIED BY 'reader-pw'; GRANT zz_role TO aa_reader@'127.0.0.1'",
     )
+    .await;
+    // A role whose name sorts after the user granted it, active by default at login.
+    srv.exec(if srv.is_mysql() {
+        "SET DEFAULT ROLE zz_role TO aa_reader@'127.0.0.1'"
+    } else {
+        "SET DEFAULT ROLE zz_role FOR aa_reader@'127.0.0.1'"
+    })
     .await;
     let lb = Lb::new();
     let repo = repo_init(&lb);
@@ -1139,6 +1148,15 @@ async fn accounts_and_grants_round_trip_with_users() {
         c.query_drop("DELETE FROM shop.t").await.is_err(),
         "DELETE was never granted"
     );
+    // The role came back (MariaDB's were left out before) and reads through its default role.
+    let reader = ConnectOptions {
+        user: Some("aa_reader".into()),
+        password: Some(lifeboat_server::Password::new("reader-pw")),
+        ..app
+    };
+    let mut c = connect(&reader).await.expect("the restored reader logs in");
+    let n: Option<u64> = c.query_first("SELECT COUNT(*) FROM shop.t").await.unwrap();
+    assert_eq!(n, Some(2));
 }
 
 /// kill -9 of `lifeboat restore` at random moments; `restore --resume` into the same side
