@@ -3,8 +3,9 @@
 //! ADD/DROP COLUMN left), page_compressed and ROW_FORMAT=COMPRESSED expansion, compressed
 //! BLOBs, MySQL 8 LOBs and ZLOBs, the carver's page searches, DROPs in undo records (also as a
 //! block-framed redo log), dictionary records and the definitions rebuilt from them, MySQL
-//! 8 records under instant ADD/DROP COLUMN (row versions and field counts) and SDI
-//! documents. Nothing may panic or loop.
+//! 8 records under instant ADD/DROP COLUMN (row versions and field counts), SDI
+//! documents, and MySQL 8's dictionary tables (records read as `mysql.ibd`'s, definitions
+//! rebuilt from them). Nothing may panic or loop.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -29,9 +30,13 @@ fuzz_target!(|data: &[u8]| {
         let _ = lifeboat_innodb::sdi::table_schema(text);
     }
     let mut page_of = |no: u32| data.chunks(size).nth(no as usize).map(<[u8]>::to_vec);
+    let docs = mysql_dictionary();
+    let mut dd = lifeboat_innodb::dd::Reader::from_sdi(docs.iter().map(String::as_str))
+        .expect("the dictionary tables' documents");
     for (n, page) in data.chunks(size).enumerate() {
         ins.page(n as u64, page);
         dict.page(page);
+        dd.page(page, &mut page_of);
         // page_compressed expansion under every algorithm guess (the Inspector only tries
         // the one the flags name).
         for algorithm in [None, Some(1), Some(2)] {
@@ -86,9 +91,13 @@ fuzz_target!(|data: &[u8]| {
     let _ = lifeboat_innodb::undo::dropped_tables(&log, "shop/people");
     let _ = lifeboat_innodb::carve::Scanner::new(Some("shop/people")).scan(data);
     let _ = ins.finish();
+    dd.finish(&mut dict);
     for t in dict.tables.clone() {
         if let Ok(d) = dict.definition(&t.name) {
             let _ = lifeboat_innodb::schema::parse_create_table(&d.create_sql);
+            if let Some(doc) = &d.sdi {
+                let _ = lifeboat_innodb::sdi::table_schema(doc);
+            }
         }
     }
 });
@@ -107,3 +116,75 @@ const COUNTED: &str = r#"{"dd_object":{"name":"t","se_private_data":"instant_col
 {"name":"b","column_type_utf8":"varchar(300)","hidden":1,"is_nullable":true,"collation_id":255,"se_private_data":""},
 {"name":"c","column_type_utf8":"varchar(3)","hidden":1,"is_nullable":true,"collation_id":255,"se_private_data":"default_null=1;"}],
 "indexes":[{"type":1,"elements":[{"hidden":false,"column_opx":0}]}]}}"#;
+
+/// SDI documents of MySQL 8's dictionary tables with the columns lifeboat reads, clustered
+/// index ids 1 to 5.
+fn mysql_dictionary() -> Vec<String> {
+    let text = "mediumtext";
+    let tables: [(&str, &[(&str, &str)]); 5] = [
+        ("schemata", &[("id", "bigint unsigned"), ("name", "varchar(64)")]),
+        (
+            "tables",
+            &[
+                ("id", "bigint unsigned"),
+                ("schema_id", "bigint unsigned"),
+                ("name", "varchar(64)"),
+                ("type", "enum('BASE TABLE','VIEW','SYSTEM VIEW')"),
+                ("engine", "varchar(64)"),
+                ("se_private_data", text),
+            ],
+        ),
+        (
+            "columns",
+            &[
+                ("id", "bigint unsigned"),
+                ("table_id", "bigint unsigned"),
+                ("name", "varchar(64)"),
+                ("ordinal_position", "int unsigned"),
+                ("hidden", "enum('Visible','SE','SQL','User')"),
+                ("is_nullable", "tinyint(1)"),
+                ("column_type_utf8", text),
+                ("collation_id", "bigint unsigned"),
+            ],
+        ),
+        (
+            "indexes",
+            &[
+                ("id", "bigint unsigned"),
+                ("table_id", "bigint unsigned"),
+                ("name", "varchar(64)"),
+                ("type", "enum('PRIMARY','UNIQUE','MULTIPLE','FULLTEXT','SPATIAL')"),
+                ("ordinal_position", "int unsigned"),
+                ("hidden", "tinyint(1)"),
+                ("se_private_data", text),
+            ],
+        ),
+        (
+            "index_column_usage",
+            &[
+                ("index_id", "bigint unsigned"),
+                ("ordinal_position", "int unsigned"),
+                ("column_id", "bigint unsigned"),
+                ("length", "int unsigned"),
+                ("hidden", "tinyint(1)"),
+            ],
+        ),
+    ];
+    tables
+        .iter()
+        .enumerate()
+        .map(|(n, (name, cols))| {
+            let columns: Vec<serde_json::Value> = cols
+                .iter()
+                .map(|(c, t)| {
+                    serde_json::json!({"name": c, "column_type_utf8": t, "hidden": 1,
+                        "is_nullable": false, "collation_id": 83})
+                })
+                .collect();
+            serde_json::json!({"dd_object": {"name": name, "schema_ref": "mysql",
+                "columns": columns, "indexes": [{"type": 1, "se_private_data": format!("id={};", n + 1),
+                "elements": [{"hidden": false, "column_opx": 0}]}]}})
+            .to_string()
+        })
+        .collect()
+}

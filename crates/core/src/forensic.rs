@@ -809,10 +809,15 @@ pub fn undrop(
         };
         return Err(Error::Forensic(what));
     }
-    let parse = |sql: &str| {
-        lifeboat_innodb::schema::parse_create_table(sql).map_err(|e| {
-            Error::Internal(format!("the definition rebuilt from the dictionary: {e}"))
-        })
+    // A definition from MySQL 8's dictionary is an SDI document, which gives the layout
+    // whole (binary JSON, instant columns); SYS_ records give CREATE TABLE text.
+    let parse = |d: &lifeboat_innodb::dict::Definition| {
+        match &d.sdi {
+            Some(doc) => lifeboat_innodb::sdi::table_schema(doc),
+            None => lifeboat_innodb::schema::parse_create_table(&d.create_sql)
+                .map_err(|e| e.to_string()),
+        }
+        .map_err(|e| Error::Internal(format!("the definition rebuilt from the dictionary: {e}")))
     };
     // A table dropped and created again under its name with another definition: the old
     // table id's own (delete-marked) column records fit its pages, the name's do not.
@@ -826,7 +831,11 @@ pub fn undrop(
             // The dictionary lives in the system tablespace: in a datadir, its ibdata files.
             let system: Vec<PathBuf> = files
                 .iter()
-                .filter(|f| !in_place || !f.to_string_lossy().ends_with(".ibd"))
+                .filter(|f| {
+                    !in_place
+                        || !f.to_string_lossy().ends_with(".ibd")
+                        || f.file_name().is_some_and(|n| n == "mysql.ibd")
+                })
                 .cloned()
                 .collect();
             // In an image, the SDI too (in a datadir, SDI pages are live tables').
@@ -837,13 +846,13 @@ pub fn undrop(
                     for (tid, index_id) in dict.recreated_from(&name) {
                         if let Ok(own) = dict.definition_of(tid, &name)
                             && own.create_sql != d.create_sql
-                            && let Ok(s) = parse(&own.create_sql)
+                            && let Ok(s) = parse(&own)
                         {
                             let l = Layout::new(&s);
                             recreated.insert(index_id, (s, l));
                         }
                     }
-                    (parse(&d.create_sql)?, Some(d), Some(dict))
+                    (parse(&d)?, Some(d), Some(dict))
                 }
                 // No SYS_ tables (MySQL 8): the SDI the dropped tablespace carried.
                 Err(e) => {
@@ -1222,7 +1231,7 @@ pub fn undrop(
         && let Ok(own) = dict.definition_of(tid, &dict_name)
     {
         if own.create_sql != d.create_sql {
-            rebuilt = Some(parse(&own.create_sql)?);
+            rebuilt = Some(parse(&own)?);
         }
         definition = Some(own);
     }
@@ -1399,7 +1408,15 @@ fn scan_dictionary(
     let mut dict = lifeboat_innodb::dict::Dictionary::default();
     let mut sdi: Option<SdiDefinition> = None;
     let wanted = sdi_of.map(|t| t.split_once('.').unwrap_or(("", t)));
-    each_index_page(files, &mut |block, start, size| {
+    // MySQL 8+'s dictionary: mysql.ibd, read in place (its records name their pages).
+    let (mysql, files): (Vec<PathBuf>, Vec<PathBuf>) = files
+        .iter()
+        .cloned()
+        .partition(|f| f.file_name().is_some_and(|n| n == "mysql.ibd"));
+    for m in &mysql {
+        read_mysql_dictionary(m, &mut dict)?;
+    }
+    each_index_page(&files, &mut |block, start, size| {
         let Some(page) = block.get(start..start + size) else {
             return;
         };
@@ -1435,6 +1452,42 @@ fn scan_dictionary(
             });
     })?;
     Ok((dict, sdi))
+}
+
+/// Adds what MySQL 8+'s data dictionary in `mysql_ibd` holds (live, delete-marked and
+/// purged records, see [`lifeboat_innodb::dd`]) to `dict`. A file whose SDI does not
+/// describe the dictionary tables adds nothing.
+fn read_mysql_dictionary(
+    mysql_ibd: &Path,
+    dict: &mut lifeboat_innodb::dict::Dictionary,
+) -> Result<(), Error> {
+    let (page_size, fsp) = page_size_of(mysql_ibd)?;
+    let flags = fsp.map(|h| h.flags);
+    let mut page_of = page_reader(mysql_ibd, page_size, flags)?;
+    let mut documents = Vec::new();
+    each_page_in_memory(mysql_ibd, page_size, flags, &mut |_, page| {
+        if lifeboat_innodb::FilHeader::parse(page).is_some_and(|h| h.page_type == 17853) {
+            documents.extend(
+                lifeboat_innodb::sdi::records(page, &mut page_of)
+                    .into_iter()
+                    .flatten()
+                    .filter(|r| r.kind == lifeboat_innodb::sdi::SDI_TYPE_TABLE)
+                    .map(|r| r.json),
+            );
+        }
+        Ok(())
+    })?;
+    let Some(mut reader) =
+        lifeboat_innodb::dd::Reader::from_sdi(documents.iter().map(String::as_str))
+    else {
+        return Ok(());
+    };
+    each_page_in_memory(mysql_ibd, page_size, flags, &mut |_, page| {
+        reader.page(page, &mut page_of);
+        Ok(())
+    })?;
+    reader.finish(dict);
+    Ok(())
 }
 
 /// Calls `f` with every INDEX page found anywhere in `files`, at any offset, as the block

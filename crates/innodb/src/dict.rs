@@ -145,6 +145,10 @@ pub struct Dictionary {
     pub columns: Vec<SysColumn>,
     /// SYS_FIELDS records.
     pub fields: Vec<SysField>,
+    /// Definitions given whole, by table id: SDI table documents rebuilt from MySQL 8's
+    /// data dictionary ([`crate::dd`]).
+    #[serde(skip)]
+    pub documents: std::collections::BTreeMap<u64, String>,
 }
 
 impl Dictionary {
@@ -356,6 +360,17 @@ impl Dictionary {
     ) -> Result<Definition, DictError> {
         // The SYS_TABLES record, when still there, tells the row format.
         let record = self.tables.iter().find(|t| t.id == table_id);
+        if let Some(doc) = self.documents.get(&table_id) {
+            let create_sql = crate::sdi::create_table(doc)
+                .map_err(|e| DictError(format!("{db_slash_name} (table id {table_id}): {e}")))?;
+            return Ok(Definition {
+                table_id,
+                dropped: record.is_none_or(|t| t.deleted),
+                create_sql,
+                notes: Vec::new(),
+                sdi: Some(doc.clone()),
+            });
+        }
         let (n_cols, flags) = (record.and_then(|t| t.n_cols), record.and_then(|t| t.flags));
         let mut cols: Vec<&SysColumn> = self
             .columns
@@ -468,6 +483,7 @@ impl Dictionary {
             dropped: record.is_none_or(|t| t.deleted),
             create_sql,
             notes,
+            sdi: None,
         })
     }
 }
@@ -483,6 +499,10 @@ pub struct Definition {
     pub create_sql: String,
     /// Columns whose type could only be partly rebuilt, and how they were kept.
     pub notes: Vec<String>,
+    /// The SDI table document the definition came from (MySQL 8's data dictionary): it
+    /// gives the record layout whole ([`crate::sdi::table_schema`]).
+    #[serde(skip)]
+    pub sdi: Option<String>,
 }
 
 /// Why a definition could not be rebuilt from the dictionary.

@@ -23,6 +23,8 @@
 //! - [`sdi`]: MySQL 8's serialized dictionary information, read into `CREATE TABLE` text;
 //! - [`dict`]: the SYS_TABLES / SYS_INDEXES dictionary of the system tablespace, deleted
 //!   records included;
+//! - [`dd`]: MySQL 8's data dictionary tables in `mysql.ibd`, read into the same
+//!   [`dict::Dictionary`];
 //! - [`undo`]: the table and index ids a DROP TABLE left in undo records;
 //! - [`compressed`] and [`zip`]: MariaDB page_compressed pages and ROW_FORMAT=COMPRESSED
 //!   pages, expanded into the pages the server works on.
@@ -50,6 +52,7 @@ pub mod carve;
 pub mod checksum;
 pub mod collations;
 pub mod compressed;
+pub mod dd;
 pub mod dict;
 pub mod frm;
 pub mod fsp;
