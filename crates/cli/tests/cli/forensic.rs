@@ -1322,7 +1322,26 @@ async fn tables_changed_by_instant_add_and_drop_column_decode_mariadb_only() {
 
 /// Waits until purge has caught up (MariaDB 10.5+: the history is purged).
 async fn purged(srv: &TestServer) {
-    srv.exec("SET GLOBAL innodb_max_purge_lag_wait = 0").await;
+    if !srv.is_mysql() {
+        srv.exec("SET GLOBAL innodb_max_purge_lag_wait = 0").await;
+        return;
+    }
+    // MySQL has no such wait, and its history list keeps a few entries (5 on an idle 9.7):
+    // done when the list is that short and stays so.
+    let mut c = srv.conn().await;
+    let mut steady = 0;
+    for _ in 0..600 {
+        let len: Option<u64> = c
+            .query_first("SELECT `COUNT` FROM information_schema.INNODB_METRICS WHERE NAME = 'trx_rseg_history_len'")
+            .await
+            .unwrap();
+        steady = if len.is_some_and(|n| n <= 16) { steady + 1 } else { 0 };
+        if steady == 5 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("purge did not finish in 60 s");
 }
 
 /// Server settings that let MariaDB 10.6+ write ROW_FORMAT=COMPRESSED tables.
@@ -1600,12 +1619,13 @@ async fn undrop_after_purge_finds_the_old_index_in_the_undo_or_redo_log() {
     let (srv, want) = old_people().await;
     let ddl = PEOPLE;
     let mut c = srv.conn().await;
+    let sys = if srv.is_mysql() { "" } else { "sys_" };
     let old: Option<u64> = c
-        .query_first(
-            "SELECT i.index_id FROM information_schema.innodb_sys_indexes i
-               JOIN information_schema.innodb_sys_tables t USING (table_id)
-             WHERE t.name = 'shop/people' AND i.name = 'PRIMARY'",
-        )
+        .query_first(format!(
+            "SELECT i.index_id FROM information_schema.innodb_{sys}indexes i
+               JOIN information_schema.innodb_{sys}tables t USING (table_id)
+             WHERE t.name = 'shop/people' AND i.name = 'PRIMARY'"
+        ))
         .await
         .unwrap();
     flush_all(&srv).await;
@@ -1627,12 +1647,28 @@ async fn undrop_after_purge_finds_the_old_index_in_the_undo_or_redo_log() {
     flush_all(&srv).await;
     let out = srv.tmp().join("undrop");
     let r = undrop_people(&srv, &Lb::new(), &out);
-    // On the undo pages, or (when the freed undo page was reused by the CREATE's writes
-    // since: it varies from run to run) in the redo log.
     let by = r["chosen_by"].as_str().unwrap();
-    assert!(by.contains("the undo log's records of the DROP"), "{r}");
     assert_eq!(r["chosen"]["index_id"].as_u64(), old, "{r}");
     assert_eq!(r["rows"], 3000, "{r}");
+    if srv.is_mysql() {
+        // MySQL: the purged dictionary rows stay on their pages' free lists unless the
+        // CREATE's rows took their space (it varies from run to run). The undo records of
+        // the dictionary deletes are not read yet: they name no InnoDB index id (that is
+        // in mysql.indexes.se_private_data, which no index covers). Then the old index is
+        // the one that fits other than the live table's, and the report says so.
+        assert!(
+            by.contains("deleted records of shop/people")
+                || by.contains("other than the live shop/people"),
+            "{r}"
+        );
+        c.query_drop("CREATE DATABASE back").await.unwrap();
+        load_into(&srv, "back", &out.join("people.sql"));
+        assert_eq!(checksum_of(&mut c, "back.people").await, want, "{r}");
+        return;
+    }
+    // On the undo pages, or (when the freed undo page was reused by the CREATE's writes
+    // since: it varies from run to run) in the redo log.
+    assert!(by.contains("the undo log's records of the DROP"), "{r}");
 
     // An undo page that purge freed before it was ever written, or that was reused since,
     // keeps nothing; the redo log got the undo records at commit. A copy of the datadir
