@@ -145,15 +145,28 @@ impl ConnectOptions {
                     .with_danger_accept_invalid_certs(true)
                     .with_danger_skip_domain_validation(true),
             ),
+            // mysql_async 0.37 skips the name check only when the verifier's error text
+            // contains "NotValidForName", which rustls 0.23.2x no longer prints (it says
+            // `certificate not valid for name "<name>"`). Certificates without a
+            // subjectAltName, as MySQL generates them, were refused. Naming the server so
+            // for verification makes that text contain it: the chain is still verified
+            // first (webpki checks the name only after the chain), the name never counts,
+            // which is what VERIFY_CA means. The name goes out as SNI, which MySQL and
+            // MariaDB ignore.
             SslMode::VerifyCa => Some(
                 SslOpts::default()
                     .with_root_certs(roots)
-                    .with_danger_skip_domain_validation(true),
+                    .with_danger_skip_domain_validation(true)
+                    .with_danger_tls_hostname_override(Some(VERIFY_CA_NAME)),
             ),
             SslMode::VerifyIdentity => Some(SslOpts::default().with_root_certs(roots)),
         }
     }
 }
+
+/// The name VERIFY_CA connections verify the certificate against (see
+/// `ConnectOptions::tls_opts`).
+const VERIFY_CA_NAME: &str = "verify-ca.NotValidForName.invalid";
 
 /// Why a connection could not be opened: each variant knows what to tell the user.
 #[derive(Debug, thiserror::Error)]

@@ -157,6 +157,15 @@ async fn unix_socket_authentication_works_for_the_os_user_mariadb_only() {
 fn make_certs(
     dir: &std::path::Path,
 ) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    make_certs_with(dir, true)
+}
+
+/// [`make_certs`], the server certificate with its names in a subjectAltName or (as MySQL's
+/// auto-generated ones) with a common name only.
+fn make_certs_with(
+    dir: &std::path::Path,
+    san: bool,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     let run = |args: &[&str]| {
         let o = std::process::Command::new("openssl")
             .args(args)
@@ -208,7 +217,14 @@ fn make_certs(
     run(&csr);
     std::fs::write(
         dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        format!(
+            "{}basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+            if san {
+                "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+            } else {
+                ""
+            }
+        ),
     )
     .unwrap();
     run(&[
@@ -233,6 +249,78 @@ fn make_certs(
         dir.join("server.pem"),
         dir.join("server.key"),
     )
+}
+
+/// VERIFY_CA checks the chain and not the name: a certificate that names no host in a
+/// subjectAltName (as MySQL's auto-generated ones) is accepted when a trusted CA signed it,
+/// refused under VERIFY_IDENTITY. On MySQL, also its own auto-generated certificate,
+/// verified against the `ca.pem` it wrote into the datadir.
+#[tokio::test]
+async fn verify_ca_accepts_a_certificate_without_names() {
+    use lifeboat_server::SslMode;
+    use lifeboat_server::replica::ReplicaConn;
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = make_certs_with(certs.path(), false);
+    let settings = vec![
+        format!("ssl-ca={}", ca.display()),
+        format!("ssl-cert={}", cert.display()),
+        format!("ssl-key={}", key.display()),
+    ];
+    let with_certs = TestServer::start_with(|o| o.server_settings = settings).await;
+    let auto = if with_certs.is_mysql() {
+        Some(TestServer::start().await)
+    } else {
+        None
+    };
+    let mut servers = vec![(&with_certs, ca.clone())];
+    if let Some(a) = &auto {
+        servers.push((a, a.sandbox.datadir.join("ca.pem")));
+    }
+    for (srv, ca) in servers {
+        srv.exec("CREATE USER tls@'127.0.0.1' IDENTIFIED BY 'pw' REQUIRE SSL")
+            .await;
+        let opts = |mode: SslMode| ConnectOptions {
+            endpoint: Endpoint::Tcp {
+                host: "127.0.0.1".into(),
+                port: srv.sandbox.port,
+            },
+            user: Some("tls".into()),
+            password: Some(Password::new("pw")),
+            ssl_mode: mode,
+            ssl_ca: Some(ca.clone()),
+            connect_timeout: Duration::from_secs(5),
+        };
+        let mut c = connect(&opts(SslMode::VerifyCa))
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", ca.display()));
+        let row: Option<(String, String)> = c
+            .query_first("SHOW SESSION STATUS LIKE 'Ssl_version'")
+            .await
+            .unwrap();
+        assert!(row.is_some_and(|(_, v)| v.starts_with("TLS")));
+        ReplicaConn::connect(&opts(SslMode::VerifyCa))
+            .await
+            .unwrap_or_else(|e| panic!("replica {}: {e}", ca.display()));
+        let e = connect(&opts(SslMode::VerifyIdentity)).await.unwrap_err();
+        assert!(matches!(e, ConnectError::Tls { .. }), "{e:?}");
+    }
+    // Still only a trusted CA's certificate.
+    let other = tempfile::tempdir().unwrap();
+    let (other_ca, _, _) = make_certs(other.path());
+    let e = connect(&ConnectOptions {
+        endpoint: Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port: with_certs.sandbox.port,
+        },
+        user: Some("tls".into()),
+        password: Some(Password::new("pw")),
+        ssl_mode: SslMode::VerifyCa,
+        ssl_ca: Some(other_ca),
+        connect_timeout: Duration::from_secs(5),
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(e, ConnectError::Tls { .. }), "{e:?}");
 }
 
 #[tokio::test]

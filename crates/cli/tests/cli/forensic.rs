@@ -1335,7 +1335,11 @@ async fn purged(srv: &TestServer) {
             .query_first("SELECT `COUNT` FROM information_schema.INNODB_METRICS WHERE NAME = 'trx_rseg_history_len'")
             .await
             .unwrap();
-        steady = if len.is_some_and(|n| n <= 16) { steady + 1 } else { 0 };
+        steady = if len.is_some_and(|n| n <= 16) {
+            steady + 1
+        } else {
+            0
+        };
         if steady == 5 {
             return;
         }
