@@ -976,6 +976,7 @@ pub fn innodb_inspect(file: &std::path::Path, r: &lifeboat_innodb::Report) {
         "delete-marked",
         "free list",
         "broken pages",
+        "stale pages",
     ]);
     for ix in &r.indexes {
         t.add_row(vec![
@@ -988,6 +989,7 @@ pub fn innodb_inspect(file: &std::path::Path, r: &lifeboat_innodb::Report) {
             ix.delete_marked.to_string(),
             ix.free_records.to_string(),
             ix.broken_pages.to_string(),
+            ix.free_pages.to_string(),
         ]);
     }
     println!("{t}");

@@ -1767,10 +1767,20 @@ pub fn salvage(
         report: out.join("report.json"),
     };
     let mut seen: std::collections::HashSet<Vec<u8>, FastHash> = Default::default();
+    // Pages the tablespace lists as free hold stale records (older versions of rows that
+    // live on elsewhere): never read as the table's.
+    let mut free = lifeboat_innodb::fsp::FreePages::new(
+        page_size,
+        report.flags.map_or(page_size, |f| f.page_size),
+    );
     each_page_in_memory(ibd, page_size, report.flags, &mut |no, page| {
         result.pages += 1;
         let verdict = lifeboat_innodb::checksum::verify(page, full_crc32);
         let valid = verdict.is_valid() || verdict == lifeboat_innodb::checksum::Verdict::Empty;
+        free.page(no, page, verdict.is_valid());
+        if free.is_free(no, page) {
+            return Ok(());
+        }
         let type_name = lifeboat_innodb::FilHeader::parse(page).map_or_else(
             || "unknown".to_owned(),
             |h| lifeboat_innodb::PageType::from_code(h.page_type, report.vendor).name(),
@@ -1953,10 +1963,12 @@ pub async fn schema_from_backup(
 /// information).
 pub fn schema_from_sdi(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Error> {
     let (page_size, fsp) = page_size_of(ibd)?;
-    let mut page_of = page_reader(ibd, page_size, fsp.map(|h| h.flags))?;
+    let flags = fsp.map(|h| h.flags);
+    let mut page_of = page_reader(ibd, page_size, flags)?;
     let mut found = None;
     let mut problems = Vec::new();
-    each_page(ibd, page_size, &mut |_, page| {
+    // A compressed tablespace's SDI pages are compressed too.
+    each_page_in_memory(ibd, page_size, flags, &mut |_, page| {
         if lifeboat_innodb::FilHeader::parse(page).is_none_or(|h| h.page_type != 17853) {
             return Ok(());
         }

@@ -113,6 +113,93 @@ impl FspHeader {
     }
 }
 
+/// Which pages of its range a descriptor page (page 0, and an XDES page every `physical`
+/// pages) lists as free: `true` for a free page, by place in the range. Pages freed by
+/// splits and merges keep their old bytes (MySQL writes nothing over them), so an INDEX page
+/// there holds stale records. Each extent descriptor (at offset 150, one per extent of the
+/// range) has a state (1: the whole extent free; 2 to 5: in use, as its bits say) and two
+/// bits per page, the first set when the page is free. An extent is 1 MiB of pages of the
+/// `logical` size up to 16 KiB, 64 pages above. `None` when the page is too short.
+pub fn free_pages(desc: &[u8], physical: usize, logical: usize) -> Option<Vec<bool>> {
+    const ARRAY: usize = FIL_HEADER + 112;
+    let extent = if logical <= 16384 {
+        (1usize << 20) / logical.max(1)
+    } else {
+        64
+    };
+    let entry = 24 + extent * 2 / 8;
+    let mut out = vec![false; physical];
+    for (k, chunk) in out.chunks_mut(extent).enumerate() {
+        let at = ARRAY + k * entry;
+        let state = be::u32(desc, at + 20)?;
+        for (i, free) in chunk.iter_mut().enumerate() {
+            let bit = i * 2;
+            let byte = *desc.get(at + 24 + bit / 8)?;
+            *free = match state {
+                1 => true,
+                2..=5 => byte >> (bit % 8) & 1 == 1,
+                // Not initialized, or not a state: tells nothing.
+                _ => false,
+            };
+        }
+    }
+    Some(out)
+}
+
+/// Which pages of a tablespace read in order are listed free, from its descriptor pages as
+/// they pass ([`free_pages`]): each describes the pages after it, up to the next one.
+#[derive(Debug, Clone)]
+pub struct FreePages {
+    physical: usize,
+    logical: usize,
+    /// The last descriptor page's range: its first page, its LSN, and which pages it lists
+    /// as free.
+    range: Option<(u64, u64, Vec<bool>)>,
+}
+
+impl FreePages {
+    /// For a tablespace of `physical`-byte pages (stored) of `logical` bytes (in memory).
+    pub fn new(physical: usize, logical: usize) -> FreePages {
+        FreePages {
+            physical,
+            logical,
+            range: None,
+        }
+    }
+
+    /// Takes page `n` of the file: a descriptor page in its place (FSP_HDR or XDES) with a
+    /// good checksum (`valid`) starts a new range; a damaged one ends what is known.
+    pub fn page(&mut self, n: u64, page: &[u8], valid: bool) {
+        let Some(fil) = crate::FilHeader::parse(page) else {
+            return;
+        };
+        if !matches!(fil.page_type, 8 | 9)
+            || u64::from(fil.page_no) != n
+            || n.checked_rem(self.physical as u64) != Some(0)
+        {
+            return;
+        }
+        self.range = valid
+            .then(|| free_pages(page, self.physical, self.logical).map(|b| (n, fil.lsn, b)))
+            .flatten();
+    }
+
+    /// Whether page `n` (its bytes: `page`) is free: the descriptor read last lists it so,
+    /// and wrote that after the page's last change. A page written after the descriptor
+    /// (the descriptor on disk older than an allocation, as after a crash) is not.
+    pub fn is_free(&self, n: u64, page: &[u8]) -> bool {
+        let Some(lsn) = crate::FilHeader::parse(page).map(|h| h.lsn) else {
+            return false;
+        };
+        self.range.as_ref().is_some_and(|(base, desc_lsn, bits)| {
+            lsn <= *desc_lsn
+                && n.checked_sub(*base)
+                    .and_then(|i| bits.get(usize::try_from(i).ok()?))
+                    .is_some_and(|&f| f)
+        })
+    }
+}
+
 /// Finds the page size of a file whose page 0 is unusable: the size at which the most pages
 /// among the first bytes carry their own page number. `data` should hold the start of the
 /// file (at least a few pages of the largest size).
@@ -141,6 +228,44 @@ pub fn detect_page_size(data: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    /// A descriptor page of a 16 KiB tablespace: extent 0 in use with page 5 free, extent
+    /// 1 wholly free, LSN 100.
+    fn descriptor() -> Vec<u8> {
+        let mut p = vec![0u8; 16384];
+        p[16..24].copy_from_slice(&100u64.to_be_bytes());
+        p[24..26].copy_from_slice(&8u16.to_be_bytes());
+        let at = FIL_HEADER + 112;
+        p[at + 20..at + 24].copy_from_slice(&2u32.to_be_bytes());
+        p[at + 24 + 10 / 8] |= 1 << (10 % 8);
+        p[at + 40 + 20..at + 40 + 24].copy_from_slice(&1u32.to_be_bytes());
+        p
+    }
+
+    fn page_at(n: u32, lsn: u64) -> Vec<u8> {
+        let mut p = vec![0u8; 16384];
+        p[4..8].copy_from_slice(&n.to_be_bytes());
+        p[16..24].copy_from_slice(&lsn.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn descriptors_list_free_pages_older_than_themselves() {
+        let bits = free_pages(&descriptor(), 16384, 16384).unwrap();
+        assert!(bits[5] && !bits[4] && !bits[6]);
+        assert!(bits[64] && bits[127] && !bits[128]);
+        let mut f = FreePages::new(16384, 16384);
+        assert!(!f.is_free(5, &page_at(5, 50)), "nothing read yet");
+        f.page(0, &descriptor(), true);
+        assert!(f.is_free(5, &page_at(5, 50)));
+        assert!(f.is_free(70, &page_at(70, 100)));
+        assert!(!f.is_free(4, &page_at(4, 50)));
+        // Written after the descriptor: in use, whatever the descriptor says.
+        assert!(!f.is_free(5, &page_at(5, 101)));
+        // A damaged descriptor tells nothing.
+        f.page(0, &descriptor(), false);
+        assert!(!f.is_free(5, &page_at(5, 50)));
+    }
+
     use super::*;
 
     #[test]

@@ -38,6 +38,10 @@ pub struct IndexSummary {
     pub free_records: u64,
     /// Leaf pages whose record list is broken (walked as far as it goes).
     pub broken_pages: u64,
+    /// Pages of the index the tablespace lists as free (left by splits and merges): their
+    /// records are stale and not counted above.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub free_pages: u64,
 }
 
 /// What [`Inspector`] found.
@@ -107,6 +111,7 @@ pub struct Inspector {
     compressed: u64,
     unexpanded: u64,
     unexpanded_reason: Option<String>,
+    free: crate::fsp::FreePages,
 }
 
 impl Inspector {
@@ -130,6 +135,7 @@ impl Inspector {
             compressed: 0,
             unexpanded: 0,
             unexpanded_reason: None,
+            free: crate::fsp::FreePages::new(page_size, flags.map_or(page_size, |f| f.page_size)),
         }
     }
 
@@ -176,6 +182,7 @@ impl Inspector {
         let Some(fil) = FilHeader::parse(page) else {
             return;
         };
+        self.free.page(n, page, verdict.is_valid());
         if u64::from(fil.page_no) != n {
             self.misplaced += 1;
         }
@@ -188,11 +195,12 @@ impl Inspector {
             && t != PageType::Sdi
             && let Some(ip) = IndexPage::new(page)
         {
-            self.index_page(n, &fil, &ip);
+            let stale = self.free.is_free(n, page);
+            self.index_page(n, &fil, &ip, stale);
         }
     }
 
-    fn index_page(&mut self, n: u64, fil: &FilHeader, ip: &IndexPage<'_>) {
+    fn index_page(&mut self, n: u64, fil: &FilHeader, ip: &IndexPage<'_>, stale: bool) {
         let h = ip.header;
         let s = self
             .indexes
@@ -201,6 +209,10 @@ impl Inspector {
                 index_id: h.index_id,
                 ..IndexSummary::default()
             });
+        if stale {
+            s.free_pages += 1;
+            return;
+        }
         s.pages += 1;
         let levels = h.level.saturating_add(1);
         if levels > s.levels {

@@ -232,10 +232,11 @@ fn parts(lens: &[Len], f: &Fields, leaf: bool) -> Vec<(bool, usize)> {
     out
 }
 
-/// Whether `page` (stored, `zip_size` bytes) is a zip INDEX page: its records area does not
-/// start with the infimum record but with a zlib header.
+/// Whether `page` (stored, `zip_size` bytes) is a zip INDEX page (or a page of MySQL's SDI
+/// index, compressed alike in a compressed tablespace): its records area does not start
+/// with the infimum record but with a zlib header.
 pub fn is_zip_index(page: &[u8]) -> bool {
-    be::u16(page, 24) == Some(17855)
+    matches!(be::u16(page, 24), Some(17855 | 17853))
         && page.get(COMPACT_INFIMUM..COMPACT_INFIMUM + 7) != Some(b"infimum")
         && page.get(PAGE_DATA).is_some_and(|&b| b & 0x0f == 8)
         && page.len() <= 16384
