@@ -97,11 +97,26 @@ pub fn off_page_pages(hay: &[u8]) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     for ty in OFF_PAGE_TYPES {
         let [hi, lo] = ty.to_be_bytes();
-        let needle = [hi, lo, 0, 0, 0, 0, 0, 0, 0, 0];
-        for hit in memchr::memmem::find_iter(hay, &needle) {
+        // MySQL 8 writes its space id and a page number where page 0 keeps the flush LSN
+        // on ZBLOB pages: those are searched by type, the space id repeated at 34.
+        let zblob = crate::zip::is_zblob_type(ty);
+        let needle: &[u8] = if zblob {
+            &[hi, lo]
+        } else {
+            &[hi, lo, 0, 0, 0, 0, 0, 0, 0, 0]
+        };
+        for hit in memchr::memmem::find_iter(hay, needle) {
             let Some(start) = hit.checked_sub(24) else {
                 continue;
             };
+            if zblob
+                && !(hay.get(start + 26..start + 34) == Some(&[0; 8][..])
+                    || hay
+                        .get(start + 26..start + 30)
+                        .is_some_and(|a| hay.get(start + 34..start + 38) == Some(a)))
+            {
+                continue;
+            }
             let size = if zip_sized(ty) {
                 zip_checksum_size(hay, start)
             } else {
