@@ -89,6 +89,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = lifeboat_innodb::redo::Header::parse(data);
     let log = lifeboat_innodb::redo::unframe(data);
     let _ = lifeboat_innodb::undo::dropped_tables(&log, "shop/people");
+    let _ = lifeboat_innodb::dd::freed_tree_root(&log, 0, 166);
+    let _ = lifeboat_innodb::dd::freed_tree_root(data, 0, 0);
     let _ = lifeboat_innodb::carve::Scanner::new(Some("shop/people")).scan(data);
     let _ = ins.finish();
     dd.finish(&mut dict);

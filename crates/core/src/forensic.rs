@@ -1084,8 +1084,8 @@ pub fn undrop(
     })?;
     // The redo log keeps the undo records of a DROP whose undo page never reached the disk.
     let mut redo_only: HashMap<u64, PathBuf> = HashMap::new();
+    let logs: Vec<PathBuf> = dirs.iter().flat_map(|d| redo_files(d)).collect();
     if index_id.is_none() {
-        let logs: Vec<PathBuf> = dirs.iter().flat_map(|d| redo_files(d)).collect();
         for (t, path) in undo_drops_in_redo(&logs, &dict_name)? {
             if !undo_drops.iter().any(|u| u.table_id == t.table_id) {
                 redo_only.insert(t.table_id, path);
@@ -1170,6 +1170,36 @@ pub fn undrop(
                     d.table_id
                 ),
             },
+        )
+    } else if let Some((c, (root, log))) = {
+        // MySQL's DDL log, in the redo log, names the B-trees DROPs freed.
+        let open: Vec<(u32, u64)> = plausible
+            .iter()
+            .filter(|c| !live.contains(&c.index_id))
+            .map(|c| (c.space_id, c.index_id))
+            .collect();
+        // MariaDB has no such log: only a MySQL 8+ dictionary's datadir is searched.
+        let freed = if open.is_empty() || dict.documents.is_empty() {
+            HashMap::new()
+        } else {
+            freed_trees_in_redo(&logs, &open)?
+        };
+        plausible
+            .iter()
+            .filter(|c| !live.contains(&c.index_id))
+            .find_map(|c| {
+                freed
+                    .get(&(c.space_id, c.index_id))
+                    .map(|f| (*c, f.clone()))
+            })
+    } {
+        (
+            c.clone(),
+            format!(
+                "the DDL log record in the redo log {} of the B-tree of index {} (root page {root}), which no live table owns",
+                log.display(),
+                c.index_id
+            ),
         )
     } else if let Some(c) = candidates
         .iter()
@@ -1579,48 +1609,58 @@ fn redo_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// The DROPs of `dict_name` (`db/name`) whose undo records the redo log `files` hold (see
-/// [`lifeboat_innodb::redo`]), each with the file it was found in. Reads each file in
-/// blocks, so memory stays bounded whatever the log's size.
-fn undo_drops_in_redo(
-    files: &[PathBuf],
-    dict_name: &str,
-) -> Result<Vec<(lifeboat_innodb::undo::DroppedTable, PathBuf)>, Error> {
+/// Calls `f` with each redo log file of `files` and its records' stream, in chunks that
+/// overlap by more than any search reads past a hit (see [`lifeboat_innodb::redo`]): memory
+/// stays bounded whatever the log's size.
+fn each_redo_chunk(files: &[PathBuf], f: &mut dyn FnMut(&Path, &[u8])) -> Result<(), Error> {
     use lifeboat_innodb::redo::{self, Framing};
     use std::os::unix::fs::FileExt;
-    // Both multiples of the log block; the overlap exceeds the span the undo search reads
-    // past a name.
+    // Both multiples of the log block.
     const READ: usize = 64 << 20;
     const OVERLAP: usize = 64 << 10;
-    let mut found: Vec<lifeboat_innodb::undo::DroppedTable> = Vec::new();
-    // The file each table was first found in.
-    let mut first_in: std::collections::HashMap<u64, PathBuf> = Default::default();
     for path in files {
         let err = |e: std::io::Error| Error::Forensic(format!("{}: {e}", path.display()));
-        let f = std::fs::File::open(path).map_err(err)?;
-        let len = f.metadata().map_err(err)?.len();
+        let file = std::fs::File::open(path).map_err(err)?;
+        let len = file.metadata().map_err(err)?.len();
         let mut head = [0u8; 4];
         if len < head.len() as u64 {
             continue;
         }
-        f.read_exact_at(&mut head, 0).map_err(err)?;
+        file.read_exact_at(&mut head, 0).map_err(err)?;
         let framing = Framing::of(&head);
         let mut at = framing.start();
         let mut buf = Vec::new();
         while at < len {
             buf.resize((READ + OVERLAP).min((len - at) as usize), 0);
-            f.read_exact_at(&mut buf, at).map_err(err)?;
+            file.read_exact_at(&mut buf, at).map_err(err)?;
             let stream = match framing {
                 Framing::Stream => std::borrow::Cow::Borrowed(buf.as_slice()),
                 Framing::Blocks => std::borrow::Cow::Owned(redo::unframe(&buf)),
             };
-            for t in lifeboat_innodb::undo::dropped_tables(&stream, dict_name) {
-                first_in.entry(t.table_id).or_insert_with(|| path.clone());
-                lifeboat_innodb::undo::merge(&mut found, t);
-            }
+            f(path, &stream);
             at += READ as u64;
         }
     }
+    Ok(())
+}
+
+/// The DROPs of `dict_name` (`db/name`) whose undo records the redo log `files` hold, each
+/// with the file it was found in.
+fn undo_drops_in_redo(
+    files: &[PathBuf],
+    dict_name: &str,
+) -> Result<Vec<(lifeboat_innodb::undo::DroppedTable, PathBuf)>, Error> {
+    let mut found: Vec<lifeboat_innodb::undo::DroppedTable> = Vec::new();
+    // The file each table was first found in.
+    let mut first_in: std::collections::HashMap<u64, PathBuf> = Default::default();
+    each_redo_chunk(files, &mut |path, stream| {
+        for t in lifeboat_innodb::undo::dropped_tables(stream, dict_name) {
+            first_in
+                .entry(t.table_id)
+                .or_insert_with(|| path.to_path_buf());
+            lifeboat_innodb::undo::merge(&mut found, t);
+        }
+    })?;
     Ok(found
         .into_iter()
         .filter_map(|t| {
@@ -1628,6 +1668,27 @@ fn undo_drops_in_redo(
             Some((t, path))
         })
         .collect())
+}
+
+/// Root page and redo log file of B-trees, by (space id, index id).
+type FreedTrees = std::collections::HashMap<(u32, u64), (u32, PathBuf)>;
+
+/// Of the indexes `wanted` ((space id, index id)), those whose B-tree MySQL's DDL log names
+/// in the redo log `files` (see [`lifeboat_innodb::dd::freed_tree_root`]): their root page
+/// and the file it was found in.
+fn freed_trees_in_redo(files: &[PathBuf], wanted: &[(u32, u64)]) -> Result<FreedTrees, Error> {
+    let mut found = std::collections::HashMap::new();
+    each_redo_chunk(files, &mut |path, stream| {
+        for &(space, index) in wanted {
+            if found.contains_key(&(space, index)) {
+                continue;
+            }
+            if let Some(root) = lifeboat_innodb::dd::freed_tree_root(stream, space, index) {
+                found.insert((space, index), (root, path.to_path_buf()));
+            }
+        }
+    })?;
+    Ok(found)
 }
 
 /// An undo tablespace's file name: MariaDB's `undo001`, MySQL 8's `undo_001` or `*.ibu`.

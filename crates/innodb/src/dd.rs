@@ -295,6 +295,27 @@ impl Reader {
     }
 }
 
+/// The DDL log's record type of a B-tree to free (`mysql.innodb_ddl_log.type`).
+const FREE_TREE: u32 = 1;
+
+/// The root page of index `index_id` of tablespace `space_id` where `hay` (a redo log's
+/// stream, or any bytes) holds a record of `mysql.innodb_ddl_log` naming that tree. InnoDB
+/// writes one for each index a DROP frees (and one a CREATE would free on rollback); the
+/// redo log keeps the inserted record whole: `thread_id`, `type` 1, `space_id`,
+/// `page_no` (the root), `index_id`, each big-endian, the NULL `table_id` and paths left
+/// out. It proves that the index was a real B-tree of that tablespace, not which table's.
+pub fn freed_tree_root(hay: &[u8], space_id: u32, index_id: u64) -> Option<u32> {
+    let id = index_id.to_be_bytes();
+    memchr::memmem::find_iter(hay, &id).find_map(|at| {
+        let head = hay.get(at.checked_sub(12)?..at)?;
+        let (kind, rest) = head.split_at(4);
+        let (space, root) = rest.split_at(4);
+        let root: [u8; 4] = root.try_into().ok()?;
+        (kind == FREE_TREE.to_be_bytes() && space == space_id.to_be_bytes())
+            .then_some(u32::from_be_bytes(root))
+    })
+}
+
 /// A column's SDI entry from its `mysql.columns` row: the same keys, booleans as booleans.
 fn column_doc(c: &DdRow) -> Json {
     let mut out = serde_json::Map::new();
@@ -330,6 +351,22 @@ fn json_of(v: &Value<'_>) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ddl_log_records_name_a_freed_tree_and_its_root() {
+        // As MySQL 9.7's redo log held one: thread 16, FREE_TREE, space 0, root 42, index 166.
+        let mut hay = vec![0xee; 40];
+        hay.extend(16u64.to_be_bytes());
+        hay.extend(1u32.to_be_bytes());
+        hay.extend(0u32.to_be_bytes());
+        hay.extend(42u32.to_be_bytes());
+        hay.extend(166u64.to_be_bytes());
+        hay.extend([0x1f, 0x43]);
+        assert_eq!(freed_tree_root(&hay, 0, 166), Some(42));
+        assert_eq!(freed_tree_root(&hay, 7, 166), None);
+        assert_eq!(freed_tree_root(&hay, 0, 167), None);
+        assert_eq!(freed_tree_root(&hay[..50], 0, 166), None);
+    }
 
     #[test]
     fn a_reader_needs_every_dictionary_table() {
