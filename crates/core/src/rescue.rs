@@ -255,6 +255,9 @@ async fn start(
 ) -> Result<Sandbox, lifeboat_server::SandboxError> {
     let mut so = SandboxOptions::new(dir);
     so.start_timeout = opts.start_timeout;
+    // A level that found a corrupt page and went quiet will not come up: the next one is
+    // tried after 30 s, not after the whole start timeout.
+    so.stall_timeout = Some(Duration::from_secs(30));
     let wanted = datadir_server(&opts.datadir);
     so.server_settings = vec![
         // The copy's own users and passwords are not needed, nor trusted.

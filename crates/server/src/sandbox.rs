@@ -43,6 +43,10 @@ pub struct SandboxOptions {
     pub server_settings: Vec<String>,
     /// How long to wait for the server to accept connections.
     pub start_timeout: Duration,
+    /// Give up sooner when the error log has named a corrupt page and then said nothing
+    /// for this long: MySQL 9.7 at `innodb_force_recovery=0` dumps the page and then waits
+    /// forever instead of exiting.
+    pub stall_timeout: Option<Duration>,
 }
 
 impl SandboxOptions {
@@ -57,6 +61,7 @@ impl SandboxOptions {
             server_id: None,
             server_settings: Vec::new(),
             start_timeout: Duration::from_secs(120),
+            stall_timeout: None,
         }
     }
 }
@@ -614,7 +619,10 @@ impl Sandbox {
                 sb.kill();
                 return Err(e);
             }
-            match sb.wait_ready(opts.start_timeout, log_start).await {
+            match sb
+                .wait_ready(opts.start_timeout, opts.stall_timeout, log_start)
+                .await
+            {
                 Ok(()) => {
                     // What the server really does: MySQL logs by default, and a --set may
                     // have turned the log on or off.
@@ -645,8 +653,15 @@ impl Sandbox {
         }
     }
 
-    async fn wait_ready(&mut self, timeout: Duration, log_start: u64) -> Result<(), SandboxError> {
+    async fn wait_ready(
+        &mut self,
+        timeout: Duration,
+        stall: Option<Duration>,
+        log_start: u64,
+    ) -> Result<(), SandboxError> {
         let deadline = Instant::now() + timeout;
+        // The error log's length and when it last grew.
+        let (mut log_len, mut grew) = (0u64, Instant::now());
         let failed = |me: &Sandbox| SandboxError::StartFailed {
             dir: me.dir.clone(),
             log: me.error_log.clone(),
@@ -668,6 +683,18 @@ impl Sandbox {
             }
             if Instant::now() > deadline {
                 return Err(failed(self));
+            }
+            if let Some(stall) = stall {
+                let len = std::fs::metadata(&self.error_log).map_or(0, |m| m.len());
+                if len != log_len {
+                    (log_len, grew) = (len, Instant::now());
+                } else if grew.elapsed() > stall
+                    && tail_since(&self.error_log, log_start, usize::MAX)
+                        .to_ascii_lowercase()
+                        .contains("page corruption")
+                {
+                    return Err(failed(self));
+                }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
