@@ -275,10 +275,14 @@ fn tagged_gtid(out: &mut Vec<u8>, g: &MySqlGtidEvent) {
     if let Some(imm) = g.immediate_commit_us {
         varlen(&mut f, 6);
         varlen(&mut f, imm);
-        if let Some(orig) = g.original_commit_us.filter(|&o| o != imm) {
-            varlen(&mut f, 7);
-            varlen(&mut f, orig);
-        }
+    }
+    // The original commit time alone, or unlike the immediate one (which it defaults to).
+    if let Some(orig) = g
+        .original_commit_us
+        .filter(|&o| Some(o) != g.immediate_commit_us)
+    {
+        varlen(&mut f, 7);
+        varlen(&mut f, orig);
     }
     if let Some(len) = g.transaction_length {
         varlen(&mut f, 8);

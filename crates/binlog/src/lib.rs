@@ -37,6 +37,7 @@ mod gtid;
 pub mod json;
 mod pos;
 mod read;
+pub mod roundtrip;
 pub mod rows;
 pub mod table;
 mod types;

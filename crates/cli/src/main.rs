@@ -803,6 +803,19 @@ fn reject_password_on_argv(args: &[String]) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// `text` (a clap error) with every argument that follows `-p` or `--password` on `args`
+/// masked: `-p` takes no value, so `--password secret` makes `secret` an unexpected argument,
+/// which clap would echo.
+fn mask_after_password_flags(text: &str, args: &[String]) -> String {
+    let mut out = text.to_owned();
+    for pair in args.windows(2) {
+        if (pair[0] == "-p" || pair[0] == "--password") && !pair[1].is_empty() {
+            out = out.replace(pair[1].as_str(), "********");
+        }
+    }
+    out
+}
+
 fn prompt_password(origin: &str) -> Option<Password> {
     if !std::io::stdin().is_terminal() {
         return None;
@@ -1937,7 +1950,18 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let text = e.render().to_string();
+            if e.use_stderr() {
+                eprint!("{}", mask_after_password_flags(&text, &argv));
+            } else {
+                print!("{text}");
+            }
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
     // A thread per core: a backup's or restore's connections are served in parallel (their
     // compression and decompression run on the blocking pool either way).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -1984,5 +2008,21 @@ mod tests {
             reject_password_on_argv(&v(&["lifeboat", "check", "--password-file", "f"])).is_ok()
         );
         assert!(reject_password_on_argv(&v(&["lifeboat", "check", "--port", "1"])).is_ok());
+    }
+
+    #[test]
+    fn a_value_after_the_password_flag_is_never_echoed() {
+        for flag in ["-p", "--password"] {
+            let argv: Vec<String> = ["lifeboat", "check", flag, "secret123"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let e = Cli::try_parse_from(&argv)
+                .err()
+                .expect("an unexpected argument");
+            let text = mask_after_password_flags(&e.render().to_string(), &argv);
+            assert!(!text.contains("secret123"), "{text}");
+            assert!(text.contains("********"), "{text}");
+        }
     }
 }

@@ -65,9 +65,11 @@ pub fn id_time(id: &str) -> Option<jiff::civil::DateTime> {
 /// Decides which of `ids` to keep. Pure: the tests pin the rules.
 pub fn plan(ids: &[String], opts: &PruneOptions) -> Result<Vec<Decision>, Error> {
     if opts.keep_last + opts.keep_daily + opts.keep_weekly + opts.keep_monthly == 0 {
-        return Err(Error::Mismatch(
-            "refusing to prune with no --keep-* rule: that would remove every backup".into(),
-        ));
+        return Err(crate::guard::Refusal::Unsafe {
+            action: "prune".into(),
+            reason: "no --keep-* rule: that would remove every backup".into(),
+        }
+        .into());
     }
     let mut dated: Vec<(jiff::civil::DateTime, &String)> = Vec::new();
     for id in ids {

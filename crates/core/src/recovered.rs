@@ -398,9 +398,11 @@ pub async fn load(
         .iter()
         .find(|(d, _)| SYSTEM_SCHEMAS.contains(&d.to_ascii_lowercase().as_str()))
     {
-        return Err(Error::Mismatch(format!(
-            "refusing to load recovered rows into the system schema {database}"
-        )));
+        return Err(crate::guard::Refusal::Unsafe {
+            action: format!("load recovered rows into {database}"),
+            reason: "it is a system schema".into(),
+        }
+        .into());
     }
     let (mut t, _, sandbox) =
         crate::restore::open_target(target, None, &[], false, policy, audit, "load").await?;

@@ -636,9 +636,11 @@ pub async fn run(
     let selection = select(&body, opts)?;
     for (_, target_name) in &selection {
         if SYSTEM_SCHEMAS.contains(&target_name.as_str()) {
-            return Err(Error::Mismatch(format!(
-                "refusing to restore into the system schema {target_name}"
-            )));
+            return Err(crate::guard::Refusal::Unsafe {
+                action: format!("restore into {target_name}"),
+                reason: "it is a system schema".into(),
+            }
+            .into());
         }
     }
     let mut warnings = Vec::new();

@@ -555,6 +555,12 @@ async fn restore_refuses_a_live_target() {
     unnamed.extend(sock.iter().map(String::as_str));
     let o = lb.run(&unnamed);
     assert_eq!(code(&o), 3, "{}", stderr(&o));
+    // Into a system schema: a refusal (exit 3), --force or not.
+    let mut system = args.clone();
+    system.extend(["--rename", "shop=mysql", "--force"]);
+    let o = lb.run(&system);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("system schema"), "{}", stderr(&o));
     // --force: the copy is made next to the original and equals it.
     renamed.push("--force");
     renamed.push("--verify");
@@ -1046,8 +1052,9 @@ async fn prune_keeps_by_rules_and_removes_interrupted_backups() {
     std::fs::create_dir_all(&debris).unwrap();
     std::fs::write(debris.join("x.zst"), "partial").unwrap();
 
+    // A refusal: exit 3, nothing removed.
     let o = lb.run(&["prune", "--repo", &repo]);
-    assert_eq!(code(&o), 1);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert!(stderr(&o).contains("no --keep-* rule"), "{}", stderr(&o));
 
     let o = lb.run(&[
