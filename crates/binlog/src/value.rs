@@ -253,15 +253,21 @@ fn sign_extend(v: u64, bytes: usize) -> i64 {
 
 /// A packed TIME (`hms << 24 | micros`, negated when negative) as fields.
 fn time_from_packed(packed: i64) -> Time {
-    let negative = packed < 0;
     let p = packed.unsigned_abs();
     let hms = p >> 24;
-    Time {
-        negative,
+    let t = Time {
+        negative: false,
         hours: ((hms >> 12) % (1 << 10)) as u16,
         minutes: ((hms >> 6) % 64) as u8,
         seconds: (hms % 64) as u8,
         micros: (p % (1 << 24)) as u32,
+    };
+    // Bits outside the fields can make a negative value read as zero: a zero TIME has no
+    // sign (a server writes -00:00:00 as 0).
+    let zero = (t.hours, t.minutes, t.seconds, t.micros) == (0, 0, 0, 0);
+    Time {
+        negative: packed < 0 && !zero,
+        ..t
     }
 }
 
