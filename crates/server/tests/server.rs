@@ -251,6 +251,25 @@ fn make_certs_with(
     )
 }
 
+/// The `tls` account (password `pw`) of `srv` over TCP, with `mode` and `ca`.
+fn tls_account(
+    srv: &TestServer,
+    mode: lifeboat_server::SslMode,
+    ca: Option<std::path::PathBuf>,
+) -> ConnectOptions {
+    ConnectOptions {
+        endpoint: Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port: srv.sandbox.port,
+        },
+        user: Some("tls".into()),
+        password: Some(Password::new("pw")),
+        ssl_mode: mode,
+        ssl_ca: ca,
+        connect_timeout: Duration::from_secs(5),
+    }
+}
+
 /// VERIFY_CA checks the chain and not the name: a certificate that names no host in a
 /// subjectAltName (as MySQL's auto-generated ones) is accepted when a trusted CA signed it,
 /// refused under VERIFY_IDENTITY. On MySQL, also its own auto-generated certificate,
@@ -279,17 +298,7 @@ async fn verify_ca_accepts_a_certificate_without_names() {
     for (srv, ca) in servers {
         srv.exec("CREATE USER tls@'127.0.0.1' IDENTIFIED BY 'pw' REQUIRE SSL")
             .await;
-        let opts = |mode: SslMode| ConnectOptions {
-            endpoint: Endpoint::Tcp {
-                host: "127.0.0.1".into(),
-                port: srv.sandbox.port,
-            },
-            user: Some("tls".into()),
-            password: Some(Password::new("pw")),
-            ssl_mode: mode,
-            ssl_ca: Some(ca.clone()),
-            connect_timeout: Duration::from_secs(5),
-        };
+        let opts = |mode: SslMode| tls_account(srv, mode, Some(ca.clone()));
         let mut c = connect(&opts(SslMode::VerifyCa))
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", ca.display()));
@@ -307,19 +316,9 @@ async fn verify_ca_accepts_a_certificate_without_names() {
     // Still only a trusted CA's certificate.
     let other = tempfile::tempdir().unwrap();
     let (other_ca, _, _) = make_certs(other.path());
-    let e = connect(&ConnectOptions {
-        endpoint: Endpoint::Tcp {
-            host: "127.0.0.1".into(),
-            port: with_certs.sandbox.port,
-        },
-        user: Some("tls".into()),
-        password: Some(Password::new("pw")),
-        ssl_mode: SslMode::VerifyCa,
-        ssl_ca: Some(other_ca),
-        connect_timeout: Duration::from_secs(5),
-    })
-    .await
-    .unwrap_err();
+    let e = connect(&tls_account(&with_certs, SslMode::VerifyCa, Some(other_ca)))
+        .await
+        .unwrap_err();
     assert!(matches!(e, ConnectError::Tls { .. }), "{e:?}");
 }
 
@@ -337,17 +336,7 @@ async fn tls_modes_against_a_tls_server() {
     let srv = TestServer::start_with(|o| o.server_settings = settings).await;
     srv.exec("CREATE USER tls@'127.0.0.1' IDENTIFIED BY 'pw' REQUIRE SSL")
         .await;
-    let opts = |mode: SslMode, ca: Option<std::path::PathBuf>| ConnectOptions {
-        endpoint: Endpoint::Tcp {
-            host: "127.0.0.1".into(),
-            port: srv.sandbox.port,
-        },
-        user: Some("tls".into()),
-        password: Some(Password::new("pw")),
-        ssl_mode: mode,
-        ssl_ca: ca,
-        connect_timeout: Duration::from_secs(5),
-    };
+    let opts = |mode: SslMode, ca: Option<std::path::PathBuf>| tls_account(&srv, mode, ca);
     for (mode, ca_file) in [
         (SslMode::Preferred, None),
         (SslMode::Required, None),
