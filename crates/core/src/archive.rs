@@ -471,13 +471,15 @@ pub async fn run(
         )));
     }
     let server = server_key(&info.identity.id());
+    // Caught before the lock is taken, so no signal ends the process holding it.
+    let mut interrupts = crate::interrupt::listen();
     let lock = archive_lock(repo, &server, &notes).await?;
     // An interrupt stops archiving as a crash would (the archive is durable up to its last
     // flush, and the next run resumes there), but the lock is released: no stale lock for
     // the next archiver to report.
     let result = tokio::select! {
         r = follow(target, repo, opts, &notes, &info, server) => r,
-        signal = crate::interrupt::signalled() => Err(Error::Interrupted(signal)),
+        signal = crate::interrupt::of(&mut interrupts) => Err(Error::Interrupted(signal)),
     };
     lock.release().await?;
     result

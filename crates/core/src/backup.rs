@@ -1356,6 +1356,18 @@ async fn bounded(
     }
 }
 
+/// The dump workers, aborted when dropped: an interrupted backup's workers stop with it
+/// instead of writing on after its lock is released.
+struct Workers(Vec<tokio::task::JoinHandle<Result<(), Error>>>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
+}
+
 /// Takes a consistent backup of the server at `conn_opts` into `repo`.
 pub async fn run(
     conn_opts: &ConnectOptions,
@@ -1365,16 +1377,26 @@ pub async fn run(
 ) -> Result<Outcome, Error> {
     let started = jiff::Timestamp::now();
     let t0 = Instant::now();
+    // Caught before the lock is taken: SIGINT/SIGTERM stop the backup as a crash would (no
+    // manifest is written: it stays incomplete, and `--resume` finishes it), but the lock is
+    // released and the workers stop.
+    let mut interrupts = crate::interrupt::listen();
     let lock = repo.lock("backup").await?;
-    let resume = if opts.resume {
-        Some(resumable(conn_opts, repo).await)
-    } else {
-        None
+    let work = async {
+        let resume = if opts.resume {
+            Some(resumable(conn_opts, repo).await)
+        } else {
+            None
+        };
+        match resume {
+            Some(Err(e)) => Err(e),
+            Some(Ok(r)) => run_locked(conn_opts, repo, opts, started, t0, progress, Some(r)).await,
+            None => run_locked(conn_opts, repo, opts, started, t0, progress, None).await,
+        }
     };
-    let result = match resume {
-        Some(Err(e)) => Err(e),
-        Some(Ok(r)) => run_locked(conn_opts, repo, opts, started, t0, progress, Some(r)).await,
-        None => run_locked(conn_opts, repo, opts, started, t0, progress, None).await,
+    let result = tokio::select! {
+        r = work => r,
+        signal = crate::interrupt::of(&mut interrupts) => Err(Error::Interrupted(signal)),
     };
     // Release the repository lock whatever happened; an interrupted backup stays incomplete.
     lock.release().await?;
@@ -1682,12 +1704,14 @@ async fn run_locked(
             }
         }
     }
-    let handles: Vec<_> = workers
-        .into_iter()
-        .map(|c| tokio::spawn(worker(c, shared.clone())))
-        .collect();
+    let mut handles = Workers(
+        workers
+            .into_iter()
+            .map(|c| tokio::spawn(worker(c, shared.clone())))
+            .collect(),
+    );
     let mut first_err = None;
-    for h in handles {
+    for h in handles.0.iter_mut() {
         match h.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {

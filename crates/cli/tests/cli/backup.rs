@@ -1299,6 +1299,12 @@ async fn restore_killed_then_resumed_equals_the_source() {
 
 /// Kills `lifeboat backup` until one is interrupted after its snapshot was recorded.
 async fn interrupted_backup(lb: &Lb, repo: &str, cnf: &str) -> String {
+    interrupted_backup_by(lb, repo, cnf, "-KILL").await
+}
+
+/// [`interrupted_backup`] with `signal` (`kill` syntax). SIGINT and SIGTERM must leave no
+/// lock behind; after SIGKILL the lock is removed by hand, as an operator would.
+async fn interrupted_backup_by(lb: &Lb, repo: &str, cnf: &str, signal: &str) -> String {
     for attempt in 0..30u64 {
         let mut child = lb
             .cmd(&[
@@ -1317,9 +1323,18 @@ async fn interrupted_backup(lb: &Lb, repo: &str, cnf: &str) -> String {
             .spawn()
             .unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(150 + 40 * attempt)).await;
-        let _ = child.kill();
-        let _ = child.wait();
-        let _ = lb.run(&["repo", "unlock", "--repo", repo]);
+        let _ = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status();
+        let status = child.wait().unwrap();
+        if signal == "-KILL" {
+            let _ = lb.run(&["repo", "unlock", "--repo", repo]);
+        } else {
+            let locks: Vec<_> = std::fs::read_dir(Path::new(repo).join("locks"))
+                .map(|d| d.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            assert!(locks.is_empty(), "{signal} ({status}) left {locks:?}");
+        }
         let list = json(&lb.run(&["backups", "--json", "--repo", repo]));
         let found = list.as_array().unwrap().iter().rev().find_map(|b| {
             let id = b["id"].as_str()?;
@@ -1400,8 +1415,9 @@ async fn backup_resume_finishes_an_interrupted_backup_only_if_nothing_changed() 
         checksums(&srv.connect_options(), "sbtest").await
     );
 
-    // Interrupted again, then the server writes: the stored chunks are from another moment.
-    let id2 = interrupted_backup(&lb, &repo, &cnf).await;
+    // Interrupted again (Ctrl-C: no lock left, see the helper), then the server writes:
+    // the stored chunks are from another moment.
+    let id2 = interrupted_backup_by(&lb, &repo, &cnf, "-INT").await;
     srv.exec("UPDATE sbtest.sbtest1 SET k = k + 1 WHERE id = 1")
         .await;
     let o = lb.run(&[
