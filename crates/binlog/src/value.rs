@@ -421,6 +421,18 @@ fn float_text(v: f64, as_f32: Option<f32>) -> String {
 }
 
 impl Value<'_> {
+    /// The same value bit for bit: as `==`, except that FLOAT and DOUBLE compare their bits
+    /// (a NaN is itself; -0.0 is not 0.0), as an encoder that writes them back must keep them.
+    pub fn identical(&self, other: &Value<'_>) -> bool {
+        match (self, other) {
+            (Value::Float(a), Value::Float(b)) => a.to_bits() == b.to_bits(),
+            (Value::Double(a), Value::Double(b)) => a.to_bits() == b.to_bits(),
+            _ => self == other,
+        }
+    }
+}
+
+impl Value<'_> {
     /// Reads one non-NULL value of `col` from the start of `bytes`, in the binary format
     /// row events use (InnoDB stores DECIMAL, the fractional temporals, YEAR, BIT, FLOAT and
     /// DOUBLE the same way); returns it and the bytes it took.

@@ -47,7 +47,8 @@ impl Kind {
     }
 }
 
-/// One dictionary table: its definition from the SDI and its clustered index id.
+/// One dictionary table: its definition from the SDI (the reader keys it by its clustered
+/// index id).
 #[derive(Debug, Clone)]
 struct DdTable {
     kind: Kind,
@@ -76,7 +77,7 @@ impl DdRow {
 pub struct Reader {
     /// By clustered index id.
     tables: HashMap<u64, DdTable>,
-    rows: HashMap<(Kind, bool), Vec<DdRow>>,
+    rows: HashMap<Kind, Vec<DdRow>>,
 }
 
 impl Reader {
@@ -150,7 +151,7 @@ impl Reader {
                 values.insert(name.clone(), v);
             }
             self.rows
-                .entry((t.kind, deleted))
+                .entry(t.kind)
                 .or_default()
                 .push(DdRow { values, deleted });
         }
@@ -161,8 +162,9 @@ impl Reader {
     /// document. A row found both live and deleted (a page image of each) counts as live.
     pub fn finish(self, dict: &mut Dictionary) {
         let all = |k: Kind| -> Vec<&DdRow> {
-            let mut v: Vec<&DdRow> = self.rows.get(&(k, false)).into_iter().flatten().collect();
-            v.extend(self.rows.get(&(k, true)).into_iter().flatten());
+            let mut v: Vec<&DdRow> = self.rows.get(&k).into_iter().flatten().collect();
+            // Live rows first (a stable sort keeps the pages' order among each).
+            v.sort_by_key(|r| r.deleted);
             v
         };
         // Live rows first: the first row of an id wins.
