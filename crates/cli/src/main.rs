@@ -9,13 +9,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+use lifeboat_core::Error;
 use lifeboat_core::config::Config;
-use lifeboat_core::freeze::{FreezeOptions, ThawOptions};
-use lifeboat_core::guard::Policy;
-use lifeboat_core::journal::{Audit, Journal};
-use lifeboat_core::recovered::Format;
+use lifeboat_core::contain::freeze::{FreezeOptions, ThawOptions};
+use lifeboat_core::detect::check;
+use lifeboat_core::forensic::recovered::Format;
+use lifeboat_core::target::guard::Policy;
+use lifeboat_core::target::journal::{Audit, Journal};
+use lifeboat_core::target::side as sandbox;
 use lifeboat_core::target::{self, ConnArgs};
-use lifeboat_core::{Error, check, sandbox};
 use lifeboat_server::{Password, SandboxOptions};
 use serde::Serialize;
 
@@ -121,7 +123,7 @@ enum Command {
         #[command(flatten)]
         repo: RepoArg,
         #[command(flatten)]
-        opts: lifeboat_core::backup::BackupOptions,
+        opts: lifeboat_core::protect::backup::BackupOptions,
         #[command(flatten)]
         conn: ConnArgs,
         #[command(flatten)]
@@ -270,7 +272,7 @@ enum Command {
         #[command(flatten)]
         repo: RepoArg,
         #[command(flatten)]
-        opts: lifeboat_core::prune::PruneOptions,
+        opts: lifeboat_core::protect::prune::PruneOptions,
     },
     /// Restore a backup into a new side instance (--sandbox DIR) or a named server. A server
     /// that already has the databases or other client sessions is refused unless --force.
@@ -314,7 +316,7 @@ enum Command {
         #[command(flatten)]
         side: SideArgs,
         #[command(flatten)]
-        opts: lifeboat_core::restore::RestoreOptions,
+        opts: lifeboat_core::recover::restore::RestoreOptions,
         /// The identity `lifeboat check` prints; required for a server when not interactive.
         #[arg(long, value_name = "ID")]
         confirm_server: Option<String>,
@@ -633,8 +635,8 @@ impl LoadTo {
         cli: &Cli,
         conn: &ConnArgs,
         argv: Vec<String>,
-        items: &[(String, lifeboat_core::recovered::Written)],
-    ) -> Result<Option<lifeboat_core::recovered::Loaded>, Failure> {
+        items: &[(String, lifeboat_core::forensic::recovered::Written)],
+    ) -> Result<Option<lifeboat_core::forensic::recovered::Loaded>, Failure> {
         if (!self.load && self.side.sandbox.is_none()) || items.is_empty() {
             return Ok(None);
         }
@@ -649,7 +651,8 @@ impl LoadTo {
             &self.confirm_server,
             &format!("load recovered rows into {}", names.join(", ")),
         );
-        let loaded = lifeboat_core::recovered::load(items, target, &policy, &mut audit).await?;
+        let loaded =
+            lifeboat_core::forensic::recovered::load(items, target, &policy, &mut audit).await?;
         Ok(Some(loaded))
     }
 }
@@ -661,8 +664,8 @@ impl RecoveredOut {
         cli: &Cli,
         conn: &ConnArgs,
         argv: Vec<String>,
-        written: &lifeboat_core::recovered::Written,
-    ) -> Result<Option<lifeboat_core::recovered::Loaded>, Failure> {
+        written: &lifeboat_core::forensic::recovered::Written,
+    ) -> Result<Option<lifeboat_core::forensic::recovered::Loaded>, Failure> {
         let items = [(self.database.clone(), written.clone())];
         self.to.run(cli, conn, argv, &items).await
     }
@@ -880,7 +883,8 @@ async fn materialize(
         let path = dir.path().join(&name);
         let mut out = std::fs::File::create(&path)
             .map_err(|e| Error::Binlog(format!("{}: {e}", path.display())))?;
-        let n = lifeboat_core::archive::read_archived(&r, &server, &name, &mut out).await?;
+        let n =
+            lifeboat_core::protect::archive::read_archived(&r, &server, &name, &mut out).await?;
         if n == 0 {
             return Err(usage(format!(
                 "{name} is not in the archive of {server} (see `lifeboat binlogs`)"
@@ -896,15 +900,15 @@ fn restore_target(
     side: &SideArgs,
     conn: &ConnArgs,
     config: &lifeboat_core::config::Config,
-) -> Result<lifeboat_core::restore::Target, Failure> {
+) -> Result<lifeboat_core::recover::restore::Target, Failure> {
     Ok(match &side.sandbox {
-        Some(dir) => {
-            lifeboat_core::restore::Target::Sandbox(lifeboat_core::restore::SideInstance {
+        Some(dir) => lifeboat_core::recover::restore::Target::Sandbox(
+            lifeboat_core::recover::restore::SideInstance {
                 dir: dir.clone(),
                 mysqld: side.mysqld.clone(),
-            })
-        }
-        None => lifeboat_core::restore::Target::Server(resolve(conn, config)?),
+            },
+        ),
+        None => lifeboat_core::recover::restore::Target::Server(resolve(conn, config)?),
     })
 }
 
@@ -921,8 +925,8 @@ fn read_schema(path: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Fail
 fn print_recovered<T: Serialize>(
     cli: &Cli,
     done: &T,
-    written: &lifeboat_core::recovered::Written,
-    loaded: Option<&lifeboat_core::recovered::Loaded>,
+    written: &lifeboat_core::forensic::recovered::Written,
+    loaded: Option<&lifeboat_core::forensic::recovered::Loaded>,
     text: impl FnOnce(),
 ) {
     #[derive(Serialize)]
@@ -930,7 +934,7 @@ fn print_recovered<T: Serialize>(
         #[serde(flatten)]
         done: &'a T,
         #[serde(skip_serializing_if = "Option::is_none")]
-        loaded: Option<&'a lifeboat_core::recovered::Loaded>,
+        loaded: Option<&'a lifeboat_core::forensic::recovered::Loaded>,
     }
     if cli.json {
         print_json(&Recovered { done, loaded });
@@ -1039,7 +1043,7 @@ fn policy(confirm_server: &Option<String>, action: &str) -> Policy<'static> {
     }
 }
 
-fn render_outcome(json: bool, outcome: &lifeboat_core::freeze::Outcome) {
+fn render_outcome(json: bool, outcome: &lifeboat_core::contain::freeze::Outcome) {
     if json {
         print_json(outcome);
     } else {
@@ -1189,7 +1193,8 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
         } => {
             let (target, mut audit) = prepare_write(&cli, conn, argv)?;
             let policy = policy(confirm_server, "set the server read-only");
-            let outcome = lifeboat_core::freeze::freeze(&target, &policy, opts, &mut audit).await?;
+            let outcome =
+                lifeboat_core::contain::freeze::freeze(&target, &policy, opts, &mut audit).await?;
             render_outcome(cli.json, &outcome);
             Ok(0)
         }
@@ -1201,7 +1206,8 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
         } => {
             let (target, mut audit) = prepare_write(&cli, conn, argv)?;
             let policy = policy(confirm_server, "make the server writable");
-            let outcome = lifeboat_core::freeze::thaw(&target, &policy, opts, &mut audit).await?;
+            let outcome =
+                lifeboat_core::contain::freeze::thaw(&target, &policy, opts, &mut audit).await?;
             render_outcome(cli.json, &outcome);
             Ok(0)
         }
@@ -1305,7 +1311,8 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             let config = load_config(&cli)?;
             let target = resolve(conn, &config)?;
             let outcome =
-                lifeboat_core::backup::run(&target, &r, opts, progress::sink(cli.json)).await?;
+                lifeboat_core::protect::backup::run(&target, &r, opts, progress::sink(cli.json))
+                    .await?;
             if cli.json {
                 print_json(&outcome);
             } else {
@@ -1325,7 +1332,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
         } => {
             let r = open_repo_with(&cli, repo, false).await?;
             let json = cli.json;
-            let notes: lifeboat_core::archive::Notes = Arc::new(move |m: &str| {
+            let notes: lifeboat_core::protect::archive::Notes = Arc::new(move |m: &str| {
                 if !json {
                     eprintln!("{m}");
                 }
@@ -1334,17 +1341,17 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 let Some(identity) = as_server else {
                     return Err(usage("--from-dir needs --as IDENTITY (the server the files come from, as `lifeboat check` prints it)".into()));
                 };
-                lifeboat_core::archive::import_dir(dir, identity, &r, notes).await?
+                lifeboat_core::protect::archive::import_dir(dir, identity, &r, notes).await?
             } else {
                 let config = load_config(&cli)?;
                 let target = resolve(conn, &config)?;
-                let opts = lifeboat_core::archive::ArchiveOptions {
+                let opts = lifeboat_core::protect::archive::ArchiveOptions {
                     once: *once,
                     flush_interval: std::time::Duration::from_secs_f64(flush_interval.max(0.01)),
                     replica_server_id: replica_server_id.unwrap_or(0),
                     ..Default::default()
                 };
-                lifeboat_core::archive::run(&target, &r, &opts, notes).await?
+                lifeboat_core::protect::archive::run(&target, &r, &opts, notes).await?
             };
             if cli.json {
                 print_json(&outcome);
@@ -1383,7 +1390,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                     .map(|t| parse_time(t, &tz).map_err(|e| usage(format!("{flag} {t}: {e}"))))
                     .transpose()
             };
-            let opts = lifeboat_core::incidents::Options {
+            let opts = lifeboat_core::detect::incidents::Options {
                 since: when("--since", since)?,
                 until: when("--until", until)?,
                 min_rows: *min_rows,
@@ -1392,7 +1399,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             let scanned = match (&archived.repo, files.is_empty()) {
                 (Some(loc), true) => {
                     let (r, server) = archived_server(&cli, archived, loc).await?;
-                    lifeboat_core::incidents::scan_archive(&r, &server, opts).await?
+                    lifeboat_core::detect::incidents::scan_archive(&r, &server, opts).await?
                 }
                 (None, true) => {
                     return Err(usage(
@@ -1401,7 +1408,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 }
                 _ => {
                     let (_tmp, paths) = materialize(&cli, archived, files).await?;
-                    lifeboat_core::incidents::scan_files(&paths, opts)?
+                    lifeboat_core::detect::incidents::scan_files(&paths, opts)?
                 }
             };
             if cli.json {
@@ -1469,14 +1476,14 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 Ok(resolve(&args, &config)?)
             };
             let (s, t) = (side(source)?, side(target)?);
-            let opts = lifeboat_core::diff::Options {
+            let opts = lifeboat_core::verify::diff::Options {
                 databases: databases.clone(),
                 tables: tables.clone(),
                 chunk_rows: *chunk_rows,
                 max_listed: *max_rows,
                 threads: *threads,
             };
-            let report = lifeboat_core::diff::run(&s, &t, &opts).await?;
+            let report = lifeboat_core::verify::diff::run(&s, &t, &opts).await?;
             if cli.json {
                 print_json(&report);
             } else {
@@ -1486,7 +1493,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
         }
         Command::Binlogs { repo } => {
             let r = open_repo_with(&cli, repo, false).await?;
-            let cov = lifeboat_core::archive::coverage(&r).await?;
+            let cov = lifeboat_core::protect::archive::coverage(&r).await?;
             if cli.json {
                 print_json(&cov);
             } else {
@@ -1561,7 +1568,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                     .map_err(|e| usage(format!("--time-zone {name}: {e}")))?,
                 None => jiff::tz::TimeZone::system(),
             };
-            use lifeboat_core::pitr::StopAt;
+            use lifeboat_core::recover::pitr::StopAt;
             let stop = if let Some(t) = until {
                 StopAt::Time(parse_time(t, &tz).map_err(|e| usage(format!("--until {t}: {e}")))?)
             } else if let Some(g) = until_gtid {
@@ -1602,7 +1609,8 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 .tempdir_in(&parent)
                 .map_err(|e| Error::Binlog(format!("{}: {e}", parent.display())))?;
             let plan =
-                lifeboat_core::pitr::plan(&r, server.as_deref(), &stop, staging.path()).await?;
+                lifeboat_core::recover::pitr::plan(&r, server.as_deref(), &stop, staging.path())
+                    .await?;
             if *dry_run {
                 if cli.json {
                     print_json(&plan);
@@ -1613,7 +1621,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             }
             let mut audit = audit(&cli, &config, argv)?;
             let policy = policy(confirm_server, "restore into the server");
-            let outcome = lifeboat_core::pitr::run(
+            let outcome = lifeboat_core::recover::pitr::run(
                 &r,
                 plan,
                 staging.path(),
@@ -1646,7 +1654,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             let target = restore_target(side, conn, &config)?;
             let mut audit = audit(&cli, &config, argv)?;
             let policy = policy(confirm_server, "restore into the server");
-            let outcome = lifeboat_core::restore::run(
+            let outcome = lifeboat_core::recover::restore::run(
                 &r,
                 id,
                 target,
@@ -1665,7 +1673,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
         }
         Command::Prune { repo, opts } => {
             let r = open_repo_with(&cli, repo, false).await?;
-            let outcome = lifeboat_core::prune::run(&r, opts).await?;
+            let outcome = lifeboat_core::protect::prune::run(&r, opts).await?;
             if cli.json {
                 print_json(&outcome);
             } else {
@@ -1768,8 +1776,8 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             conn,
             ..
         } => {
-            eprintln!("{}\n", lifeboat_core::rescue::FIRST_RESPONSE);
-            let opts = lifeboat_core::rescue::RescueOptions {
+            eprintln!("{}\n", lifeboat_core::forensic::rescue::FIRST_RESPONSE);
+            let opts = lifeboat_core::forensic::rescue::RescueOptions {
                 datadir: datadir.clone(),
                 out: out.clone(),
                 schema: schema.clone(),
@@ -1778,14 +1786,15 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                 format: *format,
                 mysqld: to.side.mysqld.clone(),
             };
-            let done = lifeboat_core::rescue::run(&opts, progress::sink(cli.json)).await?;
+            let done =
+                lifeboat_core::forensic::rescue::run(&opts, progress::sink(cli.json)).await?;
             let incomplete = done.tables.iter().any(|t| {
-                t.origin == lifeboat_core::rescue::Origin::Lost
+                t.origin == lifeboat_core::forensic::rescue::Origin::Lost
                     || t.pages_lost.unwrap_or(0) > 0
                     || t.rows_lost > 0
             });
             // Every table recovered goes into a database of its own name.
-            let items: Vec<(String, lifeboat_core::recovered::Written)> = done
+            let items: Vec<(String, lifeboat_core::forensic::recovered::Written)> = done
                 .tables
                 .iter()
                 .filter_map(|t| Some((t.database.clone(), t.output.clone()?)))
@@ -1794,9 +1803,9 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             #[derive(Serialize)]
             struct Rescued<'a> {
                 #[serde(flatten)]
-                done: &'a lifeboat_core::rescue::Rescue,
+                done: &'a lifeboat_core::forensic::rescue::Rescue,
                 #[serde(skip_serializing_if = "Option::is_none")]
-                loaded: Option<&'a lifeboat_core::recovered::Loaded>,
+                loaded: Option<&'a lifeboat_core::forensic::recovered::Loaded>,
             }
             if cli.json {
                 print_json(&Rescued {
@@ -1822,7 +1831,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
         }
         Command::Binlog(BinlogCommand::Verify { files, archived }) => {
             let (tmp, files) = materialize(&cli, archived, files).await?;
-            let mut verdicts = lifeboat_core::binlog::verify(&files);
+            let mut verdicts = lifeboat_core::detect::events::verify(&files);
             if let (Some(loc), Some(_)) = (&archived.repo, &tmp) {
                 // Name the archived file, not its temporary copy.
                 for v in &mut verdicts {
@@ -1872,7 +1881,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
                     .map(|t| t.parse().map_err(|e| usage(format!("{flag}: {e}"))))
                     .transpose()
             };
-            let filter = lifeboat_core::binlog::Filter {
+            let filter = lifeboat_core::detect::events::Filter {
                 start_time: when("--start-datetime", start_datetime)?,
                 stop_time: when("--stop-datetime", stop_datetime)?,
                 start_position: *start_position,
@@ -1886,7 +1895,7 @@ async fn run(cli: Cli, argv: Vec<String>) -> Result<u8, Failure> {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
             let json = cli.json;
-            let result = lifeboat_core::binlog::show(&files, &filter, |ev| {
+            let result = lifeboat_core::detect::events::show(&files, &filter, |ev| {
                 if json {
                     serde_json::to_writer(&mut out, ev).map_err(std::io::Error::other)?;
                     out.write_all(b"\n")

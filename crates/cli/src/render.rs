@@ -3,10 +3,10 @@
 use std::path::Path;
 
 use comfy_table::{ContentArrangement, Table, presets};
-use lifeboat_core::check::{Level, Report};
-use lifeboat_core::freeze::Outcome;
-use lifeboat_core::journal::Entry;
-use lifeboat_core::sandbox::{Listed, Started};
+use lifeboat_core::contain::freeze::Outcome;
+use lifeboat_core::detect::check::{Level, Report};
+use lifeboat_core::target::journal::Entry;
+use lifeboat_core::target::side::{Listed, Started};
 
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
@@ -207,7 +207,7 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1_048_576.0)
 }
 
-pub fn backup(o: &lifeboat_core::backup::Outcome) {
+pub fn backup(o: &lifeboat_core::protect::backup::Outcome) {
     println!("backup {} committed", o.id);
     println!(
         "  {} databases, {} tables, {} rows; {} logical, {} stored in {} objects",
@@ -251,7 +251,7 @@ pub fn backups(list: &[lifeboat_repo::BackupListing]) {
     for l in list {
         match l {
             BackupListing::Complete(m) => {
-                let body = lifeboat_core::backup::Body::of(m).ok();
+                let body = lifeboat_core::protect::backup::Body::of(m).ok();
                 t.add_row(vec![
                     m.id.to_string(),
                     "complete".into(),
@@ -313,7 +313,7 @@ pub fn verify(reports: &[lifeboat_repo::VerifyReport]) {
     }
 }
 
-pub fn restore(o: &lifeboat_core::restore::Outcome) {
+pub fn restore(o: &lifeboat_core::recover::restore::Outcome) {
     println!(
         "restored backup {} into {} ({}): {} tables, {} rows, {} in {:.1} s",
         o.backup,
@@ -430,7 +430,7 @@ pub fn salvaged(done: &lifeboat_core::forensic::Salvaged) {
 
 /// How to load recovered rows, or where they were loaded.
 /// The tables a load of recovered rows created, and the side instance it started.
-pub fn load_done(l: &lifeboat_core::recovered::Loaded) {
+pub fn load_done(l: &lifeboat_core::forensic::recovered::Loaded) {
     for t in &l.tables {
         println!(
             "loaded into {} on {}: {} rows (row count checked)",
@@ -443,8 +443,8 @@ pub fn load_done(l: &lifeboat_core::recovered::Loaded) {
 }
 
 pub fn loaded(
-    w: &lifeboat_core::recovered::Written,
-    loaded: Option<&lifeboat_core::recovered::Loaded>,
+    w: &lifeboat_core::forensic::recovered::Written,
+    loaded: Option<&lifeboat_core::forensic::recovered::Loaded>,
 ) {
     if let Some(l) = loaded {
         load_done(l);
@@ -463,7 +463,7 @@ pub fn loaded(
     }
 }
 
-pub fn prune(o: &lifeboat_core::prune::Outcome) {
+pub fn prune(o: &lifeboat_core::protect::prune::Outcome) {
     let verb = if o.dry_run { "would remove" } else { "removed" };
     for k in &o.keep {
         println!("keep    {}  ({})", k.id, k.kept_by.join(", "));
@@ -485,7 +485,7 @@ pub fn prune(o: &lifeboat_core::prune::Outcome) {
 /// One event in the style of `mysqlbinlog -vv`: a `# at` line, then the statement or the rows.
 pub fn binlog_event(
     out: &mut impl std::io::Write,
-    e: &lifeboat_core::binlog::Shown,
+    e: &lifeboat_core::detect::events::Shown,
 ) -> std::io::Result<()> {
     write!(
         out,
@@ -533,8 +533,8 @@ pub fn binlog_event(
     Ok(())
 }
 
-fn sql_literal(v: &lifeboat_core::binlog::Cell<'_>) -> String {
-    use lifeboat_core::binlog::Cell;
+fn sql_literal(v: &lifeboat_core::detect::events::Cell<'_>) -> String {
+    use lifeboat_core::detect::events::Cell;
     match v {
         Cell::Null => "NULL".into(),
         Cell::Int(n) => n.to_string(),
@@ -570,7 +570,7 @@ fn sql_literal(v: &lifeboat_core::binlog::Cell<'_>) -> String {
 }
 
 /// `binlog verify`: one line per file.
-pub fn binlog_verdicts(list: &[lifeboat_core::binlog::Verdict]) {
+pub fn binlog_verdicts(list: &[lifeboat_core::detect::events::Verdict]) {
     for v in list {
         let gtids = match (&v.first_gtid, &v.last_gtid) {
             (Some(a), Some(b)) if a == b => format!(", GTID {a}"),
@@ -596,7 +596,7 @@ pub fn binlog_verdicts(list: &[lifeboat_core::binlog::Verdict]) {
 }
 
 /// `lifeboat binlogs`: per server, the archived files and the holes.
-pub fn binlog_coverage(list: &[lifeboat_core::archive::Coverage]) {
+pub fn binlog_coverage(list: &[lifeboat_core::protect::archive::Coverage]) {
     if list.is_empty() {
         println!("no archived binlogs");
     }
@@ -646,7 +646,7 @@ pub fn binlog_coverage(list: &[lifeboat_core::archive::Coverage]) {
     }
 }
 
-pub fn incidents(s: &lifeboat_core::incidents::Scanned) {
+pub fn incidents(s: &lifeboat_core::detect::incidents::Scanned) {
     for g in &s.gaps {
         eprintln!("warning: the archive has a gap the scan cannot see into: {g}");
     }
@@ -703,7 +703,7 @@ pub fn incidents(s: &lifeboat_core::incidents::Scanned) {
         if !i.transaction.is_empty() {
             println!("  its transaction: {}", i.transaction.join("; "));
         }
-        let neighbor = |label: &str, n: &lifeboat_core::incidents::Neighbor| {
+        let neighbor = |label: &str, n: &lifeboat_core::detect::incidents::Neighbor| {
             println!(
                 "    {label} {}  {}{}{}  {}",
                 n.time,
@@ -731,7 +731,7 @@ pub fn incidents(s: &lifeboat_core::incidents::Scanned) {
     );
 }
 
-pub fn pitr_plan(p: &lifeboat_core::pitr::Plan) {
+pub fn pitr_plan(p: &lifeboat_core::recover::pitr::Plan) {
     println!("point-in-time restore, {}", p.target);
     println!("  backup {} (binlog position {})", p.backup, p.start);
     println!(
@@ -766,7 +766,7 @@ pub fn pitr_plan(p: &lifeboat_core::pitr::Plan) {
     }
 }
 
-pub fn pitr(o: &lifeboat_core::pitr::Outcome) {
+pub fn pitr(o: &lifeboat_core::recover::pitr::Outcome) {
     pitr_plan(&o.plan);
     if let Some(r) = &o.restore {
         restore(r);
@@ -781,7 +781,7 @@ pub fn pitr(o: &lifeboat_core::pitr::Outcome) {
     );
 }
 
-pub fn diff(r: &lifeboat_core::diff::Report) {
+pub fn diff(r: &lifeboat_core::verify::diff::Report) {
     for t in &r.tables {
         match t.status {
             "equal" => println!(
@@ -996,8 +996,8 @@ pub fn innodb_inspect(file: &std::path::Path, r: &lifeboat_innodb::Report) {
 }
 
 /// `lifeboat rescue`: the start attempts, then one line per table.
-pub fn rescue(r: &lifeboat_core::rescue::Rescue) {
-    use lifeboat_core::rescue::Origin;
+pub fn rescue(r: &lifeboat_core::forensic::rescue::Rescue) {
+    use lifeboat_core::forensic::rescue::Origin;
     for a in &r.attempts {
         if a.started {
             println!(

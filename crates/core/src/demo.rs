@@ -33,7 +33,7 @@ pub struct Timeline {
     /// Transactions the application committed.
     pub app_transactions: u64,
     /// The incidents found in the archive.
-    pub incidents: Vec<crate::incidents::Incident>,
+    pub incidents: Vec<crate::detect::incidents::Incident>,
     /// RPO at the incident, ms: how far the archive was behind when the DELETE committed,
     /// i.e. how long after it everything committed before it was durable in the archive
     /// (0: already there). Had the server been lost at the incident, the transactions of
@@ -168,7 +168,7 @@ pub async fn run(
     for dir in [&side_dir, &prod_dir] {
         if let Ok(mut sb) = Sandbox::open(dir) {
             let _ = sb.stop(Duration::from_secs(30)).await;
-            crate::sandbox::registry().remove(dir);
+            crate::target::side::registry().remove(dir);
         }
     }
     result
@@ -187,7 +187,7 @@ async fn story(
     opts.binlog = true;
     opts.server_binary = mysqld.map(Path::to_path_buf);
     let prod = Sandbox::start(&opts).await?;
-    crate::sandbox::registry().add(&prod)?;
+    crate::target::side::registry().add(&prod)?;
     let target = prod.connect_options();
     say(&format!(
         "production stand-in: {} {} on port {} with binlogs",
@@ -199,10 +199,10 @@ async fn story(
 
     let repo_dir = work.join("repo");
     let repo = lifeboat_repo::Repository::init(&repo_dir.display().to_string(), None).await?;
-    let b = crate::backup::run(
+    let b = crate::protect::backup::run(
         &target,
         &repo,
-        &crate::backup::BackupOptions {
+        &crate::protect::backup::BackupOptions {
             threads: 2,
             ..Default::default()
         },
@@ -215,15 +215,15 @@ async fn story(
     ));
 
     // Continuous archiving, as it would run next to production.
-    let notes: crate::archive::Notes = Arc::new(|_: &str| {});
+    let notes: crate::protect::archive::Notes = Arc::new(|_: &str| {});
     let archiver = {
         let (t, r) = (target.clone(), repo.clone());
         tokio::spawn(async move {
-            let opts = crate::archive::ArchiveOptions {
+            let opts = crate::protect::archive::ArchiveOptions {
                 flush_interval: Duration::from_millis(200),
                 ..Default::default()
             };
-            crate::archive::run(&t, &r, &opts, notes).await
+            crate::protect::archive::run(&t, &r, &opts, notes).await
         })
     };
     say("archiving binlogs continuously (flush interval 0.2 s)");
@@ -312,9 +312,12 @@ async fn story(
     archiver.abort();
 
     // Detect.
-    let scanned =
-        crate::incidents::scan_archive(&repo, &server, crate::incidents::Options::default())
-            .await?;
+    let scanned = crate::detect::incidents::scan_archive(
+        &repo,
+        &server,
+        crate::detect::incidents::Options::default(),
+    )
+    .await?;
     for i in &scanned.incidents {
         say(&format!(
             "incident {}: {} {} at {} (GTID {}), transaction starts at {}:{}",
@@ -328,7 +331,7 @@ async fn story(
         ));
     }
     // The first one after the backup (loading Sakila began with a DROP SCHEMA IF EXISTS).
-    let after_backup = |i: &&crate::incidents::Incident| {
+    let after_backup = |i: &&crate::detect::incidents::Incident| {
         b.binlog
             .as_ref()
             .is_none_or(|p| lifeboat_binlog::BinlogPos::new(i.file.clone(), i.position) >= *p)
@@ -340,21 +343,21 @@ async fn story(
     };
 
     // Stop the bleeding.
-    let journal = crate::journal::Journal::open(&work.join("journal.jsonl"))?;
-    let mut audit = crate::journal::Audit {
+    let journal = crate::target::journal::Journal::open(&work.join("journal.jsonl"))?;
+    let mut audit = crate::target::journal::Audit {
         journal,
         args: vec!["lifeboat".into(), "demo".into()],
     };
     let identity = prod_info_identity(&target).await?;
-    let policy = crate::guard::Policy {
+    let policy = crate::target::guard::Policy {
         confirm_server: Some(identity.clone()),
         prompt: None,
         action: "set the server read-only".into(),
     };
-    crate::freeze::freeze(
+    crate::contain::freeze::freeze(
         &target,
         &policy,
-        &crate::freeze::FreezeOptions {
+        &crate::contain::freeze::FreezeOptions {
             reason: format!("demo: {} {}", first.kind, first.tables.join(",")),
             wait: 10,
             kill_writers: false,
@@ -367,24 +370,24 @@ async fn story(
 
     // Recover to just before the first incident.
     let t0 = Instant::now();
-    let stop_at = crate::pitr::StopAt::BeforeIncident(lifeboat_binlog::BinlogPos::new(
+    let stop_at = crate::recover::pitr::StopAt::BeforeIncident(lifeboat_binlog::BinlogPos::new(
         first.file.clone(),
         first.position,
     ));
     let staging = tempfile::tempdir_in(work)
         .map_err(|e| Error::Binlog(format!("{}: {e}", work.display())))?;
-    let plan = crate::pitr::plan(&repo, Some(&server), &stop_at, staging.path()).await?;
+    let plan = crate::recover::pitr::plan(&repo, Some(&server), &stop_at, staging.path()).await?;
     let replayed = plan.transactions;
-    let outcome = crate::pitr::run(
+    let outcome = crate::recover::pitr::run(
         &repo,
         plan,
         staging.path(),
-        crate::restore::Target::Sandbox(crate::restore::SideInstance {
+        crate::recover::restore::Target::Sandbox(crate::recover::restore::SideInstance {
             dir: side_dir.to_path_buf(),
             mysqld: mysqld.map(Path::to_path_buf),
         }),
         &policy,
-        &crate::restore::RestoreOptions {
+        &crate::recover::restore::RestoreOptions {
             threads: 2,
             ..Default::default()
         },
@@ -419,10 +422,10 @@ async fn story(
         "proven: CHECKSUM TABLE of all {} tables equals the state captured just before the accident",
         truth.len()
     ));
-    let report = crate::diff::run(
+    let report = crate::verify::diff::run(
         &target,
         &side,
-        &crate::diff::Options {
+        &crate::verify::diff::Options {
             databases: vec!["sakila".into()],
             ..Default::default()
         },
@@ -443,10 +446,10 @@ async fn story(
         })
         .collect();
 
-    crate::freeze::thaw(
+    crate::contain::freeze::thaw(
         &target,
         &policy,
-        &crate::freeze::ThawOptions::default(),
+        &crate::contain::freeze::ThawOptions::default(),
         &mut audit,
     )
     .await?;

@@ -3,9 +3,9 @@
 use lifeboat_server::{ConnectError, SandboxError};
 
 use crate::config::ConfigError;
-use crate::guard::Refusal;
-use crate::journal::JournalError;
 use crate::target::TargetError;
+use crate::target::guard::Refusal;
+use crate::target::journal::JournalError;
 
 /// Any failure of a lifeboat command.
 #[derive(Debug, thiserror::Error)]

@@ -3,46 +3,40 @@
 //! Every command is one function here that takes resolved options and returns a
 //! `Serialize` outcome; the CLI only parses arguments and renders. Nothing here prints.
 //!
-//! - [`target`]: which server, from flags, `--server NAME`, option files and defaults;
-//! - [`check`]: the disaster-recovery readiness report;
-//! - [`guard`]: the one gate every server write passes ([`guard::GuardedTarget`]);
-//! - [`freeze`]: stop the bleeding (read-only) and undo it;
-//! - [`journal`]: the audit trail of every action that changed a server;
-//! - [`sandbox`]: side instances, remembered in a registry under the state directory.
+//! The modules follow the runbook, in the order a DBA meets them:
+//!
+//! | phase | module | commands |
+//! |---|---|---|
+//! | which server, and may we write to it | [`target`] ([`target::guard`], [`target::journal`], [`target::side`]) | `sandbox`, `journal` |
+//! | protect | [`protect`] ([`protect::backup`], [`protect::archive`], [`protect::prune`]) | `backup`, `archive`, `prune` |
+//! | detect | [`detect`] ([`detect::incidents`], [`detect::events`], [`detect::check`]) | `incidents`, `binlog`, `check` |
+//! | contain | [`contain`] ([`contain::freeze`]) | `freeze`, `thaw` |
+//! | recover | [`recover`] ([`recover::restore`], [`recover::pitr`]) | `restore`, `restore --until` |
+//! | recover without a backup | [`forensic`] ([`forensic::rescue`], [`forensic::recovered`]) | `undelete`, `undrop`, `salvage`, `rescue`, `load` |
+//! | verify | [`verify`] ([`verify::diff`]) | `diff` |
+//!
+//! Shared below the phases: [`sql`] (SQL text written and read), [`config`] and [`paths`]
+//! (where lifeboat keeps its state), [`progress`] and [`interrupt`] (long work that reports and
+//! can be stopped), [`error`]. [`demo`] runs the whole runbook on sandbox servers.
 //!
 //! Feature `clap` derives command-line parsing on the option structs, so the CLI does not
 //! mirror them.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod apply;
-pub mod archive;
-pub mod backup;
-pub mod binlog;
-pub mod check;
-mod checksum;
 pub mod config;
+pub mod contain;
 pub mod demo;
-pub mod diff;
+pub mod detect;
 pub mod error;
 pub mod forensic;
-pub mod freeze;
-mod groups;
-pub mod guard;
-pub mod incidents;
 pub mod interrupt;
-pub mod journal;
-pub mod keys;
 pub mod paths;
-pub mod pitr;
 pub mod progress;
-pub mod prune;
-pub mod recovered;
-pub mod rescue;
-pub mod restore;
-pub mod sandbox;
-pub mod statement;
+pub mod protect;
+pub mod recover;
+pub mod sql;
 pub mod target;
-pub mod tsv;
+pub mod verify;
 
 pub use error::Error;

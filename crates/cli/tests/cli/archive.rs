@@ -100,7 +100,7 @@ async fn archived(repo: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for f in files {
         let mut bytes = Vec::new();
-        lifeboat_core::archive::read_archived(&r, &servers[0], &f, &mut bytes)
+        lifeboat_core::protect::archive::read_archived(&r, &servers[0], &f, &mut bytes)
             .await
             .unwrap();
         out.push((f, bytes));

@@ -1,7 +1,7 @@
 //! Replaying archived binlog events into a server lifeboat does not run, through one client
 //! session.
 //!
-//! A side instance replays through its own replication SQL thread (see [`crate::pitr`]). A
+//! A side instance replays through its own replication SQL thread (see [`crate::recover::pitr`]). A
 //! named server cannot be handed relay logs, so the events go to it as statements on one
 //! session, run as its SQL thread would run them: row events as `BINLOG` statements (the
 //! server decodes and applies the events itself: no value is rendered as text), QUERY events
@@ -24,9 +24,9 @@ use lifeboat_server::ConnectOptions;
 use lifeboat_server::replica::ReplicaConn;
 use serde::Serialize;
 
-use crate::backup::{lit, q};
 use crate::error::Error;
 use crate::progress::Progress;
+use crate::protect::backup::{lit, q};
 
 /// How to replay.
 #[derive(Debug, Clone, Default)]
@@ -225,7 +225,7 @@ impl Applier<'_> {
             FileReader::new(f, name.to_owned()).map_err(|e| Error::Binlog(e.to_string()))?;
         let file: Arc<str> = name.into();
         self.skipped_ids.clear();
-        let mut groups = crate::groups::Groups::default();
+        let mut groups = crate::detect::groups::Groups::default();
         let mut done = from;
         while let Some((raw, fde)) = reader
             .next_with_format()
@@ -316,7 +316,7 @@ impl Applier<'_> {
                         "{} events ({:.0}/s), at {}",
                         self.events,
                         self.events as f64 / secs,
-                        crate::binlog::time_text(raw.header.timestamp)
+                        crate::detect::events::time_text(raw.header.timestamp)
                     ));
                 }
             }
@@ -548,7 +548,7 @@ impl Applier<'_> {
         }
         let sql = String::from_utf8_lossy(text);
         let db = String::from_utf8_lossy(schema);
-        let c = crate::statement::classify(&sql, &db);
+        let c = crate::sql::statement::classify(&sql, &db);
         if !c.tables.is_empty() {
             return c
                 .tables
@@ -901,7 +901,7 @@ pub async fn preflight(
         }
     }
     match held {
-        Some((gtid, _)) => Err(Error::Refused(crate::guard::Refusal::Unsafe {
+        Some((gtid, _)) => Err(Error::Refused(crate::target::guard::Refusal::Unsafe {
             action: "replay the binlogs into this server".into(),
             reason: format!(
                 "it has executed {count} of the range's transactions already (the first: {gtid}), and MySQL skips a transaction whose GTID it holds without a word, so the result would be short; add --new-gtids (the target gives the replayed transactions its own GTIDs), or restore into a server that holds none of them (a side instance with --sandbox)"

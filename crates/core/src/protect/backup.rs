@@ -7,7 +7,7 @@
 //! 2. Block commits briefly (MariaDB: `BACKUP STAGE BLOCK_COMMIT`, else FTWRL), all bounded
 //!    by `--lock-wait`. Inside, every worker opens `START TRANSACTION WITH CONSISTENT
 //!    SNAPSHOT` and the binlog position and GTID state are read. Then unlock everything.
-//! 3. Workers read tables in their snapshots over the text protocol (see [`crate::tsv`]),
+//! 3. Workers read tables in their snapshots over the text protocol (see [`crate::sql::tsv`]),
 //!    split into ranges of the key's leading column (integers by arithmetic on MIN and MAX;
 //!    strings, temporals and DECIMAL by walking the key in the snapshot, compared in the
 //!    column's own collation so the ranges use the index), copy the rows as LOAD DATA text,
@@ -27,9 +27,9 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 use serde::{Deserialize, Serialize};
 
-use crate::checksum::{ColumnFacts, RowChecksum};
 use crate::error::Error;
-use crate::tsv;
+use crate::sql::tsv;
+use crate::verify::checksum_table::{ColumnFacts, RowChecksum};
 
 /// Schemas never backed up.
 pub const SYSTEM_SCHEMAS: &[&str] = &["mysql", "information_schema", "performance_schema", "sys"];

@@ -65,7 +65,7 @@ pub fn id_time(id: &str) -> Option<jiff::civil::DateTime> {
 /// Decides which of `ids` to keep. Pure: the tests pin the rules.
 pub fn plan(ids: &[String], opts: &PruneOptions) -> Result<Vec<Decision>, Error> {
     if opts.keep_last + opts.keep_daily + opts.keep_weekly + opts.keep_monthly == 0 {
-        return Err(crate::guard::Refusal::Unsafe {
+        return Err(crate::target::guard::Refusal::Unsafe {
             action: "prune".into(),
             reason: "no --keep-* rule: that would remove every backup".into(),
         }

@@ -15,12 +15,12 @@ use lifeboat_binlog::{Column, Rendered, Value};
 use mysql_async::prelude::Queryable;
 use serde::Serialize;
 
-use crate::backup::{SYSTEM_SCHEMAS, q};
 use crate::error::Error;
-use crate::guard::{Policy, Refusal};
-use crate::journal::Audit;
-use crate::restore::Target;
-use crate::sandbox::Started;
+use crate::protect::backup::{SYSTEM_SCHEMAS, q};
+use crate::recover::restore::Target;
+use crate::target::guard::{Policy, Refusal};
+use crate::target::journal::Audit;
+use crate::target::side::Started;
 
 /// How recovered rows are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -248,7 +248,7 @@ fn load_data(file: &str, table: &str, w: &Written) -> String {
     format!(
         "LOAD DATA LOCAL INFILE {file} INTO TABLE {table} CHARACTER SET binary \
          FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' {}",
-        crate::restore::load_columns(&w.columns, &w.text_columns)
+        crate::recover::restore::load_columns(&w.columns, &w.text_columns)
     )
 }
 
@@ -302,16 +302,18 @@ pub fn push_value(out: &mut Vec<u8>, v: &Value<'_>, col: &Column, format: Format
         return push_literal(out, v.render(col));
     }
     match v {
-        Value::Bytes(b) | Value::Geometry(b) => crate::tsv::escape_into(b, out),
+        Value::Bytes(b) | Value::Geometry(b) => crate::sql::tsv::escape_into(b, out),
         Value::Bit(bits) => {
             let m = col.meta;
             let len = (usize::from(m >> 8) + usize::from(m & 0xff != 0)).clamp(1, 8);
-            crate::tsv::escape_into(&bits.to_be_bytes()[8 - len..], out);
+            crate::sql::tsv::escape_into(&bits.to_be_bytes()[8 - len..], out);
         }
         _ => match v.render(col) {
             Rendered::Null => push_null(out, format),
-            Rendered::Number(t) | Rendered::Text(t) => crate::tsv::escape_into(t.as_bytes(), out),
-            Rendered::Binary(b) => crate::tsv::escape_into(&b, out),
+            Rendered::Number(t) | Rendered::Text(t) => {
+                crate::sql::tsv::escape_into(t.as_bytes(), out)
+            }
+            Rendered::Binary(b) => crate::sql::tsv::escape_into(&b, out),
         },
     }
 }
@@ -355,7 +357,7 @@ pub fn push_hex(out: &mut Vec<u8>, bytes: &[u8], format: Format) {
             out.extend_from_slice(hex::encode_upper(bytes).as_bytes());
             out.push(b'\'');
         }
-        Format::Tsv => crate::tsv::escape_into(bytes, out),
+        Format::Tsv => crate::sql::tsv::escape_into(bytes, out),
     }
 }
 
@@ -398,14 +400,15 @@ pub async fn load(
         .iter()
         .find(|(d, _)| SYSTEM_SCHEMAS.contains(&d.to_ascii_lowercase().as_str()))
     {
-        return Err(crate::guard::Refusal::Unsafe {
+        return Err(crate::target::guard::Refusal::Unsafe {
             action: format!("load recovered rows into {database}"),
             reason: "it is a system schema".into(),
         }
         .into());
     }
     let (mut t, _, sandbox) =
-        crate::restore::open_target(target, None, &[], false, policy, audit, "load").await?;
+        crate::recover::restore::open_target(target, None, &[], false, policy, audit, "load")
+            .await?;
     let ident = t.info.identity.id();
     let endpoint = t.endpoint.clone();
     let conn = t.conn();
@@ -433,7 +436,7 @@ pub async fn load(
         return Err(audit.refuse("load", &ident, &endpoint, refusal));
     }
     if items.iter().any(|(_, w)| w.format == Format::Tsv)
-        && !crate::restore::local_infile_on(conn).await?
+        && !crate::recover::restore::local_infile_on(conn).await?
     {
         return Err(Error::Mismatch(format!(
             "{ident} has local_infile=OFF, which loading TSV files needs; nothing was changed. Run SET GLOBAL local_infile = 1 on it, or write SQL files (--format sql)"

@@ -404,7 +404,7 @@ fn summarize_with_last(
         sha: Sha256::new(),
         size: 0,
     };
-    let mut walk = crate::binlog::Walk::new(file);
+    let mut walk = crate::detect::events::Walk::new(file);
     walk.keep_going = true;
     let (truncated, v, last_type) = {
         let mut reader =
@@ -922,7 +922,7 @@ pub async fn coverage(repo: &Repository) -> Result<Vec<Coverage>, Error> {
             if s.start == f.archived {
                 f.archived = s.end;
                 if s.last_event_time != 0 {
-                    f.last_event_time = Some(crate::binlog::time_text(s.last_event_time));
+                    f.last_event_time = Some(crate::detect::events::time_text(s.last_event_time));
                 }
             }
         }

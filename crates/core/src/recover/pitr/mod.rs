@@ -5,9 +5,11 @@
 //! Into a side instance, the replay hands the archived files to it as relay logs, cut at the
 //! stop point, and lets its own replication SQL thread apply them (in parallel where the
 //! server can). A named server gets them through one client session instead
-//! ([`crate::apply`]). So every event runs with the session state it had on the source: charsets, sql_mode,
+//! ([`crate::recover::pitr::session`]). So every event runs with the session state it had on the source: charsets, sql_mode,
 //! time zone, foreign-key and unique checks, auto-increment settings, pseudo thread ids and
 //! temporary tables, GTIDs — by the server's own code, not a re-implementation of it.
+
+pub mod session;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,8 +21,8 @@ use lifeboat_server::connect;
 use mysql_async::prelude::Queryable;
 use serde::Serialize;
 
-use crate::backup::Body;
 use crate::error::Error;
+use crate::protect::backup::Body;
 
 /// Where to stop.
 #[derive(Debug, Clone)]
@@ -154,7 +156,7 @@ struct Scan {
 impl Scan {
     /// Scans one file from `from` (the replay's start in the first file, else 4) for the stop
     /// point. Returns the stop offset in this file once found.
-    /// Transactions are the event groups of [`crate::groups`].
+    /// Transactions are the event groups of [`crate::detect::groups`].
     fn file(
         &mut self,
         path: &Path,
@@ -167,7 +169,7 @@ impl Scan {
         let mut reader =
             FileReader::new(f, name.to_owned()).map_err(|e| Error::Binlog(e.to_string()))?;
         let mut dec = Decoder::new();
-        let mut groups = crate::groups::Groups::default();
+        let mut groups = crate::detect::groups::Groups::default();
         while let Some((raw, fde)) = reader
             .next_with_format()
             .map_err(|e| Error::Binlog(e.to_string()))?
@@ -199,7 +201,7 @@ impl Scan {
                 start: BinlogPos::new(name, o.start),
                 end: o.end,
                 gtid,
-                time: crate::binlog::time_text_us(time_us, o.exact),
+                time: crate::detect::events::time_text_us(time_us, o.exact),
             };
             let stop_before = match stop {
                 StopAt::Time(target) => time_us >= target.as_microsecond(),
@@ -273,8 +275,8 @@ pub async fn plan(
         return Err(Error::Internal("chosen backup without position".into()));
     };
     let server = lifeboat_repo::server_key(&chosen.body.server.identity);
-    let coverage = crate::archive::coverage(repo).await?;
-    let files: Vec<crate::archive::CoveredFile> = coverage
+    let coverage = crate::protect::archive::coverage(repo).await?;
+    let files: Vec<crate::protect::archive::CoveredFile> = coverage
         .into_iter()
         .find(|c| c.server == server)
         .map(|c| c.files)
@@ -308,7 +310,7 @@ pub async fn plan(
         let path = staging.join(&f.file);
         let mut out = std::fs::File::create(&path)
             .map_err(|e| Error::Binlog(format!("{}: {e}", path.display())))?;
-        let size = crate::archive::read_archived(repo, &server, &f.file, &mut out).await?;
+        let size = crate::protect::archive::read_archived(repo, &server, &f.file, &mut out).await?;
         drop(out);
         let from = if f.file == start.file { start.pos } else { 0 };
         let found = scan.file(&path, &f.file, from, stop)?;
@@ -380,7 +382,7 @@ pub struct Outcome {
     pub plan: Plan,
     /// The restore of the backup.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub restore: Option<crate::restore::Outcome>,
+    pub restore: Option<crate::recover::restore::Outcome>,
     /// Replay wall time, ms.
     pub replay_ms: u64,
     /// Position the side instance reports at the end (equals the plan's stop).
@@ -388,7 +390,7 @@ pub struct Outcome {
     pub reached: Option<BinlogPos>,
     /// A named server: what the client-side replay applied.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub applied: Option<crate::apply::Applied>,
+    pub applied: Option<crate::recover::pitr::session::Applied>,
     /// GTID state of the side instance afterwards (a named server: the last GTID applied).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gtid: Option<String>,
@@ -401,16 +403,16 @@ fn relay_name(n: usize) -> String {
 
 /// Restores the plan's backup into `target` and replays the staged binlogs up to the stop
 /// point: a new side instance replays through its replication SQL thread, a named server
-/// through one client session ([`crate::apply`]).
+/// through one client session ([`crate::recover::pitr::session`]).
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     repo: &Repository,
     plan: Plan,
     staging: &Path,
-    target: crate::restore::Target,
-    policy: &crate::guard::Policy<'_>,
-    opts: &crate::restore::RestoreOptions,
-    audit: &mut crate::journal::Audit,
+    target: crate::recover::restore::Target,
+    policy: &crate::target::guard::Policy<'_>,
+    opts: &crate::recover::restore::RestoreOptions,
+    audit: &mut crate::target::journal::Audit,
     progress: Arc<dyn crate::progress::Progress>,
 ) -> Result<Outcome, Error> {
     if !opts.rename.is_empty() {
@@ -418,13 +420,19 @@ pub async fn run(
             "--rename cannot be combined with a point-in-time target (the binlog names the original databases)".into(),
         ));
     }
-    let apply_opts = crate::apply::ApplyOptions {
+    let apply_opts = crate::recover::pitr::session::ApplyOptions {
         tables: opts.tables.clone(),
         new_gtids: opts.new_gtids,
     };
-    if let crate::restore::Target::Server(server) = &target
-        && let Err(e) =
-            crate::apply::preflight(server, staging, &plan.files, &plan.start, &apply_opts).await
+    if let crate::recover::restore::Target::Server(server) = &target
+        && let Err(e) = crate::recover::pitr::session::preflight(
+            server,
+            staging,
+            &plan.files,
+            &plan.start,
+            &apply_opts,
+        )
+        .await
     {
         let Error::Refused(refusal) = e else {
             return Err(e);
@@ -439,7 +447,7 @@ pub async fn run(
             refusal,
         ));
     }
-    let restored = crate::restore::run(
+    let restored = crate::recover::restore::run(
         repo,
         &plan.backup,
         target.clone(),
@@ -465,15 +473,15 @@ pub async fn run(
         .as_ref()
         .map_or_else(String::new, |r| r.target.clone());
     let endpoint = match &target {
-        crate::restore::Target::Sandbox(side) => side.dir.display().to_string(),
-        crate::restore::Target::Server(o) => o.endpoint.to_string(),
+        crate::recover::restore::Target::Sandbox(side) => side.dir.display().to_string(),
+        crate::recover::restore::Target::Server(o) => o.endpoint.to_string(),
     };
     let t0 = Instant::now();
     let result = match target {
-        crate::restore::Target::Sandbox(side) => {
+        crate::recover::restore::Target::Sandbox(side) => {
             replay_relay(&mut outcome, &side.dir, staging, opts, progress).await
         }
-        crate::restore::Target::Server(server) => {
+        crate::recover::restore::Target::Server(server) => {
             replay_session(&mut outcome, &server, staging, &apply_opts, progress).await
         }
     };
@@ -496,15 +504,15 @@ pub async fn run(
     result.map(|()| outcome)
 }
 
-/// Replays into a named server through one client session ([`crate::apply`]).
+/// Replays into a named server through one client session ([`crate::recover::pitr::session`]).
 async fn replay_session(
     outcome: &mut Outcome,
     server: &lifeboat_server::ConnectOptions,
     staging: &Path,
-    apply_opts: &crate::apply::ApplyOptions,
+    apply_opts: &crate::recover::pitr::session::ApplyOptions,
     progress: Arc<dyn crate::progress::Progress>,
 ) -> Result<(), Error> {
-    let applied = crate::apply::replay(
+    let applied = crate::recover::pitr::session::replay(
         server,
         staging,
         &outcome.plan.files,
@@ -531,7 +539,7 @@ async fn replay_relay(
     outcome: &mut Outcome,
     dir: &Path,
     staging: &Path,
-    opts: &crate::restore::RestoreOptions,
+    opts: &crate::recover::restore::RestoreOptions,
     progress: Arc<dyn crate::progress::Progress>,
 ) -> Result<(), Error> {
     let sb = lifeboat_server::Sandbox::open(dir)?;
@@ -776,14 +784,18 @@ impl Replication {
         match self.flavor {
             Flavor::MariaDb => format!(
                 "SET GLOBAL replicate_do_table = {}",
-                crate::backup::lit(&tables.join(","))
+                crate::protect::backup::lit(&tables.join(","))
             ),
             Flavor::MySql => {
                 let list: Vec<String> = tables
                     .iter()
                     .map(|t| match t.split_once('.') {
-                        Some((d, n)) => format!("{}.{}", crate::backup::q(d), crate::backup::q(n)),
-                        None => crate::backup::q(t),
+                        Some((d, n)) => format!(
+                            "{}.{}",
+                            crate::protect::backup::q(d),
+                            crate::protect::backup::q(n)
+                        ),
+                        None => crate::protect::backup::q(t),
                     })
                     .collect();
                 format!(

@@ -559,7 +559,7 @@ pub async fn repository(
     let mut newest: Option<(jiff::Timestamp, String)> = None;
     for l in repo.list_backups().await? {
         if let lifeboat_repo::BackupListing::Complete(m) = l
-            && crate::backup::Body::of(&m).is_ok_and(|b| b.server.identity == identity)
+            && crate::protect::backup::Body::of(&m).is_ok_and(|b| b.server.identity == identity)
             && let Ok(t) = m.finished.parse::<jiff::Timestamp>()
             && newest.as_ref().is_none_or(|(n, _)| t > *n)
         {
@@ -595,7 +595,7 @@ pub async fn repository(
 
     // Archived binlogs.
     let server = lifeboat_repo::server_key(&identity);
-    let coverage = crate::archive::coverage(repo).await?;
+    let coverage = crate::protect::archive::coverage(repo).await?;
     let why =
         "point-in-time recovery past the newest backup replays archived binlogs; a gap stops it";
     let fix = Some(format!("lifeboat archive --repo {location} --follow"));

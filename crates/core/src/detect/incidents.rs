@@ -14,7 +14,7 @@ use lifeboat_repo::Repository;
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::statement::{Kind, classify};
+use crate::sql::statement::{Kind, classify};
 
 /// `foreign_key_checks=0` in a QUERY event's flags2.
 const OPTION_NO_FOREIGN_KEY_CHECKS: u32 = 1 << 26;
@@ -161,7 +161,7 @@ impl Trx {
 /// Scans binlog files in order for incidents.
 pub struct Scanner {
     opts: Options,
-    groups: crate::groups::Groups,
+    groups: crate::detect::groups::Groups,
     trx: Trx,
     found: Vec<Incident>,
     /// With context: the last transactions closed, incidents of the open one, and incidents
@@ -177,7 +177,7 @@ pub struct Scanner {
 
 fn time_text(sec: u32, micros: Option<u32>) -> String {
     let us = i64::from(sec) * 1_000_000 + i64::from(micros.unwrap_or(0));
-    crate::binlog::time_text_us(us, micros.is_some())
+    crate::detect::events::time_text_us(us, micros.is_some())
 }
 
 fn text(b: &[u8]) -> String {
@@ -189,7 +189,7 @@ impl Scanner {
     pub fn new(opts: Options) -> Self {
         Self {
             opts,
-            groups: crate::groups::Groups::default(),
+            groups: crate::detect::groups::Groups::default(),
             trx: Trx::default(),
             found: Vec::new(),
             recent: VecDeque::new(),
@@ -208,7 +208,7 @@ impl Scanner {
             .map_err(|e| Error::Binlog(e.to_string()))?;
         let mut dec = Decoder::new();
         // Transactions never span files.
-        self.groups = crate::groups::Groups::default();
+        self.groups = crate::detect::groups::Groups::default();
         while let Some((raw, fde)) = reader
             .next_with_format()
             .map_err(|e| Error::Binlog(e.to_string()))?
@@ -239,7 +239,7 @@ impl Scanner {
         ev: &Event<'_>,
     ) -> Result<(), Error> {
         let at = outer.offset;
-        // Transactions as the server delimits them (crate::groups); a new one resets what
+        // Transactions as the server delimits them (crate::detect::groups); a new one resets what
         // is known of the transaction, a closed one ends its last statement.
         let before = self.groups.current().map(|o| o.start);
         let closed = self.groups.event(at, outer.end(), raw.header.timestamp, ev);
@@ -540,7 +540,7 @@ pub async fn scan_archive(
     server: &str,
     opts: Options,
 ) -> Result<Scanned, Error> {
-    let coverage = crate::archive::coverage(repo).await?;
+    let coverage = crate::protect::archive::coverage(repo).await?;
     let Some(c) = coverage.into_iter().find(|c| c.server == server) else {
         return Err(Error::Mismatch(format!("no archived binlogs of {server}")));
     };
@@ -551,7 +551,7 @@ pub async fn scan_archive(
         let path = dir.path().join(&f.file);
         let mut out = std::fs::File::create(&path)
             .map_err(|e| Error::Binlog(format!("{}: {e}", path.display())))?;
-        crate::archive::read_archived(repo, server, &f.file, &mut out).await?;
+        crate::protect::archive::read_archived(repo, server, &f.file, &mut out).await?;
         drop(out);
         s.scan_file(&path, &f.file)?;
         let _ = std::fs::remove_file(&path);

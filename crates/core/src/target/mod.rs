@@ -10,6 +10,10 @@
 //! named server's `password_file`, the option files' `password`. There is no flag that takes
 //! a password value.
 
+pub mod guard;
+pub mod journal;
+pub mod side;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

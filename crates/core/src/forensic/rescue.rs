@@ -17,9 +17,9 @@ use lifeboat_server::{Sandbox, SandboxOptions, WantedServer};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::guard::Refusal;
+use crate::forensic::recovered::{Format, TableOut, file_name};
 use crate::progress::Progress;
-use crate::recovered::{Format, TableOut, file_name};
+use crate::target::guard::Refusal;
 
 /// What to do first, printed before anything else: the steps that keep a bad situation from
 /// getting worse.
@@ -98,7 +98,7 @@ pub struct RescuedTable {
     pub file: Option<PathBuf>,
     /// What was written, for loading it.
     #[serde(skip)]
-    pub output: Option<crate::recovered::Written>,
+    pub output: Option<crate::forensic::recovered::Written>,
     /// Pages whose rows were (or may have been) lost (salvaged tables).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pages_lost: Option<u64>,
@@ -293,7 +293,7 @@ struct Found {
     create: Option<String>,
     /// Columns to insert, and what to select for each.
     columns: Vec<(String, String)>,
-    /// Those that take only character data when loaded (see [`crate::restore::load_columns`]).
+    /// Those that take only character data when loaded (see [`crate::recover::restore::load_columns`]).
     text_columns: Vec<String>,
 }
 
@@ -321,7 +321,11 @@ async fn list_tables(conn: &mut ReplicaConn) -> Result<Vec<Found>, Error> {
         }
     }
     for (db, t) in names {
-        let fq = format!("{}.{}", crate::backup::q(&db), crate::backup::q(&t));
+        let fq = format!(
+            "{}.{}",
+            crate::protect::backup::q(&db),
+            crate::protect::backup::q(&t)
+        );
         let create = conn
             .query_first(&format!("SHOW CREATE TABLE {fq}"))
             .await
@@ -334,8 +338,8 @@ async fn list_tables(conn: &mut ReplicaConn) -> Result<Vec<Found>, Error> {
         let sql = format!(
             "SELECT COLUMN_NAME, DATA_TYPE, COALESCE(EXTRA, '') FROM information_schema.COLUMNS \
              WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
-            crate::backup::lit(&db),
-            crate::backup::lit(&t)
+            crate::protect::backup::lit(&db),
+            crate::protect::backup::lit(&t)
         );
         if conn.query(&sql).await.is_ok() {
             while let Ok(Some(row)) = conn.next_row().await {
@@ -343,12 +347,12 @@ async fn list_tables(conn: &mut ReplicaConn) -> Result<Vec<Found>, Error> {
                     .map(|f| text(f.ok().flatten().map(<[u8]>::to_vec)))
                     .collect();
                 if let [name, ty, extra] = v.as_slice()
-                    && !crate::backup::is_generated(extra)
+                    && !crate::protect::backup::is_generated(extra)
                 {
                     let select = if ty == "float" {
-                        format!("{} * 1e0", crate::backup::q(name))
+                        format!("{} * 1e0", crate::protect::backup::q(name))
                     } else {
-                        crate::backup::q(name)
+                        crate::protect::backup::q(name)
                     };
                     columns.push((name.clone(), select));
                     if matches!(ty.as_str(), "json" | "uuid" | "inet4" | "inet6") {
@@ -379,7 +383,7 @@ async fn dump_table(
     t: &Found,
     dir: &Path,
     format: Format,
-) -> Result<crate::recovered::Written, String> {
+) -> Result<crate::forensic::recovered::Written, String> {
     let create = t
         .create
         .as_deref()
@@ -392,8 +396,8 @@ async fn dump_table(
     let sql = format!(
         "SELECT {} FROM {}.{}",
         select.join(", "),
-        crate::backup::q(&t.database),
-        crate::backup::q(&t.table)
+        crate::protect::backup::q(&t.database),
+        crate::protect::backup::q(&t.table)
     );
     let types = conn
         .query(&sql)
@@ -437,14 +441,14 @@ async fn write_rows(
         values.clear();
         for (i, f) in fields(row).enumerate() {
             if i > 0 {
-                values.extend_from_slice(crate::recovered::separator(format));
+                values.extend_from_slice(crate::forensic::recovered::separator(format));
             }
             match f {
-                Ok(None) => crate::recovered::push_null(&mut values, format),
+                Ok(None) => crate::forensic::recovered::push_null(&mut values, format),
                 Ok(Some(v)) if types.get(i).is_some_and(|&t| numeric(t)) => {
                     values.extend_from_slice(v);
                 }
-                Ok(Some(v)) => crate::recovered::push_hex(&mut values, v, format),
+                Ok(Some(v)) => crate::forensic::recovered::push_hex(&mut values, v, format),
                 Err(()) => return Err(format!("row {} is cut short", rows + 1)),
             }
         }

@@ -16,8 +16,8 @@ use mysql_async::prelude::Queryable;
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::guard::{self, GuardedTarget, Policy, Refusal};
-use crate::journal::Audit;
+use crate::target::guard::{self, GuardedTarget, Policy, Refusal};
+use crate::target::journal::Audit;
 
 /// A client session.
 #[derive(Debug, Clone, Serialize)]

@@ -1,6 +1,9 @@
 //! Forensic recovery from InnoDB files: reading tablespaces, datadirs and disk images page by
 //! page through the pure `lifeboat-innodb` crate.
 
+pub mod recovered;
+pub mod rescue;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -9,7 +12,7 @@ use serde::Serialize;
 use lifeboat_innodb::{FspHeader, Inspector, Report, SpaceFlags, carve, checksum, fsp};
 
 use crate::error::Error;
-use crate::recovered::{self, Format, TableOut, Written};
+use recovered::{Format, TableOut, Written};
 
 /// Bytes read from the start of a file to find its page size when page 0 is unusable.
 const PROBE: u64 = 1 << 20;
@@ -1961,7 +1964,7 @@ pub fn schema_of(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Err
     let bytes =
         std::fs::read(&frm).map_err(|e| Error::Forensic(format!("{}: {e}", frm.display())))?;
     let stem = frm.file_stem().unwrap_or_default().to_string_lossy();
-    let table = crate::rescue::decode_file_name(&stem);
+    let table = crate::forensic::rescue::decode_file_name(&stem);
     let ddl = lifeboat_innodb::frm::create_table(&bytes, &table)
         .map_err(|e| Error::Forensic(format!("{}: {e}", frm.display())))?;
     lifeboat_innodb::schema::parse_create_table(&ddl).map_err(|e| {
@@ -1978,8 +1981,8 @@ pub fn table_of_path(ibd: &Path) -> Option<(String, String)> {
     let table = ibd.file_stem()?.to_str()?;
     let db = ibd.parent()?.file_name()?.to_str()?;
     Some((
-        crate::rescue::decode_file_name(db),
-        crate::rescue::decode_file_name(table),
+        crate::forensic::rescue::decode_file_name(db),
+        crate::forensic::rescue::decode_file_name(table),
     ))
 }
 
@@ -1997,7 +2000,7 @@ pub async fn schema_from_backup(
         None => repo.backup_ids().await?.0.into_iter().rev().collect(),
     };
     for id in &ids {
-        let body = crate::backup::Body::of(&repo.manifest(id).await?)?;
+        let body = crate::protect::backup::Body::of(&repo.manifest(id).await?)?;
         let found = body
             .schemas
             .iter()

@@ -11,7 +11,7 @@
 //! the loading sessions); every object's SHA-256 is checked before its bytes are used, then
 //! the chunk is decompressed piece by piece into the load; a load that warns or loads a
 //! different row count fails; secondary keys are built once a table's rows are in (see
-//! [`crate::keys`]); then triggers, views, routines and events are created; row counts are compared with the manifest, and with `--verify` CHECKSUM TABLE
+//! [`crate::recover::keys`]); then triggers, views, routines and events are created; row counts are compared with the manifest, and with `--verify` CHECKSUM TABLE
 //! with the values captured in the backup's snapshot.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -27,11 +27,11 @@ use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 use serde::Serialize;
 
-use crate::backup::{Body, Ddl, SYSTEM_SCHEMAS, SchemaEntry, TableEntry, lit, q};
 use crate::error::Error;
-use crate::guard::{self, GuardedTarget, Policy, Refusal};
-use crate::journal::Audit;
-use crate::sandbox::Started;
+use crate::protect::backup::{Body, Ddl, SYSTEM_SCHEMAS, SchemaEntry, TableEntry, lit, q};
+use crate::target::guard::{self, GuardedTarget, Policy, Refusal};
+use crate::target::journal::Audit;
+use crate::target::side::Started;
 
 /// Options of `restore`.
 #[derive(Debug, Clone, Default)]
@@ -190,7 +190,7 @@ struct Load {
 #[derive(Default)]
 struct TableWork {
     remaining: usize,
-    keys: Vec<crate::keys::DeferredKey>,
+    keys: Vec<crate::recover::keys::DeferredKey>,
     /// What the backup recorded, for the checks once the table is complete.
     entry: Option<TableEntry>,
     /// Created (empty) by this run, so its rows are exactly the chunks loaded now.
@@ -209,7 +209,7 @@ async fn add_missing_keys(
     conn: &mut Conn,
     db: &str,
     table: &str,
-    keys: &[crate::keys::DeferredKey],
+    keys: &[crate::recover::keys::DeferredKey],
 ) -> Result<(), Error> {
     if keys.is_empty() {
         return Ok(());
@@ -254,9 +254,9 @@ const PROGRESS_DB: &str = "_lifeboat_restore";
 fn progress_insert(job: &Load) -> String {
     format!(
         "INSERT INTO {PROGRESS_DB}.chunks VALUES ({}, {}, {}, {})",
-        crate::backup::lit(&job.backup),
-        crate::backup::lit(&job.schema),
-        crate::backup::lit(&job.table),
+        crate::protect::backup::lit(&job.backup),
+        crate::protect::backup::lit(&job.schema),
+        crate::protect::backup::lit(&job.table),
         job.chunk_no
     )
 }
@@ -335,7 +335,7 @@ async fn refusals(
     let mut reasons = Vec::new();
     let list = targets
         .iter()
-        .map(|d| crate::backup::lit(d))
+        .map(|d| crate::protect::backup::lit(d))
         .collect::<Vec<_>>()
         .join(",");
     let existing: Vec<String> = if list.is_empty() {
@@ -438,16 +438,22 @@ async fn binlog_off(conn: &mut Conn) -> bool {
 async fn apply_ddl(conn: &mut Conn, db: &str, d: &Ddl) -> Result<(), mysql_async::Error> {
     let mut set = Vec::new();
     if let Some(m) = &d.sql_mode {
-        set.push(format!("sql_mode = {}", crate::backup::lit(m)));
+        set.push(format!("sql_mode = {}", crate::protect::backup::lit(m)));
     }
     if let Some(c) = &d.character_set_client {
-        set.push(format!("character_set_client = {}", crate::backup::lit(c)));
+        set.push(format!(
+            "character_set_client = {}",
+            crate::protect::backup::lit(c)
+        ));
     }
     if let Some(c) = &d.collation_connection {
-        set.push(format!("collation_connection = {}", crate::backup::lit(c)));
+        set.push(format!(
+            "collation_connection = {}",
+            crate::protect::backup::lit(c)
+        ));
     }
     if let Some(z) = &d.time_zone {
-        set.push(format!("time_zone = {}", crate::backup::lit(z)));
+        set.push(format!("time_zone = {}", crate::protect::backup::lit(z)));
     }
     conn.query_drop(format!("USE {}", q(db))).await?;
     if !set.is_empty() {
@@ -636,7 +642,7 @@ pub async fn run(
     let selection = select(&body, opts)?;
     for (_, target_name) in &selection {
         if SYSTEM_SCHEMAS.contains(&target_name.as_str()) {
-            return Err(crate::guard::Refusal::Unsafe {
+            return Err(crate::target::guard::Refusal::Unsafe {
                 action: format!("restore into {target_name}"),
                 reason: "it is a system schema".into(),
             }
@@ -773,7 +779,7 @@ pub async fn run(
             ))
             .await
             .map_err(Error::sql("creating the restore progress table"))?;
-        let backup_lit = crate::backup::lit(&manifest.id.0);
+        let backup_lit = crate::protect::backup::lit(&manifest.id.0);
         let mut done: std::collections::HashSet<(String, String, u64)> = if opts.resume {
             t.conn()
                 .query(format!("SELECT db, tbl, chunk_no FROM {PROGRESS_DB}.chunks WHERE backup_id = {backup_lit}"))
@@ -833,7 +839,7 @@ pub async fn run(
         // Databases and tables (on resume, those already there are kept).
         for (s, name) in &selection {
             let db_there = (opts.resume || opts.force)
-                && exists(t.conn(), format!("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {}", crate::backup::lit(name)))
+                && exists(t.conn(), format!("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {}", crate::protect::backup::lit(name)))
                     .await
                     .map_err(Error::sql("checking databases"))?;
             if !db_there {
@@ -888,8 +894,8 @@ pub async fn run(
                     t.conn()
                         .query_drop(format!(
                             "DELETE FROM {PROGRESS_DB}.chunks WHERE backup_id = {backup_lit} AND db = {} AND tbl = {}",
-                            crate::backup::lit(name),
-                            crate::backup::lit(&tb.name)
+                            crate::protect::backup::lit(name),
+                            crate::protect::backup::lit(&tb.name)
                         ))
                         .await
                         .map_err(Error::sql("clearing restore progress"))?;
@@ -1142,7 +1148,7 @@ pub async fn run(
 /// are left alone and reported.
 async fn restore_accounts(
     conn: &mut Conn,
-    users: &[crate::backup::UserEntry],
+    users: &[crate::protect::backup::UserEntry],
     warnings: &mut Vec<String>,
 ) -> Result<(), Error> {
     let mut new = Vec::new();
@@ -1163,8 +1169,9 @@ async fn restore_accounts(
             new.push(u);
         }
     }
-    let what =
-        |u: &crate::backup::UserEntry| format!("restoring account '{}'@'{}'", u.user, u.host);
+    let what = |u: &crate::protect::backup::UserEntry| {
+        format!("restoring account '{}'@'{}'", u.user, u.host)
+    };
     // Passes until every account exists: one that names an account not created yet waits.
     let mut pending = new.clone();
     while !pending.is_empty() {
@@ -1302,7 +1309,7 @@ pub(crate) async fn open_target(
                     (Sandbox::start(&o).await?, o.server_settings)
                 }
             };
-            crate::sandbox::registry().add(&sb)?;
+            crate::target::side::registry().add(&sb)?;
             let o = sb.connect_options();
             let mut conn = connect(&o).await?;
             let info = ServerInfo::probe(&mut conn).await?;
@@ -1337,8 +1344,8 @@ async fn exists(conn: &mut Conn, sql: String) -> Result<bool, mysql_async::Error
 async fn table_exists(conn: &mut Conn, db: &str, table: &str) -> Result<bool, mysql_async::Error> {
     let sql = format!(
         "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
-        crate::backup::lit(db),
-        crate::backup::lit(table)
+        crate::protect::backup::lit(db),
+        crate::protect::backup::lit(table)
     );
     exists(conn, sql).await
 }
@@ -1348,14 +1355,14 @@ async fn table_exists(conn: &mut Conn, db: &str, table: &str) -> Result<bool, my
 fn deferred_keys(
     selection: &[(SchemaEntry, String)],
     tb: &TableEntry,
-) -> Vec<crate::keys::DeferredKey> {
+) -> Vec<crate::recover::keys::DeferredKey> {
     let creates = selection
         .iter()
         .flat_map(|(s, _)| s.tables.iter().map(|t| t.create.as_str()));
-    if crate::keys::referenced_by_foreign_key(&tb.name, creates) {
+    if crate::recover::keys::referenced_by_foreign_key(&tb.name, creates) {
         return Vec::new();
     }
-    crate::keys::deferrable(&tb.create)
+    crate::recover::keys::deferrable(&tb.create)
 }
 
 /// On resume, an object the interrupted run already created is fine.

@@ -15,8 +15,8 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, Value};
 use serde::Serialize;
 
-use crate::backup::{SYSTEM_SCHEMAS, q};
 use crate::error::Error;
+use crate::protect::backup::{SYSTEM_SCHEMAS, q};
 
 /// What to compare.
 #[derive(Debug, Clone)]
@@ -157,7 +157,9 @@ async fn columns(c: &mut Conn, schema: &str, table: &str) -> Result<Vec<(String,
         .map_err(Error::sql(format!("reading columns of {schema}.{table}")))?;
     Ok(rows
         .into_iter()
-        .filter(|(_, _, extra)| !crate::backup::is_generated(&String::from_utf8_lossy(extra)))
+        .filter(|(_, _, extra)| {
+            !crate::protect::backup::is_generated(&String::from_utf8_lossy(extra))
+        })
         .map(|(n, t, _)| {
             (
                 String::from_utf8_lossy(&n).into_owned(),
@@ -311,7 +313,7 @@ async fn compare_table(
         d.method = "column names and types".into();
         return Ok(d);
     }
-    let key = crate::backup::row_key(src, schema, table).await?;
+    let key = crate::protect::backup::row_key(src, schema, table).await?;
     if key.is_empty() {
         d.method = "CHECKSUM TABLE (no usable key)".into();
         let (a, na) = checksum_table(src, &fq).await?;

@@ -47,7 +47,7 @@ pub fn deferrable(create: &str) -> Vec<DeferredKey> {
 /// Whether some table in `creates` has a foreign key that references a table named `table`
 /// (in any database: conservative).
 pub fn referenced_by_foreign_key<'a>(table: &str, creates: impl Iterator<Item = &'a str>) -> bool {
-    let quoted = crate::backup::q(table);
+    let quoted = crate::protect::backup::q(table);
     let direct = format!("REFERENCES {quoted} (");
     let qualified = format!(".{quoted} (");
     creates.into_iter().any(|c| {

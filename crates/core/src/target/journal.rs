@@ -205,7 +205,7 @@ impl Audit {
         command: &str,
         server: &str,
         endpoint: &str,
-        refusal: crate::guard::Refusal,
+        refusal: crate::target::guard::Refusal,
     ) -> crate::error::Error {
         match self.record(
             command,
