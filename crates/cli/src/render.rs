@@ -6,7 +6,7 @@ use comfy_table::{ContentArrangement, Table, presets};
 use lifeboat_core::contain::freeze::Outcome;
 use lifeboat_core::detect::check::{Level, Report};
 use lifeboat_core::target::journal::Entry;
-use lifeboat_core::target::side::{Listed, Started};
+use lifeboat_core::target::side::{Listed, Started, Stopped};
 
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
@@ -151,6 +151,58 @@ pub fn sandbox_started(s: &Started) {
         println!("  {c}");
     }
     println!("stop:\n  lifeboat sandbox stop --dir {}", s.dir.display());
+}
+
+pub fn sandbox_stopped(s: &Stopped) {
+    if s.was_running {
+        println!(
+            "sandbox {} stopped cleanly{}",
+            s.dir.display(),
+            if s.removed { " and removed" } else { "" }
+        );
+    } else {
+        println!(
+            "sandbox {} was not running{}",
+            s.dir.display(),
+            if s.removed { "; removed" } else { "" }
+        );
+    }
+}
+
+pub fn repo_created(location: &str, c: &lifeboat_repo::RepoConfig) {
+    println!(
+        "repository created at {location} (id {}, format {})",
+        c.id, c.format
+    );
+    if let Some(e) = &c.encryption {
+        println!(
+            "encrypted with age to {}; keep the passphrase safe: without it the backups are lost",
+            e.recipient
+        );
+    }
+}
+
+pub fn unlocked(removed: &[lifeboat_repo::LockInfo]) {
+    if removed.is_empty() {
+        println!("no locks");
+    }
+    for l in removed {
+        println!("removed lock: {l}");
+    }
+}
+
+pub fn archived(o: &lifeboat_core::protect::archive::Outcome) {
+    println!(
+        "archived {} bytes in {} segments; archive of {} reaches {}:{}",
+        o.bytes,
+        o.segments,
+        o.server,
+        o.file.as_deref().unwrap_or("-"),
+        o.position
+    );
+    for g in &o.gaps {
+        println!("GAP: {}", g.reason);
+    }
 }
 
 pub fn sandbox_list(list: &[Listed]) {

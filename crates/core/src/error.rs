@@ -68,6 +68,16 @@ pub enum Error {
     /// wrote is resumable).
     #[error("interrupted ({0})")]
     Interrupted(&'static str),
+    /// A flag's value that cannot be used (exit code 2, as any usage error).
+    #[error("{flag} {value}: {reason}")]
+    Argument {
+        /// The flag, e.g. `--until`.
+        flag: &'static str,
+        /// What was given.
+        value: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
     /// A bounded wait ran out.
     #[error("{what}: gave up after {secs} s")]
     Timeout {
@@ -84,6 +94,11 @@ impl Error {
     /// Whether the command refused to act for safety (exit code 3).
     pub fn is_refusal(&self) -> bool {
         matches!(self, Error::Refused(_))
+    }
+
+    /// Whether the command line was wrong (exit code 2).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::Argument { .. })
     }
 
     /// A next step for the user, when there is one.

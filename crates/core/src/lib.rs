@@ -16,7 +16,7 @@
 //! | verify | [`verify`] ([`verify::diff`]) | `diff` |
 //!
 //! Shared below the phases: [`sql`] (SQL text written and read), [`config`] and [`paths`]
-//! (where lifeboat keeps its state), [`progress`] and [`interrupt`] (long work that reports and
+//! (where lifeboat keeps its state), [`time`] (points in time as typed), [`progress`] and [`interrupt`] (long work that reports and
 //! can be stopped), [`error`]. [`demo`] runs the whole runbook on sandbox servers.
 //!
 //! Feature `clap` derives command-line parsing on the option structs, so the CLI does not
@@ -37,6 +37,7 @@ pub mod protect;
 pub mod recover;
 pub mod sql;
 pub mod target;
+pub mod time;
 pub mod verify;
 
 pub use error::Error;

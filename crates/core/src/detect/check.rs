@@ -175,6 +175,27 @@ pub struct CheckError(#[from] pub mysql_async::Error);
 
 const SYSTEM_SCHEMAS: &str = "'mysql','information_schema','performance_schema','sys'";
 
+/// Connects to the server `opts` name, runs every check, and with a repository adds what
+/// it holds for that server.
+pub async fn audit(
+    opts: &lifeboat_server::ConnectOptions,
+    repo: Option<&lifeboat_repo::Repository>,
+) -> Result<Report, crate::Error> {
+    let mut c = lifeboat_server::connect(opts).await?;
+    let info = ServerInfo::probe(&mut c).await?;
+    let mut report = run(&mut c, info)
+        .await
+        .map_err(|CheckError(source)| crate::Error::Sql {
+            what: "check".into(),
+            source,
+        })?;
+    let _ = c.disconnect().await;
+    if let Some(r) = repo {
+        report.findings.extend(repository(r, &report.server).await?);
+    }
+    Ok(report)
+}
+
 /// Runs every check against a connected server.
 pub async fn run(conn: &mut Conn, info: ServerInfo) -> Result<Report, CheckError> {
     let mut f = Vec::new();

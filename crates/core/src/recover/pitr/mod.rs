@@ -48,6 +48,76 @@ impl std::fmt::Display for StopAt {
     }
 }
 
+/// The stop point flags of `restore`, as typed.
+#[derive(Debug, Clone, Default)]
+pub struct StopFlags<'a> {
+    /// `--until TIME`.
+    pub until: Option<&'a str>,
+    /// `--until-gtid GTID`.
+    pub until_gtid: Option<&'a str>,
+    /// `--until-position FILE:POS`.
+    pub until_position: Option<&'a str>,
+    /// `--before-incident ID`.
+    pub before_incident: Option<&'a str>,
+    /// `--time-zone TZ`, for a time without an offset.
+    pub time_zone: Option<&'a str>,
+}
+
+impl StopAt {
+    /// The stop point the flags name, if one (clap lets at most one through).
+    pub fn from_flags(f: &StopFlags<'_>) -> Result<Option<StopAt>, Error> {
+        let bad = |flag: &'static str, value: &str, reason: String| Error::Argument {
+            flag,
+            value: value.to_owned(),
+            reason,
+        };
+        Ok(Some(if let Some(t) = f.until {
+            let tz = crate::time::zone(f.time_zone)?;
+            StopAt::Time(crate::time::parse(t, &tz).map_err(|e| bad("--until", t, e))?)
+        } else if let Some(g) = f.until_gtid {
+            StopAt::Gtid(
+                g.parse()
+                    .map_err(|e| bad("--until-gtid", g, format!("{e}")))?,
+            )
+        } else if let Some(p) = f.until_position {
+            StopAt::Position(
+                p.parse()
+                    .map_err(|e| bad("--until-position", p, format!("{e}")))?,
+            )
+        } else if let Some(i) = f.before_incident {
+            StopAt::BeforeIncident(i.parse().map_err(|_| {
+                bad(
+                    "--before-incident",
+                    i,
+                    "expected an id from `lifeboat incidents` (FILE:OFFSET)".into(),
+                )
+            })?)
+        } else {
+            return Ok(None);
+        }))
+    }
+}
+
+/// A new directory for the binlogs a replay stages: beside the side instance `side` (same
+/// file system, so the server reads them as relay logs without a copy), else in the
+/// temporary directory. Removed when dropped.
+pub fn staging_dir(side: Option<&Path>) -> Result<tempfile::TempDir, Error> {
+    let parent = match side {
+        Some(dir) => dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf(),
+        None => std::env::temp_dir(),
+    };
+    let fail = |e: std::io::Error| Error::Binlog(format!("{}: {e}", parent.display()));
+    std::fs::create_dir_all(&parent).map_err(fail)?;
+    tempfile::Builder::new()
+        .prefix(".lifeboat-replay-")
+        .tempdir_in(&parent)
+        .map_err(fail)
+}
+
 /// One transaction of the binlog, as the plan describes it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Transaction {

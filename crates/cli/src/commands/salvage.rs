@@ -1,0 +1,16 @@
+//! `lifeboat salvage`: every readable row of a damaged tablespace.
+
+use crate::args::forensic::Salvage;
+use crate::context::{Ctx, Failure};
+use crate::{recovered, render};
+
+pub async fn run(ctx: &Ctx, a: &Salvage) -> Result<u8, Failure> {
+    let def = a.file.definition(ctx).await?;
+    let out = &a.output;
+    let done =
+        lifeboat_core::forensic::salvage(&a.file.ibd, &def, &out.out, out.format, a.file.index_id)?;
+    let lost = done.damaged.iter().any(|p| p.lost);
+    let loaded = out.load(ctx, &a.conn, &done.output).await?;
+    recovered::show(ctx, &done, &done.output, loaded.as_ref(), render::salvaged);
+    Ok(u8::from(lost))
+}
