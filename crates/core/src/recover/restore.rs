@@ -168,6 +168,9 @@ pub struct Outcome {
     pub checksums_matched: usize,
     /// Things worth knowing.
     pub warnings: Vec<String>,
+    /// Later writes to the same target (a point-in-time replay) go through this.
+    #[serde(skip)]
+    pub(crate) vouched: crate::target::guard::Vouched,
 }
 
 struct Load {
@@ -690,6 +693,7 @@ pub async fn run(
     .await?;
     let ident = t.info.identity.id();
     let endpoint = t.endpoint.clone();
+    let vouched = t.vouched();
     let target_dbs: Vec<String> = selection.iter().map(|(_, n)| n.clone()).collect();
 
     // Loading connections first, so the session check sees them as ours.
@@ -1119,6 +1123,7 @@ pub async fn run(
                 duration_ms: t0.elapsed().as_millis() as u64,
                 checksums_matched: matched,
                 warnings,
+                vouched,
             };
             let detail = format!(
                 "backup {} -> {}: {} tables, {} rows{}",
@@ -1318,7 +1323,7 @@ pub(crate) async fn open_target(
                 ..Started::from(&sb)
             };
             (
-                guard::own_sandbox(conn, info, o.endpoint.to_string()),
+                guard::own_sandbox(conn, info, &o),
                 o,
                 Some(started),
             )

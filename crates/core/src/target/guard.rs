@@ -88,12 +88,61 @@ pub struct GuardedTarget {
     pub info: ServerInfo,
     /// How it was reached.
     pub endpoint: String,
+    options: ConnectOptions,
+}
+
+/// The right to open more connections to a server the operator vouched for, after the
+/// [`GuardedTarget`] is gone (a point-in-time replay after its restore). Only a
+/// `GuardedTarget` makes one, and each connection it opens must be the same server, so a
+/// write path that holds a `Vouched` cannot reach a server nobody confirmed.
+#[derive(Debug, Clone)]
+pub struct Vouched {
+    options: ConnectOptions,
+    identity: String,
+}
+
+impl Vouched {
+    /// A new connection, after checking the server behind the endpoint is still the one
+    /// vouched for (a failover or a port reused by another instance is refused).
+    pub(crate) async fn connect(&self, action: &str) -> Result<Conn, crate::Error> {
+        let mut conn = lifeboat_server::connect(&self.options).await?;
+        let info = ServerInfo::probe(&mut conn).await?;
+        if !info.identity.matches(&self.identity) {
+            let _ = conn.disconnect().await;
+            return Err(Refusal::WrongServer {
+                action: action.to_owned(),
+                actual: info.identity.id(),
+                given: self.identity.clone(),
+            }
+            .into());
+        }
+        Ok(conn)
+    }
+
+    /// Options for lifeboat's own protocol connections, to open right after [`Self::connect`]
+    /// proved the server.
+    pub(crate) fn options(&self) -> &ConnectOptions {
+        &self.options
+    }
+
+    /// The identity the operator vouched for.
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
 }
 
 impl GuardedTarget {
     /// The connection, for writes.
     pub fn conn(&mut self) -> &mut Conn {
         &mut self.conn
+    }
+
+    /// What later connections to this server need: see [`Vouched`].
+    pub fn vouched(&self) -> Vouched {
+        Vouched {
+            options: self.options.clone(),
+            identity: self.info.identity.id(),
+        }
     }
 
     /// Connection and server description together (reads that need both).
@@ -104,11 +153,12 @@ impl GuardedTarget {
 
 /// A side instance lifeboat itself just started: nobody else can be using it, so no
 /// confirmation is needed. The only other way to get a [`GuardedTarget`].
-pub fn own_sandbox(conn: Conn, info: ServerInfo, endpoint: String) -> GuardedTarget {
+pub fn own_sandbox(conn: Conn, info: ServerInfo, options: &ConnectOptions) -> GuardedTarget {
     GuardedTarget {
         conn,
         info,
-        endpoint,
+        endpoint: options.endpoint.to_string(),
+        options: options.clone(),
     }
 }
 
@@ -147,5 +197,6 @@ pub fn check(
         conn,
         info,
         endpoint: options.endpoint.to_string(),
+        options: options.clone(),
     })
 }

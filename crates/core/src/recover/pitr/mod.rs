@@ -551,8 +551,13 @@ pub async fn run(
         crate::recover::restore::Target::Sandbox(side) => {
             replay_relay(&mut outcome, &side.dir, staging, opts, progress).await
         }
-        crate::recover::restore::Target::Server(server) => {
-            replay_session(&mut outcome, &server, staging, &apply_opts, progress).await
+        crate::recover::restore::Target::Server(_) => {
+            // The server the restore's guard vouched for, not the options again.
+            let vouched = outcome.restore.as_ref().map(|r| r.vouched.clone());
+            match vouched {
+                Some(v) => replay_session(&mut outcome, &v, staging, &apply_opts, progress).await,
+                None => Err(Error::Internal("a replay without its restore".into())),
+            }
         }
     };
     outcome.replay_ms = t0.elapsed().as_millis() as u64;
@@ -577,7 +582,7 @@ pub async fn run(
 /// Replays into a named server through one client session ([`crate::recover::pitr::session`]).
 async fn replay_session(
     outcome: &mut Outcome,
-    server: &lifeboat_server::ConnectOptions,
+    server: &crate::target::guard::Vouched,
     staging: &Path,
     apply_opts: &crate::recover::pitr::session::ApplyOptions,
     progress: Arc<dyn crate::progress::Progress>,

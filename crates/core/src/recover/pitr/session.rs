@@ -21,6 +21,8 @@ use lifeboat_binlog::{
     BinlogPos, Event, EventType, FileReader, Flavor, GtidSet, RawEvent, UserValue, UserVar,
 };
 use lifeboat_server::ConnectOptions;
+
+use crate::target::guard::Vouched;
 use lifeboat_server::replica::ReplicaConn;
 use serde::Serialize;
 
@@ -136,17 +138,27 @@ struct Applier<'a> {
 }
 
 /// Replays `files` (in `staging`; the first from `start`, each up to its length) into the
-/// server at `target`.
+/// server at `target`, which only the guard gives out: no replay reaches a server nobody
+/// confirmed.
+///
+/// ```compile_fail
+/// # async fn f(o: &lifeboat_server::ConnectOptions, a: &lifeboat_core::recover::pitr::session::ApplyOptions) {
+/// // Plain connection options are not a target.
+/// lifeboat_core::recover::pitr::session::replay(o, std::path::Path::new("."), &[], &"f:4".parse().unwrap(), a, std::sync::Arc::new(lifeboat_core::progress::Silent)).await;
+/// # }
+/// ```
 pub async fn replay(
-    target: &ConnectOptions,
+    target: &Vouched,
     staging: &Path,
     files: &[(String, u64)],
     start: &BinlogPos,
     opts: &ApplyOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<Applied, Error> {
-    let (state, collations) = target_state(target).await?;
-    let conn = ReplicaConn::connect(target)
+    let mut c = target.connect("replay binlogs into the server").await?;
+    let (state, collations) = target_state(&mut c).await?;
+    let _ = c.disconnect().await;
+    let conn = ReplicaConn::connect(target.options())
         .await
         .map_err(|e| Error::Binlog(e.to_string()))?;
     let mut a = Applier {
@@ -765,10 +777,9 @@ impl Applier<'_> {
 
 /// Reads the target's flavor, packet limit, GTID strictness and collations.
 async fn target_state(
-    target: &ConnectOptions,
+    c: &mut mysql_async::Conn,
 ) -> Result<(TargetState, HashMap<u32, (String, String)>), Error> {
     use mysql_async::prelude::Queryable;
-    let mut c = lifeboat_server::connect(target).await?;
     let sql = |what: &'static str| Error::sql(what);
     let version: String = c
         .query_first("SELECT VERSION()")
@@ -812,7 +823,6 @@ async fn target_state(
         .query("SELECT ID, CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLLATIONS WHERE ID IS NOT NULL")
         .await
         .map_err(sql("information_schema.COLLATIONS"))?;
-    let _ = c.disconnect().await;
     Ok((
         t,
         rows.into_iter()
@@ -836,7 +846,9 @@ pub async fn preflight(
     if opts.new_gtids {
         return Ok(());
     }
-    let (state, _) = target_state(target).await?;
+    let mut c = lifeboat_server::connect(target).await?;
+    let (state, _) = target_state(&mut c).await?;
+    let _ = c.disconnect().await;
     let executed = match state.flavor {
         Flavor::MariaDb if !state.strict => return Ok(()),
         Flavor::MariaDb => None,
