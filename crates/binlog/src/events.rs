@@ -204,6 +204,28 @@ pub struct TableMap<'a> {
     pub optional_metadata: &'a [u8],
 }
 
+impl MariadbGtidEvent {
+    /// `flags2` bit: the group is one statement without BEGIN (DDL, a non-transactional
+    /// statement), not a transaction that ends at XID or COMMIT.
+    pub const FL_STANDALONE: u8 = 1;
+    /// `flags2` bit: the event carries a group commit id.
+    pub const FL_GROUP_COMMIT_ID: u8 = 2;
+    /// `flags2` bit: the group is an XA PREPARE.
+    pub const FL_PREPARED_XA: u8 = 64;
+    /// `flags2` bit: the group is an XA COMMIT or XA ROLLBACK.
+    pub const FL_COMPLETED_XA: u8 = 128;
+
+    /// Whether the group is one statement without BEGIN.
+    pub fn standalone(&self) -> bool {
+        self.flags2 & Self::FL_STANDALONE != 0
+    }
+
+    /// Whether the group is part of an XA transaction (its PREPARE, COMMIT or ROLLBACK).
+    pub fn is_xa(&self) -> bool {
+        self.flags2 & (Self::FL_PREPARED_XA | Self::FL_COMPLETED_XA) != 0
+    }
+}
+
 /// A row event (rows still encoded).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowsEvent<'a> {
@@ -223,6 +245,16 @@ pub struct RowsEvent<'a> {
     pub present_after: Option<&'a [u8]>,
     /// The rows, encoded (decompressed for MariaDB's compressed events).
     pub rows: std::borrow::Cow<'a, [u8]>,
+}
+
+impl RowsEvent<'_> {
+    /// `flags` bit `STMT_END_F`: the last row event of its statement.
+    pub const STMT_END: u16 = 1;
+
+    /// Whether this is the last row event of its statement.
+    pub fn ends_statement(&self) -> bool {
+        self.flags & Self::STMT_END != 0
+    }
 }
 
 fn short(event: EventType) -> impl Fn(Short) -> DecodeError {
@@ -282,12 +314,15 @@ impl<'a> Event<'a> {
                 let seq_no = r.u64().map_err(&sh)?;
                 let domain_id = r.u32().map_err(&sh)?;
                 let flags2 = r.u8().map_err(&sh)?;
-                let commit_id = if flags2 & 2 != 0 {
+                let commit_id = if flags2 & MariadbGtidEvent::FL_GROUP_COMMIT_ID != 0 {
                     Some(r.u64().map_err(&sh)?)
                 } else {
                     None
                 };
-                let xa = if flags2 & (64 | 128) != 0 {
+                let xa = if flags2
+                    & (MariadbGtidEvent::FL_PREPARED_XA | MariadbGtidEvent::FL_COMPLETED_XA)
+                    != 0
+                {
                     let format = r.u32().map_err(&sh)?;
                     let g = usize::from(r.u8().map_err(&sh)?);
                     let b = usize::from(r.u8().map_err(&sh)?);

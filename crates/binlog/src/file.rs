@@ -458,8 +458,11 @@ fn next_trx(state: Trx, fde: &FormatDescription, header: EventHeader, data: &[u8
     match t {
         EventType::Gtid | EventType::AnonymousGtid | EventType::GtidTagged => Trx::AfterGtid,
         EventType::MariadbGtid => {
-            // flags2 bit 0: FL_STANDALONE (a statement without BEGIN, such as DDL).
-            if data.get(12).is_some_and(|f| f & 1 != 0) {
+            // flags2 (at 12): a statement without BEGIN, such as DDL.
+            if data
+                .get(12)
+                .is_some_and(|f| f & crate::events::MariadbGtidEvent::FL_STANDALONE != 0)
+            {
                 Trx::AfterGtid
             } else {
                 Trx::Inside

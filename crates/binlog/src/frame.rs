@@ -10,6 +10,23 @@ pub const HEADER_LEN: usize = 19;
 /// ROTATE naming where a dump continues), never in the source's file.
 pub const FLAG_ARTIFICIAL: u16 = 0x20;
 
+/// Header flag `LOG_EVENT_BINLOG_IN_USE_F`, in a file's format description: the server had
+/// the file open (cleared when it closes the file; outside the event's checksum).
+pub const FLAG_IN_USE: u16 = 0x01;
+
+/// Offset in a binlog file of the byte that holds the format description's
+/// [`FLAG_IN_USE`]: the magic, then the header fields before `flags`.
+pub const IN_USE_FLAG_OFFSET: u64 = MAGIC.len() as u64 + 17;
+
+/// Sets or clears [`FLAG_IN_USE`] in the byte at [`IN_USE_FLAG_OFFSET`].
+pub fn set_in_use(byte: &mut u8, in_use: bool) {
+    if in_use {
+        *byte |= FLAG_IN_USE as u8;
+    } else {
+        *byte &= !(FLAG_IN_USE as u8);
+    }
+}
+
 /// The four bytes every binlog and relay log file starts with.
 pub const MAGIC: [u8; 4] = [0xfe, b'b', b'i', b'n'];
 

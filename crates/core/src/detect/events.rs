@@ -946,7 +946,7 @@ fn read_ahead(
     loop {
         match reader.next_with_format() {
             Ok(Some((raw, f))) => {
-                if raw.header.type_code == 15 {
+                if raw.header.type_code == lifeboat_binlog::EventType::FormatDescription.code() {
                     fde = std::sync::Arc::new(f.clone());
                     batch.fdes.push(fde.clone());
                 } else if batch.fdes.is_empty() {

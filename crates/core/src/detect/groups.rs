@@ -68,7 +68,7 @@ impl Groups {
                 false
             }
             Event::MariadbGtid(g) => {
-                self.open = Some(fresh(g.flags2 & 1 == 0));
+                self.open = Some(fresh(!g.standalone()));
                 false
             }
             Event::Query(q) => match verb(&String::from_utf8_lossy(&q.query)) {

@@ -388,7 +388,7 @@ impl Scanner {
                 .or_default() += n;
         }
         if kind == RowKind::Insert {
-            if r.flags & 1 != 0 {
+            if r.ends_statement() {
                 self.end_statement(file);
             }
             return Ok(());
@@ -412,7 +412,7 @@ impl Scanner {
         );
         let e = self.trx.rows.entry(key).or_insert((0, at));
         e.0 += n;
-        if r.flags & 1 != 0 {
+        if r.ends_statement() {
             self.end_statement(file);
         }
         Ok(())

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lifeboat_binlog::frame::IN_USE_FLAG_OFFSET;
 use lifeboat_binlog::{BinlogPos, Decoder, End, EventHeader, EventType, FileReader, Flavor};
 use lifeboat_repo::{FileIndex, Gap, Repository, server_key};
 use lifeboat_server::replica::{DumpItem, ReplicaConn};
@@ -370,12 +371,14 @@ impl<R: Read> Read for Hashing<R> {
         let chunk = out.get(..n).unwrap_or_default();
         // The hash is of the file as a server leaves it when it closes it: the format
         // description's in-use flag cleared, whether or not it was set when archived.
-        let flag = FDE_FLAGS_AT.checked_sub(self.size).map(|i| i as usize);
+        let flag = IN_USE_FLAG_OFFSET
+            .checked_sub(self.size)
+            .map(|i| i as usize);
         match flag.filter(|&i| i < n) {
             Some(i) => {
                 let mut copy = chunk.to_vec();
                 if let Some(b) = copy.get_mut(i) {
-                    *b &= !1;
+                    lifeboat_binlog::frame::set_in_use(b, false);
                 }
                 self.sha.update(&copy);
             }
@@ -961,10 +964,6 @@ pub async fn coverage(repo: &Repository) -> Result<Vec<Coverage>, Error> {
     Ok(out)
 }
 
-/// Offset of the format description's flags byte in a binlog file (4 magic bytes, then 17
-/// header bytes before the flags).
-const FDE_FLAGS_AT: u64 = 21;
-
 /// Writes an archived file to `w` as the server has it: the recorded segments in order, and
 /// the format description's in-use flag as the server leaves it (cleared once the server
 /// closed the file, set while it is open or after a crash cut it short). Returns the
@@ -991,10 +990,10 @@ pub async fn read_archived(
             )));
         }
         let mut bytes = repo.read_segment(&seg).await?;
-        if (seg.start..seg.end).contains(&FDE_FLAGS_AT)
-            && let Some(b) = bytes.get_mut((FDE_FLAGS_AT - seg.start) as usize)
+        if (seg.start..seg.end).contains(&IN_USE_FLAG_OFFSET)
+            && let Some(b) = bytes.get_mut((IN_USE_FLAG_OFFSET - seg.start) as usize)
         {
-            if closed { *b &= !1 } else { *b |= 1 }
+            lifeboat_binlog::frame::set_in_use(b, !closed);
         }
         w.write_all(&bytes)
             .map_err(|e| Error::Binlog(format!("writing {file}: {e}")))?;

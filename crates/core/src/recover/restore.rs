@@ -1322,11 +1322,7 @@ pub(crate) async fn open_target(
                 settings: applied,
                 ..Started::from(&sb)
             };
-            (
-                guard::own_sandbox(conn, info, &o),
-                o,
-                Some(started),
-            )
+            (guard::own_sandbox(conn, info, &o), o, Some(started))
         }
         Target::Server(o) => {
             let mut conn = connect(&o).await?;

@@ -921,14 +921,14 @@ fn write_relay(
         .map_err(|e| err(src, e))?;
     input.read_exact(&mut fde_bytes).map_err(|e| err(src, e))?;
     // Closed, as far as the replica is concerned (the bit is outside the FDE's checksum).
-    if let Some(flags) = fde_bytes.get_mut(21) {
-        *flags &= !1;
+    if let Some(flags) = fde_bytes.get_mut(lifeboat_binlog::frame::IN_USE_FLAG_OFFSET as usize) {
+        lifeboat_binlog::frame::set_in_use(flags, false);
     }
     let rotate = Event::Rotate {
         position: from,
         next_file: name.as_bytes(),
     };
-    let t = lifeboat_binlog::EventType::from_code(4);
+    let t = lifeboat_binlog::EventType::Rotate;
     let (_, data) = rotate
         .encode_data(t, &fde)
         .map_err(|e| Error::Binlog(e.to_string()))?;

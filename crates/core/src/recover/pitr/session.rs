@@ -381,9 +381,9 @@ impl Applier<'_> {
                     );
                 }
                 self.xa = g.xa.clone();
-                // flags2: 1 standalone (the next statement is the transaction), 64/128 XA
-                // (its own XA statements follow).
-                if g.flags2 & (1 | 64 | 128) == 0 {
+                // A standalone group is its next statement; an XA one brings its own XA
+                // statements.
+                if !g.standalone() && !g.is_xa() {
                     self.push(b"BEGIN", origin("Gtid"));
                 }
             }
@@ -474,7 +474,7 @@ impl Applier<'_> {
                 // STMT_END_F: the statement's last row event. The server forgets table maps
                 // at the end of each BINLOG statement, so the maps and every row event of a
                 // statement go in one.
-                if r.flags & 1 != 0 && !self.rows.is_empty() {
+                if r.ends_statement() && !self.rows.is_empty() {
                     let group = std::mem::take(&mut self.rows);
                     self.push_binlog(&group, origin("Rows"));
                     self.rows = group;
