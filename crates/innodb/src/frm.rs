@@ -68,9 +68,7 @@ fn split_list(b: &[u8]) -> Vec<&[u8]> {
     items
 }
 
-pub(crate) fn ident(name: &[u8]) -> String {
-    format!("`{}`", String::from_utf8_lossy(name).replace('`', "``"))
-}
+pub(crate) use lifeboat_mysql_types::quote::ident_bytes as ident;
 
 /// Text of `bytes` in character set `charset` (ENUM/SET values, comments).
 fn text(bytes: &[u8], charset: &str) -> String {
@@ -81,9 +79,7 @@ fn text(bytes: &[u8], charset: &str) -> String {
     }
 }
 
-pub(crate) fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
-}
+pub(crate) use lifeboat_mysql_types::quote::literal as quote;
 
 struct Field<'a> {
     name: &'a [u8],

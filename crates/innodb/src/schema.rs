@@ -676,8 +676,8 @@ fn unqualified(sql: &str, table: &str) -> String {
             (None, '`' | '"' | '\'') => quote = Some(c),
             (None, '(') => {
                 return format!(
-                    "CREATE TABLE `{}` {}",
-                    table.replace('`', "``"),
+                    "CREATE TABLE {} {}",
+                    lifeboat_mysql_types::quote::ident(table),
                     sql.get(i..).unwrap_or_default()
                 );
             }

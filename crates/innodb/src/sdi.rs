@@ -238,9 +238,7 @@ fn create_table_of(t: &serde_json::Value) -> Result<String, String> {
     ))
 }
 
-fn quoted(s: &str) -> String {
-    format!("`{}`", s.replace('`', "``"))
-}
+use lifeboat_mysql_types::quote::ident as quoted;
 
 /// A column's definition in a `CREATE TABLE` statement.
 fn column_definition(c: &serde_json::Value) -> Result<String, String> {

@@ -541,7 +541,8 @@ fn list(items: &[String]) -> String {
 /// `user@host` as `'user'@'host'`.
 fn quote_account(current_user: &str) -> String {
     let (u, h) = current_user.rsplit_once('@').unwrap_or((current_user, "%"));
-    format!("'{}'@'{}'", u.replace('\'', "''"), h.replace('\'', "''"))
+    let lit = lifeboat_mysql_types::quote::literal;
+    format!("{}@{}", lit(u), lit(h))
 }
 
 /// Global privileges of the current account.

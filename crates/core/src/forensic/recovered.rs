@@ -252,11 +252,9 @@ fn load_data(file: &str, table: &str, w: &Written) -> String {
     )
 }
 
-/// A file name from [`file_name`] as a quoted SQL string (it holds no backslash or NUL, so
-/// it reads the same under any sql_mode).
-fn string_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
+// File names from `file_name` hold no backslash or NUL: quoted, they read the same under
+// any sql_mode.
+use lifeboat_mysql_types::quote::literal as string_literal;
 
 /// A table name as a file name: characters that a path cannot hold safely (`/`, NUL, a
 /// leading dot) become `_`.

@@ -367,10 +367,7 @@ pub struct Outcome {
     pub gtid: Option<String>,
 }
 
-/// Quotes an identifier with backticks.
-pub fn q(ident: &str) -> String {
-    format!("`{}`", ident.replace('`', "``"))
-}
+pub use lifeboat_mysql_types::quote::ident as q;
 
 /// Whether information_schema.COLUMNS.EXTRA marks a generated column (its values are derived,
 /// never stored or compared): `VIRTUAL GENERATED`, `STORED GENERATED` (MySQL, MariaDB 10.2+),
@@ -384,10 +381,7 @@ pub(crate) fn is_generated(extra: &str) -> bool {
     })
 }
 
-/// Quotes a string literal.
-pub fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
-}
+pub use lifeboat_mysql_types::quote::literal as lit;
 
 struct TablePlan {
     schema: String,
