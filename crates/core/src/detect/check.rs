@@ -199,9 +199,24 @@ pub async fn audit(
 /// Runs every check against a connected server.
 pub async fn run(conn: &mut Conn, info: ServerInfo) -> Result<Report, CheckError> {
     let mut f = Vec::new();
-    let maria = info.flavor == Flavor::MariaDb;
-    let b = &info.binlog;
+    binlog(&mut f, &info);
+    durability(&mut f, &info);
+    retention(&mut f, &info, conn).await?;
+    gtids(&mut f, &info);
+    tables(&mut f, &info, conn).await?;
+    read_only(&mut f, &info);
+    account(&mut f, &info, conn).await?;
 
+    Ok(Report {
+        identity: info.identity.id(),
+        server: info,
+        findings: f,
+    })
+}
+
+/// The binary log: on, ROW format, full images and metadata, statements beside rows.
+fn binlog(f: &mut Vec<Finding>, info: &ServerInfo) {
+    let b = &info.binlog;
     // Binary log.
     f.push(if b.enabled {
         finding(
@@ -295,7 +310,11 @@ pub async fn run(conn: &mut Conn, info: ServerInfo) -> Result<Report, CheckError
             )
         });
     }
+}
 
+/// Durability: sync_binlog and innodb_flush_log_at_trx_commit.
+fn durability(f: &mut Vec<Finding>, info: &ServerInfo) {
+    let b = &info.binlog;
     // Durability.
     f.push(match b.sync_binlog {
         Some(1) => finding("sync_binlog", Level::Ok, "sync_binlog=1", "every commit is on disk in the binlog", None),
@@ -317,7 +336,16 @@ pub async fn run(conn: &mut Conn, info: ServerInfo) -> Result<Report, CheckError
             Some("SET GLOBAL innodb_flush_log_at_trx_commit=1; and my.cnf [mysqld]: innodb_flush_log_at_trx_commit = 1".into()),
         ),
     });
+}
 
+/// Retention: how long binlogs are kept, and how much is there.
+async fn retention(
+    f: &mut Vec<Finding>,
+    info: &ServerInfo,
+    conn: &mut Conn,
+) -> Result<(), CheckError> {
+    let maria = info.flavor == Flavor::MariaDb;
+    let b = &info.binlog;
     // Retention.
     let binlog_files = if b.enabled {
         binlog_file_summary(conn).await
@@ -362,7 +390,12 @@ pub async fn run(conn: &mut Conn, info: ServerInfo) -> Result<Report, CheckError
             ),
         });
     }
+    Ok(())
+}
 
+/// GTIDs.
+fn gtids(f: &mut Vec<Finding>, info: &ServerInfo) {
+    let maria = info.flavor == Flavor::MariaDb;
     // GTIDs.
     f.push(if maria {
         finding(
@@ -387,7 +420,15 @@ pub async fn run(conn: &mut Conn, info: ServerInfo) -> Result<Report, CheckError
             Some("SET GLOBAL enforce_gtid_consistency=ON; then gtid_mode OFF_PERMISSIVE -> ON_PERMISSIVE -> ON one step at a time; and the same in my.cnf".into()),
         )
     });
+}
 
+/// Tablespaces, tables without a primary key, non-transactional tables.
+async fn tables(
+    f: &mut Vec<Finding>,
+    info: &ServerInfo,
+    conn: &mut Conn,
+) -> Result<(), CheckError> {
+    let maria = info.flavor == Flavor::MariaDb;
     // Tablespaces.
     f.push(if info.file_per_table {
         finding("innodb_file_per_table", Level::Ok, "innodb_file_per_table=ON", "each table has its own .ibd: dropped space returns and a single table's pages can be salvaged", None)
@@ -450,7 +491,11 @@ pub async fn run(conn: &mut Conn, info: ServerInfo) -> Result<Report, CheckError
             )),
         )
     });
+    Ok(())
+}
 
+/// Read-only state.
+fn read_only(f: &mut Vec<Finding>, info: &ServerInfo) {
     // Read-only state.
     if info.read_only || info.super_read_only == Some(true) {
         f.push(finding(
@@ -461,7 +506,14 @@ pub async fn run(conn: &mut Conn, info: ServerInfo) -> Result<Report, CheckError
             Some("after an incident is resolved: lifeboat thaw --confirm-server ID".into()),
         ));
     }
+}
 
+/// Privileges of this account for each lifeboat command.
+async fn account(
+    f: &mut Vec<Finding>,
+    info: &ServerInfo,
+    conn: &mut Conn,
+) -> Result<(), CheckError> {
     // Privileges of this account.
     let granted = privileges(conn).await?;
     let limited_view = !granted.iter().any(|p| p == "SELECT");
@@ -516,12 +568,7 @@ pub async fn run(conn: &mut Conn, info: ServerInfo) -> Result<Report, CheckError
             )),
         ));
     }
-
-    Ok(Report {
-        identity: info.identity.id(),
-        server: info,
-        findings: f,
-    })
+    Ok(())
 }
 
 fn list(items: &[String]) -> String {
