@@ -9,8 +9,7 @@ use lifeboat_server::testing::TestServer;
 use lifeboat_server::{Sandbox, SandboxOptions};
 use mysql_async::prelude::Queryable;
 
-use super::backup::sysbench;
-use super::{Lb, Value, code, json, stderr};
+use crate::harness::{Lb, code, json, level, repo_init, stderr, sysbench};
 
 /// A running archiver, killed when dropped (also when a test fails half-way).
 struct Archiver(Child);
@@ -50,19 +49,6 @@ fn archiver(lb: &Lb, repo: &Path, srv: &TestServer, log: &Path) -> Archiver {
     .spawn()
     .map(Archiver)
     .unwrap()
-}
-
-/// The level of one finding of a `check --json` report.
-fn level(report: &Value, id: &str) -> String {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == id)
-        .unwrap_or_else(|| panic!("no {id} in {report}"))["level"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 async fn server_logs(srv: &TestServer) -> Vec<(String, u64)> {
@@ -157,10 +143,8 @@ async fn archive_survives_kills_and_equals_the_server_bytes() {
     let o = sysbench(&srv, &["prepare"]).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let lb = Lb::new();
-    let repo = srv.tmp().join("repo");
+    let repo = PathBuf::from(repo_init(&lb));
     let log = srv.tmp().join("archiver.log");
-    let o = lb.run(&["repo", "init", "--repo", repo.to_str().unwrap()]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
 
     let mut arch = archiver(&lb, &repo, &srv, &log);
     let mut load = sysbench(&srv, &["--threads=2", "--time=12", "run"])
@@ -269,9 +253,8 @@ async fn archive_survives_kills_and_equals_the_server_bytes() {
 async fn binlogs_purged_before_archiving_are_a_recorded_gap() {
     let srv = TestServer::start_with(|o| o.binlog = true).await;
     let lb = Lb::new();
-    let repo = srv.tmp().join("repo");
-    let r = repo.to_str().unwrap();
-    assert_eq!(code(&lb.run(&["repo", "init", "--repo", r])), 0);
+    let repo = repo_init(&lb);
+    let r = repo.as_str();
     let sock = srv.sandbox.socket.to_str().unwrap().to_owned();
     let once = [
         "archive", "--once", "--repo", r, "--socket", &sock, "--user", "root",
@@ -337,12 +320,8 @@ async fn an_interrupted_archive_releases_its_lock() {
     srv.exec("CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY); INSERT INTO d.t VALUES (1)")
         .await;
     let lb = Lb::new();
-    let repo = srv.tmp().join("repo");
+    let repo = PathBuf::from(repo_init(&lb));
     let log = srv.tmp().join("archiver.log");
-    assert_eq!(
-        code(&lb.run(&["repo", "init", "--repo", repo.to_str().unwrap()])),
-        0
-    );
     for signal in ["-INT", "-TERM"] {
         let mut arch = archiver(&lb, &repo, &srv, &log);
         srv.exec("INSERT INTO d.t SELECT MAX(a) + 1 FROM d.t").await;

@@ -1,159 +1,23 @@
 //! Backups and restores, proven by CHECKSUM TABLE of source and restored tables.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
-use lifeboat_server::{ConnectOptions, connect};
+use lifeboat_server::ConnectOptions;
+use lifeboat_server::testing::TestServer;
+use mysql_async::prelude::Queryable;
+use serde_json::Value;
 
-use super::*;
-
-pub(crate) fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-/// Loads an SQL file with the stock client (it understands DELIMITER).
-pub(crate) fn load_sql(srv: &TestServer, file: &Path) {
-    let o = srv
-        .client()
-        .arg("--default-character-set=utf8mb4")
-        .stdin(std::fs::File::open(file).unwrap())
-        .output()
-        .expect("the stock client");
-    assert!(o.status.success(), "{}: {}", file.display(), stderr(&o));
-}
-
-/// The manifest of backup `id` in the unencrypted local repository `repo`.
-fn read_manifest(repo: &str, id: &str) -> Value {
-    let path = Path::new(repo)
-        .join("backups")
-        .join(id)
-        .join("manifest.json");
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-/// Loads SQL text with the stock client (see [`load_sql`]).
-fn load_sql_text(srv: &TestServer, name: &str, text: &str) {
-    let file = srv.tmp().join(name);
-    std::fs::write(&file, srv.portable(text)).unwrap();
-    load_sql(srv, &file);
-}
-
-/// The base tables of `db`, by name.
-async fn base_tables(c: &mut mysql_async::Conn, db: &str) -> Vec<String> {
-    c.exec(
-        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1",
-        (db,),
-    )
-    .await
-    .unwrap()
-}
-
-/// CHECKSUM TABLE of every base table of `db`.
-pub(crate) async fn checksums(opts: &ConnectOptions, db: &str) -> BTreeMap<String, Option<u64>> {
-    let mut c = connect(opts).await.unwrap();
-    let tables = base_tables(&mut c, db).await;
-    let mut out = BTreeMap::new();
-    for t in tables {
-        let q = |s: &str| format!("`{}`", s.replace('`', "``"));
-        let row: Option<(String, Option<u64>)> = c
-            .query_first(format!("CHECKSUM TABLE {}.{}", q(db), q(&t)))
-            .await
-            .unwrap();
-        out.insert(t, row.and_then(|r| r.1));
-    }
-    out
-}
-
-/// SHOW CREATE TABLE of every base table of `db`, without the AUTO_INCREMENT counter (a
-/// restore must give back the same table, keys included, whatever order it built them in).
-pub(crate) async fn definitions(opts: &ConnectOptions, db: &str) -> BTreeMap<String, String> {
-    let mut c = connect(opts).await.unwrap();
-    let tables = base_tables(&mut c, db).await;
-    let mut out = BTreeMap::new();
-    for t in tables {
-        let q = |s: &str| format!("`{}`", s.replace('`', "``"));
-        let row: Option<(String, String)> = c
-            .query_first(format!("SHOW CREATE TABLE {}.{}", q(db), q(&t)))
-            .await
-            .unwrap();
-        let create = row.unwrap().1;
-        let create = match create.find(" AUTO_INCREMENT=") {
-            Some(i) => {
-                let end = create[i + 16..]
-                    .find(' ')
-                    .map_or(create.len(), |j| i + 16 + j);
-                format!("{}{}", &create[..i], &create[end..])
-            }
-            None => create,
-        };
-        out.insert(t, create);
-    }
-    out
-}
-
-pub(crate) fn repo_init(lb: &Lb) -> String {
-    let repo = lb.home.path().join("repo").display().to_string();
-    let o = lb.run(&["repo", "init", "--repo", &repo]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    repo
-}
-
-pub(crate) fn backup(lb: &Lb, repo: &str, srv: &TestServer, extra: &[&str]) -> Value {
-    let mut args = vec![
-        "backup",
-        "--json",
-        "--repo",
-        repo,
-        "--defaults-file",
-        srv.sandbox.defaults_file.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let o = lb.run(&args);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    json(&o)
-}
-
-pub(crate) fn sandbox_socket(dir: &Path) -> ConnectOptions {
-    ConnectOptions::socket_root(&dir.join("mysqld.sock"))
-}
-
-/// A side instance a test restored into; stopped when dropped.
-struct Restored {
-    dir: PathBuf,
-    /// The restore's `--json` report.
-    report: Value,
-    _stop: StopOnDrop,
-}
-
-impl Restored {
-    fn socket(&self) -> ConnectOptions {
-        sandbox_socket(&self.dir)
-    }
-}
-
-/// `restore ID --json --repo R --sandbox <home>/NAME` plus `extra`, which must succeed.
-fn restore_sandbox(lb: &Lb, repo: &str, id: &str, name: &str, extra: &[&str]) -> Restored {
-    let dir = lb.home.path().join(name);
-    let stop = StopOnDrop(dir.clone());
-    let mut args = vec!["restore", id, "--json", "--repo", repo, "--sandbox"];
-    args.push(dir.to_str().unwrap());
-    args.extend_from_slice(extra);
-    let o = lb.run(&args);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    Restored {
-        dir,
-        report: json(&o),
-        _stop: stop,
-    }
-}
+use crate::harness::{
+    Lb, Shop, Sql, StopOnDrop, backup, checksums, code, connect, definitions, identity, json,
+    load_sql, read_manifest, repo_init, restore_sandbox, sakila, sandbox_socket, socket_args,
+    stderr, sysbench, write_secret,
+};
 
 #[tokio::test]
 async fn sakila_round_trip_equals_the_source() {
     let srv = TestServer::start_with(|o| o.binlog = true).await;
-    load_sql(&srv, &fixture("sakila-schema.sql"));
-    load_sql(&srv, &fixture("sakila-data.sql"));
+    sakila(&srv);
     let lb = Lb::new();
     let repo = repo_init(&lb);
     let b = backup(&lb, &repo, &srv, &["--threads", "3"]);
@@ -197,7 +61,7 @@ async fn sakila_round_trip_equals_the_source() {
     );
 
     // Views, routines and triggers exist and work.
-    let mut c = connect(&dst.socket()).await.unwrap();
+    let mut c = connect(&dst.socket()).await;
     let pool: Option<u64> = c
         .query_first("SELECT @@innodb_buffer_pool_size")
         .await
@@ -251,7 +115,7 @@ async fn sakila_round_trip_equals_the_source() {
         ],
     );
     assert_eq!(part.report["checksums_matched"], 5);
-    let mut p = connect(&part.socket()).await.unwrap();
+    let mut p = connect(&part.socket()).await;
     let tables: Vec<String> = p
         .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'sakila' ORDER BY 1")
         .await
@@ -273,7 +137,6 @@ async fn sakila_round_trip_equals_the_source() {
         .unwrap();
     let want: Option<u64> = connect(&srv.connect_options())
         .await
-        .unwrap()
         .query_first("SELECT COUNT(*) FROM sakila.film_list")
         .await
         .unwrap();
@@ -366,7 +229,7 @@ DELETE FROM big WHERE id BETWEEN 10000 AND 12000;
 #[tokio::test]
 async fn every_type_and_awkward_values_survive_mariadb_only() {
     let srv = TestServer::start().await;
-    load_sql_text(&srv, "types.sql", EVERY_TYPE);
+    load_sql(&srv, None, Sql::Text(EVERY_TYPE));
     let lb = Lb::new();
     let repo = repo_init(&lb);
     // 1 MiB chunks: the 30k-row table spans several chunks and key ranges.
@@ -428,7 +291,7 @@ async fn every_type_and_awkward_values_survive_mariadb_only() {
     // Row by row too, for the table with every type (CHECKSUM TABLE skips nothing, but a
     // second opinion costs little). Invisible and generated columns included.
     let dump = |opts: ConnectOptions| async move {
-        let mut c = connect(&opts).await.unwrap();
+        let mut c = connect(&opts).await;
         let rows: Vec<mysql_async::Row> = c
             .query(
                 "SELECT *, hid, HEX(f), HEX(d), HEX(g) FROM `we``ird db`.`every type` ORDER BY id",
@@ -445,7 +308,10 @@ async fn every_type_and_awkward_values_survive_mariadb_only() {
 #[tokio::test]
 async fn bit_rot_is_named_and_nothing_loads_silently_wrong() {
     let srv = TestServer::start().await;
-    srv.exec("CREATE DATABASE shop; USE shop; CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(100)); INSERT INTO shop.t SELECT seq, REPEAT('v', 90) FROM seq_1_to_5000").await;
+    Shop::empty()
+        .with("USE shop; CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(100)); INSERT INTO shop.t SELECT seq, REPEAT('v', 90) FROM seq_1_to_5000")
+        .build(&srv)
+        .await;
     let lb = Lb::new();
     let repo = repo_init(&lb);
     let b = backup(&lb, &repo, &srv, &[]);
@@ -494,24 +360,14 @@ async fn bit_rot_is_named_and_nothing_loads_silently_wrong() {
 #[tokio::test]
 async fn restore_refuses_a_live_target() {
     let srv = TestServer::start().await;
-    srv.exec("CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY); INSERT INTO shop.t VALUES (1)").await;
-    // Definitions that name their own database: renamed with it (backquoted), or reported.
-    srv.exec("CREATE VIEW shop.v AS SELECT id FROM shop.t")
-        .await;
-    srv.exec("CREATE PROCEDURE shop.count_t(OUT n INT) SELECT COUNT(*) INTO n FROM `shop`.`t`")
-        .await;
-    srv.exec("CREATE FUNCTION shop.max_t() RETURNS INT RETURN (SELECT MAX(id) FROM shop.t)")
-        .await;
+    Shop::one_row().routines().build(&srv).await;
     let lb = Lb::new();
     let repo = repo_init(&lb);
     let id = backup(&lb, &repo, &srv, &[])["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let identity = json(&lb.run(&with(&["check", "--json"], &socket_args(&srv))))["identity"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let identity = identity(&lb, &srv);
 
     // Into the same server: the database exists. Refused, exit 3, nothing changed.
     let mut args = vec![
@@ -708,23 +564,6 @@ async fn bad_repositories_and_ids_give_one_clear_line() {
     assert_eq!(incomplete["status"], "incomplete");
 }
 
-pub(super) fn sysbench(srv: &TestServer, args: &[&str]) -> Command {
-    let mut c = Command::new("sysbench");
-    c.arg("oltp_write_only")
-        .arg("--db-driver=mysql")
-        .arg(format!("--mysql-socket={}", srv.sandbox.socket.display()))
-        .args([
-            "--mysql-user=root",
-            "--mysql-db=sbtest",
-            "--tables=4",
-            "--table-size=20000",
-        ])
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    c
-}
-
 /// The backup taken while sysbench writes, restored and rolled forward with the source's own
 /// binlog from the recorded position, equals the source: the snapshot and the position match
 /// exactly (no transaction missing, none applied twice).
@@ -905,11 +744,13 @@ async fn backup_killed_at_random_moments_never_leaves_a_false_backup() {
 #[tokio::test]
 async fn encrypted_repository_round_trip() {
     let srv = TestServer::start().await;
-    srv.exec(
-        "CREATE DATABASE shop; USE shop; CREATE TABLE t (id INT PRIMARY KEY, secret VARCHAR(100));
-         INSERT INTO t SELECT seq, CONCAT('plaintext-marker-', seq) FROM seq_1_to_3000",
-    )
-    .await;
+    Shop::empty()
+        .with(
+            "USE shop; CREATE TABLE t (id INT PRIMARY KEY, secret VARCHAR(100));
+             INSERT INTO t SELECT seq, CONCAT('plaintext-marker-', seq) FROM seq_1_to_3000",
+        )
+        .build(&srv)
+        .await;
     let lb = Lb::new();
     let repo = lb.home.path().join("repo").display().to_string();
     let pass = write_secret(lb.home.path(), "pass", "correct horse battery staple\n");
@@ -1030,14 +871,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 #[tokio::test]
 async fn prune_keeps_by_rules_and_removes_interrupted_backups() {
     let srv = TestServer::start().await;
-    srv.exec("CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY); INSERT INTO shop.t VALUES (1)").await;
-    // Definitions that name their own database: renamed with it (backquoted), or reported.
-    srv.exec("CREATE VIEW shop.v AS SELECT id FROM shop.t")
-        .await;
-    srv.exec("CREATE PROCEDURE shop.count_t(OUT n INT) SELECT COUNT(*) INTO n FROM `shop`.`t`")
-        .await;
-    srv.exec("CREATE FUNCTION shop.max_t() RETURNS INT RETURN (SELECT MAX(id) FROM shop.t)")
-        .await;
+    Shop::one_row().routines().build(&srv).await;
     let lb = Lb::new();
     let repo = repo_init(&lb);
     let ids: Vec<String> = (0..3)
@@ -1093,9 +927,9 @@ async fn prune_keeps_by_rules_and_removes_interrupted_backups() {
 #[tokio::test]
 async fn accounts_and_grants_round_trip_with_users() {
     let srv = TestServer::start().await;
+    Shop::one_row().build(&srv).await;
     srv.exec(
-        "CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY); INSERT INTO shop.t VALUES (1);
-         CREATE USER app@'127.0.0.1' IDENTIFIED BY 'app-pw'; GRANT SELECT, INSERT ON shop.* TO app@'127.0.0.1';
+        "CREATE USER app@'127.0.0.1' IDENTIFIED BY 'app-pw'; GRANT SELECT, INSERT ON shop.* TO app@'127.0.0.1';
          CREATE ROLE zz_role; GRANT SELECT ON shop.* TO zz_role;
          CREATE USER aa_reader@'127.0.0.1' IDENTIFIED BY 'reader-pw'; GRANT zz_role TO aa_reader@'127.0.0.1'",
     )
@@ -1149,7 +983,7 @@ async fn accounts_and_grants_round_trip_with_users() {
         ssl_ca: None,
         connect_timeout: std::time::Duration::from_secs(5),
     };
-    let mut c = connect(&app).await.expect("the restored account logs in");
+    let mut c = connect(&app).await;
     c.query_drop("INSERT INTO shop.t VALUES (2)").await.unwrap();
     assert!(
         c.query_drop("DELETE FROM shop.t").await.is_err(),
@@ -1161,7 +995,7 @@ async fn accounts_and_grants_round_trip_with_users() {
         password: Some(lifeboat_server::Password::new("reader-pw")),
         ..app
     };
-    let mut c = connect(&reader).await.expect("the restored reader logs in");
+    let mut c = connect(&reader).await;
     let n: Option<u64> = c.query_first("SELECT COUNT(*) FROM shop.t").await.unwrap();
     assert_eq!(n, Some(2));
 }
@@ -1270,7 +1104,7 @@ async fn restore_killed_then_resumed_equals_the_source() {
             want_defs,
             "trial {trial}"
         );
-        let mut c = connect(&sandbox_socket(&dst)).await.unwrap();
+        let mut c = connect(&sandbox_socket(&dst)).await;
         let left: Option<u64> = c
             .query_first("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '_lifeboat_restore'")
             .await
@@ -1278,7 +1112,7 @@ async fn restore_killed_then_resumed_equals_the_source() {
         assert_eq!(left, Some(0), "progress schema dropped after success");
     }
     // No progress record and tables that differ from the backup: refused, nothing loaded.
-    let mut c = connect(&sandbox_socket(&probe)).await.unwrap();
+    let mut c = connect(&sandbox_socket(&probe)).await;
     c.query_drop("DELETE FROM sbtest.sbtest1 WHERE id = 7")
         .await
         .unwrap();
@@ -1545,7 +1379,7 @@ INSERT INTO myisam VALUES (1, 'a');
 #[tokio::test]
 async fn computed_checksums_equal_the_servers_mariadb_only() {
     let srv = TestServer::start().await;
-    load_sql_text(&srv, "ck.sql", COMPUTED_CHECKSUMS);
+    load_sql(&srv, None, Sql::Text(COMPUTED_CHECKSUMS));
     let lb = Lb::new();
     let repo = repo_init(&lb);
     // 1 MiB chunks and 3 workers: `big` (about 8 MiB) is read in several key ranges, whose
@@ -1649,7 +1483,7 @@ async fn computed_checksums_equal_the_servers_mariadb_only() {
     }
 
     // A server summing NULL columns' bytes the 5.1 way is left to compute its own.
-    let mut c = connect(&srv.connect_options()).await.unwrap();
+    let mut c = connect(&srv.connect_options()).await;
     c.query_drop("SET GLOBAL old_mode = 'COMPAT_5_1_CHECKSUM'")
         .await
         .unwrap();

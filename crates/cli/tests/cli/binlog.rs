@@ -6,38 +6,15 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use lifeboat_server::testing::TestServer;
 use mysql_async::prelude::Queryable;
 use serde_json::Value;
 
-use super::{Lb, code, stderr};
+use crate::harness::{Lb, Sql, code, load_sql, stderr};
 
 const SCRIPT: &str = include_str!("data/binlog-types.sql");
-
-fn mariadb(srv: &TestServer, sql: &str) {
-    let mut child = srv
-        .client()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running the mariadb client");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(sql.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "mariadb failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A row as mariadb-binlog prints it: columns by ordinal with value text and type comment.
 #[derive(Debug)]
@@ -238,25 +215,19 @@ async fn decoded_rows_equal_the_servers_binlog_tool_for_every_type_and_image() {
     let srv = TestServer::start_with(|o| o.binlog = true).await;
     // FULL images, then MINIMAL images, then compressed events; a new file for each, so
     // that `verify` also checks GTID continuity across files.
-    mariadb(
-        &srv,
-        &format!("DROP DATABASE IF EXISTS bt;\n{SCRIPT}\nFLUSH BINARY LOGS;"),
-    );
-    mariadb(
-        &srv,
-        &format!(
-            "SET SESSION binlog_row_image=MINIMAL;\nDROP DATABASE IF EXISTS bt;\n{SCRIPT}\nFLUSH BINARY LOGS;"
-        ),
-    );
-    mariadb(
-        &srv,
-        if srv.is_mysql() {
-            "SET GLOBAL binlog_transaction_compression=ON;"
-        } else {
-            "SET GLOBAL log_bin_compress=ON; SET GLOBAL log_bin_compress_min_len=10;"
-        },
-    );
-    mariadb(&srv, &format!("DROP DATABASE IF EXISTS bt;\n{SCRIPT}"));
+    let client = |sql: &str| load_sql(&srv, None, Sql::Text(sql));
+    client(&format!(
+        "DROP DATABASE IF EXISTS bt;\n{SCRIPT}\nFLUSH BINARY LOGS;"
+    ));
+    client(&format!(
+        "SET SESSION binlog_row_image=MINIMAL;\nDROP DATABASE IF EXISTS bt;\n{SCRIPT}\nFLUSH BINARY LOGS;"
+    ));
+    client(if srv.is_mysql() {
+        "SET GLOBAL binlog_transaction_compression=ON;"
+    } else {
+        "SET GLOBAL log_bin_compress=ON; SET GLOBAL log_bin_compress_min_len=10;"
+    });
+    client(&format!("DROP DATABASE IF EXISTS bt;\n{SCRIPT}"));
 
     let mut c = srv.conn().await;
     let ordinals: Vec<(String, String, u64)> = c

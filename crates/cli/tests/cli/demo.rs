@@ -1,6 +1,6 @@
 //! `lifeboat demo`: the README's main job runs end to end and proves its recovery.
 
-use super::{Lb, code, json, stderr};
+use crate::harness::{Lb, code, json, stderr};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_demo_recovers_and_proves_it() {

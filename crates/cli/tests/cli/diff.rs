@@ -4,8 +4,7 @@
 use lifeboat_server::testing::TestServer;
 use mysql_async::prelude::Queryable;
 
-use super::backup::sandbox_socket;
-use super::{Lb, code, json, stderr};
+use crate::harness::{Lb, StopOnDrop, code, connect, json, repo_init, sandbox_socket, stderr};
 
 const DATA: &str = "
 CREATE DATABASE app CHARACTER SET utf8mb4;
@@ -24,9 +23,8 @@ async fn equal_copies_are_equal_and_every_difference_is_found() {
     let srv = TestServer::start().await;
     srv.exec(DATA).await;
     let lb = Lb::new();
-    let repo = srv.tmp().join("repo");
-    let r = repo.to_str().unwrap();
-    assert_eq!(code(&lb.run(&["repo", "init", "--repo", r])), 0);
+    let repo = repo_init(&lb);
+    let r = repo.as_str();
     let sock = srv.sandbox.socket.to_str().unwrap().to_owned();
     let o = lb.run(&["backup", "--repo", r, "--socket", &sock, "--user", "root"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -35,7 +33,7 @@ async fn equal_copies_are_equal_and_every_difference_is_found() {
         .map(str::to_owned)
         .unwrap_or_default();
     let copy = srv.tmp().join("copy");
-    let _stop = super::StopOnDrop(copy.clone());
+    let _stop = StopOnDrop(copy.clone());
     let o = lb.run(&[
         "restore",
         &id,
@@ -84,9 +82,7 @@ async fn equal_copies_are_equal_and_every_difference_is_found() {
     assert_eq!(big["chunks"], 26, "{big}");
 
     // Damage the copy.
-    let mut c = lifeboat_server::connect(&sandbox_socket(&copy))
-        .await
-        .unwrap();
+    let mut c = connect(&sandbox_socket(&copy)).await;
     c.query_drop(
         "DELETE FROM app.big WHERE id IN (5, 17000, 24999);
          INSERT INTO app.big VALUES (30001, 'new', 1, NULL), (30002, 'new', 2, NULL);

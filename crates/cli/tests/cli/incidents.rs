@@ -7,7 +7,7 @@ use std::time::Instant;
 use lifeboat_server::testing::TestServer;
 use mysql_async::prelude::Queryable;
 
-use super::{Lb, binlog_position, code, json, stderr};
+use crate::harness::{Lb, Shop, binlog_position, code, json, stderr};
 
 /// The ordinary work: single-row and small multi-row changes, none destructive.
 const ORDINARY: &str = r"
@@ -40,17 +40,19 @@ async fn every_destructive_event_among_100k_transactions_and_nothing_else() {
             .push("loose-binlog-rows-query-log-events=ON".into());
     })
     .await;
-    srv.exec(
-        "CREATE DATABASE shop; CREATE TABLE shop.orders (id INT AUTO_INCREMENT PRIMARY KEY, customer INT, amount INT, note VARCHAR(20));
-         CREATE TABLE shop.customers (id INT PRIMARY KEY, name VARCHAR(20));
-         INSERT INTO shop.customers SELECT seq, CONCAT('c', seq) FROM shop.seq_1_to_5;
-         CREATE TABLE shop.big (id INT PRIMARY KEY, v INT);
-         INSERT INTO shop.big SELECT seq, seq FROM shop.seq_1_to_5000;
-         CREATE TABLE shop.audit (id INT PRIMARY KEY, customer INT, FOREIGN KEY (customer) REFERENCES shop.customers (id));
-         CREATE TABLE shop.a (x INT); CREATE TABLE shop.b (y INT);",
-    )
-    .await;
-    srv.exec(ORDINARY).await;
+    Shop::empty()
+        .with(
+            "CREATE TABLE shop.orders (id INT AUTO_INCREMENT PRIMARY KEY, customer INT, amount INT, note VARCHAR(20));
+             CREATE TABLE shop.customers (id INT PRIMARY KEY, name VARCHAR(20));
+             INSERT INTO shop.customers SELECT seq, CONCAT('c', seq) FROM shop.seq_1_to_5;
+             CREATE TABLE shop.big (id INT PRIMARY KEY, v INT);
+             INSERT INTO shop.big SELECT seq, seq FROM shop.seq_1_to_5000;
+             CREATE TABLE shop.audit (id INT PRIMARY KEY, customer INT, FOREIGN KEY (customer) REFERENCES shop.customers (id));
+             CREATE TABLE shop.a (x INT); CREATE TABLE shop.b (y INT);",
+        )
+        .with(ORDINARY)
+        .build(&srv)
+        .await;
     let mut c = srv.conn().await;
     let start = binlog_position(&srv, &mut c).await;
 

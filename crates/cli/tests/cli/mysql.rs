@@ -5,8 +5,11 @@
 use lifeboat_server::testing::TestServer;
 use mysql_async::prelude::Queryable;
 
-use super::backup::{checksums, fixture, load_sql, repo_init, sandbox_socket};
-use super::{Lb, code, json, stderr};
+use crate::harness::{
+    Lb, Point, Shop, Sql, StopOnDrop, backup, checksum_of, checksums, code, connect, exported,
+    json, load_sql, named_restore, next_second, on_ibd, point, repo_init, sakila, sandbox_socket,
+    socket_args, stderr,
+};
 
 /// MySQL with the binlog settings a careful DBA runs: GTIDs, compressed transactions,
 /// partial JSON updates, full metadata.
@@ -69,16 +72,15 @@ SET DEFAULT ROLE 'zz_reader' TO 'aa_app'@'127.0.0.1';
 #[tokio::test(flavor = "multi_thread")]
 async fn sakila_and_mysql_features_round_trip_with_every_checksum_equal_mysql_only() {
     let srv = mysql_server().await;
-    load_sql(&srv, &fixture("sakila-schema.sql"));
-    load_sql(&srv, &fixture("sakila-data.sql"));
+    sakila(&srv);
     srv.exec(FEATURES).await;
     let lb = Lb::new();
     let repo = repo_init(&lb);
-    let b = super::backup::backup(&lb, &repo, &srv, &["--users", "--threads", "3"]);
+    let b = backup(&lb, &repo, &srv, &["--users", "--threads", "3"]);
     let id = b["id"].as_str().unwrap().to_owned();
 
     let dir = srv.tmp().join("restored");
-    let _stop = super::StopOnDrop(dir.clone());
+    let _stop = StopOnDrop(dir.clone());
     let o = lb.run(&[
         "restore",
         "--json",
@@ -115,7 +117,7 @@ async fn sakila_and_mysql_features_round_trip_with_every_checksum_equal_mysql_on
     assert_eq!(r["checksums_matched"], 18, "{r}");
 
     // Every column is there with its definition: the expression defaults and ON UPDATE.
-    let mut c = lifeboat_server::connect(&dst).await.unwrap();
+    let mut c = connect(&dst).await;
     let (created, tag, secret): (String, String, String) = c
         .query_first("SELECT created_at, tag, secret FROM feat.docs WHERE id = 6")
         .await
@@ -183,53 +185,6 @@ async fn sakila_and_mysql_features_round_trip_with_every_checksum_equal_mysql_on
     assert_eq!(missing.as_deref(), Some(""), "backup GTIDs {want}");
 }
 
-/// A point the test captured on the source: its tables, binlog position and last GTID.
-struct Point {
-    sums: std::collections::BTreeMap<String, Option<u64>>,
-    pos: String,
-    gtid: String,
-}
-
-async fn point(srv: &TestServer) -> Point {
-    let (file, pos, gtid) = super::binlog_position(srv, &mut srv.conn().await).await;
-    Point {
-        sums: checksums(&srv.connect_options(), "shop").await,
-        pos: format!("{file}:{pos}"),
-        gtid,
-    }
-}
-
-const SHOP: &str = "
-CREATE DATABASE shop CHARACTER SET utf8mb4;
-CREATE TABLE shop.customers (id INT PRIMARY KEY, name VARCHAR(50), city VARCHAR(50) CHARACTER SET latin1,
-  profile JSON, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP) ENGINE=InnoDB;
-CREATE TABLE shop.orders (id INT AUTO_INCREMENT PRIMARY KEY, customer INT NOT NULL, note TEXT, amount DECIMAL(10,2),
-  total DECIMAL(12,2) AS (amount * 2) STORED,
-  FOREIGN KEY (customer) REFERENCES shop.customers (id)) ENGINE=InnoDB;
-INSERT INTO shop.customers (id, name, city, profile) VALUES
-  (1, 'Zoë 😀', 'Zürich', '{\"tier\": \"gold\", \"tags\": [\"a\", \"b\"], \"note\": \"a long enough text to make partial updates worth it\"}'),
-  (2, '山田', 'Köln', '{\"tier\": \"silver\"}'), (3, 'plain', 'Paris', NULL);
-INSERT INTO shop.orders (customer, note, amount) VALUES (1, 'first', 1.50), (2, 'second', 2.50);";
-
-/// `restore` into a named server: its identity from `check`, then the connection options.
-fn named_restore(lb: &Lb, repo: &str, srv: &TestServer, extra: &[&str]) -> std::process::Output {
-    let sock = super::socket_args(srv);
-    let sock: Vec<&str> = sock.iter().map(String::as_str).collect();
-    let o = lb.run(&[&["check", "--json"][..], &sock].concat());
-    let identity = json(&o)["identity"].as_str().unwrap().to_owned();
-    let mut args = vec![
-        "restore",
-        "--json",
-        "--repo",
-        repo,
-        "--confirm-server",
-        identity.as_str(),
-    ];
-    args.extend(&sock);
-    args.extend(extra);
-    lb.run(&args)
-}
-
 /// Findings 2, 4 and 6 of issue 25: point-in-time recovery on MySQL with compressed
 /// transactions, GTIDs and partial JSON updates, to every kind of stop, into a MySQL side
 /// instance (its own replication applier on relay logs), into a named MySQL server (one
@@ -238,11 +193,11 @@ fn named_restore(lb: &Lb, repo: &str, srv: &TestServer, extra: &[&str]) -> std::
 #[tokio::test(flavor = "multi_thread")]
 async fn every_stop_kind_into_side_named_and_source_servers_mysql_only() {
     let srv = mysql_server().await;
-    srv.exec(SHOP).await;
+    Shop::orders_with_profiles().build(&srv).await;
     let lb = Lb::new();
     let repo = repo_init(&lb);
     let r = repo.as_str();
-    super::backup::backup(&lb, r, &srv, &[]);
+    backup(&lb, r, &srv, &[]);
 
     srv.exec(
         "INSERT INTO shop.customers (id, name, city) VALUES (4, 'Ærøskøbing «ü» 中文 🚀', 'Málaga'), (5, 'Łódź', 'Genève');
@@ -253,20 +208,20 @@ async fn every_stop_kind_into_side_named_and_source_servers_mysql_only() {
          UPDATE shop.orders SET status = 'paid' WHERE id <= 2",
     )
     .await;
-    let at_time = super::pitr::next_second().await;
-    let p1 = point(&srv).await;
+    let at_time = next_second().await;
+    let p1 = point(&srv, &mut srv.conn().await).await;
     tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
     srv.exec(
         "INSERT INTO shop.orders (customer, note, amount) SELECT 1 + seq % 5, CONCAT('bulk ', seq), seq FROM seq_1_to_3000;
          UPDATE shop.customers SET city = 'Besançon', profile = JSON_SET(COALESCE(profile, '{}'), '$.moved', true) WHERE id = 3",
     )
     .await;
-    let p2 = point(&srv).await;
+    let p2 = point(&srv, &mut srv.conn().await).await;
     srv.exec(
         "FLUSH BINARY LOGS; INSERT INTO shop.orders (customer, note, amount) VALUES (2, 'just before', 1)",
     )
     .await;
-    let p3 = point(&srv).await;
+    let p3 = point(&srv, &mut srv.conn().await).await;
     // The accident, then more writes.
     srv.exec(
         "BEGIN; INSERT INTO shop.orders (customer, note, amount) VALUES (3, 'in the bad trx', 1);
@@ -276,7 +231,7 @@ async fn every_stop_kind_into_side_named_and_source_servers_mysql_only() {
     )
     .await;
     let mut args = vec!["archive", "--once", "--repo", r];
-    let sock = super::socket_args(&srv);
+    let sock = socket_args(&srv);
     args.extend(sock.iter().map(String::as_str));
     let o = lb.run(&args);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -297,7 +252,7 @@ async fn every_stop_kind_into_side_named_and_source_servers_mysql_only() {
     ];
     for (name, stop, want) in cases {
         let dir = srv.tmp().join(format!("pitr-{name}"));
-        let _stop = super::StopOnDrop(dir.clone());
+        let _stop = StopOnDrop(dir.clone());
         let mut args = vec!["restore", "--json", "--repo", r, "--sandbox"];
         args.push(dir.to_str().unwrap());
         args.extend(stop);
@@ -372,26 +327,28 @@ async fn every_stop_kind_into_side_named_and_source_servers_mysql_only() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_replay_commits_nothing_of_its_transaction_and_is_journaled_mysql_only() {
     let srv = mysql_server().await;
-    srv.exec(
-        "CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(20));
-         CREATE TABLE shop.audit (id INT PRIMARY KEY); INSERT INTO shop.t VALUES (1, 'one')",
-    )
-    .await;
+    Shop::empty()
+        .with(
+            "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(20));
+             CREATE TABLE shop.audit (id INT PRIMARY KEY); INSERT INTO shop.t VALUES (1, 'one')",
+        )
+        .build(&srv)
+        .await;
     let lb = Lb::new();
     let repo = repo_init(&lb);
     let r = repo.as_str();
     // The backup leaves shop.audit out, so the replay of a transaction that writes both
     // tables fails at its second statement.
-    super::backup::backup(&lb, r, &srv, &["--exclude", "shop.audit"]);
+    backup(&lb, r, &srv, &["--exclude", "shop.audit"]);
     srv.exec("INSERT INTO shop.t VALUES (2, 'two')").await;
-    let good = point(&srv).await;
+    let good = point(&srv, &mut srv.conn().await).await;
     srv.exec(
         "BEGIN; INSERT INTO shop.t VALUES (3, 'three'); INSERT INTO shop.audit VALUES (3); COMMIT",
     )
     .await;
-    let bad = point(&srv).await;
+    let bad = point(&srv, &mut srv.conn().await).await;
     let mut args = vec!["archive", "--once", "--repo", r];
-    let sock = super::socket_args(&srv);
+    let sock = socket_args(&srv);
     args.extend(sock.iter().map(String::as_str));
     assert_eq!(code(&lb.run(&args)), 0);
 
@@ -454,11 +411,11 @@ async fn salvage_of_a_mysql_table_keeps_json_and_generated_columns_mysql_only() 
     )
     .await;
     let mut c = srv.conn().await;
-    let want = super::forensic::checksum_of(&mut c, "feat.docs").await;
-    let (copy, _) = super::forensic::exported(&srv, "feat", "docs").await;
+    let want = checksum_of(&mut c, "feat.docs").await;
+    let (copy, _) = exported(&srv, "feat", "docs").await;
     let lb = Lb::new();
     let out = srv.tmp().join("salvaged");
-    let o = super::forensic::on_ibd(&lb, "salvage", &copy, None, &out);
+    let o = on_ibd(&lb, "salvage", &copy, None, &out);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let r = json(&o);
     assert_eq!(r["rows"], 400, "{r}");
@@ -468,12 +425,8 @@ async fn salvage_of_a_mysql_table_keeps_json_and_generated_columns_mysql_only() 
         "{}",
         &sql[..sql.len().min(1500)]
     );
-    super::forensic::load_into(&srv, "back", &out.join("docs.sql"));
-    assert_eq!(
-        super::forensic::checksum_of(&mut c, "back.docs").await,
-        want,
-        "{r}"
-    );
+    load_sql(&srv, Some("back"), Sql::File(&out.join("docs.sql")));
+    assert_eq!(checksum_of(&mut c, "back.docs").await, want, "{r}");
     let name: Option<String> = c
         .query_first("SELECT doc->>'$.name' FROM back.docs WHERE id = 4")
         .await

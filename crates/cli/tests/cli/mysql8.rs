@@ -7,7 +7,8 @@
 //! untouched file's rows.
 //!
 //! Also the ZLOBs in which MySQL 8 keeps a compressed table's long values, written into a
-//! MariaDB compressed table's file in place of its ZBLOB chains.
+//! MariaDB compressed table's file in place of its ZBLOB chains; and the SDI pages from which
+//! `undrop --image` takes a dropped MySQL 8 table's definition and index.
 
 use std::io::Write;
 
@@ -16,19 +17,15 @@ use lifeboat_server::testing::TestServer;
 use mysql_async::prelude::Queryable;
 use serde_json::{Value, json};
 
-use super::forensic::{checksum_of, load_into, on_ibd, undrop, write_image};
-use super::{Lb, code, json, stderr};
+use crate::harness::{
+    Lb, Shop, Sql, checksum_of, code, compressed, exported, json, load_sql, noise, on_ibd,
+    sakila_80, stderr, undrop, write_image,
+};
 
 const PAGE: usize = 16384;
 /// Page 3 holds actor's SDI, page 4 its clustered index (one leaf).
 const SDI_PAGE: usize = 3;
 const LEAF: usize = 4;
-
-pub fn sakila_80(table: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../innodb/tests/data/innodb_ruby-sakila/8.0")
-        .join(format!("{table}.ibd"))
-}
 
 /// The origin of the table's SDI record (type 1) on the SDI page.
 fn sdi_record(ibd: &[u8]) -> usize {
@@ -42,7 +39,7 @@ fn sdi_record(ibd: &[u8]) -> usize {
 }
 
 /// The table's SDI document.
-pub fn sdi_json(ibd: &[u8]) -> Value {
+fn sdi_json(ibd: &[u8]) -> Value {
     let page = &ibd[SDI_PAGE * PAGE..(SDI_PAGE + 1) * PAGE];
     let mut page_of = |no: u32| {
         ibd.get(no as usize * PAGE..(no as usize + 1) * PAGE)
@@ -59,7 +56,7 @@ pub fn sdi_json(ibd: &[u8]) -> Value {
 /// Stores `doc` as the table's SDI document, its columns numbered in order, compressed on a
 /// new SDI BLOB page (where MySQL keeps a wide table's), and checksums the pages as MySQL
 /// does.
-pub fn replace_sdi(ibd: &mut Vec<u8>, doc: &Value) {
+fn replace_sdi(ibd: &mut Vec<u8>, doc: &Value) {
     let mut doc = doc.clone();
     for (i, c) in doc["dd_object"]["columns"]
         .as_array_mut()
@@ -389,7 +386,7 @@ fn salvage_into(srv: &TestServer, lb: &Lb, ibd: &[u8], db: &str) -> Value {
     let out = srv.tmp().join(format!("salvage-{db}"));
     let o = on_ibd(lb, "salvage", &file, None, &out);
     assert_eq!(code(&o), 0, "{db}: {}", stderr(&o));
-    load_into(srv, db, &out.join("actor.sql"));
+    load_sql(srv, Some(db), Sql::File(&out.join("actor.sql")));
     json(&o)
 }
 
@@ -480,7 +477,7 @@ async fn mysql_8_tables_after_instant_add_and_drop_column_salvage_from_their_sdi
     let r = undrop(&lb, ("--image", &img), "sakila.actor", &[], &out);
     assert_eq!(r["rows"], 200, "{r}");
     c.query_drop("CREATE DATABASE undropped").await.unwrap();
-    load_into(&srv, "undropped", &out.join("actor.sql"));
+    load_sql(&srv, Some("undropped"), Sql::File(&out.join("actor.sql")));
     let got = checksum_of(&mut c, "undropped.actor").await;
     assert!(got.is_some() && got == want, "undrop: {got:?} {want:?}");
 
@@ -506,7 +503,7 @@ async fn mysql_8_tables_after_instant_add_and_drop_column_salvage_from_their_sdi
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(json(&o)["rows"], 3, "{}", json(&o));
     c.query_drop("CREATE DATABASE undeleted").await.unwrap();
-    load_into(&srv, "undeleted", &out.join("actor.sql"));
+    load_sql(&srv, Some("undeleted"), Sql::File(&out.join("actor.sql")));
     let got: Vec<(u16, i32, Option<String>)> = c
         .query("SELECT actor_id, score, nick FROM undeleted.actor ORDER BY actor_id")
         .await
@@ -598,14 +595,15 @@ fn zlobs_for_long_values(ibd: &[u8], zip: usize) -> (Vec<u8>, usize) {
 /// equal to the server's table. Shorter values stay ZBLOB chains in the same file.
 #[tokio::test(flavor = "multi_thread")]
 async fn compressed_tables_long_values_in_zlobs_salvage_and_undrop_mariadb_only() {
-    let srv = TestServer::start_with(super::forensic::compressed).await;
+    let srv = TestServer::start_with(compressed).await;
     let lb = Lb::new();
     let mut c = srv.conn().await;
     // Hex text deflates to about half: streams over several data pages. Lengths just past
     // one chunk (a one-byte second chunk), several chunks, and short ones that stay ZBLOBs.
+    Shop::empty().build(&srv).await;
     c.query_drop(
         "SET SESSION group_concat_max_len = 16777216;
-         CREATE DATABASE shop; CREATE DATABASE salvaged; CREATE DATABASE undropped;
+         CREATE DATABASE salvaged; CREATE DATABASE undropped;
          CREATE TABLE shop.docs (id INT PRIMARY KEY, name VARCHAR(40), body LONGBLOB)
            ENGINE=InnoDB ROW_FORMAT=COMPRESSED KEY_BLOCK_SIZE=8;
          INSERT INTO shop.docs SELECT seq, CONCAT('doc ', seq), NULL FROM shop.seq_1_to_60;
@@ -624,7 +622,7 @@ async fn compressed_tables_long_values_in_zlobs_salvage_and_undrop_mariadb_only(
         .unwrap();
     assert_eq!(lens, [131073, 300000, 700001, 100000, 131072, 2000]);
     let want = checksum_of(&mut c, "shop.docs").await;
-    let (copy, schema) = super::forensic::exported(&srv, "shop", "docs").await;
+    let (copy, schema) = exported(&srv, "shop", "docs").await;
     let (ibd, moved) = zlobs_for_long_values(&std::fs::read(&copy).unwrap(), 8192);
     assert_eq!(moved, 3, "the three values longer than 128 KiB");
     std::fs::write(&copy, &ibd).unwrap();
@@ -635,7 +633,7 @@ async fn compressed_tables_long_values_in_zlobs_salvage_and_undrop_mariadb_only(
     let r = json(&o);
     assert_eq!(r["rows"], 60, "{r}");
     assert_eq!(r["damaged"], json!([]), "{r}");
-    load_into(&srv, "salvaged", &out.join("docs.sql"));
+    load_sql(&srv, Some("salvaged"), Sql::File(&out.join("docs.sql")));
     assert_eq!(checksum_of(&mut c, "salvaged.docs").await, want, "{r}");
 
     // In a disk image, at an odd offset among other bytes: the carver keeps the ZLOB pages
@@ -655,7 +653,7 @@ async fn compressed_tables_long_values_in_zlobs_salvage_and_undrop_mariadb_only(
         (Some(60), Some(0)),
         "{r}"
     );
-    load_into(&srv, "undropped", &out.join("docs.sql"));
+    load_sql(&srv, Some("undropped"), Sql::File(&out.join("docs.sql")));
     assert_eq!(checksum_of(&mut c, "undropped.docs").await, want, "{r}");
 
     // A ZLOB data page zeroed in the file: its row is reported lost, never written wrong.
@@ -676,4 +674,68 @@ async fn compressed_tables_long_values_in_zlobs_salvage_and_undrop_mariadb_only(
         problem.contains(&format!("page {first_zlob} of a ZLOB stream")),
         "{r}"
     );
+}
+
+/// MySQL 8 keeps no SYS_ tables: `undrop --image` without a definition takes the dropped
+/// tables' own SDI pages from the image (film's document on an SDI BLOB page), their
+/// CREATE TABLE and the clustered index they name. The rows equal what `salvage` reads from
+/// the files themselves.
+#[tokio::test(flavor = "multi_thread")]
+async fn undrop_of_mysql_8_tables_takes_definition_and_index_from_their_sdi() {
+    let srv = TestServer::start().await;
+    let srv_tmp = srv.tmp();
+    let lb = Lb::new();
+    let mut image = noise(1_500_000);
+    for (at, table) in [(900_007, "film"), (400_001, "actor")] {
+        let mut ibd = std::fs::read(sakila_80(table)).unwrap();
+        // film's document as a wide table's would be stored: on an SDI BLOB page.
+        if table == "film" {
+            let doc = sdi_json(&ibd);
+            replace_sdi(&mut ibd, &doc);
+        }
+        std::fs::write(srv_tmp.join(format!("{table}.ibd")), &ibd).unwrap();
+        image.splice(at..at, ibd);
+    }
+    let img = srv.tmp().join("mysql8.img");
+    std::fs::write(&img, &image).unwrap();
+    srv.exec("CREATE DATABASE undropped; CREATE DATABASE salvaged")
+        .await;
+    let mut c = srv.conn().await;
+    for (table, rows, index) in [("film", 1000, 167), ("actor", 200, 154)] {
+        let out = srv.tmp().join(format!("undrop-{table}"));
+        let r = undrop(
+            &lb,
+            ("--image", &img),
+            &format!("sakila.{table}"),
+            &[],
+            &out,
+        );
+        assert_eq!(r["rows"], rows, "{table}: {r}");
+        assert_eq!(r["chosen"]["index_id"], index, "{table}: {r}");
+        assert!(r["chosen_by"].as_str().unwrap().contains("SDI"), "{r}");
+        load_sql(
+            &srv,
+            Some("undropped"),
+            Sql::File(&out.join(format!("{table}.sql"))),
+        );
+        let salvaged = srv.tmp().join(format!("salvage-{table}"));
+        let o = on_ibd(
+            &lb,
+            "salvage",
+            &srv.tmp().join(format!("{table}.ibd")),
+            None,
+            &salvaged,
+        );
+        assert_eq!(code(&o), 0, "{table}: {}", stderr(&o));
+        load_sql(
+            &srv,
+            Some("salvaged"),
+            Sql::File(&salvaged.join(format!("{table}.sql"))),
+        );
+        let (a, b) = (
+            checksum_of(&mut c, &format!("undropped.{table}")).await,
+            checksum_of(&mut c, &format!("salvaged.{table}")).await,
+        );
+        assert!(a.is_some() && a == b, "{table}: {a:?} {b:?}");
+    }
 }

@@ -2,63 +2,23 @@
 //! the side instance ends up equal, table by table (CHECKSUM TABLE), to the source as the
 //! test captured it at that point while writing.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use lifeboat_server::testing::TestServer;
-use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
-use super::backup::{checksums, sandbox_socket};
-use super::{Lb, code, json, stderr};
-
-/// A point the test captured: the source's tables, binlog position and GTID state.
-struct Point {
-    sums: BTreeMap<String, Option<u64>>,
-    pos: String,
-    gtid: String,
-}
-
-async fn point(srv: &TestServer, c: &mut Conn) -> Point {
-    let row: mysql_async::Row = c.query_first("SHOW BINLOG STATUS").await.unwrap().unwrap();
-    let (file, pos): (String, u64) = (row.get(0).unwrap(), row.get(1).unwrap());
-    let gtid: String = c
-        .query_first("SELECT @@gtid_binlog_pos")
-        .await
-        .unwrap()
-        .unwrap();
-    Point {
-        sums: checksums(&srv.connect_options(), "shop").await,
-        pos: format!("{file}:{pos}"),
-        gtid,
-    }
-}
-
-/// Sleeps into the next second, so that what comes after is stamped later than `now`.
-pub(crate) async fn next_second() -> jiff::Timestamp {
-    let now = jiff::Timestamp::now();
-    let into = now.subsec_nanosecond() as u64;
-    tokio::time::sleep(Duration::from_nanos(1_000_000_000 - into) + Duration::from_millis(150))
-        .await;
-    jiff::Timestamp::now()
-}
-
-const SCHEMA: &str = "
-CREATE DATABASE shop CHARACTER SET utf8mb4;
-CREATE TABLE shop.customers (id INT PRIMARY KEY, name VARCHAR(50) CHARACTER SET utf8mb4, city VARCHAR(50) CHARACTER SET latin1) ENGINE=InnoDB;
-CREATE TABLE shop.orders (id INT AUTO_INCREMENT PRIMARY KEY, customer INT NOT NULL, note TEXT, amount DECIMAL(10,2),
-  FOREIGN KEY (customer) REFERENCES shop.customers (id)) ENGINE=InnoDB;
-INSERT INTO shop.customers VALUES (1, 'Zoë 😀', 'Zürich'), (2, '山田', 'Köln'), (3, 'plain', 'Paris');
-INSERT INTO shop.orders (customer, note, amount) VALUES (1, 'first', 1.50), (2, 'second', 2.50);";
+use crate::harness::{
+    Lb, Point, Shop, StopOnDrop, checksums, code, connect, json, named_restore, next_second, point,
+    repo_init, sandbox_socket, stderr,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_stop_kind_recovers_exactly_the_captured_state_mariadb_only() {
     let srv = TestServer::start_with(|o| o.binlog = true).await;
-    srv.exec(SCHEMA).await;
+    Shop::orders().build(&srv).await;
     let lb = Lb::new();
-    let repo = srv.tmp().join("repo");
-    let r = repo.to_str().unwrap();
-    assert_eq!(code(&lb.run(&["repo", "init", "--repo", r])), 0);
+    let repo = repo_init(&lb);
+    let r = repo.as_str();
     let sock = srv.sandbox.socket.to_str().unwrap().to_owned();
     let conn_args = ["--socket", sock.as_str(), "--user", "root"];
     let mut args = vec!["backup", "--repo", r];
@@ -188,7 +148,7 @@ async fn every_stop_kind_recovers_exactly_the_captured_state_mariadb_only() {
     ];
     for (name, stop, want) in cases {
         let dir = srv.tmp().join(format!("pitr-{name}"));
-        let _stop = super::StopOnDrop(dir.clone());
+        let _stop = StopOnDrop(dir.clone());
         let mut args = vec![
             "restore",
             "--json",
@@ -214,9 +174,7 @@ async fn every_stop_kind_recovers_exactly_the_captured_state_mariadb_only() {
         );
         assert_eq!(out["plan"]["stop"], out["reached"], "{name}: {out}");
         // Foreign keys hold in what was recovered.
-        let mut s = lifeboat_server::connect(&sandbox_socket(&dir))
-            .await
-            .unwrap();
+        let mut s = connect(&sandbox_socket(&dir)).await;
         let orphans: Option<u64> = s
             .query_first("SELECT COUNT(*) FROM shop.orders o LEFT JOIN shop.customers c ON c.id = o.customer WHERE c.id IS NULL")
             .await
@@ -230,7 +188,7 @@ async fn every_stop_kind_recovers_exactly_the_captured_state_mariadb_only() {
 
     // --tables: the fast path for one table; only it is restored and replayed.
     let dir = srv.tmp().join("pitr-table");
-    let _stop = super::StopOnDrop(dir.clone());
+    let _stop = StopOnDrop(dir.clone());
     let o = lb.run(&[
         "restore",
         "--json",
@@ -259,36 +217,7 @@ async fn every_stop_kind_recovers_exactly_the_captured_state_mariadb_only() {
     strict
         .exec("SET gtid_seq_no = 100000; CREATE DATABASE scratch")
         .await;
-    let named = |srv: &TestServer, extra: &[&str]| -> Vec<String> {
-        let identity = json(
-            &lb.run(
-                &[
-                    vec!["check".to_owned(), "--json".to_owned()],
-                    super::socket_args(srv),
-                ]
-                .concat()
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-            ),
-        )["identity"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let mut a: Vec<String> = vec![
-            "restore".into(),
-            "--json".into(),
-            "--repo".into(),
-            r.into(),
-            "--confirm-server".into(),
-            identity,
-        ];
-        a.extend(super::socket_args(srv));
-        a.extend(extra.iter().map(|s| s.to_string()));
-        a
-    };
-    let run = |a: &Vec<String>| lb.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
-    let o = run(&named(&strict, &["--before-incident", &incident_id]));
+    let o = named_restore(&lb, r, &strict, &["--before-incident", &incident_id]);
     assert_ne!(code(&o), 0, "{}", stderr(&o));
     assert!(stderr(&o).contains("gtid_strict_mode"), "{}", stderr(&o));
     let dbs: Option<String> = strict
@@ -299,10 +228,12 @@ async fn every_stop_kind_recovers_exactly_the_captured_state_mariadb_only() {
         .unwrap()
         .flatten();
     assert_eq!(dbs, None, "nothing may be restored before the refusal");
-    let o = run(&named(
+    let o = named_restore(
+        &lb,
+        r,
         &strict,
         &["--before-incident", &incident_id, "--new-gtids"],
-    ));
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = json(&o);
     assert_eq!(out["plan"]["stop"], out["reached"], "{out}");
@@ -327,7 +258,7 @@ async fn every_stop_kind_recovers_exactly_the_captured_state_mariadb_only() {
 
     // A target that keeps the source's GTIDs: its binlog then holds them.
     let keeps = TestServer::start_with(|o| o.binlog = true).await;
-    let o = run(&named(&keeps, &["--until-gtid", &p2.gtid]));
+    let o = named_restore(&lb, r, &keeps, &["--until-gtid", &p2.gtid]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = json(&o);
     assert_eq!(out["gtid"].as_str(), Some(p2.gtid.as_str()), "{out}");

@@ -2,11 +2,14 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::backup::{checksums, fixture, load_sql, sandbox_socket};
-use super::*;
+use lifeboat_server::testing::TestServer;
+
+use crate::harness::{
+    Lb, StopOnDrop, checksums, code, json, sakila, sandbox_socket, stderr, write_secret,
+};
 
 /// A moto S3 server on 127.0.0.1, killed on drop.
 struct S3Server {
@@ -85,8 +88,7 @@ fn s3_cmd(lb: &Lb, endpoint: &str, args: &[&str]) -> Output {
 async fn sakila_round_trip_on_s3_with_encryption() {
     let s3 = S3Server::start("lifeboat");
     let srv = TestServer::start_with(|o| o.binlog = true).await;
-    load_sql(&srv, &fixture("sakila-schema.sql"));
-    load_sql(&srv, &fixture("sakila-data.sql"));
+    sakila(&srv);
     let lb = Lb::new();
     let repo = "s3://lifeboat/backups/db1";
     let ep = s3.endpoint();
