@@ -259,37 +259,23 @@ fn binlog(f: &mut Vec<Finding>, info: &ServerInfo) {
         ),
     });
 
-    // Row image.
-    if let Some(img) = &b.row_image {
-        let img = img.to_ascii_uppercase();
-        f.push(if img == "FULL" {
-            finding("binlog_row_image", Level::Ok, "binlog_row_image=FULL", "before and after images hold every column", None)
-        } else {
-            finding(
-                "binlog_row_image",
-                Level::Warn,
-                format!("binlog_row_image={img}"),
-                "row events miss columns: a DELETE or UPDATE cannot be undone from the binlog (flashback refuses such events)",
-                Some("SET GLOBAL binlog_row_image='FULL'; and my.cnf [mysqld]: binlog_row_image = FULL".into()),
-            )
-        });
-    }
-
-    // Row metadata.
-    if let Some(meta) = &b.row_metadata {
-        let meta = meta.to_ascii_uppercase();
-        f.push(if meta == "FULL" {
-            finding("binlog_row_metadata", Level::Ok, "binlog_row_metadata=FULL", "row events carry column names, signedness and charsets", None)
-        } else {
-            finding(
-                "binlog_row_metadata",
-                Level::Warn,
-                format!("binlog_row_metadata={meta}"),
-                "without column names in the binlog, a row image is positional: after a schema change, recovered rows are hard to map to columns",
-                Some("SET GLOBAL binlog_row_metadata='FULL'; and my.cnf [mysqld]: binlog_row_metadata = FULL".into()),
-            )
-        });
-    }
+    // Row image and metadata.
+    f.extend(b.row_image.as_deref().map(|v| {
+        must_be_full(
+            "binlog_row_image",
+            v,
+            "before and after images hold every column",
+            "row events miss columns: a DELETE or UPDATE cannot be undone from the binlog (flashback refuses such events)",
+        )
+    }));
+    f.extend(b.row_metadata.as_deref().map(|v| {
+        must_be_full(
+            "binlog_row_metadata",
+            v,
+            "row events carry column names, signedness and charsets",
+            "without column names in the binlog, a row image is positional: after a schema change, recovered rows are hard to map to columns",
+        )
+    }));
 
     // The statement beside its row events: how a DELETE or UPDATE without WHERE is told
     // from a large one with a WHERE.
@@ -309,6 +295,24 @@ fn binlog(f: &mut Vec<Finding>, info: &ServerInfo) {
                 Some(format!("SET GLOBAL {var}={value}; and my.cnf [mysqld]: {var} = {value}")),
             )
         });
+    }
+}
+
+/// A setting that should be FULL: OK when it is, else a warning with the fix.
+fn must_be_full(name: &'static str, value: &str, ok: &'static str, risk: &'static str) -> Finding {
+    let value = value.to_ascii_uppercase();
+    if value == "FULL" {
+        finding(name, Level::Ok, format!("{name}=FULL"), ok, None)
+    } else {
+        finding(
+            name,
+            Level::Warn,
+            format!("{name}={value}"),
+            risk,
+            Some(format!(
+                "SET GLOBAL {name}='FULL'; and my.cnf [mysqld]: {name} = FULL"
+            )),
+        )
     }
 }
 

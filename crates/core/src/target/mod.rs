@@ -26,81 +26,50 @@ use crate::config::{Config, ServerEntry};
 /// Connection flags shared by every command that talks to a server.
 #[derive(Debug, Clone, Default)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
+#[cfg_attr(feature = "clap", command(next_help_heading = "Connection"))]
 pub struct ConnArgs {
     /// Server host name or IP; `localhost` means the unix socket, as with the mysql client.
-    #[cfg_attr(feature = "clap", arg(long, short = 'h', help_heading = "Connection"))]
+    #[cfg_attr(feature = "clap", arg(long, short = 'h'))]
     pub host: Option<String>,
     /// TCP port (given without --host: 127.0.0.1 over TCP).
-    #[cfg_attr(feature = "clap", arg(long, short = 'P', help_heading = "Connection"))]
+    #[cfg_attr(feature = "clap", arg(long, short = 'P'))]
     pub port: Option<u16>,
     /// Unix socket path.
-    #[cfg_attr(feature = "clap", arg(long, short = 'S', help_heading = "Connection"))]
+    #[cfg_attr(feature = "clap", arg(long, short = 'S'))]
     pub socket: Option<PathBuf>,
     /// User name (default: from option files, else the OS user).
-    #[cfg_attr(feature = "clap", arg(long, short = 'u', help_heading = "Connection"))]
+    #[cfg_attr(feature = "clap", arg(long, short = 'u'))]
     pub user: Option<String>,
     /// Ask for the password at a prompt. Takes no value: a password on the command line would
     /// be visible to every user in `ps`.
-    #[cfg_attr(
-        feature = "clap",
-        arg(long = "password", short = 'p', help_heading = "Connection")
-    )]
+    #[cfg_attr(feature = "clap", arg(long = "password", short = 'p'))]
     pub prompt_password: bool,
     /// Read the password from the first line of this file (chmod 600).
-    #[cfg_attr(
-        feature = "clap",
-        arg(long, value_name = "FILE", help_heading = "Connection")
-    )]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "FILE"))]
     pub password_file: Option<PathBuf>,
     /// A server named in the config file's [servers.NAME] table.
-    #[cfg_attr(
-        feature = "clap",
-        arg(long, value_name = "NAME", help_heading = "Connection")
-    )]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "NAME"))]
     pub server: Option<String>,
     /// Read only this option file (my.cnf syntax) instead of the default ones.
-    #[cfg_attr(
-        feature = "clap",
-        arg(long, value_name = "FILE", help_heading = "Connection")
-    )]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "FILE"))]
     pub defaults_file: Option<PathBuf>,
     /// Read this option file after the global ones and before ~/.my.cnf.
-    #[cfg_attr(
-        feature = "clap",
-        arg(long, value_name = "FILE", help_heading = "Connection")
-    )]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "FILE"))]
     pub defaults_extra_file: Option<PathBuf>,
     /// Also read groups with this suffix, e.g. _prod reads `[client_prod]` and `[lifeboat_prod]`.
-    #[cfg_attr(
-        feature = "clap",
-        arg(long, value_name = "SUFFIX", help_heading = "Connection")
-    )]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SUFFIX"))]
     pub defaults_group_suffix: Option<String>,
     /// Read no option files at all.
-    #[cfg_attr(feature = "clap", arg(long, help_heading = "Connection"))]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub no_defaults: bool,
     /// TLS: DISABLED, PREFERRED (default), REQUIRED, VERIFY_CA, VERIFY_IDENTITY.
-    #[cfg_attr(
-        feature = "clap",
-        arg(long, value_name = "MODE", help_heading = "Connection")
-    )]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "MODE"))]
     pub ssl_mode: Option<String>,
     /// CA certificate (PEM) to verify the server with.
-    #[cfg_attr(
-        feature = "clap",
-        arg(long, value_name = "FILE", help_heading = "Connection")
-    )]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "FILE"))]
     pub ssl_ca: Option<PathBuf>,
     /// Seconds to wait for the server to answer.
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long,
-            value_name = "SECS",
-            default_value_t = 10,
-            help_heading = "Connection"
-        )
-    )]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SECS", default_value_t = 10))]
     pub connect_timeout: u64,
 }
 
