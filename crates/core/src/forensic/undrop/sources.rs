@@ -112,10 +112,7 @@ fn read_mysql_dictionary(
 
 /// Calls `f` with every INDEX page found anywhere in `files`, at any offset, as the block
 /// read, the page's start in it and its size.
-fn each_index_page(
-    files: &[PathBuf],
-    f: &mut dyn FnMut(&[u8], usize, usize),
-) -> Result<(), Error> {
+fn each_index_page(files: &[PathBuf], f: &mut dyn FnMut(&[u8], usize, usize)) -> Result<(), Error> {
     use std::io::Read;
     const BLOCK: usize = 64 << 20;
     const OVERLAP: usize = 64 << 10;
@@ -205,10 +202,7 @@ pub(crate) fn redo_files(dir: &Path) -> Vec<PathBuf> {
 /// Calls `f` with each redo log file of `files` and its records' stream, in chunks that
 /// overlap by more than any search reads past a hit (see [`lifeboat_innodb::redo`]): memory
 /// stays bounded whatever the log's size.
-fn each_redo_chunk(
-    files: &[PathBuf],
-    f: &mut dyn FnMut(&Path, &[u8]),
-) -> Result<(), Error> {
+fn each_redo_chunk(files: &[PathBuf], f: &mut dyn FnMut(&Path, &[u8])) -> Result<(), Error> {
     use lifeboat_innodb::redo::{self, Framing};
     use std::os::unix::fs::FileExt;
     // Both multiples of the log block.
@@ -297,6 +291,23 @@ fn is_undo_tablespace(name: &str) -> bool {
             let n = n.strip_prefix('_').unwrap_or(n);
             !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
         })
+}
+
+/// The DROPs of `dict_name` whose undo records only the redo log kept (their undo page
+/// never reached the disk), merged into `undo_drops`; each with the log it came from.
+pub(super) fn drops_in_redo(
+    undo_drops: &mut Vec<lifeboat_innodb::undo::DroppedTable>,
+    logs: &[PathBuf],
+    dict_name: &str,
+) -> Result<std::collections::HashMap<u64, PathBuf>, Error> {
+    let mut redo_only = std::collections::HashMap::new();
+    for (t, path) in undo_drops_in_redo(logs, dict_name)? {
+        if !undo_drops.iter().any(|u| u.table_id == t.table_id) {
+            redo_only.insert(t.table_id, path);
+        }
+        lifeboat_innodb::undo::merge(undo_drops, t);
+    }
+    Ok(redo_only)
 }
 
 #[cfg(test)]
