@@ -1,11 +1,9 @@
 //! Recover: get the data back.
 //!
 //! - [`restore`]: a snapshot from the repository into a side instance or a server;
-//! - [`keys`]: secondary indexes a restore builds after the data;
 //! - [`pitr`]: point-in-time recovery, a snapshot plus the archived binlogs up to a stop point.
 //!
 //! Recovery from InnoDB files when there is no backup lives in [`crate::forensic`].
 
-pub mod keys;
 pub mod pitr;
 pub mod restore;

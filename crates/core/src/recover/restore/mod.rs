@@ -11,8 +11,10 @@
 //! the loading sessions); every object's SHA-256 is checked before its bytes are used, then
 //! the chunk is decompressed piece by piece into the load; a load that warns or loads a
 //! different row count fails; secondary keys are built once a table's rows are in (see
-//! [`crate::recover::keys`]); then triggers, views, routines and events are created; row counts are compared with the manifest, and with `--verify` CHECKSUM TABLE
+//! [`crate::recover::restore::keys`]); then triggers, views, routines and events are created; row counts are compared with the manifest, and with `--verify` CHECKSUM TABLE
 //! with the values captured in the backup's snapshot.
+
+pub mod keys;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -193,7 +195,7 @@ struct Load {
 #[derive(Default)]
 struct TableWork {
     remaining: usize,
-    keys: Vec<crate::recover::keys::DeferredKey>,
+    keys: Vec<crate::recover::restore::keys::DeferredKey>,
     /// What the backup recorded, for the checks once the table is complete.
     entry: Option<TableEntry>,
     /// Created (empty) by this run, so its rows are exactly the chunks loaded now.
@@ -212,7 +214,7 @@ async fn add_missing_keys(
     conn: &mut Conn,
     db: &str,
     table: &str,
-    keys: &[crate::recover::keys::DeferredKey],
+    keys: &[crate::recover::restore::keys::DeferredKey],
 ) -> Result<(), Error> {
     if keys.is_empty() {
         return Ok(());
@@ -1356,14 +1358,14 @@ async fn table_exists(conn: &mut Conn, db: &str, table: &str) -> Result<bool, my
 fn deferred_keys(
     selection: &[(SchemaEntry, String)],
     tb: &TableEntry,
-) -> Vec<crate::recover::keys::DeferredKey> {
+) -> Vec<crate::recover::restore::keys::DeferredKey> {
     let creates = selection
         .iter()
         .flat_map(|(s, _)| s.tables.iter().map(|t| t.create.as_str()));
-    if crate::recover::keys::referenced_by_foreign_key(&tb.name, creates) {
+    if crate::recover::restore::keys::referenced_by_foreign_key(&tb.name, creates) {
         return Vec::new();
     }
-    crate::recover::keys::deferrable(&tb.create)
+    crate::recover::restore::keys::deferrable(&tb.create)
 }
 
 /// On resume, an object the interrupted run already created is fine.
