@@ -7,6 +7,16 @@
 //! SPATIAL keys stay in the CREATE TABLE (adding a FULLTEXT key later rebuilds the table).
 //! The definitions are lines of the server's own `SHOW CREATE TABLE` text, re-added verbatim,
 //! so the final table is the one that was backed up.
+use std::collections::BTreeMap;
+
+use mysql_async::Conn;
+use mysql_async::prelude::Queryable;
+
+use super::Job;
+use super::load::{TableWork, ddl_session};
+use crate::error::Error;
+use crate::protect::backup::{SchemaEntry, TableEntry, q};
+use crate::target::guard::GuardedTarget;
 
 /// One deferred key: its name and its definition line (`KEY `k` (`c`)`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +87,86 @@ fn backquoted(s: &str) -> Option<(String, &str)> {
         }
     }
     None
+}
+
+/// `ALTER TABLE … ADD <key>, …` for the keys of `table` that it does not have yet.
+pub(super) async fn add_missing_keys(
+    conn: &mut Conn,
+    db: &str,
+    table: &str,
+    keys: &[crate::recover::restore::keys::DeferredKey],
+) -> Result<(), Error> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let have: Vec<String> = conn
+        .exec(
+            "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (db, table),
+        )
+        .await
+        .map_err(Error::sql(format!("reading the indexes of {db}.{table}")))?;
+    let add: Vec<String> = keys
+        .iter()
+        .filter(|k| !have.contains(&k.name))
+        .map(|k| format!("ADD {}", k.definition))
+        .collect();
+    if add.is_empty() {
+        return Ok(());
+    }
+    // The definitions are text from SHOW CREATE TABLE: sent as utf8mb4, not binary.
+    let r = async {
+        conn.query_drop("SET NAMES utf8mb4").await?;
+        conn.query_drop(format!(
+            "ALTER TABLE {}.{} {}",
+            q(db),
+            q(table),
+            add.join(", ")
+        ))
+        .await
+    }
+    .await;
+    let _ = conn.query_drop("SET NAMES binary").await;
+    r.map_err(Error::sql(format!("building the indexes of {db}.{table}")))
+}
+
+/// The keys of `tb` that the load builds afterwards (none when another restored table's
+/// foreign key may rely on them).
+pub(super) fn deferred_keys(
+    selection: &[(SchemaEntry, String)],
+    tb: &TableEntry,
+) -> Vec<crate::recover::restore::keys::DeferredKey> {
+    let creates = selection
+        .iter()
+        .flat_map(|(s, _)| s.tables.iter().map(|t| t.create.as_str()));
+    if crate::recover::restore::keys::referenced_by_foreign_key(&tb.name, creates) {
+        return Vec::new();
+    }
+    crate::recover::restore::keys::deferrable(&tb.create)
+}
+
+impl Job<'_> {
+    /// Every deferred key exists now: tables no loader finished (no chunks, or loaded by an interrupted run that had dropped their keys) get theirs here.
+    pub(super) async fn finish_keys(
+        &self,
+        t: &mut GuardedTarget,
+        work: &BTreeMap<(String, String), TableWork>,
+    ) -> Result<(), Error> {
+        let selection = self.selection;
+        let finished = |db: &String, tb: &TableEntry| {
+            work.get(&(db.clone(), tb.name.clone()))
+                .is_some_and(|w| w.checked)
+        };
+        for (s, name) in selection {
+            for tb in s.tables.iter().filter(|tb| !finished(name, tb)) {
+                let keys = deferred_keys(selection, tb);
+                add_missing_keys(t.conn(), name, &tb.name, &keys).await?;
+            }
+        }
+        ddl_session(t.conn()).await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
