@@ -94,6 +94,24 @@ async fn archived(repo: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// Bytes archived so far (all files), as the segment records count them.
+async fn stored(repo: &Path) -> u64 {
+    let r = lifeboat_repo::Repository::open(repo.to_str().unwrap())
+        .await
+        .unwrap();
+    let mut n = 0;
+    for server in r.binlog_servers().await.unwrap() {
+        n += r
+            .segments(&server)
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.end - s.start)
+            .sum::<u64>();
+    }
+    n
+}
+
 /// Waits until the archive holds every byte of every file the server lists.
 async fn caught_up(srv: &TestServer, repo: &Path, within: Duration) {
     let t = Instant::now();
@@ -113,6 +131,33 @@ async fn caught_up(srv: &TestServer, repo: &Path, within: Duration) {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+/// Asserts that every file the server lists equals its archive, byte for byte (`log`, the
+/// archivers' stderr, is shown when not): the files, in the server's order.
+async fn same_as_the_server(srv: &TestServer, repo: &Path, log: &Path) -> Vec<(String, Vec<u8>)> {
+    let have = archived(repo).await;
+    let mut out = Vec::new();
+    for (f, _) in server_logs(srv).await {
+        let server_bytes = std::fs::read(srv.sandbox.datadir.join(&f)).unwrap();
+        let (_, ours) = have
+            .iter()
+            .find(|(g, _)| *g == f)
+            .unwrap_or_else(|| panic!("{f} not archived"));
+        if *ours != server_bytes {
+            let at = ours.iter().zip(&server_bytes).position(|(a, b)| a != b);
+            panic!(
+                "{f}: archive differs from the server file (sizes {} and {}, first difference at {at:?}: {:?} vs {:?})\n{}",
+                ours.len(),
+                server_bytes.len(),
+                at.map(|i| ours[i]),
+                at.map(|i| server_bytes[i]),
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        out.push((f, server_bytes));
+    }
+    out
 }
 
 async fn kill_dump_connection(srv: &TestServer) -> bool {
@@ -204,31 +249,18 @@ async fn archive_survives_kills_and_equals_the_server_bytes() {
     arch.kill();
 
     // Byte for byte: every file on the server equals its archive.
-    let have = archived(&repo).await;
-    let want = server_logs(&srv).await;
-    assert!(want.len() >= 4, "{want:?}");
+    let files = same_as_the_server(&srv, &repo, &log).await;
+    assert!(
+        files.len() >= 4,
+        "{:?}",
+        files.iter().map(|(f, _)| f).collect::<Vec<_>>()
+    );
     let dir = srv.tmp().join("restored-binlogs");
     std::fs::create_dir_all(&dir).unwrap();
     let mut paths: Vec<PathBuf> = Vec::new();
-    for (f, _) in &want {
-        let server_bytes = std::fs::read(srv.sandbox.datadir.join(f)).unwrap();
-        let (_, ours) = have
-            .iter()
-            .find(|(g, _)| g == f)
-            .unwrap_or_else(|| panic!("{f} not archived"));
-        if *ours != server_bytes {
-            let at = ours.iter().zip(&server_bytes).position(|(a, b)| a != b);
-            panic!(
-                "{f}: archive differs from the server file (sizes {} and {}, first difference at {at:?}: {:?} vs {:?})\n{}",
-                ours.len(),
-                server_bytes.len(),
-                at.map(|i| ours[i]),
-                at.map(|i| server_bytes[i]),
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
+    for (f, bytes) in &files {
         let p = dir.join(f);
-        std::fs::write(&p, ours).unwrap();
+        std::fs::write(&p, bytes).unwrap();
         paths.push(p);
     }
     // No gap: neither in the repository's view nor in the files' GTID continuity.
@@ -312,20 +344,37 @@ async fn binlogs_purged_before_archiving_are_a_recorded_gap() {
     );
 }
 
-/// Ctrl-C (SIGINT) or SIGTERM of `archive`: it stops, says so, and leaves no lock behind
-/// (issue 25, finding 13); the next run goes on from the archive's end.
+/// Ctrl-C (SIGINT) or SIGTERM of a following `archive` while the server is written to: it
+/// stops at once, says so, and leaves no lock behind (issue 25, finding 13); `archive --once`
+/// then goes on from the archive's end, and the archive is the server's files byte for byte.
 #[tokio::test(flavor = "multi_thread")]
-async fn an_interrupted_archive_releases_its_lock() {
+async fn an_interrupted_archive_releases_its_lock_and_resumes() {
     let srv = TestServer::start_with(|o| o.binlog = true).await;
-    srv.exec("CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY); INSERT INTO d.t VALUES (1)")
-        .await;
+    srv.exec("CREATE DATABASE sbtest").await;
+    let o = sysbench(&srv, &["prepare"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
     let lb = Lb::new();
     let repo = PathBuf::from(repo_init(&lb));
+    let r = repo.to_str().unwrap();
     let log = srv.tmp().join("archiver.log");
-    for signal in ["-INT", "-TERM"] {
+    let mut load = sysbench(&srv, &["--threads=2", "--time=60", "run"])
+        .spawn()
+        .unwrap();
+    // The first signal comes while the archiver catches up with the prepared rows' binlog,
+    // the second while it follows the writes.
+    for (signal, name) in [("-INT", "SIGINT"), ("-TERM", "SIGTERM")] {
+        let before = stored(&repo).await;
         let mut arch = archiver(&lb, &repo, &srv, &log);
-        srv.exec("INSERT INTO d.t SELECT MAX(a) + 1 FROM d.t").await;
-        caught_up(&srv, &repo, Duration::from_secs(30)).await;
+        let t = Instant::now();
+        while stored(&repo).await <= before {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "nothing archived in 30 s\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            assert!(arch.0.try_wait().unwrap().is_none(), "the archiver stopped");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let pid = arch.0.id().to_string();
         let k = std::process::Command::new("kill")
             .args([signal, &pid])
@@ -338,24 +387,29 @@ async fn an_interrupted_archive_releases_its_lock() {
                 break s;
             }
             assert!(
-                t.elapsed() < Duration::from_secs(20),
-                "archive ignored {signal}"
+                t.elapsed() < Duration::from_secs(10),
+                "archive ignored {name}"
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         };
         let text = std::fs::read_to_string(&log).unwrap();
-        assert_eq!(status.code(), Some(1), "{text}");
-        assert!(text.contains("interrupted (SIG"), "{text}");
+        assert_eq!(status.code(), Some(1), "{name}: {status}\n{text}");
+        assert!(text.contains(&format!("interrupted ({name})")), "{text}");
         let locks: Vec<_> = std::fs::read_dir(repo.join("locks"))
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
-        assert!(locks.is_empty(), "{signal} left {locks:?}");
+        assert!(locks.is_empty(), "{name} left {locks:?}");
+        let o = lb.run(&["repo", "unlock", "--repo", r]);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert_eq!((code(&o), out.trim()), (0, "no locks"), "{}", stderr(&o));
     }
+    let _ = load.kill();
+    let _ = load.wait();
     let o = lb.run(&[
         "archive",
         "--once",
         "--repo",
-        repo.to_str().unwrap(),
+        r,
         "--socket",
         srv.sandbox.socket.to_str().unwrap(),
         "--user",
@@ -363,4 +417,10 @@ async fn an_interrupted_archive_releases_its_lock() {
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(!stderr(&o).contains("took over"), "{}", stderr(&o));
+    let files = same_as_the_server(&srv, &repo, &log).await;
+    assert!(!files.is_empty());
+    let o = lb.run(&["binlogs", "--repo", r]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(code(&o), 0, "{text}{}", stderr(&o));
+    assert!(text.contains("no gaps"), "{text}");
 }

@@ -1131,6 +1131,181 @@ async fn restore_killed_then_resumed_equals_the_source() {
     assert!(interrupted >= 1, "no restore was interrupted in 12 tries");
 }
 
+/// Ctrl-C (SIGINT) or SIGTERM of `lifeboat restore` in the middle of the load: it stops at
+/// once, and `restore --resume` into the same side instance finishes it (issue 26): the
+/// chunks loaded before the signal are skipped, and every table equals the source.
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_interrupted_then_resumed_equals_the_source() {
+    let srv = TestServer::start().await;
+    srv.exec("CREATE DATABASE sbtest").await;
+    let o = sysbench(&srv, &["prepare"]).output().expect("sysbench");
+    assert!(o.status.success(), "{}", stderr(&o));
+    // And 200,000 wider rows (cross joins: no sequence engine on MySQL), for a load that
+    // runs long enough to be interrupted.
+    srv.exec(
+        "USE sbtest; CREATE TABLE digits (d INT PRIMARY KEY);
+         INSERT INTO digits VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9);
+         CREATE TABLE wide (id INT PRIMARY KEY, k INT NOT NULL, pad VARCHAR(255), KEY (k));
+         INSERT INTO wide SELECT n, n % 977, REPEAT(MD5(n), 5) FROM (
+           SELECT 1 + a.d + 10 * b.d + 100 * c.d + 1000 * e.d + 10000 * f.d + 100000 * g.d AS n
+           FROM digits a, digits b, digits c, digits e, digits f, digits g WHERE g.d < 2) s",
+    )
+    .await;
+    let want = checksums(&srv.connect_options(), "sbtest").await;
+    let want_defs = definitions(&srv.connect_options(), "sbtest").await;
+    let lb = Lb::new();
+    let repo = repo_init(&lb);
+    let id = backup(&lb, &repo, &srv, &["--chunk-mib", "1"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    for signal in ["-INT", "-TERM"] {
+        let dst = lb.home.path().join(format!("dst{signal}"));
+        let _stop = StopOnDrop(dst.clone());
+        let (status, log) = restore_interrupted_mid_load(&lb, &repo, &id, &dst, signal).await;
+        let o = lb.run(&[
+            "restore",
+            &id,
+            "--json",
+            "--repo",
+            &repo,
+            "--sandbox",
+            dst.to_str().unwrap(),
+            "--resume",
+            "--verify",
+        ]);
+        assert_eq!(
+            code(&o),
+            0,
+            "interrupted run ({status}): {log}\nresumed: {}",
+            stderr(&o)
+        );
+        let report = json(&o);
+        assert!(
+            report["warnings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|w| w.as_str().unwrap().starts_with("resumed: ")),
+            "{signal}: the chunks loaded before it are skipped: {report}"
+        );
+        assert_eq!(
+            checksums(&sandbox_socket(&dst), "sbtest").await,
+            want,
+            "{signal}"
+        );
+        assert_eq!(
+            definitions(&sandbox_socket(&dst), "sbtest").await,
+            want_defs,
+            "{signal}"
+        );
+        // The progress schema went with the restore's success.
+        assert_eq!(loaded_chunks(&sandbox_socket(&dst)).await, 0, "{signal}");
+    }
+}
+
+/// Starts `restore ID --sandbox DST`, sends it `signal` (`kill` syntax) once a chunk is
+/// loaded, and waits for it to end (promptly) and for its sessions to leave the side
+/// instance: how it ended, and what it wrote to stderr.
+async fn restore_interrupted_mid_load(
+    lb: &Lb,
+    repo: &str,
+    id: &str,
+    dst: &Path,
+    signal: &str,
+) -> (std::process::ExitStatus, String) {
+    let log = dst.with_extension("log");
+    let mut child = lb
+        .cmd(&[
+            "restore",
+            id,
+            "--repo",
+            repo,
+            "--sandbox",
+            dst.to_str().unwrap(),
+            "--threads",
+            "2",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    // Mid-load: the progress table records a loaded chunk. (It is created after the check
+    // for other sessions, so looking into the side instance from then on disturbs nothing.)
+    let t = std::time::Instant::now();
+    loop {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the restore ended before {signal}: {}",
+            log_text()
+        );
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(60),
+            "no chunk loaded in 60 s: {}",
+            log_text()
+        );
+        if dst.join("data/_lifeboat_restore").exists()
+            && loaded_chunks(&sandbox_socket(dst)).await > 0
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status();
+    let t = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "restore ignored {signal}: {}",
+            log_text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(!status.success(), "the restore finished before {signal}");
+    // The interrupted run's sessions go away with it (a load's transaction rolls back).
+    let mut c = connect(&sandbox_socket(dst)).await;
+    let t = std::time::Instant::now();
+    loop {
+        let others: Option<u64> = c
+            .query_first(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() \
+                 AND COMMAND <> 'Daemon' AND USER NOT IN ('system user', 'event_scheduler')",
+            )
+            .await
+            .unwrap();
+        if others == Some(0) {
+            break;
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(30),
+            "the sessions of the restore interrupted by {signal} are still there"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    c.disconnect().await.unwrap();
+    (status, log_text())
+}
+
+/// The chunks a restore into `target` recorded as loaded (0 without its progress schema).
+async fn loaded_chunks(target: &ConnectOptions) -> u64 {
+    let Ok(mut c) = lifeboat_server::connect(target).await else {
+        return 0;
+    };
+    let n: Option<u64> = c
+        .query_first("SELECT COUNT(*) FROM _lifeboat_restore.chunks")
+        .await
+        .unwrap_or_default();
+    let _ = c.disconnect().await;
+    n.unwrap_or(0)
+}
+
 /// Kills `lifeboat backup` until one is interrupted after its snapshot was recorded.
 async fn interrupted_backup(lb: &Lb, repo: &str, cnf: &str) -> String {
     interrupted_backup_by(lb, repo, cnf, "-KILL").await
