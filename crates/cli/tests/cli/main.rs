@@ -14,6 +14,7 @@ mod freeze;
 mod incidents;
 mod mysql;
 mod mysql8;
+mod output;
 mod pitr;
 mod s3;
 mod sandbox;
