@@ -66,8 +66,13 @@ pub enum Error {
     Forensic(String),
     /// SIGINT or SIGTERM: the command stopped where it was safe to (locks released; what it
     /// wrote is resumable).
-    #[error("interrupted ({0})")]
-    Interrupted(&'static str),
+    #[error("interrupted ({signal})")]
+    Interrupted {
+        /// SIGINT or SIGTERM.
+        signal: &'static str,
+        /// How to go on from where it stopped.
+        resume: &'static str,
+    },
     /// A flag's value that cannot be used (exit code 2, as any usage error).
     #[error("{flag} {value}: {reason}")]
     Argument {
@@ -96,6 +101,15 @@ impl Error {
         matches!(self, Error::Refused(_))
     }
 
+    /// The outcome the journal records for an action that ended in this error.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Error::Interrupted { .. } => "interrupted",
+            Error::Refused(_) => "refused",
+            _ => "failed",
+        }
+    }
+
     /// Whether the command line was wrong (exit code 2).
     pub fn is_usage(&self) -> bool {
         matches!(self, Error::Argument { .. })
@@ -110,9 +124,7 @@ impl Error {
             Error::Sandbox(e) => e.hint().map(str::to_owned),
             Error::Repo(e) => e.hint().map(str::to_owned),
             Error::Timeout { hint, .. } => Some(hint.clone()),
-            Error::Interrupted(_) => {
-                Some("run the same command again: it goes on where this one stopped".into())
-            }
+            Error::Interrupted { resume, .. } => Some((*resume).into()),
             Error::Internal(_) => Some("nothing was committed; rerun the command".into()),
             // 1148 (MySQL), 3948 (MySQL 8), 4166 (MariaDB): LOAD DATA LOCAL is disabled.
             Error::Sql {
@@ -131,6 +143,11 @@ impl Error {
             ),
             _ => None,
         }
+    }
+
+    /// The error of a command stopped by `signal`, which `resume` tells how to finish.
+    pub(crate) fn interrupted(signal: &'static str, resume: &'static str) -> Error {
+        Error::Interrupted { signal, resume }
     }
 
     pub(crate) fn sql(what: impl Into<String>) -> impl FnOnce(mysql_async::Error) -> Error {

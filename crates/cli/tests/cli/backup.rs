@@ -1268,7 +1268,21 @@ async fn restore_interrupted_mid_load(
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
-    assert!(!status.success(), "the restore finished before {signal}");
+    // Handled, not a death by the signal: exit 1, said on stderr, journaled as such.
+    let name = format!("SIG{}", signal.trim_start_matches('-'));
+    assert_eq!(status.code(), Some(1), "{signal}: {}", log_text());
+    assert!(
+        log_text().contains(&format!("interrupted ({name})")) && log_text().contains("--resume"),
+        "{signal}: {}",
+        log_text()
+    );
+    let journal = lb.run(&["journal", "--json"]);
+    let last = String::from_utf8_lossy(&journal.stdout)
+        .lines()
+        .rfind(|l| l.contains("\"restore\""))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(last.contains("\"interrupted\""), "{signal}: {last}");
     // The interrupted run's sessions go away with it (a load's transaction rolls back).
     let mut c = connect(&sandbox_socket(dst)).await;
     let t = std::time::Instant::now();

@@ -482,7 +482,10 @@ pub async fn run(
     // the next archiver to report.
     let result = tokio::select! {
         r = follow(target, repo, opts, &notes, &info, server) => r,
-        signal = crate::interrupt::of(&mut interrupts) => Err(Error::Interrupted(signal)),
+        signal = crate::interrupt::of(&mut interrupts) => Err(Error::interrupted(
+            signal,
+            "run the same command again: it goes on from the last durable byte",
+        )),
     };
     lock.release().await?;
     result

@@ -1390,7 +1390,10 @@ pub async fn run(
     };
     let result = tokio::select! {
         r = work => r,
-        signal = crate::interrupt::of(&mut interrupts) => Err(Error::Interrupted(signal)),
+        signal = crate::interrupt::of(&mut interrupts) => Err(Error::interrupted(
+            signal,
+            "run the backup again with --resume: it finishes this one (it stays incomplete until then)",
+        )),
     };
     // Release the repository lock whatever happened; an interrupted backup stays incomplete.
     lock.release().await?;

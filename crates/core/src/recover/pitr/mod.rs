@@ -547,18 +547,32 @@ pub async fn run(
         crate::recover::restore::Target::Server(o) => o.endpoint.to_string(),
     };
     let t0 = Instant::now();
-    let result = match target {
-        crate::recover::restore::Target::Sandbox(side) => {
-            replay_relay(&mut outcome, &side.dir, staging, opts, progress).await
-        }
-        crate::recover::restore::Target::Server(_) => {
-            // The server the restore's guard vouched for, not the options again.
-            let vouched = outcome.restore.as_ref().map(|r| r.vouched.clone());
-            match vouched {
-                Some(v) => replay_session(&mut outcome, &v, staging, &apply_opts, progress).await,
-                None => Err(Error::Internal("a replay without its restore".into())),
+    let mut interrupts = crate::interrupt::listen();
+    let replay = async {
+        match target {
+            crate::recover::restore::Target::Sandbox(side) => {
+                replay_relay(&mut outcome, &side.dir, staging, opts, progress).await
+            }
+            crate::recover::restore::Target::Server(_) => {
+                // The server the restore's guard vouched for, not the options again.
+                let vouched = outcome.restore.as_ref().map(|r| r.vouched.clone());
+                match vouched {
+                    Some(v) => {
+                        replay_session(&mut outcome, &v, staging, &apply_opts, progress).await
+                    }
+                    None => Err(Error::Internal("a replay without its restore".into())),
+                }
             }
         }
+    };
+    // A signal stops the replay between statements; what was applied stays applied (whole
+    // transactions: the session's open one rolls back when it disconnects).
+    let result = tokio::select! {
+        r = replay => r,
+        signal = crate::interrupt::of(&mut interrupts) => Err(Error::interrupted(
+            signal,
+            "the target holds whole transactions up to where it stopped; `lifeboat journal` and the server's GTID state tell where",
+        )),
     };
     outcome.replay_ms = t0.elapsed().as_millis() as u64;
     // The journal says what the replay really did: the restore before it was journaled as
@@ -574,7 +588,13 @@ pub async fn run(
                 outcome.plan.transactions, outcome.plan.start, outcome.plan.stop
             )),
         )?,
-        Err(e) => audit.record("replay", &ident, &endpoint, "failed", Some(e.to_string()))?,
+        Err(e) => audit.record(
+            "replay",
+            &ident,
+            &endpoint,
+            e.outcome(),
+            Some(e.to_string()),
+        )?,
     }
     result.map(|()| outcome)
 }

@@ -155,6 +155,9 @@ pub async fn run(
     progress: Arc<dyn crate::progress::Progress>,
 ) -> Result<Outcome, Error> {
     let t0 = Instant::now();
+    // Caught from the start: a SIGINT or SIGTERM stops the load, is journaled, and leaves a
+    // target that `--resume` finishes (the chunks loaded are recorded with their rows).
+    let mut interrupts = crate::interrupt::listen();
     let manifest = repo.manifest(id).await?;
     let body = Body::of(&manifest)?;
     let (selection, mut warnings) = checked_selection(&body, opts)?;
@@ -187,7 +190,13 @@ pub async fn run(
         backup_lit: lit(&manifest.id.0),
         own_sandbox: sandbox.is_some(),
     };
-    let result = job.load(&mut t, loaders, &mut warnings).await;
+    let result = tokio::select! {
+        r = job.load(&mut t, loaders, &mut warnings) => r,
+        signal = crate::interrupt::of(&mut interrupts) => Err(Error::interrupted(
+            signal,
+            "run the same restore again with --resume: it loads only what is missing",
+        )),
+    };
     match result {
         Ok((rows, bytes, matched)) => {
             let outcome = Outcome {
@@ -219,7 +228,13 @@ pub async fn run(
             Ok(outcome)
         }
         Err(e) => {
-            audit.record("restore", &ident, &endpoint, "failed", Some(e.to_string()))?;
+            audit.record(
+                "restore",
+                &ident,
+                &endpoint,
+                e.outcome(),
+                Some(e.to_string()),
+            )?;
             Err(e)
         }
     }
