@@ -103,7 +103,7 @@ pub struct Global {
 #[derive(Args)]
 pub struct HelpFlag {
     /// Print help.
-    #[arg(long, action = clap::ArgAction::Help, help_heading = "Options")]
+    #[arg(long, action = clap::ArgAction::Help, help_heading = None::<&str>)]
     help: Option<bool>,
 }
 
