@@ -678,7 +678,11 @@ pub fn binlog_coverage(list: &[lifeboat_core::protect::archive::Coverage]) {
                     String::new(),
                 ),
             };
-            let state = if f.complete { "complete" } else { "open" };
+            let state = match (f.complete, f.tail_lost) {
+                (true, _) => "complete",
+                (false, true) => "tail purged",
+                (false, false) => "open",
+            };
             t.add_row(vec![
                 f.file.clone(),
                 f.archived.to_string(),

@@ -173,13 +173,18 @@ async fn start_point(
             after_file: Some(last.clone()),
             after_pos: size,
             next_file: Some(next.0.clone()),
-            reason: if complete {
-                format!(
-                    "binlog files after {last} up to {} were purged on the server before they were archived",
+            reason: match (complete, seq_of(&next.0) == successor) {
+                (true, _) => format!(
+                    "binlog files after {last} and before {} were purged on the server before they were archived",
                     next.0
-                )
-            } else {
-                format!("{last} was purged on the server before it was archived past offset {size}")
+                ),
+                (false, true) => format!(
+                    "{last} was purged on the server before it was archived past offset {size}"
+                ),
+                (false, false) => format!(
+                    "{last} was purged on the server before it was archived past offset {size}; so were the files after it and before {}",
+                    next.0
+                ),
             },
             recorded_at: now_text(),
         };
@@ -900,8 +905,12 @@ pub struct CoveredFile {
     pub file: String,
     /// Bytes archived.
     pub archived: u64,
-    /// Complete (indexed).
+    /// Complete (indexed, and not cut short by a purge).
     pub complete: bool,
+    /// Purged on the server before it was archived to its end: what follows `archived` in
+    /// it is lost to the archive.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tail_lost: bool,
     /// Index details, for complete files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<FileIndex>,
@@ -922,6 +931,7 @@ pub async fn coverage(repo: &Repository) -> Result<Vec<Coverage>, Error> {
                 file: s.file.clone(),
                 archived: 0,
                 complete: false,
+                tail_lost: false,
                 index: None,
                 last_event_time: None,
             });
@@ -938,14 +948,21 @@ pub async fn coverage(repo: &Repository) -> Result<Vec<Coverage>, Error> {
                 f.index = Some(i);
             }
         }
+        let recorded = repo.gaps(&server).await?;
+        // A file the archiver was still reading when the server purged it: its index says
+        // where the archive of it ends, not the server's file.
+        for g in &recorded {
+            if let Some(f) = g.after_file.as_ref().and_then(|n| files.get_mut(n))
+                && g.after_pos == f.archived
+                && !f.index.as_ref().is_some_and(|i| i.closed_cleanly)
+            {
+                f.complete = false;
+                f.tail_lost = true;
+            }
+        }
         let mut list: Vec<CoveredFile> = files.into_values().collect();
         list.sort_by_key(|f| (seq_of(&f.file), f.file.clone()));
-        let mut gaps: Vec<String> = repo
-            .gaps(&server)
-            .await?
-            .into_iter()
-            .map(|g| g.reason)
-            .collect();
+        let mut gaps: Vec<String> = recorded.into_iter().map(|g| g.reason).collect();
         for w in list.windows(2) {
             if let [a, b] = w
                 && let (Some(x), Some(y)) = (seq_of(&a.file), seq_of(&b.file))
