@@ -205,6 +205,32 @@ pub(crate) fn leaf_index(page: &[u8]) -> Option<u64> {
 
 /// The definition as the file's server reads it: a MySQL file (its flags say so) keeps its
 /// JSON columns in binary form, whatever the `--schema` text says.
+/// A tablespace about to be read with a definition: what `inspect` found, and the
+/// definition as this vendor stores it.
+pub(crate) struct Tablespace<'a> {
+    pub report: lifeboat_innodb::Report,
+    pub schema: std::borrow::Cow<'a, lifeboat_innodb::schema::TableSchema>,
+    pub page_size: usize,
+    pub full_crc32: bool,
+}
+
+impl<'a> Tablespace<'a> {
+    /// Inspects `ibd` and fits `schema` to its vendor.
+    pub(crate) fn open(
+        ibd: &Path,
+        schema: &'a lifeboat_innodb::schema::TableSchema,
+    ) -> Result<Self, Error> {
+        let report = crate::forensic::inspect(ibd)?;
+        let schema = for_vendor(schema, report.vendor);
+        Ok(Tablespace {
+            page_size: report.page_size,
+            full_crc32: report.flags.is_some_and(|f| f.full_crc32),
+            report,
+            schema,
+        })
+    }
+}
+
 pub(crate) fn for_vendor(
     schema: &lifeboat_innodb::schema::TableSchema,
     vendor: lifeboat_innodb::Vendor,

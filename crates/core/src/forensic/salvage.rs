@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::forensic::inspect::inspect;
+use crate::forensic::pages::Tablespace;
 use crate::forensic::pages::{
-    each_page_in_memory, for_vendor, layout_of, leaf_index, page_reader, row_values, write_report,
+    each_page_in_memory, layout_of, leaf_index, page_reader, row_values, write_report,
 };
 use crate::forensic::recovered::{Format, TableOut, Written};
 use crate::forensic::undelete::FastHash;
@@ -71,10 +71,9 @@ pub fn salvage(
 ) -> Result<Salvaged, Error> {
     use lifeboat_innodb::index::IndexPage;
     use lifeboat_innodb::record::{Layout, decode_with, fit_with};
-    let report = inspect(ibd)?;
-    let schema = &*for_vendor(schema, report.vendor);
-    let page_size = report.page_size;
-    let full_crc32 = report.flags.is_some_and(|f| f.full_crc32);
+    let ts = Tablespace::open(ibd, schema)?;
+    let (report, schema, page_size, full_crc32) =
+        (&ts.report, &*ts.schema, ts.page_size, ts.full_crc32);
     let mut page_of = page_reader(ibd, page_size, report.flags)?;
     // Each index's records as the definition lays them out there (an instant ADD COLUMN
     // is an index's own history).

@@ -1,14 +1,13 @@
 //! `undelete`: deleted rows of a table from its tablespace.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::forensic::inspect::inspect;
-use crate::forensic::pages::{
-    for_each_leaf, for_vendor, layout_of, page_reader, row_values, write_report,
-};
+use crate::forensic::pages::Tablespace;
+use crate::forensic::pages::{for_each_leaf, layout_of, page_reader, row_values, write_report};
 use crate::forensic::recovered::{Format, TableOut, Written};
 
 /// What `undelete` recovered from one page, when it found anything there.
@@ -58,6 +57,79 @@ pub struct Undeleted {
     pub pages: Vec<PageFinding>,
 }
 
+/// One version of a row on a free list: (transaction id, page, origin, order met).
+type Version = (u64, u64, usize, u64);
+
+/// The pages of the index's leaf chain from `first`: the index's live pages (a page it
+/// freed keeps copies from before splits and merges).
+fn live_pages(first: Option<u64>, next_leaf: &HashMap<u64, u32>) -> HashSet<u64> {
+    let mut live = HashSet::new();
+    let mut at = first;
+    while let Some(no) = at.filter(|no| live.len() <= next_leaf.len() && live.insert(*no)) {
+        at = next_leaf
+            .get(&no)
+            .filter(|&&n| n != lifeboat_innodb::page::FIL_NULL)
+            .map(|&n| u64::from(n));
+    }
+    live
+}
+
+/// The newest version of each key: by transaction id, then one on a live page, then the
+/// first met (a free list starts with the record freed last). Also the keys whose two best
+/// versions tie.
+#[allow(clippy::type_complexity)]
+fn newest_versions(
+    versions: HashMap<Vec<u8>, Vec<Version>>,
+    live: &HashSet<u64>,
+) -> (HashMap<Vec<u8>, (u64, usize)>, HashSet<Vec<u8>>) {
+    let mut candidates = HashMap::new();
+    let mut ambiguous = HashSet::new();
+    for (key, mut v) in versions {
+        let rank = |&(trx, no, _, met): &Version| (trx, live.contains(&no), std::cmp::Reverse(met));
+        v.sort_by_key(|x| std::cmp::Reverse(rank(x)));
+        if let [best, second, ..] = &v[..]
+            && (best.0, live.contains(&best.1)) == (second.0, live.contains(&second.1))
+        {
+            ambiguous.insert(key.clone());
+        }
+        if let Some(&(_, no, origin, _)) = v.first() {
+            candidates.insert(key, (no, origin));
+        }
+    }
+    (candidates, ambiguous)
+}
+
+/// Writes the records of `page` at `origins` (in page order) that decode; returns how many.
+#[allow(clippy::too_many_arguments)]
+fn write_rows(
+    page: &[u8],
+    mut origins: Vec<usize>,
+    schema: &lifeboat_innodb::schema::TableSchema,
+    layout: &lifeboat_innodb::record::Layout,
+    page_of: &mut dyn FnMut(u32) -> Option<Vec<u8>>,
+    format: Format,
+    sql: &mut TableOut,
+    f: &mut PageFinding,
+) -> Result<u64, Error> {
+    origins.sort_unstable();
+    let mut n = 0;
+    for origin in origins {
+        let Ok(row) = lifeboat_innodb::record::decode_with(page, origin, schema, layout) else {
+            continue;
+        };
+        let mut v = Vec::new();
+        match row_values(&row, schema, origin, page_of, format, &mut v) {
+            Ok(()) => {
+                sql.row(&v)?;
+                f.recovered += 1;
+                n += 1;
+            }
+            Err(e) => f.lost.push(e),
+        }
+    }
+    Ok(n)
+}
+
 /// Recovers the deleted rows of the table whose tablespace is `ibd`, decoded with `schema`:
 /// the delete-marked records purge has not removed yet, and the records on the pages' free
 /// lists whose key no live or delete-marked record has (a free list also holds stale copies
@@ -72,11 +144,9 @@ pub fn undelete(
     index_id: Option<u64>,
 ) -> Result<Undeleted, Error> {
     use lifeboat_innodb::record::decode_with;
-    use std::collections::{BTreeMap, HashMap, HashSet};
-    let report = inspect(ibd)?;
-    let schema = &*for_vendor(schema, report.vendor);
-    let page_size = report.page_size;
-    let full_crc32 = report.flags.is_some_and(|f| f.full_crc32);
+    let ts = Tablespace::open(ibd, schema)?;
+    let (report, schema, page_size, full_crc32) =
+        (&ts.report, &*ts.schema, ts.page_size, ts.full_crc32);
     // The clustered index is the first one created: the lowest root page.
     let index_id = match index_id {
         Some(i) => i,
@@ -130,8 +200,6 @@ pub fn undelete(
     // Pass 1: delete-marked records are the rows as they were deleted: written at once.
     // Free-list records are candidates, newest version per key.
     let mut deleted: HashSet<Vec<u8>> = HashSet::new();
-    // Per key, each free-list version: (trx id, page, origin, order met).
-    type Version = (u64, u64, usize, u64);
     let mut versions: HashMap<Vec<u8>, Vec<Version>> = HashMap::new();
     let mut met = 0u64;
     // The leaf chain, to tell the index's live pages from pages it freed.
@@ -200,31 +268,8 @@ pub fn undelete(
         }
         Ok(())
     })?;
-    // The newest version of each key: by transaction id, then one on a live page (a page
-    // the index freed keeps copies from before splits and merges), then the first met (a
-    // free list starts with the record freed last).
-    let mut live = HashSet::new();
-    let mut at = summary.and_then(|s| s.first_leaf);
-    while let Some(no) = at.filter(|no| live.len() <= next_leaf.len() && live.insert(*no)) {
-        at = next_leaf
-            .get(&no)
-            .filter(|&&n| n != lifeboat_innodb::page::FIL_NULL)
-            .map(|&n| u64::from(n));
-    }
-    let mut candidates: HashMap<Vec<u8>, (u64, usize)> = HashMap::new();
-    let mut ambiguous = HashSet::new();
-    for (key, mut v) in versions {
-        let rank = |&(trx, no, _, met): &Version| (trx, live.contains(&no), std::cmp::Reverse(met));
-        v.sort_by_key(|x| std::cmp::Reverse(rank(x)));
-        if let [best, second, ..] = &v[..]
-            && (best.0, live.contains(&best.1)) == (second.0, live.contains(&second.1))
-        {
-            ambiguous.insert(key.clone());
-        }
-        if let Some(&(_, no, origin, _)) = v.first() {
-            candidates.insert(key, (no, origin));
-        }
-    }
+    let live = live_pages(summary.and_then(|s| s.first_leaf), &next_leaf);
+    let (mut candidates, ambiguous) = newest_versions(versions, &live);
     // Pass 2: a free-list copy of a row that still exists, or that is delete-marked, is a
     // stale copy, not a deleted row.
     candidates.retain(|k, _| !deleted.contains(k));
@@ -245,8 +290,10 @@ pub fn undelete(
     for (_, (no, origin)) in candidates.drain() {
         wanted.entry(no).or_default().push(origin);
     }
-    for (no, mut origins) in wanted {
-        origins.sort_unstable();
+    for (no, origins) in wanted {
+        let Some(f) = findings.get_mut(&no) else {
+            continue;
+        };
         let page = u32::try_from(no)
             .ok()
             .and_then(&mut page_of)
@@ -256,24 +303,18 @@ pub fn undelete(
                     ibd.display()
                 ))
             })?;
-        let Some(f) = findings.get_mut(&no) else {
-            continue;
-        };
-        for origin in origins {
-            let Ok(row) = decode_with(&page, origin, schema, &layout) else {
-                continue;
-            };
-            let mut v = Vec::new();
-            match row_values(&row, schema, origin, &mut page_of, format, &mut v) {
-                Ok(()) => {
-                    sql.row(&v)?;
-                    f.recovered += 1;
-                    result.rows += 1;
-                    result.free_list += 1;
-                }
-                Err(e) => f.lost.push(e),
-            }
-        }
+        let n = write_rows(
+            &page,
+            origins,
+            schema,
+            &layout,
+            &mut page_of,
+            format,
+            &mut sql,
+            f,
+        )?;
+        result.rows += n;
+        result.free_list += n;
     }
     result.output = sql.finish()?;
     result.pages = findings.into_values().collect();
