@@ -183,6 +183,69 @@ async fn story(
     say: &(dyn Fn(&str) + Sync),
     progress: Arc<dyn crate::progress::Progress>,
 ) -> Result<Timeline, Error> {
+    let (target, repo, b) =
+        production(work, prod_dir, sakila, mysqld, say, progress.clone()).await?;
+    let acc = accidents(&target, &repo, say).await?;
+    let (scanned, first) = detect(&repo, &acc.server, &b, say).await?;
+    let after_backup = |i: &&crate::detect::incidents::Incident| {
+        b.binlog
+            .as_ref()
+            .is_none_or(|p| lifeboat_binlog::BinlogPos::new(i.file.clone(), i.position) >= *p)
+    };
+    let mut rec = recover(
+        work,
+        side_dir,
+        mysqld,
+        &target,
+        &repo,
+        &acc.server,
+        &first,
+        say,
+        progress,
+    )
+    .await?;
+    let damage = prove(&target, side_dir, &acc.truth, say).await?;
+    crate::contain::freeze::thaw(
+        &target,
+        &rec.policy,
+        &crate::contain::freeze::ThawOptions::default(),
+        &mut rec.audit,
+    )
+    .await?;
+    Ok(Timeline {
+        backup: b.id,
+        app_transactions: acc.app_transactions,
+        incidents: scanned
+            .incidents
+            .iter()
+            .filter(after_backup)
+            .cloned()
+            .collect(),
+        rpo_ms: acc.rpo_ms,
+        incident_archived_ms: acc.incident_archived_ms,
+        rto_ms: rec.rto_ms,
+        replayed: rec.replayed,
+        tables_proven: acc.truth.len(),
+        damage,
+    })
+}
+
+/// A production stand-in with Sakila and binlogs, and its first backup.
+async fn production(
+    work: &Path,
+    prod_dir: &Path,
+    sakila: &Sakila,
+    mysqld: Option<&Path>,
+    say: &(dyn Fn(&str) + Sync),
+    progress: Arc<dyn crate::progress::Progress>,
+) -> Result<
+    (
+        lifeboat_server::ConnectOptions,
+        lifeboat_repo::Repository,
+        crate::protect::backup::Outcome,
+    ),
+    Error,
+> {
     let mut opts = SandboxOptions::new(prod_dir);
     opts.binlog = true;
     opts.server_binary = mysqld.map(Path::to_path_buf);
@@ -214,6 +277,26 @@ async fn story(
         b.id, b.tables, b.rows, b.lock_held_ms
     ));
 
+    Ok((target, repo, b))
+}
+
+/// What happened in production, and what was true just before it.
+struct Accidents {
+    /// CHECKSUM TABLE of every table just before the first accident.
+    truth: std::collections::BTreeMap<String, Option<u64>>,
+    /// The production server's key in the repository.
+    server: String,
+    rpo_ms: u64,
+    incident_archived_ms: u64,
+    app_transactions: u64,
+}
+
+/// Continuous archiving and an application's writes, then the two accidents.
+async fn accidents(
+    target: &lifeboat_server::ConnectOptions,
+    repo: &lifeboat_repo::Repository,
+    say: &(dyn Fn(&str) + Sync),
+) -> Result<Accidents, Error> {
     // Continuous archiving, as it would run next to production.
     let notes: crate::protect::archive::Notes = Arc::new(|_: &str| {});
     let archiver = {
@@ -246,8 +329,8 @@ async fn story(
     // The state just before the accident, to prove the recovery against.
     pause.store(true, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let truth = checksums(&target).await?;
-    let mut c = connect(&target).await?;
+    let truth = checksums(target).await?;
+    let mut c = connect(target).await?;
     let info = lifeboat_server::ServerInfo::probe(&mut c).await?;
     let position = async |c: &mut mysql_async::Conn| {
         lifeboat_server::info::current_binlog_pos(c, info.flavor, info.version)
@@ -266,9 +349,9 @@ async fn story(
     say("ACCIDENT: `DELETE FROM payment` without WHERE");
     pause.store(false, Ordering::SeqCst);
     // How long until the DELETE is durable in the archive.
-    let server = lifeboat_repo::server_key(&prod_info_identity(&target).await?);
+    let server = lifeboat_repo::server_key(&prod_info_identity(target).await?);
     let archived_end = |f: String| {
-        let (repo, server) = (&repo, &server);
+        let (repo, server) = (repo, &server);
         async move {
             Ok::<u64, Error>(
                 repo.file_segments(server, &f)
@@ -311,10 +394,32 @@ async fn story(
     tokio::time::sleep(Duration::from_millis(600)).await;
     archiver.abort();
 
+    Ok(Accidents {
+        truth,
+        server,
+        rpo_ms: rpo_ms.unwrap_or(incident_archived_ms),
+        incident_archived_ms,
+        app_transactions: count.load(Ordering::SeqCst),
+    })
+}
+
+/// The incidents in the archive, and the first one after the backup.
+async fn detect(
+    repo: &lifeboat_repo::Repository,
+    server: &str,
+    b: &crate::protect::backup::Outcome,
+    say: &(dyn Fn(&str) + Sync),
+) -> Result<
+    (
+        crate::detect::incidents::Scanned,
+        crate::detect::incidents::Incident,
+    ),
+    Error,
+> {
     // Detect.
     let scanned = crate::detect::incidents::scan_archive(
-        &repo,
-        &server,
+        repo,
+        server,
         crate::detect::incidents::Options::default(),
     )
     .await?;
@@ -342,20 +447,44 @@ async fn story(
         ));
     };
 
+    Ok((scanned, first))
+}
+
+/// What the recovery did, and the journal and guard policy it ran with.
+struct Recovered {
+    audit: crate::target::journal::Audit,
+    policy: crate::target::guard::Policy<'static>,
+    rto_ms: u64,
+    replayed: u64,
+}
+
+/// Freezes production, then recovers to just before `first` in a side instance.
+#[allow(clippy::too_many_arguments)]
+async fn recover(
+    work: &Path,
+    side_dir: &Path,
+    mysqld: Option<&Path>,
+    target: &lifeboat_server::ConnectOptions,
+    repo: &lifeboat_repo::Repository,
+    server: &str,
+    first: &crate::detect::incidents::Incident,
+    say: &(dyn Fn(&str) + Sync),
+    progress: Arc<dyn crate::progress::Progress>,
+) -> Result<Recovered, Error> {
     // Stop the bleeding.
     let journal = crate::target::journal::Journal::open(&work.join("journal.jsonl"))?;
     let mut audit = crate::target::journal::Audit {
         journal,
         args: vec!["lifeboat".into(), "demo".into()],
     };
-    let identity = prod_info_identity(&target).await?;
+    let identity = prod_info_identity(target).await?;
     let policy = crate::target::guard::Policy {
         confirm_server: Some(identity.clone()),
         prompt: None,
         action: "set the server read-only".into(),
     };
     crate::contain::freeze::freeze(
-        &target,
+        target,
         &policy,
         &crate::contain::freeze::FreezeOptions {
             reason: format!("demo: {} {}", first.kind, first.tables.join(",")),
@@ -376,10 +505,10 @@ async fn story(
     ));
     let staging = tempfile::tempdir_in(work)
         .map_err(|e| Error::Binlog(format!("{}: {e}", work.display())))?;
-    let plan = crate::recover::pitr::plan(&repo, Some(&server), &stop_at, staging.path()).await?;
+    let plan = crate::recover::pitr::plan(repo, Some(server), &stop_at, staging.path()).await?;
     let replayed = plan.transactions;
     let outcome = crate::recover::pitr::run(
-        &repo,
+        repo,
         plan,
         staging.path(),
         crate::recover::restore::Target::Sandbox(crate::recover::restore::SideInstance {
@@ -406,10 +535,26 @@ async fn story(
             .map_or_else(String::new, ToString::to_string)
     ));
 
+    Ok(Recovered {
+        audit,
+        policy,
+        rto_ms,
+        replayed,
+    })
+}
+
+/// Proves the side instance equals the state before the accident, and lists what production
+/// lost since.
+async fn prove(
+    target: &lifeboat_server::ConnectOptions,
+    side_dir: &Path,
+    truth: &std::collections::BTreeMap<String, Option<u64>>,
+    say: &(dyn Fn(&str) + Sync),
+) -> Result<Vec<String>, Error> {
     // Prove it.
     let side = lifeboat_server::Sandbox::open(side_dir)?.connect_options();
     let recovered = checksums(&side).await?;
-    if recovered != truth {
+    if recovered != *truth {
         let bad: Vec<&String> = truth
             .keys()
             .filter(|k| truth.get(*k) != recovered.get(*k))
@@ -423,7 +568,7 @@ async fn story(
         truth.len()
     ));
     let report = crate::verify::diff::run(
-        &target,
+        target,
         &side,
         &crate::verify::diff::Options {
             databases: vec!["sakila".into()],
@@ -446,29 +591,7 @@ async fn story(
         })
         .collect();
 
-    crate::contain::freeze::thaw(
-        &target,
-        &policy,
-        &crate::contain::freeze::ThawOptions::default(),
-        &mut audit,
-    )
-    .await?;
-    Ok(Timeline {
-        backup: b.id,
-        app_transactions: count.load(Ordering::SeqCst),
-        incidents: scanned
-            .incidents
-            .iter()
-            .filter(after_backup)
-            .cloned()
-            .collect(),
-        rpo_ms: rpo_ms.unwrap_or(incident_archived_ms),
-        incident_archived_ms,
-        rto_ms,
-        replayed,
-        tables_proven: truth.len(),
-        damage,
-    })
+    Ok(damage)
 }
 
 async fn prod_info_identity(opts: &ConnectOptions) -> Result<String, Error> {
