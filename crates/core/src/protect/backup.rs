@@ -619,172 +619,223 @@ async fn discover(
                 skipped.push(format!("{s}.{t} ({kind}): not backed up by this version"));
                 continue;
             }
-            let cols: Vec<ColumnRow> = conn
-                .exec(
-                    "SELECT COLUMN_NAME, COALESCE(EXTRA,''), DATA_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, \
-                     IS_NULLABLE, CHARACTER_OCTET_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE \
-                     FROM information_schema.COLUMNS \
-                     WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
-                    (s, &t),
-                )
-                .await
-                .map_err(Error::sql(format!("reading columns of {s}.{t}")))?;
-            let cols: Vec<ColumnFacts> = cols.into_iter().map(column_facts).collect();
-            let types: HashMap<String, String> = cols
-                .iter()
-                .map(|col| (col.name.clone(), col.data_type.clone()))
-                .collect();
-            let columns: Vec<String> = cols
-                .iter()
-                .filter(|col| !col.generated)
-                .map(|col| col.name.clone())
-                .collect();
-            let text_columns: Vec<String> = columns
-                .iter()
-                .filter(|c| {
-                    types.get(*c).is_some_and(|ty| {
-                        matches!(ty.as_str(), "uuid" | "inet6" | "inet4" | "json")
-                    })
-                })
-                .cloned()
-                .collect();
-            let pk = row_key(conn, s, &t).await?;
-            // Ranges on the key's leading column partition the table whatever the other
-            // key columns are.
-            let split_key = pk.first().and_then(|c| {
-                let col = cols.iter().find(|col| &col.name == c)?;
-                Some(SplitKey {
-                    column: c.clone(),
-                    kind: KeyKind::of(
-                        &col.data_type,
-                        col.charset.as_deref(),
-                        col.collation.as_deref(),
-                    )?,
-                })
-            });
-            let r: Option<Row> = conn
-                .query_first(format!("SHOW CREATE TABLE {}.{}", q(s), q(&t)))
-                .await
-                .map_err(Error::sql(format!("SHOW CREATE TABLE {s}.{t}")))?;
-            let create = r.and_then(|r| r.get::<String, _>(1)).unwrap_or_default();
-            entry.tables.push(TableEntry {
-                name: t.clone(),
-                create,
-                engine: engine.clone(),
-                columns: columns.clone(),
-                text_columns,
-                rows: 0,
-                checksum: None,
-                checksum_computed: false,
-                chunks: Vec::new(),
-            });
-            let select = columns
-                .iter()
-                .map(|c| match types.get(c).map(String::as_str) {
-                    Some("float") => format!("{} * 1e0", q(c)),
-                    _ => q(c),
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let row_checksum = (compute_checksums && engine.eq_ignore_ascii_case("InnoDB"))
-                .then(|| RowChecksum::of(&cols, &create_options))
-                .flatten();
-            plans.push(TablePlan {
-                schema: s.clone(),
-                name: t,
-                engine,
-                data_bytes,
-                columns,
-                select,
-                split_key,
-                pk,
-                rows_estimate,
-                row_checksum,
+            let (table, plan) = discover_table(
+                conn,
+                s,
+                t,
+                TableFacts {
+                    engine,
+                    data_bytes,
+                    rows_estimate,
+                    create_options,
+                },
+                compute_checksums,
+            )
+            .await?;
+            entry.tables.push(table);
+            plans.push(plan);
+        }
+        discover_objects(conn, s, &mut entry, opts).await?;
+        entries.push(entry);
+    }
+    Ok((entries, plans))
+}
+
+/// What information_schema.TABLES says of a table.
+struct TableFacts {
+    engine: String,
+    data_bytes: u64,
+    rows_estimate: u64,
+    create_options: String,
+}
+
+/// One base table: its entry in the manifest and the plan for dumping it.
+async fn discover_table(
+    conn: &mut Conn,
+    s: &str,
+    t: String,
+    facts: TableFacts,
+    compute_checksums: bool,
+) -> Result<(TableEntry, TablePlan), Error> {
+    let TableFacts {
+        engine,
+        data_bytes,
+        rows_estimate,
+        create_options,
+    } = facts;
+    let cols: Vec<ColumnRow> = conn
+        .exec(
+            "SELECT COLUMN_NAME, COALESCE(EXTRA,''), DATA_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, \
+             IS_NULLABLE, CHARACTER_OCTET_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE \
+             FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+            (s, &t),
+        )
+        .await
+        .map_err(Error::sql(format!("reading columns of {s}.{t}")))?;
+    let cols: Vec<ColumnFacts> = cols.into_iter().map(column_facts).collect();
+    let types: HashMap<String, String> = cols
+        .iter()
+        .map(|col| (col.name.clone(), col.data_type.clone()))
+        .collect();
+    let columns: Vec<String> = cols
+        .iter()
+        .filter(|col| !col.generated)
+        .map(|col| col.name.clone())
+        .collect();
+    let text_columns: Vec<String> = columns
+        .iter()
+        .filter(|c| {
+            types
+                .get(*c)
+                .is_some_and(|ty| matches!(ty.as_str(), "uuid" | "inet6" | "inet4" | "json"))
+        })
+        .cloned()
+        .collect();
+    let pk = row_key(conn, s, &t).await?;
+    // Ranges on the key's leading column partition the table whatever the other
+    // key columns are.
+    let split_key = pk.first().and_then(|c| {
+        let col = cols.iter().find(|col| &col.name == c)?;
+        Some(SplitKey {
+            column: c.clone(),
+            kind: KeyKind::of(
+                &col.data_type,
+                col.charset.as_deref(),
+                col.collation.as_deref(),
+            )?,
+        })
+    });
+    let r: Option<Row> = conn
+        .query_first(format!("SHOW CREATE TABLE {}.{}", q(s), q(&t)))
+        .await
+        .map_err(Error::sql(format!("SHOW CREATE TABLE {s}.{t}")))?;
+    let create = r.and_then(|r| r.get::<String, _>(1)).unwrap_or_default();
+    let entry = TableEntry {
+        name: t.clone(),
+        create,
+        engine: engine.clone(),
+        columns: columns.clone(),
+        text_columns,
+        rows: 0,
+        checksum: None,
+        checksum_computed: false,
+        chunks: Vec::new(),
+    };
+    let select = columns
+        .iter()
+        .map(|c| match types.get(c).map(String::as_str) {
+            Some("float") => format!("{} * 1e0", q(c)),
+            _ => q(c),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let row_checksum = (compute_checksums && engine.eq_ignore_ascii_case("InnoDB"))
+        .then(|| RowChecksum::of(&cols, &create_options))
+        .flatten();
+    let plan = TablePlan {
+        schema: s.to_owned(),
+        name: t,
+        engine,
+        data_bytes,
+        columns,
+        select,
+        split_key,
+        pk,
+        rows_estimate,
+        row_checksum,
+    };
+    Ok((entry, plan))
+}
+
+/// Triggers, routines, events of database `s`: with the session settings they were created
+/// under. Triggers only of the tables backed up; routines and events only of whole databases.
+async fn discover_objects(
+    conn: &mut Conn,
+    s: &str,
+    entry: &mut SchemaEntry,
+    opts: &BackupOptions,
+) -> Result<(), Error> {
+    let triggers: Vec<(String, String)> = conn
+        .exec(
+            "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS \
+             WHERE TRIGGER_SCHEMA = ? ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER",
+            (s,),
+        )
+        .await
+        .map_err(Error::sql(format!("listing triggers of {s}")))?;
+    for (name, table) in triggers {
+        if !entry.tables.iter().any(|t| t.name == table) {
+            continue;
+        }
+        let r: Option<Row> = conn
+            .query_first(format!("SHOW CREATE TRIGGER {}.{}", q(s), q(&name)))
+            .await
+            .map_err(Error::sql(format!("SHOW CREATE TRIGGER {s}.{name}")))?;
+        if let Some(r) = r {
+            entry.triggers.push(Ddl {
+                name,
+                table: Some(table),
+                sql_mode: r.get(1),
+                create: r.get::<String, _>(2).unwrap_or_default(),
+                character_set_client: r.get(3),
+                collation_connection: r.get(4),
+                time_zone: None,
             });
         }
-        // Triggers, routines, events: with the session settings they were created under.
-        let triggers: Vec<(String, String)> = conn
+    }
+    if opts.tables.is_empty() {
+        let routines: Vec<(String, String)> = conn
             .exec(
-                "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS \
-                 WHERE TRIGGER_SCHEMA = ? ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER",
+                "SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES \
+                 WHERE ROUTINE_SCHEMA = ? AND ROUTINE_TYPE IN ('PROCEDURE','FUNCTION') ORDER BY 2, 1",
                 (s,),
             )
             .await
-            .map_err(Error::sql(format!("listing triggers of {s}")))?;
-        for (name, table) in triggers {
-            if !entry.tables.iter().any(|t| t.name == table) {
-                continue;
-            }
+            .map_err(Error::sql(format!("listing routines of {s}")))?;
+        for (name, kind) in routines {
             let r: Option<Row> = conn
-                .query_first(format!("SHOW CREATE TRIGGER {}.{}", q(s), q(&name)))
+                .query_first(format!("SHOW CREATE {kind} {}.{}", q(s), q(&name)))
                 .await
-                .map_err(Error::sql(format!("SHOW CREATE TRIGGER {s}.{name}")))?;
+                .map_err(Error::sql(format!("SHOW CREATE {kind} {s}.{name}")))?;
             if let Some(r) = r {
-                entry.triggers.push(Ddl {
+                entry.routines.push(Ddl {
                     name,
-                    table: Some(table),
+                    table: None,
                     sql_mode: r.get(1),
-                    create: r.get::<String, _>(2).unwrap_or_default(),
+                    create: r.get::<Option<String>, _>(2).flatten().unwrap_or_default(),
                     character_set_client: r.get(3),
                     collation_connection: r.get(4),
                     time_zone: None,
                 });
             }
         }
-        if opts.tables.is_empty() {
-            let routines: Vec<(String, String)> = conn
-                .exec(
-                    "SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES \
-                     WHERE ROUTINE_SCHEMA = ? AND ROUTINE_TYPE IN ('PROCEDURE','FUNCTION') ORDER BY 2, 1",
-                    (s,),
-                )
+        let events: Vec<String> = conn
+            .exec(
+                "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? ORDER BY 1",
+                (s,),
+            )
+            .await
+            .map_err(Error::sql(format!("listing events of {s}")))?;
+        for name in events {
+            let r: Option<Row> = conn
+                .query_first(format!("SHOW CREATE EVENT {}.{}", q(s), q(&name)))
                 .await
-                .map_err(Error::sql(format!("listing routines of {s}")))?;
-            for (name, kind) in routines {
-                let r: Option<Row> = conn
-                    .query_first(format!("SHOW CREATE {kind} {}.{}", q(s), q(&name)))
-                    .await
-                    .map_err(Error::sql(format!("SHOW CREATE {kind} {s}.{name}")))?;
-                if let Some(r) = r {
-                    entry.routines.push(Ddl {
-                        name,
-                        table: None,
-                        sql_mode: r.get(1),
-                        create: r.get::<Option<String>, _>(2).flatten().unwrap_or_default(),
-                        character_set_client: r.get(3),
-                        collation_connection: r.get(4),
-                        time_zone: None,
-                    });
-                }
-            }
-            let events: Vec<String> = conn
-                .exec(
-                    "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? ORDER BY 1",
-                    (s,),
-                )
-                .await
-                .map_err(Error::sql(format!("listing events of {s}")))?;
-            for name in events {
-                let r: Option<Row> = conn
-                    .query_first(format!("SHOW CREATE EVENT {}.{}", q(s), q(&name)))
-                    .await
-                    .map_err(Error::sql(format!("SHOW CREATE EVENT {s}.{name}")))?;
-                if let Some(r) = r {
-                    entry.events.push(Ddl {
-                        name,
-                        table: None,
-                        sql_mode: r.get(1),
-                        time_zone: r.get(2),
-                        create: r.get::<String, _>(3).unwrap_or_default(),
-                        character_set_client: r.get(4),
-                        collation_connection: r.get(5),
-                    });
-                }
+                .map_err(Error::sql(format!("SHOW CREATE EVENT {s}.{name}")))?;
+            if let Some(r) = r {
+                entry.events.push(Ddl {
+                    name,
+                    table: None,
+                    sql_mode: r.get(1),
+                    time_zone: r.get(2),
+                    create: r.get::<String, _>(3).unwrap_or_default(),
+                    character_set_client: r.get(4),
+                    collation_connection: r.get(5),
+                });
             }
         }
-        entries.push(entry);
     }
-    Ok((entries, plans))
+    Ok(())
 }
 
 /// The columns that identify a row: the primary key, else the first unique key whose columns
@@ -1607,20 +1658,7 @@ async fn run_locked(
     let threads = opts.threads.clamp(1, 64);
 
     // Reader connections, opened before any lock so locks are held as briefly as possible.
-    let mut workers = Vec::with_capacity(threads);
-    for _ in 0..threads {
-        // lifeboat's own protocol client: rows are copied from its read buffer into the
-        // chunk, without a driver's per-value allocations (a quarter of the CPU before).
-        let mut c = ReplicaConn::connect(conn_opts)
-            .await
-            .map_err(Error::query("connecting a reader"))?;
-        for stmt in DATA_SESSION {
-            c.execute(stmt)
-                .await
-                .map_err(Error::query("preparing a reader session"))?;
-        }
-        workers.push(c);
-    }
+    let mut workers = open_readers(conn_opts, threads).await?;
     main.query_drop(format!(
         "SET SESSION lock_wait_timeout = {}",
         opts.lock_wait.max(1)
@@ -1674,33 +1712,7 @@ async fn run_locked(
     )
     .await?;
 
-    // Work queue: largest tables first.
-    {
-        let mut order: Vec<usize> = (0..shared.plans.len())
-            .filter(|i| !non_transactional.contains(i))
-            .collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(shared.plans[i].data_bytes));
-        let mut q = shared.queue.lock().map_err(lock_poisoned)?;
-        // A table's checksum right behind its ranges (a split puts them in front of it):
-        // it scans the table while the dump does. Measured against all checksums last,
-        // 8 alternated runs each: 3.49-3.65 s against 3.58-3.78 s.
-        // Tables whose checksum lifeboat computes from the rows it reads need no scan.
-        let checksum = |i: usize| {
-            let p = &shared.plans[i];
-            p.row_checksum.is_none() && shared.server_may_checksum(p)
-        };
-        for &i in &order {
-            q.push_back(Task::Split { table: i });
-            if checksum(i) {
-                q.push_back(Task::Checksum { table: i });
-            }
-        }
-        for &i in &non_transactional {
-            if checksum(i) {
-                q.push_back(Task::Checksum { table: i });
-            }
-        }
-    }
+    queue_tasks(&shared, &non_transactional)?;
     let mut handles = Workers(
         workers
             .into_iter()
@@ -1726,35 +1738,7 @@ async fn run_locked(
     let _ = main.disconnect().await;
 
     // Assemble the manifest.
-    let mut results = std::mem::take(&mut *shared.results.lock().map_err(lock_poisoned)?);
-    results.chunks.sort_by_key(|(t, p, s, _, _)| (*t, *p, *s));
-    let mut objects = Vec::new();
-    let mut listed = std::collections::HashSet::new();
-    let mut table_index = 0usize;
-    let mut total_rows = 0u64;
-    for schema in &mut schemas {
-        for table in &mut schema.tables {
-            let i = table_index;
-            table_index += 1;
-            table.rows = results.rows.get(&i).copied().unwrap_or(0);
-            let computed =
-                shared.plans[i].row_checksum.is_some() && !results.uncomputable.contains(&i);
-            table.checksum = if computed {
-                Some(u64::from(results.computed.get(&i).copied().unwrap_or(0)))
-            } else {
-                results.checksums.get(&i).copied()
-            };
-            table.checksum_computed = computed;
-            total_rows += table.rows;
-            for (_, _, _, chunk, obj) in results.chunks.iter().filter(|c| c.0 == i) {
-                table.chunks.push(chunk.clone());
-                // Identical chunks share one content-addressed object: list it once.
-                if listed.insert(obj.path.clone()) {
-                    objects.push(obj.clone());
-                }
-            }
-        }
-    }
+    let (objects, total_rows) = fill_tables(&mut schemas, &shared)?;
     let body = Body {
         server: ServerRecord {
             identity: info.identity.id(),
@@ -1807,6 +1791,95 @@ async fn run_locked(
         binlog,
         gtid: body.gtid,
     })
+}
+
+/// One reader connection per thread, each in the data session's settings. lifeboat's own
+/// protocol client: rows are copied from its read buffer into the chunk, without a driver's
+/// per-value allocations (a quarter of the CPU before).
+async fn open_readers(
+    conn_opts: &ConnectOptions,
+    threads: usize,
+) -> Result<Vec<ReplicaConn>, Error> {
+    let mut workers = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        let mut c = ReplicaConn::connect(conn_opts)
+            .await
+            .map_err(Error::query("connecting a reader"))?;
+        for stmt in DATA_SESSION {
+            c.execute(stmt)
+                .await
+                .map_err(Error::query("preparing a reader session"))?;
+        }
+        workers.push(c);
+    }
+    Ok(workers)
+}
+
+/// The work queue: largest tables first.
+fn queue_tasks(shared: &Shared, non_transactional: &[usize]) -> Result<(), Error> {
+    let mut order: Vec<usize> = (0..shared.plans.len())
+        .filter(|i| !non_transactional.contains(i))
+        .collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(shared.plans[i].data_bytes));
+    let mut q = shared.queue.lock().map_err(lock_poisoned)?;
+    // A table's checksum right behind its ranges (a split puts them in front of it):
+    // it scans the table while the dump does. Measured against all checksums last,
+    // 8 alternated runs each: 3.49-3.65 s against 3.58-3.78 s.
+    // Tables whose checksum lifeboat computes from the rows it reads need no scan.
+    let checksum = |i: usize| {
+        let p = &shared.plans[i];
+        p.row_checksum.is_none() && shared.server_may_checksum(p)
+    };
+    for &i in &order {
+        q.push_back(Task::Split { table: i });
+        if checksum(i) {
+            q.push_back(Task::Checksum { table: i });
+        }
+    }
+    for &i in non_transactional {
+        if checksum(i) {
+            q.push_back(Task::Checksum { table: i });
+        }
+    }
+    Ok(())
+}
+
+/// The manifest's tables filled in with what the workers found (rows, checksums, chunks),
+/// and the objects they wrote, each once; also the rows in all.
+fn fill_tables(
+    schemas: &mut [SchemaEntry],
+    shared: &Shared,
+) -> Result<(Vec<ObjectRef>, u64), Error> {
+    let mut results = std::mem::take(&mut *shared.results.lock().map_err(lock_poisoned)?);
+    results.chunks.sort_by_key(|(t, p, s, _, _)| (*t, *p, *s));
+    let mut objects = Vec::new();
+    let mut listed = std::collections::HashSet::new();
+    let mut table_index = 0usize;
+    let mut total_rows = 0u64;
+    for schema in schemas.iter_mut() {
+        for table in &mut schema.tables {
+            let i = table_index;
+            table_index += 1;
+            table.rows = results.rows.get(&i).copied().unwrap_or(0);
+            let computed =
+                shared.plans[i].row_checksum.is_some() && !results.uncomputable.contains(&i);
+            table.checksum = if computed {
+                Some(u64::from(results.computed.get(&i).copied().unwrap_or(0)))
+            } else {
+                results.checksums.get(&i).copied()
+            };
+            table.checksum_computed = computed;
+            total_rows += table.rows;
+            for (_, _, _, chunk, obj) in results.chunks.iter().filter(|c| c.0 == i) {
+                table.chunks.push(chunk.clone());
+                // Identical chunks share one content-addressed object: list it once.
+                if listed.insert(obj.path.clone()) {
+                    objects.push(obj.clone());
+                }
+            }
+        }
+    }
+    Ok((objects, total_rows))
 }
 
 #[cfg(test)]
