@@ -58,6 +58,17 @@ impl TablespaceArgs {
     }
 }
 
+impl TablespaceArgs {
+    /// The file and index these flags name, read with `schema`.
+    pub fn with<'a>(&'a self, schema: &'a TableSchema) -> lifeboat_core::forensic::TableFile<'a> {
+        lifeboat_core::forensic::TableFile {
+            ibd: &self.ibd,
+            schema,
+            index_id: self.index_id,
+        }
+    }
+}
+
 /// `db.name` split at its first dot.
 pub fn split_table(t: &str) -> Result<(String, String), Failure> {
     t.split_once('.')

@@ -99,8 +99,10 @@ pub struct Global {
     pub journal: Option<PathBuf>,
 }
 
-/// `-h` is the host, as with the mysql client; help is `--help`.
+/// `-h` is the host, as with the mysql client; help is `--help`. Flattened into every
+/// command that takes connection flags, with the exit codes after its help.
 #[derive(Args)]
+#[command(disable_help_flag = true, after_help = AFTER_HELP)]
 pub struct HelpFlag {
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help, help_heading = None::<&str>)]
@@ -115,15 +117,12 @@ pub enum Command {
     /// the server's newest backup, gaps in its archived binlogs, and whether the archive
     /// keeps up. Prints the server identity that `--confirm-server` takes. Exit 1 if
     /// anything FAILs.
-    #[command(disable_help_flag = true, after_help = AFTER_HELP)]
     Check(detect::Check),
     /// Stop the bleeding: set the server read-only (super_read_only on MySQL), then list
     /// the sessions still connected and open write transactions. Journaled.
-    #[command(disable_help_flag = true, after_help = AFTER_HELP)]
     Freeze(contain::Freeze),
     /// Undo `freeze`: make the server writable again. Refuses on a replica without --force.
     /// Journaled.
-    #[command(disable_help_flag = true, after_help = AFTER_HELP)]
     Thaw(contain::Thaw),
     /// Side instances: throwaway servers on 127.0.0.1 for restores, drills and experiments.
     #[command(subcommand)]
@@ -137,21 +136,18 @@ pub enum Command {
     /// BACKUP on MySQL 8); commits are blocked only while the snapshots open and the binlog
     /// position and GTID state are read (BACKUP STAGE BLOCK_COMMIT, or FLUSH TABLES WITH READ
     /// LOCK). Every lock wait is bounded by --lock-wait.
-    #[command(disable_help_flag = true, after_help = AFTER_HELP)]
     Backup(protect::Backup),
     /// Archive the server's binary logs into the repository, byte for byte, as a replica
     /// would read them. Follows the server (RPO about --flush-interval), reconnecting after
     /// restarts and dropped connections; resumes from the last durable byte after its own
     /// crash. Holes (binlogs purged before they were archived, INCIDENT events) are recorded.
     /// With --once: archive what the server has and exit (1 if a hole was found).
-    #[command(disable_help_flag = true, after_help = AFTER_HELP)]
     Archive(protect::Archive),
     /// Find the destructive events in binlogs: DROP TABLE/DATABASE, TRUNCATE, DELETE/UPDATE
     /// of many rows or without WHERE, ALTER … DROP COLUMN, RENAME onto an existing name.
     /// Each with a stable id (for `restore --before-incident`), exact time, GTID, the
     /// positions of the event and of its transaction, thread id, statement and row counts.
     /// Reads FILE... in order, or with --repo every archived binlog of the server.
-    #[command(disable_help_flag = true, after_help = AFTER_HELP)]
     Incidents(detect::Incidents),
     /// The whole runbook on a sandbox, in about a minute: a production stand-in with Sakila
     /// and binlogs, a backup, continuous archiving under an application's writes, then an
@@ -164,7 +160,6 @@ pub enum Command {
     /// differing chunks by key (missing, extra, changed; the first --max-rows listed, all
     /// counted). Tables without a usable key are compared with CHECKSUM TABLE. Exit 1 when
     /// anything differs.
-    #[command(disable_help_flag = true, after_help = AFTER_HELP)]
     Diff(verify::Diff),
     /// List archived binlogs per server: files, sizes, time and GTID ranges, and holes.
     /// Exit 1 if any server's archive has a hole.
@@ -186,7 +181,6 @@ pub enum Command {
     /// transaction): by a side instance's own replication SQL thread (fastest), or into a
     /// named server through one session that keeps every event's session state and GTID;
     /// --dry-run prints that plan. Journaled.
-    #[command(disable_help_flag = true, after_help = AFTER_HELP)]
     Restore(recover::Restore),
     /// Read binlog files: decode events and row images (`show`), or check them (`verify`).
     #[command(subcommand)]
@@ -200,14 +194,14 @@ pub enum Command {
     /// purge and new inserts destroy them) and the records on the pages' free lists. Writes
     /// OUT/<table>.sql (the CREATE TABLE, then the rows as INSERTs) and OUT/report.json (per
     /// page: records found, rows recovered, what could not be decoded). Reads the file only.
-    #[command(disable_help_flag = true, after_help = RECOVERED_HELP)]
+    #[command(after_help = RECOVERED_HELP)]
     Undelete(forensic::Undelete),
     /// Every readable row of a damaged tablespace (one the server refuses to open, or a copy
     /// with overwritten pages): reads each page in place, takes the rows of every leaf page of
     /// the table's clustered index whose records decode with the definition, and lists the
     /// damaged pages with what was lost on them. Writes OUT/<table>.sql and OUT/report.json;
     /// exit 1 when pages were lost. Reads the file only.
-    #[command(disable_help_flag = true, after_help = RECOVERED_HELP)]
+    #[command(after_help = RECOVERED_HELP)]
     Salvage(forensic::Salvage),
     /// Recover a dropped table's rows from wherever its pages still are: the system
     /// tablespace of a datadir (file_per_table=OFF), or any image (a disk or partition
@@ -216,7 +210,7 @@ pub enum Command {
     /// best-fitting index (all candidates are listed) from the newest copy of each page,
     /// each row once. Writes OUT/<table>.sql and OUT/report.json. Reads the sources only:
     /// stop the server or image the disk first, new writes overwrite free pages.
-    #[command(disable_help_flag = true, after_help = RECOVERED_HELP)]
+    #[command(after_help = RECOVERED_HELP)]
     Undrop(forensic::Undrop),
     /// Crash rescue for a datadir the server refuses to start from. Never writes the
     /// original files: copies the datadir to OUT/server/data, starts a side instance on the
@@ -229,7 +223,6 @@ pub enum Command {
     /// recovered is then loaded into a database of its original name there. Exit 1 when any
     /// table was salvaged with lost pages or records, or not recovered. Stop the server first: a
     /// datadir in use is refused.
-    #[command(disable_help_flag = true)]
     Rescue(forensic::Rescue),
     /// Print the audit journal: every action lifeboat took on a server, oldest first.
     Journal(target::Journal),

@@ -7,8 +7,7 @@ use crate::{recovered, render};
 pub async fn run(ctx: &Ctx, a: &Salvage) -> Result<u8, Failure> {
     let def = a.file.definition(ctx).await?;
     let out = &a.output;
-    let done =
-        lifeboat_core::forensic::salvage(&a.file.ibd, &def, &out.out, out.format, a.file.index_id)?;
+    let done = lifeboat_core::forensic::salvage(&a.file.with(&def), &out.out, out.format)?;
     let lost = done.damaged.iter().any(|p| p.lost);
     let loaded = out.load(ctx, &a.conn, &done.output).await?;
     recovered::show(ctx, &done, &done.output, loaded.as_ref(), render::salvaged);

@@ -7,13 +7,7 @@ use crate::{recovered, render};
 pub async fn run(ctx: &Ctx, a: &Undelete) -> Result<u8, Failure> {
     let table = a.file.definition(ctx).await?;
     let out = &a.output;
-    let done = lifeboat_core::forensic::undelete(
-        &a.file.ibd,
-        &table,
-        &out.out,
-        out.format,
-        a.file.index_id,
-    )?;
+    let done = lifeboat_core::forensic::undelete(&a.file.with(&table), &out.out, out.format)?;
     let loaded = out.load(ctx, &a.conn, &done.output).await?;
     recovered::show(ctx, &done, &done.output, loaded.as_ref(), render::undeleted);
     Ok(0)

@@ -65,6 +65,7 @@ impl Filter {
 }
 
 /// One event as `show` prints it.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize)]
 pub struct Shown<'a> {
     /// File name.
@@ -81,61 +82,46 @@ pub struct Shown<'a> {
     #[serde(rename = "type")]
     pub event_type: &'static str,
     /// GTID of the transaction.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub gtid: Option<&'a str>,
     /// Database (row events and table maps; the default database of a query).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<Cow<'a, str>>,
     /// Table (row events and table maps).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub table: Option<Cow<'a, str>>,
     /// Statement text (QUERY, ANNOTATE_ROWS, ROWS_QUERY).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub query: Option<Cow<'a, str>>,
     /// The session a QUERY ran in (charsets, sql_mode, time zone…): what a replay must set.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<Session>,
     /// insert / update / delete.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<&'static str>,
     /// Decoded rows: `before` and `after` images keyed by column name (`@N` when the
     /// binlog has no names). A column absent from an image is absent here, never null.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rows: Vec<ShownRow<'a>>,
     /// Other details (next file of a ROTATE, GTID list, XID…).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub info: Option<String>,
 }
 
 /// The session state of a QUERY event (from its status variables).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize)]
 pub struct Session {
     /// `character_set_client` (collation id).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub charset_client: Option<u16>,
     /// `collation_connection` id.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub collation_connection: Option<u16>,
     /// `collation_server` id.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub collation_server: Option<u16>,
     /// `sql_mode` bits.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sql_mode: Option<u64>,
     /// `time_zone`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
     /// `flags2` bits (autocommit, foreign_key_checks, unique_checks…).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub flags2: Option<u32>,
     /// `auto_increment_increment`, `auto_increment_offset`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub auto_increment: Option<(u16, u16)>,
     /// Databases the statement changed.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_dbs: Option<Vec<String>>,
     /// Statement start, microseconds part.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub microseconds: Option<u32>,
 }
 
@@ -529,6 +515,7 @@ fn previous_gtids(p: &[lifeboat_binlog::events::SidIntervals]) -> GtidSet {
 }
 
 /// `verify`'s verdict on one file.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize)]
 pub struct Verdict {
     /// File.
@@ -542,26 +529,19 @@ pub struct Verdict {
     /// Transactions (GTID events).
     pub transactions: u64,
     /// Server version from the format description.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
     /// First event time.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub first_time: Option<String>,
     /// Last event time.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_time: Option<String>,
     /// GTID state the file starts from (PREVIOUS_GTIDS or GTID_LIST).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub gtids_before: Option<String>,
     /// First GTID in the file.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub first_gtid: Option<String>,
     /// Last GTID in the file.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_gtid: Option<String>,
     /// The tail is an incomplete event (crash, or the file is being written): where the
     /// complete transactions end.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub truncated_at: Option<u64>,
     /// What is wrong (checksum, framing, undecodable event, GTID gap).
     #[serde(skip_serializing_if = "Vec::is_empty")]

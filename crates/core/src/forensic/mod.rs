@@ -20,7 +20,7 @@ mod undelete;
 pub mod undrop;
 
 pub use inspect::inspect;
-pub use pages::{datadir_page_size, page_size_of};
+pub use pages::{TableFile, datadir_page_size, page_size_of};
 pub use salvage::{Salvaged, SalvagedPage, salvage};
 pub use schema::{schema_from_backup, schema_from_sdi, schema_of, table_of_path};
 pub use undelete::{PageFinding, Undeleted, undelete};

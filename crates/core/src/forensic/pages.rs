@@ -205,6 +205,17 @@ pub(crate) fn leaf_index(page: &[u8]) -> Option<u64> {
 
 /// The definition as the file's server reads it: a MySQL file (its flags say so) keeps its
 /// JSON columns in binary form, whatever the `--schema` text says.
+/// A table's tablespace, the definition to read it with, and (when lifeboat's choice is
+/// wrong) its clustered index: what `undelete` and `salvage` read.
+pub struct TableFile<'a> {
+    /// The tablespace.
+    pub ibd: &'a Path,
+    /// The table's definition.
+    pub schema: &'a lifeboat_innodb::schema::TableSchema,
+    /// The clustered index to read, instead of lifeboat's choice.
+    pub index_id: Option<u64>,
+}
+
 /// A tablespace about to be read with a definition: what `inspect` found, and the
 /// definition as this vendor stores it.
 pub(crate) struct Tablespace<'a> {

@@ -523,7 +523,16 @@ fn salvage_table(
                 return;
             }
         };
-        crate::forensic::salvage(&ibd, &schema, &work, format, None).map(|s| {
+        crate::forensic::salvage(
+            &crate::forensic::TableFile {
+                ibd: &ibd,
+                schema: &schema,
+                index_id: None,
+            },
+            &work,
+            format,
+        )
+        .map(|s| {
             let lost = s.damaged.iter().filter(|p| p.lost).count() as u64;
             (s.output, s.report, s.rows, Some(lost))
         })

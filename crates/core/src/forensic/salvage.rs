@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::forensic::pages::Tablespace;
+use crate::forensic::pages::{TableFile, Tablespace};
 use crate::forensic::pages::{
     each_page_in_memory, layout_of, leaf_index, page_reader, row_values, write_report,
 };
@@ -62,16 +62,11 @@ pub struct Salvaged {
 /// whose records still fit exactly. Pages that are damaged and do not fit are listed as
 /// lost, with the records their headers counted. Writes `<table>.sql` and `report.json` to
 /// `out`. Reads `ibd` only.
-pub fn salvage(
-    ibd: &Path,
-    schema: &lifeboat_innodb::schema::TableSchema,
-    out: &Path,
-    format: Format,
-    index_id: Option<u64>,
-) -> Result<Salvaged, Error> {
+pub fn salvage(table: &TableFile<'_>, out: &Path, format: Format) -> Result<Salvaged, Error> {
+    let (ibd, index_id) = (table.ibd, table.index_id);
     use lifeboat_innodb::index::IndexPage;
     use lifeboat_innodb::record::{Layout, decode_with, fit_with};
-    let ts = Tablespace::open(ibd, schema)?;
+    let ts = Tablespace::open(ibd, table.schema)?;
     let (report, schema, page_size, full_crc32) =
         (&ts.report, &*ts.schema, ts.page_size, ts.full_crc32);
     let mut page_of = page_reader(ibd, page_size, report.flags)?;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::forensic::pages::Tablespace;
+use crate::forensic::pages::{TableFile, Tablespace};
 use crate::forensic::pages::{for_each_leaf, layout_of, page_reader, row_values, write_report};
 use crate::forensic::recovered::{Format, TableOut, Written};
 
@@ -136,15 +136,10 @@ fn write_rows(
 /// of rows a page split moved: those are not deleted rows). Writes `<table>.sql` (the CREATE
 /// TABLE, then INSERTs) and `report.json` to `out`. Reads `ibd` only, in a few sequential
 /// passes; memory grows with the deleted rows' keys, not with the table.
-pub fn undelete(
-    ibd: &Path,
-    schema: &lifeboat_innodb::schema::TableSchema,
-    out: &Path,
-    format: Format,
-    index_id: Option<u64>,
-) -> Result<Undeleted, Error> {
+pub fn undelete(table: &TableFile<'_>, out: &Path, format: Format) -> Result<Undeleted, Error> {
+    let (ibd, index_id) = (table.ibd, table.index_id);
     use lifeboat_innodb::record::decode_with;
-    let ts = Tablespace::open(ibd, schema)?;
+    let ts = Tablespace::open(ibd, table.schema)?;
     let (report, schema, page_size, full_crc32) =
         (&ts.report, &*ts.schema, ts.page_size, ts.full_crc32);
     // The clustered index is the first one created: the lowest root page.
