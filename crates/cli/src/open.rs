@@ -158,14 +158,12 @@ pub async fn materialize(
         return Ok((None, files.to_vec()));
     };
     let (r, server) = archived_server(ctx, a, loc).await?;
-    let dir =
-        tempfile::tempdir().map_err(|e| Error::Binlog(format!("temporary directory: {e}")))?;
+    let dir = tempfile::tempdir().map_err(|e| Error::in_file(&std::env::temp_dir(), e))?;
     let mut paths = Vec::new();
     for f in files {
         let name = f.to_string_lossy().into_owned();
         let path = dir.path().join(&name);
-        let mut out = std::fs::File::create(&path)
-            .map_err(|e| Error::Binlog(format!("{}: {e}", path.display())))?;
+        let mut out = std::fs::File::create(&path).map_err(|e| Error::in_file(&path, e))?;
         let n =
             lifeboat_core::protect::archive::read_archived(&r, &server, &name, &mut out).await?;
         if n == 0 {

@@ -74,15 +74,22 @@ fn load(cnf: &Path, sql: &str) -> Result<(), Error> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .map_err(|e| Error::Mismatch(format!("starting the mariadb client: {e}")))?;
+        .map_err(|source| Error::Program {
+            what: "starting the mysql client",
+            source,
+        })?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(sql.as_bytes())
-            .map_err(|e| Error::Mismatch(format!("loading Sakila: {e}")))?;
+            .map_err(|source| Error::Program {
+                what: "loading Sakila",
+                source,
+            })?;
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| Error::Mismatch(format!("loading Sakila: {e}")))?;
+    let out = child.wait_with_output().map_err(|source| Error::Program {
+        what: "loading Sakila",
+        source,
+    })?;
     if !out.status.success() {
         return Err(Error::Mismatch(format!(
             "loading Sakila: {}",
@@ -388,8 +395,7 @@ async fn accidents(
     say("ACCIDENT: `SET FOREIGN_KEY_CHECKS=0; DROP TABLE rental`; the application writes on");
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::SeqCst);
-    app.await
-        .map_err(|e| Error::Internal(format!("the demo application: {e}")))??;
+    app.await.map_err(Error::from)??;
     drop(c);
     tokio::time::sleep(Duration::from_millis(600)).await;
     archiver.abort();
@@ -503,8 +509,7 @@ async fn recover(
         first.file.clone(),
         first.position,
     ));
-    let staging = tempfile::tempdir_in(work)
-        .map_err(|e| Error::Binlog(format!("{}: {e}", work.display())))?;
+    let staging = tempfile::tempdir_in(work).map_err(|e| Error::in_file(work, e))?;
     let plan = crate::recover::pitr::plan(repo, Some(server), &stop_at, staging.path()).await?;
     let replayed = plan.transactions;
     let outcome = crate::recover::pitr::run(

@@ -55,10 +55,69 @@ pub enum Error {
         #[source]
         source: lifeboat_server::replica::ReplicaError,
     },
+    /// A task of lifeboat's own ended abnormally (a panic or a cancellation): a bug.
+    #[error("internal error: a task of lifeboat's own failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// A GTID set a server reported that does not parse.
+    #[error("{what}: {source}")]
+    Gtid {
+        /// Where it came from.
+        what: &'static str,
+        /// Why it does not parse.
+        #[source]
+        source: lifeboat_binlog::GtidError,
+    },
+    /// A program lifeboat runs (the mysql client the demo loads Sakila with).
+    #[error("{what}: {source}")]
+    Program {
+        /// What lifeboat was doing.
+        what: &'static str,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// A worker of lifeboat's own failed (a panic or a lost task): a bug, not bad input.
     #[error("internal error: {0}")]
     Internal(String),
-    /// A binlog file that cannot be read or decoded (the message names file and offset).
+    /// A file lifeboat reads or writes: a binlog, a tablespace, a file it writes.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file (or directory).
+        path: std::path::PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file whose contents lifeboat cannot read (a `.frm`, an SDI, a dictionary, a page).
+    #[error("{}: {source}", path.display())]
+    Unreadable {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the format crate found wrong.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Writing to standard output.
+    #[error("writing output: {0}")]
+    Output(#[source] std::io::Error),
+    /// A binlog file that cannot be read on (its message names the file and offset).
+    #[error(transparent)]
+    BinlogFile(#[from] lifeboat_binlog::file::Error),
+    /// An event whose data does not decode.
+    #[error("{file}: offset {offset}: {source}")]
+    Event {
+        /// Binlog file.
+        file: String,
+        /// Offset of the event.
+        offset: u64,
+        /// What was wrong.
+        #[source]
+        source: lifeboat_binlog::DecodeError,
+    },
+    /// An event lifeboat writes (a relay log's own events) that cannot be encoded.
+    #[error("encoding an event: {0}")]
+    Encode(#[from] lifeboat_binlog::EncodeError),
+    /// Binlogs that cannot be used as they are (the message names file and offset).
     #[error("{0}")]
     Binlog(String),
     /// An InnoDB file that cannot be read (the message names the file).
@@ -110,6 +169,11 @@ impl Error {
         }
     }
 
+    /// Whether this is a write to a reader that went away (`| head`): not a failure.
+    pub fn is_closed_pipe(&self) -> bool {
+        matches!(self, Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
     /// Whether the command line was wrong (exit code 2).
     pub fn is_usage(&self) -> bool {
         matches!(self, Error::Argument { .. })
@@ -125,7 +189,9 @@ impl Error {
             Error::Repo(e) => e.hint().map(str::to_owned),
             Error::Timeout { hint, .. } => Some(hint.clone()),
             Error::Interrupted { resume, .. } => Some((*resume).into()),
-            Error::Internal(_) => Some("nothing was committed; rerun the command".into()),
+            Error::Internal(_) | Error::Task(_) => {
+                Some("nothing was committed; rerun the command".into())
+            }
             // 1148 (MySQL), 3948 (MySQL 8), 4166 (MariaDB): LOAD DATA LOCAL is disabled.
             Error::Sql {
                 source: mysql_async::Error::Server(s),
@@ -148,6 +214,50 @@ impl Error {
     /// The error of a command stopped by `signal`, which `resume` tells how to finish.
     pub(crate) fn interrupted(signal: &'static str, resume: &'static str) -> Error {
         Error::Interrupted { signal, resume }
+    }
+
+    /// An I/O failure on `path`.
+    pub fn in_file(path: &std::path::Path, source: std::io::Error) -> Error {
+        Error::File {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// Contents of `path` that do not parse.
+    pub fn unreadable(
+        path: &std::path::Path,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        Error::Unreadable {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        }
+    }
+
+    pub(crate) fn event(
+        file: &str,
+        offset: u64,
+    ) -> impl FnOnce(lifeboat_binlog::DecodeError) -> Error {
+        let file = file.to_owned();
+        move |source| Error::Event {
+            file,
+            offset,
+            source,
+        }
+    }
+
+    /// A row image of a rows event that does not decode (`reason`).
+    pub(crate) fn rows(file: &str, offset: u64) -> impl FnOnce(String) -> Error {
+        let file = file.to_owned();
+        move |reason| Error::Event {
+            file,
+            offset,
+            source: lifeboat_binlog::DecodeError {
+                event: "rows",
+                reason,
+            },
+        }
     }
 
     pub(crate) fn sql(what: impl Into<String>) -> impl FnOnce(mysql_async::Error) -> Error {

@@ -87,7 +87,7 @@ async fn show(
     let json = ctx.json;
     let result = events::show(&files, filter, |ev| {
         if json {
-            serde_json::to_writer(&mut out, ev).map_err(std::io::Error::other)?;
+            serde_json::to_writer(&mut out, ev).map_err(std::io::Error::from)?;
             out.write_all(b"\n")
         } else {
             render::binlog_event(&mut out, ev)
@@ -97,13 +97,13 @@ async fn show(
     drop(out);
     let summary = match result {
         // A closed pipe (`| head`) is not an error.
-        Err(Error::Binlog(m)) if m.contains("Broken pipe") => return Ok(0),
+        Err(e) if e.is_closed_pipe() => return Ok(0),
         other => other?,
     };
     if let Err(e) = flushed
         && e.kind() != std::io::ErrorKind::BrokenPipe
     {
-        return Err(Error::Binlog(format!("writing output: {e}")).into());
+        return Err(Error::Output(e).into());
     }
     for (file, at) in &summary.truncated {
         eprintln!(

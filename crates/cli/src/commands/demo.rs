@@ -10,15 +10,14 @@ pub async fn run(ctx: &Ctx, a: &Demo) -> Result<u8, Failure> {
     let tmp;
     let work = match &a.dir {
         Some(d) => {
-            std::fs::create_dir_all(d)
-                .map_err(|e| Error::Binlog(format!("{}: {e}", d.display())))?;
+            std::fs::create_dir_all(d).map_err(|e| Error::in_file(d, e))?;
             d.clone()
         }
         None => {
             tmp = tempfile::Builder::new()
                 .prefix("lifeboat-demo.")
                 .tempdir()
-                .map_err(|e| Error::Binlog(format!("temporary directory: {e}")))?;
+                .map_err(|e| Error::in_file(&std::env::temp_dir(), e))?;
             tmp.path().to_path_buf()
         }
     };

@@ -263,16 +263,30 @@ fn text(b: &[u8]) -> String {
 
 /// The reader reads in large blocks itself: no buffered reader in front of it.
 fn open(path: &Path) -> Result<FileReader<File>, Error> {
-    let f = File::open(path).map_err(|e| Error::Binlog(format!("{}: {e}", path.display())))?;
+    let f = File::open(path).map_err(|e| Error::in_file(path, e))?;
     FileReader::new(f, path.display().to_string()).map_err(file_error)
 }
 
 fn file_error(e: FileError) -> Error {
-    Error::Binlog(e.to_string())
+    Error::BinlogFile(e)
 }
 
-fn decode_error(file: &str, offset: u64, e: impl std::fmt::Display) -> Error {
-    Error::Binlog(format!("{file}: offset {offset}: {e}"))
+fn decode_error(file: &str, offset: u64, source: lifeboat_binlog::DecodeError) -> Error {
+    Error::Event {
+        file: file.to_owned(),
+        offset,
+        source,
+    }
+}
+
+/// A row image of the event at `raw` that does not decode.
+fn row_error(file: &str, raw: &lifeboat_binlog::RawEvent<'_>, reason: String) -> Error {
+    let event = raw.header.event_type().name();
+    decode_error(
+        file,
+        raw.offset,
+        lifeboat_binlog::DecodeError { event, reason },
+    )
 }
 
 /// What `show` went through.
@@ -332,7 +346,7 @@ pub fn show(
                     }
                     let shown = describe(&name, &time.1, raw, ev, dec)?;
                     summary.events_shown += 1;
-                    sink(&shown).map_err(|e| Error::Binlog(format!("writing output: {e}")))
+                    sink(&shown).map_err(Error::Output)
                 },
             )?;
         }
@@ -466,20 +480,21 @@ fn describe<'a>(
                 decode_error(
                     file,
                     raw.offset,
-                    format!(
-                        "row event for table id {} without its TABLE_MAP (the file starts mid-transaction?)",
-                        r.table_id
-                    ),
+                    lifeboat_binlog::DecodeError {
+                        event: raw.header.event_type().name(),
+                        reason: format!(
+                            "no TABLE_MAP for table id {} (the file starts mid-transaction?)",
+                            r.table_id
+                        ),
+                    },
                 )
             })?;
             s.database = Some(Cow::Borrowed(table.schema.as_str()));
             s.table = Some(Cow::Borrowed(table.table.as_str()));
             s.kind = r.kind().map(|k| k.name());
-            let rows = r
-                .rows(table)
-                .map_err(|e| decode_error(file, raw.offset, e))?;
+            let rows = r.rows(table).map_err(|e| row_error(file, raw, e))?;
             for row in rows {
-                let row: Row<'_> = row.map_err(|e| decode_error(file, raw.offset, e))?;
+                let row: Row<'_> = row.map_err(|e| row_error(file, raw, e))?;
                 s.rows.push(ShownRow {
                     before: row.before.as_ref().map(|i| image(table, i)),
                     after: row.after.as_ref().map(|i| image(table, i)),

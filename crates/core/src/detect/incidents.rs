@@ -202,23 +202,19 @@ impl Scanner {
 
     /// Reads one file (files must come in order: a transaction's context carries over).
     pub fn scan_file(&mut self, path: &Path, name: &str) -> Result<(), Error> {
-        let f = std::fs::File::open(path)
-            .map_err(|e| Error::Binlog(format!("{}: {e}", path.display())))?;
-        let mut reader = lifeboat_binlog::FileReader::new(f, name.to_owned())
-            .map_err(|e| Error::Binlog(e.to_string()))?;
+        let f = std::fs::File::open(path).map_err(|e| Error::in_file(path, e))?;
+        let mut reader =
+            lifeboat_binlog::FileReader::new(f, name.to_owned()).map_err(Error::from)?;
         let mut dec = Decoder::new();
         // Transactions never span files.
         self.groups = crate::detect::groups::Groups::default();
-        while let Some((raw, fde)) = reader
-            .next_with_format()
-            .map_err(|e| Error::Binlog(e.to_string()))?
-        {
+        while let Some((raw, fde)) = reader.next_with_format().map_err(Error::from)? {
             self.events += 1;
             let at = raw.offset;
             dec.decode_each(
                 fde,
                 &raw,
-                |e| Error::Binlog(format!("{name}: offset {at}: {e}")),
+                |e| Error::event(name, at)(e),
                 |dec, inner, ev| self.event(dec, name, &raw, inner, ev),
             )?;
         }
@@ -376,10 +372,7 @@ impl Scanner {
         if self.opts.context > 0
             && let Some(table) = dec.table(r.table_id)
         {
-            let n = r
-                .rows(table)
-                .map_err(|e| Error::Binlog(format!("{file}: offset {at}: {e}")))?
-                .count() as u64;
+            let n = r.rows(table).map_err(Error::rows(file, at))?.count() as u64;
             let verb = kind.name();
             *self
                 .trx
@@ -399,10 +392,7 @@ impl Scanner {
                 r.table_id
             )));
         };
-        let n = r
-            .rows(table)
-            .map_err(|e| Error::Binlog(format!("{file}: offset {at}: {e}")))?
-            .count() as u64;
+        let n = r.rows(table).map_err(Error::rows(file, at))?.count() as u64;
         if self.trx.time.is_none() {
             self.trx.time = Some((raw.header.timestamp, None));
         }
@@ -544,13 +534,11 @@ pub async fn scan_archive(
     let Some(c) = coverage.into_iter().find(|c| c.server == server) else {
         return Err(Error::Mismatch(format!("no archived binlogs of {server}")));
     };
-    let dir =
-        tempfile::tempdir().map_err(|e| Error::Binlog(format!("temporary directory: {e}")))?;
+    let dir = tempfile::tempdir().map_err(|e| Error::in_file(&std::env::temp_dir(), e))?;
     let mut s = Scanner::new(opts);
     for f in &c.files {
         let path = dir.path().join(&f.file);
-        let mut out = std::fs::File::create(&path)
-            .map_err(|e| Error::Binlog(format!("{}: {e}", path.display())))?;
+        let mut out = std::fs::File::create(&path).map_err(|e| Error::in_file(&path, e))?;
         crate::protect::archive::read_archived(repo, server, &f.file, &mut out).await?;
         drop(out);
         s.scan_file(&path, &f.file)?;

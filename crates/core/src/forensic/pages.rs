@@ -30,7 +30,7 @@ pub(crate) fn redo_log_given(path: &Path, h: &lifeboat_innodb::redo::Header) -> 
 /// A tablespace's page size (and page 0's header when it can be trusted), from the start of
 /// the file only.
 pub fn page_size_of(path: &Path) -> Result<(usize, Option<FspHeader>), Error> {
-    let err = |e: std::io::Error| Error::Forensic(format!("{}: {e}", path.display()));
+    let err = |e: std::io::Error| Error::in_file(path, e);
     let mut head = Vec::new();
     std::fs::File::open(path)
         .map_err(err)?
@@ -86,7 +86,7 @@ pub(crate) fn each_page(
     page_size: usize,
     f: &mut PageVisitor<'_>,
 ) -> Result<u64, Error> {
-    let err = |e: std::io::Error| Error::Forensic(format!("{}: {e}", path.display()));
+    let err = |e: std::io::Error| Error::in_file(path, e);
     let file = std::fs::File::open(path).map_err(err)?;
     let len = file.metadata().map_err(err)?.len();
     let mut file = std::io::BufReader::with_capacity(1 << 20, file);
@@ -130,8 +130,7 @@ pub(crate) fn page_reader(
     page_size: usize,
     flags: Option<SpaceFlags>,
 ) -> Result<impl FnMut(u32) -> Option<Vec<u8>>, Error> {
-    let f = std::fs::File::open(path)
-        .map_err(|e| Error::Forensic(format!("{}: {e}", path.display())))?;
+    let f = std::fs::File::open(path).map_err(|e| Error::in_file(path, e))?;
     Ok(move |no: u32| {
         let page = read_at(&f, u64::from(no) * page_size as u64, page_size).ok()?;
         match lifeboat_innodb::compressed::in_memory(&page, flags.as_ref()) {
@@ -172,7 +171,7 @@ pub(crate) fn layout_of(
 /// Writes `value` as pretty JSON to `path` (the reports next to recovered SQL).
 pub(crate) fn write_report(path: &Path, value: &impl Serialize) -> Result<(), Error> {
     let json = serde_json::to_vec_pretty(value).unwrap_or_default();
-    std::fs::write(path, json).map_err(|e| Error::Forensic(format!("{}: {e}", path.display())))
+    std::fs::write(path, json).map_err(|e| Error::in_file(path, e))
 }
 
 /// Calls `f` with each leaf page of index `index_id` in the file (page number, bytes, the page

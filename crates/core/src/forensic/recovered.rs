@@ -121,15 +121,14 @@ impl TableOut {
         what: &str,
         format: Format,
     ) -> Result<TableOut, Error> {
-        std::fs::create_dir_all(out)
-            .map_err(|e| Error::Forensic(format!("{}: {e}", out.display())))?;
+        std::fs::create_dir_all(out).map_err(|e| Error::in_file(out, e))?;
         let base = file_name(table);
         let ext = match format {
             Format::Sql => "sql",
             Format::Tsv => "tsv",
         };
         let partial = out.join(format!(".{base}.{ext}.partial"));
-        let io = |e: std::io::Error| Error::Forensic(format!("{}: {e}", partial.display()));
+        let io = |e: std::io::Error| Error::in_file(&partial, e);
         let mut w = std::io::BufWriter::new(std::fs::File::create(&partial).map_err(io)?);
         if format == Format::Sql {
             w.write_all(header(what, create_sql).as_bytes())
@@ -170,7 +169,7 @@ impl TableOut {
     /// [`separator`]).
     pub fn row(&mut self, values: &[u8]) -> Result<(), Error> {
         let partial = &self.partial;
-        let io = |e: std::io::Error| Error::Forensic(format!("{}: {e}", partial.display()));
+        let io = |e: std::io::Error| Error::in_file(partial, e);
         match self.written.format {
             Format::Tsv => {
                 self.w.write_all(values).map_err(io)?;
@@ -209,15 +208,14 @@ impl TableOut {
     /// TSV, writes the load script after the data.
     pub fn finish(mut self) -> Result<Written, Error> {
         let partial = self.partial.clone();
-        let io = |e: std::io::Error| Error::Forensic(format!("{}: {e}", partial.display()));
+        let io = |e: std::io::Error| Error::in_file(&partial, e);
         if self.batch_rows > 0 {
             self.w.write_all(b";\n").map_err(io)?;
         }
         self.w.flush().map_err(io)?;
         drop(self.w);
         let w = self.written;
-        std::fs::rename(&partial, &w.file)
-            .map_err(|e| Error::Forensic(format!("{}: {e}", w.file.display())))?;
+        std::fs::rename(&partial, &w.file).map_err(|e| Error::in_file(&w.file, e))?;
         if let Some(script) = &w.script {
             let data = w.file.file_name().unwrap_or_default().to_string_lossy();
             let text = format!(
@@ -226,8 +224,7 @@ impl TableOut {
                 script.file_name().unwrap_or_default().to_string_lossy(),
                 load_data(&string_literal(&data), &q(&w.table), &w)
             );
-            std::fs::write(script, text)
-                .map_err(|e| Error::Forensic(format!("{}: {e}", script.display())))?;
+            std::fs::write(script, text).map_err(|e| Error::in_file(script, e))?;
         }
         Ok(w)
     }

@@ -153,7 +153,7 @@ pub struct Rescue {
 const SYSTEM: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |e| Error::Forensic(format!("{}: {e}", path.display()))
+    move |e| Error::in_file(path, e)
 }
 
 /// Refuses a datadir a running server holds: InnoDB keeps a write lock on ibdata1 while it

@@ -32,12 +32,11 @@ pub fn schema_of(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Err
             ))
         });
     }
-    let bytes =
-        std::fs::read(&frm).map_err(|e| Error::Forensic(format!("{}: {e}", frm.display())))?;
+    let bytes = std::fs::read(&frm).map_err(|e| Error::in_file(&frm, e))?;
     let stem = frm.file_stem().unwrap_or_default().to_string_lossy();
     let table = crate::forensic::rescue::decode_file_name(&stem);
     let ddl = lifeboat_innodb::frm::create_table(&bytes, &table)
-        .map_err(|e| Error::Forensic(format!("{}: {e}", frm.display())))?;
+        .map_err(|e| Error::unreadable(&frm, e))?;
     lifeboat_innodb::schema::parse_create_table(&ddl).map_err(|e| {
         Error::Forensic(format!(
             "{}: the definition read from it is not usable ({e}): give --schema",

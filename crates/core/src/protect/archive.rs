@@ -319,7 +319,7 @@ pub async fn index_file(repo: &Repository, server: &str, file: &str) -> Result<F
     let index =
         tokio::task::spawn_blocking(move || summarize(&server2, &name, ChannelReader::new(rx)))
             .await
-            .map_err(|e| Error::Internal(e.to_string()))??;
+            .map_err(Error::from)??;
     let _ = feeder.await;
     repo.put_file_index(&index).await?;
     Ok(index)
@@ -415,13 +415,9 @@ fn summarize_with_last(
     let mut walk = crate::detect::events::Walk::new(file);
     walk.keep_going = true;
     let (truncated, v, last_type) = {
-        let mut reader =
-            FileReader::new(&mut hashing, file).map_err(|e| Error::Binlog(e.to_string()))?;
+        let mut reader = FileReader::new(&mut hashing, file).map_err(Error::from)?;
         let mut dec = Decoder::new();
-        while let Some((raw, fde)) = reader
-            .next_with_format()
-            .map_err(|e| Error::Binlog(e.to_string()))?
-        {
+        while let Some((raw, fde)) = reader.next_with_format().map_err(Error::from)? {
             walk.raw_event(&mut dec, fde, &raw);
         }
         let truncated = matches!(reader.end(), Some(End::Truncated { .. }));
@@ -430,7 +426,8 @@ fn summarize_with_last(
         (truncated, v, last_type)
     };
     // Drain whatever the reader did not consume (a truncated tail) into the hash.
-    std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| Error::Binlog(e.to_string()))?;
+    std::io::copy(&mut hashing, &mut std::io::sink())
+        .map_err(|e| Error::in_file(Path::new(file), e))?;
     let idx = FileIndex {
         server: server.to_owned(),
         file: file.to_owned(),
@@ -593,9 +590,9 @@ async fn session(
 
     let mut rc = ReplicaConn::connect(target)
         .await
-        .map_err(|e| Error::Binlog(e.to_string()))?;
+        .map_err(Error::query("connecting for the binlog dump"))?;
     let mariadb = info.flavor == Flavor::MariaDb;
-    let rerr = |e: lifeboat_server::replica::ReplicaError| Error::Binlog(e.to_string());
+    let rerr = |e| Error::query("the binlog dump")(e);
     rc.execute("SET @master_binlog_checksum = @@global.binlog_checksum")
         .await
         .map_err(rerr)?;
@@ -824,7 +821,7 @@ async fn import_files(
         ..Outcome::default()
     };
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Error::Binlog(format!("{}: {e}", dir.display())))?
+        .map_err(|e| Error::in_file(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.file_name()
@@ -846,9 +843,7 @@ async fn import_files(
             continue;
         }
         // Only closed files: the last event is a ROTATE or STOP.
-        let open_file = |p: &Path| {
-            std::fs::File::open(p).map_err(|e| Error::Binlog(format!("{}: {e}", p.display())))
-        };
+        let open_file = |p: &Path| std::fs::File::open(p).map_err(|e| Error::in_file(p, e));
         let (idx, last) = summarize_with_last(&server, &name, open_file(path)?)?;
         if !ends_file(last) || idx.truncated {
             notes(&format!(
@@ -859,13 +854,13 @@ async fn import_files(
         let mut f = open_file(path)?;
         let mut at = state.sizes.get(&name).copied().unwrap_or(0);
         std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(at))
-            .map_err(|e| Error::Binlog(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::in_file(path, e))?;
         loop {
             let mut piece = Vec::with_capacity(SEGMENT_MAX);
             (&mut f)
                 .take(SEGMENT_MAX as u64)
                 .read_to_end(&mut piece)
-                .map_err(|e| Error::Binlog(format!("{}: {e}", path.display())))?;
+                .map_err(|e| Error::in_file(path, e))?;
             if piece.is_empty() {
                 break;
             }
@@ -1016,7 +1011,7 @@ pub async fn read_archived(
             lifeboat_binlog::frame::set_in_use(b, !closed);
         }
         w.write_all(&bytes)
-            .map_err(|e| Error::Binlog(format!("writing {file}: {e}")))?;
+            .map_err(|e| Error::in_file(Path::new(file), e))?;
         at = seg.end;
     }
     Ok(at)

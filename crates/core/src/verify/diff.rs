@@ -452,8 +452,7 @@ pub async fn run(
         }));
     }
     for w in workers {
-        w.await
-            .map_err(|e| Error::Internal(format!("a diff worker failed: {e}")))??;
+        w.await.map_err(Error::from)??;
     }
     out.extend(
         results

@@ -96,7 +96,7 @@ pub(super) fn pages(
     let mut handles = Vec::new();
     let mut lens = Vec::new();
     for path in &src.files {
-        let err = |e: std::io::Error| Error::Forensic(format!("{}: {e}", path.display()));
+        let err = |e: std::io::Error| Error::in_file(path, e);
         let f = std::fs::File::open(path).map_err(err)?;
         lens.push(f.metadata().map_err(err)?.len());
         handles.push(f);
@@ -139,7 +139,7 @@ fn read_blocks(
             let block = f
                 .read_exact_at(&mut buf, at)
                 .map(|()| (fi, at, buf))
-                .map_err(|e| Error::Forensic(format!("{}: {e}", files[fi].display())));
+                .map_err(|e| Error::in_file(&files[fi], e));
             let failed = block.is_err();
             if tx.send(block).is_err() || failed {
                 return;

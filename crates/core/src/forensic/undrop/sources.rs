@@ -117,7 +117,7 @@ fn each_index_page(files: &[PathBuf], f: &mut dyn FnMut(&[u8], usize, usize)) ->
     const BLOCK: usize = 64 << 20;
     const OVERLAP: usize = 64 << 10;
     for path in files {
-        let err = |e: std::io::Error| Error::Forensic(format!("{}: {e}", path.display()));
+        let err = |e: std::io::Error| Error::in_file(path, e);
         let mut file = std::fs::File::open(path).map_err(err)?;
         // Each block starts with the last OVERLAP bytes of the one before: a page cut by
         // the block's end is whole in the next.
@@ -152,7 +152,7 @@ fn each_index_page(files: &[PathBuf], f: &mut dyn FnMut(&[u8], usize, usize)) ->
 /// The files of a datadir that hold InnoDB pages: the system tablespace, the undo
 /// tablespaces (their records name what a DROP removed) and every .ibd.
 pub(crate) fn datadir_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let err = |p: &Path, e: std::io::Error| Error::Forensic(format!("{}: {e}", p.display()));
+    let err = |p: &Path, e: std::io::Error| Error::in_file(p, e);
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -209,7 +209,7 @@ fn each_redo_chunk(files: &[PathBuf], f: &mut dyn FnMut(&Path, &[u8])) -> Result
     const READ: usize = 64 << 20;
     const OVERLAP: usize = 64 << 10;
     for path in files {
-        let err = |e: std::io::Error| Error::Forensic(format!("{}: {e}", path.display()));
+        let err = |e: std::io::Error| Error::in_file(path, e);
         let file = std::fs::File::open(path).map_err(err)?;
         let len = file.metadata().map_err(err)?.len();
         let mut head = [0u8; 4];

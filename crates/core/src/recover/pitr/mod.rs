@@ -110,7 +110,7 @@ pub fn staging_dir(side: Option<&Path>) -> Result<tempfile::TempDir, Error> {
             .to_path_buf(),
         None => std::env::temp_dir(),
     };
-    let fail = |e: std::io::Error| Error::Binlog(format!("{}: {e}", parent.display()));
+    let fail = |e: std::io::Error| Error::in_file(&parent, e);
     std::fs::create_dir_all(&parent).map_err(fail)?;
     tempfile::Builder::new()
         .prefix(".lifeboat-replay-")
@@ -234,16 +234,11 @@ impl Scan {
         from: u64,
         stop: &StopAt,
     ) -> Result<Option<u64>, Error> {
-        let f = std::fs::File::open(path)
-            .map_err(|e| Error::Binlog(format!("{}: {e}", path.display())))?;
-        let mut reader =
-            FileReader::new(f, name.to_owned()).map_err(|e| Error::Binlog(e.to_string()))?;
+        let f = std::fs::File::open(path).map_err(|e| Error::in_file(path, e))?;
+        let mut reader = FileReader::new(f, name.to_owned()).map_err(Error::from)?;
         let mut dec = Decoder::new();
         let mut groups = crate::detect::groups::Groups::default();
-        while let Some((raw, fde)) = reader
-            .next_with_format()
-            .map_err(|e| Error::Binlog(e.to_string()))?
-        {
+        while let Some((raw, fde)) = reader.next_with_format().map_err(Error::from)? {
             let at = raw.offset;
             if at < from {
                 continue;
@@ -255,7 +250,7 @@ impl Scan {
             dec.decode_each(
                 fde,
                 &raw,
-                |e| Error::Binlog(format!("{name}: offset {at}: {e}")),
+                |e| Error::event(name, at)(e),
                 |dec, inner, ev| {
                     if let Some(o) = groups.event(at, end, inner.header.timestamp, ev) {
                         closed = Some((o, dec.gtid_text().map(str::to_owned)));
@@ -378,8 +373,7 @@ pub async fn plan(
         }
         previous = seq;
         let path = staging.join(&f.file);
-        let mut out = std::fs::File::create(&path)
-            .map_err(|e| Error::Binlog(format!("{}: {e}", path.display())))?;
+        let mut out = std::fs::File::create(&path).map_err(|e| Error::in_file(&path, e))?;
         let size = crate::protect::archive::read_archived(repo, &server, &f.file, &mut out).await?;
         drop(out);
         let from = if f.file == start.file { start.pos } else { 0 };
@@ -672,8 +666,7 @@ async fn replay_relay(
         last_relay = name;
     }
     let index_path = sb.datadir.join("relay-bin.index");
-    std::fs::write(&index_path, index)
-        .map_err(|e| Error::Binlog(format!("{}: {e}", index_path.display())))?;
+    std::fs::write(&index_path, index).map_err(|e| Error::in_file(&index_path, e))?;
 
     let mut c = connect(&sb.connect_options()).await?;
     let sql = |what: &'static str| Error::sql(what);
@@ -916,18 +909,18 @@ fn write_relay(
     end: u64,
 ) -> Result<(u64, i64), Error> {
     use std::io::{Read, Seek, Write};
-    let err = |p: &Path, e: std::io::Error| Error::Binlog(format!("{}: {e}", p.display()));
+    let err = |p: &Path, e: std::io::Error| Error::in_file(p, e);
     let mut input = std::fs::File::open(src).map_err(|e| err(src, e))?;
     let mut reader = FileReader::new(
         std::fs::File::open(src).map_err(|e| err(src, e))?,
         name.to_owned(),
     )
-    .map_err(|e| Error::Binlog(e.to_string()))?;
+    .map_err(Error::from)?;
     // The format description is known once the first event is read.
     let fde = match reader.next_with_format() {
         Ok(Some((_, fde))) => fde.clone(),
         Ok(None) => return Err(Error::Binlog(format!("{name}: no format description"))),
-        Err(e) => return Err(Error::Binlog(e.to_string())),
+        Err(e) => return Err(Error::from(e)),
     };
     let mut head = [0u8; 4 + lifeboat_binlog::frame::HEADER_LEN];
     input.read_exact(&mut head).map_err(|e| err(src, e))?;
@@ -949,9 +942,7 @@ fn write_relay(
         next_file: name.as_bytes(),
     };
     let t = lifeboat_binlog::EventType::Rotate;
-    let (_, data) = rotate
-        .encode_data(t, &fde)
-        .map_err(|e| Error::Binlog(e.to_string()))?;
+    let (_, data) = rotate.encode_data(t, &fde).map_err(Error::from)?;
     let header = lifeboat_binlog::EventHeader {
         timestamp: 0,
         type_code: 4,
@@ -961,8 +952,7 @@ fn write_relay(
         // Made by the replica, not by the source.
         flags: lifeboat_binlog::frame::FLAG_ARTIFICIAL,
     };
-    let rotate = lifeboat_binlog::encode_event(&header, t, &data, &fde)
-        .map_err(|e| Error::Binlog(e.to_string()))?;
+    let rotate = lifeboat_binlog::encode_event(&header, t, &data, &fde).map_err(Error::from)?;
     let mut out = std::io::BufWriter::with_capacity(
         1 << 20,
         std::fs::File::create(dst).map_err(|e| err(dst, e))?,
@@ -976,7 +966,7 @@ fn write_relay(
         let t = lifeboat_binlog::EventType::PreviousGtids;
         let (_, data) = Event::PreviousGtids(Vec::new())
             .encode_data(t, &fde)
-            .map_err(|e| Error::Binlog(e.to_string()))?;
+            .map_err(Error::from)?;
         let previous = lifeboat_binlog::encode_event(
             &lifeboat_binlog::EventHeader {
                 type_code: t.code(),
@@ -986,7 +976,7 @@ fn write_relay(
             &data,
             &fde,
         )
-        .map_err(|e| Error::Binlog(e.to_string()))?;
+        .map_err(Error::from)?;
         out.write_all(&previous).map_err(|e| err(dst, e))?;
         previous_len = previous.len() as u64;
     }

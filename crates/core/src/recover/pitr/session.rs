@@ -160,7 +160,7 @@ pub async fn replay(
     let _ = c.disconnect().await;
     let conn = ReplicaConn::connect(target.options())
         .await
-        .map_err(|e| Error::Binlog(e.to_string()))?;
+        .map_err(Error::query("opening the replay session"))?;
     let mut a = Applier {
         conn,
         opts,
@@ -218,7 +218,7 @@ impl Applier<'_> {
         self.conn
             .pipeline(&[mode, b"SET NAMES binary"])
             .await
-            .map_err(|(_, e)| Error::Binlog(format!("setting up the replay session: {e}")))?;
+            .map_err(|(_, e)| Error::query("setting up the replay session")(e))?;
         Ok(())
     }
 
@@ -231,18 +231,13 @@ impl Applier<'_> {
         progress: &dyn Progress,
         t0: Instant,
     ) -> Result<(), Error> {
-        let f = std::fs::File::open(path)
-            .map_err(|e| Error::Binlog(format!("{}: {e}", path.display())))?;
-        let mut reader =
-            FileReader::new(f, name.to_owned()).map_err(|e| Error::Binlog(e.to_string()))?;
+        let f = std::fs::File::open(path).map_err(|e| Error::in_file(path, e))?;
+        let mut reader = FileReader::new(f, name.to_owned()).map_err(Error::from)?;
         let file: Arc<str> = name.into();
         self.skipped_ids.clear();
         let mut groups = crate::detect::groups::Groups::default();
         let mut done = from;
-        while let Some((raw, fde)) = reader
-            .next_with_format()
-            .map_err(|e| Error::Binlog(e.to_string()))?
-        {
+        while let Some((raw, fde)) = reader.next_with_format().map_err(Error::from)? {
             if raw.offset >= len {
                 break;
             }
@@ -250,10 +245,7 @@ impl Applier<'_> {
             if raw.offset < from && t != EventType::FormatDescription {
                 continue;
             }
-            let at = |e: &dyn std::fmt::Display| {
-                Error::Binlog(format!("{name}: offset {}: {e}", raw.offset))
-            };
-            let ev = Event::decode(fde, t, raw.data).map_err(|e| at(&e))?;
+            let ev = Event::decode(fde, t, raw.data).map_err(Error::event(name, raw.offset))?;
             let mut closed = false;
             if let Event::TransactionPayload {
                 compression,
@@ -270,12 +262,12 @@ impl Applier<'_> {
                     *uncompressed_size,
                     payload,
                 )
-                .map_err(|e| at(&e))?;
+                .map_err(|e| Error::event(name, raw.offset)(e))?;
                 for item in lifeboat_binlog::events::payload_events(&bytes) {
-                    let (header, data) = item.map_err(|e| at(&e))?;
+                    let (header, data) = item.map_err(|e| Error::event(name, raw.offset)(e))?;
                     let it = header.event_type();
                     let framed = lifeboat_binlog::encode_event(&header, it, data, fde)
-                        .map_err(|e| at(&e))?;
+                        .map_err(Error::from)?;
                     let inner = RawEvent {
                         offset: raw.offset,
                         header: lifeboat_binlog::EventHeader {
@@ -285,7 +277,8 @@ impl Applier<'_> {
                         bytes: &framed,
                         data,
                     };
-                    let iev = Event::decode(fde, it, data).map_err(|e| at(&e))?;
+                    let iev = Event::decode(fde, it, data)
+                        .map_err(|e| Error::event(name, raw.offset)(e))?;
                     self.event(&file, &inner, &iev).await?;
                     closed |= groups
                         .event(raw.offset, raw.end(), raw.header.timestamp, &iev)
@@ -862,7 +855,10 @@ pub async fn preflight(
             .map_err(Error::sql("gtid_executed"))?;
             let _ = c.disconnect().await;
             let set = GtidSet::parse(Flavor::MySql, &text.unwrap_or_default().replace('\n', ""))
-                .map_err(|e| Error::Mismatch(format!("the target's gtid_executed: {e}")))?;
+                .map_err(|source| Error::Gtid {
+                    what: "the target's gtid_executed",
+                    source,
+                })?;
             if set.is_empty() {
                 return Ok(());
             }
@@ -873,15 +869,10 @@ pub async fn preflight(
     let mut count = 0u64;
     for (i, (name, len)) in files.iter().enumerate() {
         let path = staging.join(name);
-        let f = std::fs::File::open(&path)
-            .map_err(|e| Error::Binlog(format!("{}: {e}", path.display())))?;
-        let mut reader =
-            FileReader::new(f, name.to_owned()).map_err(|e| Error::Binlog(e.to_string()))?;
+        let f = std::fs::File::open(&path).map_err(|e| Error::in_file(&path, e))?;
+        let mut reader = FileReader::new(f, name.to_owned()).map_err(Error::from)?;
         let from = if i == 0 { start.pos } else { 0 };
-        while let Some((raw, fde)) = reader
-            .next_with_format()
-            .map_err(|e| Error::Binlog(e.to_string()))?
-        {
+        while let Some((raw, fde)) = reader.next_with_format().map_err(Error::from)? {
             if raw.offset >= *len {
                 break;
             }
@@ -889,8 +880,8 @@ pub async fn preflight(
             if raw.offset < from || !matches!(t, EventType::Gtid | EventType::MariadbGtid) {
                 continue;
             }
-            let ev = Event::decode(fde, t, raw.data)
-                .map_err(|e| Error::Binlog(format!("{name}: offset {}: {e}", raw.offset)))?;
+            let ev =
+                Event::decode(fde, t, raw.data).map_err(|e| Error::event(name, raw.offset)(e))?;
             match (&executed, ev) {
                 (None, Event::MariadbGtid(g)) => {
                     return strict_order(&state, g.domain_id, raw.header.server_id, g.seq_no);
