@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use lifeboat_binlog::Value;
+use lifeboat_mysql_types::Value;
 use serde_json::{Value as Json, json};
 
 use crate::dict::{Dictionary, SysIndex, SysTable};

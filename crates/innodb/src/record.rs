@@ -33,8 +33,8 @@
 //! dropped one stays where it was in the records older than its drop. The null bitmap
 //! covers the nullable fields the record holds. Missing added columns take their defaults.
 
-use lifeboat_binlog::table::column_type as ct;
-use lifeboat_binlog::{Column, Value};
+use lifeboat_mysql_types::column::column_type as ct;
+use lifeboat_mysql_types::{Column, Value};
 
 use crate::page::FIL_TRAILER;
 use crate::schema::{Lifetime, TableSchema};
@@ -377,7 +377,7 @@ fn value<'a>(col: &Column, b: &'a [u8]) -> Result<Value<'a>, String> {
             if month > 12 || day > 31 {
                 return Err(format!("DATE month {month} day {day}"));
             }
-            Value::Date(lifeboat_binlog::value::Date {
+            Value::Date(lifeboat_mysql_types::value::Date {
                 year: (v >> 9) as u16,
                 month,
                 day,

@@ -2,11 +2,11 @@
 //! (what `SHOW CREATE TABLE` printed, or a user's file): columns with their types, sizes,
 //! character sets and nullability, and the clustered index InnoDB built from them.
 //!
-//! Columns are [`lifeboat_binlog::Column`]s, the one column description of the project:
+//! Columns are [`lifeboat_mysql_types::Column`]s, the one column description of the project:
 //! the value formats InnoDB and row events share are decoded by the same code.
 
-use lifeboat_binlog::Column;
-use lifeboat_binlog::table::column_type as ct;
+use lifeboat_mysql_types::Column;
+use lifeboat_mysql_types::column::column_type as ct;
 
 /// The binary collation id.
 const BINARY: u16 = 63;

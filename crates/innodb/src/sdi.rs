@@ -72,7 +72,7 @@ fn one(
     };
     let (kind, id, uncompressed, compressed) = (int(0)?, int(1)?, int(2)?, int(3)?);
     let data: Vec<u8> = match row.fields.get(4) {
-        Some(Field::Value(lifeboat_binlog::Value::Bytes(b))) => b.to_vec(),
+        Some(Field::Value(lifeboat_mysql_types::Value::Bytes(b))) => b.to_vec(),
         Some(Field::External {
             prefix,
             page_no,

@@ -2,10 +2,10 @@
 //! every page's checksum holds, every INDEX page expands, and every row decodes to the values
 //! it was written with, the off-page ones read from their ZBLOB chains.
 
-use lifeboat_binlog::Value;
 use lifeboat_innodb::index::IndexPage;
 use lifeboat_innodb::record::{Field, Layout, decode_with, read_blob};
 use lifeboat_innodb::{FspHeader, Inspector, checksum, compressed, schema};
+use lifeboat_mysql_types::Value;
 
 const DDL: &str = "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, name VARCHAR(40), qty INT NOT NULL, note TEXT, big LONGBLOB) ROW_FORMAT=COMPRESSED KEY_BLOCK_SIZE=8";
 

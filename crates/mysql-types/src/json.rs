@@ -156,7 +156,7 @@ fn string(s: &[u8], out: &mut String) {
 }
 
 fn opaque(field_type: u8, b: &[u8], out: &mut String) -> Result<(), String> {
-    use crate::table::column_type as ct;
+    use crate::column::column_type as ct;
     let mut r = Reader::new(b);
     match field_type {
         ct::NEWDECIMAL if b.len() >= 2 => {

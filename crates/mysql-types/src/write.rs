@@ -1,7 +1,7 @@
 //! Little-endian writers, the inverse of [`crate::read`].
 
 /// The protocol's length-encoded integer.
-pub(crate) fn packed(out: &mut Vec<u8>, v: u64) {
+pub fn packed(out: &mut Vec<u8>, v: u64) {
     if v < 0xfb {
         out.push(v as u8);
     } else if v <= 0xffff {
@@ -17,19 +17,19 @@ pub(crate) fn packed(out: &mut Vec<u8>, v: u64) {
 }
 
 /// The low `n` bytes of `v`, little-endian.
-pub(crate) fn uint(out: &mut Vec<u8>, v: u64, n: usize) {
+pub fn uint(out: &mut Vec<u8>, v: u64, n: usize) {
     out.extend_from_slice(v.to_le_bytes().get(..n.min(8)).unwrap_or_default());
 }
 
 /// The low `n` bytes of `v`, big-endian.
-pub(crate) fn uint_be(out: &mut Vec<u8>, v: u64, n: usize) {
+pub fn uint_be(out: &mut Vec<u8>, v: u64, n: usize) {
     let n = n.min(8);
     out.extend_from_slice(v.to_be_bytes().get(8 - n..).unwrap_or_default());
 }
 
 /// MySQL's serialization-format variable-length integer (the inverse of `Reader::varlen`):
 /// the first byte's trailing ones say how many bytes follow.
-pub(crate) fn varlen(out: &mut Vec<u8>, v: u64) {
+pub fn varlen(out: &mut Vec<u8>, v: u64) {
     for extra in 0..8usize {
         if extra == 7 || v < 1u64 << (7 * (extra + 1)) {
             if extra == 7 && v >= 1u64 << 56 {
@@ -45,7 +45,7 @@ pub(crate) fn varlen(out: &mut Vec<u8>, v: u64) {
 }
 
 /// The signed form (zigzag) of [`varlen`].
-pub(crate) fn varlen_signed(out: &mut Vec<u8>, v: i64) {
+pub fn varlen_signed(out: &mut Vec<u8>, v: i64) {
     let u = if v >= 0 {
         (v as u64) << 1
     } else {

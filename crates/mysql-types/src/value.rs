@@ -5,9 +5,9 @@
 //! (signedness is a column property), floats as floats, DECIMAL as its digit string,
 //! temporals as fields, strings and documents as bytes.
 
+use crate::column::{Column, column_type as ct};
 use crate::json::{self, JsonDiff};
 use crate::read::{Reader, Short};
-use crate::table::{Column, column_type as ct};
 use crate::write;
 
 /// A calendar date (zero fields allowed, as MySQL allows `0000-00-00`).
@@ -116,7 +116,7 @@ fn check_decimal(precision: u8, scale: u8) -> Result<(), String> {
 }
 
 /// Decodes a binary DECIMAL at the start of `b`: its text and its size in bytes.
-pub(crate) fn decimal_from(b: &[u8], precision: u8, scale: u8) -> Result<(String, usize), String> {
+pub fn decimal_from(b: &[u8], precision: u8, scale: u8) -> Result<(String, usize), String> {
     check_decimal(precision, scale)?;
     let size = decimal_size(precision, scale);
     let raw = b
@@ -304,7 +304,7 @@ fn datetime_to_packed(d: &DateTime) -> i64 {
 }
 
 /// Text of a packed temporal as JSON documents store them (`field_type` picks the form).
-pub(crate) fn packed_temporal_text(field_type: u8, packed: i64) -> String {
+pub fn packed_temporal_text(field_type: u8, packed: i64) -> String {
     match field_type {
         ct::TIME => time_text(&time_from_packed(packed), 6),
         ct::DATE => date_text(&datetime_from_packed(packed).date),
@@ -791,7 +791,7 @@ impl Value<'_> {
                 None => Rendered::Number(bits.to_string()),
             },
             Value::Bytes(b) => match col.collation {
-                Some(crate::table::BINARY_COLLATION) => Rendered::Binary(b.to_vec()),
+                Some(crate::column::BINARY_COLLATION) => Rendered::Binary(b.to_vec()),
                 Some(c) if is_latin1(c) => {
                     Rendered::Text(b.iter().map(|&x| char::from(x)).collect())
                 }

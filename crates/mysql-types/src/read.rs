@@ -24,15 +24,18 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    pub(crate) fn new(buf: &'a [u8]) -> Self {
+    /// A reader over `buf`, from its start.
+    pub fn new(buf: &'a [u8]) -> Self {
         Self { buf, pos: 0 }
     }
 
-    pub(crate) fn remaining(&self) -> usize {
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
         self.buf.len().saturating_sub(self.pos)
     }
 
-    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], Short> {
+    /// The next `n` bytes.
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], Short> {
         let short = Short {
             at: self.pos,
             need: n,
@@ -43,17 +46,18 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
-    pub(crate) fn skip(&mut self, n: usize) -> Result<(), Short> {
+    /// Skips `n` bytes.
+    pub fn skip(&mut self, n: usize) -> Result<(), Short> {
         self.take(n).map(|_| ())
     }
 
     /// The next byte, without reading it.
-    pub(crate) fn peek(&self) -> Option<u8> {
+    pub fn peek(&self) -> Option<u8> {
         self.buf.get(self.pos).copied()
     }
 
     /// Everything not read yet.
-    pub(crate) fn rest(&mut self) -> &'a [u8] {
+    pub fn rest(&mut self) -> &'a [u8] {
         let s = self.buf.get(self.pos..).unwrap_or_default();
         self.pos = self.buf.len();
         s
@@ -66,28 +70,33 @@ impl<'a> Reader<'a> {
         Ok(a)
     }
 
-    pub(crate) fn u8(&mut self) -> Result<u8, Short> {
+    /// A byte.
+    pub fn u8(&mut self) -> Result<u8, Short> {
         Ok(self.array::<1>()?[0])
     }
 
-    pub(crate) fn u16(&mut self) -> Result<u16, Short> {
+    /// A little-endian u16.
+    pub fn u16(&mut self) -> Result<u16, Short> {
         Ok(u16::from_le_bytes(self.array()?))
     }
 
-    pub(crate) fn u32(&mut self) -> Result<u32, Short> {
+    /// A little-endian u32.
+    pub fn u32(&mut self) -> Result<u32, Short> {
         Ok(u32::from_le_bytes(self.array()?))
     }
 
-    pub(crate) fn u64(&mut self) -> Result<u64, Short> {
+    /// A little-endian u64.
+    pub fn u64(&mut self) -> Result<u64, Short> {
         Ok(u64::from_le_bytes(self.array()?))
     }
 
-    pub(crate) fn i64(&mut self) -> Result<i64, Short> {
+    /// A little-endian i64.
+    pub fn i64(&mut self) -> Result<i64, Short> {
         Ok(i64::from_le_bytes(self.array()?))
     }
 
     /// An unsigned little-endian integer of `n` ≤ 8 bytes.
-    pub(crate) fn uint(&mut self, n: usize) -> Result<u64, Short> {
+    pub fn uint(&mut self, n: usize) -> Result<u64, Short> {
         let s = self.take(n.min(8))?;
         Ok(s.iter()
             .rev()
@@ -96,7 +105,7 @@ impl<'a> Reader<'a> {
 
     /// MySQL's serialization-library integer (tagged GTID events): the count of trailing
     /// one bits in the first byte tells how many more bytes follow; 0xff means 8 raw bytes.
-    pub(crate) fn varlen(&mut self) -> Result<u64, Short> {
+    pub fn varlen(&mut self) -> Result<u64, Short> {
         let first = self.u8()?;
         let ones = first.trailing_ones() as usize;
         if ones == 8 {
@@ -108,14 +117,14 @@ impl<'a> Reader<'a> {
     }
 
     /// The zig-zag signed form of [`Reader::varlen`].
-    pub(crate) fn varlen_signed(&mut self) -> Result<i64, Short> {
+    pub fn varlen_signed(&mut self) -> Result<i64, Short> {
         let u = self.varlen()?;
         let m = (u >> 1) as i64;
         Ok(if u & 1 != 0 { -m - 1 } else { m })
     }
 
     /// The protocol's length-encoded integer (1, 3, 4 or 9 bytes).
-    pub(crate) fn packed(&mut self) -> Result<u64, Short> {
+    pub fn packed(&mut self) -> Result<u64, Short> {
         match self.u8()? {
             0xfc => self.uint(2),
             0xfd => self.uint(3),
