@@ -624,19 +624,19 @@ fn sql_literal(v: &lifeboat_core::detect::events::Cell<'_>) -> String {
 /// `binlog verify`: one line per file.
 pub fn binlog_verdicts(list: &[lifeboat_core::detect::events::Verdict]) {
     for v in list {
-        let gtids = match (&v.first_gtid, &v.last_gtid) {
+        let gtids = match (&v.span.first_gtid, &v.span.last_gtid) {
             (Some(a), Some(b)) if a == b => format!(", GTID {a}"),
             (Some(a), Some(b)) => format!(", GTIDs {a} .. {b}"),
             _ => String::new(),
         };
-        let times = match (&v.first_time, &v.last_time) {
+        let times = match (&v.span.first_time, &v.span.last_time) {
             (Some(a), Some(b)) => format!(", {a} .. {b}"),
             _ => String::new(),
         };
         if v.ok {
             println!(
                 "ok    {}: {} events, {} transactions, {} bytes{gtids}{times}",
-                v.file, v.events, v.transactions, v.size
+                v.file, v.span.events, v.span.transactions, v.size
             );
         } else {
             println!("BAD   {}: {}", v.file, v.problems.join("; "));
@@ -665,9 +665,9 @@ pub fn binlog_coverage(list: &[lifeboat_core::protect::archive::Coverage]) {
         for f in &c.files {
             let (first, last, gtids) = match &f.index {
                 Some(i) => (
-                    i.first_time.clone().unwrap_or_default(),
-                    i.last_time.clone().unwrap_or_default(),
-                    match (&i.first_gtid, &i.last_gtid) {
+                    i.span.first_time.clone().unwrap_or_default(),
+                    i.span.last_time.clone().unwrap_or_default(),
+                    match (&i.span.first_gtid, &i.span.last_gtid) {
                         (Some(a), Some(b)) => format!("{a} .. {b}"),
                         _ => String::new(),
                     },

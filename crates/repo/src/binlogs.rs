@@ -47,6 +47,30 @@ pub struct Segment {
     pub received_ms: i64,
 }
 
+/// What a binlog file's events tell of it: when they were written, which GTIDs, how many.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSpan {
+    /// First event time (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_time: Option<String>,
+    /// Last event time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_time: Option<String>,
+    /// GTID state before the file (PREVIOUS_GTIDS / GTID_LIST).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtids_before: Option<String>,
+    /// First GTID in the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_gtid: Option<String>,
+    /// Last GTID in the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_gtid: Option<String>,
+    /// Events.
+    pub events: u64,
+    /// Transactions (GTID events).
+    pub transactions: u64,
+}
+
 /// What is known about a complete archived binlog file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileIndex {
@@ -60,20 +84,9 @@ pub struct FileIndex {
     pub sha256: String,
     /// Server version from the format description.
     pub server_version: String,
-    /// First and last event times (RFC 3339).
-    pub first_time: Option<String>,
-    /// Last event time.
-    pub last_time: Option<String>,
-    /// GTID state before the file (PREVIOUS_GTIDS / GTID_LIST).
-    pub gtids_before: Option<String>,
-    /// First GTID in the file.
-    pub first_gtid: Option<String>,
-    /// Last GTID in the file.
-    pub last_gtid: Option<String>,
-    /// Events.
-    pub events: u64,
-    /// Transactions (GTID events).
-    pub transactions: u64,
+    /// Times, GTIDs and counts of its events.
+    #[serde(flatten)]
+    pub span: FileSpan,
     /// Ends in an incomplete event (the server crashed while writing it).
     pub truncated: bool,
     /// Ends with ROTATE or STOP (closed by the server, not cut short by a crash).

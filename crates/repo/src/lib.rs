@@ -32,7 +32,7 @@ mod format;
 mod repository;
 mod writer;
 
-pub use binlogs::{FileIndex, Gap, Segment, server_key};
+pub use binlogs::{FileIndex, FileSpan, Gap, Segment, server_key};
 pub use error::Error;
 pub use format::{BackupId, FORMAT_VERSION, LockInfo, Manifest, ObjectRef, RepoConfig};
 pub use repository::{

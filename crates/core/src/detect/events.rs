@@ -539,22 +539,11 @@ pub struct Verdict {
     pub ok: bool,
     /// Bytes of complete events.
     pub size: u64,
-    /// Events.
-    pub events: u64,
-    /// Transactions (GTID events).
-    pub transactions: u64,
     /// Server version from the format description.
     pub server: Option<String>,
-    /// First event time.
-    pub first_time: Option<String>,
-    /// Last event time.
-    pub last_time: Option<String>,
-    /// GTID state the file starts from (PREVIOUS_GTIDS or GTID_LIST).
-    pub gtids_before: Option<String>,
-    /// First GTID in the file.
-    pub first_gtid: Option<String>,
-    /// Last GTID in the file.
-    pub last_gtid: Option<String>,
+    /// Times, GTIDs and counts of its events.
+    #[serde(flatten)]
+    pub span: lifeboat_repo::FileSpan,
     /// The tail is an incomplete event (crash, or the file is being written): where the
     /// complete transactions end.
     pub truncated_at: Option<u64>,
@@ -621,7 +610,7 @@ fn verify_one(path: &Path, carried: Option<GtidSet>) -> (Verdict, Option<GtidSet
     }
     // A server writes the format description right after the magic: a file without one was
     // cut short (or caught before the server wrote it).
-    if w.v.events == 0 && w.v.problems.is_empty() {
+    if w.v.span.events == 0 && w.v.problems.is_empty() {
         w.v.problems.push(
             "no format description event after the 4-byte header: the file was cut short".into(),
         );
@@ -666,14 +655,8 @@ impl Walk {
                 file: file.to_owned(),
                 ok: false,
                 size: 0,
-                events: 0,
-                transactions: 0,
+                span: lifeboat_repo::FileSpan::default(),
                 server: None,
-                first_time: None,
-                last_time: None,
-                gtids_before: None,
-                first_gtid: None,
-                last_gtid: None,
                 truncated_at: None,
                 problems: Vec::new(),
                 notes: Vec::new(),
@@ -716,12 +699,12 @@ impl Walk {
         fde: &lifeboat_binlog::FormatDescription,
         raw: &RawEvent<'_>,
     ) -> bool {
-        self.v.events += 1;
+        self.v.span.events += 1;
         self.v.size = raw.offset + u64::from(raw.header.event_size);
         self.last_type = Some(raw.header.type_code);
         let ts = raw.header.timestamp;
         if ts != 0 {
-            self.v.first_time.get_or_insert_with(|| time_text(ts));
+            self.v.span.first_time.get_or_insert_with(|| time_text(ts));
             self.last_ts = ts;
         }
         let name = self.name.clone();
@@ -755,9 +738,9 @@ impl Walk {
             Event::GtidList { gtids, .. } => self.set_before(gtid_list(gtids)),
             Event::Gtid(_) | Event::MariadbGtid(_) => {
                 if let Some(g) = dec.gtid() {
-                    v.transactions += 1;
-                    if v.first_gtid.is_none() {
-                        v.first_gtid = dec.gtid_text().map(str::to_owned);
+                    v.span.transactions += 1;
+                    if v.span.first_gtid.is_none() {
+                        v.span.first_gtid = dec.gtid_text().map(str::to_owned);
                     }
                     let flavor = if fde.is_mariadb() {
                         Flavor::MariaDb
@@ -803,7 +786,7 @@ impl Walk {
     }
 
     fn set_before(&mut self, set: GtidSet) {
-        self.v.gtids_before = Some(set.to_string());
+        self.v.span.gtids_before = Some(set.to_string());
         self.before = Some(set.clone());
         self.state = Some(set);
     }
@@ -811,10 +794,10 @@ impl Walk {
     /// The verdict and the GTID state the file ends at.
     pub(crate) fn finish(mut self, dec: &Decoder) -> (Verdict, Option<GtidSet>) {
         if self.last_ts != 0 {
-            self.v.last_time = Some(time_text(self.last_ts));
+            self.v.span.last_time = Some(time_text(self.last_ts));
         }
-        if self.v.first_gtid.is_some() {
-            self.v.last_gtid = dec.gtid_text().map(str::to_owned);
+        if self.v.span.first_gtid.is_some() {
+            self.v.span.last_gtid = dec.gtid_text().map(str::to_owned);
         }
         self.v.ok = self.v.problems.is_empty();
         (self.v, self.state)

@@ -283,7 +283,7 @@ async fn complete(
     let idx = index_file(repo, server, file).await?;
     notes(&format!(
         "{file} complete: {} bytes, {} events",
-        idx.size, idx.events
+        idx.size, idx.span.events
     ));
     out.files_completed.push(file.to_owned());
     Ok(idx.size)
@@ -434,13 +434,7 @@ fn summarize_with_last(
         size: hashing.size,
         sha256: hex::encode(hashing.sha.finalize()),
         server_version: v.server.unwrap_or_default(),
-        first_time: v.first_time,
-        last_time: v.last_time,
-        gtids_before: v.gtids_before,
-        first_gtid: v.first_gtid,
-        last_gtid: v.last_gtid,
-        events: v.events,
-        transactions: v.transactions,
+        span: v.span,
         truncated,
         closed_cleanly: !truncated && ends_file(last_type),
     };
@@ -873,7 +867,7 @@ async fn import_files(
         repo.put_file_index(&idx).await?;
         notes(&format!(
             "{name}: imported, {} bytes, {} events",
-            idx.size, idx.events
+            idx.size, idx.span.events
         ));
         out.files_completed.push(name.clone());
         out.file = Some(name);
