@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use lifeboat_core::Error;
 use lifeboat_core::config::Config;
-use lifeboat_core::target::guard::Policy;
 use lifeboat_core::target::journal::{Audit, Journal};
 use lifeboat_core::target::{self, ConnArgs};
 use lifeboat_server::{ConnectOptions, Password};
@@ -133,16 +132,6 @@ impl Ctx {
     }
 }
 
-/// How a write asks for the server's identity: `--confirm-server`, else the terminal.
-pub fn policy(confirm_server: &Option<String>, action: &str) -> Policy<'static> {
-    let prompt: &'static dyn Fn(&str) -> Option<String> = &confirm_on_terminal;
-    Policy {
-        confirm_server: confirm_server.clone(),
-        prompt: std::io::stdin().is_terminal().then_some(prompt),
-        action: action.into(),
-    }
-}
-
 fn prompt_password(_origin: &str) -> Option<Password> {
     if !std::io::stdin().is_terminal() {
         return None;
@@ -152,7 +141,7 @@ fn prompt_password(_origin: &str) -> Option<Password> {
         .map(Password::new)
 }
 
-fn confirm_on_terminal(question: &str) -> Option<String> {
+pub(crate) fn confirm_on_terminal(question: &str) -> Option<String> {
     let mut err = std::io::stderr();
     let _ = write!(err, "{question}");
     let _ = err.flush();

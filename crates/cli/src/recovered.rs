@@ -9,7 +9,7 @@ use lifeboat_innodb::schema::TableSchema;
 use serde::Serialize;
 
 use crate::args::shared::{BackupSchema, LoadTo, RecoveredOut, TablespaceArgs};
-use crate::context::{Ctx, Failure, policy, usage};
+use crate::context::{Ctx, Failure, usage};
 use crate::open::open_repo;
 use crate::render;
 
@@ -102,10 +102,9 @@ impl LoadTo {
             .iter()
             .map(|(d, w)| format!("{d}.{}", w.table))
             .collect();
-        let policy = policy(
-            &self.confirm_server,
-            &format!("load recovered rows into {}", names.join(", ")),
-        );
+        let policy = self
+            .confirm
+            .policy(&format!("load recovered rows into {}", names.join(", ")));
         let loaded =
             lifeboat_core::forensic::recovered::load(items, target, &policy, &mut audit).await?;
         Ok(Some(loaded))

@@ -1,33 +1,18 @@
 //! Contain: freeze and thaw.
 
 use clap::Args;
-use lifeboat_core::contain::freeze::{FreezeOptions, ThawOptions};
 use lifeboat_core::target::ConnArgs;
 
 use super::HelpFlag;
+use super::shared::ConfirmServer;
 
-/// `lifeboat freeze`.
+/// `lifeboat freeze` and `lifeboat thaw`: their options, and the server they change.
 #[derive(Args)]
-pub struct Freeze {
+pub struct OnServer<O: Args> {
     #[command(flatten)]
-    pub opts: FreezeOptions,
-    /// The identity `lifeboat check` prints; required when not run interactively.
-    #[arg(long, value_name = "ID")]
-    pub confirm_server: Option<String>,
+    pub opts: O,
     #[command(flatten)]
-    pub conn: ConnArgs,
-    #[command(flatten)]
-    pub help: HelpFlag,
-}
-
-/// `lifeboat thaw`.
-#[derive(Args)]
-pub struct Thaw {
-    #[command(flatten)]
-    pub opts: ThawOptions,
-    /// The identity `lifeboat check` prints; required when not run interactively.
-    #[arg(long, value_name = "ID")]
-    pub confirm_server: Option<String>,
+    pub confirm: ConfirmServer,
     #[command(flatten)]
     pub conn: ConnArgs,
     #[command(flatten)]

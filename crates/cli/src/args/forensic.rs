@@ -23,22 +23,9 @@ pub enum InnodbCommand {
     },
 }
 
-/// `lifeboat undelete`.
+/// `lifeboat undelete` and `lifeboat salvage`: one tablespace in, recovered rows out.
 #[derive(Args)]
-pub struct Undelete {
-    #[command(flatten)]
-    pub file: TablespaceArgs,
-    #[command(flatten)]
-    pub output: RecoveredOut,
-    #[command(flatten)]
-    pub conn: ConnArgs,
-    #[command(flatten)]
-    pub help: HelpFlag,
-}
-
-/// `lifeboat salvage`.
-#[derive(Args)]
-pub struct Salvage {
+pub struct FromTablespace {
     #[command(flatten)]
     pub file: TablespaceArgs,
     #[command(flatten)]

@@ -120,10 +120,10 @@ pub enum Command {
     Check(detect::Check),
     /// Stop the bleeding: set the server read-only (super_read_only on MySQL), then list
     /// the sessions still connected and open write transactions. Journaled.
-    Freeze(contain::Freeze),
+    Freeze(contain::OnServer<lifeboat_core::contain::freeze::FreezeOptions>),
     /// Undo `freeze`: make the server writable again. Refuses on a replica without --force.
     /// Journaled.
-    Thaw(contain::Thaw),
+    Thaw(contain::OnServer<lifeboat_core::contain::freeze::ThawOptions>),
     /// Side instances: throwaway servers on 127.0.0.1 for restores, drills and experiments.
     #[command(subcommand)]
     Sandbox(target::SandboxCommand),
@@ -195,14 +195,14 @@ pub enum Command {
     /// OUT/<table>.sql (the CREATE TABLE, then the rows as INSERTs) and OUT/report.json (per
     /// page: records found, rows recovered, what could not be decoded). Reads the file only.
     #[command(after_help = RECOVERED_HELP)]
-    Undelete(forensic::Undelete),
+    Undelete(forensic::FromTablespace),
     /// Every readable row of a damaged tablespace (one the server refuses to open, or a copy
     /// with overwritten pages): reads each page in place, takes the rows of every leaf page of
     /// the table's clustered index whose records decode with the definition, and lists the
     /// damaged pages with what was lost on them. Writes OUT/<table>.sql and OUT/report.json;
     /// exit 1 when pages were lost. Reads the file only.
     #[command(after_help = RECOVERED_HELP)]
-    Salvage(forensic::Salvage),
+    Salvage(forensic::FromTablespace),
     /// Recover a dropped table's rows from wherever its pages still are: the system
     /// tablespace of a datadir (file_per_table=OFF), or any image (a disk or partition
     /// image, free blocks, a copy; file_per_table=ON). Finds INDEX pages at any byte offset,

@@ -4,7 +4,7 @@ use clap::Args;
 use lifeboat_core::target::ConnArgs;
 
 use super::HelpFlag;
-use super::shared::{RepoArg, SideArgs};
+use super::shared::{ConfirmServer, RepoArg, SideArgs};
 
 /// `lifeboat restore`.
 #[derive(Args)]
@@ -42,9 +42,8 @@ pub struct Restore {
     pub side: SideArgs,
     #[command(flatten)]
     pub opts: lifeboat_core::recover::restore::RestoreOptions,
-    /// The identity `lifeboat check` prints; required for a server when not interactive.
-    #[arg(long, value_name = "ID")]
-    pub confirm_server: Option<String>,
+    #[command(flatten)]
+    pub confirm: ConfirmServer,
     #[command(flatten)]
     pub conn: ConnArgs,
     #[command(flatten)]

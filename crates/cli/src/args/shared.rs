@@ -55,9 +55,8 @@ pub struct LoadTo {
     pub load: bool,
     #[command(flatten)]
     pub side: SideArgs,
-    /// With --load: the identity `lifeboat check` prints; required when not interactive.
-    #[arg(long, value_name = "ID")]
-    pub confirm_server: Option<String>,
+    #[command(flatten)]
+    pub confirm: ConfirmServer,
 }
 
 /// Where recovered rows go, and whether they are loaded (`undelete`, `undrop`, `salvage`).
@@ -108,4 +107,26 @@ pub struct BackupSchema {
     pub schema_from_backup: Option<String>,
     #[command(flatten)]
     pub repo: RepoArg,
+}
+
+/// `--confirm-server`: how a command that writes to a server is told which one it may write to.
+#[derive(Args)]
+pub struct ConfirmServer {
+    /// The identity `lifeboat check` prints of the server to write to; required when not
+    /// run interactively (else the identity is asked for).
+    #[arg(long, value_name = "ID")]
+    pub confirm_server: Option<String>,
+}
+
+impl ConfirmServer {
+    /// How the write to `action` gets the server's identity: this flag, else the terminal.
+    pub fn policy(&self, action: &str) -> lifeboat_core::target::guard::Policy<'static> {
+        use std::io::IsTerminal;
+        let prompt: &'static dyn Fn(&str) -> Option<String> = &crate::context::confirm_on_terminal;
+        lifeboat_core::target::guard::Policy {
+            confirm_server: self.confirm_server.clone(),
+            prompt: std::io::stdin().is_terminal().then_some(prompt),
+            action: action.into(),
+        }
+    }
 }

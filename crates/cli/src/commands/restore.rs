@@ -4,7 +4,7 @@ use lifeboat_core::recover::pitr::{self, StopAt, StopFlags};
 use lifeboat_core::recover::restore;
 
 use crate::args::recover::Restore;
-use crate::context::{Ctx, Failure, policy, usage};
+use crate::context::{Ctx, Failure, usage};
 use crate::{open, progress, render};
 
 pub async fn run(ctx: &Ctx, a: &Restore) -> Result<u8, Failure> {
@@ -18,7 +18,7 @@ pub async fn run(ctx: &Ctx, a: &Restore) -> Result<u8, Failure> {
     let r = open::open_repo(ctx, &a.repo).await?;
     let config = ctx.config()?;
     let target = ctx.restore_target(&a.side, &a.conn, &config)?;
-    let policy = policy(&a.confirm_server, "restore into the server");
+    let policy = a.confirm.policy("restore into the server");
     let Some(stop) = stop else {
         let Some(id) = &a.id else {
             return Err(usage("no backup id and no point in time".into()));

@@ -1,10 +1,10 @@
 //! `lifeboat salvage`: every readable row of a damaged tablespace.
 
-use crate::args::forensic::Salvage;
+use crate::args::forensic::FromTablespace;
 use crate::context::{Ctx, Failure};
 use crate::{recovered, render};
 
-pub async fn run(ctx: &Ctx, a: &Salvage) -> Result<u8, Failure> {
+pub async fn run(ctx: &Ctx, a: &FromTablespace) -> Result<u8, Failure> {
     let def = a.file.definition(ctx).await?;
     let out = &a.output;
     let done = lifeboat_core::forensic::salvage(&a.file.with(&def), &out.out, out.format)?;

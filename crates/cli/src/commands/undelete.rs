@@ -1,10 +1,10 @@
 //! `lifeboat undelete`: deleted rows from a tablespace.
 
-use crate::args::forensic::Undelete;
+use crate::args::forensic::FromTablespace;
 use crate::context::{Ctx, Failure};
 use crate::{recovered, render};
 
-pub async fn run(ctx: &Ctx, a: &Undelete) -> Result<u8, Failure> {
+pub async fn run(ctx: &Ctx, a: &FromTablespace) -> Result<u8, Failure> {
     let table = a.file.definition(ctx).await?;
     let out = &a.output;
     let done = lifeboat_core::forensic::undelete(&a.file.with(&table), &out.out, out.format)?;

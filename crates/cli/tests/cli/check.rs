@@ -7,7 +7,8 @@ use std::process::Output;
 use lifeboat_server::testing::TestServer;
 
 use crate::harness::{
-    Lb, Shop, code, json, level, socket_args, stderr, summary, with, write_secret,
+    Lb, Shop, code, json, level, no_statements_in_binlog, socket_args, stderr, summary, with,
+    write_secret,
 };
 
 #[tokio::test]
@@ -62,12 +63,7 @@ async fn check_reports_each_misconfiguration() {
     )
     .await;
     // No statement beside the row events.
-    srv.exec(if srv.is_mysql() {
-        "SET GLOBAL binlog_rows_query_log_events = OFF"
-    } else {
-        "SET GLOBAL binlog_annotate_row_events = OFF"
-    })
-    .await;
+    no_statements_in_binlog(&srv).await;
     let lb = Lb::new();
     let pw = write_secret(lb.home.path(), "pw", "Lim1ted-pw\n");
     let port = srv.sandbox.port.to_string();

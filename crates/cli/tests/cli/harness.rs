@@ -637,3 +637,14 @@ pub(crate) fn write_image(path: &Path, n: u32, at: usize, ibd: &[u8]) {
     image.splice(at..at, ibd.iter().copied());
     std::fs::write(path, &image).unwrap();
 }
+
+/// Turns off the statement text logged beside row events (MySQL's
+/// binlog_rows_query_log_events, MariaDB's binlog_annotate_row_events).
+pub(crate) async fn no_statements_in_binlog(srv: &TestServer) {
+    srv.exec(if srv.is_mysql() {
+        "SET GLOBAL binlog_rows_query_log_events = OFF"
+    } else {
+        "SET GLOBAL binlog_annotate_row_events = OFF"
+    })
+    .await;
+}

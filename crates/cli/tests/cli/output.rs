@@ -18,7 +18,7 @@ use lifeboat_server::testing::TestServer;
 use mysql_async::prelude::Queryable;
 use serde_json::Value;
 
-use crate::harness::{Lb, code, repo_init, socket_args, stderr, with};
+use crate::harness::{Lb, code, no_statements_in_binlog, repo_init, socket_args, stderr, with};
 
 // ---------------------------------------------------------------------------------------
 // Running and snapshotting
@@ -412,12 +412,7 @@ async fn check_output() {
          CREATE TABLE shop.legacy (id INT PRIMARY KEY) ENGINE=MyISAM;",
     )
     .await;
-    srv.exec(if srv.is_mysql() {
-        "SET GLOBAL binlog_rows_query_log_events = OFF"
-    } else {
-        "SET GLOBAL binlog_annotate_row_events = OFF"
-    })
-    .await;
+    no_statements_in_binlog(&srv).await;
     let shown = "lifeboat check (binlog_format=STATEMENT, binlog_row_image=MINIMAL, sync_binlog=0, no statements in the binlog, a table without a primary key, a MyISAM table)";
     let o = run(&lb, &with(&["check"], &sock));
     assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
