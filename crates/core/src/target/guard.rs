@@ -124,11 +124,6 @@ impl Vouched {
     pub(crate) fn options(&self) -> &ConnectOptions {
         &self.options
     }
-
-    /// The identity the operator vouched for.
-    pub fn identity(&self) -> &str {
-        &self.identity
-    }
 }
 
 impl GuardedTarget {
