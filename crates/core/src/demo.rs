@@ -60,9 +60,11 @@ fn mariadb_client() -> Result<PathBuf, Error> {
             return Ok(dir.join(name));
         }
     }
-    Err(Error::Mismatch(
-        "the demo loads Sakila with the mariadb client, which is not on PATH (scripts/install-deps installs it)".into(),
-    ))
+    Err(Error::Missing {
+        what: "mariadb or mysql client (the demo loads Sakila with it)".into(),
+        within: "PATH".into(),
+        hint: Some("scripts/install-deps installs it"),
+    })
 }
 
 fn load(cnf: &Path, sql: &str) -> Result<(), Error> {
@@ -91,10 +93,10 @@ fn load(cnf: &Path, sql: &str) -> Result<(), Error> {
         source,
     })?;
     if !out.status.success() {
-        return Err(Error::Mismatch(format!(
-            "loading Sakila: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(Error::ProgramFailed {
+            what: "loading Sakila",
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
     }
     Ok(())
 }
@@ -378,9 +380,11 @@ async fn accidents(
             break t_incident.elapsed().as_millis() as u64;
         }
         if t_incident.elapsed() > Duration::from_secs(30) {
-            return Err(Error::Mismatch(
-                "the archiver did not catch up within 30 s".into(),
-            ));
+            return Err(Error::Timeout {
+                what: format!("archiving the incident's binlog ({file}:{pos})"),
+                secs: 30,
+                hint: "the archiver fell behind; `lifeboat binlogs` shows what it holds".into(),
+            });
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
@@ -448,9 +452,11 @@ async fn detect(
             .is_none_or(|p| lifeboat_binlog::BinlogPos::new(i.file.clone(), i.position) >= *p)
     };
     let Some(first) = scanned.incidents.iter().find(after_backup).cloned() else {
-        return Err(Error::Mismatch(
-            "the demo's incidents were not found".into(),
-        ));
+        return Err(Error::Missing {
+            what: "incident after the backup (the demo's own)".into(),
+            within: "the archived binlogs".into(),
+            hint: None,
+        });
     };
 
     Ok((scanned, first))
@@ -564,9 +570,10 @@ async fn prove(
             .keys()
             .filter(|k| truth.get(*k) != recovered.get(*k))
             .collect();
-        return Err(Error::Mismatch(format!(
-            "the recovered tables differ from the state before the accident: {bad:?}"
-        )));
+        return Err(Error::Mismatch {
+            subject: format!("recovered tables {bad:?}"),
+            problem: "CHECKSUM TABLE differs from the state before the accident".into(),
+        });
     }
     say(&format!(
         "proven: CHECKSUM TABLE of all {} tables equals the state captured just before the accident",

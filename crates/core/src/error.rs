@@ -34,9 +34,66 @@ pub enum Error {
     /// The backup repository.
     #[error(transparent)]
     Repo(#[from] lifeboat_repo::Error),
-    /// A restore or backup found data that does not match what was recorded.
-    #[error("{0}")]
-    Mismatch(String),
+    /// Data that differs from what was recorded or planned: a restored table's row count or
+    /// checksum, a backup that changed under a resume, a replay that ended elsewhere.
+    #[error("{subject}: {problem}")]
+    Mismatch {
+        /// What differs: a table, a backup, a target.
+        subject: String,
+        /// How it differs.
+        problem: String,
+    },
+    /// Something the command needs that a repository, a backup or an archive does not hold.
+    #[error("{within} holds no {what}")]
+    Missing {
+        /// What was looked for.
+        what: String,
+        /// Where it was looked for.
+        within: String,
+        /// What to do.
+        hint: Option<&'static str>,
+    },
+    /// The server is not set up for the action; nothing was changed.
+    #[error("{server}: {problem}")]
+    Unprepared {
+        /// The server (its endpoint or identity).
+        server: String,
+        /// The setting in the way.
+        problem: String,
+        /// How to set it.
+        hint: String,
+    },
+    /// The replay of binlog events into a target stopped with an error.
+    #[error(
+        "the replay failed at {at}: {source}; the target holds every transaction up to {reached}"
+    )]
+    Replay {
+        /// The event (file:offset) that failed.
+        at: String,
+        /// The last position the target holds whole.
+        reached: String,
+        /// Why.
+        #[source]
+        source: lifeboat_server::replica::ReplicaError,
+    },
+    /// The replication SQL thread of a target stopped with an error.
+    #[error("the replay stopped with error {code} at {at}: {message}")]
+    Applier {
+        /// The event (file:offset) that failed.
+        at: String,
+        /// The server's error code.
+        code: u64,
+        /// The server's message.
+        message: String,
+    },
+    /// A replay that ended at another point than the one planned.
+    #[error("the replay ended at {reached}, not at the planned stop {stop}")]
+    Stopped {
+        /// Where it ended.
+        reached: String,
+        /// Where it should have.
+        stop: String,
+    },
     /// A statement failed.
     #[error("{what}: {source}")]
     Sql {
@@ -117,12 +174,112 @@ pub enum Error {
     /// An event lifeboat writes (a relay log's own events) that cannot be encoded.
     #[error("encoding an event: {0}")]
     Encode(#[from] lifeboat_binlog::EncodeError),
-    /// Binlogs that cannot be used as they are (the message names file and offset).
-    #[error("{0}")]
-    Binlog(String),
-    /// An InnoDB file that cannot be read (the message names the file).
-    #[error("{0}")]
-    Forensic(String),
+    /// A binlog (a file, an archive's copy of one, or the server's stream of it) that cannot
+    /// be used as it is.
+    #[error("{file}{}: {problem}", offset.map(|o| format!(": offset {o}")).unwrap_or_default())]
+    Binlog {
+        /// The binlog file (or stream).
+        file: String,
+        /// Where in it, when known.
+        offset: Option<u64>,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A part of an event (its header, its status variables) cut short.
+    #[error("{file}: offset {offset}: {part}: {source}")]
+    Truncated {
+        /// Binlog file.
+        file: String,
+        /// Offset of the event.
+        offset: u64,
+        /// The part, e.g. `event header`.
+        part: &'static str,
+        /// What was short.
+        #[source]
+        source: lifeboat_mysql_types::Short,
+    },
+    /// An InnoDB file or datadir that cannot be used as it is.
+    #[error("{}{}: {problem}", path.display(), page.map(|p| format!(": page {p}")).unwrap_or_default())]
+    Tablespace {
+        /// The file (or datadir).
+        path: std::path::PathBuf,
+        /// The page, when one is at fault.
+        page: Option<u64>,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A page of an InnoDB file that does not decode.
+    #[error("{}: page {page}: {source}", path.display())]
+    Page {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The page.
+        page: u64,
+        /// What the format crate found wrong.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// No usable definition of a table the forensic commands need.
+    #[error("{table}: {problem}{}", source.as_ref().map(|e| format!(" ({e})")).unwrap_or_default())]
+    Definition {
+        /// The table (`db.t`) or the file it was read from.
+        table: String,
+        /// What is missing or wrong.
+        problem: String,
+        /// The parse error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+        /// What to give instead.
+        hint: Option<&'static str>,
+    },
+    /// Pages that were read but hold nothing the table's definition fits.
+    #[error("{table}: {problem}")]
+    NoRows {
+        /// The table.
+        table: String,
+        /// Where was looked and why nothing fit.
+        problem: String,
+    },
+    /// Loading a file of recovered rows into a server failed.
+    #[error("loading {} into {table} failed{cleanup}: {source}", file.display())]
+    LoadRecovered {
+        /// The file of rows.
+        file: std::path::PathBuf,
+        /// The table (`db.t`).
+        table: String,
+        /// What became of the table the load created.
+        cleanup: &'static str,
+        /// Why.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A statement of a file of SQL that the server rejected or warned about.
+    #[error("{}: the statement ending on line {line}: {problem}", file.display())]
+    Statement {
+        /// The file.
+        file: std::path::PathBuf,
+        /// The line its statement ends on.
+        line: u64,
+        /// The server's error or warnings.
+        problem: String,
+    },
+    /// Compressing (and encrypting) a chunk of a table's rows failed.
+    #[error("{table}: compressing a chunk failed: {source}")]
+    Compress {
+        /// The table.
+        table: String,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A program lifeboat runs that ended with an error.
+    #[error("{what}: {stderr}")]
+    ProgramFailed {
+        /// What lifeboat was doing.
+        what: &'static str,
+        /// What the program said.
+        stderr: String,
+    },
     /// SIGINT or SIGTERM: the command stopped where it was safe to (locks released; what it
     /// wrote is resumable).
     #[error("interrupted ({signal})")]
@@ -187,7 +344,10 @@ impl Error {
             Error::Refused(e) => e.hint(),
             Error::Sandbox(e) => e.hint().map(str::to_owned),
             Error::Repo(e) => e.hint().map(str::to_owned),
-            Error::Timeout { hint, .. } => Some(hint.clone()),
+            Error::Timeout { hint, .. } | Error::Unprepared { hint, .. } => Some(hint.clone()),
+            Error::Missing { hint, .. } | Error::Definition { hint, .. } => {
+                hint.map(str::to_owned)
+            }
             Error::Interrupted { resume, .. } => Some((*resume).into()),
             Error::Internal(_) | Error::Task(_) => {
                 Some("nothing was committed; rerun the command".into())

@@ -16,6 +16,8 @@ impl std::fmt::Display for Short {
     }
 }
 
+impl std::error::Error for Short {}
+
 /// Reads fixed and variable width fields from a byte slice.
 #[derive(Debug, Clone)]
 pub struct Reader<'a> {

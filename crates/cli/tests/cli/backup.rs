@@ -474,7 +474,7 @@ async fn restore_refuses_a_live_target() {
     other.extend(["--rename", "shop=shop_never", "--force"]);
     let o = lb.run(&other);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
-    assert!(stderr(&o).contains("local_infile=OFF"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("local_infile is OFF"), "{}", stderr(&o));
     let mut c = srv.conn().await;
     let n: Option<u64> = c
         .query_first("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ('shop_never', '_lifeboat_restore')")
@@ -1454,7 +1454,7 @@ async fn backup_resume_finishes_an_interrupted_backup_only_if_nothing_changed() 
     assert_eq!(code(&o), 1);
     let err = stderr(&o);
     assert!(
-        err.contains(&format!("cannot resume backup {id2}")) && err.contains("has written since"),
+        err.contains(&format!("backup {id2}: cannot resume")) && err.contains("has written since"),
         "{err}"
     );
 }

@@ -1828,7 +1828,7 @@ fn inspect_names_a_redo_log_and_stops_quietly_on_a_closed_pipe() {
         assert_ne!(code(&o), 0);
         let e = stderr(&o);
         assert!(
-            e.contains("is an InnoDB redo log written by MariaDB 10.11.19")
+            e.contains(": an InnoDB redo log written by MariaDB 10.11.19")
                 && e.lines().count() <= 2,
             "{args:?}: {e}"
         );

@@ -387,10 +387,14 @@ impl Scanner {
             return Ok(());
         }
         let Some(table) = dec.table(r.table_id) else {
-            return Err(Error::Binlog(format!(
-                "{file}: offset {at}: row event for table id {} without its TABLE_MAP",
-                r.table_id
-            )));
+            return Err(Error::Binlog {
+                file: file.to_owned(),
+                offset: Some(at),
+                problem: format!(
+                    "row event for table id {} without its TABLE_MAP",
+                    r.table_id
+                ),
+            });
         };
         let n = r.rows(table).map_err(Error::rows(file, at))?.count() as u64;
         if self.trx.time.is_none() {
@@ -532,7 +536,11 @@ pub async fn scan_archive(
 ) -> Result<Scanned, Error> {
     let coverage = crate::protect::archive::coverage(repo).await?;
     let Some(c) = coverage.into_iter().find(|c| c.server == server) else {
-        return Err(Error::Mismatch(format!("no archived binlogs of {server}")));
+        return Err(Error::Missing {
+            what: format!("archived binlogs of {server}"),
+            within: "the repository".into(),
+            hint: Some("`lifeboat archive` archives a server's binlogs"),
+        });
     };
     let dir = tempfile::tempdir().map_err(|e| Error::in_file(&std::env::temp_dir(), e))?;
     let mut s = Scanner::new(opts);

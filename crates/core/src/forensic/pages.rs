@@ -16,15 +16,18 @@ const PROBE: u64 = 1 << 20;
 /// A redo log given where a tablespace belongs: named, since its bytes read as pages would
 /// make a report of nonsense.
 pub(crate) fn redo_log_given(path: &Path, h: &lifeboat_innodb::redo::Header) -> Error {
-    Error::Forensic(format!(
-        "{} is an InnoDB redo log written by {} ({}), not a tablespace: `innodb inspect`, `salvage` and `undelete` read ibdata*, undo* and .ibd files; `undrop --datadir` reads the redo log for the undo records of DROP TABLE",
-        path.display(),
-        h.creator,
-        match h.framing {
-            lifeboat_innodb::redo::Framing::Stream => "MariaDB 10.8+ format",
-            lifeboat_innodb::redo::Framing::Blocks => "512-byte block format",
-        }
-    ))
+    Error::Tablespace {
+        path: path.to_path_buf(),
+        page: None,
+        problem: format!(
+            "an InnoDB redo log written by {} ({}), not a tablespace: `innodb inspect`, `salvage` and `undelete` read ibdata*, undo* and .ibd files; `undrop --datadir` reads the redo log for the undo records of DROP TABLE",
+            h.creator,
+            match h.framing {
+                lifeboat_innodb::redo::Framing::Stream => "MariaDB 10.8+ format",
+                lifeboat_innodb::redo::Framing::Blocks => "512-byte block format",
+            }
+        ),
+    }
 }
 
 /// A tablespace's page size (and page 0's header when it can be trusted), from the start of
@@ -59,11 +62,14 @@ pub fn page_size_of(path: &Path) -> Result<(usize, Option<FspHeader>), Error> {
         (Some(h), _) => stored(&h.flags),
         (None, Some(size)) => size,
         (None, None) => {
-            return Err(Error::Forensic(format!(
-                "{}: not an InnoDB tablespace: page 0 has no valid tablespace flags, and no page size from 4 to 64 KiB fits the page numbers of the first {} bytes",
-                path.display(),
-                head.len()
-            )));
+            return Err(Error::Tablespace {
+                path: path.to_path_buf(),
+                page: None,
+                problem: format!(
+                    "not an InnoDB tablespace: page 0 has no valid tablespace flags, and no page size from 4 to 64 KiB fits the page numbers of the first {} bytes",
+                    head.len()
+                ),
+            });
         }
     };
     Ok((page_size, fsp))
@@ -115,10 +121,11 @@ pub(crate) fn each_page_in_memory(
         &mut |n, page| match in_memory(page, flags.as_ref()) {
             Ok(p) => f(n, &p),
             Err(ExpandError::Corrupt(_)) => f(n, page),
-            Err(e) => Err(Error::Forensic(format!(
-                "{}: page {n}: {e}",
-                path.display()
-            ))),
+            Err(e) => Err(Error::Page {
+                path: path.to_path_buf(),
+                page: n,
+                source: Box::new(e),
+            }),
         },
     )
 }

@@ -433,9 +433,12 @@ pub async fn load(
     if items.iter().any(|(_, w)| w.format == Format::Tsv)
         && !crate::recover::restore::local_infile_on(conn).await?
     {
-        return Err(Error::Mismatch(format!(
-            "{ident} has local_infile=OFF, which loading TSV files needs; nothing was changed. Run SET GLOBAL local_infile = 1 on it, or write SQL files (--format sql)"
-        )));
+        return Err(Error::Unprepared {
+            server: ident,
+            problem: "local_infile is OFF, and loading TSV files needs it; nothing was changed"
+                .into(),
+            hint: "SET GLOBAL local_infile = 1 on it, or write SQL files (--format sql)".into(),
+        });
     }
     let mut databases: Vec<&String> = items.iter().map(|(d, _)| d).collect();
     databases.sort();
@@ -460,17 +463,18 @@ pub async fn load(
                         .query_drop(format!("DROP TABLE {}.{}", q(database), q(&w.table)))
                         .await
                         .is_ok();
-                let e = Error::Forensic(format!(
-                    "loading {} into {name} failed{}: {e}",
-                    w.file.display(),
-                    if dropped {
+                let e = Error::LoadRecovered {
+                    file: w.file.clone(),
+                    table: name,
+                    cleanup: if dropped {
                         " (the table it created was dropped again)"
                     } else if created {
                         " (the table it created could not be dropped: drop it before retrying)"
                     } else {
                         ""
-                    }
-                ));
+                    },
+                    source: Box::new(e),
+                };
                 audit.record("load", &ident, &endpoint, "failed", Some(e.to_string()))?;
                 return Err(e);
             }
@@ -496,34 +500,35 @@ async fn load_one(
     database: &str,
     w: &Written,
     created: &mut bool,
-) -> Result<u64, String> {
-    let sql_err = |e: mysql_async::Error| e.to_string();
+) -> Result<u64, Error> {
     conn.query_drop(format!("USE {}", q(database)))
         .await
-        .map_err(sql_err)?;
+        .map_err(Error::sql("choosing the database"))?;
+    let statement = |line: u64, problem: String| Error::Statement {
+        file: w.file.clone(),
+        line,
+        problem,
+    };
     match w.format {
         Format::Sql => {
             // The file creates the table and sets its own session.
-            let file = std::fs::File::open(&w.file).map_err(|e| e.to_string())?;
+            let file = std::fs::File::open(&w.file).map_err(|e| Error::in_file(&w.file, e))?;
             let mut statements = Statements::new(std::io::BufReader::new(file));
-            while let Some(sql) = statements.next_statement().map_err(|e| e.to_string())? {
+            while let Some(sql) = statements
+                .next_statement()
+                .map_err(|e| Error::in_file(&w.file, e))?
+            {
                 match conn.query_drop(&sql).await {
                     Ok(()) => *created |= creates_table(&sql),
                     // A statement of comments only.
                     Err(mysql_async::Error::Server(s)) if s.code == 1065 => {}
                     Err(e) => {
-                        return Err(format!(
-                            "the statement ending on line {}: {e}",
-                            statements.line
-                        ));
+                        return Err(statement(statements.line, e.to_string()));
                     }
                 }
                 if conn.get_warnings() > 0 {
-                    return Err(format!(
-                        "the statement ending on line {} warned: {}",
-                        statements.line,
-                        warnings(conn).await
-                    ));
+                    let w = warnings(conn).await;
+                    return Err(statement(statements.line, format!("warned: {w}")));
                 }
             }
         }
@@ -532,8 +537,10 @@ async fn load_one(
                 "SET NAMES utf8mb4, time_zone = '+00:00', foreign_key_checks = 0, sql_mode = 'NO_AUTO_VALUE_ON_ZERO'",
             )
             .await
-            .map_err(sql_err)?;
-            conn.query_drop(&w.create_sql).await.map_err(sql_err)?;
+            .map_err(Error::sql("setting the session"))?;
+            conn.query_drop(&w.create_sql)
+                .await
+                .map_err(Error::sql(format!("creating {}", w.table)))?;
             *created = true;
             let path = w.file.clone();
             conn.set_infile_handler(async move {
@@ -554,22 +561,25 @@ async fn load_one(
             });
             conn.query_drop(load_data("'recovered'", &q(&w.table), w))
                 .await
-                .map_err(sql_err)?;
+                .map_err(Error::sql(format!("LOAD DATA into {}", w.table)))?;
             if conn.get_warnings() > 0 {
-                return Err(format!(
-                    "the server changed values: {}",
-                    warnings(conn).await
-                ));
+                return Err(Error::Mismatch {
+                    subject: w.table.clone(),
+                    problem: format!("the server changed values: {}", warnings(conn).await),
+                });
             }
         }
     }
     let n: Option<u64> = conn
         .query_first(format!("SELECT COUNT(*) FROM {}", q(&w.table)))
         .await
-        .map_err(sql_err)?;
+        .map_err(Error::sql(format!("counting the rows of {}", w.table)))?;
     let n = n.unwrap_or(0);
     if n != w.rows {
-        return Err(format!("{n} rows loaded, {} were recovered", w.rows));
+        return Err(Error::Mismatch {
+            subject: w.table.clone(),
+            problem: format!("{n} rows loaded, {} were recovered", w.rows),
+        });
     }
     Ok(n)
 }

@@ -685,16 +685,18 @@ fn from_system_tablespace(
 pub async fn run(opts: &RescueOptions, progress: Arc<dyn Progress>) -> Result<Rescue, Error> {
     let datadir = &opts.datadir;
     if !datadir.is_dir() {
-        return Err(Error::Forensic(format!(
-            "{}: not a directory",
-            datadir.display()
-        )));
+        return Err(Error::Tablespace {
+            path: datadir.clone(),
+            page: None,
+            problem: "not a directory".into(),
+        });
     }
     if !datadir.join("ibdata1").is_file() && !datadir.join("mysql").is_dir() {
-        return Err(Error::Forensic(format!(
-            "{}: not a MariaDB or MySQL datadir (no ibdata1, no mysql/)",
-            datadir.display()
-        )));
+        return Err(Error::Tablespace {
+            path: datadir.clone(),
+            page: None,
+            problem: "not a MariaDB or MySQL datadir (no ibdata1, no mysql/)".into(),
+        });
     }
     refuse_if_live(datadir)?;
     let out = &opts.out;

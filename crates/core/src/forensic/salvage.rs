@@ -104,13 +104,13 @@ pub fn salvage(table: &TableFile<'_>, out: &Path, format: Format) -> Result<Salv
             fits.into_iter()
                 .max_by_key(|&(id, n)| (n, std::cmp::Reverse(id)))
                 .map(|(id, _)| id)
-                .ok_or_else(|| {
-                    Error::Forensic(format!(
-                        "{}: no page's records fit the definition of {}{}",
+                .ok_or_else(|| Error::NoRows {
+                    table: schema.table.clone(),
+                    problem: format!(
+                        "no page's records in {} fit its definition{}",
                         ibd.display(),
-                        schema.table,
                         why.unwrap_or_default()
-                    ))
+                    ),
                 })?
         }
     };

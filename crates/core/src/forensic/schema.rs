@@ -10,10 +10,11 @@ use crate::forensic::pages::{each_page_in_memory, page_reader, page_size_of, red
 /// .frm file beside it (MariaDB; MySQL 5.7 writes the same format, untested), else the SDI inside it (MySQL 8).
 pub fn schema_of(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Error> {
     if ibd.is_dir() {
-        return Err(Error::Forensic(format!(
-            "{} is a directory: give a tablespace file (.ibd, ibdata1)",
-            ibd.display()
-        )));
+        return Err(Error::Tablespace {
+            path: ibd.to_path_buf(),
+            page: None,
+            problem: "a directory: give a tablespace file (.ibd, ibdata1)".into(),
+        });
     }
     // A redo log is said to be one before anything is looked for beside it.
     let mut head = Vec::new();
@@ -25,11 +26,14 @@ pub fn schema_of(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Err
     }
     let frm = ibd.with_extension("frm");
     if !frm.is_file() {
-        return schema_from_sdi(ibd).map_err(|e| {
-            Error::Forensic(format!(
-                "{e}, and no {} beside it (MariaDB and MySQL 5.7 keep the definition there): give --schema DDL_FILE",
+        return schema_from_sdi(ibd).map_err(|e| Error::Definition {
+            table: ibd.display().to_string(),
+            problem: format!(
+                "no {} beside it (MariaDB and MySQL 5.7 keep the definition there), and no usable SDI in it",
                 frm.display()
-            ))
+            ),
+            source: Some(Box::new(e)),
+            hint: Some("give the definition with --schema DDL_FILE"),
         });
     }
     let bytes = std::fs::read(&frm).map_err(|e| Error::in_file(&frm, e))?;
@@ -37,11 +41,11 @@ pub fn schema_of(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Err
     let table = crate::forensic::rescue::decode_file_name(&stem);
     let ddl = lifeboat_innodb::frm::create_table(&bytes, &table)
         .map_err(|e| Error::unreadable(&frm, e))?;
-    lifeboat_innodb::schema::parse_create_table(&ddl).map_err(|e| {
-        Error::Forensic(format!(
-            "{}: the definition read from it is not usable ({e}): give --schema",
-            frm.display()
-        ))
+    lifeboat_innodb::schema::parse_create_table(&ddl).map_err(|e| Error::Definition {
+        table: frm.display().to_string(),
+        problem: "the definition read from it is not usable".into(),
+        source: Some(Box::new(e)),
+        hint: Some("give the definition with --schema DDL_FILE"),
     })
 }
 
@@ -79,18 +83,24 @@ pub async fn schema_from_backup(
             .find(|t| t.name == table);
         if let Some(t) = found {
             let schema = lifeboat_innodb::schema::parse_create_table(&t.create).map_err(|e| {
-                Error::Forensic(format!("backup {id}: the definition of {db}.{table}: {e}"))
+                Error::Definition {
+                    table: format!("{db}.{table}"),
+                    problem: format!("the definition backup {id} recorded is not usable"),
+                    source: Some(Box::new(e)),
+                    hint: Some("give the definition with --schema DDL_FILE"),
+                }
             })?;
             return Ok((schema, id.clone()));
         }
     }
-    Err(Error::Forensic(match id {
-        Some(id) => format!("backup {id} does not hold {db}.{table}"),
-        None => format!(
-            "no committed backup in the repository holds {db}.{table} ({} looked at)",
-            ids.len()
-        ),
-    }))
+    Err(Error::Missing {
+        what: format!("{db}.{table}"),
+        within: match id {
+            Some(id) => format!("backup {id}"),
+            None => format!("any of the {} committed backups", ids.len()),
+        },
+        hint: Some("give the definition with --schema DDL_FILE"),
+    })
 }
 
 /// The table definition a MySQL 8 tablespace carries in its SDI (serialized dictionary
@@ -119,14 +129,18 @@ pub fn schema_from_sdi(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchem
     })?;
     match found {
         Some(Ok(schema)) => Ok(schema),
-        Some(Err(e)) => Err(Error::Forensic(format!("{}: SDI: {e}", ibd.display()))),
-        None => Err(Error::Forensic(format!(
-            "{}: no table definition in the file's SDI{}",
-            ibd.display(),
-            problems
-                .first()
-                .map_or(String::new(), |p| format!(" ({p})"))
-        ))),
+        Some(Err(e)) => Err(Error::Definition {
+            table: ibd.display().to_string(),
+            problem: "the definition in its SDI is not usable".into(),
+            source: Some(e.into()),
+            hint: None,
+        }),
+        None => Err(Error::Definition {
+            table: ibd.display().to_string(),
+            problem: "no table definition in the file's SDI".into(),
+            source: problems.into_iter().next().map(Into::into),
+            hint: None,
+        }),
     }
 }
 

@@ -151,11 +151,10 @@ pub fn undelete(table: &TableFile<'_>, out: &Path, format: Format) -> Result<Und
             .filter(|i| i.root_page.is_some())
             .min_by_key(|i| i.root_page)
             .map(|i| i.index_id)
-            .ok_or_else(|| {
-                Error::Forensic(format!(
-                    "{}: no index pages to read rows from",
-                    ibd.display()
-                ))
+            .ok_or_else(|| Error::Tablespace {
+                path: ibd.to_path_buf(),
+                page: None,
+                problem: "no index pages to read rows from".into(),
             })?,
     };
     let mut sql = TableOut::create(
@@ -292,11 +291,10 @@ pub fn undelete(table: &TableFile<'_>, out: &Path, format: Format) -> Result<Und
         let page = u32::try_from(no)
             .ok()
             .and_then(&mut page_of)
-            .ok_or_else(|| {
-                Error::Forensic(format!(
-                    "{}: page {no} could not be read again",
-                    ibd.display()
-                ))
+            .ok_or_else(|| Error::Tablespace {
+                path: ibd.to_path_buf(),
+                page: Some(no),
+                problem: "could not be read again".into(),
             })?;
         let n = write_rows(
             &page,

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use lifeboat_binlog::frame::IN_USE_FLAG_OFFSET;
 use lifeboat_binlog::{BinlogPos, Decoder, End, EventHeader, EventType, FileReader, Flavor};
 use lifeboat_repo::{FileIndex, Gap, Repository, server_key};
-use lifeboat_server::replica::{DumpItem, ReplicaConn};
+use lifeboat_server::replica::{DumpItem, ReplicaConn, ReplicaError};
 use lifeboat_server::{ConnectOptions, ServerInfo, connect};
 use mysql_async::prelude::Queryable;
 use serde::Serialize;
@@ -143,9 +143,11 @@ async fn start_point(
     notes: &Notes,
 ) -> Result<Option<(String, u64)>, Error> {
     let Some(first) = on_server.first() else {
-        return Err(Error::Binlog(
-            "the server lists no binary logs (is log_bin on?)".into(),
-        ));
+        return Err(Error::Unprepared {
+            server: server.to_owned(),
+            problem: "SHOW BINARY LOGS lists no file".into(),
+            hint: "the server must run with log_bin on".into(),
+        });
     };
     let Some((last, size)) = state.newest() else {
         return Ok(Some((first.0.clone(), 0)));
@@ -294,20 +296,24 @@ pub async fn index_file(repo: &Repository, server: &str, file: &str) -> Result<F
     let segs = repo.file_segments(server, file).await?;
     // Segments arrive through a small channel, one at a time: a 1 GiB binlog is never
     // held whole in memory.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<u8>, String>>(2);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<u8>, Error>>(2);
     let repo2 = repo.clone();
     let feeder = tokio::spawn(async move {
         let mut end = 0u64;
         for s in segs {
             if s.start != end {
-                let _ = tx.send(Err(format!(
-                    "segments of {} are not contiguous at {end}",
-                    s.file
-                )));
+                let _ = tx.send(Err(Error::Binlog {
+                    file: s.file.clone(),
+                    offset: Some(end),
+                    problem: format!(
+                        "the archive's segments are not contiguous (next at {})",
+                        s.start
+                    ),
+                }));
                 return;
             }
             end = s.end;
-            let r = repo2.read_segment(&s).await.map_err(|e| e.to_string());
+            let r = repo2.read_segment(&s).await.map_err(Error::from);
             let failed = r.is_err();
             if tx.send(r).is_err() || failed {
                 return;
@@ -326,13 +332,13 @@ pub async fn index_file(repo: &Repository, server: &str, file: &str) -> Result<F
 }
 
 struct ChannelReader {
-    rx: std::sync::mpsc::Receiver<Result<Vec<u8>, String>>,
+    rx: std::sync::mpsc::Receiver<Result<Vec<u8>, Error>>,
     cur: Vec<u8>,
     at: usize,
 }
 
 impl ChannelReader {
-    fn new(rx: std::sync::mpsc::Receiver<Result<Vec<u8>, String>>) -> Self {
+    fn new(rx: std::sync::mpsc::Receiver<Result<Vec<u8>, Error>>) -> Self {
         Self {
             rx,
             cur: Vec::new(),
@@ -464,10 +470,12 @@ pub async fn run(
     let info = ServerInfo::probe(&mut conn).await?;
     let _ = conn.disconnect().await;
     if !info.binlog.enabled {
-        return Err(Error::Binlog(format!(
-            "{} has no binary log (log_bin is off): nothing to archive",
-            target.endpoint
-        )));
+        return Err(Error::Unprepared {
+            server: target.endpoint.to_string(),
+            problem: "log_bin is off: there is no binary log to archive".into(),
+            hint: "start the server with log_bin on (MySQL 8.0 and later have it on by default)"
+                .into(),
+        });
     }
     let server = server_key(&info.identity.id());
     // Caught before the lock is taken, so no signal ends the process holding it.
@@ -571,7 +579,11 @@ async fn session(
         return if opts.once {
             Ok(())
         } else {
-            Err(Error::Binlog("waiting for a new binary log".into()))
+            Err(Error::Binlog {
+                file: server.to_owned(),
+                offset: None,
+                problem: "every binary log is archived; waiting for a new one".into(),
+            })
         };
     };
     if let Some((last, _)) = state.newest()
@@ -618,11 +630,11 @@ async fn session(
 
     // A reader task owns the connection, so waiting for the flush deadline never cancels
     // a read half-way through a packet.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<DumpItem, String>>(256);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<DumpItem, ReplicaError>>(256);
     let idle = opts.heartbeat * 3 + Duration::from_secs(2);
     let reader = tokio::spawn(async move {
         loop {
-            let item = rc.next(idle).await.map_err(|e| e.to_string());
+            let item = rc.next(idle).await;
             let stop = !matches!(item, Ok(DumpItem::Event(_)));
             if tx.send(item).await.is_err() || stop {
                 return;
@@ -660,7 +672,7 @@ async fn receive(
     server: &str,
     checksums: bool,
     open: &mut Open,
-    rx: &mut tokio::sync::mpsc::Receiver<Result<DumpItem, String>>,
+    rx: &mut tokio::sync::mpsc::Receiver<Result<DumpItem, ReplicaError>>,
     opts: &ArchiveOptions,
     out: &mut Outcome,
     notes: &Notes,
@@ -679,19 +691,33 @@ async fn receive(
                 flush(repo, server, open, out).await?;
                 continue;
             }
-            Ok(None) => return Err(Error::Binlog("the dump connection ended".into())),
-            Ok(Some(Err(e))) => return Err(Error::Binlog(e)),
+            Ok(None) => {
+                return Err(Error::Binlog {
+                    file: open.file.clone(),
+                    offset: Some(open.end()),
+                    problem: "the server's dump stream ended".into(),
+                });
+            }
+            Ok(Some(Err(e))) => return Err(Error::query("the binlog dump")(e)),
             Ok(Some(Ok(DumpItem::End))) => return Ok(()),
             Ok(Some(Ok(DumpItem::Event(ev)))) => ev,
         };
-        let h = EventHeader::parse(&ev)
-            .map_err(|e| Error::Binlog(format!("dump event header: {e}")))?;
+        let h = EventHeader::parse(&ev).map_err(|source| Error::Truncated {
+            file: open.file.clone(),
+            offset: open.end(),
+            part: "the server's dump event header",
+            source,
+        })?;
         let size = u64::from(h.event_size);
         if size != ev.len() as u64 {
-            return Err(Error::Binlog(format!(
-                "dump event claims {size} bytes, the packet has {}",
-                ev.len()
-            )));
+            return Err(Error::Binlog {
+                file: open.file.clone(),
+                offset: Some(open.end()),
+                problem: format!(
+                    "the server's dump event claims {size} bytes, its packet has {}",
+                    ev.len()
+                ),
+            });
         }
         let t = EventType::from_code(h.type_code);
         if matches!(t, EventType::Heartbeat | EventType::HeartbeatV2) {
@@ -743,10 +769,13 @@ async fn receive(
             continue; // already archived (a repeated format description)
         }
         if start > end {
-            return Err(Error::Binlog(format!(
-                "the server sent {}:{start} while the archive ends at {end}: bytes are missing",
-                open.file
-            )));
+            return Err(Error::Binlog {
+                file: open.file.clone(),
+                offset: Some(start),
+                problem: format!(
+                    "the server sent this while the archive ends at {end}: bytes are missing"
+                ),
+            });
         }
         open.buf.extend_from_slice(&ev);
         open.last_event_time = h.timestamp;
@@ -993,10 +1022,11 @@ pub async fn read_archived(
     let mut at = 0u64;
     for seg in repo.file_segments(server, file).await? {
         if seg.start != at {
-            return Err(Error::Binlog(format!(
-                "archive of {file} is missing bytes {at}..{}",
-                seg.start
-            )));
+            return Err(Error::Binlog {
+                file: file.to_owned(),
+                offset: Some(at),
+                problem: format!("the archive's copy is missing bytes {at}..{}", seg.start),
+            });
         }
         let mut bytes = repo.read_segment(&seg).await?;
         if (seg.start..seg.end).contains(&IN_USE_FLAG_OFFSET)

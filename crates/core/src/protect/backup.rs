@@ -1035,13 +1035,18 @@ async fn dump(
         .map_err(Error::query(what.clone()))?
         .map_or(0, |types| types.len());
     if columns != plan.columns.len() {
-        return Err(Error::Internal(format!(
-            "{what}: the SELECT returned {columns} columns, {} expected",
-            plan.columns.len()
-        )));
+        return Err(Error::Mismatch {
+            subject: format!("{}.{}", plan.schema, plan.name),
+            problem: format!(
+                "the SELECT returned {columns} columns, {} expected",
+                plan.columns.len()
+            ),
+        });
     }
-    let failed =
-        |e: std::io::Error| Error::Internal(format!("{what}: compressing a chunk failed: {e}"));
+    let failed = |source: std::io::Error| Error::Compress {
+        table: format!("{}.{}", plan.schema, plan.name),
+        source,
+    };
     w.settle().await.map_err(failed)?.abandon();
     w.piece.clear();
     w.raw = 0;
@@ -1074,10 +1079,10 @@ async fn dump(
             }
         }
         if !tsv::encode_text_row(row, columns, &mut w.piece) {
-            return Err(Error::Internal(format!(
-                "{what}: row {} from the server is cut short",
-                total + 1
-            )));
+            return Err(Error::Mismatch {
+                subject: format!("{}.{}", plan.schema, plan.name),
+                problem: format!("row {} from the server is cut short", total + 1),
+            });
         }
         rows_in_chunk += 1;
         total += 1;
@@ -1301,7 +1306,7 @@ async fn worker(mut conn: ReplicaConn, sh: Arc<Shared>) -> Result<(), Error> {
     Ok(())
 }
 
-fn must_start_over(id: &BackupId, old: &SnapshotState, now: &SnapshotState) -> String {
+fn must_start_over(id: &BackupId, old: &SnapshotState, now: &SnapshotState) -> Error {
     let why = if old.identity != now.identity {
         format!(
             "it was taken from {}, this is {}",
@@ -1316,9 +1321,12 @@ fn must_start_over(id: &BackupId, old: &SnapshotState, now: &SnapshotState) -> S
             now.binlog.as_ref().map_or("?".into(), ToString::to_string)
         )
     };
-    format!(
-        "cannot resume backup {id}: {why}; run `lifeboat backup` without --resume to start over"
-    )
+    Error::Mismatch {
+        subject: format!("backup {id}"),
+        problem: format!(
+            "cannot resume: {why}; run `lifeboat backup` without --resume to start over"
+        ),
+    }
 }
 
 /// The newest interrupted backup that recorded its snapshot, if the server is unchanged since.
@@ -1341,9 +1349,11 @@ async fn resumable(
         }
     }
     let Some((id, old)) = found else {
-        return Err(Error::Mismatch(
-            "no interrupted backup to resume in this repository".into(),
-        ));
+        return Err(Error::Missing {
+            what: "interrupted backup to resume".into(),
+            within: "the repository".into(),
+            hint: Some("run `lifeboat backup` without --resume"),
+        });
     };
     let mut conn = connect(conn_opts).await?;
     let info = ServerInfo::probe(&mut conn).await?;
@@ -1365,7 +1375,7 @@ async fn resumable(
     };
     let _ = conn.disconnect().await;
     if old != now || old.binlog.is_none() {
-        return Err(Error::Mismatch(must_start_over(&id, &old, &now)));
+        return Err(must_start_over(&id, &old, &now));
     }
     Ok((id, old))
 }
@@ -1702,7 +1712,7 @@ async fn run_locked(
         && *old != state
     {
         // Checked before the lock; checked again with the values read inside it.
-        return Err(Error::Mismatch(must_start_over(id, old, &state)));
+        return Err(must_start_over(id, old, &state));
     }
     let (binlog, gtid) = (state.binlog.clone(), state.gtid.clone());
     // What a later `--resume` compares with.

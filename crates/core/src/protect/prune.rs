@@ -73,8 +73,10 @@ pub fn plan(ids: &[String], opts: &PruneOptions) -> Result<Vec<Decision>, Error>
     }
     let mut dated: Vec<(jiff::civil::DateTime, &String)> = Vec::new();
     for id in ids {
-        let t = id_time(id)
-            .ok_or_else(|| Error::Mismatch(format!("backup id {id} does not encode a time")))?;
+        let t = id_time(id).ok_or_else(|| Error::Mismatch {
+            subject: format!("backup {id}"),
+            problem: "its id does not encode a time".into(),
+        })?;
         dated.push((t, id));
     }
     dated.sort_by(|a, b| b.cmp(a)); // newest first (ties: by id)

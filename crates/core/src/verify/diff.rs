@@ -419,7 +419,11 @@ pub async fn run(
     }
     for n in &opts.tables {
         if !on_source.contains(n) && !on_target.contains(n) {
-            return Err(Error::Mismatch(format!("table {n} is on neither server")));
+            return Err(Error::Argument {
+                flag: "--tables",
+                value: n.clone(),
+                reason: "the table is on neither server".into(),
+            });
         }
     }
     let both: Vec<String> = on_source

@@ -60,25 +60,25 @@ pub(super) fn index(
     } else {
         candidates.iter().collect()
     };
-    let none = || {
-        Error::Forensic(format!(
-            "no INDEX pages in {} fit the definition of {table}: they were overwritten, or the definition differs (column types, their order, ROW_FORMAT)",
+    let none = || Error::NoRows {
+        table: table.to_string(),
+        problem: format!(
+            "no INDEX pages in {} fit its definition: they were overwritten, or the definition differs (column types, their order, ROW_FORMAT)",
             files
                 .iter()
                 .map(|f| f.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
-        ))
+        ),
     };
     let (chosen, chosen_by) = if let Some(id) = index_id {
         let c = candidates
             .iter()
             .find(|c| c.index_id == id)
             .cloned()
-            .ok_or_else(|| {
-                Error::Forensic(format!(
-                    "no pages of index {id} fit the definition of {table}"
-                ))
+            .ok_or_else(|| Error::NoRows {
+                table: table.to_string(),
+                problem: format!("no pages of index {id} fit its definition"),
             })?;
         (c, "--index-id".to_owned())
     } else if let Some(c) = sdi_index.and_then(|id| candidates.iter().find(|c| c.index_id == id)) {

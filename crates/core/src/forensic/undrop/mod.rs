@@ -170,14 +170,15 @@ impl Sources {
             .find_map(|d| datadir_page_size(d))
             .unwrap_or(LOGICAL);
         if files.is_empty() {
-            let what = match source {
-                Source::Datadir(d, _) => format!(
-                    "{}: no InnoDB files (ibdata*, undo*, *.ibd) in it",
-                    d.display()
-                ),
-                Source::Image(p) => format!("{}: nothing to scan", p.display()),
+            let (path, problem) = match source {
+                Source::Datadir(d, _) => (d, "no InnoDB files (ibdata*, undo*, *.ibd) in it"),
+                Source::Image(p) => (p, "nothing to scan"),
             };
-            return Err(Error::Forensic(what));
+            return Err(Error::Tablespace {
+                path: path.to_path_buf(),
+                page: None,
+                problem: problem.into(),
+            });
         }
         Ok(Sources {
             dirs: dirs.into_iter().map(Path::to_path_buf).collect(),
@@ -261,13 +262,23 @@ fn definition(
                 // No SYS_ tables (MySQL 8): the SDI the dropped tablespace carried.
                 Err(e) => {
                     let Some((json, index)) = sdi else {
-                        return Err(Error::Forensic(format!(
-                            "{e}; give the definition with --schema DDL_FILE or --schema-from-backup"
-                        )));
+                        return Err(Error::Definition {
+                            table: table.to_string(),
+                            problem: "not in the dictionary of the files given".into(),
+                            source: Some(Box::new(e)),
+                            hint: Some(
+                                "give the definition with --schema DDL_FILE or --schema-from-backup",
+                            ),
+                        });
                     };
                     sdi_index = index;
                     let s = lifeboat_innodb::sdi::table_schema(&json).map_err(|e| {
-                        Error::Forensic(format!("the definition in the SDI of {table}: {e}"))
+                        Error::Definition {
+                            table: table.to_string(),
+                            problem: "the definition in its SDI is not usable".into(),
+                            source: Some(e.into()),
+                            hint: Some("give the definition with --schema DDL_FILE"),
+                        }
                     })?;
                     (s, None, Some(dict))
                 }

@@ -93,10 +93,7 @@ pub(super) fn write(
                 let page = match load(f, img, logical) {
                     Ok(p) => p,
                     Err(e) => {
-                        let _ = tx.send(Err(Error::Forensic(format!(
-                            "{}: {e}",
-                            files_ref[img.file].display()
-                        ))));
+                        let _ = tx.send(Err(Error::in_file(&files_ref[img.file], e)));
                         return;
                     }
                 };

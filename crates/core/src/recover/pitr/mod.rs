@@ -311,10 +311,14 @@ pub async fn plan(
 ) -> Result<Plan, Error> {
     let all = candidates(repo, server).await?;
     if all.is_empty() {
-        return Err(Error::Mismatch(match server {
-            Some(s) => format!("no committed backup of {s} in this repository"),
-            None => "no committed backup in this repository".into(),
-        }));
+        return Err(Error::Missing {
+            what: match server {
+                Some(s) => format!("committed backup of {s}"),
+                None => "committed backup".into(),
+            },
+            within: "the repository".into(),
+            hint: Some("`lifeboat backups` lists what it holds"),
+        });
     }
     let mut servers: Vec<String> = all
         .iter()
@@ -323,18 +327,24 @@ pub async fn plan(
     servers.sort();
     servers.dedup();
     if servers.len() > 1 {
-        return Err(Error::Mismatch(format!(
-            "this repository holds backups of several servers ({}); name one with --archived-server",
-            servers.join(", ")
-        )));
+        return Err(Error::Argument {
+            flag: "--archived-server",
+            value: "(not given)".into(),
+            reason: format!(
+                "the repository holds backups of several servers ({}): name one",
+                servers.join(", ")
+            ),
+        });
     }
     let Some(chosen) = all.iter().find(|c| before(c, stop)) else {
         let oldest = all.last().map_or(String::new(), |c| {
             format!(" (the oldest, {}, has its snapshot at {})", c.id, c.at)
         });
-        return Err(Error::Mismatch(format!(
-            "no backup with a binlog position before the target {stop}{oldest}"
-        )));
+        return Err(Error::Missing {
+            what: format!("backup with a binlog position before the target {stop}{oldest}"),
+            within: "the repository".into(),
+            hint: None,
+        });
     };
     let Some(start) = chosen.body.binlog.clone() else {
         return Err(Error::Internal("chosen backup without position".into()));
@@ -350,10 +360,11 @@ pub async fn plan(
         .filter(|f| BinlogPos::new(f.file.clone(), u64::MAX) >= start)
         .collect();
     if files.first().is_none_or(|f| f.file != start.file) {
-        return Err(Error::Mismatch(format!(
-            "the archive of {server} does not hold {}, where backup {} ends; archive the server's binlogs (`lifeboat archive`)",
-            start.file, chosen.id
-        )));
+        return Err(Error::Missing {
+            what: format!("{}, where backup {} ends", start.file, chosen.id),
+            within: format!("the archive of {server}"),
+            hint: Some("archive the server's binlogs (`lifeboat archive`)"),
+        });
     }
     let mut scan = Scan::default();
     let mut stop_at: Option<BinlogPos> = None;
@@ -366,10 +377,14 @@ pub async fn plan(
         if let (Some(p), Some(s)) = (previous, seq)
             && s != p + 1
         {
-            return Err(Error::Mismatch(format!(
-                "the archive has no file between sequence {p} and {} : the replay cannot cross a gap",
-                f.file
-            )));
+            return Err(Error::Missing {
+                what: format!(
+                    "file between sequence {p} and {}: the replay cannot cross a gap",
+                    f.file
+                ),
+                within: format!("the archive of {server}"),
+                hint: None,
+            });
         }
         previous = seq;
         let path = staging.join(&f.file);
@@ -411,16 +426,18 @@ pub async fn plan(
                 end
             }
             (None, StopAt::Gtid(g)) => {
-                return Err(Error::Mismatch(format!(
-                    "GTID {g} is not in the archive after backup {} ({})",
-                    chosen.id, start
-                )));
+                return Err(Error::Missing {
+                    what: format!("GTID {g}"),
+                    within: format!("the archive after backup {} ({start})", chosen.id),
+                    hint: None,
+                });
             }
             (None, StopAt::Position(p) | StopAt::BeforeIncident(p)) => {
-                return Err(Error::Mismatch(format!(
-                    "{p} is not in the archive after backup {} ({})",
-                    chosen.id, start
-                )));
+                return Err(Error::Missing {
+                    what: format!("position {p}"),
+                    within: format!("the archive after backup {} ({start})", chosen.id),
+                    hint: None,
+                });
             }
         };
     Ok(Plan {
@@ -480,9 +497,11 @@ pub async fn run(
     progress: Arc<dyn crate::progress::Progress>,
 ) -> Result<Outcome, Error> {
     if !opts.rename.is_empty() {
-        return Err(Error::Mismatch(
-            "--rename cannot be combined with a point-in-time target (the binlog names the original databases)".into(),
-        ));
+        return Err(Error::Argument {
+            flag: "--rename",
+            value: opts.rename.join(","),
+            reason: "cannot be combined with a point-in-time target (the binlog names the original databases)".into(),
+        });
     }
     let apply_opts = crate::recover::pitr::session::ApplyOptions {
         tables: opts.tables.clone(),
@@ -611,10 +630,10 @@ async fn replay_session(
     )
     .await?;
     if applied.reached != outcome.plan.stop {
-        return Err(Error::Mismatch(format!(
-            "the replay ended at {}, not at the planned stop {}",
-            applied.reached, outcome.plan.stop
-        )));
+        return Err(Error::Stopped {
+            reached: applied.reached.to_string(),
+            stop: outcome.plan.stop.to_string(),
+        });
     }
     outcome.reached = Some(applied.reached.clone());
     outcome.gtid = applied.last_gtid.clone();
@@ -766,9 +785,11 @@ async fn replay_relay(
         }
         if errno != 0 {
             let msg = get("Last_SQL_Error").unwrap_or_default();
-            break Err(Error::Mismatch(format!(
-                "the replay stopped with error {errno} at {master_file}:{exec_pos}: {msg}"
-            )));
+            break Err(Error::Applier {
+                at: format!("{master_file}:{exec_pos}"),
+                code: errno,
+                message: msg,
+            });
         }
         // Done when everything up to the stop is committed (with parallel workers the
         // executed position only moves past committed transactions). The UNTIL clause is a
@@ -797,9 +818,10 @@ async fn replay_relay(
         .flatten()
         .flatten();
     if reached.pos != stop.pos {
-        return Err(Error::Mismatch(format!(
-            "the replay ended at {reached}, not at the planned stop {stop}"
-        )));
+        return Err(Error::Stopped {
+            reached: reached.to_string(),
+            stop: stop.to_string(),
+        });
     }
     outcome.reached = Some(reached);
     let _ = c.disconnect().await;
@@ -919,13 +941,24 @@ fn write_relay(
     // The format description is known once the first event is read.
     let fde = match reader.next_with_format() {
         Ok(Some((_, fde))) => fde.clone(),
-        Ok(None) => return Err(Error::Binlog(format!("{name}: no format description"))),
+        Ok(None) => {
+            return Err(Error::Binlog {
+                file: name.to_owned(),
+                offset: Some(4),
+                problem: "no format description event".into(),
+            });
+        }
         Err(e) => return Err(Error::from(e)),
     };
     let mut head = [0u8; 4 + lifeboat_binlog::frame::HEADER_LEN];
     input.read_exact(&mut head).map_err(|e| err(src, e))?;
-    let fde_header = lifeboat_binlog::EventHeader::parse(&head[4..])
-        .map_err(|e| Error::Binlog(format!("{name}: format description: {e}")))?;
+    let fde_header =
+        lifeboat_binlog::EventHeader::parse(&head[4..]).map_err(|source| Error::Truncated {
+            file: name.to_owned(),
+            offset: 4,
+            part: "format description header",
+            source,
+        })?;
     let fde_end = 4 + u64::from(fde_header.event_size);
     let from = from.unwrap_or(fde_end).max(fde_end);
     let mut fde_bytes = vec![0u8; fde_end as usize];
@@ -987,10 +1020,14 @@ fn write_relay(
     let n = std::io::copy(&mut input.take(end.saturating_sub(from)), &mut out)
         .map_err(|e| err(dst, e))?;
     if n != end.saturating_sub(from) {
-        return Err(Error::Binlog(format!(
-            "{name}: {n} bytes where {} were expected",
-            end.saturating_sub(from)
-        )));
+        return Err(Error::Binlog {
+            file: name.to_owned(),
+            offset: Some(from + n),
+            problem: format!(
+                "the archive's copy ends here, {} bytes short of the planned cut",
+                end.saturating_sub(from) - n
+            ),
+        });
     }
     out.flush().map_err(|e| err(dst, e))?;
     let shift = (fde_end + previous_len + rotate.len() as u64) as i64 - from as i64;

@@ -345,7 +345,11 @@ impl Applier<'_> {
         raw: &RawEvent<'_>,
         ev: &Event<'_>,
     ) -> Result<(), Error> {
-        let at = |what: String| Error::Binlog(format!("{file}: offset {}: {what}", raw.offset));
+        let at = |problem: String| Error::Binlog {
+            file: file.to_string(),
+            offset: Some(raw.offset),
+            problem,
+        };
         let origin = |event: &'static str| Origin {
             file: file.clone(),
             offset: raw.offset,
@@ -415,9 +419,12 @@ impl Applier<'_> {
                     // Transaction control always runs; the rest only for the wanted tables.
                     return Ok(());
                 }
-                let vars = qe
-                    .session()
-                    .map_err(|e| at(format!("status variables: {e}")))?;
+                let vars = qe.session().map_err(|source| Error::Truncated {
+                    file: file.to_string(),
+                    offset: raw.offset,
+                    part: "status variables",
+                    source,
+                })?;
                 self.session_state(qe, &vars, raw.header.timestamp, origin("Query"));
                 self.push(text, origin("Query"));
                 // Sent at once, and only after what it depends on succeeded: it may be a
@@ -442,7 +449,7 @@ impl Applier<'_> {
                 event_type: EventType::UserVar,
                 data,
             } => {
-                let v = UserVar::parse(data).map_err(|e| at(e.to_string()))?;
+                let v = UserVar::parse(data).map_err(Error::event(file, raw.offset))?;
                 let stmt = self.user_var(&v);
                 self.push(&stmt, origin("User_var"));
             }
@@ -712,14 +719,19 @@ impl Applier<'_> {
         }
         if let Some(i) = stmts.iter().position(|s| s.len() > self.target.max_packet) {
             let o = self.origins.get(i);
-            let err = Error::Mismatch(format!(
-                "{}:{}: the {} event needs a statement of {} bytes, over the target's max_allowed_packet ({}): raise it (SET GLOBAL max_allowed_packet = 1073741824) and run again",
-                o.map_or("", |o| &*o.file),
-                o.map_or(0, |o| o.offset),
-                o.map_or("", |o| o.event),
-                stmts.get(i).map_or(0, |s| s.len()),
-                self.target.max_packet
-            ));
+            let err = Error::Unprepared {
+                server: "the target".into(),
+                problem: format!(
+                    "the {} event at {}:{} needs a statement of {} bytes, over its max_allowed_packet ({}); it holds every transaction up to {}",
+                    o.map_or("", |o| o.event),
+                    o.map_or("", |o| &*o.file),
+                    o.map_or(0, |o| o.offset),
+                    stmts.get(i).map_or(0, |s| s.len()),
+                    self.target.max_packet,
+                    self.reached
+                ),
+                hint: "SET GLOBAL max_allowed_packet = 1073741824 on it and run again".into(),
+            };
             drop(stmts);
             self.batch.clear();
             self.ends.clear();
@@ -761,10 +773,11 @@ impl Applier<'_> {
             .unwrap_or_else(|| "the end of the range".into());
         self.origins.clear();
         let _ = self.conn.pipeline(&[b"ROLLBACK"]).await;
-        Error::Mismatch(format!(
-            "the replay failed at {at}: {e}; the target holds every transaction up to {}",
-            self.reached
-        ))
+        Error::Replay {
+            at,
+            reached: self.reached.to_string(),
+            source: e,
+        }
     }
 }
 
@@ -918,9 +931,13 @@ pub async fn preflight(
 /// the target's binlog.
 fn strict_order(t: &TargetState, domain: u32, server: u32, seq: u64) -> Result<(), Error> {
     match t.binlog_seq.get(&domain) {
-        Some(&have) if t.strict && have >= seq => Err(Error::Mismatch(format!(
-            "the target runs with gtid_strict_mode and its binlog is at sequence {have} in domain {domain}; the source's transactions start at {domain}-{server}-{seq} and would be refused: add --new-gtids (the target numbers them itself), or SET GLOBAL gtid_strict_mode = 0 for the replay"
-        ))),
+        Some(&have) if t.strict && have >= seq => Err(Error::Unprepared {
+            server: "the target".into(),
+            problem: format!(
+                "it runs with gtid_strict_mode and its binlog is at sequence {have} in domain {domain}; the source's transactions start at {domain}-{server}-{seq} and would be refused; nothing was changed"
+            ),
+            hint: "add --new-gtids (the target numbers them itself), or SET GLOBAL gtid_strict_mode = 0 for the replay".into(),
+        }),
         _ => Ok(()),
     }
 }

@@ -103,7 +103,7 @@ pub(super) async fn loader(
     loop {
         let job = queue
             .lock()
-            .map_err(|_| Error::Mismatch("loader state poisoned".into()))?
+            .map_err(|_| Error::Internal("loader state poisoned".into()))?
             .pop_front();
         let Some(job) = job else { break };
         bytes += job.object.raw_size;
@@ -193,7 +193,12 @@ pub(super) async fn loader(
             }
             match done {
                 Ok(Ok(loaded)) => break loaded,
-                Ok(Err(msg)) => return Err(Error::Mismatch(format!("{what}: {msg}"))),
+                Ok(Err(problem)) => {
+                    return Err(Error::Mismatch {
+                        subject: what,
+                        problem,
+                    });
+                }
                 // Two loaders filling one table can deadlock (1213) or time out on a lock
                 // (1205); the transaction is rolled back whole, so a retry cannot duplicate.
                 Err(mysql_async::Error::Server(e))
@@ -375,16 +380,18 @@ impl Job<'_> {
                 already_complete = true;
                 warnings.push("--resume: every table already holds the backup's row count; nothing left to load".into());
             } else if !populated.is_empty() {
-                return Err(Error::Mismatch(format!(
-                    "nothing to resume: the target has no progress record of backup {} and its tables hold other row counts than the backup ({})",
-                    manifest.id,
-                    populated
+                return Err(Error::Mismatch {
+                    subject: populated
                         .iter()
                         .take(3)
                         .cloned()
                         .collect::<Vec<_>>()
-                        .join(", ")
-                )));
+                        .join(", "),
+                    problem: format!(
+                        "nothing to resume: the target has no progress record of backup {}, and these tables hold other row counts than the backup",
+                        manifest.id
+                    ),
+                });
             }
         }
         Ok(already_complete)
@@ -506,12 +513,14 @@ impl Job<'_> {
                         skipped += 1;
                         continue;
                     }
-                    let object = manifest.object(&c.object).cloned().ok_or_else(|| {
-                        Error::Mismatch(format!(
-                            "manifest of {id} names object {} but does not list it",
-                            c.object
-                        ))
-                    })?;
+                    let object =
+                        manifest
+                            .object(&c.object)
+                            .cloned()
+                            .ok_or_else(|| Error::Mismatch {
+                                subject: format!("the manifest of backup {id}"),
+                                problem: format!("names object {} but does not list it", c.object),
+                            })?;
                     jobs.push((
                         size,
                         Load {
@@ -571,7 +580,7 @@ impl Job<'_> {
                     first_err.get_or_insert(e);
                 }
                 Err(j) => {
-                    first_err.get_or_insert(Error::Mismatch(format!("a loader failed: {j}")));
+                    first_err.get_or_insert(Error::Task(j));
                 }
             }
         }

@@ -266,9 +266,12 @@ impl Job<'_> {
         let ident = t.info.identity.id();
         // Pre-flight, before anything is created: the load needs LOAD DATA LOCAL.
         if !local_infile_on(t.conn()).await? {
-            return Err(Error::Mismatch(format!(
-                "{ident} has local_infile=OFF, which the parallel load needs; nothing was changed. Run SET GLOBAL local_infile = 1 on it for the restore"
-            )));
+            return Err(Error::Unprepared {
+                server: ident,
+                problem: "local_infile is OFF, and the parallel load needs it; nothing was changed"
+                    .into(),
+                hint: "SET GLOBAL local_infile = 1 on it for the restore".into(),
+            });
         }
         let mut done = self.progress_records(t).await?;
         let already_complete = self.resume_check(t, &done, warnings).await?;

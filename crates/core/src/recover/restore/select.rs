@@ -12,7 +12,11 @@ pub(super) fn parse_renames(list: &[String]) -> Result<BTreeMap<String, String>,
             r.split_once('=')
                 .filter(|(a, b)| !a.is_empty() && !b.is_empty())
                 .map(|(a, b)| (a.to_owned(), b.to_owned()))
-                .ok_or_else(|| Error::Mismatch(format!("--rename {r:?}: expected DB=NEWDB")))
+                .ok_or_else(|| Error::Argument {
+                    flag: "--rename",
+                    value: r.clone(),
+                    reason: "expected DB=NEWDB".into(),
+                })
         })
         .collect()
 }
@@ -59,15 +63,19 @@ pub(super) fn select(body: &Body, opts: &RestoreOptions) -> Result<Selection, Er
             s.tables.iter().any(|x| named(&x.name)) || s.views.iter().any(|v| named(&v.name))
         });
         if !found {
-            return Err(Error::Mismatch(format!(
-                "table or view {t} is not in this backup"
-            )));
+            return Err(Error::Missing {
+                what: format!("table or view {t}"),
+                within: "this backup".into(),
+                hint: None,
+            });
         }
     }
     if out.is_empty() {
-        return Err(Error::Mismatch(
-            "nothing to restore: the backup holds no matching database".into(),
-        ));
+        return Err(Error::Missing {
+            what: "database the selection matches: nothing to restore".into(),
+            within: "this backup".into(),
+            hint: None,
+        });
     }
     Ok(out)
 }

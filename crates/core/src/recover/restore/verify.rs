@@ -28,12 +28,14 @@ pub(super) async fn verify_table(
         Some(tb.rows)
     };
     if n != Some(tb.rows) {
-        return Err(Error::Mismatch(format!(
-            "{db}.{} has {} rows after restore; the backup recorded {}",
-            tb.name,
-            n.unwrap_or(0),
-            tb.rows
-        )));
+        return Err(Error::Mismatch {
+            subject: format!("{db}.{}", tb.name),
+            problem: format!(
+                "{} rows after restore; the backup recorded {}",
+                n.unwrap_or(0),
+                tb.rows
+            ),
+        });
     }
     if checksum && let Some(expected) = tb.checksum {
         let row: Option<(String, Option<u64>)> = conn
@@ -42,11 +44,13 @@ pub(super) async fn verify_table(
             .map_err(Error::sql(format!("CHECKSUM TABLE {db}.{}", tb.name)))?;
         let got = row.and_then(|r| r.1);
         if got != Some(expected) {
-            return Err(Error::Mismatch(format!(
-                "{db}.{}: CHECKSUM TABLE is {} after restore; the backup recorded {expected}",
-                tb.name,
-                got.map_or("NULL".into(), |g| g.to_string())
-            )));
+            return Err(Error::Mismatch {
+                subject: format!("{db}.{}", tb.name),
+                problem: format!(
+                    "CHECKSUM TABLE is {} after restore; the backup recorded {expected}",
+                    got.map_or("NULL".into(), |g| g.to_string())
+                ),
+            });
         }
         *matched += 1;
     }
