@@ -65,6 +65,20 @@ impl Ctx {
         }
     }
 
+    /// What a long command reports to: a progress bar and notes on stderr on a terminal,
+    /// nothing with `--json`.
+    pub fn reporting(&self) -> lifeboat_core::Context {
+        let json = self.json;
+        lifeboat_core::Context::new(
+            crate::progress::sink(json),
+            std::sync::Arc::new(move |m: &str| {
+                if !json {
+                    eprintln!("{m}");
+                }
+            }),
+        )
+    }
+
     /// Prints `value`: as JSON, or as `text` renders it.
     pub fn show<T: Serialize + ?Sized>(&self, value: &T, text: impl FnOnce(&T)) {
         if self.json {

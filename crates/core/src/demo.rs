@@ -160,20 +160,21 @@ fn application(
     })
 }
 
-/// Runs the demo in `work` (which it fills and leaves to the caller to remove); `say` tells
-/// the story as it goes.
+/// Runs the demo in `work` (which it fills and leaves to the caller to remove); the
+/// context's notes tell the story as it goes.
 /// `mysqld` names the server binary of both instances (else `LIFEBOAT_MYSQLD`, else the first
 /// server found).
 pub async fn run(
     work: &Path,
     sakila: &Sakila,
     mysqld: Option<&Path>,
-    say: &(dyn Fn(&str) + Sync),
-    progress: Arc<dyn crate::progress::Progress>,
+    ctx: &crate::Context,
 ) -> Result<Timeline, Error> {
+    let say = |m: &str| ctx.note(m);
+    let say = &say;
     let prod_dir = work.join("production");
     let side_dir = work.join("recovered");
-    let result = story(work, &prod_dir, &side_dir, sakila, mysqld, say, progress).await;
+    let result = story(work, &prod_dir, &side_dir, sakila, mysqld, say, ctx).await;
     for dir in [&side_dir, &prod_dir] {
         if let Ok(mut sb) = Sandbox::open(dir) {
             let _ = sb.stop(Duration::from_secs(30)).await;
@@ -190,10 +191,9 @@ async fn story(
     sakila: &Sakila,
     mysqld: Option<&Path>,
     say: &(dyn Fn(&str) + Sync),
-    progress: Arc<dyn crate::progress::Progress>,
+    ctx: &crate::Context,
 ) -> Result<Timeline, Error> {
-    let (target, repo, b) =
-        production(work, prod_dir, sakila, mysqld, say, progress.clone()).await?;
+    let (target, repo, b) = production(work, prod_dir, sakila, mysqld, say, ctx).await?;
     let acc = accidents(&target, &repo, say).await?;
     let (scanned, first) = detect(&repo, &acc.server, &b, say).await?;
     let after_backup = |i: &&crate::detect::incidents::Incident| {
@@ -210,7 +210,7 @@ async fn story(
         &acc.server,
         &first,
         say,
-        progress,
+        ctx,
     )
     .await?;
     let damage = prove(&target, side_dir, &acc.truth, say).await?;
@@ -246,7 +246,7 @@ async fn production(
     sakila: &Sakila,
     mysqld: Option<&Path>,
     say: &(dyn Fn(&str) + Sync),
-    progress: Arc<dyn crate::progress::Progress>,
+    ctx: &crate::Context,
 ) -> Result<
     (
         lifeboat_server::ConnectOptions,
@@ -278,7 +278,7 @@ async fn production(
             threads: 2,
             ..Default::default()
         },
-        progress.clone(),
+        ctx,
     )
     .await?;
     say(&format!(
@@ -307,7 +307,6 @@ async fn accidents(
     say: &(dyn Fn(&str) + Sync),
 ) -> Result<Accidents, Error> {
     // Continuous archiving, as it would run next to production.
-    let notes: crate::protect::archive::Notes = Arc::new(|_: &str| {});
     let archiver = {
         let (t, r) = (target.clone(), repo.clone());
         tokio::spawn(async move {
@@ -315,7 +314,7 @@ async fn accidents(
                 flush_interval: Duration::from_millis(200),
                 ..Default::default()
             };
-            crate::protect::archive::run(&t, &r, &opts, notes).await
+            crate::protect::archive::run(&t, &r, &opts, &crate::Context::silent()).await
         })
     };
     say("archiving binlogs continuously (flush interval 0.2 s)");
@@ -481,7 +480,7 @@ async fn recover(
     server: &str,
     first: &crate::detect::incidents::Incident,
     say: &(dyn Fn(&str) + Sync),
-    progress: Arc<dyn crate::progress::Progress>,
+    ctx: &crate::Context,
 ) -> Result<Recovered, Error> {
     // Stop the bleeding.
     let journal = crate::target::journal::Journal::open(&work.join("journal.jsonl"))?;
@@ -532,7 +531,7 @@ async fn recover(
             ..Default::default()
         },
         &mut audit,
-        progress,
+        ctx,
     )
     .await?;
     let rto_ms = t0.elapsed().as_millis() as u64;

@@ -1,6 +1,7 @@
 //! SIGINT and SIGTERM, handled once for the whole process.
 //!
-//! The first [`listen`] installs one handler task. While some command section listens (a
+//! Sections get their [`Interrupts`] from [`crate::Context::interrupts`]; the first one
+//! installs the handler task. While some command section listens (a
 //! backup holding its lock, an archive, a restore's load), a signal is delivered to it and
 //! the section stops where it is safe to. When nobody listens, a signal ends the process at
 //! once with the shell's code (130 or 143), as the default action would: a signal is never
@@ -31,7 +32,7 @@ impl Drop for Interrupts {
 
 /// Catches SIGINT and SIGTERM for the caller from now on (within a tokio runtime); `None`
 /// where the handlers cannot be installed (the default action then applies).
-pub fn listen() -> Option<Interrupts> {
+pub(crate) fn listen() -> Option<Interrupts> {
     let tx = SIGNALS.get_or_init(install).as_ref()?;
     LISTENING.fetch_add(1, Ordering::SeqCst);
     let mut rx = tx.subscribe();

@@ -16,8 +16,8 @@
 //! | verify | [`verify`] ([`verify::diff`]) | `diff` |
 //!
 //! Shared below the phases: [`sql`] (SQL text written and read), [`config`] and [`paths`]
-//! (where lifeboat keeps its state), [`time`] (points in time as typed), [`progress`] and [`interrupt`] (long work that reports and
-//! can be stopped), [`error`]. [`demo`] runs the whole runbook on sandbox servers.
+//! (where lifeboat keeps its state), [`time`] (points in time as typed), [`context`] with
+//! [`progress`] and [`interrupt`] (long work that reports and can be stopped), [`error`]. [`demo`] runs the whole runbook on sandbox servers.
 //!
 //! Feature `clap` derives command-line parsing on the option structs, so the CLI does not
 //! mirror them.
@@ -26,6 +26,7 @@
 
 pub mod config;
 pub mod contain;
+pub mod context;
 pub mod demo;
 pub mod detect;
 pub mod error;
@@ -40,4 +41,5 @@ pub mod target;
 pub mod time;
 pub mod verify;
 
+pub use context::Context;
 pub use error::Error;

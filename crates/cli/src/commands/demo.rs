@@ -4,7 +4,7 @@ use lifeboat_core::Error;
 
 use crate::args::Demo;
 use crate::context::{Ctx, Failure};
-use crate::{progress, render};
+use crate::render;
 
 pub async fn run(ctx: &Ctx, a: &Demo) -> Result<u8, Failure> {
     let tmp;
@@ -27,19 +27,16 @@ pub async fn run(ctx: &Ctx, a: &Demo) -> Result<u8, Failure> {
     };
     let quiet = ctx.json;
     let t0 = std::time::Instant::now();
-    let say = move |s: &str| {
-        if !quiet {
-            println!("[{:5.1} s] {s}", t0.elapsed().as_secs_f64());
-        }
-    };
-    let timeline = lifeboat_core::demo::run(
-        &work,
-        &sakila,
-        a.mysqld.as_deref(),
-        &say,
-        progress::sink(true),
-    )
-    .await?;
+    // The story goes to stdout with its time; no progress bars between its lines.
+    let story = lifeboat_core::Context::new(
+        std::sync::Arc::new(lifeboat_core::progress::Silent),
+        std::sync::Arc::new(move |s: &str| {
+            if !quiet {
+                println!("[{:5.1} s] {s}", t0.elapsed().as_secs_f64());
+            }
+        }),
+    );
+    let timeline = lifeboat_core::demo::run(&work, &sakila, a.mysqld.as_deref(), &story).await?;
     ctx.show(&timeline, |t| render::demo(t, t0.elapsed()));
     Ok(0)
 }

@@ -6,7 +6,7 @@ use lifeboat_core::forensic::rescue::{self, Origin, RescueOptions};
 use crate::args::forensic::Rescue;
 use crate::context::{Ctx, Failure};
 use crate::recovered::Recovered;
-use crate::{progress, render};
+use crate::render;
 
 pub async fn run(ctx: &Ctx, a: &Rescue) -> Result<u8, Failure> {
     eprintln!("{}\n", rescue::FIRST_RESPONSE);
@@ -19,7 +19,7 @@ pub async fn run(ctx: &Ctx, a: &Rescue) -> Result<u8, Failure> {
         format: a.format,
         mysqld: a.to.side.mysqld.clone(),
     };
-    let done = rescue::run(&opts, progress::sink(ctx.json)).await?;
+    let done = rescue::run(&opts, &ctx.reporting()).await?;
     let incomplete = done
         .tables
         .iter()

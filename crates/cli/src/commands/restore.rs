@@ -5,7 +5,7 @@ use lifeboat_core::recover::restore;
 
 use crate::args::recover::Restore;
 use crate::context::{Ctx, Failure, usage};
-use crate::{open, progress, render};
+use crate::{open, render};
 
 pub async fn run(ctx: &Ctx, a: &Restore) -> Result<u8, Failure> {
     let stop = StopAt::from_flags(&StopFlags {
@@ -31,7 +31,7 @@ pub async fn run(ctx: &Ctx, a: &Restore) -> Result<u8, Failure> {
             &policy,
             &a.opts,
             &mut audit,
-            progress::sink(ctx.json),
+            &ctx.reporting(),
         )
         .await?;
         ctx.show(&outcome, render::restore);
@@ -53,7 +53,7 @@ pub async fn run(ctx: &Ctx, a: &Restore) -> Result<u8, Failure> {
         &policy,
         &a.opts,
         &mut audit,
-        progress::sink(ctx.json),
+        &ctx.reporting(),
     )
     .await?;
     ctx.show(&outcome, render::pitr);

@@ -8,7 +8,6 @@
 //! came from where and what was lost.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lifeboat_binlog::Flavor;
@@ -682,7 +681,8 @@ fn from_system_tablespace(
 }
 
 /// Runs the rescue.
-pub async fn run(opts: &RescueOptions, progress: Arc<dyn Progress>) -> Result<Rescue, Error> {
+pub async fn run(opts: &RescueOptions, ctx: &crate::Context) -> Result<Rescue, Error> {
+    let progress = ctx.progress();
     let datadir = &opts.datadir;
     if !datadir.is_dir() {
         return Err(Error::Tablespace {

@@ -14,7 +14,6 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lifeboat_binlog::frame::IN_USE_FLAG_OFFSET;
@@ -83,7 +82,7 @@ pub struct Outcome {
 }
 
 /// Progress notes for the terminal (reconnects, files completed, gaps).
-pub type Notes = Arc<dyn Fn(&str) + Send + Sync>;
+pub(crate) type Notes = crate::context::Notes;
 
 /// The binlog sequence number of a file name (`binlog.000042` → 42).
 pub(crate) fn seq_of(file: &str) -> Option<u64> {
@@ -464,8 +463,9 @@ pub async fn run(
     target: &ConnectOptions,
     repo: &Repository,
     opts: &ArchiveOptions,
-    notes: Notes,
+    ctx: &crate::Context,
 ) -> Result<Outcome, Error> {
+    let notes = ctx.notes();
     let mut conn = connect(target).await?;
     let info = ServerInfo::probe(&mut conn).await?;
     let _ = conn.disconnect().await;
@@ -479,7 +479,7 @@ pub async fn run(
     }
     let server = server_key(&info.identity.id());
     // Caught before the lock is taken, so no signal ends the process holding it.
-    let mut interrupts = crate::interrupt::listen();
+    let mut interrupts = ctx.interrupts();
     let lock = archive_lock(repo, &server, &notes).await?;
     // An interrupt stops archiving as a crash would (the archive is durable up to its last
     // flush, and the next run resumes there), but the lock is released: no stale lock for
@@ -824,8 +824,9 @@ pub async fn import_dir(
     dir: &Path,
     identity: &str,
     repo: &Repository,
-    notes: Notes,
+    ctx: &crate::Context,
 ) -> Result<Outcome, Error> {
+    let notes = ctx.notes();
     let server = server_key(identity);
     let lock = archive_lock(repo, &server, &notes).await?;
     let result = import_files(dir, repo, &notes, server).await;

@@ -1428,14 +1428,15 @@ pub async fn run(
     conn_opts: &ConnectOptions,
     repo: &Repository,
     opts: &BackupOptions,
-    progress: Arc<dyn crate::progress::Progress>,
+    ctx: &crate::Context,
 ) -> Result<Outcome, Error> {
+    let progress = ctx.progress();
     let started = jiff::Timestamp::now();
     let t0 = Instant::now();
     // Caught before the lock is taken: SIGINT/SIGTERM stop the backup as a crash would (no
     // manifest is written: it stays incomplete, and `--resume` finishes it), but the lock is
     // released and the workers stop.
-    let mut interrupts = crate::interrupt::listen();
+    let mut interrupts = ctx.interrupts();
     let lock = repo.lock("backup").await?;
     let work = async {
         let resume = if opts.resume {

@@ -494,8 +494,9 @@ pub async fn run(
     policy: &crate::target::guard::Policy<'_>,
     opts: &crate::recover::restore::RestoreOptions,
     audit: &mut crate::target::journal::Audit,
-    progress: Arc<dyn crate::progress::Progress>,
+    ctx: &crate::Context,
 ) -> Result<Outcome, Error> {
+    let progress = ctx.progress();
     if !opts.rename.is_empty() {
         return Err(Error::Argument {
             flag: "--rename",
@@ -530,16 +531,9 @@ pub async fn run(
             refusal,
         ));
     }
-    let restored = crate::recover::restore::run(
-        repo,
-        &plan.backup,
-        target.clone(),
-        policy,
-        opts,
-        audit,
-        progress.clone(),
-    )
-    .await?;
+    let restored =
+        crate::recover::restore::run(repo, &plan.backup, target.clone(), policy, opts, audit, ctx)
+            .await?;
     let mut outcome = Outcome {
         plan,
         restore: Some(restored),
@@ -560,7 +554,7 @@ pub async fn run(
         crate::recover::restore::Target::Server(o) => o.endpoint.to_string(),
     };
     let t0 = Instant::now();
-    let mut interrupts = crate::interrupt::listen();
+    let mut interrupts = ctx.interrupts();
     let replay = async {
         match target {
             crate::recover::restore::Target::Sandbox(side) => {

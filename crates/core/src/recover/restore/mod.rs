@@ -152,12 +152,13 @@ pub async fn run(
     policy: &Policy<'_>,
     opts: &RestoreOptions,
     audit: &mut Audit,
-    progress: Arc<dyn crate::progress::Progress>,
+    ctx: &crate::Context,
 ) -> Result<Outcome, Error> {
+    let progress = ctx.progress();
     let t0 = Instant::now();
     // Caught from the start: a SIGINT or SIGTERM stops the load, is journaled, and leaves a
     // target that `--resume` finishes (the chunks loaded are recorded with their rows).
-    let mut interrupts = crate::interrupt::listen();
+    let mut interrupts = ctx.interrupts();
     let manifest = repo.manifest(id).await?;
     let body = Body::of(&manifest)?;
     let (selection, mut warnings) = checked_selection(&body, opts)?;
