@@ -118,6 +118,54 @@ pub struct RawEvent<'a> {
     pub data: &'a [u8],
 }
 
+impl<'a> RawEvent<'a> {
+    /// The event at the start of `bytes`, which hold all of it: an event read before, found
+    /// again at `offset` of `file` (named in errors), read under the file's `fde`. Its CRC32
+    /// is verified when the file has them. Not for format descriptions themselves.
+    pub fn frame(
+        bytes: &'a [u8],
+        offset: u64,
+        fde: &FormatDescription,
+        file: &str,
+    ) -> Result<RawEvent<'a>, Error> {
+        let bad = |reason: String| Error::BadEvent {
+            file: file.to_owned(),
+            offset,
+            reason,
+        };
+        let header = EventHeader::parse(bytes).map_err(|e| bad(e.to_string()))?;
+        let size = header.event_size as usize;
+        let trailer = fde.checksum().len();
+        let start = usize::from(fde.header_len).max(HEADER_LEN);
+        if size < start + trailer || header.type_code == EventType::FormatDescription.code() {
+            return Err(bad(format!("event size {size} is below the minimum")));
+        }
+        let ev = bytes
+            .get(..size)
+            .ok_or_else(|| bad(format!("{size} bytes claimed, {} there", bytes.len())))?;
+        let (body, crc) = ev.split_at(size - trailer);
+        if trailer == 4 {
+            let stored = u32::from_le_bytes(crc.try_into().unwrap_or_default());
+            let computed = crc32(body);
+            if stored != computed {
+                return Err(Error::Checksum {
+                    file: file.to_owned(),
+                    offset,
+                    event: header.event_type().name(),
+                    stored,
+                    computed,
+                });
+            }
+        }
+        Ok(RawEvent {
+            offset,
+            header,
+            bytes: ev,
+            data: body.get(start..).unwrap_or_default(),
+        })
+    }
+}
+
 impl RawEvent<'_> {
     /// Type of the event.
     pub fn event_type(&self) -> EventType {

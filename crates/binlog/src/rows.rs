@@ -159,6 +159,124 @@ impl<'a> RowsEvent<'a> {
     }
 }
 
+/// Why a row event cannot be undone exactly from what the binlog holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Irreversible {
+    /// What is missing, naming the columns.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Irreversible {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for Irreversible {}
+
+impl<'a> RowsEvent<'a> {
+    /// The event that undoes this one for `rows` (some or all of its rows, decoded with
+    /// `table`): an insert becomes a delete of the same image, a delete an insert, an update
+    /// swaps its images. The rows are written in the order given (undo runs newest first:
+    /// pass them reversed). Only what the images hold exactly: a delete whose before image
+    /// lacks columns (MINIMAL or NOBLOB images), an update whose before image lacks a column
+    /// its after image set, and partial JSON updates are refused, never filled in.
+    ///
+    /// The event has no flags (the caller marks the last of a statement) and no extra data
+    /// (a partition id would name the old row's partition).
+    pub fn undo(&self, table: &TableDef, rows: &[Row<'_>]) -> Result<RowsEvent<'a>, Irreversible> {
+        let name = || format!("`{}`.`{}`", table.schema, table.table);
+        let missing = |map: &[u8], wanted: &dyn Fn(usize) -> bool| -> Vec<String> {
+            (0..table.columns.len())
+                .filter(|&i| wanted(i) && !bit(map, i))
+                .map(|i| {
+                    table
+                        .columns
+                        .get(i)
+                        .map_or_else(|| format!("#{}", i + 1), |c| c.label(i))
+                })
+                .collect()
+        };
+        let code = self.event_type.code();
+        let (kind, v2) = match (self.kind(), code) {
+            (_, 39) => {
+                return Err(Irreversible {
+                    reason: format!(
+                        "{}: a partial JSON update (binlog_row_value_options=PARTIAL_JSON) holds only the change, not the value it replaced",
+                        name()
+                    ),
+                });
+            }
+            (Some(k), 23..=25 | 166..=168) => (k, false),
+            (Some(k), _) => (k, true),
+            (None, _) => {
+                return Err(Irreversible {
+                    reason: format!(
+                        "{}: {} events are not undone",
+                        name(),
+                        self.event_type.name()
+                    ),
+                });
+            }
+        };
+        let all = |_: usize| true;
+        let (t, present, present_after) = match kind {
+            RowKind::Insert => (if v2 { 32 } else { 25 }, self.present, None),
+            RowKind::Delete => {
+                let lost = missing(self.present, &all);
+                if !lost.is_empty() {
+                    return Err(Irreversible {
+                        reason: format!(
+                            "{}: the deleted rows' images lack {} (binlog_row_image MINIMAL or NOBLOB): they cannot be put back whole",
+                            name(),
+                            lost.join(", ")
+                        ),
+                    });
+                }
+                (if v2 { 30 } else { 23 }, self.present, None)
+            }
+            RowKind::Update => {
+                let after = self.present_after.unwrap_or(self.present);
+                let lost = missing(self.present, &|i| bit(after, i));
+                if !lost.is_empty() {
+                    return Err(Irreversible {
+                        reason: format!(
+                            "{}: the update set {} but its before image does not hold their old values (binlog_row_image MINIMAL or NOBLOB)",
+                            name(),
+                            lost.join(", ")
+                        ),
+                    });
+                }
+                (if v2 { 31 } else { 24 }, after, Some(self.present))
+            }
+        };
+        let mut undo = RowsEvent {
+            event_type: EventType::from_code(t),
+            table_id: self.table_id,
+            flags: 0,
+            extra: &[],
+            column_count: self.column_count,
+            present,
+            present_after,
+            rows: std::borrow::Cow::Borrowed(&[]),
+        };
+        let mut out = Vec::with_capacity(self.rows.len());
+        for row in rows {
+            // Each image changes sides: what the change left is what the undo finds.
+            let swapped = Row {
+                before: row.after.clone(),
+                after: row.before.clone(),
+            };
+            undo.encode_row_into(table, &swapped, &mut out)
+                .map_err(|reason| Irreversible {
+                    reason: format!("{}: {reason}", name()),
+                })?;
+        }
+        undo.rows = std::borrow::Cow::Owned(out);
+        Ok(undo)
+    }
+}
+
 impl<'a> Rows<'a> {
     fn image(&mut self, present: &[u8], after: bool) -> Result<Image<'a>, String> {
         let table = self.table;

@@ -1110,3 +1110,79 @@ fn lost_records(lost: u64, report: &std::path::Path) {
         );
     }
 }
+
+pub fn flashback_plan(s: &lifeboat_core::recover::flashback::Summary) {
+    println!(
+        "{}: {} transactions to undo ({} .. {}), read from {}",
+        s.range,
+        s.transactions,
+        s.first.as_deref().unwrap_or("-"),
+        s.last.as_deref().unwrap_or("-"),
+        s.files.join(", ")
+    );
+    for (t, seen) in &s.tables {
+        let kinds: Vec<String> = seen
+            .events
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        println!("  {t}: row events {}", kinds.join(", "));
+    }
+}
+
+fn undo_rows(c: &lifeboat_core::recover::flashback::Counts) {
+    for (t, kinds) in &c.rows {
+        let words: Vec<String> = kinds
+            .iter()
+            .map(|(k, n)| match *k {
+                "insert" => format!("{n} deleted rows put back"),
+                "delete" => format!("{n} inserted rows removed"),
+                _ => format!("{n} updated rows set back"),
+            })
+            .collect();
+        println!("  {t}: {}", words.join(", "));
+    }
+}
+
+pub fn flashback_written(w: &lifeboat_core::recover::flashback::script::Written) {
+    println!(
+        "wrote {} ({}): the undo of {} transactions, newest first",
+        w.file,
+        mib(w.bytes),
+        w.transactions
+    );
+    undo_rows(&w.rows);
+}
+
+pub fn flashback_applied(a: &lifeboat_core::recover::flashback::apply::Applied) {
+    let verb = if a.dry_run { "would undo" } else { "undid" };
+    println!(
+        "{}: {verb} {} transactions{}",
+        a.server,
+        a.transactions,
+        if a.already_undone > 0 {
+            format!(" ({} skipped: undone by an earlier run)", a.already_undone)
+        } else {
+            String::new()
+        }
+    );
+    undo_rows(&a.rows);
+    if a.conflicts_total > 0 {
+        println!(
+            "{} conflicts: rows production no longer holds as the incident left them (left as they are):",
+            a.conflicts_total
+        );
+        for c in &a.conflicts {
+            println!(
+                "  {} {} [{}]: {}; the incident left {}; production holds {}",
+                c.table, c.key, c.transaction, c.reason, c.incident_left, c.production_holds
+            );
+        }
+        if a.conflicts.len() < a.conflicts_total as usize {
+            println!(
+                "  … and {} more",
+                a.conflicts_total as usize - a.conflicts.len()
+            );
+        }
+    }
+}

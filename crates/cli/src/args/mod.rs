@@ -58,6 +58,7 @@ Contain:
 
 Recover:
   restore     Restore a backup, or recover to a point in time, into a side instance or a server
+  flashback   Undo an incident's row changes in production, keeping the writes made since
 
 Recover without a backup (InnoDB files):
   undelete    Recover deleted rows from a table's tablespace
@@ -182,6 +183,14 @@ pub enum Command {
     /// named server through one session that keeps every event's session state and GTID;
     /// --dry-run prints that plan. Journaled.
     Restore(recover::Restore),
+    /// Undo the row changes of an incident's transaction (--incident ID), or of every
+    /// transaction in a range (--from/--to), newest first: deleted rows put back, updated rows
+    /// set back, inserted rows removed. Reads archived binlogs (--repo) or local files in one
+    /// pass, with memory bounded whatever the range. Each row is put back only if production
+    /// still holds what the incident left; otherwise it is a conflict, listed and never
+    /// overwritten. Rows go in as row events, so triggers do not fire. --apply undoes in the
+    /// server (guarded, journaled, resumable); --out writes a reviewable SQL script.
+    Flashback(recover::Flashback),
     /// Read binlog files: decode events and row images (`show`), or check them (`verify`).
     #[command(subcommand)]
     Binlog(detect::BinlogCommand),

@@ -1,10 +1,12 @@
-//! Recover: restore, to a backup or a point in time.
+//! Recover: restore, to a backup or a point in time; flashback.
+
+use std::path::PathBuf;
 
 use clap::Args;
 use lifeboat_core::target::ConnArgs;
 
 use super::HelpFlag;
-use super::shared::{ConfirmServer, RepoArg, SideArgs};
+use super::shared::{ArchivedArgs, ConfirmServer, RepoArg, SideArgs};
 
 /// `lifeboat restore`.
 #[derive(Args)]
@@ -42,6 +44,63 @@ pub struct Restore {
     pub side: SideArgs,
     #[command(flatten)]
     pub opts: lifeboat_core::recover::restore::RestoreOptions,
+    #[command(flatten)]
+    pub confirm: ConfirmServer,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    #[command(flatten)]
+    pub help: HelpFlag,
+}
+
+/// `lifeboat flashback`.
+#[derive(Args)]
+pub struct Flashback {
+    /// Binlog files, in any order (none with --repo: the archive's files).
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub archived: ArchivedArgs,
+    /// Undo the transaction of this incident (`lifeboat incidents` lists the ids).
+    #[arg(long, value_name = "ID", required_unless_present = "from", conflicts_with_all = ["from", "to"])]
+    pub incident: Option<String>,
+    /// Undo every transaction from this point on: a time (RFC 3339, or `YYYY-MM-DD
+    /// HH:MM[:SS]` in --time-zone: transactions that started at or after it), a GTID
+    /// (inclusive) or FILE:POS (transactions starting at or after it).
+    #[arg(long, value_name = "POINT")]
+    pub from: Option<String>,
+    /// ... up to this point (inclusive; FILE:POS: transactions ending at or before it).
+    /// Default: the end of the binlogs.
+    #[arg(long, value_name = "POINT", requires = "from")]
+    pub to: Option<String>,
+    /// Time zone of times without an offset (default: this machine's).
+    #[arg(long, value_name = "TZ")]
+    pub time_zone: Option<String>,
+    /// Only these tables (`db.table`, comma-separated or repeated); default: every table
+    /// the range changes.
+    #[arg(long, value_name = "DB.TABLE", value_delimiter = ',')]
+    pub tables: Vec<String>,
+    /// Write the undo as an SQL script to review and run by hand (checks included: it
+    /// stops where production no longer holds what the incident left). Column names come
+    /// from the server the connection options name when any is given (nothing is written
+    /// to it), else from the binlog's metadata (binlog_row_metadata=FULL).
+    #[arg(
+        long,
+        value_name = "FILE.sql",
+        required_unless_present = "apply",
+        conflicts_with = "apply"
+    )]
+    pub out: Option<PathBuf>,
+    /// Undo in the server the connection options name (production): guarded and journaled,
+    /// one transaction per source transaction, each row only where production still holds
+    /// what the incident left (the rest are conflicts: reported, never overwritten). Exit 1
+    /// when there were conflicts. A rerun skips what an earlier run undid
+    /// (lifeboat_flashback.undone on the server).
+    #[arg(long)]
+    pub apply: bool,
+    /// With --apply: check every row and print the plan (rows per kind, conflicts found);
+    /// change nothing.
+    #[arg(long, requires = "apply")]
+    pub dry_run: bool,
     #[command(flatten)]
     pub confirm: ConfirmServer,
     #[command(flatten)]

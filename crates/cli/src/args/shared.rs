@@ -25,7 +25,12 @@ pub struct ArchivedArgs {
     #[arg(long, value_name = "LOCATION")]
     pub repo: Option<String>,
     /// With --repo: the server whose archive to read (needed when it holds several).
-    #[arg(long = "archived-server", value_name = "SERVER", requires = "repo")]
+    #[arg(
+        long = "archived-server",
+        id = "archived_server",
+        value_name = "SERVER",
+        requires = "repo"
+    )]
     pub server: Option<String>,
     /// With --repo on an encrypted repository: file whose first line is the passphrase.
     #[arg(long, value_name = "FILE", requires = "repo")]

@@ -12,6 +12,7 @@ mod binlogs;
 mod check;
 mod demo;
 mod diff;
+mod flashback;
 mod freeze;
 mod incidents;
 mod innodb;
@@ -44,6 +45,7 @@ pub async fn run(command: &Command, ctx: &Ctx) -> Result<u8, Failure> {
         Command::Freeze(a) => freeze::freeze(ctx, a).await,
         Command::Thaw(a) => freeze::thaw(ctx, a).await,
         Command::Restore(a) => restore::run(ctx, a).await,
+        Command::Flashback(a) => flashback::run(ctx, a).await,
         Command::Undelete(a) => undelete::run(ctx, a).await,
         Command::Undrop(a) => undrop::run(ctx, a).await,
         Command::Salvage(a) => salvage::run(ctx, a).await,

@@ -843,7 +843,11 @@ async fn salvage_reads_a_mysql_8_file_with_the_definition_from_its_sdi() {
         srv.tmp().join("x").to_str().unwrap(),
     ]);
     assert_ne!(code(&o), 0);
-    assert!(stderr(&o).contains("give --schema"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no actor.frm beside it") && stderr(&o).contains("--schema DDL_FILE"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// Every file under `dir` with its bytes hashed: proof that a command left it untouched.

@@ -9,6 +9,7 @@ mod binlog;
 mod check;
 mod demo;
 mod diff;
+mod flashback;
 mod forensic;
 mod freeze;
 mod incidents;

@@ -26,14 +26,26 @@ pub fn schema_of(ibd: &Path) -> Result<lifeboat_innodb::schema::TableSchema, Err
     }
     let frm = ibd.with_extension("frm");
     if !frm.is_file() {
-        return schema_from_sdi(ibd).map_err(|e| Error::Definition {
-            table: ibd.display().to_string(),
-            problem: format!(
-                "no {} beside it (MariaDB and MySQL 5.7 keep the definition there), and no usable SDI in it",
-                frm.display()
-            ),
-            source: Some(Box::new(e)),
-            hint: Some("give the definition with --schema DDL_FILE"),
+        let beside = format!(
+            "no {} beside it (MariaDB and MySQL 5.7 keep the definition there)",
+            frm.file_name().unwrap_or_default().to_string_lossy()
+        );
+        return schema_from_sdi(ibd).map_err(|e| match e {
+            // The same file: one line, not its name three times.
+            Error::Definition {
+                problem, source, ..
+            } => Error::Definition {
+                table: ibd.display().to_string(),
+                problem: format!("{beside}, and {problem}"),
+                source,
+                hint: Some("give the definition with --schema DDL_FILE"),
+            },
+            e => Error::Definition {
+                table: ibd.display().to_string(),
+                problem: format!("{beside}, and its SDI cannot be read"),
+                source: Some(Box::new(e)),
+                hint: Some("give the definition with --schema DDL_FILE"),
+            },
         });
     }
     let bytes = std::fs::read(&frm).map_err(|e| Error::in_file(&frm, e))?;

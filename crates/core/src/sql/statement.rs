@@ -176,6 +176,34 @@ fn word(t: &[Token], i: usize) -> Option<&str> {
     }
 }
 
+/// Every name the statement mentions that could be a table, qualified with `default_db`
+/// when it is not (lowercased): a superset, for refusing to act around a statement, never
+/// for deciding that one is harmless.
+pub fn names(sql: &str, default_db: &str) -> Vec<String> {
+    let t = tokens(sql);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < t.len() {
+        match qualified(&t, i, default_db) {
+            Some((n, next)) => {
+                out.push(n.to_lowercase());
+                i = next;
+            }
+            None => i += 1,
+        }
+    }
+    out
+}
+
+/// The statement's first `max` characters on one line, for messages.
+pub fn excerpt(sql: &str, max: usize) -> String {
+    let one: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &one[..at]),
+        None => one,
+    }
+}
+
 /// Classifies one statement run with `default_db` as the current database.
 pub fn classify(sql: &str, default_db: &str) -> Classified {
     let t = tokens(sql);

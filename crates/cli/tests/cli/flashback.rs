@@ -1,0 +1,442 @@
+//! `lifeboat flashback`: an incident's row changes undone in production, the writes made
+//! since kept, proven by CHECKSUM TABLE against a copy that lived the same life without the
+//! incident.
+
+use lifeboat_server::testing::TestServer;
+use mysql_async::prelude::Queryable;
+use serde_json::Value;
+
+use crate::harness::{Lb, Shop, checksum_of, code, identity, json, socket_args, stderr, with};
+
+/// A server with binlogs and `shop.payment`: 3000 rows whose `paid_at` a BEFORE INSERT
+/// trigger sets (the value a replayed INSERT would get wrong), and every kind of column a
+/// check must compare exactly.
+async fn payments() -> TestServer {
+    let srv = TestServer::start_with(|o| o.binlog = true).await;
+    Shop::empty()
+        .with(
+            "CREATE TABLE shop.payment (id INT PRIMARY KEY, customer INT NOT NULL, \
+             amount DECIMAL(8,2) NOT NULL, note VARCHAR(40) NULL, code CHAR(4) NOT NULL, \
+             ratio FLOAT NULL, score DOUBLE NULL, kind ENUM('card','cash','wire') NOT NULL, \
+             raw VARBINARY(16) NULL, due DATE NULL, at TIMESTAMP(6) NULL, \
+             paid_at DATETIME(6) NULL, KEY (customer)) ENGINE=InnoDB",
+        )
+        .with(
+            "CREATE TRIGGER shop.payment_paid BEFORE INSERT ON shop.payment FOR EACH ROW \
+             SET NEW.paid_at = NOW(6)",
+        )
+        .with(
+            "USE shop; INSERT INTO shop.payment (id, customer, amount, note, code, ratio, score, kind, raw, due, at) \
+             SELECT seq, seq % 100, seq * 1.25, IF(seq % 7 = 0, NULL, CONCAT('n', seq)), \
+             LPAD(seq % 97, 4, 'x'), seq / 3, seq / 7, 1 + seq % 3, UNHEX(MD5(seq)), \
+             '2026-01-01' + INTERVAL seq DAY, '2026-06-01 00:00:00' + INTERVAL seq SECOND \
+             FROM seq_1_to_3000",
+        )
+        .build(&srv)
+        .await;
+    srv
+}
+
+/// The binlog files of `srv`, as paths.
+async fn binlogs(srv: &TestServer) -> Vec<String> {
+    let mut c = srv.conn().await;
+    let logs: Vec<String> = c
+        .query_map("SHOW BINARY LOGS", |r: mysql_async::Row| {
+            r.get::<String, _>(0).unwrap()
+        })
+        .await
+        .unwrap();
+    logs.into_iter()
+        .map(|f| srv.sandbox.datadir.join(f).display().to_string())
+        .collect()
+}
+
+/// The id `lifeboat incidents` gives the first incident in `files`.
+fn first_incident(lb: &Lb, files: &[String]) -> String {
+    let mut args = vec!["incidents", "--json", "--min-rows", "100"];
+    args.extend(files.iter().map(String::as_str));
+    let o = lb.run(&args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    let list = v["incidents"].as_array().expect("incidents");
+    list.first().expect("an incident")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// What the application does after the incident, to `table`: new payments (the trigger
+/// stamps them) and updates of rows the incident did not touch.
+fn later_writes(table: &str) -> String {
+    format!(
+        "USE shop; INSERT INTO {table} (id, customer, amount, note, code, kind) \
+         SELECT 3000 + seq, seq % 100, seq, 'later', 'LATE', 'cash' FROM seq_1_to_50; \
+         UPDATE {table} SET note = 'touched later', amount = amount + 1 WHERE customer >= 60 AND id % 5 = 0"
+    )
+}
+
+#[tokio::test]
+async fn flashback_of_a_mass_delete_keeps_later_writes_and_trigger_set_values() {
+    let srv = payments().await;
+    // The twin lives the same life without the incident: what production must end as.
+    srv.exec("CREATE TABLE shop.twin LIKE shop.payment; INSERT INTO shop.twin SELECT * FROM shop.payment")
+        .await;
+    srv.exec("FLUSH BINARY LOGS").await;
+    srv.exec("DELETE FROM shop.payment WHERE customer < 40")
+        .await;
+    srv.exec(&later_writes("shop.payment")).await;
+    // The twin gets the same later writes; its new rows take production's trigger stamps.
+    srv.exec(
+        "UPDATE shop.twin SET note = 'touched later', amount = amount + 1 WHERE customer >= 60 AND id % 5 = 0; \
+         INSERT INTO shop.twin SELECT * FROM shop.payment WHERE id > 3000",
+    )
+    .await;
+    let lb = Lb::new();
+    let files = binlogs(&srv).await;
+    let incident = first_incident(&lb, &files);
+    let extra = socket_args(&srv);
+    let id = identity(&lb, &srv);
+    let mut c = srv.conn().await;
+    let want = checksum_of(&mut c, "shop.twin").await;
+    let damaged = checksum_of(&mut c, "shop.payment").await;
+    assert_ne!(want, damaged);
+
+    // Unattended without naming the server: refused, nothing changed.
+    let mut base = vec!["flashback", "--incident", incident.as_str(), "--apply"];
+    base.extend(files.iter().map(String::as_str));
+    let o = lb.run(&with(&base, &extra));
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert_eq!(checksum_of(&mut c, "shop.payment").await, damaged);
+
+    // The dry run counts what would go back and changes nothing.
+    let mut dry = base.clone();
+    dry.extend(["--dry-run", "--json"]);
+    let o = lb.run(&with(&dry, &extra));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["rows"]["rows"]["shop.payment"]["insert"], 1200, "{v}");
+    assert_eq!(v["conflicts_total"], 0, "{v}");
+    assert_eq!(checksum_of(&mut c, "shop.payment").await, damaged);
+
+    let mut run = base.clone();
+    run.extend(["--confirm-server", id.as_str(), "--json"]);
+    let o = lb.run(&with(&run, &extra));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: Value = json(&o);
+    assert_eq!(v["transactions"], 1, "{v}");
+    assert_eq!(v["rows"]["rows"]["shop.payment"]["insert"], 1200, "{v}");
+    // Row for row what the twin holds: the deleted rows with their original trigger-set
+    // paid_at, and every write made since.
+    assert_eq!(checksum_of(&mut c, "shop.payment").await, want);
+    let n: Option<u64> = c
+        .query_first("SELECT COUNT(*) FROM shop.payment p JOIN shop.twin t USING (id) WHERE NOT (p.paid_at <=> t.paid_at)")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(0));
+
+    // Again: the transaction is recorded as undone, nothing is done twice.
+    let o = lb.run(&with(&run, &extra));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: Value = json(&o);
+    assert_eq!(v["transactions"], 0, "{v}");
+    assert_eq!(v["already_undone"], 1, "{v}");
+    assert_eq!(checksum_of(&mut c, "shop.payment").await, want);
+    let journal = std::fs::read_to_string(lb.journal()).unwrap();
+    assert!(journal.contains("\"command\":\"flashback\""), "{journal}");
+    assert!(journal.contains("\"outcome\":\"refused\""), "{journal}");
+    assert!(journal.contains("\"outcome\":\"ok\""), "{journal}");
+}
+
+#[tokio::test]
+async fn rows_changed_since_the_incident_are_conflicts_left_as_they_are() {
+    let srv = payments().await;
+    srv.exec("FLUSH BINARY LOGS").await;
+    srv.exec("UPDATE shop.payment SET amount = 0, note = 'zeroed' WHERE customer < 30")
+        .await;
+    let (pos_file, pos_at) = {
+        let mut c = srv.conn().await;
+        let (f, p, _) = crate::harness::binlog_position(&srv, &mut c).await;
+        (f, p)
+    };
+    // Since: one zeroed row changed again, one deleted, one unrelated row changed.
+    srv.exec(
+        "UPDATE shop.payment SET amount = 99 WHERE id = 100; \
+         DELETE FROM shop.payment WHERE id = 200; \
+         UPDATE shop.payment SET note = 'other' WHERE id = 2999",
+    )
+    .await;
+    let lb = Lb::new();
+    let files = binlogs(&srv).await;
+    let extra = socket_args(&srv);
+    let id = identity(&lb, &srv);
+    let first = files.last().unwrap().clone();
+    let from = format!(
+        "{}:4",
+        std::path::Path::new(&first)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+    );
+    let to = format!("{pos_file}:{pos_at}");
+    let mut args = vec![
+        "flashback",
+        "--from",
+        from.as_str(),
+        "--to",
+        to.as_str(),
+        "--apply",
+        "--confirm-server",
+        id.as_str(),
+        "--json",
+    ];
+    args.extend(files.iter().map(String::as_str));
+    let o = lb.run(&with(&args, &extra));
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["conflicts_total"], 2, "{v}");
+    let reasons: Vec<&str> = v["conflicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["reason"].as_str().unwrap())
+        .collect();
+    assert!(reasons.contains(&"the row changed since"), "{v}");
+    assert!(reasons.contains(&"the row is gone"), "{v}");
+    let mut c = srv.conn().await;
+    // The conflicting rows are as production had them; every other row is set back.
+    let (a100, a200): (Option<String>, Option<u64>) = (
+        c.query_first("SELECT CAST(amount AS CHAR) FROM shop.payment WHERE id = 100")
+            .await
+            .unwrap(),
+        c.query_first("SELECT COUNT(*) FROM shop.payment WHERE id = 200")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(a100.as_deref(), Some("99.00"));
+    assert_eq!(a200, Some(0));
+    let zeroed: Option<u64> = c
+        .query_first("SELECT COUNT(*) FROM shop.payment WHERE note = 'zeroed'")
+        .await
+        .unwrap();
+    assert_eq!(
+        zeroed,
+        Some(1),
+        "only the conflicting row keeps the incident's value"
+    );
+    let restored: Option<String> = c
+        .query_first("SELECT CAST(amount AS CHAR) FROM shop.payment WHERE id = 130")
+        .await
+        .unwrap();
+    assert_eq!(restored.as_deref(), Some("162.50"));
+}
+
+#[tokio::test]
+async fn the_script_undoes_the_same_and_stops_at_a_conflict() {
+    let srv = payments().await;
+    srv.exec("CREATE TABLE shop.twin LIKE shop.payment; INSERT INTO shop.twin SELECT * FROM shop.payment")
+        .await;
+    srv.exec("FLUSH BINARY LOGS").await;
+    srv.exec("DELETE FROM shop.payment WHERE customer BETWEEN 10 AND 19")
+        .await;
+    srv.exec("UPDATE shop.payment SET score = -1, ratio = NULL, raw = NULL WHERE customer BETWEEN 50 AND 59")
+        .await;
+    let lb = Lb::new();
+    let files = binlogs(&srv).await;
+    let extra = socket_args(&srv);
+    let first = files.last().unwrap().clone();
+    let from = format!(
+        "{}:4",
+        std::path::Path::new(&first)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+    );
+    let script = srv.tmp().join("undo.sql");
+    let mut args = vec![
+        "flashback",
+        "--from",
+        from.as_str(),
+        "--out",
+        script.to_str().unwrap(),
+        "--json",
+    ];
+    args.extend(files.iter().map(String::as_str));
+    let o = lb.run(&with(&args, &extra));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["transactions"], 2, "{v}");
+    assert_eq!(v["rows"]["rows"]["shop.payment"]["insert"], 300, "{v}");
+    assert_eq!(v["rows"]["rows"]["shop.payment"]["update"], 300, "{v}");
+    let text = std::fs::read_to_string(&script).unwrap();
+    assert!(
+        text.contains("deleted rows"),
+        "{}",
+        &text[..2000.min(text.len())]
+    );
+    assert!(text.contains("updated rows"));
+
+    // A row changed since: the script stops at its check, before the update's undo.
+    srv.exec("UPDATE shop.payment SET score = 5 WHERE id = 50")
+        .await;
+    let run = |s: &TestServer| {
+        s.client()
+            .stdin(std::fs::File::open(&script).unwrap())
+            .output()
+            .unwrap()
+    };
+    let o = run(&srv);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("1242"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut c = srv.conn().await;
+    let deleted: Option<u64> = c
+        .query_first("SELECT COUNT(*) FROM shop.payment WHERE customer BETWEEN 10 AND 19")
+        .await
+        .unwrap();
+    assert_eq!(
+        deleted,
+        Some(0),
+        "newest first: nothing of the older transaction ran"
+    );
+    // Put back as the incident left it, and the script goes through.
+    srv.exec("UPDATE shop.payment SET score = -1 WHERE id = 50")
+        .await;
+    let o = run(&srv);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        checksum_of(&mut c, "shop.payment").await,
+        checksum_of(&mut c, "shop.twin").await
+    );
+}
+
+#[tokio::test]
+async fn minimal_images_ddl_in_the_range_and_a_changed_table_are_refused_by_name() {
+    let srv = payments().await;
+    srv.exec("FLUSH BINARY LOGS").await;
+    let lb = Lb::new();
+    let extra = socket_args(&srv);
+    let id = identity(&lb, &srv);
+    let undo = |files: &[String], from: &str| {
+        let mut args = vec![
+            "flashback",
+            "--from",
+            from,
+            "--apply",
+            "--confirm-server",
+            id.as_str(),
+        ];
+        args.extend(files.iter().map(String::as_str));
+        lb.run(&with(&args, &extra))
+    };
+    let here = |files: &[String]| {
+        format!(
+            "{}:4",
+            std::path::Path::new(files.last().unwrap())
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+        )
+    };
+
+    // MINIMAL images: the deleted rows' other columns are not in the binlog.
+    srv.exec(
+        "SET SESSION binlog_row_image = 'MINIMAL'; DELETE FROM shop.payment WHERE customer = 1",
+    )
+    .await;
+    let files = binlogs(&srv).await;
+    let o = undo(&files, &here(&files));
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("shop`.`payment") && stderr(&o).contains("MINIMAL"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A DDL on the table inside the range.
+    srv.exec("FLUSH BINARY LOGS").await;
+    let files = binlogs(&srv).await;
+    let from = here(&files);
+    srv.exec("DELETE FROM shop.payment WHERE customer = 2; ALTER TABLE shop.payment ADD COLUMN extra INT NULL")
+        .await;
+    let files = binlogs(&srv).await;
+    let o = undo(&files, &from);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("ALTER TABLE"), "{}", stderr(&o));
+
+    // A column added at the end since the incident: the undo leaves it to its default.
+    srv.exec("FLUSH BINARY LOGS").await;
+    let files = binlogs(&srv).await;
+    let from = here(&files);
+    srv.exec("DELETE FROM shop.payment WHERE customer = 3")
+        .await;
+    let to = upto(&srv).await;
+    srv.exec("ALTER TABLE shop.payment ADD COLUMN extra2 INT NOT NULL DEFAULT 7")
+        .await;
+    let files = binlogs(&srv).await;
+    let between = |from: &str, to: &str| {
+        let mut args = vec![
+            "flashback",
+            "--from",
+            from,
+            "--to",
+            to,
+            "--apply",
+            "--confirm-server",
+            id.as_str(),
+        ];
+        args.extend(files.iter().map(String::as_str));
+        lb.run(&with(&args, &extra))
+    };
+    let o = between(&from, &to);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut c = srv.conn().await;
+    let back: Option<(u64, u64)> = c
+        .query_first("SELECT COUNT(*), SUM(extra2 = 7) FROM shop.payment WHERE customer = 3")
+        .await
+        .unwrap();
+    assert_eq!(back, Some((30, 30)));
+
+    // A column added before the ones the binlog has: refused by name, nothing changed.
+    srv.exec("FLUSH BINARY LOGS").await;
+    let files = binlogs(&srv).await;
+    let from = here(&files);
+    srv.exec("DELETE FROM shop.payment WHERE customer = 4")
+        .await;
+    let to = upto(&srv).await;
+    srv.exec("ALTER TABLE shop.payment ADD COLUMN first_col INT NULL FIRST")
+        .await;
+    let files = binlogs(&srv).await;
+    let mut args = vec![
+        "flashback",
+        "--from",
+        from.as_str(),
+        "--to",
+        to.as_str(),
+        "--apply",
+        "--confirm-server",
+        id.as_str(),
+    ];
+    args.extend(files.iter().map(String::as_str));
+    let o = lb.run(&with(&args, &extra));
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("shop.payment") && stderr(&o).contains("changed since"),
+        "{}",
+        stderr(&o)
+    );
+    let n: Option<u64> = c
+        .query_first("SELECT COUNT(*) FROM shop.payment WHERE customer = 4")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(0));
+}
+
+/// The server's binlog position now, as `file:pos`.
+async fn upto(srv: &TestServer) -> String {
+    let mut c = srv.conn().await;
+    let (f, p, _) = crate::harness::binlog_position(srv, &mut c).await;
+    format!("{f}:{p}")
+}

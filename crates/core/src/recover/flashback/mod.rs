@@ -1,0 +1,428 @@
+//! `lifeboat flashback`: undo the row changes of an incident's transaction (or of every
+//! transaction in a range, newest first) in production, keeping every write made since.
+//!
+//! 1. [`plan`]: one forward pass over the binlogs (archived or local files) writes an index of
+//!    the transactions to undo and where their row events are, to disk ([`scan`]).
+//! 2. The index is walked newest first ([`walk`]); each row event becomes its undo (the
+//!    binlog crate's `RowsEvent::undo`: inserts deleted, deletes put back, updates set back),
+//!    applied as a row event (`BINLOG` statement: exact values, no trigger fires).
+//! 3. Each row goes back only if production still holds what the incident left ([`check`]);
+//!    otherwise it is a conflict, never overwritten, and reported.
+//!
+//! [`apply`] does it on a server (guarded, one target transaction per source transaction,
+//! recorded so that a rerun after an interruption does nothing twice); [`script`] writes the
+//! same as an SQL file with the checks in it.
+
+pub mod apply;
+pub mod check;
+mod scan;
+pub mod script;
+mod walk;
+
+use std::path::PathBuf;
+
+use base64::Engine;
+use lifeboat_binlog::{BinlogPos, Event, EventType, FormatDescription, RawEvent, Row};
+use lifeboat_repo::Repository;
+use serde::Serialize;
+
+pub use scan::TableSeen;
+pub use walk::Source;
+
+use crate::error::Error;
+
+/// A point in the binlogs: a time, a GTID, or a position.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Point {
+    /// Transactions that started at or after (for `--from`) or at or before (`--to`) it.
+    Time(jiff::Timestamp),
+    /// The transaction with this GTID, inclusive.
+    Gtid(String),
+    /// A position: transactions starting at or after it (`--from`), ending at or before it
+    /// (`--to`).
+    Position(BinlogPos),
+}
+
+impl Point {
+    /// A time (`2026-12-07 10:00:00`, RFC 3339), a GTID (`0-1-42`, `uuid:42`) or a position
+    /// (`binlog.000042:1234`).
+    pub fn parse(text: &str, tz: &jiff::tz::TimeZone) -> Result<Point, String> {
+        if let Ok(t) = crate::time::parse(text, tz) {
+            return Ok(Point::Time(t));
+        }
+        if let Ok(g) = text.parse::<lifeboat_binlog::Gtid>() {
+            return Ok(Point::Gtid(g.to_string()));
+        }
+        if let Ok(p) = text.parse::<BinlogPos>() {
+            return Ok(Point::Position(p));
+        }
+        Err("expected a time (YYYY-MM-DD HH:MM:SS), a GTID, or FILE:POS".into())
+    }
+}
+
+impl std::fmt::Display for Point {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Point::Time(t) => write!(f, "{t}"),
+            Point::Gtid(g) => write!(f, "GTID {g}"),
+            Point::Position(p) => write!(f, "{p}"),
+        }
+    }
+}
+
+/// Which transactions to undo.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Range {
+    /// The transaction of this incident (`file:offset` of its event, as `incidents` lists).
+    Incident(BinlogPos),
+    /// Every transaction from `from` to `to` (the end of the binlogs when `None`).
+    Between {
+        /// Oldest.
+        from: Point,
+        /// Newest.
+        to: Option<Point>,
+    },
+}
+
+/// Where the binlogs come from.
+pub enum Binlogs<'a> {
+    /// Local files (in any order: read in binlog order).
+    Files(&'a [PathBuf]),
+    /// A repository's archive of a server's binlogs (`server`: its key, when the repository
+    /// archives several).
+    Archive {
+        /// The repository.
+        repo: &'a Repository,
+        /// Which server.
+        server: Option<&'a str>,
+    },
+}
+
+/// What the range holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// The range, as given.
+    pub range: String,
+    /// Transactions to undo.
+    pub transactions: u64,
+    /// Oldest of them (`file:offset`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first: Option<String>,
+    /// Newest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last: Option<String>,
+    /// Tables changed, with their row events per kind.
+    pub tables: std::collections::BTreeMap<String, TableSeen>,
+    /// Binlog files read.
+    pub files: Vec<String>,
+}
+
+/// The transactions to undo, indexed: what [`apply`] and [`script`] walk.
+pub struct Plan {
+    index: scan::Index,
+    /// What it holds.
+    pub summary: Summary,
+    _staging: Option<tempfile::TempDir>,
+}
+
+/// Finds the transactions of `range` that change `tables` (every user table when empty).
+pub async fn plan(binlogs: Binlogs<'_>, range: &Range, tables: &[String]) -> Result<Plan, Error> {
+    let (paths, staging) = match binlogs {
+        Binlogs::Files(files) => {
+            let mut paths = files.to_vec();
+            paths.sort_by_key(|p| {
+                let name = p
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                BinlogPos::file_sequence(&name).unwrap_or(u64::MAX)
+            });
+            (paths, None)
+        }
+        Binlogs::Archive { repo, server } => {
+            let (paths, dir) = stage(repo, server, range).await?;
+            (paths, Some(dir))
+        }
+    };
+    let range2 = range.clone();
+    let tables2 = tables.to_vec();
+    let index =
+        tokio::task::spawn_blocking(move || scan::scan(&paths, &range2, &tables2)).await??;
+    if index.trx_count == 0 {
+        return Err(Error::Missing {
+            what: match range {
+                Range::Incident(p) => format!("transaction with row changes at {p}"),
+                Range::Between { .. } => "transaction with row changes in the range".into(),
+            },
+            within: format!(
+                "the binlogs read ({})",
+                index
+                    .files
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            hint: Some(
+                "`lifeboat incidents` lists incidents with their ids; a DROP or TRUNCATE has no rows to put back: `lifeboat restore --before-incident` brings the table back",
+            ),
+        });
+    }
+    let summary = Summary {
+        range: match range {
+            Range::Incident(p) => format!("incident {p}"),
+            Range::Between { from, to } => match to {
+                Some(to) => format!("{from} .. {to}"),
+                None => format!("{from} .. the end"),
+            },
+        },
+        transactions: index.trx_count,
+        first: index.first.as_ref().map(ToString::to_string),
+        last: index.last.as_ref().map(ToString::to_string),
+        tables: index.tables.clone(),
+        files: index.files.iter().map(|f| f.name.clone()).collect(),
+    };
+    Ok(Plan {
+        index,
+        summary,
+        _staging: staging,
+    })
+}
+
+/// Copies the archived files the range may be in to a temporary directory.
+async fn stage(
+    repo: &Repository,
+    server: Option<&str>,
+    range: &Range,
+) -> Result<(Vec<PathBuf>, tempfile::TempDir), Error> {
+    let coverage = crate::protect::archive::coverage(repo).await?;
+    let chosen = match server {
+        Some(s) => coverage.into_iter().find(|c| c.server == s),
+        None if coverage.len() > 1 => {
+            return Err(Error::Argument {
+                flag: "--archived-server",
+                value: "(not given)".into(),
+                reason: format!(
+                    "the repository archives several servers ({}): name one",
+                    coverage
+                        .iter()
+                        .map(|c| c.server.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+        None => coverage.into_iter().next(),
+    };
+    let Some(c) = chosen else {
+        return Err(Error::Missing {
+            what: "archived binlogs".into(),
+            within: "the repository".into(),
+            hint: Some("`lifeboat archive` archives a server's binlogs"),
+        });
+    };
+    let wanted = |file: &str| match range {
+        Range::Incident(p) => p.file == file,
+        Range::Between { from, to } => {
+            let seq = BinlogPos::file_sequence(file);
+            let after = match from {
+                Point::Position(p) => seq >= BinlogPos::file_sequence(&p.file),
+                _ => true,
+            };
+            let before = match to {
+                Some(Point::Position(p)) => seq <= BinlogPos::file_sequence(&p.file),
+                _ => true,
+            };
+            after && before
+        }
+    };
+    let dir = crate::recover::pitr::staging_dir(None)?;
+    let mut paths = Vec::new();
+    for f in c.files.iter().filter(|f| wanted(&f.file)) {
+        let path = dir.path().join(&f.file);
+        let mut out = std::fs::File::create(&path).map_err(|e| Error::in_file(&path, e))?;
+        crate::protect::archive::read_archived(repo, &c.server, &f.file, &mut out).await?;
+        paths.push(path);
+    }
+    Ok((paths, dir))
+}
+
+/// One row event, decoded for its undo.
+pub(super) struct Decoded<'s> {
+    ev: lifeboat_binlog::events::RowsEvent<'s>,
+    header: lifeboat_binlog::EventHeader,
+    file: &'s str,
+    offset: u64,
+}
+
+impl walk::Step {
+    /// The event's rows, newest first.
+    pub(super) fn decode<'s>(
+        &'s self,
+        fde: &FormatDescription,
+        file: &'s str,
+    ) -> Result<Decoded<'s>, Error> {
+        let raw = RawEvent::frame(&self.raw, self.offset, fde, file)?;
+        let header = raw.header;
+        let Event::Rows(ev) = Event::decode(fde, raw.event_type(), raw.data)
+            .map_err(Error::event(file, self.offset))?
+        else {
+            return Err(Error::Binlog {
+                file: file.to_owned(),
+                offset: Some(self.offset),
+                problem: "not the row event indexed here".into(),
+            });
+        };
+        Ok(Decoded {
+            ev,
+            header,
+            file,
+            offset: self.offset,
+        })
+    }
+}
+
+impl<'s> Decoded<'s> {
+    /// The event's rows, newest first (the order their undo goes in).
+    pub(super) fn rows<'d>(
+        &'d self,
+        def: &'d lifeboat_binlog::TableDef,
+    ) -> Result<Vec<Row<'d>>, Error> {
+        let mut rows = self
+            .ev
+            .rows(def)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(Error::rows(self.file, self.offset))?;
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// The undo of `keep` (rows of this event, in undo order) as one `BINLOG` statement: the
+    /// table map, then the undo event marked as the statement's end.
+    fn binlog_statement(
+        &self,
+        map: &walk::Map,
+        keep: &[&Row<'_>],
+        fde: &FormatDescription,
+        file: &str,
+    ) -> Result<String, Error> {
+        let rows: Vec<Row<'_>> = keep.iter().map(|r| (*r).clone()).collect();
+        let mut undo = self
+            .ev
+            .undo(&map.def, &rows)
+            .map_err(|e| irreversible(file, e))?;
+        undo.flags = lifeboat_binlog::events::RowsEvent::STMT_END;
+        let t: EventType = undo.event_type;
+        let (t, data) = Event::Rows(undo).encode_data(t, fde).map_err(Error::from)?;
+        let event = lifeboat_binlog::encode_event(&self.header, t, &data, fde)?;
+        let mut bytes = map.raw.clone();
+        bytes.extend_from_slice(&event);
+        Ok(binlog_statement(&bytes))
+    }
+}
+
+/// `BINLOG '…'` for whole events.
+fn binlog_statement(events: &[u8]) -> String {
+    format!(
+        "BINLOG '{}'",
+        base64::engine::general_purpose::STANDARD.encode(events)
+    )
+}
+
+fn irreversible(file: &str, e: lifeboat_binlog::rows::Irreversible) -> Error {
+    Error::Refused(crate::target::guard::Refusal::Unsafe {
+        action: format!("undo the row changes in {file}"),
+        reason: e.reason,
+    })
+}
+
+/// The rows a range's undo would put back, per table and kind (`insert` = a deleted row put
+/// back, `delete` = an inserted row removed, `update` = a row set back).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    /// Rows per table and kind of undo.
+    pub rows: std::collections::BTreeMap<String, std::collections::BTreeMap<&'static str, u64>>,
+}
+
+impl Counts {
+    fn add(&mut self, table: &str, kind: &'static str, n: u64) {
+        *self
+            .rows
+            .entry(table.to_owned())
+            .or_default()
+            .entry(kind)
+            .or_default() += n;
+    }
+}
+
+/// What the undo of a row change does, as a word.
+fn undo_kind(row: &Row<'_>) -> &'static str {
+    match (&row.before, &row.after) {
+        (Some(_), None) => "insert",
+        (None, Some(_)) => "delete",
+        _ => "update",
+    }
+}
+
+/// The format description of file `n` of the plan, and its name.
+fn file_of(plan: &Plan, n: u32) -> Result<(&FormatDescription, &str), Error> {
+    plan.index
+        .files
+        .get(n as usize)
+        .map(|f| (&f.fde, f.name.as_str()))
+        .ok_or_else(|| Error::Internal(format!("flashback index: no file {n}")))
+}
+
+/// Where an entry's event must end: where the next entry's events start (its own table map
+/// when that comes after this event), or the transaction's end.
+fn bound(entries: &[scan::Entry], i: usize, trx: &scan::Trx) -> u64 {
+    let Some(e) = entries.get(i) else {
+        return trx.end;
+    };
+    entries
+        .get(i + 1)
+        .map_or(trx.end, |n| if n.map > e.rows { n.map } else { n.rows })
+}
+
+/// A value as a report shows it: short, and bytes that are not text in hex.
+fn show(v: Option<&lifeboat_binlog::Value<'_>>, col: &lifeboat_binlog::Column) -> String {
+    let cut = |s: String| {
+        if s.chars().count() > 40 {
+            format!("{}…", s.chars().take(40).collect::<String>())
+        } else {
+            s
+        }
+    };
+    match v.map(|v| v.render(col)) {
+        None => "(not in the binlog)".into(),
+        Some(lifeboat_binlog::Rendered::Null) => "NULL".into(),
+        Some(lifeboat_binlog::Rendered::Number(n)) => n,
+        Some(lifeboat_binlog::Rendered::Text(t)) => cut(lifeboat_mysql_types::quote::literal(&t)),
+        Some(lifeboat_binlog::Rendered::Binary(b)) => cut(format!("0x{}", hex::encode(b))),
+    }
+}
+
+/// `name=value, …` of the image's columns `cols` (all present ones when `None`).
+fn describe(
+    shape: &check::Shape,
+    columns: &[lifeboat_binlog::Column],
+    image: &lifeboat_binlog::Image<'_>,
+    only: Option<&[usize]>,
+) -> String {
+    let all: Vec<usize> = (0..image.values.len())
+        .filter(|&i| image.values.get(i).is_some_and(Option::is_some))
+        .collect();
+    only.unwrap_or(&all)
+        .iter()
+        .filter_map(|&i| {
+            let col = columns.get(i)?;
+            let name = shape.names.get(i).map_or("?", String::as_str);
+            Some(format!(
+                "{name}={}",
+                show(image.values.get(i).and_then(Option::as_ref), col)
+            ))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
