@@ -104,6 +104,40 @@ pub fn rows(data: &[u8]) -> Result<(), String> {
             return Err(format!("row {n} re-decoded differently: {a:?}, then {b:?}"));
         }
     }
+    undo(&ev, &table, &decoded)
+}
+
+/// What flashback writes: the undo of the rows decodes to the same rows with their images
+/// swapped (or is refused, never wrong).
+fn undo(
+    ev: &crate::events::RowsEvent<'_>,
+    table: &TableDef,
+    rows: &[Row<'_>],
+) -> Result<(), String> {
+    let Ok(undo) = ev.undo(table, rows) else {
+        return Ok(());
+    };
+    let swapped = undo
+        .rows(table)
+        .map_err(|e| format!("the undo: {e}"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("the undo does not decode: {e}"))?;
+    if swapped.len() != rows.len() {
+        return Err(format!(
+            "{} rows undone decode as {}",
+            rows.len(),
+            swapped.len()
+        ));
+    }
+    for (n, (a, b)) in rows.iter().zip(&swapped).enumerate() {
+        if !same_image(a.before.as_ref(), b.after.as_ref())
+            || !same_image(a.after.as_ref(), b.before.as_ref())
+        {
+            return Err(format!(
+                "row {n}'s undo is not its images swapped: {a:?}, then {b:?}"
+            ));
+        }
+    }
     Ok(())
 }
 

@@ -1128,6 +1128,12 @@ pub fn flashback_plan(s: &lifeboat_core::recover::flashback::Summary) {
             .collect();
         println!("  {t}: row events {}", kinds.join(", "));
     }
+    if s.own_undos_skipped > 0 {
+        println!(
+            "  ({} transactions in the range were flashback undos of an earlier run: left out)",
+            s.own_undos_skipped
+        );
+    }
 }
 
 fn undo_rows(c: &lifeboat_core::recover::flashback::Counts) {

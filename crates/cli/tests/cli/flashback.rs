@@ -440,3 +440,78 @@ async fn upto(srv: &TestServer) -> String {
     let (f, p, _) = crate::harness::binlog_position(srv, &mut c).await;
     format!("{f}:{p}")
 }
+
+#[tokio::test]
+async fn an_apply_killed_midway_resumes_without_undoing_anything_twice() {
+    let srv = payments().await;
+    srv.exec("CREATE TABLE shop.twin LIKE shop.payment; INSERT INTO shop.twin SELECT * FROM shop.payment")
+        .await;
+    srv.exec("FLUSH BINARY LOGS").await;
+    // 1500 transactions of one row each.
+    let deletes: String = (1..=1500)
+        .map(|i| format!("DELETE FROM shop.payment WHERE id = {};", i * 2))
+        .collect();
+    srv.exec(&deletes).await;
+    let lb = Lb::new();
+    let files = binlogs(&srv).await;
+    let extra = socket_args(&srv);
+    let id = identity(&lb, &srv);
+    let from = format!(
+        "{}:4",
+        std::path::Path::new(files.last().unwrap())
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+    );
+    let mut args = vec![
+        "flashback",
+        "--from",
+        from.as_str(),
+        "--apply",
+        "--confirm-server",
+        id.as_str(),
+        "--json",
+    ];
+    args.extend(files.iter().map(String::as_str));
+    let args = with(&args, &extra);
+    let mut child = lb
+        .cmd(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut c = srv.conn().await;
+    let started = std::time::Instant::now();
+    loop {
+        let n: Option<u64> = c
+            .query_first("SELECT COUNT(*) FROM lifeboat_flashback.undone")
+            .await
+            .unwrap_or(None);
+        if n.unwrap_or(0) >= 100 {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 120, "no progress");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let done: Option<u64> = c
+        .query_first("SELECT COUNT(*) FROM lifeboat_flashback.undone")
+        .await
+        .unwrap();
+    let done = done.unwrap();
+    assert!(done < 1500, "the apply finished before it was killed");
+
+    let o = lb.run(&args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["already_undone"], done, "{v}");
+    // The first run's undos are in the binlog now: left out, never undone.
+    assert_eq!(v["plan"]["own_undos_skipped"], done, "{v}");
+    assert_eq!(v["transactions"], 1500 - done, "{v}");
+    assert_eq!(v["conflicts_total"], 0, "{v}");
+    assert_eq!(
+        checksum_of(&mut c, "shop.payment").await,
+        checksum_of(&mut c, "shop.twin").await
+    );
+}

@@ -115,6 +115,9 @@ pub struct Summary {
     pub tables: std::collections::BTreeMap<String, TableSeen>,
     /// Binlog files read.
     pub files: Vec<String>,
+    /// Transactions in the range that were flashback undos (`--apply` of an earlier run),
+    /// left out: an undo is never undone by accident.
+    pub own_undos_skipped: u64,
 }
 
 /// The transactions to undo, indexed: what [`apply`] and [`script`] walk.
@@ -182,6 +185,7 @@ pub async fn plan(binlogs: Binlogs<'_>, range: &Range, tables: &[String]) -> Res
         last: index.last.as_ref().map(ToString::to_string),
         tables: index.tables.clone(),
         files: index.files.iter().map(|f| f.name.clone()).collect(),
+        own_undos_skipped: index.own_undos,
     };
     Ok(Plan {
         index,

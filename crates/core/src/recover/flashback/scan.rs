@@ -60,6 +60,8 @@ pub(super) struct Index {
     pub first: Option<BinlogPos>,
     /// Newest.
     pub last: Option<BinlogPos>,
+    /// Transactions in the range that were lifeboat's own undos, left out.
+    pub own_undos: u64,
     _dir: tempfile::TempDir,
 }
 
@@ -128,6 +130,9 @@ struct Open {
     /// Each entry's table and kind, counted once the transaction is known in range.
     kinds: Vec<(String, &'static str)>,
     compressed: bool,
+    /// An undo of lifeboat's own (it records itself in `lifeboat_flashback.undone`): never
+    /// undone by a later flashback over the same binlogs.
+    own: bool,
 }
 
 /// Whether a transaction is in the range, as the range's points say.
@@ -206,7 +211,7 @@ pub(super) fn scan(paths: &[PathBuf], range: &Range, wanted: &[String]) -> Resul
         started: false,
         ended: false,
     };
-    let (mut trx_count, mut entry_count) = (0u64, 0u64);
+    let (mut trx_count, mut entry_count, mut own_undos) = (0u64, 0u64, 0u64);
     let (mut first, mut last) = (None, None);
     // Statements in the range that name a table, for the check after the pass.
     let mut statements: Vec<(BinlogPos, String, String)> = Vec::new();
@@ -335,6 +340,9 @@ pub(super) fn scan(paths: &[PathBuf], range: &Range, wanted: &[String]) -> Resul
                                 ),
                             });
                         };
+                        if table.starts_with("lifeboat_flashback.") {
+                            open.own = true;
+                        }
                         if selected(table) {
                             open.entries.push(Entry {
                                 file: file_no,
@@ -354,6 +362,10 @@ pub(super) fn scan(paths: &[PathBuf], range: &Range, wanted: &[String]) -> Resul
             let done = std::mem::take(&mut open);
             let Some(start) = done.start else { continue };
             if !in_range.test(&name, start, end, done.time, done.gtid.as_deref()) {
+                continue;
+            }
+            if done.own {
+                own_undos += 1;
                 continue;
             }
             for (table, kind) in &done.kinds {
@@ -429,6 +441,7 @@ pub(super) fn scan(paths: &[PathBuf], range: &Range, wanted: &[String]) -> Resul
         tables,
         first,
         last,
+        own_undos,
         _dir: dir,
     })
 }
