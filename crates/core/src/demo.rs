@@ -502,6 +502,7 @@ async fn recover(
             wait: 10,
             kill_writers: false,
             dry_run: false,
+            admins_may_write: false,
         },
         &mut audit,
     )

@@ -59,6 +59,7 @@ Contain:
 Recover:
   restore     Restore a backup, or recover to a point in time, into a side instance or a server
   flashback   Undo an incident's row changes in production, keeping the writes made since
+  recover     Bring tables back as they were before an incident, merged into production
 
 Recover without a backup (InnoDB files):
   undelete    Recover deleted rows from a table's tablespace
@@ -106,7 +107,7 @@ pub struct Global {
 #[command(disable_help_flag = true, after_help = AFTER_HELP)]
 pub struct HelpFlag {
     /// Print help.
-    #[arg(long, action = clap::ArgAction::Help, help_heading = None::<&str>)]
+    #[arg(long, action = clap::ArgAction::Help, help_heading = None::<&str>, display_order = 10_000)]
     help: Option<bool>,
 }
 
@@ -191,6 +192,12 @@ pub enum Command {
     /// overwritten. Rows go in as row events, so triggers do not fire. --apply undoes in the
     /// server (guarded, journaled, resumable); --out writes a reviewable SQL script.
     Flashback(recover::Flashback),
+    /// Bring the tables an incident damaged back as they were just before it, into the
+    /// production server, keeping the writes made since. --mode merge: per row and column
+    /// (see --mode). Guarded and journaled; --freeze holds writes during it; --dry-run shows
+    /// the plan with rows per kind and conflicts. Rows go in as row events: no trigger fires,
+    /// trigger-set values stay as they were. Exit 1 when there were conflicts.
+    Recover(recover::Recover),
     /// Read binlog files: decode events and row images (`show`), or check them (`verify`).
     #[command(subcommand)]
     Binlog(detect::BinlogCommand),

@@ -108,3 +108,46 @@ pub struct Flashback {
     #[command(flatten)]
     pub help: HelpFlag,
 }
+
+/// How recovered rows come back into production.
+#[derive(Clone, Copy, Debug, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Three-way, per row and column: a row the incident deleted goes back when its key is
+    /// free; a row it changed gets back the columns it changed, when none of them changed
+    /// since (a later write to other columns is kept); anything else is a conflict, reported
+    /// and left as production has it. Rows inserted since are kept.
+    Merge,
+}
+
+/// `lifeboat recover`.
+#[derive(Args)]
+pub struct Recover {
+    /// Binlog files, in any order (none with --repo: the archive's files).
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub archived: ArchivedArgs,
+    /// The incident whose changes to take back (`lifeboat incidents` lists the ids).
+    #[arg(long, value_name = "ID")]
+    pub before_incident: String,
+    /// The tables to recover (`db.table`, comma-separated or repeated).
+    #[arg(long, value_name = "DB.TABLE", value_delimiter = ',', required = true)]
+    pub tables: Vec<String>,
+    /// How the rows come back.
+    #[arg(long, value_enum)]
+    pub mode: Mode,
+    /// Hold writes on the server (read-only) while the rows go in; thawed after, whatever
+    /// happened.
+    #[arg(long)]
+    pub freeze: bool,
+    /// Check every row and print the plan (rows per kind, conflicts); change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub confirm: ConfirmServer,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    #[command(flatten)]
+    pub help: HelpFlag,
+}

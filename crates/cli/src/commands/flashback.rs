@@ -40,25 +40,7 @@ pub async fn run(ctx: &Ctx, a: &Flashback) -> Result<u8, Failure> {
         }
         (None, None) => unreachable_range()?,
     };
-    let plan = match (&a.archived.repo, a.files.is_empty()) {
-        (Some(loc), true) => {
-            let (r, server) = open::archived_server(ctx, &a.archived, loc).await?;
-            let binlogs = Binlogs::Archive {
-                repo: &r,
-                server: Some(&server),
-            };
-            flashback::plan(binlogs, &range, &a.tables).await?
-        }
-        (None, true) => {
-            return Err(crate::context::usage(
-                "name binlog files, or --repo to read the archive".into(),
-            ));
-        }
-        _ => {
-            let (_tmp, paths) = open::materialize(ctx, &a.archived, &a.files).await?;
-            flashback::plan(Binlogs::Files(&paths), &range, &a.tables).await?
-        }
-    };
+    let plan = plan(ctx, &a.files, &a.archived, &range, &a.tables).await?;
     let reporting = ctx.reporting();
     if let Some(out) = &a.out {
         let written = if given(&a.conn) {
@@ -93,8 +75,12 @@ pub async fn run(ctx: &Ctx, a: &Flashback) -> Result<u8, Failure> {
     let policy = a
         .confirm
         .policy("undo the incident's row changes in the server");
+    let how = flashback::apply::How {
+        dry_run: a.dry_run,
+        merge: false,
+    };
     let applied =
-        flashback::apply::apply(&plan, &target, &policy, a.dry_run, &mut audit, &reporting).await?;
+        flashback::apply::apply(&plan, &target, &policy, how, &mut audit, &reporting).await?;
     let conflicts = applied.conflicts_total > 0;
     let shown = Shown {
         plan: &plan.summary,
@@ -105,6 +91,35 @@ pub async fn run(ctx: &Ctx, a: &Flashback) -> Result<u8, Failure> {
         render::flashback_applied(s.done);
     });
     Ok(u8::from(conflicts))
+}
+
+/// The transactions of `range` in the binlog `files` (or the archive `archived` names).
+pub async fn plan(
+    ctx: &Ctx,
+    files: &[std::path::PathBuf],
+    archived: &crate::args::shared::ArchivedArgs,
+    range: &Range,
+    tables: &[String],
+) -> Result<flashback::Plan, Failure> {
+    Ok(match (&archived.repo, files.is_empty()) {
+        (Some(loc), true) => {
+            let (r, server) = open::archived_server(ctx, archived, loc).await?;
+            let binlogs = Binlogs::Archive {
+                repo: &r,
+                server: Some(&server),
+            };
+            flashback::plan(binlogs, range, tables).await?
+        }
+        (None, true) => {
+            return Err(crate::context::usage(
+                "name binlog files, or --repo to read the archive".into(),
+            ));
+        }
+        _ => {
+            let (_tmp, paths) = open::materialize(ctx, archived, files).await?;
+            flashback::plan(Binlogs::Files(&paths), range, tables).await?
+        }
+    })
 }
 
 /// Clap requires --incident or --from.

@@ -18,6 +18,7 @@ mod incidents;
 mod innodb;
 mod journal;
 mod prune;
+mod recover;
 mod repo;
 mod rescue;
 mod restore;
@@ -46,6 +47,7 @@ pub async fn run(command: &Command, ctx: &Ctx) -> Result<u8, Failure> {
         Command::Thaw(a) => freeze::thaw(ctx, a).await,
         Command::Restore(a) => restore::run(ctx, a).await,
         Command::Flashback(a) => flashback::run(ctx, a).await,
+        Command::Recover(a) => recover::run(ctx, a).await,
         Command::Undelete(a) => undelete::run(ctx, a).await,
         Command::Undrop(a) => undrop::run(ctx, a).await,
         Command::Salvage(a) => salvage::run(ctx, a).await,

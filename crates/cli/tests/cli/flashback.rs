@@ -515,3 +515,88 @@ async fn an_apply_killed_midway_resumes_without_undoing_anything_twice() {
         checksum_of(&mut c, "shop.twin").await
     );
 }
+
+#[tokio::test]
+async fn recover_merge_puts_back_the_columns_an_update_without_where_changed() {
+    let srv = payments().await;
+    srv.exec("CREATE TABLE shop.twin LIKE shop.payment; INSERT INTO shop.twin SELECT * FROM shop.payment")
+        .await;
+    srv.exec("FLUSH BINARY LOGS").await;
+    srv.exec("UPDATE shop.payment SET amount = 0, ratio = NULL")
+        .await;
+    // Later writes: the same column of one row, another column of another, a row deleted,
+    // a new row.
+    let later = "UPDATE {t} SET amount = 5 WHERE id = 10; UPDATE {t} SET note = 'later' WHERE id = 20; \
+                 DELETE FROM {t} WHERE id = 30";
+    srv.exec(&later.replace("{t}", "shop.payment")).await;
+    srv.exec("INSERT INTO shop.payment (id, customer, amount, code, kind) VALUES (5000, 1, 1, 'NEW', 'card')")
+        .await;
+    // What production must end as: the twin with the same later writes (id 10 keeps the
+    // later amount and the incident's ratio: a conflict is left as production has it).
+    srv.exec(&later.replace("{t}", "shop.twin")).await;
+    srv.exec(
+        "UPDATE shop.twin SET ratio = NULL WHERE id = 10; \
+         INSERT INTO shop.twin SELECT * FROM shop.payment WHERE id = 5000",
+    )
+    .await;
+    let lb = Lb::new();
+    let files = binlogs(&srv).await;
+    let incident = first_incident(&lb, &files);
+    let extra = socket_args(&srv);
+    let id = identity(&lb, &srv);
+    let mut base = vec![
+        "recover",
+        "--before-incident",
+        incident.as_str(),
+        "--tables",
+        "shop.payment",
+        "--mode",
+        "merge",
+        "--json",
+    ];
+    base.extend(files.iter().map(String::as_str));
+    let mut c = srv.conn().await;
+    let damaged = checksum_of(&mut c, "shop.payment").await;
+
+    let mut dry = base.clone();
+    dry.push("--dry-run");
+    let o = lb.run(&with(&dry, &extra));
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["rows"]["rows"]["shop.payment"]["update"], 2998, "{v}");
+    assert_eq!(v["conflicts_total"], 2, "{v}");
+    assert_eq!(checksum_of(&mut c, "shop.payment").await, damaged);
+
+    let mut run = base.clone();
+    run.extend(["--freeze", "--confirm-server", id.as_str()]);
+    let o = lb.run(&with(&run, &extra));
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["rows"]["rows"]["shop.payment"]["update"], 2998, "{v}");
+    let mut reasons: Vec<(String, String)> = v["conflicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["key"].as_str().unwrap().to_owned(),
+                c["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        vec![
+            ("id=10".to_owned(), "the row changed since".to_owned()),
+            ("id=30".to_owned(), "the row is gone".to_owned())
+        ],
+        "{v}"
+    );
+    assert_eq!(
+        checksum_of(&mut c, "shop.payment").await,
+        checksum_of(&mut c, "shop.twin").await
+    );
+    let ro: Option<u8> = c.query_first("SELECT @@GLOBAL.read_only").await.unwrap();
+    assert_eq!(ro, Some(0), "thawed after the merge");
+}

@@ -94,6 +94,11 @@ pub struct FreezeOptions {
     /// Show what would happen; change nothing.
     #[cfg_attr(feature = "clap", arg(long))]
     pub dry_run: bool,
+    /// Leave accounts with the admin privilege able to write (MySQL: read_only without
+    /// super_read_only): for lifeboat's own session that writes recovered rows while the
+    /// application is held.
+    #[cfg_attr(feature = "clap", arg(skip))]
+    pub admins_may_write: bool,
 }
 
 /// Options of `thaw`.
@@ -106,6 +111,11 @@ pub struct ThawOptions {
     /// Show what would happen; change nothing.
     #[cfg_attr(feature = "clap", arg(long))]
     pub dry_run: bool,
+    /// Leave accounts with the admin privilege able to write (MySQL: read_only without
+    /// super_read_only): for lifeboat's own session that writes recovered rows while the
+    /// application is held.
+    #[cfg_attr(feature = "clap", arg(skip))]
+    pub admins_may_write: bool,
 }
 
 async fn sessions(conn: &mut Conn) -> Result<Vec<Session>, Error> {
@@ -276,7 +286,7 @@ pub async fn freeze(
     let (conn, info) = access.parts();
     let (was_read_only, _) = read_only_state(conn, info).await?;
     if let Some(t) = access.writer()
-        && let Err(e) = set_read_only(t, true, opts.wait).await
+        && let Err(e) = set_read_only(t, true, opts.admins_may_write, opts.wait).await
     {
         let (id, ep) = (t.info.identity.id(), t.endpoint.clone());
         audit.record("freeze", &id, &ep, "failed", Some(e.to_string()))?;
@@ -326,10 +336,16 @@ pub async fn freeze(
     Ok(outcome)
 }
 
-async fn set_read_only(t: &mut GuardedTarget, on: bool, wait_secs: u64) -> Result<(), Error> {
+async fn set_read_only(
+    t: &mut GuardedTarget,
+    on: bool,
+    admins_may_write: bool,
+    wait_secs: u64,
+) -> Result<(), Error> {
     let flavor = t.info.flavor;
     let v = u8::from(on);
     let stmts: Vec<String> = match (flavor, on) {
+        (Flavor::MySql, true) if admins_may_write => vec!["SET GLOBAL read_only = 1".into()],
         (Flavor::MySql, true) => vec![format!("SET GLOBAL super_read_only = {v}")],
         (Flavor::MySql, false) => vec![
             "SET GLOBAL super_read_only = 0".into(),
@@ -392,7 +408,7 @@ pub async fn thaw(
             let (id, ep) = (t.info.identity.id(), t.endpoint.clone());
             return Err(audit.refuse("thaw", &id, &ep, refusal));
         }
-        if let Err(e) = set_read_only(t, false, 10).await {
+        if let Err(e) = set_read_only(t, false, false, 10).await {
             let (id, ep) = (t.info.identity.id(), t.endpoint.clone());
             audit.record("thaw", &id, &ep, "failed", Some(e.to_string()))?;
             return Err(e);

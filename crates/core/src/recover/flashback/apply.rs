@@ -67,15 +67,26 @@ pub struct Conflict {
     pub production_holds: String,
 }
 
+/// How to undo.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct How {
+    /// Check every row and report; write nothing.
+    pub dry_run: bool,
+    /// Column level (`recover --mode merge`): an update is undone only in the columns it
+    /// changed, and is a conflict only when one of those changed since.
+    pub merge: bool,
+}
+
 /// Undoes `plan` on the server at `conn_opts` (after the guard), or checks it (`dry_run`).
 pub async fn apply(
     plan: &Plan,
     conn_opts: &ConnectOptions,
     policy: &Policy<'_>,
-    dry_run: bool,
+    how: How,
     audit: &mut Audit,
     ctx: &crate::Context,
 ) -> Result<Applied, Error> {
+    let How { dry_run, merge } = how;
     let mut conn = connect(conn_opts).await?;
     let info = ServerInfo::probe(&mut conn).await?;
     let id = info.identity.id();
@@ -153,62 +164,70 @@ pub async fn apply(
                     }
                 };
                 let cols = shape.columns(&step.map.def);
-                let expects = rows
-                    .iter()
-                    .map(|r| check::expect(&shape, &cols, r))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|reason| Error::Binlog {
-                        file: name.to_owned(),
-                        offset: Some(step.offset),
-                        problem: format!("{table}: {reason}"),
-                    })?;
-                let found: Vec<(Option<u64>, Option<i64>)> = access
-                    .conn()
-                    .query(check::query(&shape, &expects, !dry_run))
-                    .await
-                    .map_err(Error::sql(format!("checking the rows of {table}")))?;
-                let verdicts = check::verdicts(&expects, &found);
-                let mut keep = Vec::with_capacity(rows.len());
-                for (row, verdict) in rows.iter().zip(&verdicts) {
-                    match verdict {
-                        None => {
-                            keep.push(row);
-                            out.rows.add(&table, undo_kind(row), 1);
-                        }
-                        Some(reason) => {
-                            out.conflicts_total += 1;
-                            if out.conflicts.len() < LISTED {
-                                let now = holds(access.conn(), &shape, &cols, row).await?;
-                                out.conflicts.push(Conflict {
-                                    transaction: source.id().to_owned(),
-                                    event: format!("{name}:{}", step.offset),
-                                    table: table.clone(),
-                                    key: key_text(&shape, &cols, row),
-                                    reason,
-                                    incident_left: row.after.as_ref().map_or_else(
-                                        || "absent".into(),
-                                        |a| describe(&shape, &cols, a, None),
-                                    ),
-                                    production_holds: now,
-                                });
+                let groups = if merge {
+                    super::merge::groups(&rows, &shape.key, width)
+                } else {
+                    vec![(None, rows)]
+                };
+                for (narrow, rows) in &groups {
+                    let expects = rows
+                        .iter()
+                        .map(|r| check::expect(&shape, &cols, r))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|reason| Error::Binlog {
+                            file: name.to_owned(),
+                            offset: Some(step.offset),
+                            problem: format!("{table}: {reason}"),
+                        })?;
+                    let found: Vec<(Option<u64>, Option<i64>)> = access
+                        .conn()
+                        .query(check::query(&shape, &expects, !dry_run))
+                        .await
+                        .map_err(Error::sql(format!("checking the rows of {table}")))?;
+                    let verdicts = check::verdicts(&expects, &found);
+                    let mut keep = Vec::with_capacity(rows.len());
+                    for (row, verdict) in rows.iter().zip(&verdicts) {
+                        match verdict {
+                            None => {
+                                keep.push(row);
+                                out.rows.add(&table, undo_kind(row), 1);
+                            }
+                            Some(reason) => {
+                                out.conflicts_total += 1;
+                                if out.conflicts.len() < LISTED {
+                                    let now = holds(access.conn(), &shape, &cols, row).await?;
+                                    out.conflicts.push(Conflict {
+                                        transaction: source.id().to_owned(),
+                                        event: format!("{name}:{}", step.offset),
+                                        table: table.clone(),
+                                        key: key_text(&shape, &cols, row),
+                                        reason,
+                                        incident_left: row.after.as_ref().map_or_else(
+                                            || "absent".into(),
+                                            |a| describe(&shape, &cols, a, None),
+                                        ),
+                                        production_holds: now,
+                                    });
+                                }
                             }
                         }
                     }
-                }
-                let Some(t) = access.writer() else {
-                    continue;
-                };
-                if keep.is_empty() {
-                    continue;
-                }
-                let stmt = decoded.binlog_statement(&step.map, &keep, fde, name)?;
-                if let Err(err) = t.conn().query_drop(stmt).await {
-                    let _ = t.conn().query_drop("ROLLBACK").await;
-                    return Err(Error::sql(format!(
-                        "undoing {table} ({name}:{}; source transaction {}); nothing of that transaction was undone",
-                        step.offset,
-                        source.id()
-                    ))(err));
+                    let Some(t) = access.writer() else {
+                        continue;
+                    };
+                    if keep.is_empty() {
+                        continue;
+                    }
+                    let stmt =
+                        decoded.binlog_statement(&step.map, &keep, narrow.as_deref(), fde, name)?;
+                    if let Err(err) = t.conn().query_drop(stmt).await {
+                        let _ = t.conn().query_drop("ROLLBACK").await;
+                        return Err(Error::sql(format!(
+                            "undoing {table} ({name}:{}; source transaction {}); nothing of that transaction was undone",
+                            step.offset,
+                            source.id()
+                        ))(err));
+                    }
                 }
             }
             match access.writer() {

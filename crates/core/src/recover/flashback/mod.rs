@@ -15,6 +15,7 @@
 
 pub mod apply;
 pub mod check;
+mod merge;
 mod scan;
 pub mod script;
 mod walk;
@@ -304,16 +305,22 @@ impl<'s> Decoded<'s> {
 
     /// The undo of `keep` (rows of this event, in undo order) as one `BINLOG` statement: the
     /// table map, then the undo event marked as the statement's end.
+    /// `narrow`: the columns present in narrowed update rows (see [`merge`]).
     fn binlog_statement(
         &self,
         map: &walk::Map,
         keep: &[&Row<'_>],
+        narrow: Option<&[u8]>,
         fde: &FormatDescription,
         file: &str,
     ) -> Result<String, Error> {
         let rows: Vec<Row<'_>> = keep.iter().map(|r| (*r).clone()).collect();
-        let mut undo = self
-            .ev
+        let mut ev = self.ev.clone();
+        if let Some(bitmap) = narrow {
+            ev.present = bitmap;
+            ev.present_after = Some(bitmap);
+        }
+        let mut undo = ev
             .undo(&map.def, &rows)
             .map_err(|e| irreversible(file, e))?;
         undo.flags = lifeboat_binlog::events::RowsEvent::STMT_END;

@@ -172,7 +172,7 @@ pub async fn write(
             writeln!(
                 w,
                 "{};",
-                decoded.binlog_statement(&step.map, &keep, fde, name)?
+                decoded.binlog_statement(&step.map, &keep, None, fde, name)?
             )
             .map_err(io)?;
         }
