@@ -149,10 +149,20 @@ impl<'a> RowsEvent<'a> {
         row: &Row<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), String> {
-        if let Some(b) = &row.before {
+        self.encode_images_into(table, row.before.as_ref(), row.after.as_ref(), out)
+    }
+
+    fn encode_images_into(
+        &self,
+        table: &TableDef,
+        before: Option<&Image<'_>>,
+        after: Option<&Image<'_>>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        if let Some(b) = before {
             encode_image(table, self.present, b, out)?;
         }
-        if let Some(a) = &row.after {
+        if let Some(a) = after {
             encode_image(table, self.present_after.unwrap_or(self.present), a, out)?;
         }
         Ok(())
@@ -184,7 +194,11 @@ impl<'a> RowsEvent<'a> {
     ///
     /// The event has no flags (the caller marks the last of a statement) and no extra data
     /// (a partition id would name the old row's partition).
-    pub fn undo(&self, table: &TableDef, rows: &[Row<'_>]) -> Result<RowsEvent<'a>, Irreversible> {
+    pub fn undo<'r, 'v: 'r>(
+        &self,
+        table: &TableDef,
+        rows: impl IntoIterator<Item = &'r Row<'v>>,
+    ) -> Result<RowsEvent<'a>, Irreversible> {
         let name = || format!("`{}`.`{}`", table.schema, table.table);
         let missing = |map: &[u8], wanted: &dyn Fn(usize) -> bool| -> Vec<String> {
             (0..table.columns.len())
@@ -263,11 +277,7 @@ impl<'a> RowsEvent<'a> {
         let mut out = Vec::with_capacity(self.rows.len());
         for row in rows {
             // Each image changes sides: what the change left is what the undo finds.
-            let swapped = Row {
-                before: row.after.clone(),
-                after: row.before.clone(),
-            };
-            undo.encode_row_into(table, &swapped, &mut out)
+            undo.encode_images_into(table, row.after.as_ref(), row.before.as_ref(), &mut out)
                 .map_err(|reason| Irreversible {
                     reason: format!("{}: {reason}", name()),
                 })?;

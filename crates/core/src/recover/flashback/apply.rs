@@ -119,7 +119,7 @@ pub async fn apply(
         session(&mut access).await?;
         progress.start("flashback", plan.summary.transactions);
         let mut walker = Walker::new(&plan.index)?;
-        let mut shapes: HashMap<String, (usize, Shape)> = HashMap::new();
+        let mut shapes: HashMap<String, (usize, std::sync::Arc<Shape>)> = HashMap::new();
         let mut fde_sent: Option<u32> = None;
         while let Some((source, trx, entries)) = walker.next_trx()? {
             progress.advance(1, 0);
@@ -156,9 +156,11 @@ pub async fn apply(
                 let table = step.map.table.clone();
                 let width = step.map.def.columns.len();
                 let shape = match shapes.get(&table) {
-                    Some((w, s)) if *w == width => s.clone(),
+                    Some((w, s)) if *w == width => std::sync::Arc::clone(s),
                     _ => {
-                        let s = check::shape_of(access.conn(), &table, &step.map.def).await?;
+                        let s = std::sync::Arc::new(
+                            check::shape_of(access.conn(), &table, &step.map.def).await?,
+                        );
                         shapes.insert(table.clone(), (width, s.clone()));
                         s
                     }

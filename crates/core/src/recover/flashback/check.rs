@@ -18,6 +18,8 @@ pub struct Shape {
     pub quoted: String,
     /// Column names, in order (at least as many as the binlog's images have).
     pub names: Vec<String>,
+    /// The same, quoted for SQL.
+    pub quoted_names: Vec<String>,
     /// Positions of the primary key's columns (else of a unique key over NOT NULL columns).
     pub key: Vec<usize>,
     /// Per column: unsigned integer.
@@ -48,68 +50,110 @@ impl Shape {
     }
 }
 
-/// `x'…'`.
-fn hex(b: &[u8]) -> String {
-    format!("x'{}'", hex::encode(b))
+/// Appends `x'…'` of `b`, zero-padded to `pad` bytes.
+fn push_hex(out: &mut String, b: &[u8], pad: usize) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(3 + 2 * b.len().max(pad));
+    out.push_str("x'");
+    for &x in b {
+        out.push(char::from(DIGITS[usize::from(x >> 4)]));
+        out.push(char::from(DIGITS[usize::from(x & 15)]));
+    }
+    for _ in b.len()..pad {
+        out.push_str("00");
+    }
+    out.push('\'');
 }
 
-/// A predicate true exactly when column `i` holds `v`.
+/// Appends a predicate true exactly when column `i` holds `v`.
 fn equals(
+    out: &mut String,
     shape: &Shape,
     cols: &[Column],
     i: usize,
     v: &Value<'_>,
     sargable: bool,
-) -> Result<String, String> {
-    let name = shape
-        .names
+) -> Result<(), String> {
+    use std::fmt::Write;
+    let c = shape
+        .quoted_names
         .get(i)
         .ok_or_else(|| format!("no name for column {}", i + 1))?;
-    let c = q(name);
     let col = cols.get(i).ok_or_else(|| format!("no column {}", i + 1))?;
-    Ok(match v {
-        Value::Null => format!("{c} IS NULL"),
+    let unexpected = |other: &lifeboat_binlog::Rendered| format!("column {c}: unexpected rendering {other:?}");
+    match v {
+        Value::Null => {
+            let _ = write!(out, "{c} IS NULL");
+        }
         // The exact double a FLOAT is: the server compares the column as that double.
-        Value::Float(f) => format!("{c} = {:e}", f64::from(*f)),
-        Value::Double(d) => format!("{c} = {d:e}"),
-        Value::Int(_) | Value::Decimal(_) | Value::Year(_) | Value::Bit(_) => match v.render(col) {
-            lifeboat_binlog::Rendered::Number(n) => format!("{c} = {n}"),
-            other => return Err(format!("column {name}: unexpected rendering {other:?}")),
+        Value::Float(f) => {
+            let _ = write!(out, "{c} = {:e}", f64::from(*f));
+        }
+        Value::Double(d) => {
+            let _ = write!(out, "{c} = {d:e}");
+        }
+        Value::Int(_) | Value::Year(_) | Value::Bit(_) => match v.integer(col) {
+            Some(n) => {
+                let _ = write!(out, "{c} = {n}");
+            }
+            None => return Err(format!("column {c}: not an integer")),
         },
+        Value::Decimal(d) => {
+            let _ = write!(out, "{c} = {d}");
+        }
         Value::Date(_) | Value::Time(_) | Value::DateTime(_) | Value::Timestamp { .. } => {
             // TIMESTAMPs render in UTC: the session's time zone is +00:00.
             match v.render(col) {
-                lifeboat_binlog::Rendered::Text(t) => format!("{c} = {}", lit(&t)),
-                other => return Err(format!("column {name}: unexpected rendering {other:?}")),
+                lifeboat_binlog::Rendered::Text(t) => {
+                    let _ = write!(out, "{c} = {}", lit(&t));
+                }
+                other => return Err(unexpected(&other)),
             }
         }
-        Value::Enum(n) => format!("{c} + 0 = {n}"),
-        Value::Set(n) => format!("{c} + 0 = {n}"),
+        Value::Enum(n) => {
+            let _ = write!(out, "{c} + 0 = {n}");
+        }
+        Value::Set(n) => {
+            let _ = write!(out, "{c} + 0 = {n}");
+        }
         Value::Bytes(b) if shape.json.get(i).copied().unwrap_or(false) => {
-            format!("{c} = CAST(_utf8mb4 {} AS JSON)", hex(b))
+            let _ = write!(out, "{c} = CAST(_utf8mb4 ");
+            push_hex(out, b, 0);
+            out.push_str(" AS JSON)");
         }
         Value::Bytes(b) => {
-            let mut bytes = b.to_vec();
-            if let Some(Some(n)) = shape.pad.get(i) {
-                bytes.resize((*n).max(bytes.len()), 0);
-            }
-            let exact = format!("CAST({c} AS BINARY) = {}", hex(&bytes));
-            match (sargable, shape.charset.get(i)) {
+            let pad = shape.pad.get(i).copied().flatten().unwrap_or(0);
+            if sargable {
                 // A key lookup the index can serve, then the bytes.
-                (true, Some(Some((cs, coll)))) => {
-                    format!("{c} = _{cs} {} COLLATE {coll} AND {exact}", hex(&bytes))
+                let _ = write!(out, "{c} = ");
+                match shape.charset.get(i) {
+                    Some(Some((cs, coll))) => {
+                        let _ = write!(out, "_{cs} ");
+                        push_hex(out, b, pad);
+                        let _ = write!(out, " COLLATE {coll}");
+                    }
+                    _ => push_hex(out, b, pad),
                 }
-                (true, _) => format!("{c} = {} AND {exact}", hex(&bytes)),
-                (false, _) => exact,
+                out.push_str(" AND ");
             }
+            let _ = write!(out, "CAST({c} AS BINARY) = ");
+            push_hex(out, b, pad);
         }
         Value::Json(b) => match lifeboat_binlog::json::to_text(b) {
-            Ok(t) => format!("{c} = CAST(_utf8mb4 {} AS JSON)", hex(t.as_bytes())),
-            Err(e) => return Err(format!("column {name}: JSON that does not decode: {e}")),
+            Ok(t) => {
+                let _ = write!(out, "{c} = CAST(_utf8mb4 ");
+                push_hex(out, t.as_bytes(), 0);
+                out.push_str(" AS JSON)");
+            }
+            Err(e) => return Err(format!("column {c}: JSON that does not decode: {e}")),
         },
-        Value::Geometry(b) | Value::Vector(b) => format!("CAST({c} AS BINARY) = {}", hex(b)),
-        Value::JsonDiff(_) => return Err(format!("column {name}: a partial JSON update")),
-    })
+        Value::Geometry(b) | Value::Vector(b) => {
+            let _ = write!(out, "CAST({c} AS BINARY) = ");
+            push_hex(out, b, 0);
+        }
+        Value::JsonDiff(_) => return Err(format!("column {c}: a partial JSON update")),
+    }
+    Ok(())
 }
 
 /// The image's key columns equal, as a predicate the primary key index serves.
@@ -118,17 +162,22 @@ pub fn key_of(
     cols: &[Column],
     image: &lifeboat_binlog::Image<'_>,
 ) -> Result<String, String> {
-    let mut parts = Vec::with_capacity(shape.key.len());
-    for &k in &shape.key {
+    let mut out = String::with_capacity(64);
+    out.push('(');
+    for (n, &k) in shape.key.iter().enumerate() {
         let Some(Some(v)) = image.values.get(k) else {
             return Err(format!(
                 "the image lacks key column {}",
                 shape.names.get(k).map_or("?", String::as_str)
             ));
         };
-        parts.push(equals(shape, cols, k, v, true)?);
+        if n > 0 {
+            out.push_str(" AND ");
+        }
+        equals(&mut out, shape, cols, k, v, true)?;
     }
-    Ok(format!("({})", parts.join(" AND ")))
+    out.push(')');
+    Ok(out)
 }
 
 /// Every column the image holds equal.
@@ -137,16 +186,23 @@ pub fn same_as(
     cols: &[Column],
     image: &lifeboat_binlog::Image<'_>,
 ) -> Result<String, String> {
-    let mut parts = Vec::with_capacity(image.values.len());
+    let mut out = String::with_capacity(256);
+    out.push('(');
+    let mut any = false;
     for (i, v) in image.values.iter().enumerate() {
         if let Some(v) = v {
-            parts.push(equals(shape, cols, i, v, false)?);
+            if any {
+                out.push_str(" AND ");
+            }
+            equals(&mut out, shape, cols, i, v, false)?;
+            any = true;
         }
     }
-    if parts.is_empty() {
+    if !any {
         return Ok("TRUE".into());
     }
-    Ok(format!("({})", parts.join(" AND ")))
+    out.push(')');
+    Ok(out)
 }
 
 /// What production must hold for one row's undo to be put in.
@@ -333,6 +389,7 @@ pub async fn shape_of(
         table: table.to_owned(),
         quoted: format!("{}.{}", q(db), q(name)),
         names: rows.iter().map(|r| r.0.clone()).collect(),
+        quoted_names: rows.iter().map(|r| q(&r.0)).collect(),
         key,
         unsigned: rows.iter().map(|r| r.2.contains("unsigned")).collect(),
         charset: rows
@@ -382,6 +439,7 @@ pub fn shape_from_metadata(table: &str, def: &TableDef) -> Option<Shape> {
             .map(|c| c.real_type == ct::JSON)
             .collect(),
         pad: vec![None; names.len()],
+        quoted_names: names.iter().map(|n| q(n)).collect(),
         names,
     })
 }

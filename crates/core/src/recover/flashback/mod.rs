@@ -314,22 +314,43 @@ impl<'s> Decoded<'s> {
         fde: &FormatDescription,
         file: &str,
     ) -> Result<String, Error> {
-        let rows: Vec<Row<'_>> = keep.iter().map(|r| (*r).clone()).collect();
+        let mut out = String::new();
+        let mut scratch = Vec::new();
+        self.binlog_statement_into(&mut out, &mut scratch, map, keep, narrow, fde, file)?;
+        Ok(out)
+    }
+
+    /// [`Decoded::binlog_statement`] appended to `out`, with `scratch` reused for the bytes.
+    #[allow(clippy::too_many_arguments)]
+    fn binlog_statement_into(
+        &self,
+        out: &mut String,
+        scratch: &mut Vec<u8>,
+        map: &walk::Map,
+        keep: &[&Row<'_>],
+        narrow: Option<&[u8]>,
+        fde: &FormatDescription,
+        file: &str,
+    ) -> Result<(), Error> {
         let mut ev = self.ev.clone();
         if let Some(bitmap) = narrow {
             ev.present = bitmap;
             ev.present_after = Some(bitmap);
         }
         let mut undo = ev
-            .undo(&map.def, &rows)
+            .undo(&map.def, keep.iter().copied())
             .map_err(|e| irreversible(file, e))?;
         undo.flags = lifeboat_binlog::events::RowsEvent::STMT_END;
         let t: EventType = undo.event_type;
         let (t, data) = Event::Rows(undo).encode_data(t, fde).map_err(Error::from)?;
         let event = lifeboat_binlog::encode_event(&self.header, t, &data, fde)?;
-        let mut bytes = map.raw.clone();
-        bytes.extend_from_slice(&event);
-        Ok(binlog_statement(&bytes))
+        scratch.clear();
+        scratch.extend_from_slice(&map.raw);
+        scratch.extend_from_slice(&event);
+        out.push_str("BINLOG '");
+        base64::engine::general_purpose::STANDARD.encode_string(&scratch[..], out);
+        out.push('\'');
+        Ok(())
     }
 }
 
@@ -396,44 +417,76 @@ fn bound(entries: &[scan::Entry], i: usize, trx: &scan::Trx) -> u64 {
         .map_or(trx.end, |n| if n.map > e.rows { n.map } else { n.rows })
 }
 
-/// A value as a report shows it: short, and bytes that are not text in hex.
-fn show(v: Option<&lifeboat_binlog::Value<'_>>, col: &lifeboat_binlog::Column) -> String {
-    let cut = |s: String| {
-        if s.chars().count() > 40 {
-            format!("{}…", s.chars().take(40).collect::<String>())
-        } else {
-            s
+/// A value as a report shows it: short (long strings cut before they are rendered), and
+/// bytes that are not text in hex.
+fn show(out: &mut String, v: Option<&lifeboat_binlog::Value<'_>>, col: &lifeboat_binlog::Column) {
+    use std::fmt::Write;
+    const CUT: usize = 40;
+    let short;
+    let v = match v {
+        Some(lifeboat_binlog::Value::Bytes(b)) if b.len() > CUT * 4 => {
+            let mut head = b.get(..CUT * 4).unwrap_or(b);
+            // Not in the middle of a UTF-8 character: the rest would read as bytes.
+            if let Err(e) = std::str::from_utf8(head)
+                && e.error_len().is_none()
+            {
+                head = head.get(..e.valid_up_to()).unwrap_or(head);
+            }
+            short = lifeboat_binlog::Value::Bytes(head);
+            Some(&short)
+        }
+        v => v,
+    };
+    let cut = |out: &mut String, s: &str| {
+        match s.char_indices().nth(CUT) {
+            Some((at, _)) => {
+                out.push_str(s.get(..at).unwrap_or(s));
+                out.push('…');
+            }
+            None => out.push_str(s),
         }
     };
     match v.map(|v| v.render(col)) {
-        None => "(not in the binlog)".into(),
-        Some(lifeboat_binlog::Rendered::Null) => "NULL".into(),
-        Some(lifeboat_binlog::Rendered::Number(n)) => n,
-        Some(lifeboat_binlog::Rendered::Text(t)) => cut(lifeboat_mysql_types::quote::literal(&t)),
-        Some(lifeboat_binlog::Rendered::Binary(b)) => cut(format!("0x{}", hex::encode(b))),
+        None => out.push_str("(not in the binlog)"),
+        Some(lifeboat_binlog::Rendered::Null) => out.push_str("NULL"),
+        Some(lifeboat_binlog::Rendered::Number(n)) => out.push_str(&n),
+        Some(lifeboat_binlog::Rendered::Text(t)) => {
+            cut(out, &lifeboat_mysql_types::quote::literal(&t));
+        }
+        Some(lifeboat_binlog::Rendered::Binary(b)) => {
+            out.push_str("0x");
+            for x in b.iter().take(CUT / 2) {
+                let _ = write!(out, "{x:02x}");
+            }
+            if b.len() > CUT / 2 {
+                out.push('…');
+            }
+        }
     }
 }
 
-/// `name=value, …` of the image's columns `cols` (all present ones when `None`).
+/// `name=value, …` of the image's columns `only` (all present ones when `None`).
 fn describe(
     shape: &check::Shape,
     columns: &[lifeboat_binlog::Column],
     image: &lifeboat_binlog::Image<'_>,
     only: Option<&[usize]>,
 ) -> String {
-    let all: Vec<usize> = (0..image.values.len())
-        .filter(|&i| image.values.get(i).is_some_and(Option::is_some))
-        .collect();
-    only.unwrap_or(&all)
-        .iter()
-        .filter_map(|&i| {
-            let col = columns.get(i)?;
-            let name = shape.names.get(i).map_or("?", String::as_str);
-            Some(format!(
-                "{name}={}",
-                show(image.values.get(i).and_then(Option::as_ref), col)
-            ))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut out = String::with_capacity(128);
+    let mut one = |i: usize| {
+        let Some(col) = columns.get(i) else { return };
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(shape.names.get(i).map_or("?", String::as_str));
+        out.push('=');
+        show(&mut out, image.values.get(i).and_then(Option::as_ref), col);
+    };
+    match only {
+        Some(cols) => cols.iter().for_each(|&i| one(i)),
+        None => (0..image.values.len())
+            .filter(|&i| image.values.get(i).is_some_and(Option::is_some))
+            .for_each(&mut one),
+    }
+    out
 }

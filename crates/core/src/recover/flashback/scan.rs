@@ -73,12 +73,22 @@ pub struct TableSeen {
 }
 
 impl Index {
-    /// The transaction `i` (0 = oldest).
-    pub fn trx(&self, i: u64) -> Result<Trx, Error> {
-        let mut b = [0u8; TRX_LEN as usize];
-        self.trx
-            .read_exact_at(&mut b, i * TRX_LEN)
-            .map_err(|e| Error::Internal(format!("flashback index: transaction {i}: {e}")))?;
+    /// The transaction `i` (0 = oldest), read through `cache` (records read in blocks,
+    /// backwards: pass 2 asks for them newest first).
+    pub fn trx(&self, i: u64, cache: &mut (u64, Vec<u8>)) -> Result<Trx, Error> {
+        const BLOCK: u64 = 4096;
+        let (first, bytes) = cache;
+        let have = bytes.len() as u64 / TRX_LEN;
+        if i < *first || i >= *first + have {
+            let start = (i + 1).saturating_sub(BLOCK);
+            bytes.resize(((i + 1 - start) * TRX_LEN) as usize, 0);
+            self.trx
+                .read_exact_at(bytes, start * TRX_LEN)
+                .map_err(|e| Error::Internal(format!("flashback index: transaction {i}: {e}")))?;
+            *first = start;
+        }
+        let at = ((i - *first) * TRX_LEN) as usize;
+        let b = bytes.get(at..at + TRX_LEN as usize).unwrap_or_default();
         let u = |r: std::ops::Range<usize>| {
             b.get(r).map_or(0, |s| {
                 s.iter().rev().fold(0u64, |a, &x| a << 8 | u64::from(x))
@@ -93,12 +103,29 @@ impl Index {
         })
     }
 
-    /// Entries `first..first + n`.
-    pub fn entries(&self, first: u64, n: u32) -> Result<Vec<Entry>, Error> {
-        let mut b = vec![0u8; n as usize * ENTRY_LEN as usize];
-        self.entries
-            .read_exact_at(&mut b, first * ENTRY_LEN)
-            .map_err(|e| Error::Internal(format!("flashback index: entries at {first}: {e}")))?;
+    /// Entries `first..first + n`, read through `cache` as [`Index::trx`] is.
+    pub fn entries(
+        &self,
+        first: u64,
+        n: u32,
+        cache: &mut (u64, Vec<u8>),
+    ) -> Result<Vec<Entry>, Error> {
+        const BLOCK: u64 = 16384;
+        let end = first + u64::from(n);
+        let (at, bytes) = cache;
+        let have = bytes.len() as u64 / ENTRY_LEN;
+        if first < *at || end > *at + have {
+            let start = end.saturating_sub(BLOCK.max(u64::from(n)));
+            bytes.resize(((end - start) * ENTRY_LEN) as usize, 0);
+            self.entries
+                .read_exact_at(bytes, start * ENTRY_LEN)
+                .map_err(|e| Error::Internal(format!("flashback index: entries at {first}: {e}")))?;
+            *at = start;
+        }
+        let from = ((first - *at) * ENTRY_LEN) as usize;
+        let b = bytes
+            .get(from..from + n as usize * ENTRY_LEN as usize)
+            .unwrap_or_default();
         Ok(b.chunks_exact(ENTRY_LEN as usize)
             .map(|c| {
                 let u = |r: std::ops::Range<usize>| {

@@ -72,10 +72,12 @@ pub async fn write(
     )
     .map_err(io)?;
     let mut walker = Walker::new(&plan.index)?;
-    let mut shapes: HashMap<String, (usize, Shape)> = HashMap::new();
+    let mut shapes: HashMap<String, (usize, std::sync::Arc<Shape>)> = HashMap::new();
     let mut fde_sent: Option<u32> = None;
     let mut counts = Counts::default();
     let mut transactions = 0u64;
+    // Reused for each statement: one allocation for the whole script.
+    let (mut line, mut scratch) = (String::new(), Vec::new());
     while let Some((source, trx, entries)) = walker.next_trx()? {
         progress.advance(1, 0);
         let time = jiff::Timestamp::from_second(i64::from(source.time))
@@ -104,7 +106,7 @@ pub async fn write(
             let table = step.map.table.clone();
             let width = step.map.def.columns.len();
             let shape = match shapes.get(&table) {
-                Some((w, s)) if *w == width => s.clone(),
+                Some((w, s)) if *w == width => std::sync::Arc::clone(s),
                 _ => {
                     let s = match &mut defs {
                         Definitions::Server(conn) => check::shape_of(conn, &table, &step.map.def).await?,
@@ -115,6 +117,7 @@ pub async fn write(
                                 hint: Some("give the production server's connection options (its definitions are read, nothing is written), or write binlogs with binlog_row_metadata=FULL"),
                             })?,
                     };
+                    let s = std::sync::Arc::new(s);
                     shapes.insert(table.clone(), (width, s.clone()));
                     s
                 }
@@ -167,14 +170,13 @@ pub async fn write(
             if rows.len() > DESCRIBED {
                 writeln!(w, "--   … and {} more", rows.len() - DESCRIBED).map_err(io)?;
             }
-            writeln!(w, "{};", assertion(&shape, &expects)).map_err(io)?;
+            line.clear();
+            assertion(&mut line, &shape, &expects);
+            line.push_str(";\n");
             let keep: Vec<&lifeboat_binlog::Row<'_>> = rows.iter().collect();
-            writeln!(
-                w,
-                "{};",
-                decoded.binlog_statement(&step.map, &keep, None, fde, name)?
-            )
-            .map_err(io)?;
+            decoded.binlog_statement_into(&mut line, &mut scratch, &step.map, &keep, None, fde, name)?;
+            line.push_str(";\n");
+            w.write_all(line.as_bytes()).map_err(io)?;
         }
         writeln!(w, "COMMIT;").map_err(io)?;
         transactions += 1;
@@ -194,37 +196,36 @@ pub async fn write(
 
 /// A statement that returns `ok` when production holds what the incident left at every
 /// row, and fails (error 1242) otherwise; it locks the rows it reads.
-fn assertion(shape: &Shape, rows: &[check::Expect]) -> String {
-    let mut held = Vec::new();
-    let mut free = Vec::new();
-    let mut any = Vec::new();
+fn assertion(out: &mut String, shape: &Shape, rows: &[check::Expect]) {
+    let (mut held, mut free) = (0usize, 0usize);
+    out.push_str("SELECT IF(COALESCE(SUM(FALSE");
     for e in rows {
         if let Some((k, m)) = &e.present {
-            held.push(format!("({k} AND {m})"));
-            any.push(k.as_str());
-        }
-        if let Some(k) = &e.free {
-            free.push(k.clone());
-            any.push(k.as_str());
+            out.push_str(" OR (");
+            out.push_str(k);
+            out.push_str(" AND ");
+            out.push_str(m);
+            out.push(')');
+            held += 1;
         }
     }
-    let sum = |v: &[String]| {
-        if v.is_empty() {
-            "0".to_owned()
-        } else {
-            format!("COALESCE(SUM({}), 0)", v.join(" OR "))
+    out.push_str("), 0) = ");
+    out.push_str(&held.to_string());
+    out.push_str(" AND COALESCE(SUM(FALSE");
+    for k in rows.iter().filter_map(|e| e.free.as_ref()) {
+        out.push_str(" OR ");
+        out.push_str(k);
+        free += 1;
+    }
+    out.push_str("), 0) = 0, 'ok', (SELECT 'conflict' UNION ALL SELECT 'conflict')) AS lifeboat_check FROM ");
+    out.push_str(&shape.quoted);
+    out.push_str(" WHERE FALSE");
+    for e in rows {
+        for k in e.present.as_ref().map(|(k, _)| k).into_iter().chain(&e.free) {
+            out.push_str(" OR ");
+            out.push_str(k);
         }
-    };
-    format!(
-        "SELECT IF({} = {} AND {} = 0, 'ok', (SELECT 'conflict' UNION ALL SELECT 'conflict')) AS lifeboat_check FROM {} WHERE {} FOR UPDATE",
-        sum(&held),
-        held.len(),
-        sum(&free),
-        shape.quoted,
-        if any.is_empty() {
-            "FALSE".to_owned()
-        } else {
-            any.join(" OR ")
-        }
-    )
+    }
+    out.push_str(" FOR UPDATE");
+    let _ = free;
 }

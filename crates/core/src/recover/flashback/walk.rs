@@ -55,7 +55,12 @@ pub(super) struct Walker<'a> {
     left: u64,
     files: Vec<std::fs::File>,
     window: (u32, u64, Vec<u8>),
-    maps: HashMap<(u32, u64), Arc<Map>>,
+    /// Maps by their data (what follows the header).
+    maps: HashMap<Vec<u8>, Arc<Map>>,
+    /// Maps by where they were read.
+    maps_at: HashMap<(u32, u64), Arc<Map>>,
+    trx_cache: (u64, Vec<u8>),
+    entries_cache: (u64, Vec<u8>),
 }
 
 impl<'a> Walker<'a> {
@@ -71,6 +76,9 @@ impl<'a> Walker<'a> {
             files,
             window: (u32::MAX, 0, Vec::new()),
             maps: HashMap::new(),
+            maps_at: HashMap::new(),
+            trx_cache: (0, Vec::new()),
+            entries_cache: (0, Vec::new()),
         })
     }
 
@@ -80,11 +88,10 @@ impl<'a> Walker<'a> {
             return Ok(None);
         }
         self.left -= 1;
-        let t = self.index.trx(self.left)?;
-        let entries = self.index.entries(t.first_entry, t.entries)?;
-        if self.maps.len() > 4096 {
-            self.maps.clear();
-        }
+        let t = self.index.trx(self.left, &mut self.trx_cache)?;
+        let entries = self
+            .index
+            .entries(t.first_entry, t.entries, &mut self.entries_cache)?;
         let first = entries.first().map_or(t.end, |e| e.map.min(e.rows));
         let head = self.read(t.file, t.start, first.max(t.start + 1))?;
         let f = self.source(t.file)?;
@@ -135,12 +142,19 @@ impl<'a> Walker<'a> {
     }
 
     fn map(&mut self, e: &Entry) -> Result<Arc<Map>, Error> {
-        if let Some(m) = self.maps.get(&(e.file, e.map)) {
+        if let Some(m) = self.maps_at.get(&(e.file, e.map)) {
             return Ok(m.clone());
         }
         let bytes = self.read(e.file, e.map, e.rows)?;
         let f = self.source(e.file)?;
         let raw = RawEvent::frame(&bytes, e.map, &f.fde, &f.name)?;
+        // The same table's map repeats in every transaction, byte for byte after the
+        // header: decoded once.
+        if let Some(m) = self.maps.get(raw.data) {
+            let m = m.clone();
+            self.remember(e, &m);
+            return Ok(m);
+        }
         let Event::TableMap(m) = Event::decode(&f.fde, raw.event_type(), raw.data)
             .map_err(Error::event(&f.name, e.map))?
         else {
@@ -164,8 +178,20 @@ impl<'a> Walker<'a> {
             def,
             table,
         });
-        self.maps.insert((e.file, e.map), map.clone());
+        if self.maps.len() > 1024 {
+            self.maps.clear();
+        }
+        self.maps.insert(raw.data.to_vec(), map.clone());
+        self.remember(e, &map);
         Ok(map)
+    }
+
+    /// Where `e`'s map is, for the other row events of its statement.
+    fn remember(&mut self, e: &Entry, map: &Arc<Map>) {
+        if self.maps_at.len() > 64 {
+            self.maps_at.clear();
+        }
+        self.maps_at.insert((e.file, e.map), map.clone());
     }
 
     /// The bytes of the event at `offset` of `file`, which ends at or before `bound`: from
