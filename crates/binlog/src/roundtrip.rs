@@ -18,6 +18,18 @@ pub fn file(data: &[u8]) -> Result<(), String> {
     let mut dec = crate::Decoder::new();
     while let Ok(Some((raw, fde))) = r.next_with_format() {
         let t = raw.event_type();
+        // Found again from its bytes alone (how flashback reads events back): the same.
+        if t != EventType::FormatDescription {
+            match crate::RawEvent::frame(raw.bytes, raw.offset, fde, "fuzz") {
+                Ok(again) if again.data == raw.data && again.header == raw.header => {}
+                other => {
+                    return Err(format!(
+                        "event at {} framed again differently: {other:?}",
+                        raw.offset
+                    ));
+                }
+            }
+        }
         if let Ok(ev) = Event::decode(fde, t, raw.data)
             && let Ok((as_t, enc)) = ev.encode_data(t, fde)
         {
