@@ -137,7 +137,8 @@ impl<'a> RawEvent<'a> {
         let size = header.event_size as usize;
         let trailer = fde.checksum().len();
         let start = usize::from(fde.header_len).max(HEADER_LEN);
-        if size < start + trailer || header.type_code == EventType::FormatDescription.code() {
+        // The reader's own minimum: an FDE's longer header may leave no data.
+        if size < HEADER_LEN + trailer || header.type_code == EventType::FormatDescription.code() {
             return Err(bad(format!("event size {size} is below the minimum")));
         }
         let ev = bytes

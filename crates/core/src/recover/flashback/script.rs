@@ -10,11 +10,14 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
+
+use lifeboat_binlog::FormatDescription;
 
 use serde::Serialize;
 
 use super::check::{self, Shape};
-use super::walk::Walker;
+use super::walk::{Step, Walker};
 use super::{Counts, Plan, bound, describe, file_of, undo_kind};
 use crate::error::Error;
 
@@ -71,118 +74,81 @@ pub async fn write(
         plan.summary.files.join(", ")
     )
     .map_err(io)?;
-    let mut walker = Walker::new(&plan.index)?;
-    let mut shapes: HashMap<String, (usize, std::sync::Arc<Shape>)> = HashMap::new();
-    let mut fde_sent: Option<u32> = None;
-    let mut counts = Counts::default();
-    let mut transactions = 0u64;
-    // Reused for each statement: one allocation for the whole script.
-    let (mut line, mut scratch) = (String::new(), Vec::new());
-    while let Some((source, trx, entries)) = walker.next_trx()? {
-        progress.advance(1, 0);
-        let time = jiff::Timestamp::from_second(i64::from(source.time))
-            .map_or_else(|_| source.time.to_string(), |t| t.to_string());
-        if fde_sent != Some(trx.file) {
-            // Outside the transaction: MySQL refuses a format description inside one.
-            let raw = &plan.index.files[trx.file as usize].fde_raw;
-            writeln!(w, "{};", super::binlog_statement(raw)).map_err(io)?;
-            fde_sent = Some(trx.file);
-        }
-        writeln!(
-            w,
-            "\n-- source transaction {}{} at {} ({time})\n{};",
-            source.gtid.as_deref().map_or("", |_| "GTID "),
-            source.id(),
-            source.at,
-            super::apply::begin(plan, trx.file)
-        )
-        .map_err(io)?;
-        for i in (0..entries.len()).rev() {
-            let e = entries[i];
-            let step = walker.step(&e, bound(&entries, i, &trx))?;
-            let (fde, name) = file_of(plan, e.file)?;
-            let decoded = step.decode(fde, name)?;
-            let rows = decoded.rows(&step.map.def)?;
-            let table = step.map.table.clone();
-            let width = step.map.def.columns.len();
-            let shape = match shapes.get(&table) {
-                Some((w, s)) if *w == width => std::sync::Arc::clone(s),
-                _ => {
-                    let s = match &mut defs {
-                        Definitions::Server(conn) => check::shape_of(conn, &table, &step.map.def).await?,
-                        Definitions::Metadata => check::shape_from_metadata(&table, &step.map.def)
-                            .ok_or_else(|| Error::Missing {
-                                what: format!("column names and primary key of {table}"),
-                                within: format!("the binlog's table map at {name}:{}", e.map),
-                                hint: Some("give the production server's connection options (its definitions are read, nothing is written), or write binlogs with binlog_row_metadata=FULL"),
-                            })?,
-                    };
-                    let s = std::sync::Arc::new(s);
-                    shapes.insert(table.clone(), (width, s.clone()));
-                    s
-                }
-            };
-            let cols = shape.columns(&step.map.def);
-            let expects = rows
-                .iter()
-                .map(|r| check::expect(&shape, &cols, r))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|reason| Error::Binlog {
-                    file: name.to_owned(),
-                    offset: Some(step.offset),
-                    problem: format!("{table}: {reason}"),
-                })?;
-            let mut kinds: std::collections::BTreeMap<&str, u64> = Default::default();
-            for r in &rows {
-                *kinds.entry(undo_kind(r)).or_default() += 1;
-                counts.add(&table, undo_kind(r), 1);
-            }
-            let what: Vec<String> = kinds
-                .iter()
-                .map(|(k, n)| match *k {
-                    "insert" => format!("put back {n} deleted rows"),
-                    "delete" => format!("remove {n} inserted rows"),
-                    _ => format!("set back {n} updated rows"),
-                })
-                .collect();
-            writeln!(
-                w,
-                "-- {table} ({name}:{}): {}",
-                step.offset,
-                what.join(", ")
-            )
-            .map_err(io)?;
-            for r in rows.iter().take(DESCRIBED) {
-                let line = match (&r.before, &r.after) {
-                    (Some(b), None) => format!("put back ({})", describe(&shape, &cols, b, None)),
-                    (None, Some(a)) => {
-                        format!("remove ({})", describe(&shape, &cols, a, Some(&shape.key)))
-                    }
-                    (Some(b), Some(a)) => format!(
-                        "at ({}) set back ({})",
-                        describe(&shape, &cols, a, Some(&shape.key)),
-                        describe(&shape, &cols, b, None)
-                    ),
-                    (None, None) => continue,
-                };
-                writeln!(w, "--   {line}").map_err(io)?;
-            }
-            if rows.len() > DESCRIBED {
-                writeln!(w, "--   … and {} more", rows.len() - DESCRIBED).map_err(io)?;
-            }
-            line.clear();
-            assertion(&mut line, &shape, &expects);
-            line.push_str(";\n");
-            let keep: Vec<&lifeboat_binlog::Row<'_>> = rows.iter().collect();
-            decoded.binlog_statement_into(&mut line, &mut scratch, &step.map, &keep, None, fde, name)?;
-            line.push_str(";\n");
-            w.write_all(line.as_bytes()).map_err(io)?;
-        }
-        writeln!(w, "COMMIT;").map_err(io)?;
-        transactions += 1;
-    }
-    progress.finish();
     let file = w.into_inner().map_err(|e| io(e.into_error()))?;
+    // Rendering runs on worker threads, a batch of transactions each; one thread writes the
+    // batches in order. Memory holds a few batches.
+    let fdes: Arc<Vec<(FormatDescription, String)>> = Arc::new(
+        plan.index
+            .files
+            .iter()
+            .map(|f| (f.fde.clone(), f.name.clone()))
+            .collect(),
+    );
+    let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(u64, Vec<TrxWork>)>(2);
+    let work_rx = Arc::new(std::sync::Mutex::new(work_rx));
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<(u64, Result<(String, Counts), Error>)>();
+    let workers: Vec<_> = (0..std::thread::available_parallelism().map_or(2, |n| n.get().min(4)))
+        .map(|_| {
+            let (rx, tx, fdes) = (work_rx.clone(), done_tx.clone(), fdes.clone());
+            std::thread::spawn(move || {
+                let mut scratch = Vec::new();
+                loop {
+                    let next = rx.lock().ok().and_then(|r| r.recv().ok());
+                    let Some((seq, batch)) = next else { return };
+                    let mut text = String::with_capacity(BATCH * 3);
+                    let mut counts = Counts::default();
+                    let r = batch
+                        .iter()
+                        .try_for_each(|t| render(&mut text, &mut scratch, t, &fdes, &mut counts));
+                    if tx.send((seq, r.map(|()| (text, counts)))).is_err() {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(done_tx);
+    let out_path = out.to_path_buf();
+    let writer = std::thread::spawn(move || -> Result<(std::fs::File, Counts), Error> {
+        let io = |e: std::io::Error| Error::in_file(&out_path, e);
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+        let mut counts = Counts::default();
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut next = 0u64;
+        for (seq, r) in done_rx {
+            waiting.insert(seq, r);
+            while let Some(r) = waiting.remove(&next) {
+                let (text, c) = r?;
+                w.write_all(text.as_bytes()).map_err(io)?;
+                for (t, kinds) in c.rows {
+                    for (k, n) in kinds {
+                        counts.add(&t, k, n);
+                    }
+                }
+                next += 1;
+            }
+        }
+        let file = w.into_inner().map_err(|e| io(e.into_error()))?;
+        Ok((file, counts))
+    });
+    let walked = walk(plan, &mut defs, &work_tx, &progress).await;
+    drop(work_tx);
+    for h in workers {
+        let _ = h.join();
+    }
+    let written = writer
+        .join()
+        .map_err(|_| Error::Internal("the script writer panicked".into()))?;
+    let (transactions, (mut file, counts)) = match (walked, written) {
+        (Ok(t), Ok(w)) => (t, w),
+        (Err(e), _) | (_, Err(e)) => {
+            // Nothing half-written is left looking like a script.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    file.write_all(b"-- end of the undo\n").map_err(io)?;
+    progress.finish();
     file.sync_all().map_err(io)?;
     let bytes = file.metadata().map_err(io)?.len();
     std::fs::rename(&tmp, out).map_err(io)?;
@@ -192,6 +158,163 @@ pub async fn write(
         rows: counts,
         bytes,
     })
+}
+
+/// Raw bytes of row events per batch sent to a worker.
+const BATCH: usize = 512 << 10;
+
+/// One source transaction to render: what goes before it, and its row events newest first
+/// with the shapes of their tables.
+struct TrxWork {
+    head: String,
+    steps: Vec<(Step, u32, Arc<Shape>)>,
+}
+
+/// Walks the plan newest first and sends batches of transactions to the workers; returns
+/// how many transactions were sent.
+async fn walk(
+    plan: &Plan,
+    defs: &mut Definitions<'_>,
+    work: &std::sync::mpsc::SyncSender<(u64, Vec<TrxWork>)>,
+    progress: &Arc<dyn crate::progress::Progress>,
+) -> Result<u64, Error> {
+    let mut walker = Walker::new(&plan.index)?;
+    let mut shapes: HashMap<String, (usize, Arc<Shape>)> = HashMap::new();
+    let mut fde_sent: Option<u32> = None;
+    let mut transactions = 0u64;
+    let (mut batch, mut batch_bytes, mut seq) = (Vec::new(), 0usize, 0u64);
+    let stopped = || Error::Internal("a flashback worker stopped".into());
+    while let Some((source, trx, entries)) = walker.next_trx()? {
+        progress.advance(1, 0);
+        let time = jiff::Timestamp::from_second(i64::from(source.time))
+            .map_or_else(|_| source.time.to_string(), |t| t.to_string());
+        let mut head = String::new();
+        if fde_sent != Some(trx.file) {
+            // Outside the transaction: MySQL refuses a format description inside one.
+            let raw = &plan.index.files[trx.file as usize].fde_raw;
+            head.push_str(&super::binlog_statement(raw));
+            head.push_str(";\n");
+            fde_sent = Some(trx.file);
+        }
+        head.push_str(&format!(
+            "\n-- source transaction {}{} at {} ({time})\n{};\n",
+            source.gtid.as_deref().map_or("", |_| "GTID "),
+            source.id(),
+            source.at,
+            super::apply::begin(plan, trx.file)
+        ));
+        let mut steps = Vec::with_capacity(entries.len());
+        for i in (0..entries.len()).rev() {
+            let e = entries[i];
+            let step = walker.step(&e, bound(&entries, i, &trx))?;
+            let (_, name) = file_of(plan, e.file)?;
+            let table = step.map.table.clone();
+            let width = step.map.def.columns.len();
+            let shape = match shapes.get(&table) {
+                Some((w, s)) if *w == width => Arc::clone(s),
+                _ => {
+                    let s = match defs {
+                        Definitions::Server(conn) => check::shape_of(conn, &table, &step.map.def).await?,
+                        Definitions::Metadata => check::shape_from_metadata(&table, &step.map.def)
+                            .ok_or_else(|| Error::Missing {
+                                what: format!("column names and primary key of {table}"),
+                                within: format!("the binlog's table map at {name}:{}", e.map),
+                                hint: Some("give the production server's connection options (its definitions are read, nothing is written), or write binlogs with binlog_row_metadata=FULL"),
+                            })?,
+                    };
+                    let s = Arc::new(s);
+                    shapes.insert(table, (width, s.clone()));
+                    s
+                }
+            };
+            batch_bytes += step.raw.len();
+            steps.push((step, e.file, shape));
+        }
+        batch.push(TrxWork { head, steps });
+        transactions += 1;
+        if batch_bytes >= BATCH {
+            work.send((seq, std::mem::take(&mut batch))).map_err(|_| stopped())?;
+            seq += 1;
+            batch_bytes = 0;
+        }
+    }
+    if !batch.is_empty() {
+        work.send((seq, batch)).map_err(|_| stopped())?;
+    }
+    Ok(transactions)
+}
+
+/// One transaction's undo, as script text.
+fn render(
+    out: &mut String,
+    scratch: &mut Vec<u8>,
+    t: &TrxWork,
+    fdes: &[(FormatDescription, String)],
+    counts: &mut Counts,
+) -> Result<(), Error> {
+    use std::fmt::Write as _;
+    out.push_str(&t.head);
+    for (step, file, shape) in &t.steps {
+        let (fde, name) = fdes
+            .get(*file as usize)
+            .map(|(f, n)| (f, n.as_str()))
+            .ok_or_else(|| Error::Internal(format!("flashback index: no file {file}")))?;
+        let decoded = step.decode(fde, name)?;
+        let rows = decoded.rows(&step.map.def)?;
+        let table = &step.map.table;
+        let cols = shape.columns(&step.map.def);
+        let expects = rows
+            .iter()
+            .map(|r| check::expect(shape, &cols, r))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|reason| Error::Binlog {
+                file: name.to_owned(),
+                offset: Some(step.offset),
+                problem: format!("{table}: {reason}"),
+            })?;
+        let mut kinds: std::collections::BTreeMap<&str, u64> = Default::default();
+        for r in &rows {
+            *kinds.entry(undo_kind(r)).or_default() += 1;
+            counts.add(table, undo_kind(r), 1);
+        }
+        let _ = write!(out, "-- {table} ({name}:{}): ", step.offset);
+        for (n, (k, count)) in kinds.iter().enumerate() {
+            if n > 0 {
+                out.push_str(", ");
+            }
+            let _ = match *k {
+                "insert" => write!(out, "put back {count} deleted rows"),
+                "delete" => write!(out, "remove {count} inserted rows"),
+                _ => write!(out, "set back {count} updated rows"),
+            };
+        }
+        out.push('\n');
+        for r in rows.iter().take(DESCRIBED) {
+            let _ = match (&r.before, &r.after) {
+                (Some(b), None) => writeln!(out, "--   put back ({})", describe(shape, &cols, b, None)),
+                (None, Some(a)) => {
+                    writeln!(out, "--   remove ({})", describe(shape, &cols, a, Some(&shape.key)))
+                }
+                (Some(b), Some(a)) => writeln!(
+                    out,
+                    "--   at ({}) set back ({})",
+                    describe(shape, &cols, a, Some(&shape.key)),
+                    describe(shape, &cols, b, None)
+                ),
+                (None, None) => continue,
+            };
+        }
+        if rows.len() > DESCRIBED {
+            let _ = writeln!(out, "--   … and {} more", rows.len() - DESCRIBED);
+        }
+        assertion(out, shape, &expects);
+        out.push_str(";\n");
+        let keep: Vec<&lifeboat_binlog::Row<'_>> = rows.iter().collect();
+        decoded.binlog_statement_into(out, scratch, &step.map, &keep, None, fde, name)?;
+        out.push_str(";\n");
+    }
+    out.push_str("COMMIT;\n");
+    Ok(())
 }
 
 /// A statement that returns `ok` when production holds what the incident left at every
