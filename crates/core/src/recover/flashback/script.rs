@@ -85,6 +85,9 @@ pub async fn write(
             .collect(),
     );
     let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(u64, Vec<TrxWork>)>(2);
+    // A permit per batch in flight (walked, not yet written): memory stays bounded however
+    // the threads' speeds differ.
+    let (permit_tx, permit_rx) = std::sync::mpsc::sync_channel::<()>(IN_FLIGHT);
     let work_rx = Arc::new(std::sync::Mutex::new(work_rx));
     let (done_tx, done_rx) = std::sync::mpsc::channel::<(u64, Result<(String, Counts), Error>)>();
     let workers: Vec<_> = (0..std::thread::available_parallelism().map_or(2, |n| n.get().min(4)))
@@ -118,6 +121,7 @@ pub async fn write(
         for (seq, r) in done_rx {
             waiting.insert(seq, r);
             while let Some(r) = waiting.remove(&next) {
+                let _ = permit_rx.recv();
                 let (text, c) = r?;
                 w.write_all(text.as_bytes()).map_err(io)?;
                 for (t, kinds) in c.rows {
@@ -131,7 +135,7 @@ pub async fn write(
         let file = w.into_inner().map_err(|e| io(e.into_error()))?;
         Ok((file, counts))
     });
-    let walked = walk(plan, &mut defs, &work_tx, &progress).await;
+    let walked = walk(plan, &mut defs, &work_tx, &permit_tx, &progress).await;
     drop(work_tx);
     for h in workers {
         let _ = h.join();
@@ -162,6 +166,8 @@ pub async fn write(
 
 /// Raw bytes of row events per batch sent to a worker.
 const BATCH: usize = 512 << 10;
+/// Batches walked and not yet written, at most.
+const IN_FLIGHT: usize = 6;
 
 /// One source transaction to render: what goes before it, and its row events newest first
 /// with the shapes of their tables.
@@ -176,6 +182,7 @@ async fn walk(
     plan: &Plan,
     defs: &mut Definitions<'_>,
     work: &std::sync::mpsc::SyncSender<(u64, Vec<TrxWork>)>,
+    permits: &std::sync::mpsc::SyncSender<()>,
     progress: &Arc<dyn crate::progress::Progress>,
 ) -> Result<u64, Error> {
     let mut walker = Walker::new(&plan.index)?;
@@ -233,12 +240,14 @@ async fn walk(
         batch.push(TrxWork { head, steps });
         transactions += 1;
         if batch_bytes >= BATCH {
+            permits.send(()).map_err(|_| stopped())?;
             work.send((seq, std::mem::take(&mut batch))).map_err(|_| stopped())?;
             seq += 1;
             batch_bytes = 0;
         }
     }
     if !batch.is_empty() {
+        permits.send(()).map_err(|_| stopped())?;
         work.send((seq, batch)).map_err(|_| stopped())?;
     }
     Ok(transactions)
