@@ -706,6 +706,14 @@ pub fn incidents(s: &lifeboat_core::detect::incidents::Scanned) {
     for g in &s.gaps {
         eprintln!("warning: the archive has a gap the scan cannot see into: {g}");
     }
+    for h in &s.harmless {
+        eprintln!(
+            "not an incident: {} at {} ({})",
+            h.statement.as_deref().unwrap_or(h.kind),
+            h.id,
+            h.harmless.as_deref().unwrap_or_default()
+        );
+    }
     if s.incidents.is_empty() {
         println!(
             "no destructive events in {} transactions ({} events)",

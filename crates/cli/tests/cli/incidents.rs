@@ -244,3 +244,55 @@ fn with_since(files: &[String], since: &str) -> Vec<String> {
     v.extend(files.iter().cloned());
     v
 }
+
+#[tokio::test]
+async fn a_drop_if_exists_of_what_never_existed_is_not_an_incident() {
+    let srv = TestServer::start_with(|o| o.binlog = true).await;
+    srv.exec(
+        "DROP DATABASE IF EXISTS never_here; CREATE DATABASE shop; \
+         CREATE TABLE shop.t (id INT PRIMARY KEY); DROP TABLE IF EXISTS shop.ghost; \
+         DROP TABLE IF EXISTS shop.t; DROP DATABASE IF EXISTS shop",
+    )
+    .await;
+    let files: Vec<String> = {
+        let mut c = srv.conn().await;
+        let logs: Vec<String> = c
+            .query_map("SHOW BINARY LOGS", |r: mysql_async::Row| {
+                r.get::<String, _>(0).unwrap()
+            })
+            .await
+            .unwrap();
+        logs.into_iter()
+            .map(|f| srv.sandbox.datadir.join(f).display().to_string())
+            .collect()
+    };
+    let lb = Lb::new();
+    let mut args = vec!["incidents", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    let o = lb.run(&args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    let listed: Vec<Vec<String>> = v["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| serde_json::from_value(i["tables"].clone()).unwrap())
+        .collect();
+    // What existed and was dropped is an incident; what never existed is not.
+    assert_eq!(
+        listed,
+        vec![vec!["shop.t".to_owned()], vec!["shop".to_owned()]],
+        "{v}"
+    );
+    let harmless: Vec<Vec<String>> = v["harmless"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| serde_json::from_value(i["tables"].clone()).unwrap())
+        .collect();
+    assert_eq!(
+        harmless,
+        vec![vec!["never_here".to_owned()], vec!["shop.ghost".to_owned()]],
+        "{v}"
+    );
+}

@@ -90,6 +90,9 @@ pub struct Incident {
     /// With `--context`: the transactions just after it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<Neighbor>,
+    /// Why it is not an incident after all (a `DROP … IF EXISTS` of what did not exist).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub harmless: Option<String>,
 }
 
 /// A transaction near an incident, in a few words.
@@ -173,6 +176,13 @@ pub struct Scanner {
     pub transactions: u64,
     /// Events seen.
     pub events: u64,
+    /// The scan started at the server's first binlog (number 1, nothing before it): what no
+    /// event names before a point did not exist then.
+    from_start: Option<bool>,
+    /// Tables and databases named so far (lowercased `db`, `db.table`).
+    named: std::collections::HashSet<String>,
+    /// `DROP … IF EXISTS` of objects that did not exist: not incidents.
+    harmless: Vec<Incident>,
 }
 
 fn time_text(sec: u32, micros: Option<u32>) -> String {
@@ -197,6 +207,9 @@ impl Scanner {
             waiting: Vec::new(),
             transactions: 0,
             events: 0,
+            from_start: None,
+            named: std::collections::HashSet::new(),
+            harmless: Vec::new(),
         }
     }
 
@@ -254,6 +267,22 @@ impl Scanner {
         }
         self.trx.server_id = raw.header.server_id;
         self.trx.last_time = raw.header.timestamp;
+        // The first file's list of earlier GTIDs says whether anything came before it.
+        if self.from_start.is_none() {
+            let first = lifeboat_binlog::BinlogPos::file_sequence(file) == Some(1);
+            match ev {
+                Event::PreviousGtids(l) => self.from_start = Some(first && l.is_empty()),
+                Event::GtidList { gtids, .. } => self.from_start = Some(first && gtids.is_empty()),
+                Event::FormatDescription(_) => {}
+                _ => self.from_start = Some(false),
+            }
+        }
+        if let Event::TableMap(m) = ev {
+            let db = text(m.schema).to_lowercase();
+            self.named
+                .insert(format!("{db}.{}", text(m.table).to_lowercase()));
+            self.named.insert(db);
+        }
         match ev {
             Event::Gtid(g) => {
                 self.trx.gtid = dec.gtid_text().map(str::to_owned);
@@ -290,32 +319,46 @@ impl Scanner {
                     _ => (raw.header.timestamp, micros),
                 };
                 let c = classify(&sql, &text(q.schema));
+                let harmless = self.never_existed(&sql, &c);
+                let schema = text(q.schema).to_lowercase();
+                for n in crate::sql::statement::names(&sql, &schema) {
+                    if let Some((db, _)) = n.split_once('.') {
+                        self.named.insert(db.to_owned());
+                    }
+                    self.named.insert(n);
+                }
+                if !schema.is_empty() {
+                    self.named.insert(schema);
+                }
                 let fk_off = session
                     .and_then(|s| s.flags2)
                     .is_some_and(|f| f & OPTION_NO_FOREIGN_KEY_CHECKS != 0);
                 if let Some(kind) = incident_kind(&c.kind, None, self.opts.min_rows) {
-                    self.record(
-                        Incident {
-                            id: format!("{file}:{at}"),
-                            kind,
-                            time: time_text(time.0, time.1),
-                            gtid: self.trx.gtid.clone(),
-                            file: file.to_owned(),
-                            position: at,
-                            transaction_position: self.trx.position_or(at, file).1,
-                            transaction_file: self.trx.position_or(at, file).0,
-                            server_id: raw.header.server_id,
-                            thread_id: Some(q.thread_id),
-                            statement: Some(sql.to_string()),
-                            tables: c.tables,
-                            rows: BTreeMap::new(),
-                            foreign_key_checks_off: fk_off,
-                            transaction: Vec::new(),
-                            before: Vec::new(),
-                            after: Vec::new(),
-                        },
-                        time.0,
-                    );
+                    let incident = Incident {
+                        id: format!("{file}:{at}"),
+                        kind,
+                        time: time_text(time.0, time.1),
+                        gtid: self.trx.gtid.clone(),
+                        file: file.to_owned(),
+                        position: at,
+                        transaction_position: self.trx.position_or(at, file).1,
+                        transaction_file: self.trx.position_or(at, file).0,
+                        server_id: raw.header.server_id,
+                        thread_id: Some(q.thread_id),
+                        statement: Some(sql.to_string()),
+                        tables: c.tables,
+                        rows: BTreeMap::new(),
+                        foreign_key_checks_off: fk_off,
+                        transaction: Vec::new(),
+                        before: Vec::new(),
+                        after: Vec::new(),
+                        harmless: harmless.clone(),
+                    };
+                    if harmless.is_some() {
+                        self.harmless.push(incident);
+                    } else {
+                        self.record(incident, time.0);
+                    }
                 }
             }
             Event::AnnotateRows(q) | Event::RowsQuery(q) => {
@@ -455,10 +498,40 @@ impl Scanner {
                     transaction: Vec::new(),
                     before: Vec::new(),
                     after: Vec::new(),
+                    harmless: None,
                 },
                 sec,
             );
         }
+    }
+
+    /// Why a `DROP … IF EXISTS` dropped nothing, when the binlogs prove it: they start at the
+    /// server's first, and nothing before the statement named what it drops.
+    fn never_existed(&self, sql: &str, c: &crate::sql::statement::Classified) -> Option<String> {
+        use crate::sql::statement::Kind;
+        if !matches!(c.kind, Kind::DropTable | Kind::DropDatabase) || self.from_start != Some(true)
+        {
+            return None;
+        }
+        let words: Vec<String> = sql
+            .split_whitespace()
+            .take(5)
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let if_exists = words.windows(2).any(|w| w[0] == "if" && w[1] == "exists");
+        if !if_exists || c.tables.is_empty() {
+            return None;
+        }
+        let unknown = c
+            .tables
+            .iter()
+            .all(|t| !self.named.contains(&t.to_lowercase()));
+        unknown.then(|| {
+            format!(
+                "IF EXISTS of {} that did not exist: the binlogs start at the server's first and nothing before named it",
+                c.tables.join(", ")
+            )
+        })
     }
 
     fn record(&mut self, i: Incident, sec: u32) {
@@ -569,16 +642,22 @@ pub struct Scanned {
     /// Holes in the archive (the scan cannot see what is in them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub gaps: Vec<String>,
+    /// Destructive-looking statements that destroyed nothing (`DROP … IF EXISTS` of what did
+    /// not exist), with why: not listed among the incidents.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub harmless: Vec<Incident>,
 }
 
 impl From<Scanner> for Scanned {
-    fn from(s: Scanner) -> Self {
+    fn from(mut s: Scanner) -> Self {
         let (transactions, events) = (s.transactions, s.events);
+        let harmless = std::mem::take(&mut s.harmless);
         Scanned {
             incidents: s.finish(),
             transactions,
             events,
             gaps: Vec::new(),
+            harmless,
         }
     }
 }

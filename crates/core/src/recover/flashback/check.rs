@@ -80,7 +80,8 @@ fn equals(
         .get(i)
         .ok_or_else(|| format!("no name for column {}", i + 1))?;
     let col = cols.get(i).ok_or_else(|| format!("no column {}", i + 1))?;
-    let unexpected = |other: &lifeboat_binlog::Rendered| format!("column {c}: unexpected rendering {other:?}");
+    let unexpected =
+        |other: &lifeboat_binlog::Rendered| format!("column {c}: unexpected rendering {other:?}");
     match v {
         Value::Null => {
             let _ = write!(out, "{c} IS NULL");

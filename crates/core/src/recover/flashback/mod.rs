@@ -437,14 +437,12 @@ fn show(out: &mut String, v: Option<&lifeboat_binlog::Value<'_>>, col: &lifeboat
         }
         v => v,
     };
-    let cut = |out: &mut String, s: &str| {
-        match s.char_indices().nth(CUT) {
-            Some((at, _)) => {
-                out.push_str(s.get(..at).unwrap_or(s));
-                out.push('…');
-            }
-            None => out.push_str(s),
+    let cut = |out: &mut String, s: &str| match s.char_indices().nth(CUT) {
+        Some((at, _)) => {
+            out.push_str(s.get(..at).unwrap_or(s));
+            out.push('…');
         }
+        None => out.push_str(s),
     };
     match v.map(|v| v.render(col)) {
         None => out.push_str("(not in the binlog)"),

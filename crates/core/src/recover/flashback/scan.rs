@@ -119,7 +119,9 @@ impl Index {
             bytes.resize(((end - start) * ENTRY_LEN) as usize, 0);
             self.entries
                 .read_exact_at(bytes, start * ENTRY_LEN)
-                .map_err(|e| Error::Internal(format!("flashback index: entries at {first}: {e}")))?;
+                .map_err(|e| {
+                    Error::Internal(format!("flashback index: entries at {first}: {e}"))
+                })?;
             *at = start;
         }
         let from = ((first - *at) * ENTRY_LEN) as usize;

@@ -241,7 +241,8 @@ async fn walk(
         transactions += 1;
         if batch_bytes >= BATCH {
             permits.send(()).map_err(|_| stopped())?;
-            work.send((seq, std::mem::take(&mut batch))).map_err(|_| stopped())?;
+            work.send((seq, std::mem::take(&mut batch)))
+                .map_err(|_| stopped())?;
             seq += 1;
             batch_bytes = 0;
         }
@@ -300,9 +301,15 @@ fn render(
         out.push('\n');
         for r in rows.iter().take(DESCRIBED) {
             let _ = match (&r.before, &r.after) {
-                (Some(b), None) => writeln!(out, "--   put back ({})", describe(shape, &cols, b, None)),
+                (Some(b), None) => {
+                    writeln!(out, "--   put back ({})", describe(shape, &cols, b, None))
+                }
                 (None, Some(a)) => {
-                    writeln!(out, "--   remove ({})", describe(shape, &cols, a, Some(&shape.key)))
+                    writeln!(
+                        out,
+                        "--   remove ({})",
+                        describe(shape, &cols, a, Some(&shape.key))
+                    )
                 }
                 (Some(b), Some(a)) => writeln!(
                     out,
@@ -349,11 +356,19 @@ fn assertion(out: &mut String, shape: &Shape, rows: &[check::Expect]) {
         out.push_str(k);
         free += 1;
     }
-    out.push_str("), 0) = 0, 'ok', (SELECT 'conflict' UNION ALL SELECT 'conflict')) AS lifeboat_check FROM ");
+    out.push_str(
+        "), 0) = 0, 'ok', (SELECT 'conflict' UNION ALL SELECT 'conflict')) AS lifeboat_check FROM ",
+    );
     out.push_str(&shape.quoted);
     out.push_str(" WHERE FALSE");
     for e in rows {
-        for k in e.present.as_ref().map(|(k, _)| k).into_iter().chain(&e.free) {
+        for k in e
+            .present
+            .as_ref()
+            .map(|(k, _)| k)
+            .into_iter()
+            .chain(&e.free)
+        {
             out.push_str(" OR ");
             out.push_str(k);
         }
