@@ -1200,3 +1200,48 @@ pub fn flashback_applied(a: &lifeboat_core::recover::flashback::apply::Applied) 
         }
     }
 }
+
+pub fn brought(b: &lifeboat_core::recover::tables::Brought) {
+    if b.dry_run {
+        println!(
+            "would rebuild {} tables {} from backup {} and {} transactions, then place them {:?} on {}",
+            b.tables.len().max(1),
+            b.stop,
+            b.backup,
+            b.replayed,
+            b.placement,
+            b.server
+        );
+        return;
+    }
+    println!(
+        "{}: recovered {} (backup {} + {} transactions) in {:.1} s",
+        b.server,
+        b.stop,
+        b.backup,
+        b.replayed,
+        b.duration_ms as f64 / 1000.0
+    );
+    for t in &b.tables {
+        println!(
+            "  {} -> {}: {} rows, CHECKSUM TABLE {}{}",
+            t.table,
+            t.placed_as,
+            t.rows,
+            if t.checksum_matched {
+                "matches the recovered state"
+            } else {
+                "DIFFERS"
+            },
+            t.set_aside.as_ref().map_or(String::new(), |s| format!(
+                "; the live table is kept as {s}"
+            ))
+        );
+        if let Some(d) = &t.difference {
+            println!(
+                "    vs the live table: {} rows only recovered, {} rows only live, {} rows changed",
+                d.only_recovered, d.only_live, d.changed
+            );
+        }
+    }
+}

@@ -192,11 +192,13 @@ pub enum Command {
     /// overwritten. Rows go in as row events, so triggers do not fire. --apply undoes in the
     /// server (guarded, journaled, resumable); --out writes a reviewable SQL script.
     Flashback(recover::Flashback),
-    /// Bring the tables an incident damaged back as they were just before it, into the
-    /// production server, keeping the writes made since. --mode merge: per row and column
-    /// (see --mode). Guarded and journaled; --freeze holds writes during it; --dry-run shows
-    /// the plan with rows per kind and conflicts. Rows go in as row events: no trigger fires,
-    /// trigger-set values stay as they were. Exit 1 when there were conflicts.
+    /// Bring the tables an incident damaged back as they were just before it (or before
+    /// --until…), into the production server, keeping the writes made since. side-by-side
+    /// (default) and replace rebuild the tables in a side instance from the newest backup and
+    /// the archived binlogs (--repo), copy them exactly (no trigger fires while they load) and
+    /// prove the copy by CHECKSUM TABLE before placing it; merge takes back the incident's own
+    /// row changes, per row and column. Guarded and journaled; --freeze holds writes during it;
+    /// --dry-run shows the plan. Exit 1 when merge left conflicts.
     Recover(recover::Recover),
     /// Read binlog files: decode events and row images (`show`), or check them (`verify`).
     #[command(subcommand)]

@@ -110,38 +110,65 @@ pub struct Flashback {
 }
 
 /// How recovered rows come back into production.
-#[derive(Clone, Copy, Debug, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
-    /// Three-way, per row and column: a row the incident deleted goes back when its key is
-    /// free; a row it changed gets back the columns it changed, when none of them changed
-    /// since (a later write to other columns is kept); anything else is a conflict, reported
-    /// and left as production has it. Rows inserted since are kept.
+    /// The recovered table appears beside the live one (`DB.T__recovered_<time>`); nothing
+    /// live is touched; the difference in rows is printed.
+    SideBySide,
+    /// The recovered table takes the live one's place in one RENAME TABLE (the live one, if
+    /// any, kept as `DB.T__before_recover_<time>`): for a dropped or truncated table, or a
+    /// live copy that is worthless. Foreign keys, triggers and the auto-increment counter end
+    /// as they were.
+    Replace,
+    /// Three-way, per row and column (needs --before-incident): a row the incident deleted
+    /// goes back when its key is free; a row it changed gets back the columns it changed,
+    /// when none of them changed since (a later write to other columns is kept); anything
+    /// else is a conflict, reported and left as production has it. Rows inserted since are
+    /// kept.
     Merge,
 }
 
 /// `lifeboat recover`.
 #[derive(Args)]
 pub struct Recover {
-    /// Binlog files, in any order (none with --repo: the archive's files).
+    /// Binlog files, in any order, for --mode merge (none with --repo: the archive's files).
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
     #[command(flatten)]
     pub archived: ArchivedArgs,
     /// The incident whose changes to take back (`lifeboat incidents` lists the ids).
-    #[arg(long, value_name = "ID")]
-    pub before_incident: String,
+    #[arg(long, value_name = "ID", required_unless_present_any = ["until", "until_gtid", "until_position"])]
+    pub before_incident: Option<String>,
+    /// Recover to just before this time (side-by-side, replace): RFC 3339, or `YYYY-MM-DD
+    /// HH:MM[:SS]` in --time-zone.
+    #[arg(long, value_name = "TIME", conflicts_with_all = ["before_incident", "until_gtid", "until_position"])]
+    pub until: Option<String>,
+    /// Recover up to and including the transaction with this GTID (side-by-side, replace).
+    #[arg(long, value_name = "GTID", conflicts_with_all = ["before_incident", "until_position"])]
+    pub until_gtid: Option<String>,
+    /// Recover the transactions that end at or before FILE:POS (side-by-side, replace).
+    #[arg(long, value_name = "FILE:POS", conflicts_with = "before_incident")]
+    pub until_position: Option<String>,
+    /// Time zone of --until without an offset (default: this machine's).
+    #[arg(long, value_name = "TZ")]
+    pub time_zone: Option<String>,
     /// The tables to recover (`db.table`, comma-separated or repeated).
     #[arg(long, value_name = "DB.TABLE", value_delimiter = ',', required = true)]
     pub tables: Vec<String>,
     /// How the rows come back.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, default_value_t = Mode::SideBySide)]
     pub mode: Mode,
+    /// Side-by-side, replace: the server binary of the side instance the tables are rebuilt
+    /// in (default: one of the backup's flavor and version).
+    #[arg(long, value_name = "PATH")]
+    pub mysqld: Option<PathBuf>,
     /// Hold writes on the server (read-only) while the rows go in; thawed after, whatever
     /// happened.
     #[arg(long)]
     pub freeze: bool,
-    /// Check every row and print the plan (rows per kind, conflicts); change nothing.
+    /// Print the plan (merge: rows per kind and conflicts; side-by-side, replace: the backup
+    /// and the transactions to replay); change nothing.
     #[arg(long)]
     pub dry_run: bool,
     #[command(flatten)]
