@@ -118,8 +118,9 @@ pub enum Mode {
     SideBySide,
     /// The recovered table takes the live one's place in one RENAME TABLE (the live one, if
     /// any, kept as `DB.T__before_recover_<time>`): for a dropped or truncated table, or a
-    /// live copy that is worthless. Foreign keys, triggers and the auto-increment counter end
-    /// as they were.
+    /// live copy that is worthless. Its foreign keys and triggers end as they were, its
+    /// auto-increment counter past every id it had. Refused when other tables' foreign keys
+    /// point at the live table.
     Replace,
     /// Three-way, per row and column (needs --before-incident): a row the incident deleted
     /// goes back when its key is free; a row it changed gets back the columns it changed,
