@@ -913,6 +913,15 @@ pub fn demo(t: &lifeboat_core::demo::Timeline, took: std::time::Duration) {
     for d in &t.damage {
         println!("  production vs recovered: {d}");
     }
+    let r = &t.repaired;
+    println!(
+        "  production repaired: {} back in place ({} rows); {} deleted payments put back ({} conflicts), later writes kept; payments verified: {}",
+        r.table.table, r.table.rows, r.rows_put_back, r.conflicts, r.payments_verified
+    );
+    println!(
+        "  end-to-end RTO (incident found -> production repaired and verified): {:.1} s",
+        r.end_to_end_ms as f64 / 1000.0
+    );
     println!(
         "demo finished in {:.0} s; nothing left running",
         took.as_secs_f64()

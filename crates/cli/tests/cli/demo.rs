@@ -19,6 +19,24 @@ async fn the_demo_recovers_and_proves_it() {
     assert_eq!(kinds, ["delete_without_where", "drop_table"], "{t}");
     assert!(t["rpo_ms"].as_u64().unwrap() < 2000, "{t}");
     assert!(t["replayed"].as_u64().unwrap() > 100, "{t}");
+    // Production repaired: rental back in place, the payments put back, proven.
+    let r = &t["repaired"];
+    assert_eq!(r["table"]["table"], "sakila.rental", "{t}");
+    assert_eq!(r["table"]["checksum_matched"], true, "{t}");
+    assert!(r["table"]["rows"].as_u64().unwrap() >= 16044, "{t}");
+    assert!(r["rows_put_back"].as_u64().unwrap() >= 16049, "{t}");
+    assert_eq!(r["conflicts"], 0, "{t}");
+    assert_eq!(r["payments_verified"], true, "{t}");
+    // Only real incidents: Sakila's own `DROP SCHEMA IF EXISTS` of what never existed is not
+    // one.
+    assert!(
+        t["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["tables"][0] != "sakila"),
+        "{t}"
+    );
     // Nothing left running.
     for sub in ["production", "recovered"] {
         let pid = std::fs::read_to_string(dir.join(sub).join("mysqld.pid")).unwrap_or_default();

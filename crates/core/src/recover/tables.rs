@@ -80,8 +80,10 @@ pub struct TableBack {
     pub set_aside: Option<String>,
     /// Rows recovered.
     pub rows: u64,
-    /// CHECKSUM TABLE of the copy equals the side instance's.
+    /// The copy's rows equal the side instance's.
     pub checksum_matched: bool,
+    /// How that was proven: `CHECKSUM TABLE`, else a fingerprint of every row's values.
+    pub proof: &'static str,
     /// Side by side: rows only in the recovered table, only in the live one, and in both
     /// with other values.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -379,14 +381,69 @@ async fn bring(
         .query_first(format!("CHECKSUM TABLE {}.{}", q(db), q(&copy)))
         .await
         .map_err(Error::sql(format!("CHECKSUM TABLE {db}.{copy}")))?;
-    let matched = theirs.and_then(|r| r.1) == ours.and_then(|r| r.1);
+    let mut proof = "CHECKSUM TABLE";
+    let mut matched = theirs.and_then(|r| r.1) == ours.and_then(|r| r.1);
     if !matched {
+        // CHECKSUM TABLE also sums how rows are stored (MySQL: a table rebuilt by a restore
+        // and one filled by INSERTs can differ with the same values): then every row's
+        // values, compared as bytes.
+        let print = |t: &str| {
+            let cols: Vec<String> = columns
+                .iter()
+                .map(|c| format!("IFNULL(HEX(CAST({c} AS BINARY)), 'NULL')"))
+                .collect();
+            format!(
+                "SELECT COUNT(*), SUM(CRC32(CONCAT_WS('|', {}))), BIT_XOR(CRC32(CONCAT_WS('/', {}))) FROM {}.{}",
+                cols.join(", "),
+                cols.join(", "),
+                q(db),
+                q(t)
+            )
+        };
+        type Print = Option<(u64, Option<u64>, Option<u64>)>;
+        let a: Print = side
+            .query_first(print(name))
+            .await
+            .map_err(Error::sql(format!(
+                "fingerprinting {table} in the side instance"
+            )))?;
+        let b: Print = prod
+            .query_first(print(&copy))
+            .await
+            .map_err(Error::sql(format!("fingerprinting {db}.{copy}")))?;
+        matched = a == b;
+        proof = "row fingerprint";
+    }
+    if !matched {
+        // Which columns differ, for the message.
+        let mut differ = Vec::new();
+        for c in &columns {
+            let sum = |t: &str| {
+                format!(
+                    "SELECT COUNT(*), SUM(CRC32(CAST({c} AS BINARY))) FROM {}.{}",
+                    q(db),
+                    q(t)
+                )
+            };
+            let a: Option<(u64, Option<u64>)> = side.query_first(sum(name)).await.unwrap_or(None);
+            let b: Option<(u64, Option<u64>)> = prod.query_first(sum(&copy)).await.unwrap_or(None);
+            if a != b {
+                differ.push(c.clone());
+            }
+        }
         let _ = prod
             .query_drop(format!("DROP TABLE {}.{}", q(db), q(&copy)))
             .await;
         return Err(Error::Mismatch {
             subject: table.to_owned(),
-            problem: "the copy's CHECKSUM TABLE differs from the recovered table's; the copy was dropped, nothing was placed".into(),
+            problem: format!(
+                "the copy's rows differ from the recovered table's (in {}); the copy was dropped, nothing was placed",
+                if differ.is_empty() {
+                    "the order of values within rows".to_owned()
+                } else {
+                    differ.join(", ")
+                }
+            ),
         });
     }
     let mut back = TableBack {
@@ -395,6 +452,7 @@ async fn bring(
         set_aside: None,
         rows,
         checksum_matched: matched,
+        proof,
         difference: None,
     };
     match placement {
