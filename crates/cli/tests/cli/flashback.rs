@@ -6,7 +6,9 @@ use lifeboat_server::testing::TestServer;
 use mysql_async::prelude::Queryable;
 use serde_json::Value;
 
-use crate::harness::{Lb, Shop, checksum_of, code, identity, json, socket_args, stderr, with};
+use crate::harness::{
+    Lb, Shop, binlogs, checksum_of, code, identity, json, socket_args, stderr, with,
+};
 
 /// A server with binlogs and `shop.payment`: 3000 rows whose `paid_at` a BEFORE INSERT
 /// trigger sets (the value a replayed INSERT would get wrong), and every kind of column a
@@ -35,20 +37,6 @@ async fn payments() -> TestServer {
         .build(&srv)
         .await;
     srv
-}
-
-/// The binlog files of `srv`, as paths.
-async fn binlogs(srv: &TestServer) -> Vec<String> {
-    let mut c = srv.conn().await;
-    let logs: Vec<String> = c
-        .query_map("SHOW BINARY LOGS", |r: mysql_async::Row| {
-            r.get::<String, _>(0).unwrap()
-        })
-        .await
-        .unwrap();
-    logs.into_iter()
-        .map(|f| srv.sandbox.datadir.join(f).display().to_string())
-        .collect()
 }
 
 /// The id `lifeboat incidents` gives the first incident in `files`.

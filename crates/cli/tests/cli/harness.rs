@@ -460,6 +460,20 @@ pub(crate) async fn point(srv: &TestServer, c: &mut Conn) -> Point {
     }
 }
 
+/// The binlog files of `srv`, as paths, oldest first.
+pub(crate) async fn binlogs(srv: &TestServer) -> Vec<String> {
+    let mut c = srv.conn().await;
+    let logs: Vec<String> = c
+        .query_map("SHOW BINARY LOGS", |r: mysql_async::Row| {
+            r.get::<String, _>(0).unwrap()
+        })
+        .await
+        .unwrap();
+    logs.into_iter()
+        .map(|f| srv.sandbox.datadir.join(f).display().to_string())
+        .collect()
+}
+
 /// Sleeps into the next second, so that what comes after is stamped later than `now`.
 pub(crate) async fn next_second() -> jiff::Timestamp {
     let now = jiff::Timestamp::now();

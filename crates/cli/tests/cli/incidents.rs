@@ -254,18 +254,7 @@ async fn a_drop_if_exists_of_what_never_existed_is_not_an_incident() {
          DROP TABLE IF EXISTS shop.t; DROP DATABASE IF EXISTS shop",
     )
     .await;
-    let files: Vec<String> = {
-        let mut c = srv.conn().await;
-        let logs: Vec<String> = c
-            .query_map("SHOW BINARY LOGS", |r: mysql_async::Row| {
-                r.get::<String, _>(0).unwrap()
-            })
-            .await
-            .unwrap();
-        logs.into_iter()
-            .map(|f| srv.sandbox.datadir.join(f).display().to_string())
-            .collect()
-    };
+    let files = crate::harness::binlogs(&srv).await;
     let lb = Lb::new();
     let mut args = vec!["incidents", "--json"];
     args.extend(files.iter().map(String::as_str));
