@@ -493,10 +493,13 @@ async fn an_apply_killed_midway_resumes_without_undoing_anything_twice() {
     let o = lb.run(&args);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v = json(&o);
-    assert_eq!(v["already_undone"], done, "{v}");
+    // A COMMIT sent just before the kill may still have completed on the server: at least
+    // what was counted is skipped, and every transaction is undone exactly once.
+    let skipped = v["already_undone"].as_u64().unwrap();
+    assert!(skipped >= done, "{v}");
+    assert_eq!(v["transactions"].as_u64().unwrap() + skipped, 1500, "{v}");
     // The first run's undos are in the binlog now: left out, never undone.
-    assert_eq!(v["plan"]["own_undos_skipped"], done, "{v}");
-    assert_eq!(v["transactions"], 1500 - done, "{v}");
+    assert_eq!(v["plan"]["own_undos_skipped"], skipped, "{v}");
     assert_eq!(v["conflicts_total"], 0, "{v}");
     assert_eq!(
         checksum_of(&mut c, "shop.payment").await,
