@@ -53,6 +53,7 @@ pub(super) async fn refusals(
     t: &mut GuardedTarget,
     targets: &[String],
     own_ids: &[u32],
+    own_sandbox: bool,
 ) -> Result<Vec<String>, Error> {
     let mut reasons = Vec::new();
     let list = targets
@@ -75,6 +76,11 @@ pub(super) async fn refusals(
             "it already has database(s) {}",
             existing.join(", ")
         ));
+    }
+    // A side instance this restore just started has no users: a session of its start-up that
+    // has not closed yet is not one.
+    if own_sandbox {
+        return Ok(reasons);
     }
     let ids = own_ids
         .iter()
@@ -177,7 +183,7 @@ pub(super) async fn open(
     let mut own: Vec<u32> = loaders.iter().map(Conn::id).collect();
     own.push(t.conn().id());
     let expect_existing: &[String] = if opts.resume { &[] } else { &target_dbs };
-    let reasons = refusals(&mut t, expect_existing, &own).await?;
+    let reasons = refusals(&mut t, expect_existing, &own, sandbox.is_some()).await?;
     if !reasons.is_empty() {
         if opts.force {
             warnings.push(format!(
