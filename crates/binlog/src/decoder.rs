@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use crate::events::{DecodeError, Event};
 use crate::file::RawEvent;
 use crate::frame::FormatDescription;
-use crate::gtid::{Gtid, MariaDbGtid, MySqlGtid, MySqlSid};
+use crate::gtid::Gtid;
 use crate::table::TableDef;
 
 /// Keeps the table maps and current GTID while events are decoded in order.
@@ -51,24 +51,8 @@ impl Decoder {
                 })?;
                 self.tables.insert(m.table_id, (raw.data.to_vec(), def));
             }
-            Event::Gtid(g) => {
-                // ANONYMOUS_GTID carries an all-zero sid: no GTID.
-                self.gtid = (g.sid != [0; 16]).then(|| {
-                    Gtid::MySql(MySqlGtid {
-                        sid: MySqlSid {
-                            uuid: g.sid,
-                            tag: g.tag.clone(),
-                        },
-                        gno: g.gno,
-                    })
-                });
-            }
-            Event::MariadbGtid(g) => {
-                self.gtid = Some(Gtid::MariaDb(MariaDbGtid {
-                    domain: g.domain_id,
-                    server_id: raw.header.server_id,
-                    seq: g.seq_no,
-                }));
+            Event::Gtid(_) | Event::MariadbGtid(_) => {
+                self.gtid = ev.gtid(raw.header.server_id);
             }
             Event::FormatDescription(_) | Event::Rotate { .. } => {
                 // A new file (or server) starts: its table ids mean nothing from before.

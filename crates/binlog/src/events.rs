@@ -264,6 +264,29 @@ fn short(event: EventType) -> impl Fn(Short) -> DecodeError {
     }
 }
 
+impl Event<'_> {
+    /// The GTID a GTID event gives its transaction (`server_id` from the event's header:
+    /// MariaDB's GTIDs carry it there); `None` for other events and MySQL's anonymous ones.
+    pub fn gtid(&self, server_id: u32) -> Option<crate::Gtid> {
+        match self {
+            // ANONYMOUS_GTID carries an all-zero sid: no GTID.
+            Event::Gtid(g) if g.sid != [0; 16] => Some(crate::Gtid::MySql(crate::MySqlGtid {
+                sid: crate::MySqlSid {
+                    uuid: g.sid,
+                    tag: g.tag.clone(),
+                },
+                gno: g.gno,
+            })),
+            Event::MariadbGtid(g) => Some(crate::Gtid::MariaDb(crate::MariaDbGtid {
+                domain: g.domain_id,
+                server_id,
+                seq: g.seq_no,
+            })),
+            _ => None,
+        }
+    }
+}
+
 impl<'a> Event<'a> {
     /// Decodes `data` of an event of type `t`, read under `fde`.
     pub fn decode(

@@ -172,15 +172,8 @@ pub async fn apply(
                     vec![(None, rows)]
                 };
                 for (narrow, rows) in &groups {
-                    let expects = rows
-                        .iter()
-                        .map(|r| check::expect(&shape, &cols, r))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|reason| Error::Binlog {
-                            file: name.to_owned(),
-                            offset: Some(step.offset),
-                            problem: format!("{table}: {reason}"),
-                        })?;
+                    let expects =
+                        check::expectations(&shape, &cols, rows.iter(), name, step.offset)?;
                     let found: Vec<(Option<u64>, Option<i64>)> = access
                         .conn()
                         .query(check::query(&shape, &expects, !dry_run))

@@ -20,7 +20,7 @@ pub struct Shape {
     pub names: Vec<String>,
     /// The same, quoted for SQL.
     pub quoted_names: Vec<String>,
-    /// Positions of the primary key's columns (else of a unique key over NOT NULL columns).
+    /// Positions of the primary key's columns (a table without one is refused).
     pub key: Vec<usize>,
     /// Per column: unsigned integer.
     pub unsigned: Vec<bool>,
@@ -231,6 +231,23 @@ pub fn expect(shape: &Shape, cols: &[Column], row: &Row<'_>) -> Result<Expect, S
         (None, _) => None,
     };
     Ok(Expect { present, free })
+}
+
+/// [`expect`] for each row of the event at `offset` of `file`.
+pub fn expectations<'r, 'v: 'r>(
+    shape: &Shape,
+    cols: &[Column],
+    rows: impl Iterator<Item = &'r Row<'v>>,
+    file: &str,
+    offset: u64,
+) -> Result<Vec<Expect>, Error> {
+    rows.map(|r| expect(shape, cols, r))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|reason| Error::Binlog {
+            file: file.to_owned(),
+            offset: Some(offset),
+            problem: format!("{}: {reason}", shape.table),
+        })
 }
 
 /// One query that reports, for each row, whether production holds what the incident left:

@@ -275,29 +275,11 @@ pub(super) fn scan(paths: &[PathBuf], range: &Range, wanted: &[String]) -> Resul
                         time: raw.header.timestamp,
                         ..Open::default()
                     };
-                    match ev {
-                        Event::MariadbGtid(g) => {
-                            open.gtid = Some(format!(
-                                "{}-{}-{}",
-                                g.domain_id, raw.header.server_id, g.seq_no
-                            ));
-                            open.inside = g.flags2
-                                & lifeboat_binlog::events::MariadbGtidEvent::FL_STANDALONE
-                                == 0;
-                        }
-                        Event::Gtid(g) if g.sid != [0; 16] => {
-                            open.gtid = Some(
-                                lifeboat_binlog::Gtid::MySql(lifeboat_binlog::MySqlGtid {
-                                    sid: lifeboat_binlog::MySqlSid {
-                                        uuid: g.sid,
-                                        tag: g.tag.clone(),
-                                    },
-                                    gno: g.gno,
-                                })
-                                .to_string(),
-                            );
-                        }
-                        _ => {}
+                    open.gtid = ev.gtid(raw.header.server_id).map(|g| g.to_string());
+                    if let Event::MariadbGtid(g) = ev {
+                        open.inside = g.flags2
+                            & lifeboat_binlog::events::MariadbGtidEvent::FL_STANDALONE
+                            == 0;
                     }
                 }
                 EventType::Query | EventType::QueryCompressed => {

@@ -273,15 +273,7 @@ fn render(
         let rows = decoded.rows(&step.map.def)?;
         let table = &step.map.table;
         let cols = shape.columns(&step.map.def);
-        let expects = rows
-            .iter()
-            .map(|r| check::expect(shape, &cols, r))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|reason| Error::Binlog {
-                file: name.to_owned(),
-                offset: Some(step.offset),
-                problem: format!("{table}: {reason}"),
-            })?;
+        let expects = check::expectations(shape, &cols, rows.iter(), name, step.offset)?;
         let mut kinds: std::collections::BTreeMap<&str, u64> = Default::default();
         for r in &rows {
             *kinds.entry(undo_kind(r)).or_default() += 1;

@@ -96,25 +96,10 @@ impl<'a> Walker<'a> {
         let head = self.read(t.file, t.start, first.max(t.start + 1))?;
         let f = self.source(t.file)?;
         let raw = RawEvent::frame(&head, t.start, &f.fde, &f.name)?;
-        let gtid = match Event::decode(&f.fde, raw.event_type(), raw.data)
+        let gtid = Event::decode(&f.fde, raw.event_type(), raw.data)
             .map_err(Error::event(&f.name, t.start))?
-        {
-            Event::MariadbGtid(g) => Some(format!(
-                "{}-{}-{}",
-                g.domain_id, raw.header.server_id, g.seq_no
-            )),
-            Event::Gtid(g) if g.sid != [0; 16] => Some(
-                lifeboat_binlog::Gtid::MySql(lifeboat_binlog::MySqlGtid {
-                    sid: lifeboat_binlog::MySqlSid {
-                        uuid: g.sid,
-                        tag: g.tag.clone(),
-                    },
-                    gno: g.gno,
-                })
-                .to_string(),
-            ),
-            _ => None,
-        };
+            .gtid(raw.header.server_id)
+            .map(|g| g.to_string());
         let source = Source {
             at: format!("{}:{}", f.name, t.start),
             gtid,
