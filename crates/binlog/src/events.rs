@@ -250,6 +250,13 @@ pub struct RowsEvent<'a> {
 impl RowsEvent<'_> {
     /// `flags` bit `STMT_END_F`: the last row event of its statement.
     pub const STMT_END: u16 = 1;
+    /// `flags` bit `NO_FOREIGN_KEY_CHECKS_F`: applied with foreign key checks off (the
+    /// session's setting; MySQL also marks the rows a cascade changed).
+    pub const NO_FOREIGN_KEY_CHECKS: u16 = 1 << 1;
+    /// `flags` bit `USE_SQL_FOREIGN_KEY_F` (MySQL 9.6+; unused by MariaDB): the server
+    /// enforced foreign keys above the storage engine, so the rows a cascade changed are
+    /// logged as row events of their own, before the parent's.
+    pub const USE_SQL_FOREIGN_KEY: u16 = 1 << 4;
 
     /// Whether this is the last row event of its statement.
     pub fn ends_statement(&self) -> bool {

@@ -192,8 +192,10 @@ impl<'a> RowsEvent<'a> {
     /// lacks columns (MINIMAL or NOBLOB images), an update whose before image lacks a column
     /// its after image set, and partial JSON updates are refused, never filled in.
     ///
-    /// The event has no flags (the caller marks the last of a statement) and no extra data
-    /// (a partition id would name the old row's partition).
+    /// The event keeps the flags that say how the server applied the change (foreign key
+    /// checks off, as MySQL marks the rows a cascade changed; its SQL-layer foreign keys), not
+    /// STMT_END_F (the caller marks the last of a statement), and no extra data (a partition
+    /// id would name the old row's partition).
     pub fn undo<'r, 'v: 'r>(
         &self,
         table: &TableDef,
@@ -267,7 +269,7 @@ impl<'a> RowsEvent<'a> {
         let mut undo = RowsEvent {
             event_type: EventType::from_code(t),
             table_id: self.table_id,
-            flags: 0,
+            flags: self.flags & !RowsEvent::STMT_END,
             extra: &[],
             column_count: self.column_count,
             present,

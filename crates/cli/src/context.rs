@@ -178,6 +178,7 @@ impl Ctx {
             Some(dir) => Target::Sandbox(SideInstance {
                 dir: dir.clone(),
                 mysqld: side.mysqld.clone(),
+                binlog: false,
             }),
             None => Target::Server(self.resolve(conn, config)?),
         })

@@ -1190,6 +1190,17 @@ pub fn flashback_applied(a: &lifeboat_core::recover::flashback::apply::Applied) 
         }
     );
     undo_rows(&a.rows);
+    if !a.rebuilt_cascade.is_empty() {
+        let rebuilt: Vec<String> = a
+            .rebuilt_cascade
+            .iter()
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect();
+        println!(
+            "child rows a cascade changed below the binlog, rebuilt in a side instance: {}",
+            rebuilt.join(", ")
+        );
+    }
     if a.conflicts_total > 0 {
         println!(
             "{} conflicts: rows production no longer holds as the incident left them (left as they are):",

@@ -580,6 +580,7 @@ async fn recover(
         crate::recover::restore::Target::Sandbox(crate::recover::restore::SideInstance {
             dir: side_dir.to_path_buf(),
             mysqld: mysqld.map(Path::to_path_buf),
+            binlog: false,
         }),
         &policy,
         &crate::recover::restore::RestoreOptions {
@@ -677,6 +678,11 @@ async fn repair(
         target,
         &rec.policy,
         crate::recover::flashback::apply::How::default(),
+        crate::recover::flashback::Cascades::Rebuild {
+            repo,
+            server: Some(&acc.server),
+            mysqld: mysqld.map(Path::to_path_buf),
+        },
         &mut rec.audit,
         ctx,
     )

@@ -40,7 +40,7 @@ pub async fn run(ctx: &Ctx, a: &Flashback) -> Result<u8, Failure> {
         }
         (None, None) => unreachable_range()?,
     };
-    let plan = plan(ctx, &a.files, &a.archived, &range, &a.tables).await?;
+    let (plan, archive) = plan(ctx, &a.files, &a.archived, &range, &a.tables).await?;
     let reporting = ctx.reporting();
     if let Some(out) = &a.out {
         let written = if given(&a.conn) {
@@ -79,8 +79,16 @@ pub async fn run(ctx: &Ctx, a: &Flashback) -> Result<u8, Failure> {
         dry_run: a.dry_run,
         merge: false,
     };
-    let applied =
-        flashback::apply::apply(&plan, &target, &policy, how, &mut audit, &reporting).await?;
+    let applied = flashback::apply::apply(
+        &plan,
+        &target,
+        &policy,
+        how,
+        cascades(&archive, None),
+        &mut audit,
+        &reporting,
+    )
+    .await?;
     let conflicts = applied.conflicts_total > 0;
     let shown = Shown {
         plan: &plan.summary,
@@ -93,14 +101,15 @@ pub async fn run(ctx: &Ctx, a: &Flashback) -> Result<u8, Failure> {
     Ok(u8::from(conflicts))
 }
 
-/// The transactions of `range` in the binlog `files` (or the archive `archived` names).
+/// The transactions of `range` in the binlog `files` (or the archive `archived` names), and
+/// the repository and archived server when they come from one.
 pub async fn plan(
     ctx: &Ctx,
     files: &[std::path::PathBuf],
     archived: &crate::args::shared::ArchivedArgs,
     range: &Range,
     tables: &[String],
-) -> Result<flashback::Plan, Failure> {
+) -> Result<(flashback::Plan, Option<(lifeboat_repo::Repository, String)>), Failure> {
     Ok(match (&archived.repo, files.is_empty()) {
         (Some(loc), true) => {
             let (r, server) = open::archived_server(ctx, archived, loc).await?;
@@ -108,7 +117,8 @@ pub async fn plan(
                 repo: &r,
                 server: Some(&server),
             };
-            flashback::plan(binlogs, range, tables).await?
+            let plan = flashback::plan(binlogs, range, tables).await?;
+            (plan, Some((r, server)))
         }
         (None, true) => {
             return Err(crate::context::usage(
@@ -117,9 +127,27 @@ pub async fn plan(
         }
         _ => {
             let (_tmp, paths) = open::materialize(ctx, archived, files).await?;
-            flashback::plan(Binlogs::Files(&paths), range, tables).await?
+            (
+                flashback::plan(Binlogs::Files(&paths), range, tables).await?,
+                None,
+            )
         }
     })
+}
+
+/// Where cascaded child rows the binlog lacks are rebuilt from: the archive's repository.
+pub fn cascades(
+    archive: &Option<(lifeboat_repo::Repository, String)>,
+    mysqld: Option<std::path::PathBuf>,
+) -> flashback::Cascades<'_> {
+    match archive {
+        Some((repo, server)) => flashback::Cascades::Rebuild {
+            repo,
+            server: Some(server),
+            mysqld,
+        },
+        None => flashback::Cascades::Unavailable,
+    }
 }
 
 /// Clap requires --incident or --from.

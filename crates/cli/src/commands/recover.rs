@@ -71,13 +71,23 @@ async fn work(
             reason: "expected an id from `lifeboat incidents` (FILE:OFFSET)".into(),
         })?;
         let range = Range::Incident(incident);
-        let plan = super::flashback::plan(ctx, &a.files, &a.archived, &range, &a.tables).await?;
+        let (plan, archive) =
+            super::flashback::plan(ctx, &a.files, &a.archived, &range, &a.tables).await?;
         let how = flashback::apply::How {
             dry_run: a.dry_run,
             merge: true,
         };
-        let applied =
-            flashback::apply::apply(&plan, target, policy, how, audit, &ctx.reporting()).await?;
+        let cascades = super::flashback::cascades(&archive, a.mysqld.clone());
+        let applied = flashback::apply::apply(
+            &plan,
+            target,
+            policy,
+            how,
+            cascades,
+            audit,
+            &ctx.reporting(),
+        )
+        .await?;
         let shown = Merged {
             mode: a.mode,
             plan: &plan.summary,

@@ -181,6 +181,7 @@ pub async fn run(
             crate::recover::restore::Target::Sandbox(crate::recover::restore::SideInstance {
                 dir: side_dir.clone(),
                 mysqld: opts.mysqld.clone(),
+                binlog: false,
             }),
             &side_policy,
             &restore_opts,
@@ -222,7 +223,7 @@ pub async fn run(
 
 /// `tables` and, recursively, the tables their foreign keys reference, as the backup
 /// defines them.
-fn with_parents(body: &crate::protect::backup::Body, tables: &[String]) -> Vec<String> {
+pub(crate) fn with_parents(body: &crate::protect::backup::Body, tables: &[String]) -> Vec<String> {
     let mut all: Vec<String> = tables.to_vec();
     let mut i = 0;
     while let Some(t) = all.get(i).cloned() {

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::check::{self, Shape};
 use super::walk::Walker;
-use super::{Counts, Plan, bound, describe, file_of, undo_kind};
+use super::{Counts, Plan, bound, cascade, describe, file_of, undo_kind};
 use crate::error::Error;
 use crate::target::guard::{self, Policy, Refusal};
 use crate::target::journal::Audit;
@@ -46,6 +46,10 @@ pub struct Applied {
     pub conflicts: Vec<Conflict>,
     /// Where progress is recorded on the target.
     pub progress_table: &'static str,
+    /// Child rows a cascade changed below the binlog, rebuilt in a side instance, per table
+    /// (their undo is counted in `rows`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub rebuilt_cascade: std::collections::BTreeMap<String, u64>,
 }
 
 /// A row left as production has it.
@@ -83,10 +87,11 @@ pub async fn apply(
     conn_opts: &ConnectOptions,
     policy: &Policy<'_>,
     how: How,
+    cascades: cascade::Cascades<'_>,
     audit: &mut Audit,
     ctx: &crate::Context,
 ) -> Result<Applied, Error> {
-    let How { dry_run, merge } = how;
+    let dry_run = how.dry_run;
     let mut conn = connect(conn_opts).await?;
     let info = ServerInfo::probe(&mut conn).await?;
     let id = info.identity.id();
@@ -103,6 +108,10 @@ pub async fn apply(
     if let Err(refusal) = preflight(access.conn(), &info, plan).await? {
         return Err(audit.refuse("flashback", &id, &endpoint, refusal));
     }
+    let supplement = match cascade::prepare(plan, access.conn(), cascades, audit, ctx).await? {
+        Ok(s) => s,
+        Err(refusal) => return Err(audit.refuse("flashback", &id, &endpoint, refusal)),
+    };
     let mut interrupts = ctx.interrupts();
     let progress = ctx.progress();
     let mut out = Applied {
@@ -114,6 +123,10 @@ pub async fn apply(
         conflicts_total: 0,
         conflicts: Vec::new(),
         progress_table: PROGRESS_TABLE,
+        rebuilt_cascade: supplement
+            .as_ref()
+            .map(|(_, s)| s.rows.clone())
+            .unwrap_or_default(),
     };
     let work = async {
         session(&mut access).await?;
@@ -151,78 +164,36 @@ pub async fn apply(
                 let e = entries[i];
                 let step = walker.step(&e, bound(&entries, i, &trx))?;
                 let (fde, name) = file_of(plan, e.file)?;
-                let decoded = step.decode(fde, name)?;
-                let rows = decoded.rows(&step.map.def)?;
-                let table = step.map.table.clone();
-                let width = step.map.def.columns.len();
-                let shape = match shapes.get(&table) {
-                    Some((w, s)) if *w == width => std::sync::Arc::clone(s),
-                    _ => {
-                        let s = std::sync::Arc::new(
-                            check::shape_of(access.conn(), &table, &step.map.def).await?,
-                        );
-                        shapes.insert(table.clone(), (width, s.clone()));
-                        s
-                    }
-                };
-                let cols = shape.columns(&step.map.def);
-                let groups = if merge {
-                    super::merge::groups(&rows, &shape.key, width)
-                } else {
-                    vec![(None, rows)]
-                };
-                for (narrow, rows) in &groups {
-                    let expects =
-                        check::expectations(&shape, &cols, rows.iter(), name, step.offset)?;
-                    let found: Vec<(Option<u64>, Option<i64>)> = access
-                        .conn()
-                        .query(check::query(&shape, &expects, !dry_run))
-                        .await
-                        .map_err(Error::sql(format!("checking the rows of {table}")))?;
-                    let verdicts = check::verdicts(&expects, &found);
-                    let mut keep = Vec::with_capacity(rows.len());
-                    for (row, verdict) in rows.iter().zip(&verdicts) {
-                        match verdict {
-                            None => {
-                                keep.push(row);
-                                out.rows.add(&table, undo_kind(row), 1);
-                            }
-                            Some(reason) => {
-                                out.conflicts_total += 1;
-                                if out.conflicts.len() < LISTED {
-                                    let now = holds(access.conn(), &shape, &cols, row).await?;
-                                    out.conflicts.push(Conflict {
-                                        transaction: source.id().to_owned(),
-                                        event: format!("{name}:{}", step.offset),
-                                        table: table.clone(),
-                                        key: key_text(&shape, &cols, row),
-                                        reason,
-                                        incident_left: row.after.as_ref().map_or_else(
-                                            || "absent".into(),
-                                            |a| describe(&shape, &cols, a, None),
-                                        ),
-                                        production_holds: now,
-                                    });
-                                }
-                            }
-                        }
-                    }
-                    let Some(t) = access.writer() else {
-                        continue;
-                    };
-                    if keep.is_empty() {
-                        continue;
-                    }
-                    let stmt =
-                        decoded.binlog_statement(&step.map, &keep, narrow.as_deref(), fde, name)?;
-                    if let Err(err) = t.conn().query_drop(stmt).await {
-                        let _ = t.conn().query_drop("ROLLBACK").await;
-                        return Err(Error::sql(format!(
-                            "undoing {table} ({name}:{}; source transaction {}); nothing of that transaction was undone",
-                            step.offset,
-                            source.id()
-                        ))(err));
-                    }
+                undo_event(
+                    &mut access,
+                    &mut shapes,
+                    &mut out,
+                    how,
+                    &source,
+                    &step,
+                    fde,
+                    name,
+                )
+                .await?;
+            }
+            // The children the server changed below the binlog, after their parents.
+            if let Some((found, sup)) = &supplement
+                && found.is(&trx)
+            {
+                let (fde, _) = file_of(plan, trx.file)?;
+                for step in sup.steps() {
+                    let name = cascade::Supplement::NAME;
+                    undo_event(
+                        &mut access,
+                        &mut shapes,
+                        &mut out,
+                        how,
+                        &source,
+                        &step?,
+                        fde,
+                        name,
+                    )
+                    .await?;
                 }
             }
             match access.writer() {
@@ -276,6 +247,93 @@ pub async fn apply(
         audit.record("flashback", &id, &endpoint, outcome, Some(detail))?;
     }
     result.map(|()| out)
+}
+
+/// Checks one row event's rows against production and, unless dry, undoes those that hold
+/// what the incident left (one `BINLOG` statement); the rest are conflicts.
+#[allow(clippy::too_many_arguments)]
+async fn undo_event(
+    access: &mut Access,
+    shapes: &mut HashMap<String, (usize, std::sync::Arc<Shape>)>,
+    out: &mut Applied,
+    how: How,
+    source: &super::walk::Source,
+    step: &super::walk::Step,
+    fde: &lifeboat_binlog::FormatDescription,
+    name: &str,
+) -> Result<(), Error> {
+    let How { dry_run, merge } = how;
+    let decoded = step.decode(fde, name)?;
+    let rows = decoded.rows(&step.map.def)?;
+    let table = step.map.table.clone();
+    let width = step.map.def.columns.len();
+    let shape = match shapes.get(&table) {
+        Some((w, s)) if *w == width => std::sync::Arc::clone(s),
+        _ => {
+            let s =
+                std::sync::Arc::new(check::shape_of(access.conn(), &table, &step.map.def).await?);
+            shapes.insert(table.clone(), (width, s.clone()));
+            s
+        }
+    };
+    let cols = shape.columns(&step.map.def);
+    let groups = if merge {
+        super::merge::groups(&rows, &shape.key, width)
+    } else {
+        vec![(None, rows)]
+    };
+    for (narrow, rows) in &groups {
+        let expects = check::expectations(&shape, &cols, rows.iter(), name, step.offset)?;
+        let found: Vec<(Option<u64>, Option<i64>)> = access
+            .conn()
+            .query(check::query(&shape, &expects, !dry_run))
+            .await
+            .map_err(Error::sql(format!("checking the rows of {table}")))?;
+        let verdicts = check::verdicts(&expects, &found);
+        let mut keep = Vec::with_capacity(rows.len());
+        for (row, verdict) in rows.iter().zip(&verdicts) {
+            match verdict {
+                None => {
+                    keep.push(row);
+                    out.rows.add(&table, undo_kind(row), 1);
+                }
+                Some(reason) => {
+                    out.conflicts_total += 1;
+                    if out.conflicts.len() < LISTED {
+                        let now = holds(access.conn(), &shape, &cols, row).await?;
+                        out.conflicts.push(Conflict {
+                            transaction: source.id().to_owned(),
+                            event: format!("{name}:{}", step.offset),
+                            table: table.clone(),
+                            key: key_text(&shape, &cols, row),
+                            reason,
+                            incident_left: row.after.as_ref().map_or_else(
+                                || "absent".into(),
+                                |a| describe(&shape, &cols, a, None),
+                            ),
+                            production_holds: now,
+                        });
+                    }
+                }
+            }
+        }
+        let Some(t) = access.writer() else {
+            continue;
+        };
+        if keep.is_empty() {
+            continue;
+        }
+        let stmt = decoded.binlog_statement(&step.map, &keep, narrow.as_deref(), fde, name)?;
+        if let Err(err) = t.conn().query_drop(stmt).await {
+            let _ = t.conn().query_drop("ROLLBACK").await;
+            return Err(Error::sql(format!(
+                "undoing {table} ({name}:{}; source transaction {}); nothing of that transaction was undone",
+                step.offset,
+                source.id()
+            ))(err));
+        }
+    }
+    Ok(())
 }
 
 /// How an undo transaction starts. MySQL: a format description sent by a BINLOG statement

@@ -342,7 +342,8 @@ pub async fn shape_of(
     def: &TableDef,
 ) -> Result<Shape, Error> {
     use mysql_async::prelude::Queryable;
-    let (db, name) = table.split_once('.').unwrap_or(("", table));
+    // As the binlog spells them: `table` is lowercased for matching.
+    let (db, name) = (def.schema.as_str(), def.table.as_str());
     let rows: Vec<ColumnRow> = conn
         .exec(
             "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, \

@@ -14,6 +14,7 @@
 //! same as an SQL file with the checks in it.
 
 pub mod apply;
+mod cascade;
 pub mod check;
 mod merge;
 mod scan;
@@ -27,6 +28,7 @@ use lifeboat_binlog::{BinlogPos, Event, EventType, FormatDescription, RawEvent, 
 use lifeboat_repo::Repository;
 use serde::Serialize;
 
+pub use cascade::Cascades;
 pub use scan::TableSeen;
 pub use walk::Source;
 
@@ -340,7 +342,7 @@ impl<'s> Decoded<'s> {
         let mut undo = ev
             .undo(&map.def, keep.iter().copied())
             .map_err(|e| irreversible(file, e))?;
-        undo.flags = lifeboat_binlog::events::RowsEvent::STMT_END;
+        undo.flags |= lifeboat_binlog::events::RowsEvent::STMT_END;
         let t: EventType = undo.event_type;
         let (t, data) = Event::Rows(undo).encode_data(t, fde).map_err(Error::from)?;
         let event = lifeboat_binlog::encode_event(&self.header, t, &data, fde)?;

@@ -54,6 +54,29 @@ pub async fn write(
     ctx: &crate::Context,
 ) -> Result<Written, Error> {
     let io = |e: std::io::Error| Error::in_file(out, e);
+    // Child rows a cascade changed below the binlog are rebuilt only by `--apply`; a script
+    // without them would put parents back and leave their children lost.
+    match &mut defs {
+        Definitions::Server(conn) => {
+            let fks = super::cascade::foreign_keys(conn).await?;
+            match super::cascade::find(plan, conn, &fks).await? {
+                Ok(None) => {}
+                Ok(Some(found)) => {
+                    return Err(Error::Refused(crate::target::guard::Refusal::Unsafe {
+                        action: "write the undo as a script".into(),
+                        reason: format!(
+                            "{}; a script does not carry rebuilt child rows: use --apply with --repo",
+                            found.why()
+                        ),
+                    }));
+                }
+                Err(refusal) => return Err(Error::Refused(refusal)),
+            }
+        }
+        Definitions::Metadata => ctx.note(
+            "no server given: foreign-key cascades the binlog lacks (MariaDB; MySQL with InnoDB's own foreign keys) are not checked; give the server's connection options to have them checked",
+        ),
+    }
     let tmp = out.with_extension("sql.partial");
     let file = std::fs::File::create(&tmp).map_err(|e| Error::in_file(&tmp, e))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);

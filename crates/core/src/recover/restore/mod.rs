@@ -104,6 +104,9 @@ pub struct SideInstance {
     pub dir: PathBuf,
     /// The server binary (`--mysqld`).
     pub mysqld: Option<PathBuf>,
+    /// With the binary log on (ROW, FULL images, full metadata): for work after the restore
+    /// whose row events lifeboat reads back.
+    pub binlog: bool,
 }
 
 impl SideInstance {
@@ -112,6 +115,7 @@ impl SideInstance {
         Self {
             dir: dir.into(),
             mysqld: None,
+            binlog: false,
         }
     }
 }

@@ -264,6 +264,7 @@ pub(crate) async fn open_target(
                 _ => {
                     let mut o = SandboxOptions::new(dir);
                     o.server_binary = side.mysqld;
+                    o.binlog = side.binlog;
                     o.wanted = wanted;
                     o.server_settings = settings.to_vec();
                     (Sandbox::start(&o).await?, o.server_settings)
