@@ -381,12 +381,12 @@ pub struct Counts {
 
 impl Counts {
     fn add(&mut self, table: &str, kind: &'static str, n: u64) {
-        *self
-            .rows
-            .entry(table.to_owned())
-            .or_default()
-            .entry(kind)
-            .or_default() += n;
+        // Called per row event: the table's name is copied only the first time.
+        let kinds = match self.rows.get_mut(table) {
+            Some(k) => k,
+            None => self.rows.entry(table.to_owned()).or_default(),
+        };
+        *kinds.entry(kind).or_default() += n;
     }
 }
 

@@ -137,6 +137,17 @@ pub async fn write(
     let out_path = out.to_path_buf();
     let writer = std::thread::spawn(move || -> Result<(std::fs::File, Counts), Error> {
         let io = |e: std::io::Error| Error::in_file(&out_path, e);
+        // What is written goes to disk while the rest is rendered, so the final sync waits
+        // for little: a thread syncs the data every SYNC_EVERY bytes (a tick is skipped
+        // while it is still busy).
+        let (tick, ticks) = std::sync::mpsc::sync_channel::<()>(1);
+        let syncing = file.try_clone().map_err(io)?;
+        let syncer = std::thread::spawn(move || {
+            for () in ticks {
+                let _ = syncing.sync_data();
+            }
+        });
+        let mut unsynced = 0usize;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
         let mut counts = Counts::default();
         let mut waiting = std::collections::BTreeMap::new();
@@ -147,6 +158,12 @@ pub async fn write(
                 let _ = permit_rx.recv();
                 let (text, c) = r?;
                 w.write_all(text.as_bytes()).map_err(io)?;
+                unsynced += text.len();
+                if unsynced >= SYNC_EVERY {
+                    w.flush().map_err(io)?;
+                    let _ = tick.try_send(());
+                    unsynced = 0;
+                }
                 for (t, kinds) in c.rows {
                     for (k, n) in kinds {
                         counts.add(&t, k, n);
@@ -155,6 +172,8 @@ pub async fn write(
                 next += 1;
             }
         }
+        drop(tick);
+        let _ = syncer.join();
         let file = w.into_inner().map_err(|e| io(e.into_error()))?;
         Ok((file, counts))
     });
@@ -191,6 +210,8 @@ pub async fn write(
 const BATCH: usize = 512 << 10;
 /// Batches walked and not yet written, at most.
 const IN_FLIGHT: usize = 6;
+/// Bytes of script written between syncs to disk.
+const SYNC_EVERY: usize = 32 << 20;
 
 /// One source transaction to render: what goes before it, and its row events newest first
 /// with the shapes of their tables.
@@ -297,10 +318,12 @@ fn render(
         let table = &step.map.table;
         let cols = shape.columns(&step.map.def);
         let expects = check::expectations(shape, &cols, rows.iter(), name, step.offset)?;
-        let mut kinds: std::collections::BTreeMap<&str, u64> = Default::default();
+        let mut kinds: std::collections::BTreeMap<&'static str, u64> = Default::default();
         for r in &rows {
             *kinds.entry(undo_kind(r)).or_default() += 1;
-            counts.add(table, undo_kind(r), 1);
+        }
+        for (k, n) in &kinds {
+            counts.add(table, k, *n);
         }
         let _ = write!(out, "-- {table} ({name}:{}): ", step.offset);
         for (n, (k, count)) in kinds.iter().enumerate() {
