@@ -1151,6 +1151,9 @@ pub fn flashback_plan(s: &lifeboat_core::recover::flashback::Summary) {
             s.own_undos_skipped
         );
     }
+    for (t, stmt) in &s.changed_since {
+        println!("  {t}: redefined after the range? {stmt}");
+    }
 }
 
 fn undo_rows(c: &lifeboat_core::recover::flashback::Counts) {

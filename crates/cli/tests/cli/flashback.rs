@@ -936,3 +936,44 @@ async fn a_reversed_delete_on_a_parent_brings_back_its_cascaded_children() {
         );
     }
 }
+
+#[tokio::test]
+async fn columns_moved_since_are_refused_when_the_binlog_has_no_column_names() {
+    // No column names in the binlog (MariaDB's default; MySQL's MINIMAL).
+    let srv = TestServer::start_with(|o| {
+        o.binlog = true;
+        o.server_settings.push("binlog_row_metadata=MINIMAL".into());
+    })
+    .await;
+    Shop::empty()
+        .with(
+            "USE shop; CREATE TABLE t (id INT PRIMARY KEY, a INT, b INT) ENGINE=InnoDB; \
+             INSERT INTO t SELECT seq, seq, -seq FROM seq_1_to_200",
+        )
+        .build(&srv)
+        .await;
+    srv.exec("FLUSH BINARY LOGS").await;
+    srv.exec("DELETE FROM shop.t WHERE id <= 100").await;
+    // Same types, other order: the rows' values would land in the wrong columns.
+    srv.exec("ALTER TABLE shop.t MODIFY b INT AFTER id").await;
+    let lb = Lb::new();
+    let extra = socket_args(&srv);
+    let id = identity(&lb, &srv);
+    let files = binlogs(&srv).await;
+    let incident = first_incident(&lb, &files);
+    let mut c = srv.conn().await;
+    let before = checksum_of(&mut c, "shop.t").await;
+    let mut args = vec!["flashback", "--incident", incident.as_str()];
+    args.extend(["--apply", "--confirm-server", id.as_str()]);
+    args.extend(files.iter().map(String::as_str));
+    let o = lb.run(&with(&args, &extra));
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("shop.t") && e.contains("column names"), "{e}");
+    assert!(e.contains("ALTER TABLE"), "{e}");
+    assert_eq!(
+        checksum_of(&mut c, "shop.t").await,
+        before,
+        "nothing written"
+    );
+}

@@ -164,6 +164,7 @@ pub async fn apply(
                 let e = entries[i];
                 let step = walker.step(&e, bound(&entries, i, &trx))?;
                 let (fde, name) = file_of(plan, e.file)?;
+                plan.definition_known(&step.map.table, &step.map.def)?;
                 undo_event(
                     &mut access,
                     &mut shapes,

@@ -388,6 +388,15 @@ pub async fn shape_of(
             )));
         }
     }
+    // Without names, a column added since could be anywhere: the types alone cannot say
+    // which of today's columns a value belongs to.
+    if rows.len() > def.columns.len() && def.columns.iter().all(|c| c.name.is_none()) {
+        return Err(refuse(format!(
+            "production's table has {} columns, the binlog's rows {}: columns were added since, and the binlog carries no column names (binlog_row_metadata=FULL writes them) to tell where",
+            rows.len(),
+            def.columns.len()
+        )));
+    }
     let key: Vec<usize> = rows
         .iter()
         .enumerate()

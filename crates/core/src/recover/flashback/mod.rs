@@ -121,6 +121,10 @@ pub struct Summary {
     /// Transactions in the range that were flashback undos (`--apply` of an earlier run),
     /// left out: an undo is never undone by accident.
     pub own_undos_skipped: u64,
+    /// Tables a statement after the range may have redefined (in the binlogs read), with
+    /// that statement: their rows are undone only when the binlog names their columns.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub changed_since: std::collections::BTreeMap<String, String>,
 }
 
 /// The transactions to undo, indexed: what [`apply`] and [`script`] walk.
@@ -189,6 +193,7 @@ pub async fn plan(binlogs: Binlogs<'_>, range: &Range, tables: &[String]) -> Res
         tables: index.tables.clone(),
         files: index.files.iter().map(|f| f.name.clone()).collect(),
         own_undos_skipped: index.own_undos,
+        changed_since: index.changed_since.clone(),
     };
     Ok(Plan {
         index,
@@ -197,7 +202,30 @@ pub async fn plan(binlogs: Binlogs<'_>, range: &Range, tables: &[String]) -> Res
     })
 }
 
-/// Copies the archived files the range may be in to a temporary directory.
+impl Plan {
+    /// Refuses the rows of `table` when a statement after the range may have redefined it
+    /// and the binlog's rows carry no column names: today's columns could be others.
+    pub(super) fn definition_known(
+        &self,
+        table: &str,
+        def: &lifeboat_binlog::TableDef,
+    ) -> Result<(), Error> {
+        match self.index.changed_since.get(table) {
+            Some(stmt) if def.columns.iter().all(|c| c.name.is_none()) => {
+                Err(Error::Refused(crate::target::guard::Refusal::Unsafe {
+                    action: format!("undo the row changes of {table}"),
+                    reason: format!(
+                        "its definition may have changed after the range ({stmt}), and the binlog's rows carry no column names (binlog_row_metadata=FULL writes them) to match them to today's columns"
+                    ),
+                }))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Copies the archived files the range may be in, and the later ones, to a temporary
+/// directory.
 async fn stage(
     repo: &Repository,
     server: Option<&str>,
@@ -229,19 +257,16 @@ async fn stage(
             hint: Some("`lifeboat archive` archives a server's binlogs"),
         });
     };
-    let wanted = |file: &str| match range {
-        Range::Incident(p) => p.file == file,
-        Range::Between { from, to } => {
-            let seq = BinlogPos::file_sequence(file);
-            let after = match from {
-                Point::Position(p) => seq >= BinlogPos::file_sequence(&p.file),
-                _ => true,
-            };
-            let before = match to {
-                Some(Point::Position(p)) => seq <= BinlogPos::file_sequence(&p.file),
-                _ => true,
-            };
-            after && before
+    // The range's files and every later one: a definition changed after the range is seen.
+    let wanted = |file: &str| {
+        let seq = BinlogPos::file_sequence(file);
+        match range {
+            Range::Incident(p) => seq >= BinlogPos::file_sequence(&p.file),
+            Range::Between {
+                from: Point::Position(p),
+                ..
+            } => seq >= BinlogPos::file_sequence(&p.file),
+            Range::Between { .. } => true,
         }
     };
     let dir = crate::recover::pitr::staging_dir(None)?;

@@ -62,6 +62,9 @@ pub(super) struct Index {
     pub last: Option<BinlogPos>,
     /// Transactions in the range that were lifeboat's own undos, left out.
     pub own_undos: u64,
+    /// Tables whose definition a statement after the range may have changed (in the
+    /// binlogs read), with that statement.
+    pub changed_since: BTreeMap<String, String>,
     _dir: tempfile::TempDir,
 }
 
@@ -244,6 +247,7 @@ pub(super) fn scan(paths: &[PathBuf], range: &Range, wanted: &[String]) -> Resul
     let (mut first, mut last) = (None, None);
     // Statements in the range that name a table, for the check after the pass.
     let mut statements: Vec<(BinlogPos, String, String)> = Vec::new();
+    let mut later: Vec<(BinlogPos, String, String)> = Vec::new();
     for path in paths {
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
@@ -373,6 +377,12 @@ pub(super) fn scan(paths: &[PathBuf], range: &Range, wanted: &[String]) -> Resul
             let done = std::mem::take(&mut open);
             let Some(start) = done.start else { continue };
             if !in_range.test(&name, start, end, done.time, done.gtid.as_deref()) {
+                // After the range: what changed a table's definition since.
+                if first.is_some() {
+                    for (at, db, text) in done.statements {
+                        later.push((BinlogPos::new(&name, at), db, text));
+                    }
+                }
                 continue;
             }
             if done.own {
@@ -444,6 +454,7 @@ pub(super) fn scan(paths: &[PathBuf], range: &Range, wanted: &[String]) -> Resul
         .map_err(|e| Error::in_file(&entries_path, e))?;
     drop((trx_out, entries_out));
     refuse_statements(&statements, &tables)?;
+    let changed_since = changed_since(&later, &tables);
     Ok(Index {
         files,
         trx_count,
@@ -453,8 +464,34 @@ pub(super) fn scan(paths: &[PathBuf], range: &Range, wanted: &[String]) -> Resul
         first,
         last,
         own_undos,
+        changed_since,
         _dir: dir,
     })
+}
+
+/// The first statement after the range that may have changed the definition of each table
+/// whose rows are undone (ALTER, RENAME, DROP, CREATE), with where it is.
+fn changed_since(
+    later: &[(BinlogPos, String, String)],
+    tables: &BTreeMap<String, TableSeen>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (at, db, text) in later {
+        let word = text
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        if !matches!(word.as_str(), "ALTER" | "RENAME" | "DROP" | "CREATE") {
+            continue;
+        }
+        let names = crate::sql::statement::names(text, db);
+        for t in tables.keys().filter(|t| names.contains(t)) {
+            out.entry(t.clone())
+                .or_insert_with(|| format!("{at}: {}", crate::sql::statement::excerpt(text, 80)));
+        }
+    }
+    out
 }
 
 /// Little-endian `v` into `b`.

@@ -260,6 +260,7 @@ async fn walk(
             let step = walker.step(&e, bound(&entries, i, &trx))?;
             let (_, name) = file_of(plan, e.file)?;
             let table = step.map.table.clone();
+            plan.definition_known(&table, &step.map.def)?;
             let width = step.map.def.columns.len();
             let shape = match shapes.get(&table) {
                 Some((w, s)) if *w == width => Arc::clone(s),
