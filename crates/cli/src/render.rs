@@ -1266,5 +1266,19 @@ pub fn brought(b: &lifeboat_core::recover::tables::Brought) {
                 d.only_recovered, d.only_live, d.changed
             );
         }
+        for c in &t.children {
+            println!(
+                "    foreign key {} points at it again{}",
+                c.key,
+                if c.orphans > 0 {
+                    format!(
+                        "; {} of its rows have no parent in the recovered table (kept)",
+                        c.orphans
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
     }
 }

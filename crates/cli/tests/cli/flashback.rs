@@ -977,3 +977,85 @@ async fn columns_moved_since_are_refused_when_the_binlog_has_no_column_names() {
         "nothing written"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recover_replace_of_a_live_parent_points_its_children_at_the_recovered_table() {
+    let srv = TestServer::start_with(|o| o.binlog = true).await;
+    Shop::empty()
+        .with(
+            "USE shop; \
+             CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(20)) ENGINE=InnoDB; \
+             INSERT INTO customers SELECT seq, CONCAT('c', seq) FROM seq_1_to_20; \
+             CREATE TABLE orders (id INT PRIMARY KEY, customer INT NOT NULL, \
+               CONSTRAINT orders_customer FOREIGN KEY (customer) REFERENCES customers (id)) ENGINE=InnoDB; \
+             INSERT INTO orders SELECT seq, 1 + seq % 20 FROM seq_1_to_100",
+        )
+        .build(&srv)
+        .await;
+    let lb = Lb::new();
+    let repo = crate::harness::repo_init(&lb);
+    let r = repo.as_str();
+    let extra = socket_args(&srv);
+    let id = identity(&lb, &srv);
+    let o = lb.run(&with(&["backup", "--repo", r], &extra));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    srv.exec("USE shop; INSERT INTO shop.customers SELECT seq, 'later' FROM seq_21_to_25")
+        .await;
+    let mut c = srv.conn().await;
+    let before = checksum_of(&mut c, "shop.customers").await;
+    srv.exec("UPDATE shop.customers SET name = 'oops'").await;
+    // Written since: a customer and its order (the order's parent is not recovered).
+    srv.exec(
+        "INSERT INTO shop.customers VALUES (30, 'new'); INSERT INTO shop.orders VALUES (500, 30)",
+    )
+    .await;
+    let o = lb.run(&with(&["archive", "--once", "--repo", r], &extra));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let incident = incidents_in(&lb, r)
+        .into_iter()
+        .find(|(_, k)| k == "update_without_where")
+        .unwrap()
+        .0;
+    let o = lb.run(&with(
+        &[
+            "recover",
+            "--before-incident",
+            incident.as_str(),
+            "--tables",
+            "shop.customers",
+            "--mode",
+            "replace",
+            "--repo",
+            r,
+            "--confirm-server",
+            id.as_str(),
+            "--json",
+        ],
+        &extra,
+    ));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(checksum_of(&mut c, "shop.customers").await, before, "{v}");
+    let children = &v["tables"][0]["children"];
+    assert_eq!(children[0]["key"], "shop.orders (orders_customer)", "{v}");
+    assert_eq!(children[0]["orphans"], 1, "{v}");
+    // The child's key points at the recovered table, and nothing points at the one aside.
+    let points: Vec<String> = c
+        .query_map(
+            "SELECT REFERENCED_TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS \
+             WHERE CONSTRAINT_SCHEMA = 'shop' AND TABLE_NAME = 'orders'",
+            |t: String| t,
+        )
+        .await
+        .unwrap();
+    assert_eq!(points, vec!["customers".to_owned()]);
+    assert!(
+        c.query_drop("INSERT INTO shop.orders VALUES (501, 999)")
+            .await
+            .is_err(),
+        "the foreign key is enforced"
+    );
+    c.query_drop("INSERT INTO shop.orders VALUES (502, 3)")
+        .await
+        .unwrap();
+}

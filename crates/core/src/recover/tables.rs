@@ -6,7 +6,8 @@
 //!   (`db.t__recovered_<time>`); nothing live is touched; the difference in rows is reported.
 //! - replace: the recovered table takes the live one's place in one `RENAME TABLE` (the live
 //!   one, if any, is kept as `db.t__before_recover_<time>`); its foreign keys and triggers are
-//!   put back as they were, its auto-increment counter is the one before the point.
+//!   put back as they were, other tables' foreign keys point at it again, its auto-increment
+//!   counter is past every id it holds.
 //!
 //! Rows are copied through the binary protocol (exact values), into a table that has no
 //! trigger while it is loaded; each copy is proven by CHECKSUM TABLE against the side
@@ -21,7 +22,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::recover::pitr::StopAt;
-use crate::target::guard::{self, Policy, Refusal};
+use crate::target::guard::{self, Policy};
 use crate::target::journal::Audit;
 
 /// How recovered tables come into production.
@@ -84,10 +85,25 @@ pub struct TableBack {
     pub checksum_matched: bool,
     /// How that was proven: `CHECKSUM TABLE`, else a fingerprint of every row's values.
     pub proof: &'static str,
+    /// Replace: other tables' foreign keys that pointed at the live table, now pointing at
+    /// the recovered one (`db.child (constraint)`), each with its child rows whose parent
+    /// the recovered table does not hold.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<ChildKey>,
     /// Side by side: rows only in the recovered table, only in the live one, and in both
     /// with other values.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub difference: Option<Difference>,
+}
+
+/// A foreign key of another table that points at a replaced table.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChildKey {
+    /// `db.child (constraint)`.
+    pub key: String,
+    /// Child rows whose parent the recovered table does not hold (written since, or their
+    /// parent not recovered): kept, and reported.
+    pub orphans: u64,
 }
 
 /// How the recovered table differs from the live one, by primary key.
@@ -126,11 +142,6 @@ pub async fn run(
                 reason: "expected DB.TABLE".into(),
             });
         }
-    }
-    if opts.placement == Placement::Replace
-        && let Some(refusal) = replace_refusal(&mut conn, &opts.tables).await?
-    {
-        return Err(audit.refuse("recover", &id, &endpoint, refusal));
     }
     let mut target = if opts.dry_run {
         None
@@ -260,47 +271,6 @@ pub(crate) fn with_parents(body: &crate::protect::backup::Body, tables: &[String
         }
     }
     all
-}
-
-/// Replace is refused for a live table other tables' foreign keys point at: the rename
-/// would carry those keys to the table set aside.
-async fn replace_refusal(
-    conn: &mut mysql_async::Conn,
-    tables: &[String],
-) -> Result<Option<Refusal>, Error> {
-    for t in tables {
-        let (db, name) = t.split_once('.').unwrap_or(("", t));
-        let exists: Option<u64> = conn
-            .exec_first(
-                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-                (db, name),
-            )
-            .await
-            .map_err(Error::sql("looking for the live table"))?;
-        if exists.unwrap_or(0) == 0 {
-            continue;
-        }
-        let children: Vec<String> = conn
-            .exec_map(
-                "SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.REFERENTIAL_CONSTRAINTS \
-                 WHERE REFERENCED_TABLE_NAME = ? AND UNIQUE_CONSTRAINT_SCHEMA = ? \
-                 AND NOT (CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?)",
-                (name, db, db, name),
-                |c: String| c,
-            )
-            .await
-            .map_err(Error::sql("reading the foreign keys that point at the table"))?;
-        if !children.is_empty() {
-            return Ok(Some(Refusal::Unsafe {
-                action: format!("replace {t}"),
-                reason: format!(
-                    "the foreign keys of {} point at the live table, and a rename would carry them to the table set aside: use --mode side-by-side or --mode merge",
-                    children.join(", ")
-                ),
-            }));
-        }
-    }
-    Ok(None)
 }
 
 /// A table's definition without its foreign keys (their names are the schema's, and they
@@ -454,6 +424,7 @@ async fn bring(
         rows,
         checksum_matched: matched,
         proof,
+        children: Vec::new(),
         difference: None,
     };
     match placement {
@@ -461,7 +432,8 @@ async fn bring(
             back.difference = difference(prod, db, name, &copy).await?;
         }
         Placement::Replace => {
-            back.set_aside = replace(side, prod, db, name, &copy, stamp, &foreign_keys).await?;
+            (back.set_aside, back.children) =
+                replace(side, prod, db, name, &copy, stamp, &foreign_keys).await?;
             back.placed_as = table.to_owned();
         }
     }
@@ -522,7 +494,10 @@ async fn copy_rows(
 }
 
 /// Puts `db.copy` in `db.name`'s place in one rename (the live table, if any, kept as
-/// `name__before_recover_<stamp>`), then its foreign keys and triggers as they were.
+/// `name__before_recover_<stamp>`), then its foreign keys and triggers as they were. Other
+/// tables' foreign keys that point at the live table would follow it aside in the rename:
+/// they are dropped first and added back after, pointing at the recovered table (unchecked,
+/// as before; their orphans are counted).
 async fn replace(
     side: &mut mysql_async::Conn,
     prod: &mut mysql_async::Conn,
@@ -531,7 +506,7 @@ async fn replace(
     copy: &str,
     stamp: &str,
     foreign_keys: &[String],
-) -> Result<Option<String>, Error> {
+) -> Result<(Option<String>, Vec<ChildKey>), Error> {
     let live: Option<u64> = prod
         .exec_first(
             "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
@@ -541,6 +516,24 @@ async fn replace(
         .map_err(Error::sql("looking for the live table"))?;
     let aside = format!("{name}__before_recover_{stamp}");
     let fq = |t: &str| format!("{}.{}", q(db), q(t));
+    let children = if live.unwrap_or(0) > 0 {
+        children_keys(prod, db, name).await?
+    } else {
+        Vec::new()
+    };
+    for c in &children {
+        prod.query_drop(format!(
+            "ALTER TABLE {}.{} DROP FOREIGN KEY {}",
+            q(&c.db),
+            q(&c.table),
+            q(&c.name)
+        ))
+        .await
+        .map_err(Error::sql(format!(
+            "setting aside foreign key {} of {}.{}",
+            c.name, c.db, c.table
+        )))?;
+    }
     let set_aside = if live.unwrap_or(0) > 0 {
         // Its triggers and foreign keys go aside with it; their names are freed for the
         // recovered table's.
@@ -599,6 +592,53 @@ async fn replace(
             .await
             .map_err(Error::sql(format!("adding back `{k}` to {db}.{name}")))?;
     }
+    let mut repointed = Vec::new();
+    for c in &children {
+        // An unqualified REFERENCES names a table of the child's database.
+        prod.query_drop(format!("USE {}", q(&c.db)))
+            .await
+            .map_err(Error::sql("choosing the child's database"))?;
+        prod.query_drop(format!(
+            "ALTER TABLE {}.{} ADD {}",
+            q(&c.db),
+            q(&c.table),
+            c.clause
+        ))
+        .await
+        .map_err(Error::sql(format!(
+            "adding back foreign key {} of {}.{}",
+            c.name, c.db, c.table
+        )))?;
+        let on: Vec<String> = c
+            .columns
+            .iter()
+            .map(|(cc, pc)| format!("c.{} = p.{}", q(cc), q(pc)))
+            .collect();
+        let set: Vec<String> = c
+            .columns
+            .iter()
+            .map(|(cc, _)| format!("c.{} IS NOT NULL", q(cc)))
+            .collect();
+        let orphans: Option<u64> = prod
+            .query_first(format!(
+                "SELECT COUNT(*) FROM {}.{} c LEFT JOIN {} p ON {} WHERE {} AND p.{} IS NULL",
+                q(&c.db),
+                q(&c.table),
+                fq(name),
+                on.join(" AND "),
+                set.join(" AND "),
+                q(&c.columns[0].1)
+            ))
+            .await
+            .map_err(Error::sql(format!(
+                "counting the rows of {}.{} without a parent",
+                c.db, c.table
+            )))?;
+        repointed.push(ChildKey {
+            key: format!("{}.{} ({})", c.db, c.table, c.name),
+            orphans: orphans.unwrap_or(0),
+        });
+    }
     // The triggers as the side instance has them (their definers and SQL modes kept).
     let names: Vec<String> = side
         .exec_map(
@@ -627,7 +667,71 @@ async fn replace(
             .await
             .map_err(Error::sql(format!("creating trigger {t} on {db}.{name}")))?;
     }
-    Ok(set_aside)
+    Ok((set_aside, repointed))
+}
+
+/// A foreign key of another table that points at a table.
+struct Child {
+    db: String,
+    table: String,
+    name: String,
+    /// As SHOW CREATE TABLE writes it (`CONSTRAINT … FOREIGN KEY … REFERENCES …`).
+    clause: String,
+    /// (child column, parent column).
+    columns: Vec<(String, String)>,
+}
+
+/// The foreign keys of other tables that point at `db.name`.
+async fn children_keys(
+    prod: &mut mysql_async::Conn,
+    db: &str,
+    name: &str,
+) -> Result<Vec<Child>, Error> {
+    let rows: Vec<(String, String, String, String, String)> = prod
+        .exec(
+            "SELECT k.CONSTRAINT_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_COLUMN_NAME              FROM information_schema.KEY_COLUMN_USAGE k              WHERE k.REFERENCED_TABLE_SCHEMA = ? AND k.REFERENCED_TABLE_NAME = ?              AND NOT (k.TABLE_SCHEMA = ? AND k.TABLE_NAME = ?)              ORDER BY k.CONSTRAINT_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
+            (db, name, db, name),
+        )
+        .await
+        .map_err(Error::sql("reading the foreign keys that point at the table"))?;
+    let mut out: Vec<Child> = Vec::new();
+    for (cdb, table, cname, col, pcol) in rows {
+        if let Some(c) = out
+            .last_mut()
+            .filter(|c| c.db == cdb && c.table == table && c.name == cname)
+        {
+            c.columns.push((col, pcol));
+            continue;
+        }
+        let row: Option<(String, String)> = prod
+            .query_first(format!("SHOW CREATE TABLE {}.{}", q(&cdb), q(&table)))
+            .await
+            .map_err(Error::sql(format!(
+                "reading the definition of {cdb}.{table}"
+            )))?;
+        let head = format!("CONSTRAINT {} FOREIGN KEY", q(&cname));
+        let clause = row
+            .and_then(|(_, create)| {
+                create
+                    .lines()
+                    .map(str::trim)
+                    .find(|l| l.starts_with(&head))
+                    .map(|l| l.trim_end_matches(',').to_owned())
+            })
+            .ok_or_else(|| Error::Missing {
+                what: format!("foreign key {cname}"),
+                within: format!("SHOW CREATE TABLE {cdb}.{table}"),
+                hint: None,
+            })?;
+        out.push(Child {
+            db: cdb,
+            table,
+            name: cname,
+            clause,
+            columns: vec![(col, pcol)],
+        });
+    }
+    Ok(out)
 }
 
 /// Rows only in one of the two tables, and rows in both with other values, by primary key.
