@@ -1193,6 +1193,12 @@ pub fn flashback_applied(a: &lifeboat_core::recover::flashback::apply::Applied) 
         }
     );
     undo_rows(&a.rows);
+    if a.verified > 0 {
+        println!(
+            "{} rows read back after their undo, in its transaction: each holds what it held before the incident",
+            a.verified
+        );
+    }
     if !a.rebuilt_cascade.is_empty() {
         let rebuilt: Vec<String> = a
             .rebuilt_cascade

@@ -113,6 +113,7 @@ async fn flashback_of_a_mass_delete_keeps_later_writes_and_trigger_set_values() 
     let v: Value = json(&o);
     assert_eq!(v["transactions"], 1, "{v}");
     assert_eq!(v["rows"]["rows"]["shop.payment"]["insert"], 1200, "{v}");
+    assert_eq!(v["verified"], 1200, "read back after the undo: {v}");
     // Row for row what the twin holds: the deleted rows with their original trigger-set
     // paid_at, and every write made since.
     assert_eq!(checksum_of(&mut c, "shop.payment").await, want);

@@ -40,6 +40,9 @@ pub struct Applied {
     /// Rows undone per table and kind (`insert`: a deleted row put back; `delete`: an
     /// inserted row removed; `update`: a row set back).
     pub rows: Counts,
+    /// Rows read back after their undo, in the same transaction, each holding what it held
+    /// before the incident (or gone, for an inserted row removed).
+    pub verified: u64,
     /// Rows not undone because production no longer holds what the incident left.
     pub conflicts_total: u64,
     /// The first of them.
@@ -120,6 +123,7 @@ pub async fn apply(
         transactions: 0,
         already_undone: 0,
         rows: Counts::default(),
+        verified: 0,
         conflicts_total: 0,
         conflicts: Vec::new(),
         progress_table: PROGRESS_TABLE,
@@ -333,6 +337,38 @@ async fn undo_event(
                 source.id()
             ))(err));
         }
+        // Read back in the same transaction: each row now holds what it held before the
+        // incident (or is gone), as the undo meant, whatever the server made of the event.
+        let undone: Vec<lifeboat_binlog::Row<'_>> = keep
+            .iter()
+            .map(|r| lifeboat_binlog::Row {
+                before: r.after.clone(),
+                after: r.before.clone(),
+            })
+            .collect();
+        let expects = check::expectations(&shape, &cols, undone.iter(), name, step.offset)?;
+        let found: Vec<(Option<u64>, Option<i64>)> = t
+            .conn()
+            .query(check::query(&shape, &expects, false))
+            .await
+            .map_err(Error::sql(format!("reading back the rows of {table}")))?;
+        let wrong = check::verdicts(&expects, &found)
+            .iter()
+            .filter(|v| v.is_some())
+            .count();
+        if wrong > 0 {
+            let _ = t.conn().query_drop("ROLLBACK").await;
+            return Err(Error::Mismatch {
+                subject: table,
+                problem: format!(
+                    "after the undo of {name}:{} (source transaction {}), {wrong} of {} rows do not hold what they held before the incident; that transaction was rolled back, nothing of it was undone",
+                    step.offset,
+                    source.id(),
+                    keep.len()
+                ),
+            });
+        }
+        out.verified += keep.len() as u64;
     }
     Ok(())
 }
