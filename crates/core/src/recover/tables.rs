@@ -166,54 +166,33 @@ pub async fn run(
     let Some(t) = target.as_mut() else {
         return Ok(out);
     };
-    let side = tempfile::Builder::new()
-        .prefix(".lifeboat-recover-")
-        .tempdir()
-        .map_err(|e| Error::in_file(&std::env::temp_dir(), e))?;
-    let side_dir = side.path().join("side");
-    // The tables their foreign keys point at come along (only in the side instance): the
-    // replay of their rows needs them.
-    let body = crate::protect::backup::Body::of(&repo.manifest(&plan.backup).await?)?;
-    let restore_opts = crate::recover::restore::RestoreOptions {
-        tables: with_parents(&body, &opts.tables),
-        threads: 2,
-        ..Default::default()
-    };
-    let side_policy = Policy {
-        confirm_server: None,
-        prompt: None,
-        action: "restore into a side instance".into(),
-    };
     let result = async {
-        crate::recover::pitr::run(
+        let side = Rebuilt::start(
             repo,
             plan,
             staging.path(),
-            crate::recover::restore::Target::Sandbox(crate::recover::restore::SideInstance {
-                dir: side_dir.clone(),
-                mysqld: opts.mysqld.clone(),
-                binlog: false,
-            }),
-            &side_policy,
-            &restore_opts,
+            &opts.tables,
+            opts.mysqld.clone(),
+            false,
             audit,
             ctx,
         )
         .await?;
-        let side_opts = lifeboat_server::Sandbox::open(&side_dir)?.connect_options();
-        let mut side_conn = connect(&side_opts).await?;
-        let stamp = jiff::Timestamp::now().strftime("%Y%m%d%H%M%S").to_string();
-        for table in &opts.tables {
-            let back = bring(&mut side_conn, t.conn(), table, opts.placement, &stamp).await?;
-            out.tables.push(back);
+        let brought = async {
+            let mut side_conn = connect(&side.sandbox()?.connect_options()).await?;
+            let stamp = jiff::Timestamp::now().strftime("%Y%m%d%H%M%S").to_string();
+            for table in &opts.tables {
+                let back = bring(&mut side_conn, t.conn(), table, opts.placement, &stamp).await?;
+                out.tables.push(back);
+            }
+            let _ = side_conn.disconnect().await;
+            Ok::<(), Error>(())
         }
-        let _ = side_conn.disconnect().await;
-        Ok::<(), Error>(())
+        .await;
+        side.remove().await;
+        brought
     }
     .await;
-    if side_dir.exists() {
-        let _ = crate::target::side::stop(&side_dir, true).await;
-    }
     out.duration_ms = t0.elapsed().as_millis() as u64;
     let detail = match &result {
         Ok(()) => format!(
@@ -232,9 +211,88 @@ pub async fn run(
     result.map(|()| out)
 }
 
+/// A side instance of its own holding tables as they were just before a point (the PITR
+/// engine: a backup plus the archive), with the tables their foreign keys reference (the
+/// replay of their rows needs them). Stopped and removed by [`Rebuilt::remove`].
+pub(crate) struct Rebuilt {
+    _dir: tempfile::TempDir,
+    side_dir: std::path::PathBuf,
+}
+
+impl Rebuilt {
+    /// Rebuilds `tables` by `plan` (staged in `staging`); `binlog`: with the binary log on.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn start(
+        repo: &lifeboat_repo::Repository,
+        plan: crate::recover::pitr::Plan,
+        staging: &std::path::Path,
+        tables: &[String],
+        mysqld: Option<std::path::PathBuf>,
+        binlog: bool,
+        audit: &mut Audit,
+        ctx: &crate::Context,
+    ) -> Result<Rebuilt, Error> {
+        let body = crate::protect::backup::Body::of(&repo.manifest(&plan.backup).await?)?;
+        let restore_opts = crate::recover::restore::RestoreOptions {
+            tables: with_parents(&body, tables),
+            threads: 2,
+            ..Default::default()
+        };
+        let dir = tempfile::Builder::new()
+            .prefix(".lifeboat-side-")
+            .tempdir()
+            .map_err(|e| Error::in_file(&std::env::temp_dir(), e))?;
+        let side = Rebuilt {
+            side_dir: dir.path().join("side"),
+            _dir: dir,
+        };
+        let policy = Policy {
+            confirm_server: None,
+            prompt: None,
+            action: "restore into a side instance".into(),
+        };
+        let target =
+            crate::recover::restore::Target::Sandbox(crate::recover::restore::SideInstance {
+                dir: side.side_dir.clone(),
+                mysqld,
+                binlog,
+            });
+        let restored = crate::recover::pitr::run(
+            repo,
+            plan,
+            staging,
+            target,
+            &policy,
+            &restore_opts,
+            audit,
+            ctx,
+        )
+        .await;
+        match restored {
+            Ok(_) => Ok(side),
+            Err(e) => {
+                side.remove().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The side instance.
+    pub(crate) fn sandbox(&self) -> Result<lifeboat_server::Sandbox, Error> {
+        Ok(lifeboat_server::Sandbox::open(&self.side_dir)?)
+    }
+
+    /// Stops the side instance and removes it.
+    pub(crate) async fn remove(self) {
+        if self.side_dir.exists() {
+            let _ = crate::target::side::stop(&self.side_dir, true).await;
+        }
+    }
+}
+
 /// `tables` and, recursively, the tables their foreign keys reference, as the backup
 /// defines them.
-pub(crate) fn with_parents(body: &crate::protect::backup::Body, tables: &[String]) -> Vec<String> {
+fn with_parents(body: &crate::protect::backup::Body, tables: &[String]) -> Vec<String> {
     let mut all: Vec<String> = tables.to_vec();
     let mut i = 0;
     while let Some(t) = all.get(i).cloned() {

@@ -470,40 +470,20 @@ pub(super) async fn rebuild(
     ));
     let staging = crate::recover::pitr::staging_dir(None)?;
     let pitr = crate::recover::pitr::plan(repo, server, &stop, staging.path()).await?;
-    let body = crate::protect::backup::Body::of(&repo.manifest(&pitr.backup).await?)?;
     let wanted: Vec<String> = found.tables.iter().chain(&reached).cloned().collect();
-    let restore_opts = crate::recover::restore::RestoreOptions {
-        tables: crate::recover::tables::with_parents(&body, &wanted),
-        threads: 2,
-        ..Default::default()
-    };
-    let side = tempfile::Builder::new()
-        .prefix(".lifeboat-cascade-")
-        .tempdir()
-        .map_err(|e| Error::in_file(&std::env::temp_dir(), e))?;
-    let side_dir = side.path().join("side");
-    let policy = crate::target::guard::Policy {
-        confirm_server: None,
-        prompt: None,
-        action: "restore into a side instance".into(),
-    };
+    let side = crate::recover::tables::Rebuilt::start(
+        repo,
+        pitr,
+        staging.path(),
+        &wanted,
+        mysqld,
+        true,
+        audit,
+        ctx,
+    )
+    .await?;
     let result = async {
-        crate::recover::pitr::run(
-            repo,
-            pitr,
-            staging.path(),
-            crate::recover::restore::Target::Sandbox(crate::recover::restore::SideInstance {
-                dir: side_dir.clone(),
-                mysqld,
-                binlog: true,
-            }),
-            &policy,
-            &restore_opts,
-            audit,
-            ctx,
-        )
-        .await?;
-        let sandbox = lifeboat_server::Sandbox::open(&side_dir)?;
+        let sandbox = side.sandbox()?;
         let mut side_conn = connect(&sandbox.connect_options()).await?;
         let r = cascade_in_side(
             plan,
@@ -519,9 +499,7 @@ pub(super) async fn rebuild(
         r
     }
     .await;
-    if side_dir.exists() {
-        let _ = crate::target::side::stop(&side_dir, true).await;
-    }
+    side.remove().await;
     result.map(Ok)
 }
 
