@@ -284,40 +284,60 @@ pub fn query(shape: &Shape, rows: &[Expect], lock: bool) -> String {
     )
 }
 
+/// What production holds at one row's expected keys, from the answers of [`query`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Found {
+    /// A row is at the present key.
+    pub present: bool,
+    /// ... and it is exactly what the incident left.
+    pub same: bool,
+    /// A row is at the key that must be free.
+    pub taken: bool,
+}
+
+impl Found {
+    /// Why the row's undo cannot go in (`None`: it is safe).
+    pub fn verdict(self, e: &Expect) -> Option<&'static str> {
+        if e.present.is_some() && !self.present {
+            Some("the row is gone")
+        } else if e.present.is_some() && !self.same {
+            Some("the row changed since")
+        } else if e.free.is_some() && self.taken {
+            Some("its key is taken by another row")
+        } else {
+            None
+        }
+    }
+}
+
+/// What production holds for each row, from the answers of [`query`].
+pub fn findings(rows: &[Expect], found: &[(Option<u64>, Option<i64>)]) -> Vec<Found> {
+    let n = rows.len();
+    let mut out = vec![Found::default(); n];
+    for (idx, s) in found {
+        let Some(idx) = idx.map(|i| i as usize) else {
+            continue;
+        };
+        if let Some(f) = out.get_mut(idx) {
+            f.present = true;
+            f.same = s.unwrap_or(0) != 0;
+        } else if let Some(f) = idx.checked_sub(n).and_then(|i| out.get_mut(i)) {
+            f.taken = true;
+        }
+    }
+    out
+}
+
 /// Why each row's undo cannot go in, from the answers of [`query`]: `None` for a row whose
 /// undo is safe.
 pub fn verdicts(
     rows: &[Expect],
     found: &[(Option<u64>, Option<i64>)],
 ) -> Vec<Option<&'static str>> {
-    let n = rows.len();
-    let mut present = vec![false; n];
-    let mut same = vec![false; n];
-    let mut taken = vec![false; n];
-    for (idx, s) in found {
-        let Some(idx) = idx.map(|i| i as usize) else {
-            continue;
-        };
-        if idx < n {
-            present[idx] = true;
-            same[idx] = s.unwrap_or(0) != 0;
-        } else if idx < 2 * n {
-            taken[idx - n] = true;
-        }
-    }
-    rows.iter()
-        .enumerate()
-        .map(|(i, e)| {
-            if e.present.is_some() && !present[i] {
-                Some("the row is gone")
-            } else if e.present.is_some() && !same[i] {
-                Some("the row changed since")
-            } else if e.free.is_some() && taken[i] {
-                Some("its key is taken by another row")
-            } else {
-                None
-            }
-        })
+    findings(rows, found)
+        .into_iter()
+        .zip(rows)
+        .map(|(f, e)| f.verdict(e))
         .collect()
 }
 
