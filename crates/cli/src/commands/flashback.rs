@@ -49,17 +49,29 @@ pub async fn run(ctx: &Ctx, a: &Flashback) -> Result<u8, Failure> {
             let mut conn = lifeboat_server::connect(&target)
                 .await
                 .map_err(Error::from)?;
+            let mut audit = ctx.audit(&config)?;
             let w = script::write(
                 &plan,
                 script::Definitions::Server(&mut conn),
                 out,
+                cascades(&archive, None),
+                &mut audit,
                 &reporting,
             )
             .await;
             let _ = conn.disconnect().await;
             w?
         } else {
-            script::write(&plan, script::Definitions::Metadata, out, &reporting).await?
+            let mut audit = ctx.audit(&ctx.config()?)?;
+            script::write(
+                &plan,
+                script::Definitions::Metadata,
+                out,
+                flashback::Cascades::Unavailable,
+                &mut audit,
+                &reporting,
+            )
+            .await?
         };
         let shown = Shown {
             plan: &plan.summary,

@@ -51,32 +51,27 @@ pub async fn write(
     plan: &Plan,
     mut defs: Definitions<'_>,
     out: &Path,
+    cascades: super::Cascades<'_>,
+    audit: &mut crate::target::journal::Audit,
     ctx: &crate::Context,
 ) -> Result<Written, Error> {
     let io = |e: std::io::Error| Error::in_file(out, e);
-    // Child rows a cascade changed below the binlog are rebuilt only by `--apply`; a script
-    // without them would put parents back and leave their children lost.
-    match &mut defs {
+    // Child rows a cascade changed below the binlog: rebuilt, and undone in the script after
+    // their parents (production's foreign keys say which; without a server, unchecked).
+    let supplement = match &mut defs {
         Definitions::Server(conn) => {
-            let fks = super::cascade::foreign_keys(conn).await?;
-            match super::cascade::find(plan, conn, &fks).await? {
-                Ok(None) => {}
-                Ok(Some(found)) => {
-                    return Err(Error::Refused(crate::target::guard::Refusal::Unsafe {
-                        action: "write the undo as a script".into(),
-                        reason: format!(
-                            "{}; a script does not carry rebuilt child rows: use --apply with --repo",
-                            found.why()
-                        ),
-                    }));
-                }
+            match super::cascade::prepare(plan, conn, cascades, audit, ctx).await? {
+                Ok(s) => s,
                 Err(refusal) => return Err(Error::Refused(refusal)),
             }
         }
-        Definitions::Metadata => ctx.note(
-            "no server given: foreign-key cascades the binlog lacks (MariaDB; MySQL with InnoDB's own foreign keys) are not checked; give the server's connection options to have them checked",
-        ),
-    }
+        Definitions::Metadata => {
+            ctx.note(
+                "no server given: foreign-key cascades the binlog lacks (MariaDB; MySQL with InnoDB's own foreign keys) are not checked; give the server's connection options to have them checked and rebuilt",
+            );
+            None
+        }
+    };
     let tmp = out.with_extension("sql.partial");
     let file = std::fs::File::create(&tmp).map_err(|e| Error::in_file(&tmp, e))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
@@ -177,7 +172,15 @@ pub async fn write(
         let file = w.into_inner().map_err(|e| io(e.into_error()))?;
         Ok((file, counts))
     });
-    let walked = walk(plan, &mut defs, &work_tx, &permit_tx, &progress).await;
+    let walked = walk(
+        plan,
+        &mut defs,
+        supplement.as_ref(),
+        &work_tx,
+        &permit_tx,
+        &progress,
+    )
+    .await;
     drop(work_tx);
     for h in workers {
         let _ = h.join();
@@ -217,7 +220,8 @@ const SYNC_EVERY: usize = 32 << 20;
 /// with the shapes of their tables.
 struct TrxWork {
     head: String,
-    steps: Vec<(Step, u32, Arc<Shape>)>,
+    /// Each with its file's number and whether it is of a rebuilt cascade.
+    steps: Vec<(Step, u32, Arc<Shape>, bool)>,
 }
 
 /// Walks the plan newest first and sends batches of transactions to the workers; returns
@@ -225,6 +229,7 @@ struct TrxWork {
 async fn walk(
     plan: &Plan,
     defs: &mut Definitions<'_>,
+    supplement: Option<&(super::cascade::Unlogged, super::cascade::Supplement)>,
     work: &std::sync::mpsc::SyncSender<(u64, Vec<TrxWork>)>,
     permits: &std::sync::mpsc::SyncSender<()>,
     progress: &Arc<dyn crate::progress::Progress>,
@@ -280,7 +285,30 @@ async fn walk(
                 }
             };
             batch_bytes += step.raw.len();
-            steps.push((step, e.file, shape));
+            steps.push((step, e.file, shape, false));
+        }
+        // The children the server changed below the binlog, after their parents.
+        if let Some((found, sup)) = supplement
+            && found.is(&trx)
+        {
+            let Definitions::Server(conn) = defs else {
+                return Err(Error::Internal("a rebuilt cascade without a server".into()));
+            };
+            for step in sup.steps() {
+                let step = step?;
+                let table = step.map.table.clone();
+                let width = step.map.def.columns.len();
+                let shape = match shapes.get(&table) {
+                    Some((w, s)) if *w == width => Arc::clone(s),
+                    _ => {
+                        let s = Arc::new(check::shape_of(conn, &table, &step.map.def).await?);
+                        shapes.insert(table, (width, s.clone()));
+                        s
+                    }
+                };
+                batch_bytes += step.raw.len();
+                steps.push((step, trx.file, shape, true));
+            }
         }
         batch.push(TrxWork { head, steps });
         transactions += 1;
@@ -309,11 +337,16 @@ fn render(
 ) -> Result<(), Error> {
     use std::fmt::Write as _;
     out.push_str(&t.head);
-    for (step, file, shape) in &t.steps {
+    for (step, file, shape, rebuilt) in &t.steps {
         let (fde, name) = fdes
             .get(*file as usize)
             .map(|(f, n)| (f, n.as_str()))
             .ok_or_else(|| Error::Internal(format!("flashback index: no file {file}")))?;
+        let name = if *rebuilt {
+            super::cascade::Supplement::NAME
+        } else {
+            name
+        };
         let decoded = step.decode(fde, name)?;
         let rows = decoded.rows(&step.map.def)?;
         let table = &step.map.table;
