@@ -1225,3 +1225,75 @@ async fn compressed_row_events_are_undone_mariadb_only() {
         checksum_of(&mut c, "shop.twin").await
     );
 }
+
+#[tokio::test]
+async fn compressed_transactions_are_undone_mysql_only() {
+    let srv = payments().await;
+    srv.exec("CREATE TABLE shop.twin LIKE shop.payment; INSERT INTO shop.twin SELECT * FROM shop.payment")
+        .await;
+    srv.exec("SET GLOBAL binlog_transaction_compression = ON")
+        .await;
+    srv.exec("FLUSH BINARY LOGS").await;
+    // A new session: the setting is read per connection.
+    srv.exec("DELETE FROM shop.payment WHERE customer < 30; UPDATE shop.payment SET note = 'x' WHERE customer BETWEEN 30 AND 39")
+        .await;
+    srv.exec("SET GLOBAL binlog_transaction_compression = OFF")
+        .await;
+    let lb = Lb::new();
+    let files = binlogs(&srv).await;
+    let last = std::path::Path::new(files.last().unwrap())
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let mut c = srv.conn().await;
+    let kinds: Vec<String> = c
+        .query_map(
+            format!("SHOW BINLOG EVENTS IN '{last}'"),
+            |r: mysql_async::Row| r.get::<String, _>(2).unwrap_or_default(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        kinds.iter().any(|k| k.contains("Transaction_payload")),
+        "{kinds:?}"
+    );
+    let extra = socket_args(&srv);
+    let id = identity(&lb, &srv);
+    let from = format!("{last}:4");
+    // The script first: it reads the same decompressed events.
+    let out = lb.home.path().join("undo.sql");
+    let mut script = vec!["flashback", "--from", from.as_str(), "--json"];
+    script.extend(["--out", out.to_str().unwrap()]);
+    script.extend(files.iter().map(String::as_str));
+    let o = lb.run(&with(&script, &extra));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let w = json(&o);
+    assert_eq!(w["rows"]["rows"]["shop.payment"]["insert"], 900, "{w}");
+    assert_eq!(w["rows"]["rows"]["shop.payment"]["update"], 300, "{w}");
+    assert_eq!(
+        w["plan"]["files"].as_array().unwrap().len(),
+        files.len(),
+        "{w}"
+    );
+    let mut args = vec![
+        "flashback",
+        "--from",
+        from.as_str(),
+        "--apply",
+        "--confirm-server",
+        id.as_str(),
+        "--json",
+    ];
+    args.extend(files.iter().map(String::as_str));
+    let o = lb.run(&with(&args, &extra));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["rows"]["rows"]["shop.payment"]["insert"], 900, "{v}");
+    assert_eq!(v["rows"]["rows"]["shop.payment"]["update"], 300, "{v}");
+    assert_eq!(v["verified"], 1200, "{v}");
+    assert_eq!(
+        checksum_of(&mut c, "shop.payment").await,
+        checksum_of(&mut c, "shop.twin").await
+    );
+}

@@ -170,6 +170,7 @@ pub async fn plan(binlogs: Binlogs<'_>, range: &Range, tables: &[String]) -> Res
                 index
                     .files
                     .iter()
+                    .filter(|f| !f.decompressed)
                     .map(|f| f.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
@@ -191,7 +192,12 @@ pub async fn plan(binlogs: Binlogs<'_>, range: &Range, tables: &[String]) -> Res
         first: index.first.as_ref().map(ToString::to_string),
         last: index.last.as_ref().map(ToString::to_string),
         tables: index.tables.clone(),
-        files: index.files.iter().map(|f| f.name.clone()).collect(),
+        files: index
+            .files
+            .iter()
+            .filter(|f| !f.decompressed)
+            .map(|f| f.name.clone())
+            .collect(),
         own_undos_skipped: index.own_undos,
         changed_since: index.changed_since.clone(),
     };
@@ -439,9 +445,16 @@ fn bound(entries: &[scan::Entry], i: usize, trx: &scan::Trx) -> u64 {
     let Some(e) = entries.get(i) else {
         return trx.end;
     };
+    // A compressed transaction's events are in the file they were decompressed to.
+    let end = if e.file == trx.file {
+        trx.end
+    } else {
+        trx.inner_end
+    };
     entries
         .get(i + 1)
-        .map_or(trx.end, |n| if n.map > e.rows { n.map } else { n.rows })
+        .filter(|n| n.file == e.file)
+        .map_or(end, |n| if n.map > e.rows { n.map } else { n.rows })
 }
 
 /// A value as a report shows it: short (long strings cut before they are rendered), and

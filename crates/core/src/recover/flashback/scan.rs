@@ -17,7 +17,7 @@ use crate::target::guard::Refusal;
 /// Bytes of one [`Entry`] on disk.
 const ENTRY_LEN: u64 = 20;
 /// Bytes of one [`Trx`] on disk.
-const TRX_LEN: u64 = 32;
+const TRX_LEN: u64 = 40;
 
 /// One row event to undo: the file, its TABLE_MAP's offset and its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +35,9 @@ pub(super) struct Trx {
     pub end: u64,
     pub first_entry: u64,
     pub entries: u32,
+    /// A compressed transaction (MySQL's TRANSACTION_PAYLOAD): its events are decompressed
+    /// into a file of their own, where they end here (0 otherwise).
+    pub inner_end: u64,
 }
 
 /// A binlog file read, with the format description its events are read under.
@@ -46,6 +49,9 @@ pub(super) struct Source {
     /// The format description event as stored: sent first, so the server reads the undo
     /// events as this file's.
     pub fde_raw: Vec<u8>,
+    /// The events of a file's compressed transactions, decompressed (and framed as that
+    /// file's events), not a file that was given.
+    pub decompressed: bool,
 }
 
 /// What pass 1 found.
@@ -103,6 +109,7 @@ impl Index {
             end: u(12..20),
             first_entry: u(20..28),
             entries: u(28..32) as u32,
+            inner_end: u(32..40),
         })
     }
 
@@ -161,10 +168,131 @@ struct Open {
     statements: Vec<(u64, String, String)>,
     /// Each entry's table and kind, counted once the transaction is known in range.
     kinds: Vec<(String, &'static str)>,
-    compressed: bool,
     /// An undo of lifeboat's own (it records itself in `lifeboat_flashback.undone`): never
     /// undone by a later flashback over the same binlogs.
     own: bool,
+}
+
+/// One file's events as they are read: the transaction open, and the table maps seen.
+#[derive(Default)]
+struct Reading {
+    open: Open,
+    /// Table id -> the map's offset and `db.table`.
+    maps: HashMap<u64, (u64, String)>,
+}
+
+impl Reading {
+    /// Takes in one event (at `offset` of file `file_no`, named `name` in errors); true when
+    /// it ends a transaction.
+    #[allow(clippy::too_many_arguments)]
+    fn event(
+        &mut self,
+        t: EventType,
+        format: &FormatDescription,
+        header: &lifeboat_binlog::EventHeader,
+        data: &[u8],
+        offset: u64,
+        file_no: u32,
+        name: &str,
+        selected: &dyn Fn(&str) -> bool,
+    ) -> Result<bool, Error> {
+        let open = &mut self.open;
+        let fresh = |offset: u64| Open {
+            start: Some(offset),
+            time: header.timestamp,
+            ..Open::default()
+        };
+        match t {
+            EventType::Gtid
+            | EventType::AnonymousGtid
+            | EventType::GtidTagged
+            | EventType::MariadbGtid => {
+                let ev = Event::decode(format, t, data).map_err(Error::event(name, offset))?;
+                *open = fresh(offset);
+                open.gtid = ev.gtid(header.server_id).map(|g| g.to_string());
+                if let Event::MariadbGtid(g) = ev {
+                    open.inside =
+                        g.flags2 & lifeboat_binlog::events::MariadbGtidEvent::FL_STANDALONE == 0;
+                }
+            }
+            EventType::Query | EventType::QueryCompressed => {
+                let Event::Query(q) =
+                    Event::decode(format, t, data).map_err(Error::event(name, offset))?
+                else {
+                    return Ok(false);
+                };
+                let text = String::from_utf8_lossy(&q.query);
+                let word = text
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_uppercase();
+                match word.as_str() {
+                    "BEGIN" | "XA" if !open.inside => {
+                        if open.start.is_none() {
+                            *open = fresh(offset);
+                        }
+                        open.inside = true;
+                    }
+                    "COMMIT" | "ROLLBACK" => return Ok(true),
+                    "SAVEPOINT" | "RELEASE" | "BEGIN" | "XA" => {}
+                    _ => {
+                        let db = String::from_utf8_lossy(q.schema).into_owned();
+                        if open.start.is_none() {
+                            *open = fresh(offset);
+                        }
+                        open.statements.push((offset, db, text.into_owned()));
+                        // A statement outside BEGIN is a transaction of its own.
+                        return Ok(!open.inside);
+                    }
+                }
+            }
+            EventType::Xid => return Ok(true),
+            EventType::TableMap => {
+                if let Event::TableMap(m) =
+                    Event::decode(format, t, data).map_err(Error::event(name, offset))?
+                {
+                    let table = format!(
+                        "{}.{}",
+                        String::from_utf8_lossy(m.schema),
+                        String::from_utf8_lossy(m.table)
+                    )
+                    .to_lowercase();
+                    self.maps.insert(m.table_id, (offset, table));
+                }
+            }
+            t if t.is_rows() => {
+                if let Event::Rows(rows) =
+                    Event::decode(format, t, data).map_err(Error::event(name, offset))?
+                {
+                    let Some((map, table)) = self.maps.get(&rows.table_id) else {
+                        return Err(Error::Binlog {
+                            file: name.to_owned(),
+                            offset: Some(offset),
+                            problem: format!(
+                                "row event for table id {} without its TABLE_MAP",
+                                rows.table_id
+                            ),
+                        });
+                    };
+                    if table.starts_with("lifeboat_flashback.") {
+                        open.own = true;
+                    }
+                    if selected(table) {
+                        open.entries.push(Entry {
+                            file: file_no,
+                            map: *map,
+                            rows: offset,
+                        });
+                        let kind = rows.kind().map_or("other", RowKind::name);
+                        open.kinds.push((table.clone(), kind));
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(false)
+    }
 }
 
 /// Whether a transaction is in the range, as the range's points say.
@@ -248,6 +376,8 @@ pub(super) fn scan(paths: &[PathBuf], range: &Range, wanted: &[String]) -> Resul
     // Statements in the range that name a table, for the check after the pass.
     let mut statements: Vec<(BinlogPos, String, String)> = Vec::new();
     let mut later: Vec<(BinlogPos, String, String)> = Vec::new();
+    // Files of decompressed transactions: (number, path, the file's name, the file's number).
+    let mut decompressed: Vec<(u32, PathBuf, String, u32)> = Vec::new();
     for path in paths {
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
@@ -256,9 +386,10 @@ pub(super) fn scan(paths: &[PathBuf], range: &Range, wanted: &[String]) -> Resul
         let file_no = files.len() as u32;
         let f = std::fs::File::open(path).map_err(|e| Error::in_file(path, e))?;
         let mut r = FileReader::new(std::io::BufReader::with_capacity(1 << 20, f), name.clone())?;
-        let mut maps: HashMap<u64, (u64, String)> = HashMap::new();
-        let mut open = Open::default();
+        let mut reading = Reading::default();
         let mut fde = None;
+        // This file's compressed transactions, decompressed: (its number, writer, length).
+        let mut inner: Option<(u32, BufWriter<std::fs::File>, u64)> = None;
         while let Some((raw, format)) = r.next_with_format()? {
             if fde.is_none() && raw.event_type() == EventType::FormatDescription {
                 fde = Some((format.clone(), raw.bytes.to_vec()));
@@ -266,115 +397,59 @@ pub(super) fn scan(paths: &[PathBuf], range: &Range, wanted: &[String]) -> Resul
             let t = raw.event_type();
             let offset = raw.offset;
             let end = raw.end();
-            let mut close = false;
-            match t {
-                EventType::Gtid
-                | EventType::AnonymousGtid
-                | EventType::GtidTagged
-                | EventType::MariadbGtid => {
-                    let ev =
-                        Event::decode(format, t, raw.data).map_err(Error::event(&name, offset))?;
-                    open = Open {
-                        start: Some(offset),
-                        time: raw.header.timestamp,
-                        ..Open::default()
-                    };
-                    open.gtid = ev.gtid(raw.header.server_id).map(|g| g.to_string());
-                    if let Event::MariadbGtid(g) = ev {
-                        open.inside = g.flags2
-                            & lifeboat_binlog::events::MariadbGtidEvent::FL_STANDALONE
-                            == 0;
-                    }
+            let mut inner_end = 0;
+            let close = if t == EventType::TransactionPayload {
+                let Event::TransactionPayload {
+                    compression,
+                    uncompressed_size,
+                    payload,
+                } = Event::decode(format, t, raw.data).map_err(Error::event(&name, offset))?
+                else {
+                    continue;
+                };
+                let bytes =
+                    lifeboat_binlog::events::payload_bytes(compression, uncompressed_size, payload)
+                        .map_err(Error::event(&name, offset))?;
+                if inner.is_none() {
+                    let n = (paths.len() + decompressed.len()) as u32;
+                    let path = dir.path().join(format!("decompressed-{n}"));
+                    let f = create(&path)?;
+                    decompressed.push((n, path, name.clone(), file_no));
+                    inner = Some((n, BufWriter::new(f), 0));
                 }
-                EventType::Query | EventType::QueryCompressed => {
-                    let Event::Query(q) =
-                        Event::decode(format, t, raw.data).map_err(Error::event(&name, offset))?
-                    else {
-                        continue;
-                    };
-                    let text = String::from_utf8_lossy(&q.query);
-                    let word = text
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("")
-                        .to_ascii_uppercase();
-                    match word.as_str() {
-                        "BEGIN" | "XA" if !open.inside => {
-                            if open.start.is_none() {
-                                open = Open {
-                                    start: Some(offset),
-                                    time: raw.header.timestamp,
-                                    ..Open::default()
-                                };
-                            }
-                            open.inside = true;
-                        }
-                        "COMMIT" | "ROLLBACK" => close = true,
-                        "SAVEPOINT" | "RELEASE" | "BEGIN" | "XA" => {}
-                        _ => {
-                            let db = String::from_utf8_lossy(q.schema).into_owned();
-                            if open.start.is_none() {
-                                open = Open {
-                                    start: Some(offset),
-                                    time: raw.header.timestamp,
-                                    ..Open::default()
-                                };
-                            }
-                            open.statements.push((offset, db, text.into_owned()));
-                            // A statement outside BEGIN is a transaction of its own.
-                            close = !open.inside;
-                        }
-                    }
+                let Some((n, w, len)) = inner.as_mut() else {
+                    continue;
+                };
+                let mut close = false;
+                for item in lifeboat_binlog::events::payload_events(&bytes) {
+                    let (header, data) = item.map_err(Error::event(&name, offset))?;
+                    let it = EventType::from_code(header.type_code);
+                    // Framed as this file's events (with its checksums): pass 2 reads them so.
+                    let framed = lifeboat_binlog::encode_event(&header, it, data, format)?;
+                    let at = *len;
+                    w.write_all(&framed)
+                        .map_err(|e| Error::in_file(dir.path(), e))?;
+                    *len += framed.len() as u64;
+                    close |= reading.event(it, format, &header, data, at, *n, &name, &selected)?;
                 }
-                EventType::Xid => close = true,
-                EventType::TableMap => {
-                    if let Event::TableMap(m) =
-                        Event::decode(format, t, raw.data).map_err(Error::event(&name, offset))?
-                    {
-                        let table = format!(
-                            "{}.{}",
-                            String::from_utf8_lossy(m.schema),
-                            String::from_utf8_lossy(m.table)
-                        )
-                        .to_lowercase();
-                        maps.insert(m.table_id, (offset, table));
-                    }
-                }
-                EventType::TransactionPayload => open.compressed = true,
-                t if t.is_rows() => {
-                    if let Event::Rows(rows) =
-                        Event::decode(format, t, raw.data).map_err(Error::event(&name, offset))?
-                    {
-                        let Some((map, table)) = maps.get(&rows.table_id) else {
-                            return Err(Error::Binlog {
-                                file: name.clone(),
-                                offset: Some(offset),
-                                problem: format!(
-                                    "row event for table id {} without its TABLE_MAP",
-                                    rows.table_id
-                                ),
-                            });
-                        };
-                        if table.starts_with("lifeboat_flashback.") {
-                            open.own = true;
-                        }
-                        if selected(table) {
-                            open.entries.push(Entry {
-                                file: file_no,
-                                map: *map,
-                                rows: offset,
-                            });
-                            let kind = rows.kind().map_or("other", RowKind::name);
-                            open.kinds.push((table.clone(), kind));
-                        }
-                    }
-                }
-                _ => {}
-            }
+                inner_end = *len;
+                close
+            } else {
+                reading.event(
+                    t,
+                    format,
+                    &raw.header,
+                    raw.data,
+                    offset,
+                    file_no,
+                    &name,
+                    &selected,
+                )?
+            };
             if !close {
                 continue;
             }
-            let done = std::mem::take(&mut open);
+            let done = std::mem::take(&mut reading.open);
             let Some(start) = done.start else { continue };
             if !in_range.test(&name, start, end, done.time, done.gtid.as_deref()) {
                 // After the range: what changed a table's definition since.
@@ -403,13 +478,6 @@ pub(super) fn scan(paths: &[PathBuf], range: &Range, wanted: &[String]) -> Resul
             if done.entries.is_empty() {
                 continue;
             }
-            if done.compressed {
-                return Err(Refusal::Unsafe {
-                    action: "undo the transaction at ".to_owned() + &BinlogPos::new(&name, start).to_string(),
-                    reason: "it is compressed (binlog_transaction_compression), which flashback does not read yet".into(),
-                }
-                .into());
-            }
             for e in &done.entries {
                 let mut b = [0u8; ENTRY_LEN as usize];
                 put(&mut b[0..4], u64::from(e.file));
@@ -425,6 +493,7 @@ pub(super) fn scan(paths: &[PathBuf], range: &Range, wanted: &[String]) -> Resul
             put(&mut b[12..20], end);
             put(&mut b[20..28], entry_count);
             put(&mut b[28..32], done.entries.len() as u64);
+            put(&mut b[32..40], inner_end);
             trx_out
                 .write_all(&b)
                 .map_err(|e| Error::in_file(&trx_path, e))?;
@@ -441,11 +510,28 @@ pub(super) fn scan(paths: &[PathBuf], range: &Range, wanted: &[String]) -> Resul
                 problem: "no format description event".into(),
             });
         };
+        if let Some((_, mut w, _)) = inner {
+            w.flush().map_err(|e| Error::in_file(dir.path(), e))?;
+        }
         files.push(Source {
             path: path.clone(),
             name,
             fde,
             fde_raw,
+            decompressed: false,
+        });
+    }
+    // The decompressed events, after the files given, under their file's format.
+    for (n, path, name, of) in decompressed {
+        let Some(f) = files.get(of as usize).cloned() else {
+            continue;
+        };
+        debug_assert_eq!(n as usize, files.len());
+        files.push(Source {
+            path,
+            name: format!("{name} (decompressed)"),
+            decompressed: true,
+            ..f
         });
     }
     trx_out.flush().map_err(|e| Error::in_file(&trx_path, e))?;

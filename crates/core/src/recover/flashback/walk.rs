@@ -92,7 +92,11 @@ impl<'a> Walker<'a> {
         let entries = self
             .index
             .entries(t.first_entry, t.entries, &mut self.entries_cache)?;
-        let first = entries.first().map_or(t.end, |e| e.map.min(e.rows));
+        let first = match entries.first() {
+            Some(e) if e.file == t.file => e.map.min(e.rows),
+            // Compressed: the GTID event is followed by the payload, read no further.
+            _ => t.end.min(t.start + (64 << 10)),
+        };
         let head = self.read(t.file, t.start, first.max(t.start + 1))?;
         let f = self.source(t.file)?;
         let raw = RawEvent::frame(&head, t.start, &f.fde, &f.name)?;
