@@ -182,26 +182,29 @@ pub async fn apply(
                     &mut sim,
                 )
                 .await?;
-            }
-            // The children the server changed below the binlog, after their parents.
-            if let Some((found, sup)) = &supplement
-                && found.is(&trx)
-            {
-                let (fde, _) = file_of(plan, trx.file)?;
-                for step in sup.steps() {
-                    let name = cascade::Supplement::NAME;
-                    undo_event(
-                        &mut access,
-                        &mut shapes,
-                        &mut out,
-                        how,
-                        &source,
-                        &step?,
-                        fde,
-                        name,
-                        &mut sim,
-                    )
-                    .await?;
+                // The children the server changed below the binlog: right after the undo
+                // of the transaction's first parent DELETE (every parent is back by then),
+                // before its older events (which may need them).
+                if let Some((found, sup)) = &supplement
+                    && found.is(&trx)
+                    && found.first_parent() == Some(i)
+                {
+                    let (fde, _) = file_of(plan, trx.file)?;
+                    for step in sup.steps() {
+                        let name = cascade::Supplement::NAME;
+                        undo_event(
+                            &mut access,
+                            &mut shapes,
+                            &mut out,
+                            how,
+                            &source,
+                            &step?,
+                            fde,
+                            name,
+                            &mut sim,
+                        )
+                        .await?;
+                    }
                 }
             }
             match access.writer() {

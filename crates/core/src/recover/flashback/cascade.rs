@@ -148,6 +148,9 @@ pub(super) struct Unlogged {
     entries: Vec<Entry>,
     /// Which of `entries` delete rows of a parent.
     parents: Vec<usize>,
+    /// Which of `entries` delete rows before the first of those (the transaction's own
+    /// deletes of children, as an application that deletes children first logs them).
+    earlier_deletes: Vec<usize>,
     /// The parent tables.
     tables: BTreeSet<String>,
     source: Source,
@@ -161,6 +164,11 @@ impl Unlogged {
             self.source.id(),
             self.tables.iter().cloned().collect::<Vec<_>>().join(", ")
         )
+    }
+
+    /// Which of the transaction's entries is its first parent DELETE.
+    pub(super) fn first_parent(&self) -> Option<usize> {
+        self.parents.first().copied()
     }
 
     /// Whether the plan's transaction `t` is this one.
@@ -199,8 +207,11 @@ pub(super) async fn find(
     }
     let mut found: Option<Unlogged> = None;
     let mut walker = Walker::new(&plan.index)?;
+    // Per parent table: where its referenced columns are.
+    let mut referenced: HashMap<String, Vec<usize>> = HashMap::new();
     while let Some((source, trx, entries)) = walker.next_trx()? {
         let mut parents = Vec::new();
+        let mut earlier_deletes = Vec::new();
         let mut tables = BTreeSet::new();
         for (i, e) in entries.iter().enumerate() {
             let step = walker.step(e, bound(&entries, i, &trx))?;
@@ -210,6 +221,9 @@ pub(super) async fn find(
             let kind = RowKind::of(EventType::from_code(code));
             let deleting = kind == Some(RowKind::Delete) && on_delete.contains(table);
             let updating = kind == Some(RowKind::Update) && on_update.contains(table);
+            if kind == Some(RowKind::Delete) && parents.is_empty() && !deleting {
+                earlier_deletes.push(i);
+            }
             if !deleting && !updating {
                 continue;
             }
@@ -219,13 +233,17 @@ pub(super) async fn find(
             }
             if updating {
                 let def = &step.map.def;
-                let shape = check::shape_of(conn, table, def).await?;
-                let keys: Vec<usize> = fks
-                    .iter()
-                    .filter(|f| f.parent == table && f.updates_reach())
-                    .flat_map(|f| &f.parent_cols)
-                    .filter_map(|c| shape.names.iter().position(|n| n.eq_ignore_ascii_case(c)))
-                    .collect();
+                if !referenced.contains_key(table) {
+                    let shape = check::shape_of(conn, table, def).await?;
+                    let keys: Vec<usize> = fks
+                        .iter()
+                        .filter(|f| f.parent == table && f.updates_reach())
+                        .flat_map(|f| &f.parent_cols)
+                        .filter_map(|c| shape.names.iter().position(|n| n.eq_ignore_ascii_case(c)))
+                        .collect();
+                    referenced.insert(table.to_owned(), keys);
+                }
+                let keys = referenced.get(table).cloned().unwrap_or_default();
                 let rows = decoded.rows(def)?;
                 let changed = rows.iter().any(|r| {
                     keys.iter().any(|&k| {
@@ -270,6 +288,7 @@ pub(super) async fn find(
             trx,
             entries,
             parents,
+            earlier_deletes,
             tables,
             source,
         });
@@ -611,6 +630,52 @@ async fn cascade_in_side(
             });
         }
     }
+    // Rows of the children the transaction deleted itself before its parents (logged, and
+    // put back by its own undo): gone in the side instance too, unlogged, so that the
+    // cascade does not find them again.
+    side.query_drop("SET SESSION sql_log_bin = 0")
+        .await
+        .map_err(Error::sql("preparing the side instance's session"))?;
+    for &i in &found.earlier_deletes {
+        let e = found.entries[i];
+        let step = walker.step(&e, bound(&found.entries, i, &found.trx))?;
+        if !reached.contains(step.map.table.as_str()) {
+            continue;
+        }
+        let (fde, name) = file_of(plan, e.file)?;
+        let decoded = step.decode(fde, name)?;
+        let table = step.map.table.clone();
+        let shape = check::shape_of(prod, &table, &step.map.def).await?;
+        let cols = shape.columns(&step.map.def);
+        let rows = decoded.rows(&step.map.def)?;
+        for chunk in rows.chunks(BATCH) {
+            let keys = chunk
+                .iter()
+                .filter_map(|r| r.before.as_ref())
+                .map(|b| check::key_of(&shape, &cols, b))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|problem| Error::Binlog {
+                    file: name.to_owned(),
+                    offset: Some(step.offset),
+                    problem: format!("{table}: {problem}"),
+                })?;
+            if keys.is_empty() {
+                continue;
+            }
+            side.query_drop(format!(
+                "DELETE FROM {} WHERE {}",
+                shape.quoted,
+                keys.join(" OR ")
+            ))
+            .await
+            .map_err(Error::sql(format!(
+                "deleting in the side instance the rows of {table} the transaction deleted"
+            )))?;
+        }
+    }
+    side.query_drop("SET SESSION sql_log_bin = 1")
+        .await
+        .map_err(Error::sql("preparing the side instance's session"))?;
     let start = lifeboat_server::info::current_binlog_pos(side, info.flavor, info.version)
         .await
         .ok_or_else(|| Error::Missing {

@@ -286,28 +286,30 @@ async fn walk(
             };
             batch_bytes += step.raw.len();
             steps.push((step, e.file, shape, false));
-        }
-        // The children the server changed below the binlog, after their parents.
-        if let Some((found, sup)) = supplement
-            && found.is(&trx)
-        {
-            let Definitions::Server(conn) = defs else {
-                return Err(Error::Internal("a rebuilt cascade without a server".into()));
-            };
-            for step in sup.steps() {
-                let step = step?;
-                let table = step.map.table.clone();
-                let width = step.map.def.columns.len();
-                let shape = match shapes.get(&table) {
-                    Some((w, s)) if *w == width => Arc::clone(s),
-                    _ => {
-                        let s = Arc::new(check::shape_of(conn, &table, &step.map.def).await?);
-                        shapes.insert(table, (width, s.clone()));
-                        s
-                    }
+            // The children the server changed below the binlog: right after the undo of the
+            // transaction's first parent DELETE, before its older events.
+            if let Some((found, sup)) = supplement
+                && found.is(&trx)
+                && found.first_parent() == Some(i)
+            {
+                let Definitions::Server(conn) = defs else {
+                    return Err(Error::Internal("a rebuilt cascade without a server".into()));
                 };
-                batch_bytes += step.raw.len();
-                steps.push((step, trx.file, shape, true));
+                for step in sup.steps() {
+                    let step = step?;
+                    let table = step.map.table.clone();
+                    let width = step.map.def.columns.len();
+                    let shape = match shapes.get(&table) {
+                        Some((w, s)) if *w == width => Arc::clone(s),
+                        _ => {
+                            let s = Arc::new(check::shape_of(conn, &table, &step.map.def).await?);
+                            shapes.insert(table, (width, s.clone()));
+                            s
+                        }
+                    };
+                    batch_bytes += step.raw.len();
+                    steps.push((step, trx.file, shape, true));
+                }
             }
         }
         batch.push(TrxWork { head, steps });
