@@ -385,12 +385,24 @@ fn render(
                         describe(shape, &cols, a, Some(&shape.key))
                     )
                 }
-                (Some(b), Some(a)) => writeln!(
-                    out,
-                    "--   at ({}) set back ({})",
-                    describe(shape, &cols, a, Some(&shape.key)),
-                    describe(shape, &cols, b, None)
-                ),
+                (Some(b), Some(a)) => {
+                    // Only the columns the update changed: what they go back to, and what
+                    // the incident left.
+                    let changed: Vec<usize> = (0..b.values.len().max(a.values.len()))
+                        .filter(|&i| match (b.values.get(i), a.values.get(i)) {
+                            (Some(Some(x)), Some(Some(y))) => !x.identical(y),
+                            (Some(Some(_)), _) | (_, Some(Some(_))) => true,
+                            _ => false,
+                        })
+                        .collect();
+                    writeln!(
+                        out,
+                        "--   at ({}) set back ({}) from ({})",
+                        describe(shape, &cols, a, Some(&shape.key)),
+                        describe(shape, &cols, b, Some(&changed)),
+                        describe(shape, &cols, a, Some(&changed))
+                    )
+                }
                 (None, None) => continue,
             };
         }
