@@ -1013,6 +1013,8 @@ async fn columns_moved_since_are_refused_when_the_binlog_has_no_column_names() {
         .await;
     srv.exec("FLUSH BINARY LOGS").await;
     srv.exec("DELETE FROM shop.t WHERE id <= 100").await;
+    // In a later file: the archive's later files are read for it.
+    srv.exec("FLUSH BINARY LOGS").await;
     // Same types, other order: the rows' values would land in the wrong columns.
     srv.exec("ALTER TABLE shop.t MODIFY b INT AFTER id").await;
     let lb = Lb::new();
@@ -1030,6 +1032,27 @@ async fn columns_moved_since_are_refused_when_the_binlog_has_no_column_names() {
     let e = stderr(&o);
     assert!(e.contains("shop.t") && e.contains("column names"), "{e}");
     assert!(e.contains("ALTER TABLE"), "{e}");
+    assert_eq!(
+        checksum_of(&mut c, "shop.t").await,
+        before,
+        "nothing written"
+    );
+    // The same from the archive.
+    let repo = crate::harness::repo_init(&lb);
+    let o = lb.run(&with(
+        &["archive", "--once", "--repo", repo.as_str()],
+        &extra,
+    ));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut args = vec!["flashback", "--incident", incident.as_str(), "--repo"];
+    args.extend([repo.as_str(), "--apply", "--confirm-server", id.as_str()]);
+    let o = lb.run(&with(&args, &extra));
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("column names") && e.contains("ALTER TABLE"),
+        "{e}"
+    );
     assert_eq!(
         checksum_of(&mut c, "shop.t").await,
         before,

@@ -151,14 +151,25 @@ pub async fn plan(binlogs: Binlogs<'_>, range: &Range, tables: &[String]) -> Res
             (paths, None)
         }
         Binlogs::Archive { repo, server } => {
-            let (paths, dir) = stage(repo, server, range).await?;
+            let (paths, dir) = stage(repo, server, range, false).await?;
             (paths, Some(dir))
         }
     };
     let range2 = range.clone();
     let tables2 = tables.to_vec();
-    let index =
+    let mut index =
         tokio::task::spawn_blocking(move || scan::scan(&paths, &range2, &tables2)).await??;
+    // Without column names in the binlog, a table redefined after the range must be seen:
+    // the archive's later files are read for DDL (their statements only).
+    if let Binlogs::Archive { repo, server } = binlogs
+        && index.tables.keys().any(|t| index.unnamed.contains(t))
+    {
+        let (later, _dir) = stage(repo, server, range, true).await?;
+        let statements = tokio::task::spawn_blocking(move || scan::statements(&later)).await??;
+        for (t, stmt) in scan::changed_since(&statements, &index.tables) {
+            index.changed_since.entry(t).or_insert(stmt);
+        }
+    }
     if index.trx_count == 0 {
         return Err(Error::Missing {
             what: match range {
@@ -230,12 +241,13 @@ impl Plan {
     }
 }
 
-/// Copies the archived files the range may be in, and the later ones, to a temporary
-/// directory.
+/// Copies the archived files the range may be in (`later`: the files after those) to a
+/// temporary directory.
 async fn stage(
     repo: &Repository,
     server: Option<&str>,
     range: &Range,
+    later: bool,
 ) -> Result<(Vec<PathBuf>, tempfile::TempDir), Error> {
     let coverage = crate::protect::archive::coverage(repo).await?;
     let chosen = match server {
@@ -263,16 +275,38 @@ async fn stage(
             hint: Some("`lifeboat archive` archives a server's binlogs"),
         });
     };
-    // The range's files and every later one: a definition changed after the range is seen.
-    let wanted = |file: &str| {
+    let in_range = |file: &str| match range {
+        Range::Incident(p) => p.file == file,
+        Range::Between { from, to } => {
+            let seq = BinlogPos::file_sequence(file);
+            let after = match from {
+                Point::Position(p) => seq >= BinlogPos::file_sequence(&p.file),
+                _ => true,
+            };
+            let before = match to {
+                Some(Point::Position(p)) => seq <= BinlogPos::file_sequence(&p.file),
+                _ => true,
+            };
+            after && before
+        }
+    };
+    let after_range = |file: &str| {
         let seq = BinlogPos::file_sequence(file);
         match range {
-            Range::Incident(p) => seq >= BinlogPos::file_sequence(&p.file),
+            Range::Incident(p) => seq > BinlogPos::file_sequence(&p.file),
             Range::Between {
-                from: Point::Position(p),
+                to: Some(Point::Position(p)),
                 ..
-            } => seq >= BinlogPos::file_sequence(&p.file),
-            Range::Between { .. } => true,
+            } => seq > BinlogPos::file_sequence(&p.file),
+            // The range reads to the end already.
+            Range::Between { .. } => false,
+        }
+    };
+    let wanted = |file: &str| {
+        if later {
+            after_range(file)
+        } else {
+            in_range(file)
         }
     };
     let dir = crate::recover::pitr::staging_dir(None)?;

@@ -7,7 +7,9 @@ use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use lifeboat_binlog::{BinlogPos, Event, EventType, FileReader, FormatDescription, RowKind};
+use lifeboat_binlog::{
+    BinlogPos, Event, EventType, FileReader, FormatDescription, RowKind, TableDef,
+};
 use serde::Serialize;
 
 use super::{Point, Range};
@@ -71,6 +73,8 @@ pub(super) struct Index {
     /// Tables whose definition a statement after the range may have changed (in the
     /// binlogs read), with that statement.
     pub changed_since: BTreeMap<String, String>,
+    /// Tables whose table maps carry no column names.
+    pub unnamed: std::collections::BTreeSet<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -179,6 +183,9 @@ struct Reading {
     open: Open,
     /// Table id -> the map's offset and `db.table`.
     maps: HashMap<u64, (u64, String)>,
+    /// Tables whose maps were looked at for column names, and those without them.
+    named_checked: std::collections::HashSet<String>,
+    unnamed: std::collections::BTreeSet<String>,
 }
 
 impl Reading {
@@ -258,6 +265,15 @@ impl Reading {
                         String::from_utf8_lossy(m.table)
                     )
                     .to_lowercase();
+                    // Once per table: whether its rows can be told by column name.
+                    if !self.named_checked.contains(&table) {
+                        let named = TableDef::from_map(&m)
+                            .is_ok_and(|d| d.columns.iter().any(|c| c.name.is_some()));
+                        if !named {
+                            self.unnamed.insert(table.clone());
+                        }
+                        self.named_checked.insert(table.clone());
+                    }
                     self.maps.insert(m.table_id, (offset, table));
                 }
             }
@@ -378,6 +394,7 @@ pub(super) fn scan(paths: &[PathBuf], range: &Range, wanted: &[String]) -> Resul
     let mut later: Vec<(BinlogPos, String, String)> = Vec::new();
     // Files of decompressed transactions: (number, path, the file's name, the file's number).
     let mut decompressed: Vec<(u32, PathBuf, String, u32)> = Vec::new();
+    let mut reading_unnamed = std::collections::BTreeSet::new();
     for path in paths {
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
@@ -513,6 +530,7 @@ pub(super) fn scan(paths: &[PathBuf], range: &Range, wanted: &[String]) -> Resul
         if let Some((_, mut w, _)) = inner {
             w.flush().map_err(|e| Error::in_file(dir.path(), e))?;
         }
+        reading_unnamed.append(&mut reading.unnamed);
         files.push(Source {
             path: path.clone(),
             name,
@@ -551,13 +569,52 @@ pub(super) fn scan(paths: &[PathBuf], range: &Range, wanted: &[String]) -> Resul
         last,
         own_undos,
         changed_since,
+        unnamed: reading_unnamed,
         _dir: dir,
     })
 }
 
+/// The statements of `paths` that may redefine a table (ALTER, RENAME, DROP, CREATE), with
+/// where they are and their default database: what changed after a range.
+pub(super) fn statements(paths: &[PathBuf]) -> Result<Vec<(BinlogPos, String, String)>, Error> {
+    let mut out = Vec::new();
+    for path in paths {
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let f = std::fs::File::open(path).map_err(|e| Error::in_file(path, e))?;
+        let mut r = FileReader::new(std::io::BufReader::with_capacity(1 << 20, f), name.clone())?;
+        while let Some((raw, format)) = r.next_with_format()? {
+            let t = raw.event_type();
+            if !matches!(t, EventType::Query | EventType::QueryCompressed) {
+                continue;
+            }
+            let Event::Query(q) =
+                Event::decode(format, t, raw.data).map_err(Error::event(&name, raw.offset))?
+            else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&q.query);
+            let word = text.split_whitespace().next().unwrap_or("");
+            if ["ALTER", "RENAME", "DROP", "CREATE"]
+                .iter()
+                .any(|w| w.eq_ignore_ascii_case(word))
+            {
+                out.push((
+                    BinlogPos::new(&name, raw.offset),
+                    String::from_utf8_lossy(q.schema).into_owned(),
+                    text.into_owned(),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The first statement after the range that may have changed the definition of each table
 /// whose rows are undone (ALTER, RENAME, DROP, CREATE), with where it is.
-fn changed_since(
+pub(super) fn changed_since(
     later: &[(BinlogPos, String, String)],
     tables: &BTreeMap<String, TableSeen>,
 ) -> BTreeMap<String, String> {
