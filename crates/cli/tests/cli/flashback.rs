@@ -53,6 +53,12 @@ fn first_incident(lb: &Lb, files: &[String]) -> String {
         .to_owned()
 }
 
+/// `FILE:4` of the last of `files`: a range from its start.
+fn start_of_last(files: &[String]) -> String {
+    let last = std::path::Path::new(files.last().expect("a binlog file"));
+    format!("{}:4", last.file_name().unwrap().to_string_lossy())
+}
+
 /// What the application does after the incident, to `table`: new payments (the trigger
 /// stamps them) and updates of rows the incident did not touch.
 fn later_writes(table: &str) -> String {
@@ -158,14 +164,7 @@ async fn rows_changed_since_the_incident_are_conflicts_left_as_they_are() {
     let files = binlogs(&srv).await;
     let extra = socket_args(&srv);
     let id = identity(&lb, &srv);
-    let first = files.last().unwrap().clone();
-    let from = format!(
-        "{}:4",
-        std::path::Path::new(&first)
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-    );
+    let from = start_of_last(&files);
     let to = format!("{pos_file}:{pos_at}");
     let mut args = vec![
         "flashback",
@@ -232,14 +231,7 @@ async fn the_script_undoes_the_same_and_stops_at_a_conflict() {
     let lb = Lb::new();
     let files = binlogs(&srv).await;
     let extra = socket_args(&srv);
-    let first = files.last().unwrap().clone();
-    let from = format!(
-        "{}:4",
-        std::path::Path::new(&first)
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-    );
+    let from = start_of_last(&files);
     let script = srv.tmp().join("undo.sql");
     let mut args = vec![
         "flashback",
@@ -320,15 +312,6 @@ async fn minimal_images_ddl_in_the_range_and_a_changed_table_are_refused_by_name
         args.extend(files.iter().map(String::as_str));
         lb.run(&with(&args, &extra))
     };
-    let here = |files: &[String]| {
-        format!(
-            "{}:4",
-            std::path::Path::new(files.last().unwrap())
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-        )
-    };
 
     // MINIMAL images: the deleted rows' other columns are not in the binlog.
     srv.exec(
@@ -336,7 +319,7 @@ async fn minimal_images_ddl_in_the_range_and_a_changed_table_are_refused_by_name
     )
     .await;
     let files = binlogs(&srv).await;
-    let o = undo(&files, &here(&files));
+    let o = undo(&files, &start_of_last(&files));
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert!(
         stderr(&o).contains("shop`.`payment") && stderr(&o).contains("MINIMAL"),
@@ -347,7 +330,7 @@ async fn minimal_images_ddl_in_the_range_and_a_changed_table_are_refused_by_name
     // A DDL on the table inside the range.
     srv.exec("FLUSH BINARY LOGS").await;
     let files = binlogs(&srv).await;
-    let from = here(&files);
+    let from = start_of_last(&files);
     srv.exec("DELETE FROM shop.payment WHERE customer = 2; ALTER TABLE shop.payment ADD COLUMN extra INT NULL")
         .await;
     let files = binlogs(&srv).await;
@@ -358,7 +341,7 @@ async fn minimal_images_ddl_in_the_range_and_a_changed_table_are_refused_by_name
     // A column added at the end since the incident: the undo leaves it to its default.
     srv.exec("FLUSH BINARY LOGS").await;
     let files = binlogs(&srv).await;
-    let from = here(&files);
+    let from = start_of_last(&files);
     srv.exec("DELETE FROM shop.payment WHERE customer = 3")
         .await;
     let to = upto(&srv).await;
@@ -391,7 +374,7 @@ async fn minimal_images_ddl_in_the_range_and_a_changed_table_are_refused_by_name
     // A column added before the ones the binlog has: refused by name, nothing changed.
     srv.exec("FLUSH BINARY LOGS").await;
     let files = binlogs(&srv).await;
-    let from = here(&files);
+    let from = start_of_last(&files);
     srv.exec("DELETE FROM shop.payment WHERE customer = 4")
         .await;
     let to = upto(&srv).await;
@@ -445,13 +428,7 @@ async fn an_apply_killed_midway_resumes_without_undoing_anything_twice() {
     let files = binlogs(&srv).await;
     let extra = socket_args(&srv);
     let id = identity(&lb, &srv);
-    let from = format!(
-        "{}:4",
-        std::path::Path::new(files.last().unwrap())
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-    );
+    let from = start_of_last(&files);
     let mut args = vec![
         "flashback",
         "--from",
@@ -1166,13 +1143,7 @@ async fn a_dry_run_counts_keys_touched_twice_as_the_real_run_does() {
     let extra = socket_args(&srv);
     let id = identity(&lb, &srv);
     let files = binlogs(&srv).await;
-    let from = format!(
-        "{}:4",
-        std::path::Path::new(files.last().unwrap())
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-    );
+    let from = start_of_last(&files);
     let mut args = vec!["flashback", "--from", from.as_str(), "--apply", "--json"];
     args.extend(files.iter().map(String::as_str));
     let mut dry = args.clone();
@@ -1228,13 +1199,7 @@ async fn compressed_row_events_are_undone_mariadb_only() {
     );
     let extra = socket_args(&srv);
     let id = identity(&lb, &srv);
-    let from = format!(
-        "{}:4",
-        std::path::Path::new(files.last().unwrap())
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-    );
+    let from = start_of_last(&files);
     let mut args = vec![
         "flashback",
         "--from",

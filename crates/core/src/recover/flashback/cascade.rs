@@ -602,6 +602,9 @@ async fn cascade_in_side(
                     problem: format!("{table}: {problem}"),
                 })?);
             }
+            if any.is_empty() {
+                continue;
+            }
             let aside = &gone[&table];
             let r = side
                 .query_iter(format!(
