@@ -1164,20 +1164,19 @@ async fn a_dry_run_counts_keys_touched_twice_as_the_real_run_does() {
     assert_eq!(checksum_of(&mut c, "shop.t").await, before);
 }
 
-#[tokio::test]
-async fn compressed_row_events_are_undone_mariadb_only() {
-    let srv = payments().await;
+/// `shop.payment` with a twin, then a DELETE of 900 rows and an UPDATE of 300 written with
+/// compression on (`on`; off again by `off`); the last binlog file holds an event whose kind
+/// contains `kind`. Returns the binlog files.
+async fn compressed_changes(srv: &TestServer, on: &str, off: &str, kind: &str) -> Vec<String> {
     srv.exec("CREATE TABLE shop.twin LIKE shop.payment; INSERT INTO shop.twin SELECT * FROM shop.payment")
         .await;
-    srv.exec("SET GLOBAL log_bin_compress = ON; SET GLOBAL log_bin_compress_min_len = 10")
-        .await;
+    srv.exec(on).await;
     srv.exec("FLUSH BINARY LOGS").await;
-    // A new session: the compression setting is read per connection.
+    // A new session: the setting is read per connection.
     srv.exec("DELETE FROM shop.payment WHERE customer < 30; UPDATE shop.payment SET note = 'x' WHERE customer BETWEEN 30 AND 39")
         .await;
-    srv.exec("SET GLOBAL log_bin_compress = OFF").await;
-    let lb = Lb::new();
-    let files = binlogs(&srv).await;
+    srv.exec(off).await;
+    let files = binlogs(srv).await;
     let last = std::path::Path::new(files.last().unwrap())
         .file_name()
         .unwrap()
@@ -1192,11 +1191,24 @@ async fn compressed_row_events_are_undone_mariadb_only() {
         .await
         .unwrap();
     assert!(
-        kinds
-            .iter()
-            .any(|k| k.to_lowercase().contains("compressed")),
+        kinds.iter().any(|k| k.to_lowercase().contains(kind)),
         "{kinds:?}"
     );
+    files
+}
+
+#[tokio::test]
+async fn compressed_row_events_are_undone_mariadb_only() {
+    let srv = payments().await;
+    let files = compressed_changes(
+        &srv,
+        "SET GLOBAL log_bin_compress = ON; SET GLOBAL log_bin_compress_min_len = 10",
+        "SET GLOBAL log_bin_compress = OFF",
+        "compressed",
+    )
+    .await;
+    let lb = Lb::new();
+    let mut c = srv.conn().await;
     let extra = socket_args(&srv);
     let id = identity(&lb, &srv);
     let from = start_of_last(&files);
@@ -1224,38 +1236,18 @@ async fn compressed_row_events_are_undone_mariadb_only() {
 #[tokio::test]
 async fn compressed_transactions_are_undone_mysql_only() {
     let srv = payments().await;
-    srv.exec("CREATE TABLE shop.twin LIKE shop.payment; INSERT INTO shop.twin SELECT * FROM shop.payment")
-        .await;
-    srv.exec("SET GLOBAL binlog_transaction_compression = ON")
-        .await;
-    srv.exec("FLUSH BINARY LOGS").await;
-    // A new session: the setting is read per connection.
-    srv.exec("DELETE FROM shop.payment WHERE customer < 30; UPDATE shop.payment SET note = 'x' WHERE customer BETWEEN 30 AND 39")
-        .await;
-    srv.exec("SET GLOBAL binlog_transaction_compression = OFF")
-        .await;
+    let files = compressed_changes(
+        &srv,
+        "SET GLOBAL binlog_transaction_compression = ON",
+        "SET GLOBAL binlog_transaction_compression = OFF",
+        "transaction_payload",
+    )
+    .await;
     let lb = Lb::new();
-    let files = binlogs(&srv).await;
-    let last = std::path::Path::new(files.last().unwrap())
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
     let mut c = srv.conn().await;
-    let kinds: Vec<String> = c
-        .query_map(
-            format!("SHOW BINLOG EVENTS IN '{last}'"),
-            |r: mysql_async::Row| r.get::<String, _>(2).unwrap_or_default(),
-        )
-        .await
-        .unwrap();
-    assert!(
-        kinds.iter().any(|k| k.contains("Transaction_payload")),
-        "{kinds:?}"
-    );
     let extra = socket_args(&srv);
     let id = identity(&lb, &srv);
-    let from = format!("{last}:4");
+    let from = start_of_last(&files);
     // The script first: it reads the same decompressed events.
     let out = lb.home.path().join("undo.sql");
     let mut script = vec!["flashback", "--from", from.as_str(), "--json"];

@@ -563,53 +563,31 @@ async fn cascade_in_side(
     let mut walker = Walker::new(&plan.index)?;
     let (mut wanted, mut matched) = (HashMap::<String, u64>::new(), HashMap::<String, u64>::new());
     let mut server_id = None;
+    let mut shapes: HashMap<String, Arc<check::Shape>> = HashMap::new();
     for &i in &found.parents {
-        let e = found.entries[i];
-        let step = walker.step(&e, bound(&found.entries, i, &found.trx))?;
-        let (fde, name) = file_of(plan, e.file)?;
-        let decoded = step.decode(fde, name)?;
-        server_id.get_or_insert(decoded.header.server_id);
-        let table = step.map.table.clone();
-        let shape = check::shape_of(prod, &table, &step.map.def).await?;
-        let cols = shape.columns(&step.map.def);
-        let rows = decoded.rows(&step.map.def)?;
+        let deleted = before_images(plan, found, &mut walker, prod, &mut shapes, i, true).await?;
+        server_id.get_or_insert(deleted.server_id);
+        let table = deleted.table;
         if !gone.contains_key(&table) {
-            let def = &step.map.def;
             let aside = format!(
                 "{}.{}",
-                q(&def.schema),
+                q(&deleted.schema),
                 q(&format!("lifeboat_gone_{}", gone.len()))
             );
             side.query_drop(format!(
                 "CREATE TEMPORARY TABLE {aside} LIKE {}",
-                shape.quoted
+                deleted.quoted
             ))
             .await
             .map_err(Error::sql(format!("copying rows of {table} aside")))?;
             gone.insert(table.clone(), aside);
         }
-        for chunk in rows.chunks(BATCH) {
-            let mut any = Vec::with_capacity(chunk.len());
-            for r in chunk {
-                let Some(before) = &r.before else { continue };
-                // The key for the index, then every value.
-                let exact = check::key_of(&shape, &cols, before).and_then(|k| {
-                    check::same_as(&shape, &cols, before).map(|s| format!("({k} AND {s})"))
-                });
-                any.push(exact.map_err(|problem| Error::Binlog {
-                    file: name.to_owned(),
-                    offset: Some(step.offset),
-                    problem: format!("{table}: {problem}"),
-                })?);
-            }
-            if any.is_empty() {
-                continue;
-            }
+        for any in deleted.batches {
             let aside = &gone[&table];
             let r = side
                 .query_iter(format!(
                     "INSERT IGNORE INTO {aside} SELECT * FROM {} WHERE {}",
-                    shape.quoted,
+                    deleted.quoted,
                     any.join(" OR ")
                 ))
                 .await
@@ -641,33 +619,19 @@ async fn cascade_in_side(
         .map_err(Error::sql("preparing the side instance's session"))?;
     for &i in &found.earlier_deletes {
         let e = found.entries[i];
-        let step = walker.step(&e, bound(&found.entries, i, &found.trx))?;
-        if !reached.contains(step.map.table.as_str()) {
+        let table = walker
+            .step(&e, bound(&found.entries, i, &found.trx))?
+            .map
+            .table
+            .clone();
+        if !reached.contains(table.as_str()) {
             continue;
         }
-        let (fde, name) = file_of(plan, e.file)?;
-        let decoded = step.decode(fde, name)?;
-        let table = step.map.table.clone();
-        let shape = check::shape_of(prod, &table, &step.map.def).await?;
-        let cols = shape.columns(&step.map.def);
-        let rows = decoded.rows(&step.map.def)?;
-        for chunk in rows.chunks(BATCH) {
-            let keys = chunk
-                .iter()
-                .filter_map(|r| r.before.as_ref())
-                .map(|b| check::key_of(&shape, &cols, b))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|problem| Error::Binlog {
-                    file: name.to_owned(),
-                    offset: Some(step.offset),
-                    problem: format!("{table}: {problem}"),
-                })?;
-            if keys.is_empty() {
-                continue;
-            }
+        let deleted = before_images(plan, found, &mut walker, prod, &mut shapes, i, false).await?;
+        for keys in deleted.batches {
             side.query_drop(format!(
                 "DELETE FROM {} WHERE {}",
-                shape.quoted,
+                deleted.quoted,
                 keys.join(" OR ")
             ))
             .await
@@ -728,6 +692,72 @@ async fn cascade_in_side(
     )?;
     sup.rows = rows;
     Ok(sup)
+}
+
+/// The rows one of `found`'s DELETE events removed, as predicates that find them
+/// (`whole`: by key and every value; else by key), [`BATCH`] rows a statement.
+struct Deleted {
+    table: String,
+    schema: String,
+    quoted: String,
+    server_id: u32,
+    batches: Vec<Vec<String>>,
+}
+
+async fn before_images(
+    plan: &Plan,
+    found: &Unlogged,
+    walker: &mut Walker<'_>,
+    prod: &mut mysql_async::Conn,
+    shapes: &mut HashMap<String, Arc<check::Shape>>,
+    i: usize,
+    whole: bool,
+) -> Result<Deleted, Error> {
+    let e = found.entries[i];
+    let step = walker.step(&e, bound(&found.entries, i, &found.trx))?;
+    let (fde, name) = file_of(plan, e.file)?;
+    let decoded = step.decode(fde, name)?;
+    let table = step.map.table.clone();
+    let shape = match shapes.get(&table) {
+        Some(s) => s.clone(),
+        None => {
+            let s = Arc::new(check::shape_of(prod, &table, &step.map.def).await?);
+            shapes.insert(table.clone(), s.clone());
+            s
+        }
+    };
+    let cols = shape.columns(&step.map.def);
+    let rows = decoded.rows(&step.map.def)?;
+    let mut batches = Vec::new();
+    for chunk in rows.chunks(BATCH) {
+        let batch = chunk
+            .iter()
+            .filter_map(|r| r.before.as_ref())
+            .map(|b| {
+                // The key for the index, then every value.
+                let key = check::key_of(&shape, &cols, b)?;
+                if !whole {
+                    return Ok(key);
+                }
+                check::same_as(&shape, &cols, b).map(|all| format!("({key} AND {all})"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|problem| Error::Binlog {
+                file: name.to_owned(),
+                offset: Some(step.offset),
+                problem: format!("{table}: {problem}"),
+            })?;
+        if !batch.is_empty() {
+            batches.push(batch);
+        }
+    }
+    Ok(Deleted {
+        schema: step.map.def.schema.clone(),
+        quoted: shape.quoted.clone(),
+        server_id: decoded.header.server_id,
+        table,
+        batches,
+    })
 }
 
 /// The row events (and their maps) between `from` and `to` of the side instance's binlog
